@@ -1,0 +1,209 @@
+import {
+  type AppliedAck,
+  type ConfigRef,
+  type ConfigStore,
+  type ConfigVersion,
+  DEFAULT_MAX_DOCUMENT_BYTES,
+  errors,
+  type Head,
+  type HeadChange,
+  type HeadListener,
+  headOf,
+  Lifecycle,
+  ListenerSet,
+  type ListQuery,
+  onAbort,
+  parseRef,
+  refKey,
+  type StoreCapabilities,
+  type Unwatch,
+  verifyVersion,
+  type WatchOptions,
+} from '@summit-config/core';
+import { LRUCache } from 'lru-cache';
+
+export interface MemoryStoreOptions {
+  /**
+   * Most documents (versions) kept; the least recently used beyond this are evicted and read as
+   * `undefined` (a cache miss). Heads are never evicted. Default 100 000.
+   */
+  maxDocuments?: number;
+  /** Largest canonical JSON of a document, in bytes. Default 256 KiB. */
+  maxDocumentBytes?: number;
+  /** Tier name reported in errors and `source`. Default `memory`. */
+  name?: string;
+}
+
+function checkOptions(options: MemoryStoreOptions): Required<MemoryStoreOptions> {
+  const maxDocuments = options.maxDocuments ?? 100_000;
+  if (!Number.isSafeInteger(maxDocuments) || maxDocuments < 1) {
+    throw errors.constraint(`memory store option maxDocuments must be a positive integer, got ${maxDocuments}`);
+  }
+  const maxDocumentBytes = options.maxDocumentBytes ?? DEFAULT_MAX_DOCUMENT_BYTES;
+  if (!Number.isSafeInteger(maxDocumentBytes) || maxDocumentBytes < 1) {
+    throw errors.constraint(`memory store option maxDocumentBytes must be a positive integer, got ${maxDocumentBytes}`);
+  }
+  return { maxDocuments, maxDocumentBytes, name: options.name ?? 'memory' };
+}
+
+interface Subscription {
+  scope: WatchOptions['scope'];
+  listener: HeadListener;
+  onError: WatchOptions['onError'];
+}
+
+/**
+ * A complete store in process memory: the cache tier of the failover chain, and a store for tests
+ * and demos. Not durable. Appends are atomic (one synchronous section), so compare-and-set holds
+ * for concurrent callers in this process.
+ */
+export function createMemoryStore(options: MemoryStoreOptions = {}): ConfigStore {
+  const opts = checkOptions(options);
+  const lifecycle = new Lifecycle(`${opts.name} store`);
+  const heads = new Map<string, Head>();
+  const docs = new LRUCache<string, ConfigVersion>({ max: opts.maxDocuments });
+  const acks = new Map<string, AppliedAck>();
+  const subscriptions = new ListenerSet<HeadChange>();
+  const limits = { maxDocumentBytes: opts.maxDocumentBytes };
+
+  const capabilities: StoreCapabilities = Object.freeze({
+    watch: true,
+    durable: false,
+    historyLimit: undefined,
+    consistentReads: true,
+    appliedState: true,
+  });
+
+  function open(ref: ConfigRef): ConfigRef {
+    lifecycle.assertOpen();
+    return parseRef(ref);
+  }
+
+  function changeOf(head: Head, initial: boolean): HeadChange {
+    return Object.freeze({
+      ref: head.ref,
+      key: refKey(head.ref),
+      version: head.version,
+      checksum: head.checksum,
+      initial,
+    });
+  }
+
+  function matches(query: ListQuery, head: Head): boolean {
+    return (
+      (query.scope === undefined || head.ref.scope === query.scope) &&
+      (query.prefix === undefined || head.ref.id.startsWith(query.prefix))
+    );
+  }
+
+  const store: ConfigStore = {
+    name: opts.name,
+    capabilities,
+
+    async getHead(ref) {
+      return heads.get(refKey(open(ref)));
+    },
+
+    async getVersion(ref, version) {
+      const key = refKey(open(ref));
+      const wanted = version ?? heads.get(key)?.version;
+      if (wanted === undefined) return undefined;
+      return docs.get(`${key}@${wanted}`);
+    },
+
+    async listHeads(query = {}) {
+      lifecycle.assertOpen();
+      return [...heads.values()].filter((h) => matches(query, h)).sort((a, b) => compareKeys(a, b));
+    },
+
+    async listVersions(ref) {
+      const key = refKey(open(ref));
+      const head = heads.get(key);
+      const out: number[] = [];
+      for (let v = 1; head && v <= head.version; v++) if (docs.has(`${key}@${v}`)) out.push(v);
+      return out;
+    },
+
+    async append(doc) {
+      lifecycle.assertOpen();
+      const verified = verifyVersion(doc, limits, opts.name);
+      const key = refKey(verified.ref);
+      const current = heads.get(key)?.version ?? 0;
+      if (current !== verified.version - 1) {
+        throw errors.versionConflict(`${key}: expected head v${verified.version - 1}, found v${current}`, {
+          ref: key,
+          version: verified.version,
+          backend: opts.name,
+        });
+      }
+      const head = headOf(verified);
+      docs.set(`${key}@${verified.version}`, verified);
+      heads.set(key, head);
+      const change = changeOf(head, false);
+      queueMicrotask(() => subscriptions.emit(change));
+      return verified;
+    },
+
+    watch(listener, watchOptions = {}): Unwatch {
+      lifecycle.assertOpen();
+      const sub: Subscription = { scope: watchOptions.scope, listener, onError: watchOptions.onError };
+      const initial = watchOptions.initial
+        ? [...heads.values()].filter((h) => matches({ scope: sub.scope }, h)).sort(compareKeys)
+        : [];
+      let active = true;
+      const deliver = (change: HeadChange) => {
+        if (!active || (sub.scope !== undefined && change.ref.scope !== sub.scope)) return;
+        try {
+          sub.listener(change);
+        } catch (error) {
+          sub.onError?.(errors.constraint(`watch listener threw: ${String(error)}`, { cause: error }));
+        }
+      };
+      // Subscribe first, then deliver the snapshot taken above ahead of any later change.
+      const remove = subscriptions.add(deliver);
+      if (initial.length > 0)
+        queueMicrotask(() => {
+          for (const h of initial) deliver(changeOf(h, true));
+        });
+      let offAbort = () => {};
+      const unwatch = () => {
+        active = false;
+        remove();
+        offAbort();
+      };
+      offAbort = onAbort(watchOptions.signal, unwatch);
+      return unwatch;
+    },
+
+    async ack(ack) {
+      const ref = open(ack.ref);
+      acks.set(`${refKey(ref)}|${ack.environment}|${ack.instance}`, Object.freeze({ ...ack, ref }));
+    },
+
+    async listAcks(ref) {
+      const prefix = `${refKey(open(ref))}|`;
+      return [...acks.entries()].filter(([k]) => k.startsWith(prefix)).map(([, v]) => v);
+    },
+
+    async ping() {
+      lifecycle.assertOpen();
+    },
+
+    close() {
+      return lifecycle.close(() => {
+        subscriptions.clear();
+      });
+    },
+
+    [Symbol.asyncDispose]() {
+      return store.close();
+    },
+  };
+  return store;
+}
+
+function compareKeys(a: Head, b: Head): number {
+  const ka = refKey(a.ref);
+  const kb = refKey(b.ref);
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}

@@ -1,0 +1,42 @@
+import { createMemoryStore } from '@summit-config/backends/memory';
+import { parseRef } from '@summit-config/core';
+import { describe, expect, it } from 'vitest';
+import { doc, runStoreContract } from '../../../test/contract/store-contract.js';
+
+runStoreContract('memory', {
+  create: () => createMemoryStore(),
+  capabilities: { watch: true, durable: false, appliedState: true, consistentReads: true },
+});
+
+runStoreContract('memory (small documents)', {
+  create: () => createMemoryStore({ maxDocumentBytes: 4096 }),
+  maxDocumentBytes: 4096,
+  capabilities: { watch: true, durable: false },
+});
+
+describe('memory store', () => {
+  it('names the bad option at construction', () => {
+    expect(() => createMemoryStore({ maxDocuments: 0 })).toThrow(/maxDocuments/);
+    expect(() => createMemoryStore({ maxDocumentBytes: -1 })).toThrow(/maxDocumentBytes/);
+  });
+
+  it('evicts the least recently used documents beyond maxDocuments, never heads', async () => {
+    const store = createMemoryStore({ maxDocuments: 3 });
+    const ref = parseRef('global/lru');
+    for (let v = 1; v <= 5; v++) await store.append(doc(ref, v));
+    expect(await store.listVersions(ref)).toEqual([3, 4, 5]);
+    expect(await store.getVersion(ref, 1)).toBeUndefined();
+    expect((await store.getHead(ref))?.version).toBe(5);
+    await store.close();
+  });
+
+  it('supports await using', async () => {
+    let closedStore: ReturnType<typeof createMemoryStore> | undefined;
+    {
+      await using store = createMemoryStore();
+      closedStore = store;
+      await store.ping();
+    }
+    await expect(closedStore?.ping()).rejects.toMatchObject({ code: 'CLOSED' });
+  });
+});

@@ -1,0 +1,4 @@
+export * from './errors/index.js';
+export * from './model/index.js';
+export * from './store/index.js';
+export * from './util/index.js';

@@ -1,0 +1,37 @@
+export { type ApprovalPolicy, type Environment, environmentChain, validateEnvironments } from './environment.js';
+export {
+  assertJson,
+  canonicalJson,
+  cloneJson,
+  deepFreeze,
+  escapePointer,
+  isPlainObject,
+  type JsonObject,
+  type JsonPrimitive,
+  type JsonValue,
+  sha256Hex,
+} from './json.js';
+export { mergeAll, mergeLayers } from './merge.js';
+export {
+  type ConfigRef,
+  MAX_ID_LENGTH,
+  parseEnvironmentName,
+  parseId,
+  parseRef,
+  parseScope,
+  refKey,
+  type Scope,
+  scopeApp,
+} from './ref.js';
+export {
+  type ConfigVersion,
+  computeChecksum,
+  createVersion,
+  DEFAULT_MAX_DOCUMENT_BYTES,
+  type DocumentLimits,
+  type Head,
+  headOf,
+  serializeVersion,
+  type VersionInput,
+  verifyVersion,
+} from './version.js';

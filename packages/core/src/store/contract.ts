@@ -1,0 +1,129 @@
+import type { ConfigError } from '../errors/config-error.js';
+import type { ConfigRef, Scope } from '../model/ref.js';
+import type { ConfigVersion, Head } from '../model/version.js';
+
+/**
+ * What a store can do beyond the required members. Callers read these flags; they never probe
+ * for methods.
+ */
+export interface StoreCapabilities {
+  /** `watch()` pushes head changes (every store implements `watch`; false means it only polls). */
+  readonly watch: boolean;
+  /** Data survives a restart of this process. The memory store is not durable. */
+  readonly durable: boolean;
+  /** Versions kept per ref; `undefined` keeps every version. Consul keeps the last 20 by default. */
+  readonly historyLimit: number | undefined;
+  /** Honours `{ consistent: true }` with a linearizable read (Consul `?consistent`). */
+  readonly consistentReads: boolean;
+  /** Implements `ack()` and `listAcks()` for applied-state acknowledgements. */
+  readonly appliedState: boolean;
+}
+
+export interface ReadOptions {
+  /** A linearizable read for CAS-critical paths, where the store supports it. Default false. */
+  consistent?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface ListQuery {
+  /** Only heads of this scope. Default: every scope. */
+  scope?: Scope;
+  /** Only ids starting with this string (matched on whole characters, not segments). */
+  prefix?: string;
+}
+
+/** A head moved. Emitted once per observed change, in order per ref. */
+export interface HeadChange {
+  readonly ref: ConfigRef;
+  /** `<scope>/<id>` */
+  readonly key: string;
+  readonly version: number;
+  readonly checksum: string;
+  /** True for the heads emitted at start when `initial: true` was asked for. */
+  readonly initial: boolean;
+}
+
+export interface WatchOptions {
+  /** Only this scope. Default: every scope (one watch on the whole head tree). */
+  scope?: Scope;
+  /** Stops the watch; same as calling the returned function. */
+  signal?: AbortSignal;
+  /** Emit every current head first (`initial: true`), then changes. Default false. */
+  initial?: boolean;
+  /**
+   * Called when the watch hits a problem it is retrying (e.g. `BACKEND_UNAVAILABLE`), or a head
+   * that fails verification. The watch keeps going; it stops only when unwatched or closed.
+   */
+  onError?: (error: ConfigError) => void;
+}
+
+export type HeadListener = (change: HeadChange) => void;
+export type Unwatch = () => void;
+
+/** A client's acknowledgement of what it applied. */
+export interface AppliedAck {
+  readonly ref: ConfigRef;
+  readonly environment: string;
+  readonly instance: string;
+  readonly version: number;
+  readonly checksum: string;
+  readonly status: 'applied' | 'rejected';
+  readonly reason?: string;
+  /** ISO-8601 UTC. */
+  readonly at: string;
+}
+
+/**
+ * The one contract every store implements (memory, Consul, PostgreSQL, PGlite, failover).
+ *
+ * Failure rules: a missing ref or version is `undefined`; an unreachable store rejects with
+ * `BACKEND_UNAVAILABLE` (never `undefined`); a stored document whose checksum does not verify
+ * rejects with `CHECKSUM_MISMATCH` (never served); after `close()` every call rejects with `CLOSED`.
+ * Every entry point validates refs first and rejects a bad one with `INVALID_CONFIG_REF`.
+ */
+export interface ConfigStore extends AsyncDisposable {
+  /** Tier name used in errors and `source` fields: `memory`, `consul`, `postgres`, `pglite`, ... */
+  readonly name: string;
+  readonly capabilities: StoreCapabilities;
+
+  /** The head of `ref`, or `undefined` when the ref has never been written. */
+  getHead(ref: ConfigRef, options?: ReadOptions): Promise<Head | undefined>;
+
+  /**
+   * Version `version` of `ref` (the head when omitted), verified against its checksum, or
+   * `undefined` when this store does not hold it (never written, or pruned by `historyLimit`).
+   */
+  getVersion(ref: ConfigRef, version?: number, options?: ReadOptions): Promise<ConfigVersion | undefined>;
+
+  /** Heads matching `query`, sorted by key. */
+  listHeads(query?: ListQuery, options?: ReadOptions): Promise<Head[]>;
+
+  /** Version numbers this store holds for `ref`, ascending (empty when unknown). */
+  listVersions(ref: ConfigRef, options?: ReadOptions): Promise<number[]>;
+
+  /**
+   * Appends a complete, checksummed version (built with `createVersion`) and moves the head to it,
+   * atomically. Compare-and-set: the current head must be `doc.version - 1` (no head for version 1),
+   * otherwise it rejects with `VERSION_CONFLICT` and writes nothing. Re-verifies the document and
+   * enforces the size limit before anything is sent.
+   */
+  append(doc: ConfigVersion, options?: { signal?: AbortSignal }): Promise<ConfigVersion>;
+
+  /**
+   * Subscribes to head changes. Returns a function that stops the subscription (idempotent).
+   * A listener that throws is reported through `onError` and never stops other listeners.
+   * Throws `CLOSED` synchronously after `close()`.
+   */
+  watch(listener: HeadListener, options?: WatchOptions): Unwatch;
+
+  /** Records an applied-state acknowledgement. Only when `capabilities.appliedState`. */
+  ack?(ack: AppliedAck): Promise<void>;
+  /** Acknowledgements for `ref`, all instances and environments. Only when `capabilities.appliedState`. */
+  listAcks?(ref: ConfigRef): Promise<AppliedAck[]>;
+
+  /** Cheap health probe: resolves when the store answers, rejects `BACKEND_UNAVAILABLE` otherwise. */
+  ping(options?: { signal?: AbortSignal }): Promise<void>;
+
+  /** Stops watches and releases connections. Idempotent; later calls of other members reject `CLOSED`. */
+  close(): Promise<void>;
+}

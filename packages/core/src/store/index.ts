@@ -1,0 +1,12 @@
+export type {
+  AppliedAck,
+  ConfigStore,
+  HeadChange,
+  HeadListener,
+  ListQuery,
+  ReadOptions,
+  StoreCapabilities,
+  Unwatch,
+  WatchOptions,
+} from './contract.js';
+export { type AppendNextOptions, appendNext, type RollbackOptions, rollbackTo } from './write.js';

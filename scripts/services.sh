@@ -1,0 +1,239 @@
+#!/bin/sh
+# Real Consul and PostgreSQL for tests and benchmarks, on 127.0.0.1 and non-default ports.
+#
+#   scripts/services.sh up                 install if needed, start both, wait until they answer
+#   scripts/services.sh down               stop what this script started
+#   scripts/services.sh env                print the export lines (CONSUL_HTTP_ADDR, DATABASE_URL, ...)
+#   scripts/services.sh status             say what runs
+#   scripts/services.sh run -- CMD ...     up, run CMD with the environment set, down (exit code of CMD)
+#   scripts/services.sh consul  start|stop|kill|pause|resume     fault injection for tests
+#   scripts/services.sh postgres start|stop|kill
+#
+# Binaries: `consul` / PostgreSQL from PATH (or /usr/lib/postgresql/*/bin) when present; otherwise
+# Consul 1.8.7 comes from the Debian archive's bullseye suite through the machine's configured Debian
+# mirror and PostgreSQL from Debian's packages. Downloads are cached in .cache/ (git-ignored).
+set -eu
+
+ROOT=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
+CACHE="$ROOT/.cache"
+RUN="$CACHE/run"
+CONSUL_PORT=${SUMMIT_CONSUL_PORT:-18500}
+PG_PORT=${SUMMIT_PG_PORT:-15432}
+# PostgreSQL runs as the postgres user, which may not reach the project folder: keep its data in /tmp.
+PG_TAG=$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1)
+PG_DATA=${SUMMIT_PG_DATA:-/tmp/summit-pg-$PG_TAG}
+PG_DB=summit
+
+say() { printf 'services: %s\n' "$*" >&2; }
+die() { printf 'services: error: %s\n' "$*" >&2; exit 1; }
+
+mkdir -p "$RUN"
+
+is_root() { [ "$(id -u)" = 0 ]; }
+
+# ---------------------------------------------------------------- Consul
+consul_bin() {
+  if [ -n "${SUMMIT_CONSUL_BIN:-}" ]; then echo "$SUMMIT_CONSUL_BIN"; return; fi
+  if command -v consul >/dev/null 2>&1; then command -v consul; return; fi
+  if [ -x "$CACHE/bin/consul" ]; then echo "$CACHE/bin/consul"; return; fi
+  install_consul >&2
+  echo "$CACHE/bin/consul"
+}
+
+install_consul() {
+  say "consul not on PATH: fetching package consul (1.8.7) from the Debian archive's bullseye suite"
+  command -v apt-get >/dev/null 2>&1 || die "consul is not installed and apt-get is missing: install Consul 1.8.7 and put it on PATH"
+  # The machine's configured Debian mirror, from its sources (deb822 or one-line format).
+  mirror=$(grep -rhoE '(URIs:|deb) +https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d 2>/dev/null \
+    | grep -v security | head -n 1 | sed -E 's/^(URIs:|deb) +//; s/ *$//')
+  [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
+  apt_dir="$CACHE/apt"
+  mkdir -p "$apt_dir/sources.list.d" "$apt_dir/lists/partial" "$apt_dir/archives/partial" "$CACHE/bin"
+  keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+  if [ -f "$keyring" ]; then signed="Signed-By: $keyring"; else signed="Trusted: yes"; fi
+  printf 'Types: deb\nURIs: %s\nSuites: bullseye\nComponents: main\n%s\n' "$mirror" "$signed" \
+    > "$apt_dir/sources.list.d/bullseye.sources"
+  set -- -o Dir::Etc::sourcelist=/dev/null -o Dir::Etc::sourceparts="$apt_dir/sources.list.d" \
+    -o Dir::State::lists="$apt_dir/lists" -o Dir::Cache::archives="$apt_dir/archives" \
+    -o APT::Sandbox::User=root
+  apt-get "$@" update >"$apt_dir/update.log" 2>&1 \
+    || die "could not read the bullseye suite from $mirror (see $apt_dir/update.log): Consul cannot be installed"
+  (cd "$apt_dir" && rm -f consul_*.deb && apt-get "$@" download consul >"$apt_dir/download.log" 2>&1) \
+    || die "could not download package consul from bullseye (see $apt_dir/download.log)"
+  rm -rf "$apt_dir/x" && dpkg -x "$apt_dir"/consul_*.deb "$apt_dir/x" \
+    || die "could not unpack the consul package"
+  cp "$apt_dir/x/usr/bin/consul" "$CACHE/bin/consul" && chmod +x "$CACHE/bin/consul"
+  rm -rf "$apt_dir/x" "$apt_dir"/consul_*.deb
+  "$CACHE/bin/consul" version | head -n 1 >&2
+}
+
+consul_pid() { [ -f "$RUN/consul.pid" ] && cat "$RUN/consul.pid" 2>/dev/null || true; }
+alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+
+consul_answers() {
+  # Leader elected and KV usable.
+  node -e "
+    fetch('http://127.0.0.1:$CONSUL_PORT/v1/status/leader').then(r => r.json())
+      .then(l => { if (!l) process.exit(1); return fetch('http://127.0.0.1:$CONSUL_PORT/v1/kv/summit-ping?stale', {signal: AbortSignal.timeout(1000)}) })
+      .then(r => process.exit(r.status === 200 || r.status === 404 ? 0 : 1)).catch(() => process.exit(1))" 2>/dev/null
+}
+
+consul_start() {
+  pid=$(consul_pid)
+  if alive "$pid"; then
+    kill -CONT "$pid" 2>/dev/null || true
+  else
+    bin=$(consul_bin)
+    # Dev mode: in-memory state, single server; every port moved off the defaults.
+    nohup "$bin" agent -dev -bind=127.0.0.1 -client=127.0.0.1 -http-port="$CONSUL_PORT" \
+      -dns-port=-1 -grpc-port=-1 -serf-lan-port=$((CONSUL_PORT + 1)) -serf-wan-port=$((CONSUL_PORT + 2)) \
+      -server-port=$((CONSUL_PORT + 3)) -log-level=warn >"$RUN/consul.log" 2>&1 &
+    echo $! >"$RUN/consul.pid"
+  fi
+  i=0
+  until consul_answers; do
+    i=$((i + 1))
+    alive "$(consul_pid)" || die "consul exited at start (see $RUN/consul.log): $(tail -n 5 "$RUN/consul.log")"
+    [ $i -lt 150 ] || die "consul did not answer on 127.0.0.1:$CONSUL_PORT within 30 s (see $RUN/consul.log)"
+    sleep 0.2
+  done
+}
+
+consul_stop() {
+  sig=${1:-TERM}
+  pid=$(consul_pid)
+  if alive "$pid"; then
+    kill -CONT "$pid" 2>/dev/null || true
+    kill "-$sig" "$pid" 2>/dev/null || true
+    i=0
+    while alive "$pid" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$RUN/consul.pid"
+}
+
+# ---------------------------------------------------------------- PostgreSQL
+pg_bindir() {
+  if [ -n "${SUMMIT_PG_BINDIR:-}" ]; then echo "$SUMMIT_PG_BINDIR"; return; fi
+  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4 -n -r); do
+    [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] && { echo "$d"; return; }
+  done
+  if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then
+    dirname "$(command -v initdb)"; return
+  fi
+  say "PostgreSQL server not found: installing Debian's postgresql package"
+  is_root || die "PostgreSQL is not installed and this user cannot apt-get install it: install postgresql"
+  (apt-get update >"$RUN/apt-pg.log" 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql >>"$RUN/apt-pg.log" 2>&1) \
+    || die "could not install postgresql from Debian's packages (see $RUN/apt-pg.log)"
+  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4 -n -r); do
+    [ -x "$d/initdb" ] && { echo "$d"; return; }
+  done
+  die "postgresql installed but initdb not found"
+}
+
+as_pg() {
+  if is_root; then
+    id postgres >/dev/null 2>&1 || die "user postgres does not exist (PostgreSQL refuses to run as root)"
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+pg_running() { [ -f "$PG_DATA/postmaster.pid" ] && as_pg "$(pg_bindir)/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; }
+
+pg_start() {
+  bindir=$(pg_bindir)
+  if [ ! -f "$PG_DATA/PG_VERSION" ]; then
+    rm -rf "$PG_DATA"
+    mkdir -p "$PG_DATA"
+    is_root && chown postgres: "$PG_DATA"
+    chmod 700 "$PG_DATA"
+    as_pg "$bindir/initdb" -D "$PG_DATA" -U postgres -A trust -E UTF8 --no-locale >"$RUN/initdb.log" 2>&1 \
+      || die "initdb failed (see $RUN/initdb.log)"
+  fi
+  if ! pg_running; then
+    as_pg "$bindir/pg_ctl" -D "$PG_DATA" -l "$PG_DATA/server.log" -w -t 30 \
+      -o "-p $PG_PORT -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off" start >"$RUN/pg_ctl.log" 2>&1 \
+      || die "PostgreSQL did not start on 127.0.0.1:$PG_PORT (see $PG_DATA/server.log): $(tail -n 5 "$PG_DATA/server.log" 2>/dev/null)"
+  fi
+  i=0
+  until "$bindir/pg_isready" -h 127.0.0.1 -p "$PG_PORT" -q; do
+    i=$((i + 1)); [ $i -lt 150 ] || die "PostgreSQL did not answer on 127.0.0.1:$PG_PORT within 30 s"
+    sleep 0.2
+  done
+  if ! "$bindir/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -tAc "select 1 from pg_database where datname='$PG_DB'" | grep -q 1; then
+    "$bindir/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -qc "create database $PG_DB" >/dev/null
+  fi
+}
+
+pg_stop() {
+  mode=${1:-fast}
+  [ -f "$PG_DATA/PG_VERSION" ] || return 0
+  if [ "$mode" = kill ]; then
+    pid=$(head -n 1 "$PG_DATA/postmaster.pid" 2>/dev/null || true)
+    alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
+    return 0
+  fi
+  pg_running && as_pg "$(pg_bindir)/pg_ctl" -D "$PG_DATA" -m "$mode" -w -t 30 stop >/dev/null 2>&1 || true
+}
+
+# ---------------------------------------------------------------- commands
+print_env() {
+  cat <<EOF
+export CONSUL_HTTP_ADDR=http://127.0.0.1:$CONSUL_PORT
+export DATABASE_URL=postgres://postgres@127.0.0.1:$PG_PORT/$PG_DB
+export SUMMIT_SERVICES_SCRIPT=$ROOT/scripts/services.sh
+export SUMMIT_PG_DATA=$PG_DATA
+EOF
+}
+
+up() {
+  consul_start
+  pg_start
+  say "consul on http://127.0.0.1:$CONSUL_PORT, postgres on 127.0.0.1:$PG_PORT/$PG_DB"
+}
+
+down() {
+  consul_stop TERM
+  pg_stop fast
+  rm -rf "$PG_DATA"
+  say "stopped"
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  up) up ;;
+  down) down ;;
+  env) print_env ;;
+  status)
+    if alive "$(consul_pid)"; then echo "consul: running (pid $(consul_pid))"; else echo "consul: stopped"; fi
+    if pg_running; then echo "postgres: running ($PG_DATA)"; else echo "postgres: stopped"; fi ;;
+  run)
+    [ "${1:-}" = "--" ] && shift
+    [ $# -gt 0 ] || die "usage: services.sh run -- CMD ..."
+    up
+    eval "$(print_env)"
+    code=0
+    "$@" || code=$?
+    down
+    exit $code ;;
+  consul)
+    case "${1:-}" in
+      start) consul_start ;;
+      stop) consul_stop TERM ;;
+      kill) consul_stop KILL ;;
+      pause) kill -STOP "$(consul_pid)" ;;
+      resume) kill -CONT "$(consul_pid)" ;;
+      *) die "usage: services.sh consul start|stop|kill|pause|resume" ;;
+    esac ;;
+  postgres)
+    case "${1:-}" in
+      start) pg_start ;;
+      stop) pg_stop fast ;;
+      kill) pg_stop kill ;;
+      *) die "usage: services.sh postgres start|stop|kill" ;;
+    esac ;;
+  *) die "usage: services.sh up|down|env|status|run -- CMD|consul ...|postgres ..." ;;
+esac
