@@ -72,7 +72,22 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): ConfigStore
     historyLimit: undefined,
     consistentReads: true,
     appliedState: true,
+    cache: true,
+    repair: true,
   });
+
+  /** Stores a verified document and moves the head forward (never back); emits the change. */
+  function put(verified: ConfigVersion, moveHead: (current: number) => boolean): void {
+    const key = refKey(verified.ref);
+    docs.set(`${key}@${verified.version}`, verified);
+    const current = heads.get(key);
+    if (moveHead(current?.version ?? 0) && (current?.checksum !== verified.checksum || current.version !== verified.version)) {
+      const head = headOf(verified);
+      heads.set(key, head);
+      const change = changeOf(head, false);
+      queueMicrotask(() => subscriptions.emit(change));
+    }
+  }
 
   function open(ref: ConfigRef): ConfigRef {
     lifecycle.assertOpen();
@@ -136,12 +151,20 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): ConfigStore
           backend: opts.name,
         });
       }
-      const head = headOf(verified);
-      docs.set(`${key}@${verified.version}`, verified);
-      heads.set(key, head);
-      const change = changeOf(head, false);
-      queueMicrotask(() => subscriptions.emit(change));
+      put(verified, () => true);
       return verified;
+    },
+
+    async prime(doc) {
+      lifecycle.assertOpen();
+      const verified = verifyVersion(doc, limits, opts.name);
+      put(verified, (current) => verified.version >= current);
+    },
+
+    async replace(doc) {
+      lifecycle.assertOpen();
+      const verified = verifyVersion(doc, limits, opts.name);
+      put(verified, (current) => verified.version === current);
     },
 
     watch(listener, watchOptions = {}): Unwatch {

@@ -17,6 +17,10 @@ export interface StoreCapabilities {
   readonly consistentReads: boolean;
   /** Implements `ack()` and `listAcks()` for applied-state acknowledgements. */
   readonly appliedState: boolean;
+  /** A cache tier: implements `prime()`. */
+  readonly cache?: boolean;
+  /** Implements `replace()`, used only by reconciliation to repair a conflicting version. */
+  readonly repair?: boolean;
 }
 
 export interface ReadOptions {
@@ -120,6 +124,19 @@ export interface ConfigStore extends AsyncDisposable {
   ack?(ack: AppliedAck): Promise<void>;
   /** Acknowledgements for `ref`, all instances and environments. Only when `capabilities.appliedState`. */
   listAcks?(ref: ConfigRef): Promise<AppliedAck[]>;
+
+  /**
+   * Cache tiers only (`capabilities.cache`): stores an already verified version whatever the current
+   * head, moving the head forward only (never back). Used by the failover chain to fill its cache.
+   */
+  prime?(doc: ConfigVersion): Promise<void>;
+
+  /**
+   * Reconciliation only (`capabilities.repair`): overwrites version `doc.version`, which this store
+   * already holds with other content, with `doc`; the head moves only if it pointed at that version.
+   * The store records `reason` in its audit trail where it has one.
+   */
+  replace?(doc: ConfigVersion, options: { reason: string }): Promise<void>;
 
   /** Cheap health probe: resolves when the store answers, rejects `BACKEND_UNAVAILABLE` otherwise. */
   ping(options?: { signal?: AbortSignal }): Promise<void>;
