@@ -1,2 +1,19 @@
 // Stores that load no driver. Drivers live behind subpath exports: ./consul, ./postgres, ./pglite.
+export {
+  type BreakerState,
+  createFailoverStore,
+  type FailoverEvent,
+  type FailoverOptions,
+  type FailoverStatus,
+  type FailoverStore,
+  type ReadSource,
+  type TierStatus,
+} from './failover.js';
 export { createMemoryStore, type MemoryStoreOptions } from './memory.js';
+export {
+  type CopiedVersion,
+  type ReconcileConflict,
+  type ReconcileOptions,
+  type ReconcileReport,
+  reconcile,
+} from './reconcile.js';

@@ -1,0 +1,189 @@
+import { createFailoverStore, createMemoryStore, type FailoverEvent, reconcile } from '@summit-config/backends';
+import { appendNext, type BackendUnavailableError, parseRef } from '@summit-config/core';
+import { describe, expect, it } from 'vitest';
+import { collect, doc, runStoreContract } from '../../../test/contract/store-contract.js';
+import { switchable } from '../../../test/helpers/switchable-store.js';
+
+const durable = { durable: true };
+function chain(events: FailoverEvent[] = []) {
+  const primary = switchable(createMemoryStore(), 'primary', durable);
+  const secondary = switchable(createMemoryStore(), 'secondary', { ...durable, historyLimit: undefined });
+  const cache = createMemoryStore({ name: 'cache' });
+  const store = createFailoverStore({
+    tiers: [primary, secondary, cache],
+    probeIntervalMs: 20,
+    failureThreshold: 1,
+    onEvent: (e) => events.push(e),
+  });
+  return { primary, secondary, cache, store, events };
+}
+
+const waitFor = async (predicate: () => boolean | Promise<boolean>, ms = 3000) => {
+  const deadline = Date.now() + ms;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+
+runStoreContract('failover (in-process tiers)', {
+  create: () => chain().store,
+  capabilities: { durable: true, watch: true, appliedState: true },
+});
+
+describe('failover chain', () => {
+  const ref = parseRef('app:billing/database');
+
+  it('validates its options, naming the bad one', () => {
+    expect(() => createFailoverStore({ tiers: [] })).toThrow(/tiers/);
+    expect(() => createFailoverStore({ tiers: [createMemoryStore()] })).toThrow(/durable/);
+    const a = switchable(createMemoryStore(), 'a', durable);
+    expect(() => createFailoverStore({ tiers: [a, a] })).toThrow(/two tiers are named "a"/);
+    expect(() => createFailoverStore({ tiers: [a], probeIntervalMs: 0 })).toThrow(/probeIntervalMs/);
+  });
+
+  it('writes to every durable tier with the same version, then primes the cache', async () => {
+    const { primary, secondary, cache, store } = chain();
+    const written = await appendNext(store, { ref, config: { a: 1 }, createdBy: 't' });
+    for (const tier of [primary, secondary, cache]) expect((await tier.getHead(ref))?.checksum).toBe(written.checksum);
+    await store.close();
+  });
+
+  it('keeps reading and writing when the primary is down, then reconciles on its return', async () => {
+    const { primary, secondary, store, events } = chain();
+    await appendNext(store, { ref, config: { v: 1 }, createdBy: 't' });
+    primary.down = true;
+    const r = await store.getVersionDetailed(ref);
+    expect(r).toMatchObject({ source: 'secondary', stale: false });
+    const v2 = await appendNext(store, { ref, config: { v: 2 }, createdBy: 't' });
+    expect(v2.version).toBe(2);
+    expect(store.status().unsynced).toEqual(['app:billing/database']);
+    expect(store.status().tiers[0]?.state).toBe('open');
+    primary.down = false;
+    await waitFor(() => store.status().tiers[0]?.state === 'closed');
+    expect((await primary.getHead(ref))?.version).toBe(2);
+    expect((await secondary.getHead(ref))?.version).toBe(2);
+    expect(store.status().unsynced).toEqual([]);
+    expect(events.some((e) => e.type === 'reconciled')).toBe(true);
+    await store.close();
+  });
+
+  it('fails a write with an aggregate BACKEND_UNAVAILABLE when no durable tier accepts; reads come from the cache', async () => {
+    const { primary, secondary, store } = chain();
+    await appendNext(store, { ref, config: { v: 1 }, createdBy: 't' });
+    primary.down = true;
+    secondary.down = true;
+    const error = (await appendNext(store, { ref, config: { v: 2 }, createdBy: 't' }, { expectedVersion: 1 }).catch(
+      (e: unknown) => e,
+    )) as BackendUnavailableError;
+    expect(error.code).toBe('BACKEND_UNAVAILABLE');
+    expect(error.failures.map((f) => f.backend)).toEqual(['primary', 'secondary']);
+    const read = await store.getVersionDetailed(ref);
+    expect(read).toMatchObject({ source: 'cache', stale: true });
+    expect(read.doc?.config).toEqual({ v: 1 });
+    primary.down = false;
+    secondary.down = false;
+    await waitFor(() => store.status().tiers.every((t) => t.state === 'closed'));
+    // The refused write left nothing anywhere.
+    expect((await store.getHead(ref))?.version).toBe(1);
+    await store.close();
+  });
+
+  it('reports a refs missing on every tier as undefined, never as an outage', async () => {
+    const { store } = chain();
+    expect(await store.getVersion(parseRef('global/none'))).toBeUndefined();
+    await store.close();
+  });
+
+  it('switches its watch to the next tier and back, delivering every change once', async () => {
+    const { primary, store } = chain();
+    const w = collect(store);
+    await appendNext(store, { ref, config: { v: 1 }, createdBy: 't' });
+    await w.until((e) => e.some((x) => x.version === 1));
+    expect(store.status().watching).toBe('primary');
+    primary.down = true;
+    await appendNext(store, { ref, config: { v: 2 }, createdBy: 't' });
+    await waitFor(() => store.status().watching === 'secondary');
+    await w.until((e) => e.some((x) => x.version === 2));
+    primary.down = false;
+    await waitFor(() => store.status().watching === 'primary');
+    await appendNext(store, { ref, config: { v: 3 }, createdBy: 't' });
+    await w.until((e) => e.some((x) => x.version === 3));
+    expect(w.events.map((e) => e.version)).toEqual([1, 2, 3]);
+    w.stop();
+    await store.close();
+  });
+});
+
+describe('reconcile', () => {
+  const ref = parseRef('global/split');
+
+  it('copies missing versions both ways and is idempotent', async () => {
+    const a = createMemoryStore({ name: 'a' });
+    const b = createMemoryStore({ name: 'b' });
+    await a.append(doc(ref, 1));
+    await b.append(doc(ref, 1));
+    await b.append(doc(ref, 2));
+    await a.append(doc('global/only-a', 1));
+    const first = await reconcile([a, b]);
+    expect(first.copied.map((c) => `${c.ref}@${c.version}:${c.from}->${c.to}`).sort()).toEqual([
+      'global/only-a@1:a->b',
+      'global/split@2:b->a',
+    ]);
+    const second = await reconcile([a, b]);
+    expect(second.copied).toEqual([]);
+    expect(second.conflicts).toEqual([]);
+  });
+
+  it('resolves a split brain: the primary keeps the number, the other content is re-appended in both', async () => {
+    const a = createMemoryStore({ name: 'consul' });
+    const b = createMemoryStore({ name: 'postgres' });
+    await a.append(doc(ref, 1));
+    await b.append(doc(ref, 1));
+    const fromA = doc(ref, 2, { writer: 'B-through-consul' });
+    const fromB = doc(ref, 2, { writer: 'A-postgres-only' });
+    await a.append(fromA);
+    await b.append(fromB);
+    const seen: unknown[] = [];
+    const report = await reconcile([a, b], { onConflict: (c) => void seen.push(c) });
+    expect(report.conflicts).toEqual([
+      expect.objectContaining({
+        ref: 'global/split',
+        version: 2,
+        kept: fromA.checksum,
+        checksum: fromB.checksum,
+        reappendedAs: 3,
+      }),
+    ]);
+    expect(seen).toHaveLength(1);
+    for (const s of [a, b]) {
+      expect((await s.getVersion(ref, 2))?.config).toEqual({ writer: 'B-through-consul' });
+      const v3 = await s.getVersion(ref, 3);
+      expect(v3?.config).toEqual({ writer: 'A-postgres-only' });
+      expect(v3?.metadata).toMatchObject({ conflict: { tier: 'postgres', version: 2 } });
+    }
+    expect((await a.getHead(ref))?.checksum).toBe((await b.getHead(ref))?.checksum);
+    const again = await reconcile([a, b]);
+    expect(again.conflicts).toEqual([]);
+    expect(again.copied).toEqual([]);
+  });
+
+  it('re-appends every version of a longer divergent run after the primary head', async () => {
+    const a = createMemoryStore({ name: 'consul' });
+    const b = createMemoryStore({ name: 'postgres' });
+    await a.append(doc(ref, 1));
+    await b.append(doc(ref, 1));
+    await a.append(doc(ref, 2, { a: 2 }));
+    for (const v of [2, 3, 4]) await b.append(doc(ref, v, { b: v }));
+    const report = await reconcile([a, b]);
+    expect(report.conflicts.map((c) => [c.version, c.reappendedAs])).toEqual([
+      [2, 3],
+      [3, 4],
+      [4, 5],
+    ]);
+    for (const s of [a, b]) {
+      expect(await s.listVersions(ref)).toEqual([1, 2, 3, 4, 5]);
+      expect((await s.getVersion(ref, 5))?.config).toEqual({ b: 4 });
+    }
+  });
+});

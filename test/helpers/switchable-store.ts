@@ -1,0 +1,53 @@
+/**
+ * A store wrapper whose reachability a test can switch off, for exercising the failover logic fast
+ * and deterministically on in-process stores. The real-process fault tests (test/faults) kill and
+ * freeze the real Consul and PostgreSQL instead.
+ */
+import type { ConfigStore, StoreCapabilities } from '@summit-config/core';
+import { errors } from '@summit-config/core';
+
+export interface Switchable extends ConfigStore {
+  down: boolean;
+}
+
+export function switchable(
+  inner: ConfigStore,
+  name: string,
+  capabilities: Partial<StoreCapabilities> = {},
+): Switchable {
+  const caps = Object.freeze({ ...inner.capabilities, ...capabilities });
+  const state = { down: false };
+  const guard =
+    <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      if (state.down) throw errors.unavailable(name, new Error('connect ECONNREFUSED (switched off)'));
+      return fn(...args);
+    };
+  const wrapper: Switchable = {
+    name,
+    capabilities: caps,
+    get down() {
+      return state.down;
+    },
+    set down(v: boolean) {
+      state.down = v;
+    },
+    getHead: guard((ref, o) => inner.getHead(ref, o)),
+    getVersion: guard((ref, v, o) => inner.getVersion(ref, v, o)),
+    listHeads: guard((q, o) => inner.listHeads(q, o)),
+    listVersions: guard((ref, o) => inner.listVersions(ref, o)),
+    append: guard((d, o) => inner.append(d, o)),
+    ack: guard((a) => inner.ack?.(a) ?? Promise.resolve()),
+    listAcks: guard((ref) => inner.listAcks?.(ref) ?? Promise.resolve([])),
+    replace: guard((d, o) => inner.replace?.(d, o) ?? Promise.resolve()),
+    prime: guard((d) => inner.prime?.(d) ?? Promise.resolve()),
+    ping: guard(() => inner.ping()),
+    watch: (listener, options) =>
+      inner.watch((change) => {
+        if (!state.down) listener(change);
+      }, options),
+    close: () => inner.close(),
+    [Symbol.asyncDispose]: () => inner.close(),
+  };
+  return wrapper;
+}
