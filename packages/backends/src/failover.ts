@@ -16,6 +16,7 @@ import {
   onAbort,
   parseRef,
   type ReadOptions,
+  type ReadSource,
   refKey,
   type Scope,
   type StoreCapabilities,
@@ -84,17 +85,10 @@ interface Tier {
   since: number;
 }
 
-export interface ReadSource {
-  /** The tier that answered. */
-  source: string;
-  /** True when the answer came from the cache tier (no durable tier answered). */
-  stale: boolean;
-}
-
 export interface FailoverStore extends ConfigStore {
   /** Which tier serves, each breaker's state, and the refs awaiting reconciliation. */
   status(): FailoverStatus;
-  /** Like getVersion, and says which tier answered. */
+  /** Like getVersion, and says which tier answered (`stale` when only the cache did). */
   getVersionDetailed(
     ref: ConfigRef,
     version?: number,
@@ -371,6 +365,7 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
     historyLimit: undefined,
     consistentReads: tiers.some((t) => t.store.capabilities.consistentReads),
     appliedState: tiers.some((t) => t.store.capabilities.appliedState),
+    tiered: true,
   });
 
   async function getVersionDetailed(refInput: ConfigRef, version?: number, readOptions?: ReadOptions) {

@@ -6,7 +6,6 @@ export {
   type FailoverOptions,
   type FailoverStatus,
   type FailoverStore,
-  type ReadSource,
   type TierStatus,
 } from './failover.js';
 export { createMemoryStore, type MemoryStoreOptions } from './memory.js';

@@ -1,3 +1,4 @@
+export * from './client/index.js';
 export * from './errors/index.js';
 export * from './model/index.js';
 export * from './store/index.js';

@@ -21,6 +21,16 @@ export interface StoreCapabilities {
   readonly cache?: boolean;
   /** Implements `replace()`, used only by reconciliation to repair a conflicting version. */
   readonly repair?: boolean;
+  /** A store over tiers: implements `getVersionDetailed()`, which says which tier answered. */
+  readonly tiered?: boolean;
+}
+
+/** Which tier answered a read, and whether the answer may be behind the durable record. */
+export interface ReadSource {
+  /** The tier that answered, e.g. `consul`, `postgres`, `memory`. */
+  readonly source: string;
+  /** True when no durable tier answered (the cache or a snapshot did). */
+  readonly stale: boolean;
 }
 
 export interface ReadOptions {
@@ -98,6 +108,13 @@ export interface ConfigStore extends AsyncDisposable {
    * `undefined` when this store does not hold it (never written, or pruned by `historyLimit`).
    */
   getVersion(ref: ConfigRef, version?: number, options?: ReadOptions): Promise<ConfigVersion | undefined>;
+
+  /** Tiered stores only (`capabilities.tiered`): like `getVersion`, and says which tier answered. */
+  getVersionDetailed?(
+    ref: ConfigRef,
+    version?: number,
+    options?: ReadOptions,
+  ): Promise<{ doc: ConfigVersion | undefined } & ReadSource>;
 
   /** Heads matching `query`, sorted by key. */
   listHeads(query?: ListQuery, options?: ReadOptions): Promise<Head[]>;

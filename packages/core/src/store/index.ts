@@ -5,6 +5,7 @@ export type {
   HeadListener,
   ListQuery,
   ReadOptions,
+  ReadSource,
   StoreCapabilities,
   Unwatch,
   WatchOptions,

@@ -1,0 +1,440 @@
+import { hostname } from 'node:os';
+import { ConfigError, errors, isConfigError, messageOf } from '../errors/config-error.js';
+import { type Environment, environmentChain, validateEnvironments } from '../model/environment.js';
+import { deepFreeze, type JsonObject } from '../model/json.js';
+import { mergeLayers } from '../model/merge.js';
+import { type ConfigRef, parseEnvironmentName, parseId, parseScope, refKey, type Scope } from '../model/ref.js';
+import type { ConfigVersion } from '../model/version.js';
+import type { ConfigStore, HeadChange } from '../store/contract.js';
+import { onAbort } from '../util/abort.js';
+import { Lifecycle } from '../util/lifecycle.js';
+import { ListenerSet } from '../util/listeners.js';
+import { compilePattern } from './pattern.js';
+import { readSnapshot, writeSnapshot } from './snapshot.js';
+
+export interface ClientLogger {
+  debug?(obj: object, msg?: string): void;
+  info?(obj: object, msg?: string): void;
+  warn?(obj: object, msg?: string): void;
+  error?(obj: object, msg?: string): void;
+}
+
+/**
+ * Checks a candidate before it is swapped in. Throw (ideally a `SCHEMA_VALIDATION` ConfigError) to
+ * reject it: the last good value stays and the version is acknowledged as `rejected`.
+ */
+export type CandidateValidator = (candidate: { id: string; value: JsonObject; docs: readonly ConfigVersion[] }) => void;
+
+export interface ClientOptions {
+  /** Where configuration comes from: usually `createFailoverStore([...])`. The client does not close it. */
+  store: ConfigStore;
+  /** The application: the client reads the `global` and `app:<app>` scopes. */
+  app: string;
+  /** The environment this process runs in; its overrides (and its parents') apply. */
+  environment: string;
+  /**
+   * Environment definitions for parent chains. Default: just `environment`, without a parent.
+   * An `environment` not defined here is `ENVIRONMENT_NOT_FOUND`.
+   */
+  environments?: readonly Environment[];
+  /** This process's name in applied-state acknowledgements. Default `<hostname>-<pid>`. */
+  instance?: string;
+  /** Validates every candidate before it is applied (schema checks go here). */
+  validate?: CandidateValidator;
+  /**
+   * Last-known-good snapshot file. Written after every applied change; read at start-up when no
+   * store answers. Default: none.
+   */
+  snapshotFile?: string;
+  /** Milliseconds to wait for the store at start-up before falling back to the snapshot. Default 5000. */
+  startTimeoutMs?: number;
+  /** A pino-compatible logger. The client never writes to the console. */
+  logger?: ClientLogger;
+  /** Called for problems the client handled (a rejected version, a failed ack, a watch error). */
+  onError?: (error: ConfigError) => void;
+}
+
+export interface ResolveDetails<T = JsonObject> {
+  /** The merged value, deeply frozen; undefined when no document exists for the id. */
+  readonly value: T | undefined;
+  /** Versions of the documents merged, by scope. */
+  readonly versions: { readonly global?: number; readonly app?: number };
+  /** Checksums of the documents merged, joined `global:app`. */
+  readonly checksum: string;
+  /** The tier that answered when this value was loaded: `consul`, `postgres`, `memory`, `snapshot` ... */
+  readonly source: string;
+  /** True when the value came from the cache tier or a snapshot rather than a durable tier. */
+  readonly stale: boolean;
+  /** Why this value: `STATIC` (documents merged), `DEFAULT` (nothing stored), `STALE` (from snapshot or cache). */
+  readonly reason: 'STATIC' | 'DEFAULT' | 'STALE';
+}
+
+export interface ConfigChange {
+  readonly id: string;
+  /** The document that changed. */
+  readonly ref: ConfigRef;
+  readonly version: number;
+  readonly previous: JsonObject | undefined;
+  readonly value: JsonObject | undefined;
+  readonly details: ResolveDetails;
+}
+
+interface Entry {
+  details: ResolveDetails;
+}
+
+const DEFAULT_DETAILS: ResolveDetails = Object.freeze({
+  value: undefined,
+  versions: Object.freeze({}),
+  checksum: '',
+  source: 'none',
+  stale: false,
+  reason: 'DEFAULT',
+});
+
+/**
+ * Synchronous, in-memory configuration for one app in one environment, kept current by a watch.
+ * Create it with {@link createConfigClient}; `get` after ready never does I/O.
+ */
+export class ConfigClient implements AsyncDisposable {
+  readonly app: string;
+  readonly environment: string;
+  readonly instance: string;
+  readonly #store: ConfigStore;
+  readonly #options: ClientOptions;
+  readonly #chain: string[];
+  readonly #scopes: readonly Scope[];
+  readonly #lifecycle = new Lifecycle('config client');
+  readonly #docs = new Map<string, { doc: ConfigVersion; source: string; stale: boolean }>();
+  readonly #entries = new Map<string, Entry>();
+  readonly #listeners = new ListenerSet<ConfigChange>();
+  readonly #queues = new Map<string, Promise<void>>();
+  readonly #unwatch: Array<() => void> = [];
+  #snapshotTimer: NodeJS.Timeout | undefined;
+  /** Mirrors the lifecycle as a plain field so the read path checks it at the cost of one load. */
+  #closed = false;
+  #ready: Promise<void> | undefined;
+
+  constructor(options: ClientOptions) {
+    if (!options || typeof options !== 'object') throw errors.constraint('client options must be an object');
+    if (!options.store || typeof options.store.watch !== 'function') {
+      throw errors.constraint('client option store must be a ConfigStore');
+    }
+    this.app = parseId(options.app);
+    if (this.app.includes('/')) throw errors.constraint(`client option app must be one segment, got "${options.app}"`);
+    this.environment = parseEnvironmentName(options.environment);
+    const envs = validateEnvironments(options.environments ?? [{ name: this.environment, production: false }]);
+    this.#chain = environmentChain(this.environment, envs);
+    this.instance = options.instance ?? `${hostname()}-${process.pid}`;
+    if (options.startTimeoutMs !== undefined && !(options.startTimeoutMs > 0)) {
+      throw errors.constraint(`client option startTimeoutMs must be a positive number, got ${options.startTimeoutMs}`);
+    }
+    this.#store = options.store;
+    this.#options = options;
+    this.#scopes = [parseScope('global'), parseScope(`app:${this.app}`)];
+  }
+
+  /** Resolves once the initial state is loaded (from the store, or from the snapshot when no store answers). */
+  ready(): Promise<void> {
+    this.#ready ??= this.#start();
+    return this.#ready;
+  }
+
+  /** The resolved value of `id`, from memory. Undefined when nothing is stored for it. */
+  get<T = JsonObject>(id: string): T | undefined {
+    if (this.#closed) throw errors.closed('config client');
+    return this.#entries.get(id)?.details.value as T | undefined;
+  }
+
+  /** The resolved value with its versions, checksum, source, staleness and reason. */
+  resolve<T = JsonObject>(id: string): ResolveDetails<T> {
+    if (this.#closed) throw errors.closed('config client');
+    return (this.#entries.get(id)?.details ?? DEFAULT_DETAILS) as ResolveDetails<T>;
+  }
+
+  /** Typed access: the same value as `get`, typed by the caller (generate `T` from the schema). */
+  typed<T>(id: string): T | undefined {
+    return this.get<T>(id);
+  }
+
+  /** Ids with a resolved value. */
+  ids(): string[] {
+    return [...this.#entries.keys()].sort();
+  }
+
+  /**
+   * Calls `callback` for every applied change of an id matching `pattern` (`*` within a segment,
+   * `**` across). Returns the unwatch function. A callback that throws is reported through `onError`
+   * and never stops the others.
+   */
+  watch(pattern: string, callback: (change: ConfigChange) => void, options: { signal?: AbortSignal } = {}): () => void {
+    this.#lifecycle.assertOpen();
+    const matches = compilePattern(pattern);
+    const remove = this.#listeners.add((change) => {
+      if (matches(change.id)) callback(change);
+    });
+    const off = onAbort(options.signal, remove);
+    return () => {
+      remove();
+      off();
+    };
+  }
+
+  /** The changes of ids matching `pattern` as an async iterator; ends when `signal` aborts or the client closes. */
+  async *changes(pattern: string, options: { signal?: AbortSignal } = {}): AsyncGenerator<ConfigChange> {
+    const queue: ConfigChange[] = [];
+    let wake: (() => void) | undefined;
+    let done = false;
+    const stop = () => {
+      done = true;
+      wake?.();
+    };
+    const unwatch = this.watch(pattern, (c) => {
+      queue.push(c);
+      wake?.();
+    });
+    const offAbort = onAbort(options.signal, stop);
+    try {
+      while (!done && !this.#lifecycle.closed) {
+        const next = queue.shift();
+        if (next) {
+          yield next;
+          continue;
+        }
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          this.#closeWaiters.add(resolve);
+        });
+        if (wake) this.#closeWaiters.delete(wake);
+        wake = undefined;
+      }
+    } finally {
+      unwatch();
+      offAbort();
+    }
+  }
+
+  readonly #closeWaiters = new Set<() => void>();
+
+  /** Stops the watch and pending work. Idempotent; the store is not closed (the caller owns it). */
+  close(): Promise<void> {
+    return this.#lifecycle.close(async () => {
+      this.#closed = true;
+      for (const stop of this.#unwatch.splice(0)) stop();
+      if (this.#snapshotTimer) {
+        clearTimeout(this.#snapshotTimer);
+        this.#snapshotTimer = undefined;
+        await this.#writeSnapshot();
+      }
+      await Promise.allSettled([...this.#queues.values()]);
+      this.#listeners.clear();
+      for (const wake of this.#closeWaiters) wake();
+      this.#closeWaiters.clear();
+    });
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  async #start(): Promise<void> {
+    this.#lifecycle.assertOpen();
+    // Watch first, then list: a change landing in between is seen by one or the other, and the
+    // per-ref version check drops the duplicate.
+    for (const scope of this.#scopes) {
+      this.#unwatch.push(
+        this.#store.watch((change) => this.#onHead(change), {
+          scope,
+          initial: true,
+          onError: (error) => this.#report(error),
+        }),
+      );
+    }
+    const timeout = AbortSignal.timeout(this.#options.startTimeoutMs ?? 5000);
+    try {
+      const heads = (
+        await Promise.all(this.#scopes.map((scope) => this.#store.listHeads({ scope }, { signal: timeout })))
+      ).flat();
+      await Promise.all(
+        heads.map((h) => this.#enqueue(refKey(h.ref), () => this.#load(h.ref, h.version, false, h.checksum))),
+      );
+    } catch (error) {
+      if (!isConfigError(error, 'BACKEND_UNAVAILABLE') && !isConfigError(error, 'TIMEOUT')) throw error;
+      if (!this.#options.snapshotFile) throw error;
+      const snapshot = await readSnapshot(this.#options.snapshotFile, this.app, this.environment);
+      if (!snapshot) throw error;
+      this.#options.logger?.warn?.(
+        { file: this.#options.snapshotFile, writtenAt: snapshot.writtenAt },
+        'starting from snapshot',
+      );
+      for (const doc of snapshot.docs) this.#docs.set(refKey(doc.ref), { doc, source: 'snapshot', stale: true });
+      for (const id of new Set(snapshot.docs.map((d) => d.ref.id))) this.#recompute(id);
+    }
+  }
+
+  #report(error: unknown): void {
+    const e = isConfigError(error) ? error : errors.constraint(messageOf(error), { cause: error });
+    this.#options.logger?.warn?.({ err: e.toJSON() }, e.message);
+    try {
+      this.#options.onError?.(e);
+    } catch {
+      // a failing reporter must not break the watch
+    }
+  }
+
+  #onHead(change: HeadChange): void {
+    if (this.#lifecycle.closed) return;
+    if (this.#holds(change.key, change.version, change.checksum)) return;
+    void this.#enqueue(change.key, () => this.#load(change.ref, change.version, true, change.checksum));
+  }
+
+  /** Runs loads for one ref in order, never two at once. */
+  #enqueue(key: string, task: () => Promise<void>): Promise<void> {
+    const previous = this.#queues.get(key) ?? Promise.resolve();
+    const next = previous.then(task).catch((error: unknown) => this.#report(error));
+    this.#queues.set(key, next);
+    void next.then(() => {
+      if (this.#queues.get(key) === next) this.#queues.delete(key);
+    });
+    return next;
+  }
+
+  /** True when what is held is already this head, or newer (and not merely a stale copy). */
+  #holds(key: string, version: number, checksum: string | undefined): boolean {
+    const held = this.#docs.get(key);
+    if (!held || held.stale) return false;
+    return (
+      held.doc.version > version ||
+      (held.doc.version === version && (checksum === undefined || held.doc.checksum === checksum))
+    );
+  }
+
+  async #load(ref: ConfigRef, version: number, notify: boolean, checksum?: string): Promise<void> {
+    if (this.#lifecycle.closed) return;
+    const key = refKey(ref);
+    const held = this.#docs.get(key);
+    if (this.#holds(key, version, checksum)) return;
+    let doc: ConfigVersion | undefined;
+    let source = this.#store.name;
+    let stale = false;
+    if (this.#store.capabilities.tiered && this.#store.getVersionDetailed) {
+      const r = await this.#store.getVersionDetailed(ref, version);
+      ({ doc, source, stale } = r);
+    } else {
+      doc = await this.#store.getVersion(ref, version);
+    }
+    if (!doc) return;
+    const id = ref.id;
+    const previous = this.#entries.get(id)?.details.value;
+    this.#docs.set(key, { doc, source, stale });
+    try {
+      this.#recompute(id);
+    } catch (error) {
+      // Rejected: restore the last good document and say so.
+      if (held) this.#docs.set(key, held);
+      else this.#docs.delete(key);
+      this.#recompute(id);
+      await this.#ack(doc, 'rejected', messageOf(error));
+      this.#report(error);
+      return;
+    }
+    await this.#ack(doc, 'applied');
+    this.#scheduleSnapshot();
+    if (notify) {
+      const details = this.resolve(id);
+      this.#listeners.emit(
+        Object.freeze({ id, ref, version: doc.version, previous, value: details.value, details }),
+        (error) => this.#report(error),
+      );
+    }
+  }
+
+  /** Merges the documents of `id` for this environment, validates, and swaps the entry in. */
+  #recompute(id: string): void {
+    const global = this.#docs.get(`global/${id}`);
+    const app = this.#docs.get(`app:${this.app}/${id}`);
+    if (!global && !app) {
+      this.#entries.delete(id);
+      return;
+    }
+    let value: JsonObject = {};
+    for (const layer of [global, app]) {
+      if (!layer) continue;
+      value = mergeLayers(value, layer.doc.config);
+      for (const env of this.#chain) {
+        const patch = layer.doc.overrides[env];
+        if (patch) value = mergeLayers(value, patch);
+      }
+    }
+    const docs = [global, app].filter((d) => d !== undefined).map((d) => d.doc);
+    this.#options.validate?.({ id, value, docs });
+    const stale = [global, app].some((d) => d?.stale);
+    const tier = app ?? global;
+    this.#entries.set(id, {
+      details: Object.freeze({
+        value: deepFreeze(value),
+        versions: Object.freeze({ global: global?.doc.version, app: app?.doc.version }),
+        checksum: `${global?.doc.checksum ?? ''}:${app?.doc.checksum ?? ''}`,
+        source: tier?.source ?? 'none',
+        stale,
+        reason: stale ? 'STALE' : 'STATIC',
+      }),
+    });
+  }
+
+  async #ack(doc: ConfigVersion, status: 'applied' | 'rejected', reason?: string): Promise<void> {
+    if (!this.#store.capabilities.appliedState || !this.#store.ack) return;
+    try {
+      await this.#store.ack({
+        ref: doc.ref,
+        environment: this.environment,
+        instance: this.instance,
+        version: doc.version,
+        checksum: doc.checksum,
+        status,
+        reason,
+        at: new Date().toISOString(),
+      });
+    } catch (error) {
+      this.#report(error);
+    }
+  }
+
+  #scheduleSnapshot(): void {
+    if (!this.#options.snapshotFile || this.#snapshotTimer) return;
+    this.#snapshotTimer = setTimeout(() => {
+      this.#snapshotTimer = undefined;
+      void this.#writeSnapshot();
+    }, 100);
+    this.#snapshotTimer.unref();
+  }
+
+  async #writeSnapshot(): Promise<void> {
+    const file = this.#options.snapshotFile;
+    if (!file) return;
+    try {
+      await writeSnapshot(
+        file,
+        this.app,
+        this.environment,
+        [...this.#docs.values()].map((d) => d.doc),
+      );
+    } catch (error) {
+      this.#report(error);
+    }
+  }
+}
+
+/** Creates a client and waits until it is ready. */
+export async function createConfigClient(options: ClientOptions): Promise<ConfigClient> {
+  const client = new ConfigClient(options);
+  try {
+    await client.ready();
+  } catch (error) {
+    await client.close();
+    throw error instanceof ConfigError ? error : errors.constraint(messageOf(error), { cause: error });
+  }
+  return client;
+}

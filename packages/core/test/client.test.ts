@@ -1,0 +1,195 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createMemoryStore } from '@summit-config/backends/memory';
+import {
+  appendNext,
+  type ConfigChange,
+  type ConfigError,
+  createConfigClient,
+  errors,
+  parseRef,
+  SchemaValidationError,
+} from '@summit-config/core';
+import { describe, expect, it } from 'vitest';
+import { switchable } from '../../../test/helpers/switchable-store.js';
+
+const by = 'test';
+const environments = [
+  { name: 'production', production: true },
+  { name: 'production-eu', parent: 'production', production: true },
+];
+
+async function until(predicate: () => boolean | Promise<boolean>, ms = 3000) {
+  const deadline = Date.now() + ms;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('config client', () => {
+  it('resolves global -> global overrides -> app -> app overrides along the environment chain', async () => {
+    const store = createMemoryStore();
+    await appendNext(store, {
+      ref: 'global/database',
+      config: { host: 'db', port: 5432, pool: { min: 1, max: 10 }, tags: ['a'] },
+      overrides: { production: { pool: { max: 50 } }, 'production-eu': { host: 'db.eu' } },
+      createdBy: by,
+    });
+    await appendNext(store, {
+      ref: 'app:billing/database',
+      config: { pool: { min: 5 }, tags: ['billing'] },
+      overrides: { production: { port: 6432 }, 'production-eu': { pool: { min: null } } },
+      createdBy: by,
+    });
+    const client = await createConfigClient({ store, app: 'billing', environment: 'production-eu', environments });
+    expect(client.get('database')).toEqual({ host: 'db.eu', port: 6432, pool: { max: 50 }, tags: ['billing'] });
+    const details = client.resolve('database');
+    expect(details).toMatchObject({
+      versions: { global: 1, app: 1 },
+      source: 'memory',
+      stale: false,
+      reason: 'STATIC',
+    });
+    expect(Object.isFrozen(details.value)).toBe(true);
+    expect(client.get('missing')).toBeUndefined();
+    expect(client.resolve('missing').reason).toBe('DEFAULT');
+    await client.close();
+    await store.close();
+  });
+
+  it('validates its options and rejects an unknown environment', async () => {
+    const store = createMemoryStore();
+    await expect(
+      createConfigClient({ store, app: 'billing', environment: 'staging', environments }),
+    ).rejects.toMatchObject({
+      code: 'ENVIRONMENT_NOT_FOUND',
+    });
+    await expect(createConfigClient({ store, app: 'bad app', environment: 'production' })).rejects.toMatchObject({
+      code: 'INVALID_CONFIG_REF',
+    });
+    await expect(createConfigClient({ store, app: 'x', environment: 'p', startTimeoutMs: -1 })).rejects.toThrow(
+      /startTimeoutMs/,
+    );
+  });
+
+  it('delivers changes to matching watchers, isolates a throwing one, and iterates changes()', async () => {
+    const store = createMemoryStore();
+    const errorsSeen: ConfigError[] = [];
+    const client = await createConfigClient({
+      store,
+      app: 'shop',
+      environment: 'production',
+      onError: (e) => errorsSeen.push(e),
+    });
+    const features: ConfigChange[] = [];
+    const all: string[] = [];
+    client.watch('features/*', (c) => features.push(c));
+    client.watch('**', () => {
+      throw new Error('bad callback');
+    });
+    client.watch('**', (c) => all.push(`${c.id}@${c.version}`));
+    const controller = new AbortController();
+    const iterated: string[] = [];
+    const loop = (async () => {
+      for await (const c of client.changes('features/checkout', { signal: controller.signal })) iterated.push(c.id);
+    })();
+    await appendNext(store, { ref: 'app:shop/features/checkout', config: { enabled: true }, createdBy: by });
+    await appendNext(store, { ref: 'global/features/deep/x', config: { a: 1 }, createdBy: by });
+    await appendNext(store, { ref: 'global/limits', config: { rps: 10 }, createdBy: by });
+    await until(() => all.length === 3);
+    expect(features.map((c) => c.id)).toEqual(['features/checkout']);
+    expect(features[0]?.value).toEqual({ enabled: true });
+    expect(client.get('limits')).toEqual({ rps: 10 });
+    expect(errorsSeen.length).toBe(3);
+    await until(() => iterated.length === 1);
+    controller.abort();
+    await loop;
+    await client.close();
+    await store.close();
+  });
+
+  it('rejects an invalid new version: keeps the last good value and acknowledges rejected', async () => {
+    const store = createMemoryStore();
+    const ref = parseRef('app:api/limits');
+    await appendNext(store, { ref, config: { rps: 10 }, createdBy: by });
+    const client = await createConfigClient({
+      store,
+      app: 'api',
+      environment: 'production',
+      instance: 'i-1',
+      validate: ({ value }) => {
+        if (typeof value.rps !== 'number') {
+          throw new SchemaValidationError('limits is invalid', [{ pointer: '/rps', message: 'must be a number' }]);
+        }
+      },
+    });
+    const changes: ConfigChange[] = [];
+    client.watch('limits', (c) => changes.push(c));
+    await appendNext(store, { ref, config: { rps: 'lots' }, createdBy: by });
+    await until(async () => (await store.listAcks?.(ref))?.some((a) => a.version === 2) === true);
+    expect(client.get('limits')).toEqual({ rps: 10 });
+    expect(changes).toEqual([]);
+    const acks = (await store.listAcks?.(ref)) ?? [];
+    expect(acks).toEqual([
+      expect.objectContaining({ instance: 'i-1', version: 2, status: 'rejected', reason: 'limits is invalid' }),
+    ]);
+    await appendNext(store, { ref, config: { rps: 20 }, createdBy: by });
+    await until(() => client.get<{ rps: number }>('limits')?.rps === 20);
+    expect((await store.listAcks?.(ref))?.[0]).toMatchObject({ version: 3, status: 'applied' });
+    await client.close();
+  });
+
+  it('writes a snapshot and starts from it, stale, when no store answers', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'summit-snap-'));
+    const snapshotFile = join(dir, 'billing.snapshot.json');
+    const inner = createMemoryStore();
+    const store = switchable(inner, 'primary', { durable: true });
+    await appendNext(store, {
+      ref: 'app:billing/database',
+      config: { host: 'db', password: { $secret: { provider: 'aws', name: 'db' } } },
+      createdBy: by,
+    });
+    const first = await createConfigClient({ store, app: 'billing', environment: 'production', snapshotFile });
+    await first.close(); // flushes the snapshot
+    const text = await readFile(snapshotFile, 'utf8');
+    expect(JSON.parse(text).docs).toHaveLength(1);
+
+    store.down = true;
+    const second = await createConfigClient({
+      store,
+      app: 'billing',
+      environment: 'production',
+      snapshotFile,
+      startTimeoutMs: 500,
+    });
+    expect(second.get('database')).toMatchObject({ host: 'db' });
+    expect(second.resolve('database')).toMatchObject({ source: 'snapshot', stale: true, reason: 'STALE' });
+    await second.close();
+
+    // Without a snapshot, an outage at start is an error, never an empty config.
+    await expect(
+      createConfigClient({ store, app: 'billing', environment: 'production', startTimeoutMs: 500 }),
+    ).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
+
+    // A corrupt snapshot is refused with a clear error.
+    await writeFile(snapshotFile, text.replace('"host":"db"', '"host":"evil"'));
+    await expect(
+      createConfigClient({ store, app: 'billing', environment: 'production', snapshotFile, startTimeoutMs: 500 }),
+    ).rejects.toMatchObject({ code: 'CHECKSUM_MISMATCH', message: expect.stringMatching(/corrupt/) });
+    await writeFile(snapshotFile, text.slice(0, 40));
+    await expect(
+      createConfigClient({ store, app: 'billing', environment: 'production', snapshotFile, startTimeoutMs: 500 }),
+    ).rejects.toMatchObject({ code: 'CHECKSUM_MISMATCH' });
+  });
+
+  it('is closed for good after close()', async () => {
+    const store = createMemoryStore();
+    const client = await createConfigClient({ store, app: 'x', environment: 'dev' });
+    await Promise.all([client.close(), client.close()]);
+    expect(() => client.get('a')).toThrow(expect.objectContaining({ code: 'CLOSED' }));
+    expect(() => client.watch('*', () => {})).toThrow(expect.objectContaining({ code: 'CLOSED' }));
+    expect(errors.closed('x').code).toBe('CLOSED');
+  });
+});
