@@ -81,7 +81,10 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): ConfigStore
     const key = refKey(verified.ref);
     docs.set(`${key}@${verified.version}`, verified);
     const current = heads.get(key);
-    if (moveHead(current?.version ?? 0) && (current?.checksum !== verified.checksum || current.version !== verified.version)) {
+    if (
+      moveHead(current?.version ?? 0) &&
+      (current?.checksum !== verified.checksum || current.version !== verified.version)
+    ) {
       const head = headOf(verified);
       heads.set(key, head);
       const change = changeOf(head, false);
