@@ -1,0 +1,594 @@
+/**
+ * The one door to Consul's HTTP API for the Consul store, the sessions and the leader lock.
+ *
+ * It wraps the `consul` client (v2, `papi` underneath) and adds what every caller needs the same way:
+ * the ACL token header, TLS options, one keep-alive agent per connection (destroyed on close), an
+ * absolute request timeout, `AbortSignal` support (through the client's `ctx` cancel event), the
+ * `X-Consul-*` response headers, and one error mapping: a refused/reset connection, a timeout, a 5xx or
+ * a 429 becomes `BACKEND_UNAVAILABLE` with the cause; 403 becomes `ACCESS_DENIED`; 413 becomes
+ * `DOCUMENT_TOO_LARGE`; a 404 on a read is "absent", never an error.
+ *
+ * Everything goes through the client's public methods (kv, transaction, session, status). Its
+ * `Watch` helper is not used; see consul-watch.ts for why.
+ */
+import { EventEmitter } from 'node:events';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { abortReason, ConfigError, errors, onAbort } from '@summit-config/core';
+import Consul from 'consul';
+
+/** TLS options passed through to Node's `https` agent (same names as `tls.connect`). */
+export interface ConsulTlsOptions {
+  /** CA certificate(s) (PEM) that sign Consul's HTTPS certificate. Default: Node's bundled CAs. */
+  ca?: string | Buffer | Array<string | Buffer>;
+  /** Client certificate (PEM) for mutual TLS (`verify_incoming`). Default none. */
+  cert?: string | Buffer;
+  /** Client private key (PEM) for mutual TLS. Default none. */
+  key?: string | Buffer;
+  /** Passphrase of `key`. Default none. */
+  passphrase?: string;
+  /** Reject a certificate that does not verify. Default true; turn off only for local testing. */
+  rejectUnauthorized?: boolean;
+  /** SNI / certificate name to check, when it differs from the address's host. Default the host. */
+  servername?: string;
+}
+
+/** How to reach Consul; shared by the store, sessions and the leader lock. */
+export interface ConsulConnectionOptions {
+  /**
+   * Consul's HTTP address, e.g. `http://127.0.0.1:8500` or `https://consul.internal:8501`.
+   * Default: `CONSUL_HTTP_ADDR` from the environment (a bare `host:port` means http), else
+   * `http://127.0.0.1:8500`.
+   */
+  address?: string;
+  /** ACL token, sent as the `X-Consul-Token` header. Default: `CONSUL_HTTP_TOKEN`, else none. */
+  token?: string;
+  /** Datacenter to address (`?dc=`). Default: the agent's own. */
+  datacenter?: string;
+  /** TLS options for an `https:` address. Default none (Node's defaults). */
+  tls?: ConsulTlsOptions;
+  /**
+   * Absolute timeout of one non-blocking request, in milliseconds, from send to the last byte.
+   * A request that takes longer fails with `BACKEND_UNAVAILABLE`. Default 5000.
+   */
+  timeoutMs?: number;
+}
+
+export interface ResolvedConnection {
+  address: string;
+  baseUrl: URL;
+  token: string | undefined;
+  datacenter: string | undefined;
+  tls: ConsulTlsOptions | undefined;
+  timeoutMs: number;
+}
+
+/** Validates connection options; `what` names the entry point in error messages. */
+export function resolveConnection(options: ConsulConnectionOptions, what: string): ResolvedConnection {
+  const bad = (option: string, detail: string) => errors.constraint(`${what} option ${option} ${detail}`);
+  let address = options.address ?? process.env.CONSUL_HTTP_ADDR ?? 'http://127.0.0.1:8500';
+  if (typeof address !== 'string' || address.length === 0) throw bad('address', 'must be a non-empty string');
+  if (!/^[a-z]+:\/\//i.test(address)) address = `http://${address}`;
+  let url: URL;
+  try {
+    url = new URL(address);
+  } catch {
+    throw bad('address', `is not a URL: ${JSON.stringify(address)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw bad('address', `must be an http: or https: URL, got ${url.protocol}`);
+  }
+  if (url.search || url.hash) throw bad('address', 'must not have a query or fragment');
+  const path = url.pathname.replace(/\/+$/, '');
+  const baseUrl = new URL(`${url.origin}${path}/v1`);
+  if (url.username || url.password) {
+    baseUrl.username = url.username;
+    baseUrl.password = url.password;
+  }
+  const token = options.token ?? process.env.CONSUL_HTTP_TOKEN ?? undefined;
+  if (token !== undefined && (typeof token !== 'string' || /[\r\n]/.test(token))) {
+    throw bad('token', 'must be a string without line breaks');
+  }
+  const datacenter = options.datacenter;
+  if (datacenter !== undefined && (typeof datacenter !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(datacenter))) {
+    throw bad('datacenter', `must be a datacenter name, got ${JSON.stringify(datacenter)}`);
+  }
+  const timeoutMs = options.timeoutMs ?? 5000;
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 600_000) {
+    throw bad('timeoutMs', `must be an integer from 1 to 600000, got ${timeoutMs}`);
+  }
+  if (options.tls !== undefined && (options.tls === null || typeof options.tls !== 'object')) {
+    throw bad('tls', 'must be an object of TLS options');
+  }
+  return {
+    address: `${url.origin}${path}`,
+    baseUrl,
+    token: token === '' ? undefined : token,
+    datacenter,
+    tls: options.tls,
+    timeoutMs,
+  };
+}
+
+/** One KV entry as Consul returns it, with `Value` decoded to UTF-8 (null when empty). */
+export interface KvEntry {
+  Key: string;
+  Value: string | null;
+  Flags: number;
+  CreateIndex: number;
+  ModifyIndex: number;
+  LockIndex: number;
+  Session?: string;
+}
+
+/** A `/v1/txn` operation in Consul's wire format (`Value` base64). */
+export interface TxnOp {
+  KV: {
+    Verb:
+      | 'set'
+      | 'cas'
+      | 'lock'
+      | 'unlock'
+      | 'get'
+      | 'get-tree'
+      | 'check-index'
+      | 'check-session'
+      | 'check-not-exists'
+      | 'delete'
+      | 'delete-tree'
+      | 'delete-cas';
+    Key: string;
+    Value?: string;
+    Index?: number;
+    Session?: string;
+    Flags?: number;
+  };
+}
+
+export interface TxnError {
+  OpIndex: number;
+  What: string;
+}
+
+export type TxnOutcome =
+  | { ok: true; results: Array<{ KV?: { Key: string; Value: string | null; ModifyIndex: number; LockIndex: number } }> }
+  | { ok: false; errors: TxnError[] };
+
+/** Meta from Consul's response headers. */
+export interface QueryMeta {
+  /** `X-Consul-Index`, or 0 when absent. */
+  index: number;
+  /** `X-Consul-Results-Filtered-By-ACLs: true`: a recursive read left keys out. */
+  filtered: boolean;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal | undefined;
+  /** Overrides the connection's timeout for this call (blocking queries). */
+  timeoutMs?: number | undefined;
+  consistent?: boolean | undefined;
+}
+
+export interface SessionInfo {
+  ID: string;
+  Name: string;
+  TTL: string;
+  Behavior: 'release' | 'delete';
+  LockDelay: number;
+}
+
+/** Consul answered with a status code; kept as the `cause` of the mapped `ConfigError`. */
+export class ConsulResponseError extends Error {
+  readonly status: number;
+  readonly body: string;
+  constructor(status: number, body: string, operation: string) {
+    super(`${operation}: HTTP ${status}${body ? ` ${body.slice(0, 300)}` : ''}`);
+    this.name = 'ConsulResponseError';
+    this.status = status;
+    this.body = body;
+  }
+}
+
+/** The error is Consul saying the session does not exist (any more). */
+export function isInvalidSession(error: unknown): boolean {
+  const cause = error instanceof ConfigError ? (error.cause as unknown) : error;
+  return (
+    cause instanceof ConsulResponseError &&
+    (cause.status === 404 || cause.status === 500) &&
+    /session/i.test(cause.body) &&
+    /(invalid|not found|doesn't exist|does not exist)/i.test(cause.body)
+  );
+}
+
+// The subset of the client (and of papi's request options) this module uses; the package's own
+// typings omit `ctx`, `timeout`, `index`, `wait` and `consistent`, which its JavaScript honours.
+interface Ctx extends EventEmitter {
+  includeResponse?: boolean;
+}
+interface ClientRequestOptions {
+  ctx: Ctx;
+  timeout: number;
+  consistent?: boolean;
+  dc?: string;
+  [key: string]: unknown;
+}
+interface IncomingResponse {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  body?: unknown;
+}
+interface ClientApi {
+  kv: {
+    get(o: ClientRequestOptions): Promise<[IncomingResponse, unknown]>;
+    keys(o: ClientRequestOptions): Promise<[IncomingResponse, unknown]>;
+    set(o: ClientRequestOptions): Promise<[IncomingResponse, unknown]>;
+    del(o: ClientRequestOptions): Promise<[IncomingResponse, unknown]>;
+  };
+  transaction: { create(ops: TxnOp[], o: ClientRequestOptions): Promise<[IncomingResponse, unknown]> };
+  session: {
+    create(o: ClientRequestOptions): Promise<[IncomingResponse, unknown]>;
+    renew(o: ClientRequestOptions): Promise<[IncomingResponse, unknown]>;
+    destroy(o: ClientRequestOptions): Promise<[IncomingResponse, unknown]>;
+    info(o: ClientRequestOptions): Promise<[IncomingResponse, unknown]>;
+  };
+  status: { leader(o: ClientRequestOptions): Promise<[IncomingResponse, unknown]> };
+}
+interface PapiLikeError extends Error {
+  code?: string;
+  isAbort?: boolean;
+  isTimeout?: boolean;
+  isResponse?: boolean;
+  isValidation?: boolean;
+  response?: IncomingResponse;
+}
+
+function header(res: IncomingResponse | undefined, name: string): string | undefined {
+  const v = res?.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function metaOf(res: IncomingResponse | undefined): QueryMeta {
+  const index = Number(header(res, 'x-consul-index') ?? 0);
+  return {
+    index: Number.isFinite(index) && index > 0 ? index : 0,
+    filtered: header(res, 'x-consul-results-filtered-by-acls') === 'true',
+  };
+}
+
+function bodyText(body: unknown): string {
+  if (body === undefined || body === null) return '';
+  if (typeof body === 'string') return body;
+  if (Buffer.isBuffer(body)) return body.toString('utf8');
+  try {
+    return JSON.stringify(body);
+  } catch {
+    return String(body);
+  }
+}
+
+function decodeValue(value: unknown): string | null {
+  if (typeof value !== 'string' || value.length === 0) return null;
+  return Buffer.from(value, 'base64').toString('utf8');
+}
+
+/** Consul's duration syntax for a millisecond count (`15000ms` style is accepted everywhere). */
+export function durationOf(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+/**
+ * A connection to one Consul agent. Created lazily by its owner; `destroy()` closes its sockets.
+ * Every method rejects with a mapped `ConfigError` (see the module comment).
+ */
+export class ConsulHttp {
+  readonly conn: ResolvedConnection;
+  readonly #backend: string;
+  #client: ClientApi | undefined;
+  #agent: HttpAgent | undefined;
+  #destroyed = false;
+
+  constructor(conn: ResolvedConnection, backend = 'consul') {
+    this.conn = conn;
+    this.#backend = backend;
+  }
+
+  get backend(): string {
+    return this.#backend;
+  }
+
+  #api(): ClientApi {
+    if (this.#destroyed) throw errors.closed(`${this.#backend} connection`);
+    if (this.#client) return this.#client;
+    const secure = this.conn.baseUrl.protocol === 'https:';
+    const tls = this.conn.tls ?? {};
+    // Our own keep-alive agent, so destroy() can close every socket (the blocking query included).
+    this.#agent = secure
+      ? new HttpsAgent({ keepAlive: true, scheduling: 'lifo', ...tls })
+      : new HttpAgent({ keepAlive: true, scheduling: 'lifo' });
+    const ConsulClient = Consul as unknown as new (o: Record<string, unknown>) => ClientApi;
+    this.#client = new ConsulClient({
+      baseUrl: this.conn.baseUrl.href.replace(/\/$/, ''),
+      agent: this.#agent,
+      defaults: this.conn.token ? { token: this.conn.token } : undefined,
+      ...tls,
+    });
+    return this.#client;
+  }
+
+  /** Runs one client call with timeout, signal, dc and error mapping. */
+  async #call<T>(
+    operation: string,
+    options: CallOptions,
+    run: (api: ClientApi, base: ClientRequestOptions) => Promise<[IncomingResponse, unknown]>,
+    accept: (res: IncomingResponse, body: unknown) => T,
+    onStatus?: (status: number, res: IncomingResponse) => { value: T } | undefined,
+  ): Promise<T> {
+    const { signal } = options;
+    if (signal?.aborted) throw abortReason(signal);
+    const api = this.#api();
+    const ctx: Ctx = new EventEmitter();
+    ctx.includeResponse = true;
+    const base: ClientRequestOptions = { ctx, timeout: options.timeoutMs ?? this.conn.timeoutMs };
+    if (options.consistent) base.consistent = true;
+    if (this.conn.datacenter) base.dc = this.conn.datacenter;
+    const off = onAbort(signal, () => ctx.emit('cancel'));
+    try {
+      const [res, body] = await run(api, base);
+      return accept(res, body);
+    } catch (caught) {
+      if (signal?.aborted) throw abortReason(signal);
+      const error = caught as PapiLikeError;
+      const res = error?.isResponse ? error.response : undefined;
+      if (res) {
+        const handled = onStatus?.(res.statusCode, res);
+        if (handled) return handled.value;
+        throw this.#mapStatus(operation, res);
+      }
+      if (error instanceof ConfigError) throw error;
+      throw errors.unavailable(this.#backend, error instanceof Error ? error : new Error(String(error)));
+    } finally {
+      off();
+    }
+  }
+
+  #mapStatus(operation: string, res: IncomingResponse): ConfigError {
+    const status = res.statusCode;
+    const cause = new ConsulResponseError(status, bodyText(res.body), `${this.#backend} ${operation}`);
+    if (status === 403) {
+      return new ConfigError('ACCESS_DENIED', `${this.#backend} refused ${operation}: ${cause.body || 'forbidden'}`, {
+        backend: this.#backend,
+        cause,
+      });
+    }
+    if (status === 413) {
+      return new ConfigError('DOCUMENT_TOO_LARGE', `${this.#backend} refused ${operation}: ${cause.body}`, {
+        backend: this.#backend,
+        cause,
+      });
+    }
+    if (status === 400) {
+      return errors.constraint(`${this.#backend} rejected ${operation}: ${cause.body}`, {
+        backend: this.#backend,
+        cause,
+      });
+    }
+    // 5xx, 429 and anything unexpected: the store cannot answer.
+    return errors.unavailable(this.#backend, cause);
+  }
+
+  /** GET one key. `undefined` when absent (404). With `index`, a blocking query on the key. */
+  async kvGet(
+    key: string,
+    options: CallOptions & { index?: number | undefined; waitMs?: number | undefined } = {},
+  ): Promise<{ entry: KvEntry | undefined; meta: QueryMeta }> {
+    return this.#call(
+      'kv get',
+      options,
+      (api, base) => {
+        const o: ClientRequestOptions = { ...base, key };
+        if (options.index !== undefined) {
+          o.index = String(Math.max(1, options.index));
+          o.wait = durationOf(options.waitMs ?? 60_000);
+        }
+        return api.kv.get(o);
+      },
+      (res, body) => {
+        // The client decodes Value already; undefined body means 404 handled by the client.
+        const entry = (body ?? undefined) as KvEntry | undefined;
+        return { entry: entry && typeof entry === 'object' ? entry : undefined, meta: metaOf(res) };
+      },
+      (status, res) => (status === 404 ? { value: { entry: undefined, meta: metaOf(res) } } : undefined),
+    );
+  }
+
+  /**
+   * Recursive GET of a prefix: every entry below it (an empty list on 404). With `index`, a
+   * blocking query that returns when the prefix changes or after `wait` milliseconds.
+   */
+  async kvList(
+    prefix: string,
+    options: CallOptions & { index?: number | undefined; waitMs?: number | undefined } = {},
+  ): Promise<{ entries: KvEntry[]; meta: QueryMeta }> {
+    return this.#call(
+      'kv list',
+      options,
+      (api, base) => {
+        const o: ClientRequestOptions = { ...base, key: prefix, recurse: true };
+        if (options.index !== undefined) {
+          // Never send 0: index=0 is a non-blocking read and would spin (clamp to 1).
+          o.index = String(Math.max(1, options.index));
+          o.wait = durationOf(options.waitMs ?? 60_000);
+        }
+        return api.kv.get(o);
+      },
+      (res, body) => ({ entries: Array.isArray(body) ? (body as KvEntry[]) : [], meta: metaOf(res) }),
+      (status, res) => (status === 404 ? { value: { entries: [], meta: metaOf(res) } } : undefined),
+    );
+  }
+
+  /** Key names below `prefix`, up to the next `separator` when given (empty on 404). */
+  async kvKeys(
+    prefix: string,
+    options: CallOptions & { separator?: string } = {},
+  ): Promise<{ keys: string[]; meta: QueryMeta }> {
+    return this.#call(
+      'kv keys',
+      options,
+      (api, base) =>
+        api.kv.keys({ ...base, key: prefix, ...(options.separator ? { separator: options.separator } : {}) }),
+      (res, body) => ({ keys: Array.isArray(body) ? (body as string[]) : [], meta: metaOf(res) }),
+      (status, res) => (status === 404 ? { value: { keys: [], meta: metaOf(res) } } : undefined),
+    );
+  }
+
+  /** PUT a key; with `acquire`/`release`/`cas` the answer says whether it took effect. */
+  async kvPut(
+    key: string,
+    value: string,
+    options: CallOptions & { acquire?: string; release?: string; cas?: number } = {},
+  ): Promise<boolean> {
+    return this.#call(
+      'kv put',
+      options,
+      (api, base) => {
+        const o: ClientRequestOptions = { ...base, key, value };
+        if (options.acquire) o.acquire = options.acquire;
+        if (options.release) o.release = options.release;
+        if (options.cas !== undefined) o.cas = options.cas;
+        return api.kv.set(o);
+      },
+      (_res, body) => body === true || body === 'true',
+    );
+  }
+
+  /** DELETE a key (or a tree with `recurse`). */
+  async kvDelete(key: string, options: CallOptions & { recurse?: boolean; cas?: number } = {}): Promise<boolean> {
+    return this.#call(
+      'kv delete',
+      options,
+      (api, base) => {
+        const o: ClientRequestOptions = { ...base, key };
+        if (options.recurse) o.recurse = true;
+        if (options.cas !== undefined) o.cas = options.cas;
+        return api.kv.del(o);
+      },
+      (_res, body) => body === true || body === 'true' || body === undefined,
+    );
+  }
+
+  /**
+   * PUT /v1/txn. A 409 (rolled back) is an outcome, not an error: `{ ok: false, errors }` names each
+   * failing operation by `OpIndex`. Result values are decoded from base64.
+   */
+  async txn(ops: TxnOp[], options: CallOptions = {}): Promise<TxnOutcome> {
+    const decode = (body: unknown): TxnOutcome => {
+      const b = (body ?? {}) as { Results?: unknown; Errors?: unknown };
+      if (Array.isArray(b.Errors) && b.Errors.length > 0) return { ok: false, errors: b.Errors as TxnError[] };
+      const results = (Array.isArray(b.Results) ? b.Results : []) as Array<{
+        KV?: { Key: string; Value: unknown; ModifyIndex: number; LockIndex: number };
+      }>;
+      return {
+        ok: true,
+        results: results.map((r) => (r.KV ? { KV: { ...r.KV, Value: decodeValue(r.KV.Value) } } : {})),
+      };
+    };
+    return this.#call(
+      'txn',
+      options,
+      (api, base) => api.transaction.create(ops, base),
+      (_res, body) => decode(body),
+      (status, res) => {
+        if (status !== 409) return undefined;
+        const out = decode(res.body);
+        return { value: out.ok ? { ok: false, errors: [{ OpIndex: -1, What: 'rolled back' }] } : out };
+      },
+    );
+  }
+
+  async sessionCreate(
+    body: { name?: string; ttlMs?: number; lockDelayMs?: number; behavior?: 'release' | 'delete' },
+    options: CallOptions = {},
+  ): Promise<string> {
+    return this.#call(
+      'session create',
+      options,
+      (api, base) => {
+        const o: ClientRequestOptions = { ...base };
+        if (body.name) o.name = body.name;
+        if (body.ttlMs !== undefined) o.ttl = durationOf(body.ttlMs);
+        if (body.lockDelayMs !== undefined) o.lockdelay = durationOf(body.lockDelayMs);
+        if (body.behavior) o.behavior = body.behavior;
+        return api.session.create(o);
+      },
+      (_res, result) => {
+        const id = (result as { ID?: unknown } | undefined)?.ID;
+        if (typeof id !== 'string' || id.length === 0) {
+          throw errors.unavailable(this.#backend, new Error('session create returned no ID'));
+        }
+        return id;
+      },
+    );
+  }
+
+  /** Renews a TTL session; `undefined` when the session no longer exists. */
+  async sessionRenew(id: string, options: CallOptions = {}): Promise<SessionInfo | undefined> {
+    return this.#call(
+      'session renew',
+      options,
+      (api, base) => api.session.renew({ ...base, id }),
+      (_res, body) => (Array.isArray(body) && body.length > 0 ? (body[0] as SessionInfo) : undefined),
+      (status) => (status === 404 ? { value: undefined } : undefined),
+    );
+  }
+
+  /** Session details; `undefined` when it no longer exists. */
+  async sessionInfo(id: string, options: CallOptions = {}): Promise<SessionInfo | undefined> {
+    return this.#call(
+      'session info',
+      options,
+      (api, base) => api.session.info({ ...base, id }),
+      (_res, body) => {
+        const item = Array.isArray(body) ? body[0] : body;
+        return item && typeof item === 'object' ? (item as SessionInfo) : undefined;
+      },
+      (status) => (status === 404 ? { value: undefined } : undefined),
+    );
+  }
+
+  async sessionDestroy(id: string, options: CallOptions = {}): Promise<void> {
+    await this.#call(
+      'session destroy',
+      options,
+      (api, base) => api.session.destroy({ ...base, id }),
+      () => undefined,
+    );
+  }
+
+  /** The raft leader's address; rejects `BACKEND_UNAVAILABLE` when there is none. */
+  async leader(options: CallOptions = {}): Promise<string> {
+    return this.#call(
+      'status leader',
+      options,
+      (api, base) => api.status.leader(base),
+      (_res, body) => {
+        if (typeof body !== 'string' || body.length === 0) {
+          throw errors.unavailable(this.#backend, new Error('no cluster leader'));
+        }
+        return body;
+      },
+    );
+  }
+
+  /** Closes every socket (in-flight requests fail). Idempotent. */
+  destroy(): void {
+    this.#destroyed = true;
+    this.#agent?.destroy();
+    this.#agent = undefined;
+    this.#client = undefined;
+  }
+}
+
+/** Base64 of a UTF-8 string, as `/v1/txn` wants values. */
+export function base64(text: string): string {
+  return Buffer.from(text, 'utf8').toString('base64');
+}

@@ -1,0 +1,151 @@
+/**
+ * The Consul KV layout of the store, under a configurable prefix (default `summit/`):
+ *
+ *   <prefix>heads/<scope>/<id>                          {"version":N,"checksum":"..."}
+ *   <prefix>docs/<scope>/<id>/v/<N>                     the full ConfigVersion (JSON)
+ *   <prefix>applied/<scope>/<id>/<env>/<instance>       an AppliedAck, held by the writer's session
+ *   <prefix>locks/<name>                                leader locks
+ *
+ * Ids contain `/` (and may contain a `v` segment), so keys are parsed from known anchors: a scope
+ * never contains `/`; a doc key ends in `/v/<digits>`; an ack key ends in `/<env>/<instance>`.
+ */
+import {
+  type ConfigRef,
+  errors,
+  type Head,
+  isPlainObject,
+  parseEnvironmentName,
+  parseRef,
+  refKey,
+  type Scope,
+} from '@summit-config/core';
+
+const PREFIX_RE = /^(?:[A-Za-z0-9_.:-]+\/)+$/;
+const CHECKSUM_RE = /^[0-9a-f]{64}$/;
+const INSTANCE_RE = /^[A-Za-z0-9_.:@-]{1,256}$/;
+const LOCK_NAME_RE = /^[A-Za-z0-9_.-]+(?:\/[A-Za-z0-9_.-]+)*$/;
+
+/** Validates a key prefix: segments of `[A-Za-z0-9_.:-]`, each followed by `/` (e.g. `summit/`). */
+export function checkPrefix(prefix: unknown, what: string): string {
+  if (typeof prefix !== 'string' || prefix.length > 200 || !PREFIX_RE.test(prefix) || /(^|\/)\.\.?\//.test(prefix)) {
+    throw errors.constraint(
+      `${what} option prefix must be path segments of [A-Za-z0-9_.:-] each ending in "/", like "summit/"; got ${JSON.stringify(prefix)}`,
+    );
+  }
+  return prefix;
+}
+
+export function checkInstance(instance: unknown): string {
+  if (typeof instance !== 'string' || !INSTANCE_RE.test(instance) || instance === '.' || instance === '..') {
+    throw errors.constraint(
+      `instance must be 1-256 characters of letters, digits, "_", ".", ":", "@" and "-", got ${JSON.stringify(instance)}`,
+    );
+  }
+  return instance;
+}
+
+export function checkLockName(name: unknown, what: string): string {
+  if (typeof name !== 'string' || name.length > 256 || !LOCK_NAME_RE.test(name) || /(^|\/)\.\.?(\/|$)/.test(name)) {
+    throw errors.constraint(`${what} option name must be path segments of [A-Za-z0-9_.-], got ${JSON.stringify(name)}`);
+  }
+  return name;
+}
+
+export class Layout {
+  readonly prefix: string;
+  constructor(prefix: string) {
+    this.prefix = prefix;
+  }
+
+  /** `heads/` for every scope, `heads/<scope>/` for one. */
+  headsPrefix(scope?: Scope): string {
+    return scope === undefined ? `${this.prefix}heads/` : `${this.prefix}heads/${scope}/`;
+  }
+  head(ref: ConfigRef): string {
+    return `${this.prefix}heads/${refKey(ref)}`;
+  }
+  docsPrefix(ref: ConfigRef): string {
+    return `${this.prefix}docs/${refKey(ref)}/v/`;
+  }
+  doc(ref: ConfigRef, version: number): string {
+    return `${this.docsPrefix(ref)}${version}`;
+  }
+  acksPrefix(ref: ConfigRef): string {
+    return `${this.prefix}applied/${refKey(ref)}/`;
+  }
+  ack(ref: ConfigRef, environment: string, instance: string): string {
+    return `${this.acksPrefix(ref)}${environment}/${instance}`;
+  }
+  lock(name: string): string {
+    return `${this.prefix}locks/${name}`;
+  }
+
+  /** The ref of a head key, or `undefined` for a key that is not a valid head key. */
+  refOfHeadKey(key: string): ConfigRef | undefined {
+    const base = `${this.prefix}heads/`;
+    if (!key.startsWith(base) || key.endsWith('/')) return undefined;
+    try {
+      return parseRef(key.slice(base.length));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The version number of a key below `docsPrefix(ref)`, or `undefined` (e.g. a longer id's doc). */
+  versionOfDocKey(ref: ConfigRef, key: string): number | undefined {
+    const base = this.docsPrefix(ref);
+    if (!key.startsWith(base)) return undefined;
+    const rest = key.slice(base.length);
+    if (!/^[1-9][0-9]{0,15}$/.test(rest)) return undefined;
+    const n = Number(rest);
+    return Number.isSafeInteger(n) ? n : undefined;
+  }
+
+  /** `{ environment, instance }` of a key below `acksPrefix(ref)`, or `undefined` for a longer id's ack. */
+  ackPartsOf(ref: ConfigRef, key: string): { environment: string; instance: string } | undefined {
+    const base = this.acksPrefix(ref);
+    if (!key.startsWith(base)) return undefined;
+    const parts = key.slice(base.length).split('/');
+    if (parts.length !== 2) return undefined;
+    const [environment, instance] = parts as [string, string];
+    try {
+      parseEnvironmentName(environment);
+      checkInstance(instance);
+    } catch {
+      return undefined;
+    }
+    return { environment, instance };
+  }
+}
+
+/** The head value written to Consul. */
+export function encodeHead(version: number, checksum: string): string {
+  return JSON.stringify({ version, checksum });
+}
+
+/**
+ * Parses a head value. A value that is not `{"version":N,"checksum":"<64 hex>"}` was written
+ * behind the store's back: `CHECKSUM_MISMATCH`.
+ */
+export function decodeHead(ref: ConfigRef, value: string | null, backend: string): Head {
+  let parsed: unknown;
+  try {
+    parsed = value === null ? null : JSON.parse(value);
+  } catch {
+    parsed = undefined;
+  }
+  if (
+    !isPlainObject(parsed) ||
+    typeof parsed.version !== 'number' ||
+    !Number.isSafeInteger(parsed.version) ||
+    parsed.version < 1 ||
+    typeof parsed.checksum !== 'string' ||
+    !CHECKSUM_RE.test(parsed.checksum)
+  ) {
+    throw errors.checksumMismatch(`${refKey(ref)}: the head stored in ${backend} is malformed`, {
+      ref: refKey(ref),
+      backend,
+    });
+  }
+  return Object.freeze({ ref, version: parsed.version, checksum: parsed.checksum });
+}

@@ -1,0 +1,333 @@
+/**
+ * One recursive blocking query on `heads/<scope>/` (or `heads/` for every scope), shared by every
+ * listener of that scope: started with the first listener, stopped after the last.
+ *
+ * Why not the `consul` client's `Watch` helper: it sends index 0 after a reset (a non-blocking read
+ * on every loop if Consul keeps answering 0), ends itself on a 400, retries without jitter, has no
+ * rate limit, keeps blocking with a stale index after Consul restarts (so a restarted dev agent is
+ * only noticed after a full `wait`), and only reports "the index moved". This loop uses the same
+ * client's `kv.get` and adds: a non-blocking resync after every failure, a token bucket, capped
+ * exponential backoff with full jitter, and a diff of the heads by version and checksum.
+ *
+ * Index rules (Consul's blocking-query guidance): send the last `X-Consul-Index`, never 0 (clamped to
+ * 1); if the index goes backwards, reset to 0 (a non-blocking read) and resync; a return without a
+ * change is normal; the HTTP timeout is `wait + wait/16` plus the request timeout; 404 is an empty tree.
+ */
+import {
+  backoffDelay,
+  type ConfigError,
+  delay,
+  errors,
+  type Head,
+  type HeadChange,
+  type HeadListener,
+  isConfigError,
+  refKey,
+  type Scope,
+} from '@summit-config/core';
+import type { ConsulHttp, KvEntry } from './consul-http.js';
+import { decodeHead, type Layout } from './consul-layout.js';
+
+/** A token bucket: `take()` resolves at once while tokens last, then at `perSecond`. */
+export class TokenBucket {
+  readonly perSecond: number;
+  readonly burst: number;
+  #tokens: number;
+  #last: number;
+
+  constructor(perSecond: number, burst: number) {
+    this.perSecond = perSecond;
+    this.burst = burst;
+    this.#tokens = burst;
+    this.#last = performance.now();
+  }
+
+  #refill(): void {
+    const now = performance.now();
+    this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#last) / 1000) * this.perSecond);
+    this.#last = now;
+  }
+
+  async take(signal?: AbortSignal): Promise<void> {
+    this.#refill();
+    if (this.#tokens >= 1) {
+      this.#tokens -= 1;
+      return;
+    }
+    await delay(Math.ceil(((1 - this.#tokens) / this.perSecond) * 1000), signal);
+    this.#refill();
+    this.#tokens = Math.max(0, this.#tokens - 1);
+  }
+}
+
+export interface WatcherOptions {
+  /** Blocking query wait, ms. */
+  waitMs: number;
+  /** Non-blocking request timeout, ms (also the margin added to a blocking query's timeout). */
+  timeoutMs: number;
+  ratePerSecond: number;
+  burst: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  backend: string;
+}
+
+interface Subscription {
+  listener: HeadListener;
+  onError: ((error: ConfigError) => void) | undefined;
+  /** Waiting for its initial snapshot; changes are queued behind it meanwhile. */
+  pendingInitial: boolean;
+  queue: HeadChange[];
+  active: boolean;
+}
+
+function changeOf(head: Head, initial: boolean): HeadChange {
+  return Object.freeze({
+    ref: head.ref,
+    key: refKey(head.ref),
+    version: head.version,
+    checksum: head.checksum,
+    initial,
+  });
+}
+
+function byKey(a: Head, b: Head): number {
+  const ka = refKey(a.ref);
+  const kb = refKey(b.ref);
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+/** Counters, for tests and metrics. */
+export interface WatcherStats {
+  /** Blocking-query requests sent (including resyncs). */
+  requests: number;
+  /** Responses whose index moved. */
+  wakeups: number;
+  /** Index resets (index went backwards, or data loss seen after a failure). */
+  resets: number;
+  failures: number;
+}
+
+export class HeadWatcher {
+  readonly scope: Scope | undefined;
+  readonly stats: WatcherStats = { requests: 0, wakeups: 0, resets: 0, failures: 0 };
+  readonly #http: ConsulHttp;
+  readonly #layout: Layout;
+  readonly #options: WatcherOptions;
+  readonly #subs = new Set<Subscription>();
+  readonly #controller = new AbortController();
+  readonly #bucket: TokenBucket;
+  readonly #onIdle: () => void;
+  /** What was last emitted (or taken as the baseline) per ref key. */
+  #known = new Map<string, Head>();
+  #synced = false;
+  /** Bad head keys already reported, with the ModifyIndex reported, so a bad key is reported once. */
+  readonly #reportedBad = new Map<string, number>();
+  readonly #done: Promise<void>;
+
+  constructor(http: ConsulHttp, layout: Layout, scope: Scope | undefined, options: WatcherOptions, onIdle: () => void) {
+    this.#http = http;
+    this.#layout = layout;
+    this.scope = scope;
+    this.#options = options;
+    this.#bucket = new TokenBucket(options.ratePerSecond, options.burst);
+    this.#onIdle = onIdle;
+    this.#done = this.#supervise();
+  }
+
+  get size(): number {
+    return this.#subs.size;
+  }
+
+  /** Resolves once the loop has stopped (after `stop()`). */
+  get done(): Promise<void> {
+    return this.#done;
+  }
+
+  /** Adds a listener; returns its idempotent remover. The last removal stops the watcher. */
+  add(listener: HeadListener, options: { initial?: boolean; onError?: (error: ConfigError) => void }): () => void {
+    const sub: Subscription = {
+      listener,
+      onError: options.onError,
+      pendingInitial: options.initial === true,
+      queue: [],
+      active: true,
+    };
+    this.#subs.add(sub);
+    if (sub.pendingInitial && this.#synced) {
+      const snapshot = [...this.#known.values()].sort(byKey);
+      queueMicrotask(() => this.#flushInitial(sub, snapshot));
+    }
+    return () => {
+      if (!sub.active) return;
+      sub.active = false;
+      this.#subs.delete(sub);
+      if (this.#subs.size === 0) {
+        this.stop();
+        this.#onIdle();
+      }
+    };
+  }
+
+  stop(): void {
+    for (const sub of this.#subs) sub.active = false;
+    this.#subs.clear();
+    this.#controller.abort();
+  }
+
+  #flushInitial(sub: Subscription, snapshot: Head[]): void {
+    if (!sub.pendingInitial) return;
+    sub.pendingInitial = false;
+    for (const head of snapshot) this.#deliver(sub, changeOf(head, true));
+    const queued = sub.queue.splice(0);
+    for (const change of queued) this.#deliver(sub, change);
+  }
+
+  #deliver(sub: Subscription, change: HeadChange): void {
+    if (!sub.active) return;
+    if (sub.pendingInitial) {
+      sub.queue.push(change);
+      return;
+    }
+    try {
+      sub.listener(change);
+    } catch (error) {
+      this.#reportTo(sub, errors.constraint(`watch listener threw: ${String(error)}`, { cause: error }));
+    }
+  }
+
+  #reportTo(sub: Subscription, error: ConfigError): void {
+    try {
+      sub.onError?.(error);
+    } catch {
+      // A failing error reporter must not stop the watch.
+    }
+  }
+
+  #report(error: ConfigError): void {
+    for (const sub of [...this.#subs]) if (sub.active) this.#reportTo(sub, error);
+  }
+
+  /** Restarts the loop if it ever ends unexpectedly; ends only when stopped. */
+  async #supervise(): Promise<void> {
+    const signal = this.#controller.signal;
+    let attempt = 0;
+    while (!signal.aborted) {
+      try {
+        await this.#loop(signal);
+      } catch (error) {
+        if (signal.aborted) return;
+        this.stats.failures++;
+        this.#report(isConfigError(error) ? error : errors.unavailable(this.#options.backend, error));
+        await delay(backoffDelay(attempt++, this.#options.retryBaseMs, this.#options.retryMaxMs), signal).catch(
+          () => {},
+        );
+      }
+    }
+  }
+
+  async #loop(signal: AbortSignal): Promise<void> {
+    const { waitMs, timeoutMs, retryBaseMs, retryMaxMs } = this.#options;
+    const prefix = this.#layout.headsPrefix(this.scope);
+    let index = 0; // 0: the next request is a non-blocking (re)sync
+    let lastIndex = 0;
+    let attempt = 0;
+    let reset = false;
+    let afterFailure = false;
+    while (!signal.aborted) {
+      await this.#bucket.take(signal);
+      const blocking = index > 0;
+      let result: Awaited<ReturnType<ConsulHttp['kvList']>>;
+      this.stats.requests++;
+      try {
+        result = await this.#http.kvList(
+          prefix,
+          blocking
+            ? { index, waitMs, timeoutMs: waitMs + Math.ceil(waitMs / 16) + timeoutMs, signal }
+            : { timeoutMs, signal },
+        );
+      } catch (error) {
+        if (signal.aborted) return;
+        this.stats.failures++;
+        this.#report(isConfigError(error) ? error : errors.unavailable(this.#options.backend, error));
+        index = 0;
+        afterFailure = true;
+        await delay(backoffDelay(attempt++, retryBaseMs, retryMaxMs), signal).catch(() => {});
+        continue;
+      }
+      attempt = 0;
+      const newIndex = Math.max(1, result.meta.index);
+      if (lastIndex > 0 && newIndex < lastIndex) {
+        // The index went backwards (e.g. Consul restarted and lost its state): reset and resync.
+        this.stats.resets++;
+        lastIndex = 0;
+        reset = true;
+        if (blocking) {
+          index = 0;
+          continue;
+        }
+      }
+      if (blocking && newIndex === index && !reset) continue; // timed out without a change: normal
+      this.stats.wakeups++;
+      this.#apply(result.entries, { reset, afterFailure, filtered: result.meta.filtered });
+      reset = false;
+      afterFailure = false;
+      index = lastIndex = newIndex;
+    }
+  }
+
+  #apply(entries: KvEntry[], mode: { reset: boolean; afterFailure: boolean; filtered: boolean }): void {
+    const seen = new Map<string, Head>();
+    for (const entry of entries) {
+      const ref = this.#layout.refOfHeadKey(entry.Key);
+      if (!ref || (this.scope !== undefined && ref.scope !== this.scope)) continue; // not a head key
+      const key = refKey(ref);
+      try {
+        seen.set(key, decodeHead(ref, entry.Value, this.#options.backend));
+        this.#reportedBad.delete(key);
+      } catch (error) {
+        if (this.#reportedBad.get(key) !== entry.ModifyIndex) {
+          this.#reportedBad.set(key, entry.ModifyIndex);
+          this.#report(error as ConfigError);
+        }
+      }
+    }
+    if (!this.#synced) {
+      this.#synced = true;
+      this.#known = seen;
+      const snapshot = [...seen.values()].sort(byKey);
+      for (const sub of [...this.#subs]) if (sub.pendingInitial) this.#flushInitial(sub, snapshot);
+      return;
+    }
+    // After a failure, a head that vanished or went back proves the store lost data (a restarted dev
+    // agent whose index happens to be higher than ours): treat it as a reset too.
+    let lossy = mode.reset;
+    if (!lossy && mode.afterFailure && !mode.filtered) {
+      for (const [key, head] of this.#known) {
+        const now = seen.get(key);
+        if (!now || now.version < head.version) {
+          lossy = true;
+          this.stats.resets++;
+          break;
+        }
+      }
+    }
+    const changes: Head[] = [];
+    for (const [key, head] of seen) {
+      const prev = this.#known.get(key);
+      if (prev && prev.version === head.version && prev.checksum === head.checksum) continue;
+      // Never emit a lower version than already emitted, unless a reset proved the store lost data.
+      if (prev && head.version < prev.version && !lossy) continue;
+      this.#known.set(key, head);
+      changes.push(head);
+    }
+    if (lossy && !mode.filtered) {
+      for (const key of [...this.#known.keys()]) if (!seen.has(key)) this.#known.delete(key);
+    }
+    changes.sort(byKey);
+    for (const head of changes) {
+      const change = changeOf(head, false);
+      for (const sub of [...this.#subs]) this.#deliver(sub, change);
+    }
+  }
+}
