@@ -12,7 +12,7 @@ import {
   SchemaValidationError,
 } from '@summit-config/core';
 import { describe, expect, it } from 'vitest';
-import { switchable } from '../../../test/helpers/switchable-store.js';
+import { switchable } from '../helpers/switchable-store.js';
 
 const by = 'test';
 const environments = [
