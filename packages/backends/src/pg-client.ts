@@ -1,0 +1,155 @@
+/**
+ * The SQL seam on `pg`: a Pool for queries and transactions, and one dedicated `pg.Client` per
+ * LISTEN. Every connection has an `error` listener, so a connection the server drops (restart,
+ * `pg_terminate_backend`, network loss) is discarded and never crashes the process.
+ */
+import pg from 'pg';
+import {
+  isConnectionError,
+  type ListenCallbacks,
+  quoteIdent,
+  type SqlClient,
+  type SqlListener,
+  type SqlQueryable,
+  type SqlResult,
+  type StoreLogger,
+} from './sql-client.js';
+
+export interface PgClientOptions {
+  /** Connection settings (connectionString, host, port, user, ssl, max, ...). */
+  config: pg.PoolConfig;
+  /** Milliseconds to wait for a connection (new, or a free one from the pool). */
+  connectTimeoutMs: number;
+  /** Server-side `statement_timeout` in milliseconds; the client gives up on a silent server a little later. */
+  statementTimeoutMs: number;
+  /** `application_name` of the pool's connections; the LISTEN connection adds `:listen`. */
+  applicationName: string;
+  logger?: StoreLogger;
+}
+
+type PgQueryTarget = Pick<pg.PoolClient, 'query'> | Pick<pg.Pool, 'query'>;
+
+async function run<R>(target: PgQueryTarget, text: string, params?: readonly unknown[]): Promise<SqlResult<R>> {
+  const result = await target.query(text, params as unknown[] | undefined);
+  return { rows: result.rows as R[], rowCount: result.rowCount ?? result.rows.length };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** Ends a client politely, then destroys its socket if the server does not answer in time. */
+async function endWithin(client: pg.Client, ms: number): Promise<void> {
+  const ended = client.end().then(
+    () => true,
+    () => true,
+  );
+  if (await Promise.race([ended, sleep(ms).then(() => false)])) return;
+  // pg has no public destroy(); its connection's socket is the only handle left.
+  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+}
+
+export function createPgClient(options: PgClientOptions): SqlClient {
+  const { logger } = options;
+  const base: pg.ClientConfig = {
+    ...options.config,
+    application_name: options.applicationName,
+    connectionTimeoutMillis: options.connectTimeoutMs,
+    statement_timeout: options.statementTimeoutMs,
+    // A crashed writer must not hold a head row lock for long.
+    idle_in_transaction_session_timeout: options.statementTimeoutMs,
+    // The server enforces statement_timeout; this catches a server that stopped answering at all.
+    query_timeout: options.statementTimeoutMs + options.connectTimeoutMs,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+  };
+  const pool = new pg.Pool({ max: 10, idleTimeoutMillis: 30_000, ...options.config, ...base });
+  // An idle pooled connection that the server drops emits here.
+  pool.on('error', (error) => logger?.warn?.({ err: error }, 'postgres: idle pooled connection lost'));
+  // pg-pool removes its own listener while a connection is checked out; without this one a
+  // connection dropped between two statements of a transaction would be an uncaught 'error'.
+  pool.on('connect', (client) => {
+    client.on('error', (error) => logger?.debug?.({ err: error }, 'postgres: pooled connection error'));
+  });
+  let ended: Promise<void> | undefined;
+  const listeners = new Set<SqlListener>();
+
+  return {
+    kind: 'postgres',
+
+    query(text, params) {
+      return run(pool, text, params);
+    },
+
+    async transaction(fn) {
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      try {
+        await client.query('BEGIN');
+        const tx: SqlQueryable = { query: (text, params) => run(client, text, params) };
+        const result = await fn(tx);
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        if (isConnectionError(error)) {
+          broken = error instanceof Error ? error : new Error(String(error));
+        } else {
+          await client.query('ROLLBACK').catch((rollbackError: unknown) => {
+            broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+          });
+        }
+        throw error;
+      } finally {
+        // Releasing with an error destroys the connection instead of pooling it.
+        client.release(broken);
+      }
+    },
+
+    async listen(channel, callbacks: ListenCallbacks) {
+      const client = new pg.Client({ ...base, application_name: `${options.applicationName}:listen` });
+      let closed = false;
+      let lost = false;
+      const reportLost = (error: Error) => {
+        if (closed || lost) return;
+        lost = true;
+        callbacks.onLost(error);
+      };
+      client.on('error', (error) => reportLost(error));
+      client.on('end', () => reportLost(new Error('the LISTEN connection ended')));
+      client.on('notification', (message) => {
+        if (!closed && message.channel === channel) callbacks.onNotify(message.payload ?? '');
+      });
+      const close = async () => {
+        if (closed) return;
+        closed = true;
+        listeners.delete(listener);
+        await endWithin(client, options.connectTimeoutMs);
+      };
+      const listener: SqlListener = {
+        async check() {
+          await client.query('SELECT 1');
+        },
+        close,
+      };
+      try {
+        await client.connect();
+        await client.query(`LISTEN ${quoteIdent(channel, 'channel')}`);
+      } catch (error) {
+        await close();
+        throw error;
+      }
+      listeners.add(listener);
+      return listener;
+    },
+
+    close() {
+      ended ??= (async () => {
+        await Promise.all([...listeners].map((l) => l.close()));
+        const end = pool.end().catch((error: unknown) => logger?.warn?.({ err: error }, 'postgres: pool end failed'));
+        // A frozen server never completes the goodbye; close() must not hang on it.
+        await Promise.race([end, sleep(options.connectTimeoutMs)]);
+      })();
+      return ended;
+    },
+  };
+}

@@ -1,0 +1,45 @@
+/**
+ * `@summit-config/backends/pglite`: the same store as `./postgres`, on embedded PGlite (PostgreSQL
+ * compiled to WebAssembly, in this process). The zero-setup default: a directory, or memory.
+ *
+ *   const store = createPgliteStore({ dataDir: '.summit/db' });
+ */
+import type { PGlite } from '@electric-sql/pglite';
+import { errors } from '@summit-config/core';
+import { createPgliteClient } from './pglite-client.js';
+import { createSqlStore, type PostgresStore } from './postgres-store.js';
+import { checkCommonOptions, type SqlStoreCommonOptions } from './store-options.js';
+
+export type { MigrationResult } from './postgres-migrations.js';
+export type { PostgresStore, UnsyncedVersion } from './postgres-store.js';
+export type { StoreLogger } from './sql-client.js';
+
+export interface PgliteStoreOptions extends SqlStoreCommonOptions {
+  /**
+   * Directory of the database files, created when missing. `undefined` keeps the database in
+   * memory (not durable: gone when the store closes). One process at a time may open a directory.
+   */
+  dataDir?: string;
+  /**
+   * An existing PGlite instance to use instead of `dataDir`, e.g. one the application already
+   * embeds. It is borrowed: `close()` leaves it open.
+   */
+  pglite?: PGlite;
+}
+
+/**
+ * Creates the store on embedded PGlite. The database opens on the first call (about a second or
+ * two for a new one), which also applies the schema migrations.
+ */
+export function createPgliteStore(options: PgliteStoreOptions = {}): PostgresStore {
+  if (options.dataDir !== undefined && (typeof options.dataDir !== 'string' || options.dataDir.length === 0)) {
+    throw errors.constraint('pglite store option dataDir must be a non-empty string');
+  }
+  if (options.dataDir !== undefined && options.pglite !== undefined) {
+    throw errors.constraint('pglite store takes option dataDir or option pglite, not both');
+  }
+  const common = checkCommonOptions(options, 'pglite');
+  const client = createPgliteClient({ dataDir: options.dataDir, pglite: options.pglite });
+  const durable = options.pglite ? options.pglite.dataDir !== undefined : options.dataDir !== undefined;
+  return createSqlStore({ ...common, name: options.name ?? 'pglite', client, durable });
+}

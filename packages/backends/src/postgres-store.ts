@@ -1,0 +1,1025 @@
+/**
+ * The one PostgreSQL store implementation, written against the SQL seam (`sql-client.ts`), behind
+ * both `createPostgresStore` (`pg`) and `createPgliteStore` (embedded PGlite).
+ *
+ * - Append is one transaction: lock the head row, check the expected version, insert the version,
+ *   move the head, write the audit row, record sync bookkeeping, `pg_notify({scope,id,version})`.
+ * - Reads verify every document against its checksum.
+ * - Watch runs on one LISTEN connection shared by every listener of the store, opened with the
+ *   first listener and closed after the last. After every (re)connect, and every `resyncIntervalMs`,
+ *   it re-reads the heads and diffs them by version and checksum against the last ones it emitted,
+ *   because notifications sent while no connection listened are lost.
+ */
+import { createHash } from 'node:crypto';
+import {
+  type AppliedAck,
+  backoffDelay,
+  type ConfigError,
+  type ConfigRef,
+  type ConfigStore,
+  type ConfigVersion,
+  delay,
+  errors,
+  type Head,
+  type HeadChange,
+  type HeadListener,
+  isPlainObject,
+  Lifecycle,
+  type ListQuery,
+  onAbort,
+  parseEnvironmentName,
+  parseRef,
+  parseScope,
+  type ReadOptions,
+  refKey,
+  type Scope,
+  type StoreCapabilities,
+  throwIfAborted,
+  type Unwatch,
+  verifyVersion,
+  type WatchOptions,
+} from '@summit-config/core';
+import { type MigrationResult, migrate } from './postgres-migrations.js';
+import {
+  escapeLike,
+  mapSqlError,
+  quoteIdent,
+  type SqlClient,
+  type SqlListener,
+  type SqlQueryable,
+  type StoreLogger,
+} from './sql-client.js';
+
+/** Largest version number an `integer` column holds. */
+const MAX_VERSION = 2_147_483_647;
+/** PostgreSQL refuses NOTIFY payloads of 8000 bytes or more. */
+const MAX_NOTIFY_BYTES = 7999;
+
+export interface SqlStoreConfig {
+  /** Tier name: `postgres`, `pglite`, ... */
+  name: string;
+  client: SqlClient;
+  schema: string;
+  durable: boolean;
+  maxDocumentBytes: number;
+  resyncIntervalMs: number;
+  reconnectBaseMs: number;
+  reconnectMaxMs: number;
+  logger?: StoreLogger;
+}
+
+/** A version some tier does not hold yet (see {@link PostgresStore.listUnsynced}). */
+export interface UnsyncedVersion {
+  readonly ref: ConfigRef;
+  readonly version: number;
+  readonly tier: string;
+  /** ISO-8601 UTC time the gap was recorded. */
+  readonly recordedAt: string;
+}
+
+/** The PostgreSQL store: the contract plus migrations and the sync ledger the failover chain uses. */
+export interface PostgresStore extends ConfigStore {
+  /** The schema holding the tables. */
+  readonly schema: string;
+  /** The NOTIFY channel of head changes: `{"scope","id","version"}` payloads. */
+  readonly channel: string;
+  /** Applies pending migrations now (otherwise the first call does). Rejects `BACKEND_UNAVAILABLE`. */
+  migrate(): Promise<MigrationResult>;
+  /**
+   * Records that `tiers` do not hold `ref`@`version` yet. Append records the same for the tier names
+   * listed in the document's `metadata.unsynced` (a string or an array of strings), atomically.
+   */
+  markUnsynced(ref: ConfigRef, version: number, tiers: readonly string[]): Promise<void>;
+  /** Records that `tier` now holds `ref`@`version`. */
+  markSynced(ref: ConfigRef, version: number, tier: string): Promise<void>;
+  /** Versions still missing from `tier` (every tier when omitted), oldest first, at most `limit` (default 1000). */
+  listUnsynced(query?: { tier?: string; limit?: number }): Promise<UnsyncedVersion[]>;
+}
+
+interface HeadRow {
+  config_id: string;
+  scope: string;
+  ref_id: string;
+  version: number;
+  checksum: string;
+}
+
+interface VersionRow {
+  scope: string;
+  ref_id: string;
+  version: number;
+  config: unknown;
+  overrides: unknown;
+  rollout: unknown;
+  checksum: string;
+  metadata: unknown;
+  created_at: Date | string;
+  created_by: string;
+  message: string | null;
+}
+
+interface AckRow {
+  scope: string;
+  ref_id: string;
+  environment: string;
+  instance: string;
+  version: number;
+  checksum: string;
+  status: 'applied' | 'rejected';
+  reason: string | null;
+  applied_at: Date | string;
+}
+
+function iso(value: Date | string): string {
+  return value instanceof Date ? value.toISOString() : new Date(value).toISOString();
+}
+
+function headOfRow(row: HeadRow): Head {
+  return Object.freeze({
+    ref: Object.freeze({ scope: row.scope as Scope, id: row.ref_id }),
+    version: row.version,
+    checksum: row.checksum,
+  });
+}
+
+function changeOf(head: Head, initial: boolean): HeadChange {
+  return Object.freeze({
+    ref: head.ref,
+    key: refKey(head.ref),
+    version: head.version,
+    checksum: head.checksum,
+    initial,
+  });
+}
+
+function compareHeads(a: Head, b: Head): number {
+  const ka = refKey(a.ref);
+  const kb = refKey(b.ref);
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+/** The NOTIFY channel of a schema: `summit:<schema>`, or a hash when that would not fit 63 bytes. */
+export function channelFor(schema: string): string {
+  const plain = `summit:${schema}`;
+  if (Buffer.byteLength(plain, 'utf8') <= 63 && !plain.includes('"')) return plain;
+  return `summit:${createHash('sha256').update(schema, 'utf8').digest('hex').slice(0, 40)}`;
+}
+
+/** Rejects with the signal's reason when it aborts first; the operation itself keeps running. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const off = onAbort(signal, () => {
+      try {
+        throwIfAborted(signal);
+      } catch (reason) {
+        reject(reason);
+      }
+    });
+    promise.then(
+      (value) => {
+        off();
+        resolve(value);
+      },
+      (error: unknown) => {
+        off();
+        reject(error);
+      },
+    );
+  });
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Whether a PostgreSQL text column keeps `value` exactly (no NUL, no lone surrogate). */
+function isStorableText(value: string): boolean {
+  return !value.includes('\u0000') && !LONE_SURROGATE.test(value);
+}
+
+function unsyncedTiers(metadata: unknown, own: string): string[] {
+  if (!isPlainObject(metadata)) return [];
+  const raw = metadata.unsynced;
+  const list = typeof raw === 'string' ? [raw] : Array.isArray(raw) ? raw : [];
+  return [...new Set(list.filter((t): t is string => typeof t === 'string' && t.length > 0 && t !== own))];
+}
+
+export function createSqlStore(config: SqlStoreConfig): PostgresStore {
+  const { client, name, logger } = config;
+  const lifecycle = new Lifecycle(`${name} store`);
+  const s = quoteIdent(config.schema, 'schema');
+  const t = {
+    versions: `${s}.config_versions`,
+    heads: `${s}.config_heads`,
+    audit: `${s}.config_audit`,
+    acks: `${s}.config_applied_state`,
+    sync: `${s}.config_sync`,
+  };
+  const channel = channelFor(config.schema);
+  const limits = { maxDocumentBytes: config.maxDocumentBytes };
+  const capabilities: StoreCapabilities = Object.freeze({
+    watch: true,
+    durable: config.durable,
+    historyLimit: undefined,
+    consistentReads: true,
+    appliedState: true,
+    repair: true,
+  });
+
+  let ready: Promise<MigrationResult> | undefined;
+  function ensureReady(): Promise<MigrationResult> {
+    ready ??= migrate(client, config.schema).catch((error: unknown) => {
+      ready = undefined;
+      throw error;
+    });
+    return ready;
+  }
+
+  function fail(error: unknown, ctx: { ref?: string; version?: number } = {}): ConfigError {
+    if (lifecycle.closed) return errors.closed(`${name} store`);
+    return mapSqlError(error, name, ctx);
+  }
+
+  /** Every member: CLOSED first, then migrations, then the work; driver errors mapped. */
+  async function op<T>(
+    work: () => Promise<T>,
+    ctx: { ref?: string; version?: number } = {},
+    signal?: AbortSignal,
+  ): Promise<T> {
+    lifecycle.assertOpen();
+    throwIfAborted(signal);
+    try {
+      await abortable(ensureReady(), signal);
+      return await abortable(work(), signal);
+    } catch (error) {
+      throw fail(error, ctx);
+    }
+  }
+
+  function open(ref: ConfigRef): ConfigRef {
+    lifecycle.assertOpen();
+    return parseRef(ref);
+  }
+
+  async function readVersion(key: string, version: number | undefined): Promise<ConfigVersion | undefined> {
+    const columns = `v.scope, v.ref_id, v.version, v.config, v.overrides, v.rollout, v.checksum, v.metadata,
+      v.created_at, v.created_by, v.message`;
+    const { rows } =
+      version === undefined
+        ? await client.query<VersionRow>(
+            `SELECT ${columns} FROM ${t.heads} h
+             JOIN ${t.versions} v ON v.config_id = h.config_id AND v.version = h.version
+             WHERE h.config_id = $1`,
+            [key],
+          )
+        : await client.query<VersionRow>(
+            `SELECT ${columns} FROM ${t.versions} v WHERE v.config_id = $1 AND v.version = $2`,
+            [key, version],
+          );
+    const row = rows[0];
+    if (!row) return undefined;
+    return verifyVersion(
+      {
+        ref: { scope: row.scope, id: row.ref_id },
+        version: row.version,
+        config: row.config,
+        overrides: row.overrides,
+        rollout: row.rollout,
+        metadata: row.metadata,
+        checksum: row.checksum,
+        createdAt: iso(row.created_at),
+        createdBy: row.created_by,
+        message: row.message ?? '',
+      },
+      limits,
+      name,
+    );
+  }
+
+  async function notify(tx: SqlQueryable, ref: ConfigRef, version: number): Promise<void> {
+    const payload = JSON.stringify({ scope: ref.scope, id: ref.id, version });
+    // A ref is at most ~400 ASCII bytes, far below the cap; the check documents the limit.
+    if (Buffer.byteLength(payload, 'utf8') > MAX_NOTIFY_BYTES) throw errors.constraint('notify payload too large');
+    await tx.query('SELECT pg_notify($1, $2)', [channel, payload]);
+  }
+
+  function checkDocument(doc: ConfigVersion): ConfigVersion {
+    const verified = verifyVersion(doc, limits, name);
+    const ctx = { ref: refKey(verified.ref), version: verified.version, backend: name };
+    if (verified.version > MAX_VERSION) throw errors.constraint(`version must be at most ${MAX_VERSION}`, ctx);
+    if (Number.isNaN(Date.parse(verified.createdAt))) throw errors.constraint('createdAt is not a valid date', ctx);
+    // Document content is stored as json text, where every escape survives; these two are text
+    // columns, which hold neither U+0000 nor a lone surrogate (UTF-8 would turn it into U+FFFD).
+    if (!isStorableText(verified.createdBy) || !isStorableText(verified.message)) {
+      throw errors.constraint(
+        'createdBy and message must be well-formed Unicode without U+0000 (PostgreSQL text cannot hold them)',
+        ctx,
+      );
+    }
+    return verified;
+  }
+
+  async function recordUnsynced(tx: SqlQueryable, key: string, version: number, tiers: readonly string[]) {
+    for (const tier of tiers) {
+      await tx.query(
+        `INSERT INTO ${t.sync} (config_id, version, tier, synced) VALUES ($1, $2, $3, false)
+         ON CONFLICT (config_id, version, tier) DO UPDATE SET synced = false, synced_at = NULL`,
+        [key, version, tier],
+      );
+    }
+  }
+
+  const feeds = new FeedRegistry({
+    name,
+    client,
+    channel,
+    headsTable: t.heads,
+    ensureReady: async () => {
+      await ensureReady();
+    },
+    resyncIntervalMs: config.resyncIntervalMs,
+    reconnectBaseMs: config.reconnectBaseMs,
+    reconnectMaxMs: config.reconnectMaxMs,
+    logger,
+  });
+
+  const store: PostgresStore = {
+    name,
+    capabilities,
+    schema: config.schema,
+    channel,
+
+    async getHead(refInput, options: ReadOptions = {}) {
+      const ref = open(refInput);
+      const key = refKey(ref);
+      return op(
+        async () => {
+          const { rows } = await client.query<HeadRow>(
+            `SELECT config_id, scope, ref_id, version, checksum FROM ${t.heads} WHERE config_id = $1`,
+            [key],
+          );
+          return rows[0] ? headOfRow(rows[0]) : undefined;
+        },
+        { ref: key },
+        options.signal,
+      );
+    },
+
+    async getVersion(refInput, version, options: ReadOptions = {}) {
+      const ref = open(refInput);
+      const key = refKey(ref);
+      if (version !== undefined && (!Number.isSafeInteger(version) || version < 1 || version > MAX_VERSION)) {
+        lifecycle.assertOpen();
+        return undefined;
+      }
+      return op(() => readVersion(key, version), { ref: key, version }, options.signal);
+    },
+
+    async listHeads(query: ListQuery = {}, options: ReadOptions = {}) {
+      lifecycle.assertOpen();
+      const scope = query.scope === undefined ? undefined : parseScope(query.scope);
+      if (query.prefix !== undefined && typeof query.prefix !== 'string') {
+        throw errors.constraint('listHeads prefix must be a string');
+      }
+      let where = '';
+      let params: unknown[] = [];
+      if (scope !== undefined) {
+        where = `WHERE config_id LIKE $1 ESCAPE '\\'`;
+        params = [`${escapeLike(`${scope}/${query.prefix ?? ''}`)}%`];
+      } else if (query.prefix) {
+        where = `WHERE ref_id LIKE $1 ESCAPE '\\'`;
+        params = [`${escapeLike(query.prefix)}%`];
+      }
+      return op(
+        async () => {
+          const { rows } = await client.query<HeadRow>(
+            `SELECT config_id, scope, ref_id, version, checksum FROM ${t.heads} ${where} ORDER BY config_id`,
+            params,
+          );
+          return rows.map(headOfRow).sort(compareHeads);
+        },
+        {},
+        options.signal,
+      );
+    },
+
+    async listVersions(refInput, options: ReadOptions = {}) {
+      const key = refKey(open(refInput));
+      return op(
+        async () => {
+          const { rows } = await client.query<{ version: number }>(
+            `SELECT version FROM ${t.versions} WHERE config_id = $1 ORDER BY version`,
+            [key],
+          );
+          return rows.map((r) => r.version);
+        },
+        { ref: key },
+        options.signal,
+      );
+    },
+
+    async append(doc, options = {}) {
+      lifecycle.assertOpen();
+      const verified = checkDocument(doc);
+      const { ref, version } = verified;
+      const key = refKey(ref);
+      const ctx = { ref: key, version };
+      const tiers = unsyncedTiers(verified.metadata, name);
+      throwIfAborted(options.signal);
+      return op(async () => {
+        await client.transaction(async (tx) => {
+          const { rows } = await tx.query<{ version: number }>(
+            `SELECT version FROM ${t.heads} WHERE config_id = $1 FOR UPDATE`,
+            [key],
+          );
+          const current = rows[0]?.version ?? 0;
+          if (current !== version - 1) {
+            throw errors.versionConflict(`${key}: expected head v${version - 1}, found v${current}`, {
+              ...ctx,
+              backend: name,
+            });
+          }
+          await tx.query(
+            `INSERT INTO ${t.versions}
+               (config_id, scope, ref_id, version, config, overrides, rollout, checksum, metadata,
+                created_at, created_by, message)
+             VALUES ($1, $2, $3, $4, $5::json, $6::json, $7::json, $8, $9::json, $10, $11, $12)`,
+            [
+              key,
+              ref.scope,
+              ref.id,
+              version,
+              JSON.stringify(verified.config),
+              JSON.stringify(verified.overrides),
+              verified.rollout === null ? null : JSON.stringify(verified.rollout),
+              verified.checksum,
+              JSON.stringify(verified.metadata),
+              verified.createdAt,
+              verified.createdBy,
+              verified.message,
+            ],
+          );
+          // Version 1 creates the head; later versions move it only from the expected version.
+          const moved = await tx.query(
+            `INSERT INTO ${t.heads} (config_id, scope, ref_id, version, checksum) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (config_id) DO UPDATE
+               SET version = EXCLUDED.version, checksum = EXCLUDED.checksum, updated_at = now()
+               WHERE ${t.heads}.version = EXCLUDED.version - 1`,
+            [key, ref.scope, ref.id, version, verified.checksum],
+          );
+          if (moved.rowCount !== 1) {
+            throw errors.versionConflict(`${key}: the head moved during the append`, { ...ctx, backend: name });
+          }
+          await tx.query(
+            `INSERT INTO ${t.audit} (config_id, version, actor, action, message) VALUES ($1, $2, $3, 'append', $4)`,
+            [key, version, verified.createdBy, verified.message],
+          );
+          await recordUnsynced(tx, key, version, tiers);
+          await notify(tx, ref, version);
+        });
+        return verified;
+      }, ctx);
+    },
+
+    async replace(doc, options) {
+      lifecycle.assertOpen();
+      const verified = checkDocument(doc);
+      const { ref, version } = verified;
+      const key = refKey(ref);
+      const ctx = { ref: key, version };
+      const reason = typeof options?.reason === 'string' ? options.reason : '';
+      await op(async () => {
+        await client.transaction(async (tx) => {
+          const head = await tx.query<{ version: number }>(
+            `SELECT version FROM ${t.heads} WHERE config_id = $1 FOR UPDATE`,
+            [key],
+          );
+          const updated = await tx.query(
+            `UPDATE ${t.versions}
+               SET config = $3::json, overrides = $4::json, rollout = $5::json, checksum = $6, metadata = $7::json,
+                   created_at = $8, created_by = $9, message = $10
+             WHERE config_id = $1 AND version = $2`,
+            [
+              key,
+              version,
+              JSON.stringify(verified.config),
+              JSON.stringify(verified.overrides),
+              verified.rollout === null ? null : JSON.stringify(verified.rollout),
+              verified.checksum,
+              JSON.stringify(verified.metadata),
+              verified.createdAt,
+              verified.createdBy,
+              verified.message,
+            ],
+          );
+          if (updated.rowCount !== 1) {
+            throw errors.notFound(`${key} has no version ${version} to replace`, { ...ctx, backend: name });
+          }
+          await tx.query(
+            `INSERT INTO ${t.audit} (config_id, version, actor, action, message) VALUES ($1, $2, $3, 'replace', $4)`,
+            [key, version, verified.createdBy, reason],
+          );
+          if (head.rows[0]?.version === version) {
+            await tx.query(`UPDATE ${t.heads} SET checksum = $2, updated_at = now() WHERE config_id = $1`, [
+              key,
+              verified.checksum,
+            ]);
+            await notify(tx, ref, version);
+          }
+        });
+      }, ctx);
+    },
+
+    watch(listener: HeadListener, options: WatchOptions = {}): Unwatch {
+      lifecycle.assertOpen();
+      const scope = options.scope === undefined ? undefined : parseScope(options.scope);
+      return feeds.subscribe({
+        scope,
+        listener,
+        onError: options.onError,
+        initial: options.initial === true,
+        signal: options.signal,
+      });
+    },
+
+    async ack(ack: AppliedAck) {
+      const ref = open(ack.ref);
+      const key = refKey(ref);
+      const environment = parseEnvironmentName(ack.environment);
+      const ctx = { ref: key, version: ack.version, backend: name };
+      if (typeof ack.instance !== 'string' || ack.instance.length === 0 || ack.instance.length > 256) {
+        throw errors.constraint('ack instance must be a string of 1-256 characters', ctx);
+      }
+      if (!Number.isSafeInteger(ack.version) || ack.version < 1 || ack.version > MAX_VERSION) {
+        throw errors.constraint('ack version must be a positive integer', ctx);
+      }
+      if (typeof ack.checksum !== 'string' || ack.checksum.length > 64) {
+        throw errors.constraint('ack checksum must be a string of at most 64 characters', ctx);
+      }
+      if (ack.status !== 'applied' && ack.status !== 'rejected') {
+        throw errors.constraint('ack status must be "applied" or "rejected"', ctx);
+      }
+      if (ack.reason !== undefined && typeof ack.reason !== 'string') {
+        throw errors.constraint('ack reason must be a string', ctx);
+      }
+      if (typeof ack.at !== 'string' || Number.isNaN(Date.parse(ack.at))) {
+        throw errors.constraint('ack at must be an ISO-8601 timestamp', ctx);
+      }
+      await op(async () => {
+        await client.query(
+          `INSERT INTO ${t.acks}
+             (config_id, scope, ref_id, environment, instance, version, checksum, status, reason, applied_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           ON CONFLICT (config_id, environment, instance) DO UPDATE
+             SET version = EXCLUDED.version, checksum = EXCLUDED.checksum, status = EXCLUDED.status,
+                 reason = EXCLUDED.reason, applied_at = EXCLUDED.applied_at`,
+          [
+            key,
+            ref.scope,
+            ref.id,
+            environment,
+            ack.instance,
+            ack.version,
+            ack.checksum,
+            ack.status,
+            ack.reason ?? null,
+            ack.at,
+          ],
+        );
+      }, ctx);
+    },
+
+    async listAcks(refInput) {
+      const key = refKey(open(refInput));
+      return op(
+        async () => {
+          const { rows } = await client.query<AckRow>(
+            `SELECT scope, ref_id, environment, instance, version, checksum, status, reason, applied_at
+             FROM ${t.acks} WHERE config_id = $1 ORDER BY environment, instance`,
+            [key],
+          );
+          return rows.map(
+            (row): AppliedAck =>
+              Object.freeze({
+                ref: Object.freeze({ scope: row.scope as Scope, id: row.ref_id }),
+                environment: row.environment,
+                instance: row.instance,
+                version: row.version,
+                checksum: row.checksum,
+                status: row.status,
+                ...(row.reason === null ? {} : { reason: row.reason }),
+                at: iso(row.applied_at),
+              }),
+          );
+        },
+        { ref: key },
+      );
+    },
+
+    async markUnsynced(refInput, version, tiers) {
+      const key = refKey(open(refInput));
+      const list = [...new Set(tiers)];
+      if (list.some((tier) => typeof tier !== 'string' || tier.length === 0)) {
+        throw errors.constraint('tiers must be non-empty strings', { ref: key, version });
+      }
+      await op(
+        async () => {
+          await client.transaction((tx) => recordUnsynced(tx, key, version, list));
+        },
+        { ref: key, version },
+      );
+    },
+
+    async markSynced(refInput, version, tier) {
+      const key = refKey(open(refInput));
+      await op(
+        async () => {
+          await client.query(
+            `UPDATE ${t.sync} SET synced = true, synced_at = now()
+           WHERE config_id = $1 AND version = $2 AND tier = $3 AND NOT synced`,
+            [key, version, tier],
+          );
+        },
+        { ref: key, version },
+      );
+    },
+
+    async listUnsynced(query = {}) {
+      lifecycle.assertOpen();
+      const limit = query.limit ?? 1000;
+      if (!Number.isSafeInteger(limit) || limit < 1) throw errors.constraint('listUnsynced limit must be >= 1');
+      return op(async () => {
+        const { rows } = await client.query<{
+          config_id: string;
+          version: number;
+          tier: string;
+          recorded_at: Date | string;
+        }>(
+          `SELECT config_id, version, tier, recorded_at FROM ${t.sync}
+           WHERE NOT synced AND ($1::text IS NULL OR tier = $1)
+           ORDER BY recorded_at, config_id, version LIMIT $2`,
+          [query.tier ?? null, limit],
+        );
+        return rows.map(
+          (row): UnsyncedVersion =>
+            Object.freeze({
+              ref: parseRef(row.config_id),
+              version: row.version,
+              tier: row.tier,
+              recordedAt: iso(row.recorded_at),
+            }),
+        );
+      });
+    },
+
+    migrate() {
+      return op(() => ensureReady());
+    },
+
+    async ping(options = {}) {
+      lifecycle.assertOpen();
+      throwIfAborted(options.signal);
+      try {
+        await abortable(client.query('SELECT 1'), options.signal);
+      } catch (error) {
+        throw fail(error);
+      }
+    },
+
+    close() {
+      return lifecycle.close(async () => {
+        await feeds.closeAll();
+        await client.close();
+      });
+    },
+
+    [Symbol.asyncDispose]() {
+      return store.close();
+    },
+  };
+  return store;
+}
+
+// ---------------------------------------------------------------- watch
+
+interface Subscriber {
+  readonly scope: Scope | undefined;
+  readonly listener: HeadListener;
+  readonly onError: ((error: ConfigError) => void) | undefined;
+  /** Receives live changes (false until its initial heads were delivered). */
+  live: boolean;
+  removed: boolean;
+}
+
+interface SubscribeOptions {
+  scope: Scope | undefined;
+  listener: HeadListener;
+  onError: ((error: ConfigError) => void) | undefined;
+  initial: boolean;
+  signal: AbortSignal | undefined;
+}
+
+interface FeedDeps {
+  name: string;
+  client: SqlClient;
+  channel: string;
+  headsTable: string;
+  ensureReady: () => Promise<void>;
+  resyncIntervalMs: number;
+  reconnectBaseMs: number;
+  reconnectMaxMs: number;
+  logger?: StoreLogger;
+}
+
+/** Owns the store's one feed: started by the first subscriber, stopped after the last. */
+class FeedRegistry {
+  readonly #deps: FeedDeps;
+  #feed: HeadFeed | undefined;
+  readonly #stopping = new Set<Promise<void>>();
+
+  constructor(deps: FeedDeps) {
+    this.#deps = deps;
+  }
+
+  subscribe(options: SubscribeOptions): Unwatch {
+    if (options.signal?.aborted) return () => {};
+    this.#feed ??= new HeadFeed(this.#deps);
+    const feed = this.#feed;
+    const sub: Subscriber = {
+      scope: options.scope,
+      listener: options.listener,
+      onError: options.onError,
+      live: !options.initial,
+      removed: false,
+    };
+    feed.add(sub, options.initial);
+    let offAbort = () => {};
+    const unwatch = () => {
+      if (sub.removed) return;
+      offAbort();
+      if (feed.remove(sub) === 0 && this.#feed === feed) {
+        this.#feed = undefined;
+        const stopped = feed.stop().finally(() => this.#stopping.delete(stopped));
+        this.#stopping.add(stopped);
+      }
+    };
+    offAbort = onAbort(options.signal, unwatch);
+    return unwatch;
+  }
+
+  async closeAll(): Promise<void> {
+    const feed = this.#feed;
+    this.#feed = undefined;
+    if (feed) {
+      feed.clear();
+      this.#stopping.add(feed.stop());
+    }
+    await Promise.all([...this.#stopping]);
+  }
+}
+
+/**
+ * One LISTEN connection and the heads it has emitted. All work (resyncs, notification drains,
+ * initial deliveries) runs through one queue, so each ref's changes are emitted once and in order.
+ */
+class HeadFeed {
+  readonly #deps: FeedDeps;
+  readonly #subs = new Set<Subscriber>();
+  /** Heads as last emitted; complete once `#baseline` is true. */
+  readonly #known = new Map<string, Head>();
+  #baseline = false;
+  /** Subscribers that asked for `initial` and wait for the first complete load. */
+  #awaitingInitial: Subscriber[] = [];
+  #queue: Promise<void> = Promise.resolve();
+  readonly #pending = new Set<string>();
+  #drainQueued = false;
+  #resyncQueued = false;
+  readonly #stop = new AbortController();
+  #listener: SqlListener | undefined;
+  #lost: ((error: Error) => void) | undefined;
+  #checking = false;
+  readonly #timer: NodeJS.Timeout;
+  readonly #loop: Promise<void>;
+
+  constructor(deps: FeedDeps) {
+    this.#deps = deps;
+    this.#timer = setInterval(() => this.#periodic(), deps.resyncIntervalMs);
+    this.#timer.unref();
+    this.#loop = this.#run();
+  }
+
+  add(sub: Subscriber, initial: boolean): void {
+    this.#subs.add(sub);
+    if (!initial) return;
+    if (this.#baseline) this.#enqueue(async () => this.#deliverInitial(sub));
+    else this.#awaitingInitial.push(sub);
+  }
+
+  /** Removes a subscriber; returns how many remain. */
+  remove(sub: Subscriber): number {
+    sub.removed = true;
+    this.#subs.delete(sub);
+    return this.#subs.size;
+  }
+
+  clear(): void {
+    for (const sub of this.#subs) sub.removed = true;
+    this.#subs.clear();
+  }
+
+  async stop(): Promise<void> {
+    this.#stop.abort();
+    clearInterval(this.#timer);
+    this.#lost?.(new Error('stopped'));
+    await this.#loop;
+  }
+
+  get #stopped(): boolean {
+    return this.#stop.signal.aborted;
+  }
+
+  // -- connection loop
+
+  async #run(): Promise<void> {
+    const deps = this.#deps;
+    let attempt = 0;
+    while (!this.#stopped) {
+      let listener: SqlListener | undefined;
+      try {
+        await deps.ensureReady();
+        const lost = new Promise<Error>((resolve) => {
+          this.#lost = resolve;
+        });
+        listener = await deps.client.listen(deps.channel, {
+          onNotify: (payload) => this.#onNotify(payload),
+          onLost: (error) => this.#lost?.(error),
+        });
+        if (this.#stopped) break;
+        this.#listener = listener;
+        // Listening first, then reading: a change is either in this read or notified after it.
+        await this.#enqueue(() => this.#resync(), true);
+        attempt = 0;
+        const error = await lost;
+        if (this.#stopped) break;
+        this.#report(errors.unavailable(deps.name, error));
+      } catch (error) {
+        if (this.#stopped) break;
+        this.#report(mapSqlError(error, deps.name));
+      } finally {
+        this.#listener = undefined;
+        this.#lost = undefined;
+        if (listener) await listener.close();
+      }
+      if (this.#stopped) break;
+      await delay(backoffDelay(attempt++, deps.reconnectBaseMs, deps.reconnectMaxMs), this.#stop.signal).catch(
+        () => {},
+      );
+    }
+  }
+
+  /** Drops the current connection (the loop reconnects and resyncs). */
+  #reconnect(error: unknown): void {
+    this.#lost?.(error instanceof Error ? error : new Error(String(error)));
+  }
+
+  #periodic(): void {
+    const listener = this.#listener;
+    if (!listener || !this.#baseline || this.#checking || this.#stopped) return;
+    this.#checking = true;
+    listener
+      .check()
+      .then(
+        () => this.#requestResync(),
+        (error: unknown) => this.#reconnect(error),
+      )
+      .finally(() => {
+        this.#checking = false;
+      });
+  }
+
+  // -- work queue
+
+  /**
+   * Appends `task` to the queue. Failures drop the connection (reconnect and resync), unless
+   * `propagate` is set, in which case the returned promise rejects instead.
+   */
+  #enqueue(task: () => Promise<void>, propagate = false): Promise<void> {
+    const run = this.#queue.then(async () => {
+      if (this.#stopped) return;
+      await task();
+    });
+    this.#queue = run.catch((error: unknown) => {
+      if (!propagate) this.#reconnect(error);
+    });
+    return propagate ? run : this.#queue;
+  }
+
+  #requestResync(): void {
+    if (this.#resyncQueued) return;
+    this.#resyncQueued = true;
+    void this.#enqueue(async () => {
+      this.#resyncQueued = false;
+      await this.#resync();
+    });
+  }
+
+  #onNotify(payload: string): void {
+    let parsed: { scope?: unknown; id?: unknown; version?: unknown };
+    try {
+      parsed = JSON.parse(payload) as typeof parsed;
+    } catch {
+      this.#requestResync();
+      return;
+    }
+    if (typeof parsed?.scope !== 'string' || typeof parsed.id !== 'string') {
+      this.#requestResync();
+      return;
+    }
+    const key = `${parsed.scope}/${parsed.id}`;
+    const known = this.#known.get(key);
+    // Already emitted (the drain of an earlier notification read a newer head).
+    if (this.#baseline && known && typeof parsed.version === 'number' && known.version > parsed.version) return;
+    this.#pending.add(key);
+    if (this.#drainQueued) return;
+    this.#drainQueued = true;
+    void this.#enqueue(async () => {
+      this.#drainQueued = false;
+      const keys = [...this.#pending];
+      this.#pending.clear();
+      if (keys.length === 0) return;
+      try {
+        const { rows } = await this.#deps.client.query<HeadRow>(
+          `SELECT config_id, scope, ref_id, version, checksum FROM ${this.#deps.headsTable}
+           WHERE config_id = ANY($1::text[]) ORDER BY config_id`,
+          [keys],
+        );
+        for (const row of rows) this.#observe(headOfRow(row));
+      } catch (error) {
+        for (const key of keys) this.#pending.add(key);
+        throw error;
+      }
+    });
+  }
+
+  async #resync(): Promise<void> {
+    const { rows } = await this.#deps.client.query<HeadRow>(
+      `SELECT config_id, scope, ref_id, version, checksum FROM ${this.#deps.headsTable} ORDER BY config_id`,
+    );
+    const seen = new Set<string>();
+    for (const row of rows) {
+      seen.add(row.config_id);
+      this.#observe(headOfRow(row));
+    }
+    for (const key of [...this.#known.keys()]) if (!seen.has(key)) this.#known.delete(key);
+    if (!this.#baseline) {
+      this.#baseline = true;
+      const waiting = this.#awaitingInitial;
+      this.#awaitingInitial = [];
+      for (const sub of waiting) this.#deliverInitial(sub);
+    }
+  }
+
+  /** Emits `head` when it differs (version or checksum) from the last one seen for its ref. */
+  #observe(head: Head): void {
+    const key = refKey(head.ref);
+    const previous = this.#known.get(key);
+    if (previous && previous.version === head.version && previous.checksum === head.checksum) return;
+    this.#known.set(key, head);
+    if (!this.#baseline) return;
+    const change = changeOf(head, false);
+    for (const sub of [...this.#subs]) {
+      if (sub.live && (sub.scope === undefined || sub.scope === head.ref.scope)) this.#call(sub, change);
+    }
+  }
+
+  #deliverInitial(sub: Subscriber): void {
+    if (sub.removed) return;
+    const heads = [...this.#known.values()]
+      .filter((h) => sub.scope === undefined || h.ref.scope === sub.scope)
+      .sort(compareHeads);
+    for (const head of heads) this.#call(sub, changeOf(head, true));
+    sub.live = true;
+  }
+
+  #call(sub: Subscriber, change: HeadChange): void {
+    if (sub.removed) return;
+    try {
+      sub.listener(change);
+    } catch (error) {
+      this.#tell(sub, errors.constraint(`watch listener threw: ${String(error)}`, { cause: error }));
+    }
+  }
+
+  #report(error: ConfigError): void {
+    this.#deps.logger?.warn?.({ err: error, backend: this.#deps.name }, 'watch: LISTEN connection problem, retrying');
+    for (const sub of [...this.#subs]) this.#tell(sub, error);
+  }
+
+  #tell(sub: Subscriber, error: ConfigError): void {
+    if (sub.removed) return;
+    try {
+      sub.onError?.(error);
+    } catch {
+      // A failing error reporter must not break the feed.
+    }
+  }
+}
