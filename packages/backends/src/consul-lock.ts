@@ -236,7 +236,7 @@ export function createLeaderLock(options: LeaderLockOptions): LeaderLock {
     },
 
     acquire(o = {}) {
-      lifecycle.assertOpen();
+      if (lifecycle.closed) return Promise.reject(errors.closed(`${what} ${name}`));
       if (held) return Promise.resolve(held.token);
       // Concurrent callers share one attempt unless they bring their own signal.
       if (o.signal) return acquireLoop(o.signal);

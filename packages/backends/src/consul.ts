@@ -206,6 +206,7 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
     historyLimit: opts.historyLimit,
     consistentReads: true,
     appliedState: true,
+    repair: true,
   });
 
   // ---------------------------------------------------------------- helpers
@@ -274,7 +275,7 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
     }
     if (failed.every((e) => conflictOps.includes(e.OpIndex))) {
       return errors.versionConflict(
-        `${refKey(ref)}: another writer appended v${version} first (${backend} rolled the transaction back: ${what})`,
+        `${refKey(ref)} v${version}: another writer moved the head first (${backend} rolled the transaction back: ${what})`,
         ctx,
       );
     }
@@ -609,6 +610,47 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
       if (!out.ok) throw txnFailure(ref, version, out.errors, [0, 2]);
       prune(ref, version);
       return verified;
+    },
+
+    async replace(doc, o) {
+      lifecycle.assertOpen();
+      const verified = verifyVersion(doc, limits, backend);
+      const { ref, version } = verified;
+      const key = refKey(ref);
+      const ctx = { ref: key, version, backend };
+      if (typeof o?.reason !== 'string' || o.reason.length === 0)
+        throw errors.constraint('replace needs a reason', ctx);
+      const body = serializeVersion(verified);
+      const bodyBytes = Buffer.byteLength(body, 'utf8');
+      if (bodyBytes > opts.maxValueBytes) throw errors.tooLarge(bodyBytes, opts.maxValueBytes, ctx);
+      const current = await readHead(ref, { consistent: true });
+      if (!current || current.head.version < version) {
+        throw errors.constraint(
+          `${key}: cannot replace v${version} beyond the head (v${current?.head.version ?? 0})`,
+          ctx,
+        );
+      }
+      const headKey = layout.head(ref);
+      const ops: TxnOp[] = [
+        // The head must not move while the version is repaired.
+        { KV: { Verb: 'check-index', Key: headKey, Index: current.modifyIndex } },
+        { KV: { Verb: 'set', Key: layout.doc(ref, version), Value: base64(body) } },
+      ];
+      if (current.head.version === version) {
+        ops.push({
+          KV: {
+            Verb: 'cas',
+            Key: headKey,
+            Value: base64(encodeHead(version, verified.checksum)),
+            Index: current.modifyIndex,
+          },
+        });
+      }
+      if (Buffer.byteLength(JSON.stringify(ops), 'utf8') > opts.maxTxnBytes) {
+        throw errors.tooLarge(Buffer.byteLength(JSON.stringify(ops), 'utf8'), opts.maxTxnBytes, ctx);
+      }
+      const out = await http.txn(ops);
+      if (!out.ok) throw txnFailure(ref, version, out.errors, [0, 2]);
     },
 
     watch(listener, w = {}): Unwatch {
