@@ -1,0 +1,28 @@
+export {
+  type Explain,
+  type ExplainEntry,
+  explainLayers,
+  type Layer,
+  type LayerInfo,
+  type LayerKind,
+  layerInfo,
+} from './explain.js';
+export {
+  type DocumentLayers,
+  type ExtraLayer,
+  type Resolution,
+  type ResolveInput,
+  type RolloutLayerInput,
+  resolveLayers,
+  type SourcePosition,
+  withRollout,
+} from './resolver.js';
+export {
+  type EnvSourceOptions,
+  envIdSegment,
+  envSource,
+  type FileSourceOptions,
+  type LayerSource,
+  loadFileSource,
+  sourceLayers,
+} from './sources.js';
