@@ -342,11 +342,13 @@ describe('stepping, promoting and aborting', () => {
     ],
   };
 
+  const ramp = (s: RolloutSpec): ProgressiveRule => (s.rules ?? [])[0] as ProgressiveRule;
+
   it('advances one step at a time, keeping the seed, and leaves the input untouched', () => {
     const next = advanceRollout(spec, 'ramp');
-    expect((next.rules?.[0] as ProgressiveRule).step).toBe(1);
-    expect(currentShare(next.rules?.[0] as ProgressiveRule)).toBe(2500);
-    expect((spec.rules?.[0] as ProgressiveRule).step).toBeUndefined();
+    expect(ramp(next).step).toBe(1);
+    expect(currentShare(ramp(next))).toBe(2500);
+    expect(ramp(spec).step).toBeUndefined();
     const before = compileRollout(spec);
     const after = compileRollout(next);
     const dropped = users.filter(
@@ -357,7 +359,7 @@ describe('stepping, promoting and aborting', () => {
 
   it('refuses to step past the last step, and to step a non-progressive or unknown rule', () => {
     const last = advanceRollout(advanceRollout(advanceRollout(spec, 'ramp'), 'ramp'), 'ramp');
-    expect(currentShare(last.rules?.[0] as ProgressiveRule)).toBe(10000);
+    expect(currentShare(ramp(last))).toBe(10000);
     expect(
       isConfigError(
         thrown(() => advanceRollout(last, 'ramp')),

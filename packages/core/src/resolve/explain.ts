@@ -4,6 +4,9 @@ import type { Scope } from '../model/ref.js';
 /** Where a layer comes from. */
 export type LayerKind = 'defaults' | 'global' | 'app' | 'override' | 'rollout' | 'env' | 'file';
 
+/** Where an extra layer (environment variables, local files) sits: above everything, or just above schema defaults. */
+export type SourcePosition = 'highest' | 'lowest';
+
 /** Describes one layer of a resolution (everything but its value). */
 export interface LayerInfo {
   readonly kind: LayerKind;
@@ -19,6 +22,8 @@ export interface LayerInfo {
   readonly variant?: string;
   /** The environment variable or file of an `env` or `file` layer. */
   readonly source?: string;
+  /** Where an `env` or `file` layer sits. */
+  readonly position?: SourcePosition;
 }
 
 /** One layer: its description and the partial object it contributes. */

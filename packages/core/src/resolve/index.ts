@@ -6,6 +6,7 @@ export {
   type LayerInfo,
   type LayerKind,
   layerInfo,
+  type SourcePosition,
 } from './explain.js';
 export {
   type DocumentLayers,
@@ -14,7 +15,6 @@ export {
   type ResolveInput,
   type RolloutLayerInput,
   resolveLayers,
-  type SourcePosition,
   withRollout,
 } from './resolver.js';
 export {

@@ -15,10 +15,7 @@ import { errors } from '../errors/config-error.js';
 import { deepFreeze, isPlainObject, type JsonObject } from '../model/json.js';
 import { mergeLayers } from '../model/merge.js';
 import type { ConfigRef } from '../model/ref.js';
-import { type Explain, type ExplainEntry, explainLayers, type Layer } from './explain.js';
-
-/** Where an extra layer (environment variables, local files) sits: above everything, or just above schema defaults. */
-export type SourcePosition = 'highest' | 'lowest';
+import { type Explain, type ExplainEntry, explainLayers, type Layer, type SourcePosition } from './explain.js';
 
 /** A layer from outside the store, placed at `position`. */
 export interface ExtraLayer extends Layer {

@@ -9,7 +9,8 @@ import { errors, messageOf } from '../errors/config-error.js';
 import { assertJson, deepFreeze, isPlainObject, type JsonObject, type JsonValue } from '../model/json.js';
 import { parseId } from '../model/ref.js';
 import { propertyNames, propertySchema, typesOf } from '../schema/walk.js';
-import type { ExtraLayer, SourcePosition } from './resolver.js';
+import type { SourcePosition } from './explain.js';
+import type { ExtraLayer } from './resolver.js';
 
 /** A source of extra layers for config documents. */
 export interface LayerSource {
