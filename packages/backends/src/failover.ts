@@ -94,6 +94,8 @@ export interface FailoverStore extends ConfigStore {
     version?: number,
     options?: ReadOptions,
   ): Promise<{ doc: ConfigVersion | undefined } & ReadSource>;
+  /** The tiers, in priority order (for inspection; the failover store still owns them). */
+  tiers(): readonly ConfigStore[];
   /** Runs anti-entropy between the durable tiers now (also run automatically on recovery). */
   reconcile(options?: { signal?: AbortSignal }): Promise<ReconcileReport>;
 }
@@ -216,7 +218,8 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
         failures.push({ backend: tier.store.name, error });
       }
     }
-    if (lacking) return { value: undefined, tier: lacking };
+    // Tiers that lacked the answer are not authoritative: only when no tier failed is "absent" true.
+    if (lacking && failures.length === 0) return { value: undefined, tier: lacking };
     throw new BackendUnavailableError(
       `no tier answered: ${failures.map((f) => `${f.backend}: ${errorText(f.error)}`).join('; ')}`,
       failures,
@@ -252,7 +255,12 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
   async function recover(tier: Tier) {
     setState(tier, 'syncing');
     try {
-      if (tier.durable) await runReconcile();
+      if (tier.durable) {
+        // A first pass with writes flowing (they go to the other tiers meanwhile), then a final pass
+        // with appends held back, so that no write lands between the last copy and the breaker closing.
+        await runReconcile();
+        await withWritesPaused(() => runReconcile());
+      }
       tier.failures = 0;
       setState(tier, 'closed');
     } catch (error) {
@@ -260,6 +268,49 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
       tier.lastError = error;
       setState(tier, 'open', error);
     }
+  }
+
+  // ------------------------------------------------------------------ write barrier
+  let inflight = 0;
+  let drained: (() => void) | undefined;
+  let paused: Promise<void> | undefined;
+
+  async function enterWrite(): Promise<void> {
+    while (paused) await paused;
+    inflight++;
+  }
+
+  function leaveWrite(): void {
+    inflight--;
+    if (inflight === 0) drained?.();
+  }
+
+  async function withWritesPaused<T>(fn: () => Promise<T>): Promise<T> {
+    while (paused) await paused;
+    let release = () => {};
+    paused = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    try {
+      if (inflight > 0) await new Promise<void>((resolve) => (drained = resolve));
+      drained = undefined;
+      return await fn();
+    } finally {
+      paused = undefined;
+      release();
+    }
+  }
+
+  /** Reconciles soon (coalesced) after the tiers were seen to diverge on a write. */
+  let repairScheduled = false;
+  function scheduleRepair() {
+    if (repairScheduled || lifecycle.closed) return;
+    repairScheduled = true;
+    setTimeout(() => {
+      repairScheduled = false;
+      if (lifecycle.closed || durable.some((t) => t.state !== 'closed')) return;
+      void runReconcile().catch((error: unknown) => emitEvent({ type: 'reconcile-failed', error }));
+    }, 0).unref();
   }
 
   let reconciling: Promise<ReconcileReport> | undefined;
@@ -358,6 +409,53 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
     }
   }
 
+  /** Writes `doc` to every durable tier in order; see the store's doc comment for the rules. */
+  async function appendToTiers(
+    doc: ConfigVersion,
+    key: string,
+    appendOptions: { signal?: AbortSignal } | undefined,
+  ): Promise<ConfigVersion> {
+    const failures: TierFailure[] = [];
+    const missing: string[] = [];
+    let written: ConfigVersion | undefined;
+    for (const tier of durable) {
+      if (tier.state !== 'closed') {
+        failures.push({ backend: tier.store.name, error: tier.lastError ?? new Error(`breaker ${tier.state}`) });
+        missing.push(tier.store.name);
+        continue;
+      }
+      try {
+        written = await tier.store.append(doc, appendOptions);
+        recordSuccess(tier);
+      } catch (error) {
+        if (isOutage(error)) {
+          recordFailure(tier, error);
+          failures.push({ backend: tier.store.name, error });
+          missing.push(tier.store.name);
+          continue;
+        }
+        // A conflict on the first tier that answers is the caller's conflict. On a later tier it means
+        // the tiers diverged (a write landed on one tier alone): the write stands, reconciliation repairs.
+        if (written === undefined) throw error;
+        missing.push(tier.store.name);
+        if (isConfigError(error, 'VERSION_CONFLICT')) scheduleRepair();
+      }
+    }
+    if (!written) {
+      throw new BackendUnavailableError(
+        `${key}: no durable tier accepted the write: ${failures.map((f) => `${f.backend}: ${errorText(f.error)}`).join('; ')}`,
+        failures,
+        { ref: key, version: doc.version },
+      );
+    }
+    if (missing.length > 0) {
+      unsynced.add(key);
+      emitEvent({ type: 'unsynced-write', ref: key, version: doc.version, missing });
+    }
+    if (cache) await cache.store.prime?.(written).catch(() => {});
+    return written;
+  }
+
   // ------------------------------------------------------------------ the store
   const capabilities: StoreCapabilities = Object.freeze({
     watch: tiers.some((t) => t.store.capabilities.watch),
@@ -372,6 +470,8 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
     const ref = parseRef(refInput);
     const { value, tier } = await firstAnswer(async (store) => {
       const doc = await store.getVersion(ref, version, readOptions);
+      // A cold cache is not an answer: only what it holds is served (stale) when no durable tier answers.
+      if (doc === undefined && store === cache?.store) return NOT_HERE;
       // A durable tier pruned by historyLimit may lack an old version that a later tier holds.
       if (doc === undefined && version !== undefined && store.capabilities.historyLimit !== undefined) {
         const head = await store.getHead(ref, readOptions);
@@ -389,7 +489,12 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
 
     async getHead(ref, readOptions) {
       const r = parseRef(ref);
-      return (await firstAnswer((s) => s.getHead(r, readOptions))).value;
+      return (
+        await firstAnswer(async (s) => {
+          const head = await s.getHead(r, readOptions);
+          return head === undefined && s === cache?.store ? NOT_HERE : head;
+        })
+      ).value;
     },
 
     async getVersion(ref, version, readOptions) {
@@ -399,58 +504,27 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
     getVersionDetailed,
 
     async listHeads(query: ListQuery = {}, readOptions) {
-      return (await firstAnswer((s) => s.listHeads(query, readOptions))).value ?? [];
+      // The cache holds only what this process has read: never a complete list.
+      return (await firstAnswer((s) => s.listHeads(query, readOptions), durable)).value ?? [];
     },
 
     async listVersions(ref, readOptions) {
       const r = parseRef(ref);
       // The tier that keeps every version answers first; a pruned tier lists only what it keeps.
-      const keepsAll = (t: Tier) => (t.durable && t.store.capabilities.historyLimit === undefined ? 0 : 1);
-      const complete = [...tiers].sort((a, b) => keepsAll(a) - keepsAll(b));
+      const keepsAll = (t: Tier) => (t.store.capabilities.historyLimit === undefined ? 0 : 1);
+      const complete = [...durable].sort((a, b) => keepsAll(a) - keepsAll(b));
       return (await firstAnswer((s) => s.listVersions(r, readOptions), complete)).value ?? [];
     },
 
     async append(doc, appendOptions) {
       lifecycle.assertOpen();
       const key = refKey(parseRef(doc.ref));
-      const failures: TierFailure[] = [];
-      const missing: string[] = [];
-      let written: ConfigVersion | undefined;
-      for (const tier of durable) {
-        if (tier.state !== 'closed') {
-          failures.push({ backend: tier.store.name, error: tier.lastError ?? new Error(`breaker ${tier.state}`) });
-          missing.push(tier.store.name);
-          continue;
-        }
-        try {
-          written = await tier.store.append(doc, appendOptions);
-          recordSuccess(tier);
-        } catch (error) {
-          if (isOutage(error)) {
-            recordFailure(tier, error);
-            failures.push({ backend: tier.store.name, error });
-            missing.push(tier.store.name);
-            continue;
-          }
-          // A conflict on the first tier that answers is the caller's conflict. On a later tier it means
-          // the tiers diverged (a write landed on one tier alone): the write stands, reconciliation repairs.
-          if (written === undefined) throw error;
-          missing.push(tier.store.name);
-        }
+      await enterWrite();
+      try {
+        return await appendToTiers(doc, key, appendOptions);
+      } finally {
+        leaveWrite();
       }
-      if (!written) {
-        throw new BackendUnavailableError(
-          `${key}: no durable tier accepted the write: ${failures.map((f) => `${f.backend}: ${errorText(f.error)}`).join('; ')}`,
-          failures,
-          { ref: key, version: doc.version },
-        );
-      }
-      if (missing.length > 0) {
-        unsynced.add(key);
-        emitEvent({ type: 'unsynced-write', ref: key, version: doc.version, missing });
-      }
-      if (cache) await cache.store.prime?.(written).catch(() => {});
-      return written;
     },
 
     watch(listener, watchOptions = {}) {
@@ -520,6 +594,10 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
 
     async ping() {
       await firstAnswer((s) => s.ping(), durable);
+    },
+
+    tiers() {
+      return tiers.map((t) => t.store);
     },
 
     status() {

@@ -1,0 +1,277 @@
+/**
+ * Fault injection on the real services: Consul killed (SIGKILL) and frozen (SIGSTOP), PostgreSQL
+ * stopped, both down, and a split brain. Readers and writers run throughout; the history checker
+ * asserts DESIGN.md section 4's invariants afterwards. Timings (switch within 1 s, convergence
+ * within 5 s) are measured by `pnpm bench failover`; here the waits are liveness bounds only.
+ */
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FailoverEvent, FailoverStore } from '@summit-config/backends';
+import {
+  appendNext,
+  type BackendUnavailableError,
+  type ConfigClient,
+  createConfigClient,
+  parseRef,
+} from '@summit-config/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { serviceCtl } from '../helpers/services.js';
+import { createChain, startReaders, startWriters, uniqueNames, waitFor } from './chain.js';
+import { checkInvariants, History } from './history.js';
+
+const refs = ['app:shop/database', 'app:shop/features/checkout', 'global/limits'].map((r) => parseRef(r));
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
+});
+
+async function seed(store: FailoverStore, history: History) {
+  for (const ref of refs) history.ackWrite(await appendNext(store, { ref, config: { n: 0 }, createdBy: 'seed' }));
+}
+
+/** A fresh, independent chain's durable tiers, to inspect each directly once the faults have ended. */
+function durableTiers(names: { prefix: string; schema: string }) {
+  const inspector = createChain(names);
+  cleanups.push(() => inspector.close());
+  return inspector.tiers().filter((t) => t.capabilities.durable);
+}
+
+async function converged(stores: FailoverStore[], clients: ConfigClient[]): Promise<boolean> {
+  for (const ref of refs) {
+    const heads = await Promise.all(stores.map((s) => s.getHead(ref, { consistent: true })));
+    if (heads.some((h) => h?.checksum !== heads[0]?.checksum)) return false;
+    const scope = ref.scope === 'global' ? 'global' : 'app';
+    for (const c of clients) {
+      if (c.resolve(ref.id).versions[scope] !== heads[0]?.version) return false;
+    }
+  }
+  return true;
+}
+
+describe('failover under real faults', () => {
+  it('Consul killed under load: no failed read, no lost write, watch on PostgreSQL, converged after restart', async () => {
+    const names = uniqueNames('kill');
+    const events: FailoverEvent[] = [];
+    const a = createChain({ ...names, events });
+    const b = createChain(names);
+    cleanups.push(
+      () => a.close(),
+      () => b.close(),
+      () => serviceCtl('consul', 'start'),
+    );
+    const history = new History();
+    await seed(a, history);
+    const clients = await Promise.all(
+      [a, b].map((store) => createConfigClient({ store, app: 'shop', environment: 'production' })),
+    );
+    cleanups.push(...clients.map((c) => () => c.close()));
+    const writers = startWriters(a, refs, history);
+    const readers = [startReaders(a, refs, history), startReaders(b, refs, history)];
+    await new Promise((r) => setTimeout(r, 500));
+
+    await serviceCtl('consul', 'kill');
+    await waitFor('watch on postgres', () => a.status().watching === 'postgres' && b.status().watching === 'postgres');
+    const writesBefore = history.acked.length;
+    await waitFor('writes continue during the outage', () => history.acked.length >= writesBefore + 10);
+    expect(a.status().unsynced.length).toBeGreaterThan(0);
+
+    await serviceCtl('consul', 'start'); // a dev agent restarts empty, with a low index
+    await waitFor(
+      'consul closed again',
+      () => a.status().tiers[0]?.state === 'closed' && b.status().tiers[0]?.state === 'closed',
+    );
+    await writers.stop();
+    await waitFor('every process at the same heads', () => converged([a, b], clients));
+    for (const r of readers) await r.stop();
+
+    expect(history.failedReads.map((e) => (e as Error).message)).toEqual([]);
+    expect(history.missingReads).toEqual([]);
+    expect(history.unverifiedReads).toEqual([]);
+    expect(history.failedWrites.map((e) => (e as Error).message)).toEqual([]);
+    const report = await checkInvariants(history, durableTiers(names), refs);
+    expect(report).toEqual({ lost: [], gaps: [], diverged: [] });
+    expect(events.some((e) => e.type === 'watch-switch' && e.to === 'postgres')).toBe(true);
+    expect(events.some((e) => e.type === 'reconciled' && e.report.copied.length > 0)).toBe(true);
+  });
+
+  it('Consul frozen (SIGSTOP): treated as dead within the request timeout; SIGCONT recovers', async () => {
+    const names = uniqueNames('stop');
+    const store = createChain(names);
+    cleanups.push(
+      () => store.close(),
+      () => serviceCtl('consul', 'resume'),
+    );
+    const history = new History();
+    await seed(store, history);
+    const readers = startReaders(store, refs, history);
+    const unwatch = store.watch(() => {});
+    cleanups.push(async () => unwatch());
+    await waitFor('watch on consul', () => store.status().watching === 'consul');
+    await serviceCtl('consul', 'pause');
+    try {
+      const started = Date.now();
+      const doc = await appendNext(store, { ref: refs[0] as never, config: { frozen: true }, createdBy: 't' });
+      history.ackWrite(doc);
+      // The write did not hang on the frozen server: it went to PostgreSQL once Consul timed out.
+      expect(Date.now() - started).toBeLessThan(10_000);
+      await waitFor('breaker open on consul', () => store.status().tiers[0]?.state === 'open');
+      expect(store.status().watching).toBe('postgres');
+    } finally {
+      await serviceCtl('consul', 'resume');
+    }
+    await waitFor('consul closed again', () => store.status().tiers[0]?.state === 'closed');
+    await readers.stop();
+    expect(history.failedReads.map((e) => (e as Error).message)).toEqual([]);
+    const report = await checkInvariants(history, durableTiers(names), refs);
+    expect(report).toEqual({ lost: [], gaps: [], diverged: [] });
+  });
+
+  it('PostgreSQL stopped: writes continue through Consul and are reconciled into PostgreSQL after restart', async () => {
+    const names = uniqueNames('pgdown');
+    const store = createChain(names);
+    cleanups.push(
+      () => store.close(),
+      () => serviceCtl('postgres', 'start'),
+    );
+    const history = new History();
+    await seed(store, history);
+    const writers = startWriters(store, refs, history, 100);
+    const readers = startReaders(store, refs, history);
+    await serviceCtl('postgres', 'stop');
+    try {
+      await waitFor('breaker open on postgres', () => store.status().tiers[1]?.state === 'open');
+      const before = history.acked.length;
+      await waitFor('writes continue through consul', () => history.acked.length >= before + 10);
+    } finally {
+      await serviceCtl('postgres', 'start');
+    }
+    await waitFor('postgres closed again', () => store.status().tiers[1]?.state === 'closed');
+    await writers.stop();
+    await readers.stop();
+    await store.reconcile();
+    expect(history.failedReads.map((e) => (e as Error).message)).toEqual([]);
+    expect(history.failedWrites.map((e) => (e as Error).message)).toEqual([]);
+    const report = await checkInvariants(history, durableTiers(names), refs);
+    expect(report).toEqual({ lost: [], gaps: [], diverged: [] });
+  });
+
+  it('both down: writes fail with BACKEND_UNAVAILABLE, reads serve from memory, a new process starts from the snapshot', async () => {
+    const names = uniqueNames('both');
+    const snapshotFile = join(await mkdtemp(join(tmpdir(), 'summit-faults-')), 'shop.json');
+    const store = createChain(names);
+    cleanups.push(
+      () => store.close(),
+      () => serviceCtl('consul', 'start'),
+      () => serviceCtl('postgres', 'start'),
+    );
+    const history = new History();
+    await seed(store, history);
+    const client = await createConfigClient({ store, app: 'shop', environment: 'production', snapshotFile });
+    cleanups.push(() => client.close());
+    const before = client.get('database');
+    await new Promise((r) => setTimeout(r, 300)); // the snapshot write is debounced
+    await serviceCtl('consul', 'kill');
+    await serviceCtl('postgres', 'stop');
+    try {
+      await waitFor('both breakers open', () =>
+        store
+          .status()
+          .tiers.slice(0, 2)
+          .every((t) => t.state === 'open'),
+      );
+      const error = (await appendNext(store, { ref: refs[0] as never, config: { lost: true }, createdBy: 't' }).catch(
+        (e: unknown) => e,
+      )) as BackendUnavailableError;
+      expect(error.code).toBe('BACKEND_UNAVAILABLE');
+      expect(error.failures.map((f) => f.backend)).toEqual(['consul', 'postgres']);
+      expect(client.get('database')).toEqual(before);
+      const cached = await store.getVersionDetailed(refs[0] as never);
+      expect(cached).toMatchObject({ source: 'cache', stale: true });
+
+      const fresh = createChain(names);
+      cleanups.push(() => fresh.close());
+      const restarted = await createConfigClient({
+        store: fresh,
+        app: 'shop',
+        environment: 'production',
+        snapshotFile,
+        startTimeoutMs: 1_000,
+      });
+      cleanups.push(() => restarted.close());
+      expect(restarted.get('database')).toEqual(before);
+      expect(restarted.resolve('database')).toMatchObject({ source: 'snapshot', stale: true });
+    } finally {
+      await serviceCtl('postgres', 'start');
+      await serviceCtl('consul', 'start');
+    }
+  });
+
+  it('split brain: a writer cut off from Consul and one that reaches it write the same ref; both contents survive', async () => {
+    const names = uniqueNames('split');
+    const ref = refs[0] as ReturnType<typeof parseRef>;
+    const healthy = createChain(names);
+    const partitioned = createChain({ ...names, consulAddress: 'http://127.0.0.1:1' });
+    cleanups.push(
+      () => healthy.close(),
+      () => partitioned.close(),
+    );
+    await appendNext(healthy, { ref, config: { base: true }, createdBy: 'seed' });
+    const history = new History();
+
+    // A cannot reach Consul: its write lands in PostgreSQL alone, as v2.
+    const fromA = await appendNext(
+      partitioned,
+      { ref, config: { writer: 'A' }, createdBy: 'writer-a' },
+      { expectedVersion: 1 },
+    );
+    history.ackWrite(fromA);
+    expect(partitioned.status().tiers[0]?.state).toBe('open');
+    // B reaches Consul, whose head is still v1: its write is acknowledged by Consul as v2.
+    const fromB = await appendNext(
+      healthy,
+      { ref, config: { writer: 'B' }, createdBy: 'writer-b' },
+      { expectedVersion: 1 },
+    );
+    history.ackWrite(fromB);
+    expect(healthy.status().unsynced).toContain(`${ref.scope}/${ref.id}`);
+
+    // Healing: reconciliation keeps Consul's v2 (B, already served) and re-appends A as v3 in both tiers.
+    const report = await healthy.reconcile();
+    expect(report.conflicts).toEqual([
+      expect.objectContaining({
+        ref: 'app:shop/database',
+        version: 2,
+        kept: fromB.checksum,
+        checksum: fromA.checksum,
+        reappendedAs: 3,
+      }),
+    ]);
+    const tiers = durableTiers(names);
+    const [consul, postgres] = tiers;
+    for (const tier of [consul, postgres]) {
+      expect((await tier?.getVersion(ref, 2))?.config).toEqual({ writer: 'B' });
+      expect((await tier?.getVersion(ref, 3))?.config).toEqual({ writer: 'A' });
+    }
+    expect(await checkInvariants(history, tiers, [ref])).toEqual({ lost: [], gaps: [], diverged: [] });
+    // The conflict is in PostgreSQL's audit trail: the replaced v2 and the re-appended v3.
+    const { default: pg } = await import('pg');
+    const db = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await db.connect();
+    try {
+      const { rows } = await db.query<{ action: string; version: number; message: string }>(
+        `select action, version, message from "${names.schema}".config_audit where config_id = $1 order by seq`,
+        ['app:shop/database'],
+      );
+      expect(rows.map((r) => [r.action, r.version])).toEqual([
+        ['append', 1],
+        ['append', 2],
+        ['replace', 2],
+        ['append', 3],
+      ]);
+      expect(rows[3]?.message).toMatch(/conflict/);
+    } finally {
+      await db.end();
+    }
+  });
+});
