@@ -140,20 +140,14 @@ class LayeredResolution implements Resolution {
 
   /** This resolution with `rollout` as its overlay instead; memoised per outcome object. */
   withRollout(rollout: RolloutLayerInput | undefined): LayeredResolution {
-    if (rollout?.overlay === undefined) {
-      if (this.layers.length === this.#below.length + this.#above.length) return this;
-      return this.#memo(EMPTY_OUTCOME, undefined);
-    }
-    return this.#memo(rollout, rolloutLayer(rollout, this.#version));
-  }
-
-  #memo(key: object, layer: Layer | undefined): LayeredResolution {
-    let hit = this.#withRollout.get(key);
-    if (!hit) {
-      hit = new LayeredResolution(this.#below, this.#belowValue, layer, this.#above, this.#version);
-      this.#withRollout.set(key, hit);
-    }
-    return hit;
+    const key: object = rollout?.overlay === undefined ? EMPTY_OUTCOME : rollout;
+    const hit = this.#withRollout.get(key);
+    if (hit !== undefined) return hit;
+    if (key === EMPTY_OUTCOME && this.layers.length === this.#below.length + this.#above.length) return this;
+    const layer = key === EMPTY_OUTCOME ? undefined : rolloutLayer(rollout, this.#version);
+    const made = new LayeredResolution(this.#below, this.#belowValue, layer, this.#above, this.#version);
+    this.#withRollout.set(key, made);
+    return made;
   }
 }
 
