@@ -192,6 +192,10 @@ export class SchemaRegistry {
    * `SCHEMA_VALIDATION` with an issue per problem (pointers into the schema).
    */
   checkSchema(schema: unknown, id = 'schema'): JsonObject {
+    return this.#check(schema, id).schema;
+  }
+
+  #check(schema: unknown, id: string): { schema: JsonObject; validate: ValidateFunction } {
     if (!isPlainObject(schema)) {
       throw new SchemaValidationError(`${id}: a schema must be a JSON object`, [
         { pointer: '', message: 'must be an object' },
@@ -207,8 +211,7 @@ export class SchemaRegistry {
       const issues = issuesFromAjv(this.#ajv.errors);
       throw new SchemaValidationError(`${id}: not a valid JSON Schema: ${summarise(issues)}`, issues);
     }
-    this.#compile(schema as JsonObject, id);
-    return schema as JsonObject;
+    return { schema: schema as JsonObject, validate: this.#compile(schema as JsonObject, id) };
   }
 
   #compile(schema: JsonObject, what: string): ValidateFunction {
@@ -247,8 +250,8 @@ export class SchemaRegistry {
    */
   async register(id: string, schema: unknown): Promise<number> {
     parseId(id);
-    const checked = this.checkSchema(schema, id);
-    return this.#serial(id, async () => (await this.#append(id, checked)).version);
+    const { schema: checked, validate } = this.#check(schema, id);
+    return this.#serial(id, async () => (await this.#append(id, checked, validate)).version);
   }
 
   #serial<T>(id: string, task: () => Promise<T>): Promise<T> {
@@ -258,7 +261,11 @@ export class SchemaRegistry {
     return run;
   }
 
-  async #append(id: string, schema: JsonObject): Promise<{ version: number; changed: boolean }> {
+  async #append(
+    id: string,
+    schema: JsonObject,
+    validate: ValidateFunction,
+  ): Promise<{ version: number; changed: boolean }> {
     await this.load(id);
     const entry = this.#entry(id);
     const latest = entry.versions.at(-1);
@@ -268,6 +275,7 @@ export class SchemaRegistry {
     const frozen = deepFreeze(structuredClone(schema));
     if (this.#persistence) await this.#persistence.save(id, version, frozen);
     entry.versions.push(Object.freeze({ id, version, schema: frozen }));
+    this.#validators.set(`${id}@${version}`, validate);
     return { version, changed: true };
   }
 
@@ -356,14 +364,13 @@ export class SchemaRegistry {
    */
   async publish(id: string, schema: unknown, options: PublishOptions = {}): Promise<PublishReport> {
     parseId(id);
-    const checked = this.checkSchema(schema, id);
+    const { schema: checked, validate: next } = this.#check(schema, id);
     return this.#serial(id, async () => {
       await this.load(id);
       const previous = this.get(id);
       const compatibility = previous
         ? checkCompatibility(previous.schema, checked)
         : { compatible: true, changes: [], breaking: [] };
-      const next = this.#compile(checked, id);
       const before = previous ? this.#validator(previous) : undefined;
       const documents: DocumentCheck[] = [];
       for (const [name, value] of Object.entries(options.currentDocuments ?? {})) {
@@ -403,7 +410,7 @@ export class SchemaRegistry {
           );
         }
       }
-      const { version, changed } = await this.#append(id, checked);
+      const { version, changed } = await this.#append(id, checked, next);
       report.version = version;
       report.changed = changed;
       return report;
