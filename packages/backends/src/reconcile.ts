@@ -50,6 +50,8 @@ export interface ReconcileOptions {
   onConflict?: (conflict: ReconcileConflict) => Promise<void> | void;
   /** Actor recorded on re-appended versions. Default `summit-reconciler`. */
   actor?: string;
+  /** Refs repaired at the same time. Default 16. */
+  concurrency?: number;
 }
 
 /**
@@ -89,21 +91,24 @@ async function reconcilePair(
     if (entry) entry.s = h;
     else byKey.set(refKey(h.ref), { ref: h.ref, s: h });
   }
-  for (const [key, { ref, p, s }] of byKey) {
-    throwIfAborted(options.signal);
-    report.examined++;
-    if (p && s && p.version === s.version && p.checksum === s.checksum) continue;
-    try {
-      await reconcileRef(ref, primary, secondary, report, options);
-    } catch (error) {
-      // A writer moved the head while we worked: the next run picks it up. Anything else is reported.
-      if (isConfigError(error, 'VERSION_CONFLICT')) {
+  report.examined += byKey.size;
+  const work = [...byKey].filter(([, { p, s }]) => !(p && s && p.version === s.version && p.checksum === s.checksum));
+  // Refs are independent: repair several at once (each ref's versions stay strictly in order).
+  let next = 0;
+  const worker = async () => {
+    while (next < work.length) {
+      const [key, { ref }] = work[next++] as (typeof work)[number];
+      throwIfAborted(options.signal);
+      try {
+        await reconcileRef(ref, primary, secondary, report, options);
+      } catch (error) {
+        // A writer moved the head while we worked: the next run picks it up. Anything else is reported.
+        if (!isConfigError(error, 'VERSION_CONFLICT')) throw error;
         report.incomplete.push({ ref: key, reason: 'a concurrent write moved the head; retry' });
-        continue;
       }
-      throw error;
     }
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 16, work.length) }, worker));
 }
 
 async function reconcileRef(
