@@ -23,6 +23,7 @@ import {
   type Head,
   type HeadChange,
   type HeadListener,
+  headOf,
   isPlainObject,
   Lifecycle,
   type ListQuery,
@@ -295,11 +296,16 @@ export function createSqlStore(config: SqlStoreConfig): PostgresStore {
     );
   }
 
-  async function notify(tx: SqlQueryable, ref: ConfigRef, version: number): Promise<void> {
+  /** The NOTIFY payload: `{scope,id,version}` only; readers fetch the head themselves. */
+  function notifyPayload(ref: ConfigRef, version: number): string {
     const payload = JSON.stringify({ scope: ref.scope, id: ref.id, version });
     // A ref is at most ~400 ASCII bytes, far below the cap; the check documents the limit.
     if (Buffer.byteLength(payload, 'utf8') > MAX_NOTIFY_BYTES) throw errors.constraint('notify payload too large');
-    await tx.query('SELECT pg_notify($1, $2)', [channel, payload]);
+    return payload;
+  }
+
+  async function notify(tx: SqlQueryable, ref: ConfigRef, version: number): Promise<void> {
+    await tx.query('SELECT pg_notify($1, $2)', [channel, notifyPayload(ref, version)]);
   }
 
   function checkDocument(doc: ConfigVersion): ConfigVersion {
@@ -326,6 +332,38 @@ export function createSqlStore(config: SqlStoreConfig): PostgresStore {
         [key, version, tier],
       );
     }
+  }
+
+  /**
+   * The whole append as one statement, hence one transaction and one round trip:
+   * - `h` moves the head only from the expected version (`UPDATE ... WHERE version = N - 1`, which
+   *   locks the row and re-checks it after a concurrent writer commits), or creates it for version 1
+   *   (`INSERT ... ON CONFLICT DO NOTHING`, which waits for a concurrent creator);
+   * - `v`, `a`, `s` insert the version, the audit row and the sync bookkeeping only when `h` did;
+   * - `n` notifies `{scope,id,version}`, delivered at commit.
+   * Foreign keys are checked at the end of the statement, when the version row exists. `written` is
+   * 0 when the expected head did not match; a version that exists already fails with 23505.
+   */
+  function appendSql(create: boolean): string {
+    const head = create
+      ? `INSERT INTO ${t.heads} (config_id, scope, ref_id, version, checksum) VALUES ($1, $2, $3, $4, $8)
+         ON CONFLICT (config_id) DO NOTHING RETURNING config_id`
+      : `UPDATE ${t.heads} SET version = $4, checksum = $8, updated_at = now()
+         WHERE config_id = $1 AND version = $4::int - 1 RETURNING config_id`;
+    return `WITH h AS (${head}),
+      v AS (
+        INSERT INTO ${t.versions} (config_id, scope, ref_id, version, config, overrides, rollout, checksum, metadata,
+                                   created_at, created_by, message)
+        SELECT $1, $2, $3, $4, $5::json, $6::json, $7::json, $8, $9::json, $10::timestamptz, $11, $12 FROM h
+        RETURNING config_id, version),
+      a AS (
+        INSERT INTO ${t.audit} (config_id, version, actor, action, message)
+        SELECT config_id, version, $11, 'append', $12 FROM v),
+      s AS (
+        INSERT INTO ${t.sync} (config_id, version, tier, synced)
+        SELECT v.config_id, v.version, tier, false FROM v, unnest($13::text[]) AS tier),
+      n AS (SELECT pg_notify($14, $15) FROM v)
+    SELECT (SELECT count(*) FROM v)::int AS written, (SELECT count(*) FROM n)::int AS notified`;
   }
 
   const feeds = new FeedRegistry({
@@ -426,56 +464,34 @@ export function createSqlStore(config: SqlStoreConfig): PostgresStore {
       const tiers = unsyncedTiers(verified.metadata, name);
       throwIfAborted(options.signal);
       return op(async () => {
-        await client.transaction(async (tx) => {
-          const { rows } = await tx.query<{ version: number }>(
-            `SELECT version FROM ${t.heads} WHERE config_id = $1 FOR UPDATE`,
+        const { rows } = await client.query<{ written: number }>(appendSql(version === 1), [
+          key,
+          ref.scope,
+          ref.id,
+          version,
+          JSON.stringify(verified.config),
+          JSON.stringify(verified.overrides),
+          verified.rollout === null ? null : JSON.stringify(verified.rollout),
+          verified.checksum,
+          JSON.stringify(verified.metadata),
+          verified.createdAt,
+          verified.createdBy,
+          verified.message,
+          tiers,
+          channel,
+          notifyPayload(ref, version),
+        ]);
+        if (rows[0]?.written !== 1) {
+          const current = await client.query<{ version: number }>(
+            `SELECT version FROM ${t.heads} WHERE config_id = $1`,
             [key],
           );
-          const current = rows[0]?.version ?? 0;
-          if (current !== version - 1) {
-            throw errors.versionConflict(`${key}: expected head v${version - 1}, found v${current}`, {
-              ...ctx,
-              backend: name,
-            });
-          }
-          await tx.query(
-            `INSERT INTO ${t.versions}
-               (config_id, scope, ref_id, version, config, overrides, rollout, checksum, metadata,
-                created_at, created_by, message)
-             VALUES ($1, $2, $3, $4, $5::json, $6::json, $7::json, $8, $9::json, $10, $11, $12)`,
-            [
-              key,
-              ref.scope,
-              ref.id,
-              version,
-              JSON.stringify(verified.config),
-              JSON.stringify(verified.overrides),
-              verified.rollout === null ? null : JSON.stringify(verified.rollout),
-              verified.checksum,
-              JSON.stringify(verified.metadata),
-              verified.createdAt,
-              verified.createdBy,
-              verified.message,
-            ],
+          throw errors.versionConflict(
+            `${key}: expected head v${version - 1}, found v${current.rows[0]?.version ?? 0}`,
+            { ...ctx, backend: name },
           );
-          // Version 1 creates the head; later versions move it only from the expected version.
-          const moved = await tx.query(
-            `INSERT INTO ${t.heads} (config_id, scope, ref_id, version, checksum) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (config_id) DO UPDATE
-               SET version = EXCLUDED.version, checksum = EXCLUDED.checksum, updated_at = now()
-               WHERE ${t.heads}.version = EXCLUDED.version - 1`,
-            [key, ref.scope, ref.id, version, verified.checksum],
-          );
-          if (moved.rowCount !== 1) {
-            throw errors.versionConflict(`${key}: the head moved during the append`, { ...ctx, backend: name });
-          }
-          await tx.query(
-            `INSERT INTO ${t.audit} (config_id, version, actor, action, message) VALUES ($1, $2, $3, 'append', $4)`,
-            [key, version, verified.createdBy, verified.message],
-          );
-          await recordUnsynced(tx, key, version, tiers);
-          await notify(tx, ref, version);
-        });
+        }
+        feeds.noteWrite(headOf(verified));
         return verified;
       }, ctx);
     },
@@ -488,7 +504,7 @@ export function createSqlStore(config: SqlStoreConfig): PostgresStore {
       const ctx = { ref: key, version };
       const reason = typeof options?.reason === 'string' ? options.reason : '';
       await op(async () => {
-        await client.transaction(async (tx) => {
+        const movedHead = await client.transaction(async (tx) => {
           const head = await tx.query<{ version: number }>(
             `SELECT version FROM ${t.heads} WHERE config_id = $1 FOR UPDATE`,
             [key],
@@ -524,8 +540,11 @@ export function createSqlStore(config: SqlStoreConfig): PostgresStore {
               verified.checksum,
             ]);
             await notify(tx, ref, version);
+            return true;
           }
+          return false;
         });
+        if (movedHead) feeds.noteWrite(headOf(verified));
       }, ctx);
     },
 
@@ -766,6 +785,11 @@ class FeedRegistry {
     return unwatch;
   }
 
+  /** A write through this store committed: see {@link HeadFeed.noteWrite}. */
+  noteWrite(head: Head): void {
+    this.#feed?.noteWrite(head);
+  }
+
   async closeAll(): Promise<void> {
     const feed = this.#feed;
     this.#feed = undefined;
@@ -787,6 +811,8 @@ class HeadFeed {
   /** Heads as last emitted; complete once `#baseline` is true. */
   readonly #known = new Map<string, Head>();
   #baseline = false;
+  /** Refs written through this store after the feed started and before its first load. */
+  readonly #earlyWrites = new Set<string>();
   /** Subscribers that asked for `initial` and wait for the first complete load. */
   #awaitingInitial: Subscriber[] = [];
   #queue: Promise<void> = Promise.resolve();
@@ -812,6 +838,15 @@ class HeadFeed {
     if (!initial) return;
     if (this.#baseline) this.#enqueue(async () => this.#deliverInitial(sub));
     else this.#awaitingInitial.push(sub);
+  }
+
+  /**
+   * Records a write made through this store. The first load after LISTEN is a silent baseline, so a
+   * write that committed between `watch()` and that load would never be emitted; those refs are
+   * emitted right after the baseline instead (with their head as loaded).
+   */
+  noteWrite(head: Head): void {
+    if (!this.#baseline && !this.#stopped) this.#earlyWrites.add(refKey(head.ref));
   }
 
   /** Removes a subscriber; returns how many remain. */
@@ -972,6 +1007,12 @@ class HeadFeed {
     for (const key of [...this.#known.keys()]) if (!seen.has(key)) this.#known.delete(key);
     if (!this.#baseline) {
       this.#baseline = true;
+      const early = [...this.#earlyWrites].sort();
+      this.#earlyWrites.clear();
+      for (const key of early) {
+        const head = this.#known.get(key);
+        if (head) this.#emit(head);
+      }
       const waiting = this.#awaitingInitial;
       this.#awaitingInitial = [];
       for (const sub of waiting) this.#deliverInitial(sub);
@@ -984,7 +1025,11 @@ class HeadFeed {
     const previous = this.#known.get(key);
     if (previous && previous.version === head.version && previous.checksum === head.checksum) return;
     this.#known.set(key, head);
-    if (!this.#baseline) return;
+    if (this.#baseline) this.#emit(head);
+  }
+
+  /** Delivers `head` as a change to every live subscriber of its scope. */
+  #emit(head: Head): void {
     const change = changeOf(head, false);
     for (const sub of [...this.#subs]) {
       if (sub.live && (sub.scope === undefined || sub.scope === head.ref.scope)) this.#call(sub, change);

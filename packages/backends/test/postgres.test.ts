@@ -309,6 +309,18 @@ describe('postgres store', () => {
     await eventually(async () => (await listening()) === 0, 'the LISTEN connection to close');
   });
 
+  it('delivers a write made through the store right after watch(), with no settling delay', async () => {
+    const store = pgStore();
+    await store.migrate();
+    const w = collect(store);
+    await store.append(doc('global/immediate', 1));
+    await w.until((events) => events.some((e) => e.key === 'global/immediate' && e.version === 1));
+    await store.append(doc('global/immediate', 2));
+    await w.until((events) => events.some((e) => e.version === 2));
+    expect(w.events.map((e) => e.version)).toEqual([1, 2]);
+    w.stop();
+  });
+
   it('runs the safety resync on its interval and catches a change that was never notified', async () => {
     const store = pgStore({ resyncIntervalMs: 200 });
     const ref = parseRef('global/silent');
