@@ -45,7 +45,8 @@ const chain = (): FailoverStore =>
       if (process.env.BENCH_DEBUG && e.type !== 'unsynced-write') {
         const extra =
           e.type === 'reconciled' ? ` copied=${e.report.copied.length} incomplete=${e.report.incomplete.length}` : '';
-        console.error(Date.now() - start, e.type, 'tier' in e ? `${e.tier} ${e.from}->${e.to}` : '', extra);
+        const moved = e.type === 'breaker' ? `${e.tier} ${e.from}->${e.to}` : '';
+        console.error(Date.now() - start, e.type, moved, extra);
       }
     },
   });
