@@ -24,6 +24,7 @@ import {
   type HeadChange,
   type HeadListener,
   headOf,
+  isConfigError,
   isPlainObject,
   Lifecycle,
   type ListQuery,
@@ -278,6 +279,23 @@ export function createSqlStore(config: SqlStoreConfig): PostgresStore {
           );
     const row = rows[0];
     if (!row) return undefined;
+    try {
+      return verifyRow(row);
+    } catch (error) {
+      // A stored row that does not even parse as a version was edited behind the store's back too.
+      if (isConfigError(error, 'CONSTRAINT_VIOLATION') || isConfigError(error, 'INVALID_CONFIG_REF')) {
+        throw errors.checksumMismatch(`${key} v${row.version}: the stored document is malformed: ${error.message}`, {
+          ref: key,
+          version: row.version,
+          backend: name,
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+
+  function verifyRow(row: VersionRow): ConfigVersion {
     return verifyVersion(
       {
         ref: { scope: row.scope, id: row.ref_id },

@@ -145,6 +145,17 @@ describe('postgres store', () => {
     expect(await store.getHead(parseRef('global/bad-message'))).toBeUndefined();
   });
 
+  it('refuses a stored row edited into something that is not a version with CHECKSUM_MISMATCH', async () => {
+    const store = pgStore();
+    const ref = parseRef('global/malformed');
+    await store.append(doc(ref, 1));
+    await store.append(doc(ref, 2));
+    await adminQuery(`UPDATE ${q(store.schema)}.config_versions SET config = '[1,2]'::json WHERE version = 1`);
+    await adminQuery(`UPDATE ${q(store.schema)}.config_versions SET ref_id = 'bad id!' WHERE version = 2`);
+    expect(await codeOf(store.getVersion(ref, 1))).toBe('CHECKSUM_MISMATCH');
+    expect(await codeOf(store.getVersion(ref))).toBe('CHECKSUM_MISMATCH');
+  });
+
   it('stores injection strings in values, messages and actors verbatim and leaves the schema intact', async () => {
     const store = pgStore();
     const nasty = [
