@@ -193,3 +193,116 @@ describe('config client', () => {
     expect(errors.closed('x').code).toBe('CLOSED');
   });
 });
+
+describe('config client resolution', () => {
+  it('applies schema defaults, validates candidates with the schema, and rejects invalid rollouts overlays', async () => {
+    const { SchemaRegistry } = await import('@summit-config/core');
+    const schemas = new SchemaRegistry();
+    await schemas.register('database', {
+      type: 'object',
+      properties: {
+        host: { type: 'string' },
+        port: { type: 'integer', default: 5432 },
+        pool: { type: 'object', properties: { max: { type: 'integer', maximum: 100, default: 10 } } },
+      },
+      required: ['host'],
+    });
+    const store = createMemoryStore();
+    const ref = parseRef('app:shop/database');
+    await appendNext(store, { ref, config: { host: 'db' }, createdBy: by });
+    const client = await createConfigClient({
+      store,
+      app: 'shop',
+      environment: 'production',
+      schemas,
+      instance: 'i-9',
+    });
+    expect(client.get('database')).toEqual({ host: 'db', port: 5432, pool: { max: 10 } });
+    expect(client.explain('database')?.['/port']?.layer.kind).toBe('defaults');
+    expect(client.explain('database')?.['/host']?.layer).toMatchObject({ kind: 'app', scope: 'app:shop', version: 1 });
+
+    // A candidate whose canary overlay breaks the schema is rejected as a whole.
+    await appendNext(store, {
+      ref,
+      config: { host: 'db' },
+      rollout: { rules: [{ id: 'big', strategy: 'percentage', bps: 1000, patch: { pool: { max: 500 } } }] },
+      createdBy: by,
+    });
+    await until(async () => (await store.listAcks?.(ref))?.some((a) => a.version === 2) === true);
+    expect((await store.listAcks?.(ref))?.[0]).toMatchObject({
+      status: 'rejected',
+      reason: expect.stringMatching(/pool|maximum|100/),
+    });
+    expect(client.resolve('database').versions.app).toBe(1);
+    await client.close();
+  });
+
+  it('evaluates rollouts per context: percentage with targeting, sticky per user', async () => {
+    const store = createMemoryStore();
+    await appendNext(store, {
+      ref: 'app:shop/checkout',
+      config: { flow: 'classic' },
+      rollout: {
+        rules: [
+          { id: 'beta-users', strategy: 'immediate', when: { users: ['u-beta'] }, patch: { flow: 'beta' } },
+          {
+            id: 'new-flow',
+            strategy: 'percentage',
+            bps: 5000,
+            patch: { flow: 'new' },
+            when: { constraints: [{ attribute: 'country', operator: 'in', values: ['FR'] }] },
+          },
+        ],
+      },
+      createdBy: by,
+    });
+    const client = await createConfigClient({ store, app: 'shop', environment: 'production' });
+    expect(client.get('checkout')).toEqual({ flow: 'classic' });
+    expect(client.resolve('checkout', { userId: 'u-beta' })).toMatchObject({
+      value: { flow: 'beta' },
+      reason: 'TARGETING_MATCH',
+      ruleId: 'beta-users',
+    });
+    expect(client.resolve('checkout', { userId: 'u-1', country: 'DE' }).value).toEqual({ flow: 'classic' });
+    const fr = Array.from({ length: 2000 }, (_, i) => client.resolve('checkout', { userId: `u-${i}`, country: 'FR' }));
+    const inNew = fr.filter((d) => d.value?.flow === 'new').length;
+    expect(inNew).toBeGreaterThan(800);
+    expect(inNew).toBeLessThan(1200);
+    for (const d of fr) if (d.value?.flow === 'new') expect(d).toMatchObject({ reason: 'SPLIT', variant: 'candidate' });
+    // Sticky: the same unit gets the same answer every time (and the same frozen object).
+    expect(client.resolve('checkout', { userId: 'u-7', country: 'FR' })).toBe(
+      client.resolve('checkout', { userId: 'u-7', country: 'FR' }),
+    );
+    expect(client.explain('checkout', { userId: 'u-beta' })?.['/flow']?.layer).toMatchObject({
+      kind: 'rollout',
+      rule: 'beta-users',
+    });
+    await client.close();
+  });
+
+  it('layers environment variables above the store, coerced by the schema', async () => {
+    const { SchemaRegistry, envSource } = await import('@summit-config/core');
+    const schemas = new SchemaRegistry();
+    await schemas.register('database', {
+      type: 'object',
+      properties: { host: { type: 'string' }, port: { type: 'integer' }, ssl: { type: 'boolean' } },
+    });
+    const store = createMemoryStore();
+    await appendNext(store, { ref: 'global/database', config: { host: 'db', port: 5432, ssl: false }, createdBy: by });
+    const client = await createConfigClient({
+      store,
+      app: 'shop',
+      environment: 'production',
+      schemas,
+      sources: [
+        envSource({ env: { SUMMIT__DATABASE__PORT: '6543', SUMMIT__DATABASE__SSL: 'true' }, position: 'highest' }),
+      ],
+    });
+    expect(client.get('database')).toEqual({ host: 'db', port: 6543, ssl: true });
+    expect(client.explain('database')?.['/port']?.layer).toMatchObject({
+      kind: 'env',
+      source: 'SUMMIT__DATABASE__PORT',
+    });
+    await client.close();
+  });
+});

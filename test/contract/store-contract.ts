@@ -131,7 +131,7 @@ export function runStoreContract(name: string, options: ContractOptions): void {
           ref,
           config: { host: 'db', port: 5432, tags: ['a', 'b'], nested: { deep: { x: null } }, unicode: 'zażółć ✓' },
           overrides: { production: { host: 'db.prod' } },
-          rollout: { strategy: 'immediate' },
+          rollout: { rules: [{ id: 'all', strategy: 'immediate', patch: { host: 'db.next' } }] },
           metadata: { ticket: 'OPS-1' },
           createdBy: 'alice',
           message: 'first',

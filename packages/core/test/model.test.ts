@@ -116,6 +116,8 @@ describe('createVersion / verifyVersion', () => {
       [{ ...base, overrides: { 'prod uction': {} } }, 'CONSTRAINT_VIOLATION'],
       [{ ...base, rollout: [] }, 'CONSTRAINT_VIOLATION'],
       [{ ...base, createdAt: 'yesterday' }, 'CONSTRAINT_VIOLATION'],
+      [{ ...base, createdBy: 'a\u0000b' }, 'CONSTRAINT_VIOLATION'],
+      [{ ...base, message: 'lone \ud800 surrogate' }, 'CONSTRAINT_VIOLATION'],
       [{ ...base, config: { big: 'x'.repeat(300 * 1024) } }, 'DOCUMENT_TOO_LARGE'],
     ];
     for (const [i, [input, code]] of cases.entries()) {
@@ -187,5 +189,50 @@ describe('errors', () => {
       expect((e.cause as Error).message).toBe('root');
     }
     expect(isConfigError(new Error('x'))).toBe(false);
+  });
+});
+
+describe('rollouts are validated when a version is created', () => {
+  it('rejects bad rollout rules with typed errors and pointers', () => {
+    const base = { ref: 'global/x', config: {}, createdBy: 'me' };
+    const bad = [
+      { rules: [{ id: 'a', strategy: 'teleport', patch: {} }] },
+      {
+        rules: [
+          {
+            id: 'a',
+            strategy: 'ab',
+            variants: [
+              { name: 'x', weight: 6000, patch: {} },
+              { name: 'y', weight: 3000, patch: {} },
+            ],
+          },
+        ],
+      },
+      {
+        rules: [
+          {
+            id: 'a',
+            strategy: 'immediate',
+            patch: {},
+            when: { constraints: [{ attribute: 'c', operator: 'resembles', value: 1 }] },
+          },
+        ],
+      },
+    ];
+    for (const rollout of bad) {
+      let caught: unknown;
+      try {
+        createVersion({ ...base, rollout }, 1);
+      } catch (e) {
+        caught = e;
+      }
+      expect(isConfigError(caught)).toBe(true);
+      expect(['SCHEMA_VALIDATION', 'CONSTRAINT_VIOLATION']).toContain((caught as ConfigError).code);
+      expect((caught as Error).message).toMatch(/\/rollout\/rules\/0/);
+    }
+    expect(
+      createVersion({ ...base, rollout: { rules: [{ id: 'a', strategy: 'immediate', patch: { x: 1 } }] } }, 1).version,
+    ).toBe(1);
   });
 });

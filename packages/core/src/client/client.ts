@@ -1,10 +1,15 @@
 import { hostname } from 'node:os';
 import { ConfigError, errors, isConfigError, messageOf } from '../errors/config-error.js';
 import { type Environment, environmentChain, validateEnvironments } from '../model/environment.js';
-import { deepFreeze, type JsonObject } from '../model/json.js';
-import { mergeLayers } from '../model/merge.js';
+import type { JsonObject } from '../model/json.js';
 import { type ConfigRef, parseEnvironmentName, parseId, parseScope, refKey, type Scope } from '../model/ref.js';
 import type { ConfigVersion } from '../model/version.js';
+import type { Explain } from '../resolve/explain.js';
+import { type Resolution, resolveLayers, withRollout } from '../resolve/resolver.js';
+import { type LayerSource, sourceLayers } from '../resolve/sources.js';
+import { type CompiledRollout, compileRollout, NO_ROLLOUT, type RolloutOutcome } from '../rollout/evaluate.js';
+import type { EvaluationContext } from '../rollout/targeting.js';
+import type { SchemaRegistry } from '../schema/registry.js';
 import type { ConfigStore, HeadChange } from '../store/contract.js';
 import { onAbort } from '../util/abort.js';
 import { Lifecycle } from '../util/lifecycle.js';
@@ -39,8 +44,19 @@ export interface ClientOptions {
   environments?: readonly Environment[];
   /** This process's name in applied-state acknowledgements. Default `<hostname>-<pid>`. */
   instance?: string;
-  /** Validates every candidate before it is applied (schema checks go here). */
+  /**
+   * JSON Schemas by config id: defaults are the lowest layer, and every candidate (with each rollout
+   * overlay it can produce) must validate before it is applied. Ids without a schema are not checked.
+   */
+  schemas?: SchemaRegistry;
+  /** An extra check of every candidate before it is applied, after the schema. */
   validate?: CandidateValidator;
+  /** Layers from environment variables and local files (`envSource`, `loadFileSource`). */
+  sources?: readonly LayerSource[];
+  /** The evaluation context `get()` uses for rollouts (e.g. this instance's region). Default `{}`. */
+  context?: EvaluationContext;
+  /** Clock for time windows, in ms since the epoch. Default `Date.now`. */
+  now?: () => number;
   /**
    * Last-known-good snapshot file. Written after every applied change; read at start-up when no
    * store answers. Default: none.
@@ -57,6 +73,9 @@ export interface ClientOptions {
 export interface ResolveDetails<T = JsonObject> {
   /** The merged value, deeply frozen; undefined when no document exists for the id. */
   readonly value: T | undefined;
+  /** The rollout rule that chose the overlay, and the variant (`candidate`, an A/B variant ...). */
+  readonly ruleId?: string;
+  readonly variant?: string;
   /** Versions of the documents merged, by scope. */
   readonly versions: { readonly global?: number; readonly app?: number };
   /** Checksums of the documents merged, joined `global:app`. */
@@ -65,8 +84,11 @@ export interface ResolveDetails<T = JsonObject> {
   readonly source: string;
   /** True when the value came from the cache tier or a snapshot rather than a durable tier. */
   readonly stale: boolean;
-  /** Why this value: `STATIC` (documents merged), `DEFAULT` (nothing stored), `STALE` (from snapshot or cache). */
-  readonly reason: 'STATIC' | 'DEFAULT' | 'STALE';
+  /**
+   * Why this value: `STATIC` (documents merged, no rollout rule applied), `TARGETING_MATCH` / `SPLIT`
+   * (a rollout rule chose an overlay), `DEFAULT` (nothing stored), `STALE` (from a snapshot or the cache).
+   */
+  readonly reason: 'STATIC' | 'TARGETING_MATCH' | 'SPLIT' | 'DEFAULT' | 'DISABLED' | 'STALE';
 }
 
 export interface ConfigChange {
@@ -80,7 +102,15 @@ export interface ConfigChange {
 }
 
 interface Entry {
-  details: ResolveDetails;
+  /** The resolution without a rollout overlay. */
+  base: Resolution;
+  /** The rollout of the app document (else the global one), compiled once per version. */
+  rollout: CompiledRollout | undefined;
+  /** The details for the default context when they do not depend on context or clock. */
+  fixed: ResolveDetails | undefined;
+  meta: Omit<ResolveDetails, 'value' | 'reason' | 'ruleId' | 'variant'>;
+  /** Details per rollout outcome (outcomes are shared singletons), so repeated resolves allocate nothing. */
+  byOutcome: WeakMap<RolloutOutcome, ResolveDetails>;
 }
 
 const DEFAULT_DETAILS: ResolveDetails = Object.freeze({
@@ -131,6 +161,9 @@ export class ConfigClient implements AsyncDisposable {
     }
     this.#store = options.store;
     this.#options = options;
+    if (options.context !== undefined) this.#context = Object.freeze({ ...options.context });
+    this.#hasContext = Object.keys(this.#context).length > 0;
+    if (options.now !== undefined) this.#now = options.now;
     this.#scopes = [parseScope('global'), parseScope(`app:${this.app}`)];
   }
 
@@ -141,15 +174,73 @@ export class ConfigClient implements AsyncDisposable {
   }
 
   /** The resolved value of `id`, from memory. Undefined when nothing is stored for it. */
-  get<T = JsonObject>(id: string): T | undefined {
+  get<T = JsonObject>(id: string, context?: EvaluationContext): T | undefined {
     if (this.#closed) throw errors.closed('config client');
-    return this.#entries.get(id)?.details.value as T | undefined;
+    const entry = this.#entries.get(id);
+    if (entry === undefined) return undefined;
+    return (entry.fixed ?? this.#evaluate(entry, context)).value as T | undefined;
   }
 
-  /** The resolved value with its versions, checksum, source, staleness and reason. */
-  resolve<T = JsonObject>(id: string): ResolveDetails<T> {
+  /**
+   * The resolved value for `context` (merged over the client's default context) with its versions,
+   * checksum, source, staleness, reason, and the rollout rule and variant that applied.
+   */
+  resolve<T = JsonObject>(id: string, context?: EvaluationContext): ResolveDetails<T> {
     if (this.#closed) throw errors.closed('config client');
-    return (this.#entries.get(id)?.details ?? DEFAULT_DETAILS) as ResolveDetails<T>;
+    const entry = this.#entries.get(id);
+    if (entry === undefined) return DEFAULT_DETAILS as ResolveDetails<T>;
+    return (context === undefined && entry.fixed ? entry.fixed : this.#evaluate(entry, context)) as ResolveDetails<T>;
+  }
+
+  /** For every leaf of the value `resolve(id, context)` gives, the layer that set it. */
+  explain(id: string, context?: EvaluationContext): Explain | undefined {
+    if (this.#closed) throw errors.closed('config client');
+    const entry = this.#entries.get(id);
+    if (entry === undefined) return undefined;
+    const outcome = entry.rollout ? this.#outcome(entry.rollout, context) : NO_ROLLOUT;
+    return withRollout(entry.base, this.#rolloutLayer(entry, outcome)).explain;
+  }
+
+  #outcome(rollout: CompiledRollout, context: EvaluationContext | undefined): RolloutOutcome {
+    // The default context is merged in only when it has members: a plain call allocates nothing.
+    const ctx = context === undefined ? this.#context : this.#hasContext ? { ...this.#context, ...context } : context;
+    return rollout.evaluate(ctx, rollout.usesClock ? this.#now() : 0);
+  }
+
+  #rolloutLayer(entry: Entry, outcome: RolloutOutcome) {
+    return outcome.overlay === undefined
+      ? undefined
+      : {
+          overlay: outcome.overlay,
+          ruleId: outcome.ruleId,
+          variant: outcome.variant,
+          version: entry.meta.versions.app ?? entry.meta.versions.global,
+        };
+  }
+
+  #evaluate(entry: Entry, context: EvaluationContext | undefined): ResolveDetails {
+    const outcome = entry.rollout ? this.#outcome(entry.rollout, context) : NO_ROLLOUT;
+    const hit = entry.byOutcome.get(outcome);
+    if (hit) return hit;
+    const details = this.#details(entry, outcome);
+    entry.byOutcome.set(outcome, details);
+    return details;
+  }
+
+  #details(entry: Entry, outcome: RolloutOutcome): ResolveDetails {
+    const resolution = withRollout(entry.base, this.#rolloutLayer(entry, outcome));
+    const reason = entry.meta.stale
+      ? 'STALE'
+      : outcome.reason === 'TARGETING_MATCH' || outcome.reason === 'SPLIT' || outcome.reason === 'DISABLED'
+        ? outcome.reason
+        : 'STATIC';
+    return Object.freeze({
+      ...entry.meta,
+      value: resolution.value,
+      reason,
+      ruleId: outcome.ruleId,
+      variant: outcome.variant,
+    });
   }
 
   /** Typed access: the same value as `get`, typed by the caller (generate `T` from the schema). */
@@ -215,6 +306,9 @@ export class ConfigClient implements AsyncDisposable {
   }
 
   readonly #closeWaiters = new Set<() => void>();
+  readonly #context: EvaluationContext = {};
+  readonly #now: () => number = Date.now;
+  readonly #hasContext: boolean;
 
   /** Stops the watch and pending work. Idempotent; the store is not closed (the caller owns it). */
   close(): Promise<void> {
@@ -327,7 +421,10 @@ export class ConfigClient implements AsyncDisposable {
     }
     if (!doc) return;
     const id = ref.id;
-    const previous = this.#entries.get(id)?.details.value;
+    const previousEntry = this.#entries.get(id);
+    const previous = previousEntry
+      ? (previousEntry.fixed ?? this.#evaluate(previousEntry, undefined)).value
+      : undefined;
     this.#docs.set(key, { doc, source, stale });
     try {
       this.#recompute(id);
@@ -351,7 +448,10 @@ export class ConfigClient implements AsyncDisposable {
     }
   }
 
-  /** Merges the documents of `id` for this environment, validates, and swaps the entry in. */
+  /**
+   * Resolves the documents of `id` for this environment, validates the result (with every overlay the
+   * rollout can produce), and swaps the entry in. Throws, leaving the old entry, when invalid.
+   */
   #recompute(id: string): void {
     const global = this.#docs.get(`global/${id}`);
     const app = this.#docs.get(`app:${this.app}/${id}`);
@@ -359,29 +459,45 @@ export class ConfigClient implements AsyncDisposable {
       this.#entries.delete(id);
       return;
     }
-    let value: JsonObject = {};
-    for (const layer of [global, app]) {
-      if (!layer) continue;
-      value = mergeLayers(value, layer.doc.config);
-      for (const env of this.#chain) {
-        const patch = layer.doc.overrides[env];
-        if (patch) value = mergeLayers(value, patch);
-      }
-    }
+    const schemas = this.#options.schemas;
+    const hasSchema = schemas?.latestVersion(id) !== undefined;
+    const base = resolveLayers({
+      defaults: hasSchema ? schemas?.defaults(id) : undefined,
+      global: global?.doc,
+      app: app?.doc,
+      environmentChain: this.#chain,
+      extra: this.#options.sources
+        ? sourceLayers(this.#options.sources, id, hasSchema ? schemas?.get(id)?.schema : undefined)
+        : undefined,
+    });
+    const rolloutDoc = app?.doc.rollout ? app.doc : global?.doc.rollout ? global.doc : undefined;
+    const rollout = rolloutDoc?.rollout
+      ? compileRollout(rolloutDoc.rollout, { ref: refKey(rolloutDoc.ref) })
+      : undefined;
     const docs = [global, app].filter((d) => d !== undefined).map((d) => d.doc);
-    this.#options.validate?.({ id, value, docs });
+    for (const outcome of rollout ? [NO_ROLLOUT, ...rollout.outcomes] : [NO_ROLLOUT]) {
+      const candidate = outcome.overlay
+        ? withRollout(base, { overlay: outcome.overlay, ruleId: outcome.ruleId, variant: outcome.variant }).value
+        : base.value;
+      if (hasSchema) schemas?.validate(id, candidate, { ref: refKey((app ?? global)?.doc.ref as ConfigRef) });
+      this.#options.validate?.({ id, value: candidate, docs });
+    }
     const stale = [global, app].some((d) => d?.stale);
-    const tier = app ?? global;
-    this.#entries.set(id, {
-      details: Object.freeze({
-        value: deepFreeze(value),
+    const entry: Entry = {
+      base,
+      rollout,
+      fixed: undefined,
+      byOutcome: new WeakMap(),
+      meta: Object.freeze({
         versions: Object.freeze({ global: global?.doc.version, app: app?.doc.version }),
         checksum: `${global?.doc.checksum ?? ''}:${app?.doc.checksum ?? ''}`,
-        source: tier?.source ?? 'none',
+        source: (app ?? global)?.source ?? 'none',
         stale,
-        reason: stale ? 'STALE' : 'STATIC',
       }),
-    });
+    };
+    // Without context or clock dependence, every get() returns the same frozen details.
+    if (!rollout || (!rollout.usesContext && !rollout.usesClock)) entry.fixed = this.#evaluate(entry, undefined);
+    this.#entries.set(id, entry);
   }
 
   async #ack(doc: ConfigVersion, status: 'applied' | 'rejected', reason?: string): Promise<void> {

@@ -1,4 +1,5 @@
 import { errors } from '../errors/config-error.js';
+import { validateRollout } from '../rollout/rules.js';
 import { assertJson, canonicalJson, deepFreeze, isPlainObject, type JsonObject, sha256Hex } from './json.js';
 import { type ConfigRef, parseEnvironmentName, parseRef, refKey } from './ref.js';
 
@@ -98,6 +99,15 @@ function checkContent(
   if (typeof input.message !== 'string' || input.message.length > 4096) {
     throw errors.constraint('message must be a string of at most 4096 characters', ctx);
   }
+  // Every tier must accept what one tier accepted: PostgreSQL text columns hold neither NUL nor a
+  // lone surrogate, so no store takes them in these fields (config values, stored as JSON, may).
+  if (!storableText(input.createdBy) || !storableText(input.message)) {
+    throw errors.constraint('createdBy and message may not contain NUL characters or lone surrogates', ctx);
+  }
+}
+
+function storableText(text: string): boolean {
+  return !text.includes('\u0000') && text.isWellFormed();
 }
 
 function checkSize(doc: ConfigVersion, limits: DocumentLimits): void {
@@ -124,6 +134,8 @@ export function createVersion(input: VersionInput, version: number, limits: Docu
     message: (input.message ?? '') as unknown,
   };
   checkContent(content, ctx);
+  // Rollout rules are checked when written: bad weights, overlapping windows, unknown operators.
+  if (content.rollout !== null) validateRollout(content.rollout, { pointer: '/rollout', ref: ctx.ref });
   const createdAt = input.createdAt === undefined ? new Date() : new Date(input.createdAt);
   if (Number.isNaN(createdAt.getTime())) throw errors.constraint('createdAt is not a valid date', ctx);
   const body = structuredClone({

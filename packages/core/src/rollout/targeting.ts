@@ -133,15 +133,21 @@ function toNumber(value: unknown): number {
   return Number.NaN;
 }
 
-/** Parses semantic versions with a one-entry memo, so a unit evaluated repeatedly parses once. */
+/**
+ * Parses semantic versions through a bounded memo shared by every constraint: the versions a fleet
+ * reports are few, so after warm-up a comparison costs a map lookup instead of a parse.
+ */
+const SEMVER_MEMO_LIMIT = 1024;
+const semverMemo = new Map<string, semver.SemVer | null>();
 function semverParser(): (value: unknown) => semver.SemVer | null {
-  let lastInput: unknown;
-  let lastParsed: semver.SemVer | null = null;
   return (value) => {
-    if (value === lastInput) return lastParsed;
-    const parsed = typeof value === 'string' ? semver.parse(value) : null;
-    lastInput = value;
-    lastParsed = parsed;
+    if (typeof value !== 'string') return null;
+    let parsed = semverMemo.get(value);
+    if (parsed === undefined) {
+      parsed = semver.parse(value);
+      if (semverMemo.size >= SEMVER_MEMO_LIMIT) semverMemo.clear();
+      semverMemo.set(value, parsed);
+    }
     return parsed;
   };
 }
