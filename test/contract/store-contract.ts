@@ -383,6 +383,25 @@ export function runStoreContract(name: string, options: ContractOptions): void {
       good.stop();
     });
 
+    if (options.capabilities.bulkReads) {
+      it('reads every head document of a scope in bulk, verified and sorted', async () => {
+        const store = await fresh();
+        await store.append(doc('app:bulk/b', 1));
+        await store.append(doc('app:bulk/b', 2));
+        await store.append(doc('app:bulk/a/x', 1));
+        await store.append(doc('global/bulk', 1));
+        const result = await store.getHeadDocuments?.({ scope: 'app:bulk' });
+        expect(result?.docs.map((d) => `${d.ref.id}@${d.version}`)).toEqual(['a/x@1', 'b@2']);
+        expect(result?.stale).toBe(false);
+        expect(typeof result?.source).toBe('string');
+        expect((await store.getHeadDocuments?.({ scope: 'app:empty' }))?.docs).toEqual([]);
+        if (options.tamper) {
+          await options.tamper(store, parseRef('app:bulk/b'), 2);
+          await expectCode(store.getHeadDocuments?.({ scope: 'app:bulk' }) ?? Promise.resolve(), 'CHECKSUM_MISMATCH');
+        }
+      });
+    }
+
     if (options.capabilities.appliedState) {
       it('records and lists applied-state acknowledgements', async () => {
         const store = await fresh();

@@ -464,6 +464,7 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
     consistentReads: tiers.some((t) => t.store.capabilities.consistentReads),
     appliedState: tiers.some((t) => t.store.capabilities.appliedState),
     tiered: true,
+    bulkReads: true,
   });
 
   async function getVersionDetailed(refInput: ConfigRef, version?: number, readOptions?: ReadOptions) {
@@ -506,6 +507,31 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
     async listHeads(query: ListQuery = {}, readOptions) {
       // The cache holds only what this process has read: never a complete list.
       return (await firstAnswer((s) => s.listHeads(query, readOptions), durable)).value ?? [];
+    },
+
+    async getHeadDocuments(query: ListQuery = {}, readOptions?: ReadOptions) {
+      // Durable tiers only (the cache is never complete). A tier without bulk reads lists its heads
+      // and fetches them with bounded concurrency.
+      const { value, tier } = await firstAnswer(async (s) => {
+        if (s.capabilities.bulkReads && s.getHeadDocuments) return (await s.getHeadDocuments(query, readOptions)).docs;
+        const heads = await s.listHeads(query, readOptions);
+        const out: ConfigVersion[] = new Array(heads.length);
+        let next = 0;
+        const worker = async () => {
+          while (next < heads.length) {
+            const i = next++;
+            const head = heads[i] as Head;
+            const doc = await s.getVersion(head.ref, head.version, readOptions);
+            if (!doc) throw errors.unavailable(s.name, new Error(`head document of ${refKey(head.ref)} vanished`));
+            out[i] = doc;
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(32, heads.length) }, worker));
+        return out;
+      }, durable);
+      const docs = value ?? [];
+      if (cache) for (const d of docs) void cache.store.prime?.(d).catch(() => {});
+      return { docs, source: tier.store.name, stale: !tier.durable };
     },
 
     async listVersions(ref, readOptions) {

@@ -74,6 +74,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): ConfigStore
     appliedState: true,
     cache: true,
     repair: true,
+    bulkReads: true,
   });
 
   /** Stores a verified document and moves the head forward (never back); emits the change. */
@@ -132,6 +133,18 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): ConfigStore
     async listHeads(query = {}) {
       lifecycle.assertOpen();
       return [...heads.values()].filter((h) => matches(query, h)).sort((a, b) => compareKeys(a, b));
+    },
+
+    async getHeadDocuments(query = {}) {
+      lifecycle.assertOpen();
+      const docsOut: ConfigVersion[] = [];
+      for (const head of [...heads.values()].filter((h) => matches(query, h)).sort(compareKeys)) {
+        const doc = docs.get(`${refKey(head.ref)}@${head.version}`);
+        // An evicted head document makes the answer incomplete: say so rather than return a partial list.
+        if (!doc) throw errors.unavailable(opts.name, new Error(`head document of ${refKey(head.ref)} was evicted`));
+        docsOut.push(doc);
+      }
+      return { docs: docsOut, source: opts.name, stale: false };
     },
 
     async listVersions(ref) {

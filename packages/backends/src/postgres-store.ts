@@ -225,6 +225,7 @@ export function createSqlStore(config: SqlStoreConfig): PostgresStore {
     consistentReads: true,
     appliedState: true,
     repair: true,
+    bulkReads: true,
   });
 
   let ready: Promise<MigrationResult> | undefined;
@@ -262,27 +263,31 @@ export function createSqlStore(config: SqlStoreConfig): PostgresStore {
     return parseRef(ref);
   }
 
-  async function readVersion(key: string, version: number | undefined): Promise<ConfigVersion | undefined> {
-    const columns = `v.scope, v.ref_id, v.version, v.config, v.overrides, v.rollout, v.checksum, v.metadata,
+  const VERSION_COLUMNS = `v.scope, v.ref_id, v.version, v.config, v.overrides, v.rollout, v.checksum, v.metadata,
       v.created_at, v.created_by, v.message`;
+
+  async function readVersion(key: string, version: number | undefined): Promise<ConfigVersion | undefined> {
     const { rows } =
       version === undefined
         ? await client.query<VersionRow>(
-            `SELECT ${columns} FROM ${t.heads} h
+            `SELECT ${VERSION_COLUMNS} FROM ${t.heads} h
              JOIN ${t.versions} v ON v.config_id = h.config_id AND v.version = h.version
              WHERE h.config_id = $1`,
             [key],
           )
         : await client.query<VersionRow>(
-            `SELECT ${columns} FROM ${t.versions} v WHERE v.config_id = $1 AND v.version = $2`,
+            `SELECT ${VERSION_COLUMNS} FROM ${t.versions} v WHERE v.config_id = $1 AND v.version = $2`,
             [key, version],
           );
     const row = rows[0];
-    if (!row) return undefined;
+    return row ? verifyStored(key, row) : undefined;
+  }
+
+  /** Verifies a stored row; a row that does not even parse as a version was edited behind the store's back. */
+  function verifyStored(key: string, row: VersionRow): ConfigVersion {
     try {
       return verifyRow(row);
     } catch (error) {
-      // A stored row that does not even parse as a version was edited behind the store's back too.
       if (isConfigError(error, 'CONSTRAINT_VIOLATION') || isConfigError(error, 'INVALID_CONFIG_REF')) {
         throw errors.checksumMismatch(`${key} v${row.version}: the stored document is malformed: ${error.message}`, {
           ref: key,
@@ -293,6 +298,22 @@ export function createSqlStore(config: SqlStoreConfig): PostgresStore {
       }
       throw error;
     }
+  }
+
+  /** The WHERE clause (on the heads table `h`) and parameters of a list query. */
+  function headFilter(query: ListQuery): { where: string; params: unknown[] } {
+    const scope = query.scope === undefined ? undefined : parseScope(query.scope);
+    if (query.prefix !== undefined && typeof query.prefix !== 'string') {
+      throw errors.constraint('list prefix must be a string');
+    }
+    if (scope !== undefined) {
+      return {
+        where: `WHERE h.config_id LIKE $1 ESCAPE '\\'`,
+        params: [`${escapeLike(`${scope}/${query.prefix ?? ''}`)}%`],
+      };
+    }
+    if (query.prefix) return { where: `WHERE h.ref_id LIKE $1 ESCAPE '\\'`, params: [`${escapeLike(query.prefix)}%`] };
+    return { where: '', params: [] };
   }
 
   function verifyRow(row: VersionRow): ConfigVersion {
@@ -432,26 +453,32 @@ export function createSqlStore(config: SqlStoreConfig): PostgresStore {
 
     async listHeads(query: ListQuery = {}, options: ReadOptions = {}) {
       lifecycle.assertOpen();
-      const scope = query.scope === undefined ? undefined : parseScope(query.scope);
-      if (query.prefix !== undefined && typeof query.prefix !== 'string') {
-        throw errors.constraint('listHeads prefix must be a string');
-      }
-      let where = '';
-      let params: unknown[] = [];
-      if (scope !== undefined) {
-        where = `WHERE config_id LIKE $1 ESCAPE '\\'`;
-        params = [`${escapeLike(`${scope}/${query.prefix ?? ''}`)}%`];
-      } else if (query.prefix) {
-        where = `WHERE ref_id LIKE $1 ESCAPE '\\'`;
-        params = [`${escapeLike(query.prefix)}%`];
-      }
+      const { where, params } = headFilter(query);
       return op(
         async () => {
           const { rows } = await client.query<HeadRow>(
-            `SELECT config_id, scope, ref_id, version, checksum FROM ${t.heads} ${where} ORDER BY config_id`,
+            `SELECT h.config_id, h.scope, h.ref_id, h.version, h.checksum FROM ${t.heads} h ${where} ORDER BY h.config_id`,
             params,
           );
           return rows.map(headOfRow).sort(compareHeads);
+        },
+        {},
+        options.signal,
+      );
+    },
+
+    async getHeadDocuments(query: ListQuery = {}, options: ReadOptions = {}) {
+      lifecycle.assertOpen();
+      const { where, params } = headFilter(query);
+      return op(
+        async () => {
+          const { rows } = await client.query<VersionRow & { config_id: string }>(
+            `SELECT h.config_id, ${VERSION_COLUMNS} FROM ${t.heads} h
+             JOIN ${t.versions} v ON v.config_id = h.config_id AND v.version = h.version
+             ${where} ORDER BY h.config_id`,
+            params,
+          );
+          return { docs: rows.map((row) => verifyStored(row.config_id, row)), source: name, stale: false };
         },
         {},
         options.signal,

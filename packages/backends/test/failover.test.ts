@@ -28,7 +28,7 @@ const waitFor = async (predicate: () => boolean | Promise<boolean>, ms = 3000) =
 
 runStoreContract('failover (in-process tiers)', {
   create: () => chain().store,
-  capabilities: { durable: true, watch: true, appliedState: true },
+  capabilities: { durable: true, watch: true, appliedState: true, bulkReads: true },
 });
 
 describe('failover chain', () => {

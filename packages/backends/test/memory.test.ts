@@ -5,7 +5,7 @@ import { doc, runStoreContract } from '../../../test/contract/store-contract.js'
 
 runStoreContract('memory', {
   create: () => createMemoryStore(),
-  capabilities: { watch: true, durable: false, appliedState: true, consistentReads: true },
+  capabilities: { watch: true, durable: false, appliedState: true, consistentReads: true, bulkReads: true },
 });
 
 runStoreContract('memory (small documents)', {

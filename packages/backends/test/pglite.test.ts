@@ -50,7 +50,14 @@ async function ownInMemory(): Promise<ConfigStore> {
 
 runStoreContract('pglite (in-memory)', {
   create: ownInMemory,
-  capabilities: { watch: true, durable: false, appliedState: true, consistentReads: true, historyLimit: undefined },
+  capabilities: {
+    watch: true,
+    durable: false,
+    appliedState: true,
+    consistentReads: true,
+    historyLimit: undefined,
+    bulkReads: true,
+  },
   tamper: tamperPglite,
 });
 

@@ -37,7 +37,14 @@ afterAll(async () => {
 
 runStoreContract('postgres', {
   create: () => pgStore(),
-  capabilities: { watch: true, durable: true, appliedState: true, consistentReads: true, historyLimit: undefined },
+  capabilities: {
+    watch: true,
+    durable: true,
+    appliedState: true,
+    consistentReads: true,
+    historyLimit: undefined,
+    bulkReads: true,
+  },
   tamper: tamperPg,
 });
 
@@ -137,10 +144,14 @@ describe('postgres store', () => {
     const d = createVersion({ ref: 'global/strings', config, createdBy: 'test', message: 'emoji 😀' }, 1);
     await store.append(d);
     expect(await store.getVersion(parseRef('global/strings'), 1)).toEqual(d);
-    // The author and message are text columns: NUL or a lone surrogate there is refused up front.
+    // The author and message are text columns: NUL or a lone surrogate there is refused up front,
+    // by createVersion for every store, and by this store for a document built some other way.
     for (const message of ['a\u0000', 'lone \ud800', '\udc00']) {
-      const bad = createVersion({ ref: 'global/bad-message', config: {}, createdBy: 't', message }, 1);
-      expect(await codeOf(store.append(bad))).toBe('CONSTRAINT_VIOLATION');
+      expect(() => createVersion({ ref: 'global/bad-message', config: {}, createdBy: 't', message }, 1)).toThrow(
+        expect.objectContaining({ code: 'CONSTRAINT_VIOLATION' }),
+      );
+      const forged = { ...createVersion({ ref: 'global/bad-message', config: {}, createdBy: 't' }, 1), message };
+      expect(await codeOf(store.append(forged))).toBe('CONSTRAINT_VIOLATION');
     }
     expect(await store.getHead(parseRef('global/bad-message'))).toBeUndefined();
   });

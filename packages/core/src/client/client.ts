@@ -62,6 +62,8 @@ export interface ClientOptions {
    * store answers. Default: none.
    */
   snapshotFile?: string;
+  /** Documents fetched at once during the initial load. Default 32. */
+  loadConcurrency?: number;
   /** Milliseconds to wait for the store at start-up before falling back to the snapshot. Default 5000. */
   startTimeoutMs?: number;
   /** A pino-compatible logger. The client never writes to the console. */
@@ -156,6 +158,14 @@ export class ConfigClient implements AsyncDisposable {
     const envs = validateEnvironments(options.environments ?? [{ name: this.environment, production: false }]);
     this.#chain = environmentChain(this.environment, envs);
     this.instance = options.instance ?? `${hostname()}-${process.pid}`;
+    if (
+      options.loadConcurrency !== undefined &&
+      !(Number.isSafeInteger(options.loadConcurrency) && options.loadConcurrency > 0)
+    ) {
+      throw errors.constraint(
+        `client option loadConcurrency must be a positive integer, got ${options.loadConcurrency}`,
+      );
+    }
     if (options.startTimeoutMs !== undefined && !(options.startTimeoutMs > 0)) {
       throw errors.constraint(`client option startTimeoutMs must be a positive number, got ${options.startTimeoutMs}`);
     }
@@ -321,6 +331,9 @@ export class ConfigClient implements AsyncDisposable {
         await this.#writeSnapshot();
       }
       await Promise.allSettled([...this.#queues.values()]);
+      // Acknowledgements still queued are dropped (best effort); those under way finish.
+      this.#ackQueue.length = 0;
+      while (this.#acksRunning > 0) await new Promise((r) => setTimeout(r, 5));
       this.#listeners.clear();
       for (const wake of this.#closeWaiters) wake();
       this.#closeWaiters.clear();
@@ -348,12 +361,29 @@ export class ConfigClient implements AsyncDisposable {
     }
     const timeout = AbortSignal.timeout(this.#options.startTimeoutMs ?? 5000);
     try {
-      const heads = (
-        await Promise.all(this.#scopes.map((scope) => this.#store.listHeads({ scope }, { signal: timeout })))
-      ).flat();
-      await Promise.all(
-        heads.map((h) => this.#enqueue(refKey(h.ref), () => this.#load(h.ref, h.version, false, h.checksum))),
-      );
+      if (this.#store.capabilities.bulkReads && this.#store.getHeadDocuments) {
+        // One or a few round trips for every document of both scopes.
+        for (const scope of this.#scopes) {
+          const { docs, source, stale } = await this.#store.getHeadDocuments({ scope }, { signal: timeout });
+          for (const doc of docs) this.#docs.set(refKey(doc.ref), { doc, source, stale });
+        }
+        await this.#applyInitial();
+      } else {
+        const heads = (
+          await Promise.all(this.#scopes.map((scope) => this.#store.listHeads({ scope }, { signal: timeout })))
+        ).flat();
+        // Bounded concurrency: a cold start of thousands of refs must not open thousands of requests
+        // (Consul caps connections per client).
+        let next = 0;
+        const worker = async () => {
+          while (next < heads.length) {
+            const h = heads[next++] as (typeof heads)[number];
+            await this.#enqueue(refKey(h.ref), () => this.#load(h.ref, h.version, false, h.checksum));
+          }
+        };
+        const width = Math.min(this.#options.loadConcurrency ?? 32, heads.length);
+        await Promise.all(Array.from({ length: width }, worker));
+      }
     } catch (error) {
       if (!isConfigError(error, 'BACKEND_UNAVAILABLE') && !isConfigError(error, 'TIMEOUT')) throw error;
       if (!this.#options.snapshotFile) throw error;
@@ -366,6 +396,29 @@ export class ConfigClient implements AsyncDisposable {
       for (const doc of snapshot.docs) this.#docs.set(refKey(doc.ref), { doc, source: 'snapshot', stale: true });
       for (const id of new Set(snapshot.docs.map((d) => d.ref.id))) this.#recompute(id);
     }
+  }
+
+  /**
+   * Resolves every id loaded in bulk. An id whose documents do not validate is left out (its ack says
+   * `rejected`); the others start normally.
+   */
+  async #applyInitial(): Promise<void> {
+    const ids = new Set([...this.#docs.values()].map((d) => d.doc.ref.id));
+    for (const id of ids) {
+      const docs = [`global/${id}`, `app:${this.app}/${id}`]
+        .map((k) => this.#docs.get(k)?.doc)
+        .filter((d) => d !== undefined);
+      try {
+        this.#recompute(id);
+      } catch (error) {
+        for (const d of docs) this.#docs.delete(refKey(d.ref));
+        for (const d of docs) await this.#ack(d, 'rejected', messageOf(error));
+        this.#report(error);
+        continue;
+      }
+      for (const d of docs) void this.#ack(d, 'applied');
+    }
+    this.#scheduleSnapshot();
   }
 
   #report(error: unknown): void {
@@ -500,21 +553,48 @@ export class ConfigClient implements AsyncDisposable {
     this.#entries.set(id, entry);
   }
 
-  async #ack(doc: ConfigVersion, status: 'applied' | 'rejected', reason?: string): Promise<void> {
-    if (!this.#store.capabilities.appliedState || !this.#store.ack) return;
-    try {
-      await this.#store.ack({
-        ref: doc.ref,
-        environment: this.environment,
-        instance: this.instance,
-        version: doc.version,
-        checksum: doc.checksum,
-        status,
-        reason,
-        at: new Date().toISOString(),
+  /**
+   * Acknowledges what was applied, a few at a time (a cold start of thousands of refs must not open
+   * thousands of writes). A failed ack is reported, never thrown: applying does not depend on it.
+   */
+  #ack(doc: ConfigVersion, status: 'applied' | 'rejected', reason?: string): Promise<void> {
+    const store = this.#store;
+    if (!store.capabilities.appliedState || !store.ack) return Promise.resolve();
+    const ack = store.ack.bind(store);
+    return new Promise<void>((resolve) => {
+      this.#ackQueue.push(async () => {
+        try {
+          await ack({
+            ref: doc.ref,
+            environment: this.environment,
+            instance: this.instance,
+            version: doc.version,
+            checksum: doc.checksum,
+            status,
+            reason,
+            at: new Date().toISOString(),
+          });
+        } catch (error) {
+          this.#report(error);
+        } finally {
+          resolve();
+        }
       });
-    } catch (error) {
-      this.#report(error);
+      this.#pumpAcks();
+    });
+  }
+
+  readonly #ackQueue: Array<() => Promise<void>> = [];
+  #acksRunning = 0;
+
+  #pumpAcks(): void {
+    while (this.#acksRunning < 8 && this.#ackQueue.length > 0) {
+      const task = this.#ackQueue.shift() as () => Promise<void>;
+      this.#acksRunning++;
+      void task().finally(() => {
+        this.#acksRunning--;
+        this.#pumpAcks();
+      });
     }
   }
 

@@ -23,6 +23,8 @@ export interface StoreCapabilities {
   readonly repair?: boolean;
   /** A store over tiers: implements `getVersionDetailed()`, which says which tier answered. */
   readonly tiered?: boolean;
+  /** Implements `getHeadDocuments()`: every head document of a scope in one or a few round trips. */
+  readonly bulkReads?: boolean;
 }
 
 /** Which tier answered a read, and whether the answer may be behind the durable record. */
@@ -115,6 +117,12 @@ export interface ConfigStore extends AsyncDisposable {
     version?: number,
     options?: ReadOptions,
   ): Promise<{ doc: ConfigVersion | undefined } & ReadSource>;
+
+  /**
+   * Bulk reads only (`capabilities.bulkReads`): the head document of every ref matching `query`,
+   * verified, sorted by key, with the tier that answered. Used for cold starts of many refs.
+   */
+  getHeadDocuments?(query?: ListQuery, options?: ReadOptions): Promise<{ docs: ConfigVersion[] } & ReadSource>;
 
   /** Heads matching `query`, sorted by key. */
   listHeads(query?: ListQuery, options?: ReadOptions): Promise<Head[]>;
