@@ -17,7 +17,7 @@ if (!name || !existsSync(join(root, 'bench', `${name}.ts`))) {
   process.exit(2);
 }
 const tsx = join(root, 'node_modules', '.bin', 'tsx');
-const cmd = [tsx, '--conditions=source', join(root, 'bench', `${name}.ts`), ...process.argv.slice(3)];
+const cmd = [tsx, '--expose-gc', '--conditions=source', join(root, 'bench', `${name}.ts`), ...process.argv.slice(3)];
 // In-process benchmarks need no services; the rest get real Consul and PostgreSQL.
 const inProcess = new Set(['read', 'resolve']);
 const haveServices = process.env.CONSUL_HTTP_ADDR && process.env.DATABASE_URL;

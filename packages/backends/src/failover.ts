@@ -21,6 +21,7 @@ import {
   type Scope,
   type StoreCapabilities,
   type TierFailure,
+  throwIfAborted,
   type Unwatch,
   type WatchOptions,
 } from '@summit-config/core';
@@ -521,7 +522,9 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
           while (next < heads.length) {
             const i = next++;
             const head = heads[i] as Head;
-            const doc = await s.getVersion(head.ref, head.version, readOptions);
+            // One listener on the caller's signal, not one per request: check it between documents.
+            throwIfAborted(readOptions?.signal);
+            const doc = await s.getVersion(head.ref, head.version, { consistent: readOptions?.consistent });
             if (!doc) throw errors.unavailable(s.name, new Error(`head document of ${refKey(head.ref)} vanished`));
             out[i] = doc;
           }
