@@ -370,10 +370,17 @@ describe('file source', () => {
     expect(r.value).toMatchObject({ host: 'db.global', port: 2 });
   });
 
-  it('YAML needs an injected parser; bad files and missing paths are typed errors', async () => {
-    const yaml = await thrownAsync(() => loadFileSource({ path: join(dir, 'local.yaml') }));
-    expect(isConfigError(yaml, 'CONSTRAINT_VIOLATION')).toBe(true);
-    expect((yaml as Error).message).toContain('parse');
+  it('reads YAML files; other formats need an injected parser; bad files and missing paths are typed errors', async () => {
+    const yaml = await loadFileSource({ path: join(dir, 'local.yaml') });
+    expect(resolveLayers({ extra: yaml.layersFor('database') }).value).toEqual({ host: 'db.yaml' });
+    await writeFile(join(dir, 'bad.yaml'), 'database:\n  host: a\n  host: b\n');
+    expect(
+      isConfigError(await thrownAsync(() => loadFileSource({ path: join(dir, 'bad.yaml') })), 'CONSTRAINT_VIOLATION'),
+    ).toBe(true);
+    await writeFile(join(dir, 'local.toml'), 'host = "x"');
+    const toml = await thrownAsync(() => loadFileSource({ path: join(dir, 'local.toml') }));
+    expect(isConfigError(toml, 'CONSTRAINT_VIOLATION')).toBe(true);
+    expect((toml as Error).message).toContain('parse');
     const parsed = await loadFileSource({
       path: join(dir, 'local.yaml'),
       // A stand-in for YAML.parse: enough for this two-line file.

@@ -7,7 +7,13 @@ import type { ConfigVersion } from '../model/version.js';
 import type { Explain } from '../resolve/explain.js';
 import { type Resolution, resolveLayers, withRollout } from '../resolve/resolver.js';
 import { type LayerSource, sourceLayers } from '../resolve/sources.js';
-import { type CompiledRollout, compileRollout, NO_ROLLOUT, type RolloutOutcome } from '../rollout/evaluate.js';
+import {
+  type CompiledRollout,
+  compileRollout,
+  type FlagSet,
+  NO_ROLLOUT,
+  type RolloutOutcome,
+} from '../rollout/evaluate.js';
 import type { EvaluationContext } from '../rollout/targeting.js';
 import type { SchemaRegistry } from '../schema/registry.js';
 import type { ConfigStore, HeadChange } from '../store/contract.js';
@@ -115,6 +121,8 @@ interface Entry {
   byOutcome: WeakMap<RolloutOutcome, ResolveDetails>;
 }
 
+const EMPTY_FLAGS: FlagSet = new Map();
+
 const DEFAULT_DETAILS: ResolveDetails = Object.freeze({
   value: undefined,
   versions: Object.freeze({}),
@@ -200,6 +208,15 @@ export class ConfigClient implements AsyncDisposable {
     const entry = this.#entries.get(id);
     if (entry === undefined) return DEFAULT_DETAILS as ResolveDetails<T>;
     return (context === undefined && entry.fixed ? entry.fixed : this.#evaluate(entry, context)) as ResolveDetails<T>;
+  }
+
+  /**
+   * The feature flags defined in the rollout of `id` (its `flags` member), compiled, for the
+   * OpenFeature provider (`clientFlagSource`). Empty when the id has no flags.
+   */
+  flags(id: string): FlagSet {
+    if (this.#closed) throw errors.closed('config client');
+    return this.#entries.get(id)?.rollout?.flags ?? EMPTY_FLAGS;
   }
 
   /** For every leaf of the value `resolve(id, context)` gives, the layer that set it. */

@@ -246,3 +246,29 @@ export class MutableFlagSource implements FlagSource {
     this.#listeners.emit({ flagsChanged: [] });
   }
 }
+
+/** The part of a `ConfigClient` a flag source needs (kept structural so this module stays standalone). */
+export interface FlagClient {
+  flags(id: string): FlagSet;
+  resolve(id: string): { readonly stale: boolean };
+  watch(pattern: string, callback: () => void): () => void;
+  ready(): Promise<void>;
+}
+
+/**
+ * Flags read from a running config client: the `flags` of the rollout of config `id`
+ * (e.g. `features`). Stale when the client serves that id from a snapshot or the cache; every applied
+ * change of `id` is a provider `ConfigurationChanged` event.
+ *
+ *   await OpenFeature.setProviderAndWait(createSummitFlagProvider(clientFlagSource(client, 'features')));
+ */
+export function clientFlagSource(client: FlagClient, id: string): FlagSource {
+  return {
+    getFlags: () => client.flags(id),
+    get stale() {
+      return client.resolve(id).stale;
+    },
+    onChange: (listener) => client.watch(id, () => listener()),
+    ready: () => client.ready(),
+  };
+}

@@ -5,6 +5,7 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join, relative, sep } from 'node:path';
+import YAML from 'yaml';
 import { errors, messageOf } from '../errors/config-error.js';
 import { assertJson, deepFreeze, isPlainObject, type JsonObject, type JsonValue } from '../model/json.js';
 import { parseId } from '../model/ref.js';
@@ -194,7 +195,9 @@ export interface FileSourceOptions {
 }
 
 const JSON_EXTENSIONS = new Set(['.json']);
-const OTHER_EXTENSIONS = new Set(['.yaml', '.yml']);
+const YAML_EXTENSIONS = new Set(['.yaml', '.yml']);
+/** Extensions read only with a custom `parse` option. */
+const OTHER_EXTENSIONS = new Set(['.toml', '.ini', '.conf']);
 
 async function parseFile(path: string, parse: FileSourceOptions['parse']): Promise<unknown> {
   const ext = extname(path).toLowerCase();
@@ -204,13 +207,15 @@ async function parseFile(path: string, parse: FileSourceOptions['parse']): Promi
   } catch (error) {
     throw errors.constraint(`cannot read config file ${path}: ${messageOf(error)}`, { cause: error });
   }
-  if (parse === undefined && !JSON_EXTENSIONS.has(ext)) {
-    throw errors.constraint(
-      `config file ${path}: only JSON is supported without a "parse" option (for YAML pass parse: YAML.parse from the yaml package)`,
-    );
+  if (parse === undefined && !JSON_EXTENSIONS.has(ext) && !YAML_EXTENSIONS.has(ext)) {
+    throw errors.constraint(`config file ${path}: only .json, .yaml and .yml are read without a "parse" option`);
   }
   try {
-    const value = parse ? parse(text, path) : JSON.parse(text);
+    const value = parse
+      ? parse(text, path)
+      : YAML_EXTENSIONS.has(ext)
+        ? YAML.parse(text, { maxAliasCount: 100, uniqueKeys: true })
+        : JSON.parse(text);
     assertJson(value);
     return value;
   } catch (error) {
@@ -225,7 +230,9 @@ async function listFiles(dir: string, parse: FileSourceOptions['parse']): Promis
     if (entry.isDirectory()) out.push(...(await listFiles(full, parse)));
     else if (entry.isFile()) {
       const ext = extname(entry.name).toLowerCase();
-      if (JSON_EXTENSIONS.has(ext) || (parse !== undefined && OTHER_EXTENSIONS.has(ext))) out.push(full);
+      if (JSON_EXTENSIONS.has(ext) || YAML_EXTENSIONS.has(ext) || (parse !== undefined && OTHER_EXTENSIONS.has(ext))) {
+        out.push(full);
+      }
     }
   }
   return out.sort();
