@@ -1,0 +1,436 @@
+/**
+ * The `local` provider, the default: AES-256-GCM with a 32-byte master key, versions kept in a
+ * {@link LocalSecretStorage} (memory, or PostgreSQL/PGlite through `local-sql.ts`).
+ *
+ *   const provider = createLocalProvider({ storage: createSqlSecretStorage({ sql: pglite }) });
+ *
+ * The key comes from option `key`, option `keyFile`, env `SUMMIT_MASTER_KEY` or env
+ * `SUMMIT_MASTER_KEY_FILE` (first found), as base64 or hex text of 32 bytes (a key file may also
+ * hold the 32 raw bytes). Each version is encrypted with a fresh 12-byte IV and authenticated with
+ * the secret name and version number as additional data, so a wrong key, an edited ciphertext or a
+ * row copied to another secret fails authentication (`SECRET_PROVIDER`, reason `key`): it never
+ * decrypts to garbage.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type {
+  PromoteResult,
+  SecretProvider,
+  SecretProviderCapabilities,
+  SecretStage,
+  SecretVersionInfo,
+} from '../contract.js';
+import { isSecretError, secretError } from '../errors.js';
+import { optionError, ProviderKit, providerName, secretValue, versionInfo } from '../provider-kit.js';
+import {
+  createMemorySecretStorage,
+  type LocalSecretStorage,
+  type SealedValue,
+  type StoredVersionMeta,
+  type VersionUpdate,
+} from './local-storage.js';
+
+export interface LocalProviderOptions {
+  /** Instance name used in references and errors. Default `local`. */
+  name?: string;
+  /** The master key: 32 raw bytes, or their base64 or hex text. Default: see `keyFile`. */
+  key?: string | Uint8Array;
+  /** A file holding the key (text as for `key`, or 32 raw bytes). Default: env `SUMMIT_MASTER_KEY`, then env `SUMMIT_MASTER_KEY_FILE`. */
+  keyFile?: string;
+  /** Where versions are kept; the provider owns it and closes it. Default: a new memory storage. */
+  storage?: LocalSecretStorage;
+  /** Environment read for the key. Default `process.env`. */
+  env?: Record<string, string | undefined>;
+  /** Largest value in UTF-8 bytes. Default 65 536. */
+  maxValueBytes?: number;
+}
+
+const PROVIDER_KIND = 'local';
+const KEY_BYTES = 32;
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
+/** A new random master key as base64 text (what `SUMMIT_MASTER_KEY` holds). */
+export function generateMasterKey(): string {
+  return randomBytes(KEY_BYTES).toString('base64');
+}
+
+/**
+ * Parses a master key: 32 raw bytes, 64 hex digits, or base64/base64url of 32 bytes. Throws
+ * `SECRET_PROVIDER` (reason `key`) naming `source` and the problem, never the key.
+ */
+export function parseMasterKey(input: string | Uint8Array, source: string, provider = PROVIDER_KIND): Buffer {
+  const bad = (why: string) =>
+    secretError('key', `the master key from ${source} ${why}: it must be 32 bytes as base64 or hex`, { provider });
+  if (typeof input !== 'string') {
+    if (!(input instanceof Uint8Array)) throw bad('is not a string or bytes');
+    if (input.length === KEY_BYTES) return Buffer.from(input);
+    // A key file read as bytes may hold the text form.
+    return parseMasterKey(Buffer.from(input).toString('utf8'), source, provider);
+  }
+  const text = input.trim();
+  if (text.length === 0) throw bad('is empty');
+  if (/^[0-9a-fA-F]{64}$/.test(text)) return Buffer.from(text, 'hex');
+  if (/^[A-Za-z0-9+/_-]+={0,2}$/.test(text)) {
+    const bytes = Buffer.from(text.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+    if (bytes.length === KEY_BYTES) return bytes;
+    if (/^[0-9a-fA-F]+$/.test(text)) throw bad(`has ${text.length} hex digits, not 64`);
+    throw bad(`decodes to ${bytes.length} bytes`);
+  }
+  throw bad(`is ${text.length} characters of neither base64 nor hex`);
+}
+
+function loadKey(options: LocalProviderOptions, provider: string): Buffer {
+  if (options.key !== undefined && options.keyFile !== undefined) {
+    throw optionError(PROVIDER_KIND, 'key', 'and option keyFile are exclusive: give one');
+  }
+  if (options.key !== undefined) return parseMasterKey(options.key, 'option key', provider);
+  const env = options.env ?? process.env;
+  const file = options.keyFile ?? (env.SUMMIT_MASTER_KEY ? undefined : env.SUMMIT_MASTER_KEY_FILE);
+  if (options.keyFile === undefined && env.SUMMIT_MASTER_KEY) {
+    return parseMasterKey(env.SUMMIT_MASTER_KEY, 'SUMMIT_MASTER_KEY', provider);
+  }
+  if (file !== undefined && file !== '') {
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(file);
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? 'error';
+      throw secretError('key', `cannot read the master key file ${JSON.stringify(file)} (${code})`, { provider });
+    }
+    return parseMasterKey(bytes, `key file ${JSON.stringify(file)}`, provider);
+  }
+  throw secretError(
+    'key',
+    'no master key: set SUMMIT_MASTER_KEY (32 bytes, base64 or hex) or SUMMIT_MASTER_KEY_FILE, or pass option key or keyFile',
+    { provider },
+  );
+}
+
+function aad(name: string, version: number): Buffer {
+  return Buffer.from(`summit-secret/v1\u0000${name}\u0000${version}`, 'utf8');
+}
+
+function versionNumber(version: string): number | undefined {
+  return /^[1-9][0-9]{0,9}$/.test(version) && Number(version) <= 2_147_483_647 ? Number(version) : undefined;
+}
+
+/** Creates the local provider. The key is read and checked now: a missing or malformed key throws here. */
+export function createLocalProvider(options: LocalProviderOptions = {}): SecretProvider {
+  if (options === null || typeof options !== 'object') throw optionError(PROVIDER_KIND, 'options', 'must be an object');
+  const name = providerName(options.name, PROVIDER_KIND, PROVIDER_KIND);
+  const maxValueBytes = options.maxValueBytes ?? 65_536;
+  if (!Number.isSafeInteger(maxValueBytes) || maxValueBytes < 1) {
+    throw optionError(PROVIDER_KIND, 'maxValueBytes', 'must be a positive integer');
+  }
+  const storage = options.storage ?? createMemorySecretStorage();
+  if (typeof storage?.change !== 'function') {
+    throw optionError(
+      PROVIDER_KIND,
+      'storage',
+      'must be a LocalSecretStorage (createMemorySecretStorage or createSqlSecretStorage)',
+    );
+  }
+  const key = loadKey(options, name);
+  const kit = new ProviderKit({
+    provider: name,
+    kind: PROVIDER_KIND,
+    // Portable names: what AWS accepts, without the ARN-like characters.
+    namePattern: /^[A-Za-z0-9/_+=.@-]{1,256}$/,
+    nameRule: '1-256 characters of A-Z a-z 0-9 / _ + = . @ -',
+    maxValueBytes,
+    labels: true,
+  });
+  const capabilities: SecretProviderCapabilities = Object.freeze({
+    disable: true,
+    destroy: true,
+    labels: true,
+    atomicPromote: true,
+    durable: storage.durable,
+    maxValueBytes,
+  });
+
+  function seal(secret: string, version: number, value: string): SealedValue {
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
+    cipher.setAAD(aad(secret, version));
+    const ciphertext = Buffer.concat([cipher.update(value, 'utf8'), cipher.final()]);
+    return { iv, tag: cipher.getAuthTag(), ciphertext };
+  }
+
+  function open(secret: string, version: number, sealed: SealedValue): string {
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', key, sealed.iv, { authTagLength: TAG_BYTES });
+      decipher.setAAD(aad(secret, version));
+      decipher.setAuthTag(sealed.tag);
+      return Buffer.concat([decipher.update(sealed.ciphertext), decipher.final()]).toString('utf8');
+    } catch {
+      // The crypto error says nothing useful and must not become a cause chain to inspect.
+      throw secretError(
+        'key',
+        'cannot decrypt: authentication failed (the master key differs from the one that encrypted it, or the stored data was altered)',
+        { provider: name, secret, secretVersion: String(version) },
+      );
+    }
+  }
+
+  function info(secret: string, v: StoredVersionMeta): SecretVersionInfo {
+    return versionInfo({
+      name: secret,
+      version: String(v.version),
+      stage: v.stage ?? undefined,
+      state: v.state,
+      createdAt: v.createdAt.toISOString(),
+      labels: { ...v.labels },
+      native: v.stage ? [v.stage] : [],
+    });
+  }
+
+  /** Storage errors name provider `local`; report them under this instance's name. */
+  async function guard<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (isSecretError(error) && error.provider !== name) {
+        const detail = error.message.slice(error.message.indexOf(': ') + 2);
+        throw secretError(error.reason, detail, {
+          provider: name,
+          secret: error.secret,
+          secretVersion: error.secretVersion,
+          cause: error.cause,
+        });
+      }
+      throw error;
+    }
+  }
+
+  function missingSecret(secret: string) {
+    return secretError('not-found', 'the secret does not exist', { provider: name, secret });
+  }
+
+  function findVersion(secret: string, versions: readonly StoredVersionMeta[], version: string): StoredVersionMeta {
+    const n = versionNumber(version);
+    const found = n === undefined ? undefined : versions.find((v) => v.version === n);
+    if (!found) {
+      throw secretError('not-found', 'the version does not exist', { provider: name, secret, secretVersion: version });
+    }
+    return found;
+  }
+
+  /** Versions losing their stage, revoked (destroyed ones stay destroyed). */
+  function revoked(v: StoredVersionMeta): VersionUpdate {
+    return { version: v.version, stage: null, state: v.state === 'destroyed' ? 'destroyed' : 'disabled' };
+  }
+
+  const provider: SecretProvider = {
+    name,
+    kind: PROVIDER_KIND,
+    capabilities,
+
+    async create(secret, value, opts) {
+      kit.begin(opts);
+      kit.name(secret);
+      kit.value(value, secret);
+      const labels = kit.labels(opts?.labels, secret);
+      return guard(() =>
+        storage.change(secret, (snap) => {
+          if (snap.exists) throw secretError('exists', 'the secret already exists', { provider: name, secret });
+          const now = new Date();
+          return {
+            create: true,
+            insert: { stage: 'current', sealed: seal(secret, snap.nextVersion, value), labels },
+            result: info(secret, {
+              version: snap.nextVersion,
+              stage: 'current',
+              state: 'enabled',
+              labels,
+              createdAt: now,
+              updatedAt: now,
+            }),
+          };
+        }),
+      );
+    },
+
+    async read(secret, selector, opts) {
+      kit.begin(opts);
+      kit.name(secret);
+      const sel = kit.selector(selector, secret);
+      const shown = typeof sel === 'string' ? sel : sel.version;
+      let lookup: { version: number } | { stage: SecretStage };
+      if (typeof sel === 'string') {
+        lookup = { stage: sel };
+      } else {
+        const n = versionNumber(sel.version);
+        if (n === undefined) {
+          throw secretError('not-found', 'the version does not exist', {
+            provider: name,
+            secret,
+            secretVersion: shown,
+          });
+        }
+        lookup = { version: n };
+      }
+      const { secretExists, row } = await guard(() => storage.get(secret, lookup));
+      if (!secretExists) throw missingSecret(secret);
+      if (!row) {
+        const what = typeof sel === 'string' ? `no version is ${sel}` : 'the version does not exist';
+        throw secretError('not-found', what, { provider: name, secret, secretVersion: shown });
+      }
+      if (row.state !== 'enabled' || !row.sealed) {
+        throw secretError('revoked', `the version is ${row.state}`, {
+          provider: name,
+          secret,
+          secretVersion: String(row.version),
+        });
+      }
+      kit.begin(opts);
+      return secretValue({
+        name: secret,
+        version: String(row.version),
+        value: open(secret, row.version, row.sealed),
+        createdAt: row.createdAt.toISOString(),
+      });
+    },
+
+    async write(secret, value, opts) {
+      kit.begin(opts);
+      kit.name(secret);
+      kit.value(value, secret);
+      const labels = kit.labels(opts?.labels, secret);
+      return guard(() =>
+        storage.change(secret, (snap) => {
+          if (!snap.exists) throw missingSecret(secret);
+          const oldPending = snap.versions.find((v) => v.stage === 'pending');
+          const now = new Date();
+          return {
+            updates: oldPending ? [revoked(oldPending)] : [],
+            insert: { stage: 'pending', sealed: seal(secret, snap.nextVersion, value), labels },
+            result: info(secret, {
+              version: snap.nextVersion,
+              stage: 'pending',
+              state: 'enabled',
+              labels,
+              createdAt: now,
+              updatedAt: now,
+            }),
+          };
+        }),
+      );
+    },
+
+    async promote(secret, version, opts) {
+      kit.begin(opts);
+      kit.name(secret);
+      kit.version(version, secret);
+      const expected = opts?.expectedCurrent;
+      if (expected !== undefined) kit.version(expected, secret);
+      return guard(() =>
+        storage.change<PromoteResult>(secret, (snap) => {
+          if (!snap.exists) throw missingSecret(secret);
+          const target = findVersion(secret, snap.versions, version);
+          const current = snap.versions.find((v) => v.stage === 'current');
+          const previous = snap.versions.find((v) => v.stage === 'previous');
+          if (expected !== undefined && String(current?.version) !== expected) {
+            throw secretError(
+              'conflict',
+              `the current version is ${current ? `"${current.version}"` : 'none'}, not "${expected}"`,
+              {
+                provider: name,
+                secret,
+                secretVersion: version,
+              },
+            );
+          }
+          if (target.state !== 'enabled') {
+            throw secretError('revoked', `cannot promote a ${target.state} version`, {
+              provider: name,
+              secret,
+              secretVersion: version,
+            });
+          }
+          if (current?.version === target.version) {
+            return { result: { current: version, previous: previous && String(previous.version), revoked: undefined } };
+          }
+          const updates: VersionUpdate[] = [{ version: target.version, stage: 'current', state: 'enabled' }];
+          if (current) updates.push({ version: current.version, stage: 'previous', state: current.state });
+          const dropped = previous && previous.version !== target.version ? previous : undefined;
+          if (dropped) updates.push(revoked(dropped));
+          return {
+            updates,
+            result: {
+              current: version,
+              previous: current && String(current.version),
+              revoked: dropped && String(dropped.version),
+            },
+          };
+        }),
+      );
+    },
+
+    async revoke(secret, version, opts) {
+      kit.begin(opts);
+      kit.name(secret);
+      kit.version(version, secret);
+      await guard(() =>
+        storage.change(secret, (snap) => {
+          if (!snap.exists) throw missingSecret(secret);
+          const target = findVersion(secret, snap.versions, version);
+          if (target.stage === 'current') {
+            throw secretError('invalid', 'cannot revoke the current version: promote another version first', {
+              provider: name,
+              secret,
+              secretVersion: version,
+            });
+          }
+          if (target.stage === null && target.state !== 'enabled') return { result: undefined };
+          return { updates: [revoked(target)], result: undefined };
+        }),
+      );
+    },
+
+    async destroy(secret, version, opts) {
+      kit.begin(opts);
+      kit.name(secret);
+      kit.version(version, secret);
+      await guard(() =>
+        storage.change(secret, (snap) => {
+          if (!snap.exists) throw missingSecret(secret);
+          const target = findVersion(secret, snap.versions, version);
+          if (target.stage === 'current') {
+            throw secretError('invalid', 'cannot destroy the current version: promote another version first', {
+              provider: name,
+              secret,
+              secretVersion: version,
+            });
+          }
+          if (target.state === 'destroyed') return { result: undefined };
+          return {
+            updates: [{ version: target.version, stage: null, state: 'destroyed', wipe: true }],
+            result: undefined,
+          };
+        }),
+      );
+    },
+
+    async listVersions(secret, opts) {
+      kit.begin(opts);
+      kit.name(secret);
+      const versions = await guard(() => storage.list(secret));
+      if (!versions) throw missingSecret(secret);
+      return versions.map((v) => info(secret, v));
+    },
+
+    close() {
+      return kit.lifecycle.close(async () => {
+        key.fill(0);
+        await storage.close();
+      });
+    },
+
+    [Symbol.asyncDispose]() {
+      return provider.close();
+    },
+  };
+  return provider;
+}
