@@ -88,13 +88,20 @@ export interface ConsulStoreOptions extends ConsulConnectionOptions {
   watchWaitMs?: number;
   /**
    * Token bucket on each watch loop: at most `burst` requests at once, refilled at `perSecond`.
-   * Default `{ perSecond: 100, burst: 100 }`.
+   * Default `{ perSecond: 200, burst: 200 }`.
    */
   watchRateLimit?: { perSecond?: number; burst?: number };
   /** Backoff after a failed watch request: full jitter, base (ms). Default 100. */
   retryBaseMs?: number;
   /** Backoff cap (ms). Default 10000. */
   retryMaxMs?: number;
+  /**
+   * Remember the head's ModifyIndex after this store's own appends, so the next append of that ref
+   * sends its transaction at once (CAS on the remembered index) instead of reading the head with
+   * `?consistent` first. The CAS guards the write either way; when the memory is stale (another
+   * writer moved the head) the append falls back to the consistent read. Default true.
+   */
+  cacheHeadIndex?: boolean;
   /**
    * TTL of the session that holds this store's acknowledgements (ms, 10 s to 24 h); when the process
    * dies its acks vanish within about this long (Consul may take up to twice the TTL). Default 30000.
@@ -129,6 +136,7 @@ interface Resolved {
   retryBaseMs: number;
   retryMaxMs: number;
   ackSessionTtlMs: number;
+  cacheHeadIndex: boolean;
 }
 
 function intOption(what: string, name: string, value: unknown, fallback: number, min: number, max: number): number {
@@ -162,15 +170,17 @@ function resolveOptions(options: ConsulStoreOptions): Resolved {
   const rate = options.watchRateLimit ?? {};
   if (rate === null || typeof rate !== 'object')
     throw errors.constraint(`${what} option watchRateLimit must be an object`);
-  const perSecond = rate.perSecond ?? 100;
+  const perSecond = rate.perSecond ?? 200;
   if (typeof perSecond !== 'number' || !Number.isFinite(perSecond) || perSecond <= 0 || perSecond > 100_000) {
     throw errors.constraint(
       `${what} option watchRateLimit.perSecond must be a number in (0, 100000], got ${perSecond}`,
     );
   }
-  const burst = intOption(what, 'watchRateLimit.burst', rate.burst, 100, 1, 100_000);
+  const burst = intOption(what, 'watchRateLimit.burst', rate.burst, 200, 1, 100_000);
   const retryBaseMs = intOption(what, 'retryBaseMs', options.retryBaseMs, 100, 1, 60_000);
   const retryMaxMs = intOption(what, 'retryMaxMs', options.retryMaxMs, 10_000, retryBaseMs, 600_000);
+  const cacheHeadIndex = options.cacheHeadIndex ?? true;
+  if (typeof cacheHeadIndex !== 'boolean') throw errors.constraint(`${what} option cacheHeadIndex must be a boolean`);
   return {
     name,
     prefix,
@@ -184,6 +194,7 @@ function resolveOptions(options: ConsulStoreOptions): Resolved {
     retryBaseMs,
     retryMaxMs,
     ackSessionTtlMs: intOption(what, 'ackSessionTtlMs', options.ackSessionTtlMs, 30_000, 10_000, 86_400_000),
+    cacheHeadIndex,
   };
 }
 
@@ -291,6 +302,26 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
     return { head: decodeHead(ref, entry.Value, backend), modifyIndex: entry.ModifyIndex };
   }
 
+  // ---------------------------------------------------------------- head index memory
+
+  /**
+   * ModifyIndex of heads this store wrote itself, so that the next append of the same ref can CAS
+   * at once instead of reading the head first (`cacheHeadIndex`). Bounded; cleared whenever Consul
+   * could have restarted (any failed request), since a restarted dev agent reuses indexes.
+   */
+  const headIndex = new Map<string, { version: number; modifyIndex: number }>();
+  const HEAD_INDEX_MAX = 10_000;
+  function rememberHead(key: string, version: number, modifyIndex: number): void {
+    if (!opts.cacheHeadIndex) return;
+    headIndex.delete(key);
+    headIndex.set(key, { version, modifyIndex });
+    if (headIndex.size > HEAD_INDEX_MAX) headIndex.delete(headIndex.keys().next().value as string);
+  }
+  function forgetHead(key: string): void {
+    headIndex.delete(key);
+  }
+  http.onFailure(() => headIndex.clear());
+
   // ---------------------------------------------------------------- history pruning
 
   const pruneQueue = new Set<string>();
@@ -304,10 +335,11 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
       return;
     }
     if (pruneTimer) return;
+    // Batch deletes (up to 64 per transaction) so pruning costs few raft writes.
     pruneTimer = setTimeout(() => {
       pruneTimer = undefined;
       void flushPrunes();
-    }, 50);
+    }, 1000);
     pruneTimer.unref();
   }
 
@@ -597,16 +629,38 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
       const estimate = Buffer.byteLength(JSON.stringify(docOps), 'utf8') + headKey.length * 2 + headValue.length + 200;
       if (estimate > opts.maxTxnBytes) throw errors.tooLarge(estimate, opts.maxTxnBytes, ctx);
 
+      const attemptWith = async (observed: { version: number; modifyIndex: number } | undefined) => {
+        const headOps: TxnOp[] = observed
+          ? [{ KV: { Verb: 'cas', Key: headKey, Value: headValue, Index: observed.modifyIndex } }]
+          : [
+              { KV: { Verb: 'check-not-exists', Key: headKey } },
+              { KV: { Verb: 'set', Key: headKey, Value: headValue } },
+            ];
+        const out = await http.txn([...docOps, ...headOps], { signal: o.signal });
+        if (out.ok) {
+          // The head op's result carries the new head's ModifyIndex.
+          const written = out.results.find((r) => r.KV?.Key === headKey)?.KV?.ModifyIndex;
+          if (written !== undefined) rememberHead(key, version, written);
+        } else forgetHead(key);
+        return out;
+      };
+      // Fast path: this store wrote the head it expects and remembers its ModifyIndex. The CAS
+      // still guards the write; a stale memory only costs the slow path below.
+      const remembered = headIndex.get(key);
+      if (remembered && remembered.version === version - 1) {
+        const out = await attemptWith(remembered);
+        if (out.ok) {
+          prune(ref, version);
+          return verified;
+        }
+      }
       // CAS-critical read: the head's ModifyIndex, linearizable.
       const current = await readHead(ref, { consistent: true, signal: o.signal });
       const currentVersion = current?.head.version ?? 0;
       if (currentVersion !== version - 1) {
         throw errors.versionConflict(`${key}: expected head v${version - 1}, found v${currentVersion}`, ctx);
       }
-      const headOps: TxnOp[] = current
-        ? [{ KV: { Verb: 'cas', Key: headKey, Value: headValue, Index: current.modifyIndex } }]
-        : [{ KV: { Verb: 'check-not-exists', Key: headKey } }, { KV: { Verb: 'set', Key: headKey, Value: headValue } }];
-      const out = await http.txn([...docOps, ...headOps], { signal: o.signal });
+      const out = await attemptWith(current && { version: currentVersion, modifyIndex: current.modifyIndex });
       if (!out.ok) throw txnFailure(ref, version, out.errors, [0, 2]);
       prune(ref, version);
       return verified;
@@ -650,6 +704,7 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
         throw errors.tooLarge(Buffer.byteLength(JSON.stringify(ops), 'utf8'), opts.maxTxnBytes, ctx);
       }
       const out = await http.txn(ops);
+      forgetHead(key);
       if (!out.ok) throw txnFailure(ref, version, out.errors, [0, 2]);
     },
 

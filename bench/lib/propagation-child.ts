@@ -1,0 +1,74 @@
+/**
+ * The receiving side of bench/propagation.ts, run in its own process (forked with IPC).
+ *   mode "store": a Consul store watch on the `global` scope of <prefix>.
+ *   mode "bare":  a plain recursive blocking-query loop (node:http) on <prefix>.
+ * Sends { ready } once its watch is established, then { key, version, at } per change, where `at` is
+ * wall-clock milliseconds (performance.timeOrigin + performance.now()) when the callback ran.
+ */
+import { Agent, request } from 'node:http';
+import { createConsulStore } from '@summit-config/backends/consul';
+
+const [mode, address, prefix] = process.argv.slice(2) as [string, string, string];
+const now = () => performance.timeOrigin + performance.now();
+const send = (message: Record<string, unknown>) => process.send?.(message);
+
+if (mode === 'store') {
+  const store = createConsulStore({ address, prefix });
+  let ready = false;
+  store.watch(
+    (change) => {
+      const at = now();
+      if (change.initial) {
+        if (!ready) {
+          ready = true;
+          send({ ready: true });
+        }
+        return;
+      }
+      send({ key: change.key, version: change.version, at });
+    },
+    { scope: 'global', initial: true },
+  );
+  process.on('disconnect', () => void store.close().then(() => process.exit(0)));
+} else {
+  const agent = new Agent({ keepAlive: true });
+  const url = new URL(address);
+  const get = (index: number) =>
+    new Promise<{ index: number; body: string }>((resolve, reject) => {
+      const path = `/v1/kv/${prefix}?recurse${index > 0 ? `&index=${index}&wait=30s` : ''}`;
+      const req = request({ host: url.hostname, port: url.port, path, agent }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ index: Number(res.headers['x-consul-index'] ?? 0), body: Buffer.concat(chunks).toString() }),
+        );
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  const seen = new Map<string, number>();
+  let index = 0;
+  let ready = false;
+  process.on('disconnect', () => process.exit(0));
+  for (;;) {
+    const res = await get(index);
+    const at = now();
+    const entries = res.body
+      ? (JSON.parse(res.body) as Array<{ Key: string; Value: string; ModifyIndex: number }>)
+      : [];
+    for (const e of entries) {
+      if (seen.get(e.Key) === e.ModifyIndex) continue;
+      seen.set(e.Key, e.ModifyIndex);
+      if (ready) {
+        const { version } = JSON.parse(Buffer.from(e.Value, 'base64').toString()) as { version: number };
+        send({ key: e.Key, version, at });
+      }
+    }
+    if (!ready) {
+      ready = true;
+      send({ ready: true });
+    }
+    index = res.index < index ? 0 : Math.max(1, res.index);
+  }
+}
