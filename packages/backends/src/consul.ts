@@ -5,6 +5,9 @@
  *
  * - append: one `/v1/txn` (check-not-exists on the doc, set the doc, CAS the head on the ModifyIndex
  *   read with `?consistent`, or check-not-exists + set for version 1). A lost race is VERSION_CONFLICT.
+ *   After its own append of a ref the store remembers the head's ModifyIndex and CASes on it directly
+ *   next time (the read is only skipped, never the CAS). Appends of different refs waiting at the
+ *   same time share a transaction (group commit, consul-txn-batch.ts); each stays atomic.
  * - reads verify every document's checksum, that it is the document asked for, and that the head's
  *   checksum matches its document: CHECKSUM_MISMATCH otherwise, never served.
  * - watch: one recursive blocking query per watched scope, shared by its listeners (consul-watch.ts).
@@ -52,6 +55,7 @@ import {
 } from './consul-http.js';
 import { checkInstance, checkPrefix, decodeHead, encodeHead, Layout } from './consul-layout.js';
 import { ManagedSession, resolveSessionSettings } from './consul-session.js';
+import { MAX_TXN_OPS, TxnBatcher } from './consul-txn-batch.js';
 import { HeadWatcher, type WatcherStats } from './consul-watch.js';
 
 export type { ConsulConnectionOptions, ConsulTlsOptions } from './consul-http.js';
@@ -62,8 +66,6 @@ export { type ConsulSession, type ConsulSessionOptions, createConsulSession } fr
 export const CONSUL_MAX_VALUE_BYTES = 512 * 1024;
 /** Consul's default cap on a `/v1/txn` request body (`limits.txn_max_req_len`), in bytes. */
 export const CONSUL_MAX_TXN_BYTES = 512 * 1024;
-/** Operations per transaction Consul 1.8 accepts. */
-const MAX_TXN_OPS = 64;
 
 export interface ConsulStoreOptions extends ConsulConnectionOptions {
   /** Key prefix of every key the store writes; segments each ending in `/`. Default `summit/`. */
@@ -121,6 +123,11 @@ export interface ConsulStore extends ConfigStore {
   watchStats(): Record<string, WatcherStats>;
   /** Waits for pending history pruning (deletes of documents beyond `historyLimit`). */
   flushHistory(): Promise<void>;
+  /**
+   * Append transactions sent, the appends (groups) they carried, and appends sent again because
+   * another append in their transaction failed: group commit at work.
+   */
+  appendStats(): { transactions: number; groups: number; retried: number };
 }
 
 interface Resolved {
@@ -301,6 +308,8 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
     if (!entry) return undefined;
     return { head: decodeHead(ref, entry.Value, backend), modifyIndex: entry.ModifyIndex };
   }
+
+  const batcher = new TxnBatcher(http, { maxBytes: opts.maxTxnBytes, maxInFlight: 4 });
 
   // ---------------------------------------------------------------- head index memory
 
@@ -515,6 +524,10 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
       return flushPrunes();
     },
 
+    appendStats() {
+      return { ...batcher.stats };
+    },
+
     async getHead(refInput, o = {}) {
       const ref = open(refInput);
       return (await readHead(ref, o))?.head;
@@ -625,8 +638,9 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
         { KV: { Verb: 'check-not-exists', Key: docKey } },
         { KV: { Verb: 'set', Key: docKey, Value: base64(body) } },
       ];
-      // The body size is known before reading anything: refuse an oversize transaction up front.
-      const estimate = Buffer.byteLength(JSON.stringify(docOps), 'utf8') + headKey.length * 2 + headValue.length + 200;
+      // The body size is known before reading anything: refuse an oversize transaction up front
+      // (the document's operations plus the head's, values base64-encoded).
+      const estimate = Buffer.byteLength(JSON.stringify(docOps), 'utf8') + 2 * headKey.length + headValue.length + 200;
       if (estimate > opts.maxTxnBytes) throw errors.tooLarge(estimate, opts.maxTxnBytes, ctx);
 
       const attemptWith = async (observed: { version: number; modifyIndex: number } | undefined) => {
@@ -636,7 +650,7 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
               { KV: { Verb: 'check-not-exists', Key: headKey } },
               { KV: { Verb: 'set', Key: headKey, Value: headValue } },
             ];
-        const out = await http.txn([...docOps, ...headOps], { signal: o.signal });
+        const out = await batcher.submit(key, [...docOps, ...headOps], o.signal);
         if (out.ok) {
           // The head op's result carries the new head's ModifyIndex.
           const written = out.results.find((r) => r.KV?.Key === headKey)?.KV?.ModifyIndex;

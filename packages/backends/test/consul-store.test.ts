@@ -223,6 +223,57 @@ describe('consul store: layout and reads', () => {
   });
 });
 
+describe('consul store: appends', () => {
+  it('falls back to a consistent read when its remembered head is stale, and conflicts only when it must', async () => {
+    const a = fresh();
+    const b = fresh({ prefix: a.prefix });
+    const ref = parseRef('global/remembered');
+    await a.append(doc(ref, 1));
+    await a.append(doc(ref, 2)); // a remembers v2's ModifyIndex
+    await b.append(doc(ref, 3)); // behind a's back
+    expect(await codeOf(a.append(doc(ref, 3, { from: 'a' })))).toBe('VERSION_CONFLICT');
+    expect((await a.append(doc(ref, 4))).version).toBe(4);
+    // The head rewritten with the same content: its ModifyIndex moved, the version did not.
+    const head = await raw.get(`${a.prefix}heads/global/remembered`);
+    await raw.put(`${a.prefix}heads/global/remembered`, head?.Value ?? '');
+    expect((await a.append(doc(ref, 5))).version).toBe(5);
+    expect(await a.listVersions(ref)).toEqual([1, 2, 3, 4, 5]);
+    expect((await a.getVersion(ref, 3))?.config).toEqual({ n: 3 });
+  });
+
+  it('commits concurrent appends of different refs together, each atomically, and retries the innocent', async () => {
+    const store = fresh();
+    const other = fresh({ prefix: store.prefix });
+    const contested = parseRef('global/group/contested');
+    await store.append(doc(contested, 1));
+    await other.append(doc(contested, 2)); // store still remembers v1
+    const refs = Array.from({ length: 40 }, (_, i) => parseRef(`global/group/r${i}`));
+    await Promise.all(refs.map((ref) => store.append(doc(ref, 1))));
+    // All remembered: every append below is submitted in the same tick; the first few go alone
+    // (transactions in flight are capped), the rest share transactions.
+    const results = await Promise.allSettled([
+      ...refs.slice(0, 10).map((ref) => store.append(doc(ref, 2))),
+      store.append(doc(contested, 2, { loser: true })),
+      ...refs.slice(10).map((ref) => store.append(doc(ref, 2))),
+    ]);
+    const contestedResult = results[10] as PromiseRejectedResult;
+    expect(contestedResult.status).toBe('rejected');
+    expect(isConfigError(contestedResult.reason, 'VERSION_CONFLICT')).toBe(true);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(40);
+    const stats = store.appendStats();
+    expect(stats.transactions).toBeLessThan(stats.groups); // some transactions carried several appends
+    expect(stats.retried).toBeGreaterThan(0); // the contested append's siblings were sent again
+    const heads = await store.listHeads({ scope: 'global', prefix: 'group/r' });
+    expect(heads).toHaveLength(40);
+    for (const ref of refs) {
+      const d = await store.getVersion(ref);
+      expect(d?.version).toBe(2);
+      expect(await store.listVersions(ref)).toEqual([1, 2]);
+    }
+    expect((await store.getVersion(contested))?.config).toEqual({ n: 2 });
+  });
+});
+
 describe('consul store: tampering is detected, never served', () => {
   function forged(d: ConfigVersion, config: Record<string, number>): ConfigVersion {
     const body = { ref: d.ref, version: d.version, config, overrides: d.overrides, rollout: d.rollout };
@@ -384,6 +435,29 @@ describe('consul store: applied-state acknowledgements under a session', () => {
     await store.close();
     expect(await raw.get(key)).toBeUndefined();
     expect(await reader.listAcks?.(parseRef('app:acks/db'))).toEqual([]);
+  });
+
+  it('re-creates its session when it was destroyed behind its back, and re-publishes its acks', async () => {
+    const store = fresh();
+    const d = await store.append(doc('global/relost', 1));
+    await store.ack?.(ack('global/relost', 'i-1', d.checksum));
+    const key = `${store.prefix}applied/global/relost/production/`;
+    const session = (await raw.get(`${key}i-1`))?.Session;
+    const destroyed = await fetch(`${consulAddr}/v1/session/destroy/${session}`, { method: 'PUT' });
+    expect(destroyed.ok).toBe(true);
+    expect(await raw.get(`${key}i-1`)).toBeUndefined(); // behavior "delete": the ack vanished with it
+    await store.ack?.(ack('global/relost', 'i-2', d.checksum));
+    const deadline = Date.now() + 10_000;
+    let instances: string[] = [];
+    while (Date.now() < deadline) {
+      instances = ((await store.listAcks?.(parseRef('global/relost'))) ?? []).map((a) => a.instance).sort();
+      if (instances.length === 2) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(instances).toEqual(['i-1', 'i-2']);
+    const renewed = (await raw.get(`${key}i-1`))?.Session;
+    expect(renewed).toBeDefined();
+    expect(renewed).not.toBe(session);
   });
 
   it("takes over an instance's ack key from a previous process's live session", async () => {

@@ -1,0 +1,95 @@
+/**
+ * Write throughput through the real Consul, for bench/writes.ts:
+ * - `measureConsulWrites`: versioned appends through the Consul store (one `/v1/txn` each: doc
+ *   check-not-exists + set + head CAS), `concurrency` writers each appending to its own ref.
+ * - `measureBareKvPuts`: the anchor, plain `PUT /v1/kv/<key>` of a value of the same size over a
+ *   keep-alive `node:http` agent, at the same concurrency.
+ * Both return operations per second over `durationMs` (after one warm-up write per writer).
+ */
+import { randomUUID } from 'node:crypto';
+import { Agent, request } from 'node:http';
+import { createConsulStore } from '@summit-config/backends/consul';
+import { createVersion, type JsonObject, parseRef, serializeVersion } from '@summit-config/core';
+
+const address = () => process.env.CONSUL_HTTP_ADDR ?? 'http://127.0.0.1:18500';
+
+/** A realistic small configuration document. */
+function config(writer: number, n: number): JsonObject {
+  return {
+    host: `db${writer}.internal`,
+    port: 5432,
+    pool: { min: 2, max: 20, idleTimeoutMs: 30_000 },
+    features: { retries: 3, circuitBreaker: true },
+    tags: ['primary', 'eu-west-1'],
+    n,
+    notes: 'x'.repeat(200),
+  };
+}
+
+function raw(agent: Agent, method: string, path: string, body?: string): Promise<void> {
+  const url = new URL(address());
+  return new Promise((resolve, reject) => {
+    const req = request({ host: url.hostname, port: url.port, path, method, agent }, (res) => {
+      res.resume();
+      res.on('end', () =>
+        res.statusCode === 200 ? resolve() : reject(new Error(`${method} ${path}: HTTP ${res.statusCode}`)),
+      );
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error(`${method} ${path} timed out`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function run(concurrency: number, durationMs: number, write: (writer: number) => Promise<void>): Promise<number> {
+  await Promise.all(Array.from({ length: concurrency }, (_, w) => write(w))); // warm-up: connections, refs
+  let count = 0;
+  const start = performance.now();
+  const end = start + durationMs;
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, w) => {
+      while (performance.now() < end) {
+        await write(w);
+        count++;
+      }
+    }),
+  );
+  return count / ((performance.now() - start) / 1000);
+}
+
+/** Versioned appends per second through the Consul store at `concurrency`. */
+export async function measureConsulWrites(concurrency: number, durationMs: number): Promise<number> {
+  const prefix = `bench-writes-${randomUUID().slice(0, 8)}/`;
+  const store = createConsulStore({ address: address(), prefix });
+  const versions = new Array<number>(concurrency).fill(0);
+  try {
+    return await run(concurrency, durationMs, async (w) => {
+      const ref = parseRef(`global/bench/writer-${w}`);
+      const v = (versions[w] as number) + 1;
+      await store.append(createVersion({ ref, config: config(w, v), createdBy: 'bench' }, v));
+      versions[w] = v;
+    });
+  } finally {
+    await store.close();
+    const agent = new Agent({ keepAlive: false });
+    await raw(agent, 'DELETE', `/v1/kv/${prefix}?recurse`).catch(() => {});
+  }
+}
+
+/** Plain KV PUTs per second of a same-sized value at `concurrency`. */
+export async function measureBareKvPuts(concurrency: number, durationMs: number): Promise<number> {
+  const prefix = `bench-bare-${randomUUID().slice(0, 8)}/`;
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const versions = new Array<number>(concurrency).fill(0);
+  try {
+    return await run(concurrency, durationMs, async (w) => {
+      const v = (versions[w] as number) + 1;
+      const doc = createVersion({ ref: `global/bench/writer-${w}`, config: config(w, v), createdBy: 'bench' }, v);
+      await raw(agent, 'PUT', `/v1/kv/${prefix}writer-${w}`, serializeVersion(doc));
+      versions[w] = v;
+    });
+  } finally {
+    await raw(agent, 'DELETE', `/v1/kv/${prefix}?recurse`).catch(() => {});
+    agent.destroy();
+  }
+}
