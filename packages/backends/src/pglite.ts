@@ -4,12 +4,14 @@
  *
  *   const store = createPgliteStore({ dataDir: '.summit/db' });
  */
-import type { PGlite } from '@electric-sql/pglite';
+import { PGlite } from '@electric-sql/pglite';
 import { errors } from '@summit-config/core';
 import { createPgliteClient } from './pglite-client.js';
+import { createSqlGovernance, type SqlGovernance } from './postgres-governance.js';
 import { createSqlStore, type PostgresStore } from './postgres-store.js';
 import { checkCommonOptions, type SqlStoreCommonOptions } from './store-options.js';
 
+export type { SqlGovernance } from './postgres-governance.js';
 export type { MigrationResult } from './postgres-migrations.js';
 export type { PostgresStore, UnsyncedVersion } from './postgres-store.js';
 export type { StoreLogger } from './sql-client.js';
@@ -42,4 +44,44 @@ export function createPgliteStore(options: PgliteStoreOptions = {}): PostgresSto
   const client = createPgliteClient({ dataDir: options.dataDir, pglite: options.pglite });
   const durable = options.pglite ? options.pglite.dataDir !== undefined : options.dataDir !== undefined;
   return createSqlStore({ ...common, name: options.name ?? 'pglite', client, durable });
+}
+
+export interface PgliteGovernanceOptions {
+  /**
+   * The PGlite instance to use, normally the one the store uses (create it once with
+   * `PGlite.create(dir)` and pass it to both): one process may open a data directory only once.
+   * Borrowed: `close()` leaves it open.
+   */
+  pglite?: PGlite;
+  /** A directory of its own (or `undefined` with no `pglite`: in memory). Not with `pglite`. */
+  dataDir?: string;
+  /** Schema holding the tables; use the store's. Default `public`. */
+  schema?: string;
+  /** Name used in errors. Default `pglite`. */
+  name?: string;
+}
+
+/** The change service's governance storage on embedded PGlite (see `createPostgresGovernance`). */
+export function createPgliteGovernance(options: PgliteGovernanceOptions = {}): SqlGovernance {
+  if (options.dataDir !== undefined && (typeof options.dataDir !== 'string' || options.dataDir.length === 0)) {
+    throw errors.constraint('pglite governance option dataDir must be a non-empty string');
+  }
+  if (options.dataDir !== undefined && options.pglite !== undefined) {
+    throw errors.constraint('pglite governance takes option dataDir or option pglite, not both');
+  }
+  const { schema } = checkCommonOptions({ schema: options.schema }, 'pglite governance');
+  const client = createPgliteClient({ dataDir: options.dataDir, pglite: options.pglite });
+  return createSqlGovernance({ name: options.name ?? 'pglite', client, schema, ownsClient: true });
+}
+
+/**
+ * Opens an embedded database to share between `createPgliteStore({ pglite })` and
+ * `createPgliteGovernance({ pglite })` (one process may open a directory once). `undefined` keeps
+ * it in memory. The caller closes it (`await db.close()`) after closing both.
+ */
+export function openPglite(dataDir?: string): Promise<PGlite> {
+  if (dataDir !== undefined && (typeof dataDir !== 'string' || dataDir.length === 0)) {
+    return Promise.reject(errors.constraint('openPglite dataDir must be a non-empty string'));
+  }
+  return PGlite.create(dataDir);
 }

@@ -6,11 +6,14 @@
  * Tables (seed 002's, plus what the store and the failover chain need):
  * - `config_versions`      every version of every ref, immutable except for reconciliation repairs
  * - `config_heads`         the head of each ref (the row appends lock)
- * - `config_audit`         one row per write; hash-chain columns are filled by the change service
+ * - `config_audit`         the audit trail: the store's own rows (append, replace) and the change
+ *                          service's events, hash-chained by a trigger (migration 3), append-only
  * - `config_applied_state` applied-state acknowledgements per (ref, environment, instance)
  * - `approval_workflows`   change requests
  * - `secret_rotation_policies`
  * - `config_sync`          per (ref, version, tier): whether that tier holds the version yet
+ * - `governance_environments`, `governance_schemas`, `governance_policies`   the change service's
+ *                          environments, schema versions and named policies
  *
  * Documents are `json`, not `jsonb`: `json` keeps the exact text written, so every string (even
  * `\u0000` or a lone surrogate, which `jsonb` refuses) and every number round-trips, and the
@@ -143,6 +146,112 @@ export const MIGRATIONS: readonly Migration[] = [
         FOREIGN KEY (config_id, version) REFERENCES ${s}.config_versions (config_id, version)
       )`,
       `CREATE INDEX config_sync_unsynced_idx ON ${s}.config_sync (tier, config_id, version) WHERE NOT synced`,
+    ],
+  },
+  {
+    version: 3,
+    name: 'audit hash chain (trigger, append-only), governance tables',
+    statements: (s) => [
+      // The audit trail outlives the versions of any one store (the change service may keep its
+      // versions in Consul and its trail here), so events no longer reference config_versions.
+      `ALTER TABLE ${s}.config_audit DROP CONSTRAINT IF EXISTS config_audit_config_id_version_fkey`,
+      // seq is assigned by the chain trigger (gap-free, in chain order), not by an identity.
+      `ALTER TABLE ${s}.config_audit ALTER COLUMN seq DROP IDENTITY IF EXISTS`,
+      `ALTER TABLE ${s}.config_audit ADD COLUMN request_id text`,
+      `CREATE INDEX config_audit_request_idx ON ${s}.config_audit (request_id) WHERE request_id IS NOT NULL`,
+      // The hash formula of packages/core/src/audit/chain.ts, field for field:
+      // sha256_hex('summit-audit-v1\n' || F(seq) || F(at) || ... || F(prev_hash)),
+      // F(NULL) = '-\n', F(x) = octet_length(x) || ':' || x || '\n'.
+      `CREATE FUNCTION ${s}.summit_audit_hash(
+         seq bigint, at timestamptz, actor text, action text, config_id text, version integer,
+         environment text, message text, changes text, source text, request_id text, prev_hash text)
+       RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $summit$
+         SELECT encode(sha256(convert_to('summit-audit-v1' || chr(10) || string_agg(
+                  CASE WHEN f IS NULL THEN '-' ELSE octet_length(f)::text || ':' || f END || chr(10), '' ORDER BY i),
+                'UTF8')), 'hex')
+         FROM unnest(ARRAY[
+           seq::text,
+           to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+           actor, action, config_id, version::text, environment, message, changes, source, request_id, prev_hash
+         ]) WITH ORDINALITY AS t(f, i)
+       $summit$`,
+      // Every insert (the store's own rows and the change service's) is chained here: inserts
+      // serialise on a transaction-level advisory lock ('SUAU', schema), so the chain is linear in
+      // commit order whatever the writers.
+      `CREATE FUNCTION ${s}.summit_audit_chain() RETURNS trigger LANGUAGE plpgsql
+       SET search_path = ${s}, pg_catalog, pg_temp AS $summit$
+       DECLARE
+         last_seq bigint;
+         last_hash text;
+       BEGIN
+         PERFORM pg_advisory_xact_lock(1398096213, hashtext(TG_TABLE_SCHEMA));
+         SELECT a.seq, a.hash INTO last_seq, last_hash FROM config_audit a ORDER BY a.seq DESC LIMIT 1;
+         NEW.seq := coalesce(last_seq, 0) + 1;
+         NEW.prev_hash := last_hash;
+         NEW."timestamp" := date_trunc('milliseconds', coalesce(NEW."timestamp", now()));
+         NEW.hash := summit_audit_hash(NEW.seq, NEW."timestamp", NEW.actor, NEW.action, NEW.config_id, NEW.version,
+           NEW.environment, NEW.message, NEW.changes::text, NEW.source, NEW.request_id, NEW.prev_hash);
+         RETURN NEW;
+       END
+       $summit$`,
+      // Rows written before this migration join the chain in their seq order.
+      `CREATE FUNCTION ${s}.summit_audit_backfill() RETURNS void LANGUAGE plpgsql
+       SET search_path = ${s}, pg_catalog, pg_temp AS $summit$
+       DECLARE
+         r record;
+         n bigint := 0;
+         prev text := NULL;
+         h text;
+         ts timestamptz;
+       BEGIN
+         UPDATE config_audit SET seq = -seq;
+         FOR r IN SELECT * FROM config_audit ORDER BY seq DESC LOOP
+           n := n + 1;
+           ts := date_trunc('milliseconds', r."timestamp");
+           h := summit_audit_hash(n, ts, r.actor, r.action, r.config_id, r.version, r.environment, r.message,
+             r.changes::text, r.source, r.request_id, prev);
+           UPDATE config_audit SET seq = n, "timestamp" = ts, prev_hash = prev, hash = h WHERE id = r.id;
+           prev := h;
+         END LOOP;
+       END
+       $summit$`,
+      `SELECT ${s}.summit_audit_backfill()`,
+      `DROP FUNCTION ${s}.summit_audit_backfill()`,
+      `CREATE TRIGGER config_audit_chain BEFORE INSERT ON ${s}.config_audit
+       FOR EACH ROW EXECUTE FUNCTION ${s}.summit_audit_chain()`,
+      // Append-only: rows are never updated or deleted (verify() still detects it when someone
+      // with the rights disables this trigger first).
+      `CREATE FUNCTION ${s}.summit_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $summit$
+       BEGIN
+         RAISE EXCEPTION 'config_audit is append-only: % refused', TG_OP USING ERRCODE = 'restrict_violation';
+       END
+       $summit$`,
+      `CREATE TRIGGER config_audit_append_only BEFORE UPDATE OR DELETE ON ${s}.config_audit
+       FOR EACH ROW EXECUTE FUNCTION ${s}.summit_audit_append_only()`,
+      `CREATE TRIGGER config_audit_no_truncate BEFORE TRUNCATE ON ${s}.config_audit
+       FOR EACH STATEMENT EXECUTE FUNCTION ${s}.summit_audit_append_only()`,
+      // Change requests keep their whole document beside the seed's columns (which stay filled for SQL users).
+      `ALTER TABLE ${s}.approval_workflows ADD COLUMN document json`,
+      `ALTER TABLE ${s}.approval_workflows ADD COLUMN review varchar(20)`,
+      `CREATE TABLE ${s}.governance_environments (
+        name text COLLATE "C" PRIMARY KEY,
+        parent text COLLATE "C",
+        production boolean NOT NULL,
+        approval_policy json,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      )`,
+      `CREATE TABLE ${s}.governance_schemas (
+        schema_id text COLLATE "C" NOT NULL,
+        version integer NOT NULL CHECK (version >= 1),
+        schema json NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (schema_id, version)
+      )`,
+      `CREATE TABLE ${s}.governance_policies (
+        name text COLLATE "C" PRIMARY KEY,
+        policy json NOT NULL,
+        updated_at timestamptz NOT NULL
+      )`,
     ],
   },
 ];

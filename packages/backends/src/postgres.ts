@@ -7,9 +7,11 @@
 import { errors } from '@summit-config/core';
 import type pg from 'pg';
 import { createPgClient } from './pg-client.js';
+import { createSqlGovernance, type SqlGovernance } from './postgres-governance.js';
 import { createSqlStore, type PostgresStore } from './postgres-store.js';
 import { checkCommonOptions, positiveInteger, type SqlStoreCommonOptions } from './store-options.js';
 
+export type { SqlGovernance } from './postgres-governance.js';
 export type { MigrationResult } from './postgres-migrations.js';
 export { LATEST_MIGRATION, MIGRATIONS } from './postgres-migrations.js';
 export type { PostgresStore, UnsyncedVersion } from './postgres-store.js';
@@ -59,4 +61,59 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     logger: common.logger,
   });
   return createSqlStore({ ...common, name: options.name ?? 'postgres', client, durable: true });
+}
+
+export interface PostgresGovernanceOptions {
+  /** `postgres://user:password@host:port/database`. Either this or `pool` (or both: this wins). */
+  connectionString?: string;
+  /** `pg` Pool settings. Default pool size 4. */
+  pool?: pg.PoolConfig;
+  /**
+   * Schema holding the tables: use the store's schema, so that the store's own audit rows and the
+   * change service's events form one chain. Default `public`.
+   */
+  schema?: string;
+  /** Milliseconds to wait for a connection before failing with `BACKEND_UNAVAILABLE`. Default 5 000. */
+  connectTimeoutMs?: number;
+  /** Server-side `statement_timeout` in milliseconds. Default 10 000. */
+  statementTimeoutMs?: number;
+  /** `application_name` of the connections. Default `summit-config:governance`. */
+  applicationName?: string;
+  /** Name used in errors. Default `postgres`. */
+  name?: string;
+  logger?: SqlStoreCommonOptions['logger'];
+}
+
+/**
+ * The change service's governance storage (audit trail, change requests, environments, schemas,
+ * policies) on PostgreSQL through `pg`, with its own small pool. Nothing connects until the first
+ * call, which applies the migrations (the same ones as the store's).
+ */
+export function createPostgresGovernance(options: PostgresGovernanceOptions): SqlGovernance {
+  if (options === null || typeof options !== 'object')
+    throw errors.constraint('postgres governance options are required');
+  if (options.connectionString === undefined && options.pool === undefined) {
+    throw errors.constraint('postgres governance needs option connectionString or option pool');
+  }
+  if (options.connectionString !== undefined && typeof options.connectionString !== 'string') {
+    throw errors.constraint('postgres governance option connectionString must be a string');
+  }
+  const { schema, logger } = checkCommonOptions(
+    { schema: options.schema, logger: options.logger },
+    'postgres governance',
+  );
+  const applicationName = options.applicationName ?? 'summit-config:governance';
+  if (typeof applicationName !== 'string' || applicationName.length === 0 || applicationName.length > 56) {
+    throw errors.constraint('postgres governance option applicationName must be a string of 1-56 characters');
+  }
+  const config: pg.PoolConfig = { max: 4, ...options.pool };
+  if (options.connectionString !== undefined) config.connectionString = options.connectionString;
+  const client = createPgClient({
+    config,
+    connectTimeoutMs: positiveInteger(options.connectTimeoutMs, 'postgres governance connectTimeoutMs', 5_000),
+    statementTimeoutMs: positiveInteger(options.statementTimeoutMs, 'postgres governance statementTimeoutMs', 10_000),
+    applicationName,
+    logger,
+  });
+  return createSqlGovernance({ name: options.name ?? 'postgres', client, schema, ownsClient: true });
 }
