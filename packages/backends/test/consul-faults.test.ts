@@ -2,14 +2,15 @@
  * Fault injection on the real Consul: SIGSTOP/SIGCONT and SIGKILL + restart of the dev agent
  * (which loses its data and restarts its index low). Every test restores the service in `finally`.
  */
-import { randomUUID } from 'node:crypto';
 import { type ConsulStore, createConsulStore } from '@summit-config/backends/consul';
 import { type ConfigVersion, isConfigError, parseRef } from '@summit-config/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { collect, doc } from '../../../test/contract/store-contract.js';
 import { serviceCtl, services } from '../../../test/helpers/services.js';
+import { prefixes } from './consul-helpers.js';
 
 const { consulAddr } = services();
+const newPrefix = prefixes();
 const open: ConsulStore[] = [];
 afterEach(async () => {
   await Promise.all(open.splice(0).map((s) => s.close()));
@@ -36,7 +37,7 @@ async function whenBack<T>(fn: () => Promise<T>, timeoutMs = 30_000): Promise<T>
 
 describe('consul faults', () => {
   it('fails with BACKEND_UNAVAILABLE (a timeout, no hang) while Consul is frozen, and recovers', async () => {
-    const prefix = `t-${randomUUID().slice(0, 8)}/`;
+    const prefix = newPrefix();
     const timeoutMs = 1000;
     const store = fresh(prefix, { timeoutMs, watchWaitMs: 2000, retryBaseMs: 50, retryMaxMs: 500 });
     const ref = parseRef('global/frozen');
@@ -78,7 +79,7 @@ describe('consul faults', () => {
   }, 60_000);
 
   it('resyncs watchers after Consul is killed and restarts empty, and keeps delivering every later change', async () => {
-    const prefix = `t-${randomUUID().slice(0, 8)}/`;
+    const prefix = newPrefix();
     const watcher = fresh(prefix, { watchWaitMs: 2000, timeoutMs: 2000, retryBaseMs: 50, retryMaxMs: 500 });
     const writer = fresh(prefix, { timeoutMs: 2000 });
     const ref = parseRef('global/restart');

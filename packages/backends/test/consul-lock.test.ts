@@ -2,14 +2,15 @@
  * Sessions and the leader lock against the real Consul.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { createConsulSession, createLeaderLock, type LeaderLock } from '@summit-config/backends/consul';
 import type { ConfigError } from '@summit-config/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { repoRoot, services } from '../../../test/helpers/services.js';
+import { prefixes } from './consul-helpers.js';
 
 const { consulAddr } = services();
+const newPrefix = prefixes();
 const locks: LeaderLock[] = [];
 afterEach(async () => {
   await Promise.all(locks.splice(0).map((l) => l.close()));
@@ -76,7 +77,7 @@ describe('consul sessions', () => {
 });
 
 describe('leader lock (one process)', () => {
-  const prefix = `t-${randomUUID().slice(0, 8)}/`;
+  const prefix = newPrefix();
   const make = (name: string) => {
     const lock = createLeaderLock({ address: consulAddr, prefix, name, ttlMs: 10_000, lockDelayMs: 0, waitMs: 2000 });
     locks.push(lock);
@@ -157,7 +158,7 @@ describe('leader lock (one process)', () => {
 
 describe('leader lock (two processes)', () => {
   it('exactly one process holds the lock; destroying its session hands it to the other', async () => {
-    const prefix = `t-${randomUUID().slice(0, 8)}/`;
+    const prefix = newPrefix();
     const script = join(repoRoot, 'packages', 'backends', 'test', 'consul-lock-child.ts');
     type Event = { label: string; event: string; token?: number; session?: string; code?: string };
     const events: Event[] = [];

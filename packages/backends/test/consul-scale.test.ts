@@ -3,15 +3,16 @@
  * kernel's socket table (/proc/net/tcp{,6}) joined with this process's file descriptors.
  */
 
-import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createConsulStore } from '@summit-config/backends/consul';
 import { type HeadChange, parseRef } from '@summit-config/core';
 import { describe, expect, it } from 'vitest';
 import { doc } from '../../../test/contract/store-contract.js';
 import { services } from '../../../test/helpers/services.js';
+import { prefixes } from './consul-helpers.js';
 
 const { consulAddr } = services();
+const newPrefix = prefixes();
 const consulPort = Number(new URL(consulAddr).port || 80);
 
 /** Established TCP connections from this process to `port`. */
@@ -53,7 +54,7 @@ async function until(check: () => boolean, what: string, timeoutMs = 20_000): Pr
 
 describe('consul watch at scale', () => {
   it('1 000 refs with a listener each hold one blocking connection; a change wakes it once', async () => {
-    const prefix = `t-${randomUUID().slice(0, 8)}/`;
+    const prefix = newPrefix();
     const refs = Array.from({ length: 1000 }, (_, i) => parseRef(`global/scale/r${String(i).padStart(4, '0')}`));
     const writer = createConsulStore({ address: consulAddr, prefix });
     for (let i = 0; i < refs.length; i += 50) {

@@ -2,7 +2,6 @@
  * The Consul store's own cases (the contract suite runs in consul.test.ts), against the real Consul
  * started by scripts/services.sh.
  */
-import { randomUUID } from 'node:crypto';
 import { type ConsulStore, createConsulStore } from '@summit-config/backends/consul';
 import {
   type ConfigVersion,
@@ -15,12 +14,14 @@ import {
 import { afterEach, describe, expect, it } from 'vitest';
 import { collect, doc } from '../../../test/contract/store-contract.js';
 import { services } from '../../../test/helpers/services.js';
+import { prefixes } from './consul-helpers.js';
 
 const { consulAddr } = services();
+const newPrefix = prefixes();
 const open: ConsulStore[] = [];
 
 function fresh(options: Parameters<typeof createConsulStore>[0] = {}): ConsulStore {
-  const store = createConsulStore({ address: consulAddr, prefix: `t-${randomUUID().slice(0, 8)}/`, ...options });
+  const store = createConsulStore({ address: consulAddr, prefix: newPrefix(), ...options });
   open.push(store);
   return store;
 }
@@ -393,6 +394,29 @@ describe('consul store: one blocking query per watched scope', () => {
     expect(store.activeWatches).toBe(1);
     first.stop();
     late.stop();
+  });
+
+  it('never emits a lower version than it already emitted for a ref (without a reset)', async () => {
+    const store = fresh();
+    const ref = parseRef('global/monotonic');
+    const w = collect(store, { scope: 'global' });
+    await new Promise((r) => setTimeout(r, 100));
+    const v1 = await store.append(doc(ref, 1));
+    await store.append(doc(ref, 2));
+    await store.append(doc(ref, 3));
+    await w.until((e) => e.some((x) => x.key === 'global/monotonic' && x.version === 3));
+    // The head forced back to v1 behind the store's back, then a marker write on another ref.
+    await raw.put(`${store.prefix}heads/global/monotonic`, JSON.stringify({ version: 1, checksum: v1.checksum }));
+    await store.append(doc('global/marker', 1));
+    await w.until((e) => e.some((x) => x.key === 'global/marker'));
+    await raw.put(
+      `${store.prefix}heads/global/monotonic`,
+      JSON.stringify({ version: 3, checksum: doc(ref, 3).checksum }),
+    );
+    await store.append(doc(ref, 4));
+    await w.until((e) => e.some((x) => x.key === 'global/monotonic' && x.version === 4));
+    expect(w.events.filter((e) => e.key === 'global/monotonic').map((e) => e.version)).toEqual([1, 2, 3, 4]);
+    w.stop();
   });
 
   it('coalesces nothing it should not: every appended version of a ref arrives in order', async () => {

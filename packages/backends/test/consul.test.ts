@@ -1,10 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import { type ConsulStore, createConsulStore } from '@summit-config/backends/consul';
 import { refKey } from '@summit-config/core';
 import { runStoreContract } from '../../../test/contract/store-contract.js';
 import { services } from '../../../test/helpers/services.js';
+import { prefixes } from './consul-helpers.js';
 
 const { consulAddr } = services();
+const newPrefix = prefixes();
 
 /** Rewrites a stored document with a raw PUT, changing its content but not its checksum. */
 async function tamperDoc(store: ConsulStore, ref: { scope: string; id: string }, version: number): Promise<void> {
@@ -17,7 +18,7 @@ async function tamperDoc(store: ConsulStore, ref: { scope: string; id: string },
 }
 
 runStoreContract('consul', {
-  create: () => createConsulStore({ address: consulAddr, prefix: `t-${randomUUID().slice(0, 8)}/` }),
+  create: () => createConsulStore({ address: consulAddr, prefix: newPrefix() }),
   capabilities: { watch: true, durable: true, appliedState: true, consistentReads: true, historyLimit: 20 },
   tamper: (store, ref, version) => tamperDoc(store as ConsulStore, ref, version),
 });
