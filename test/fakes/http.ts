@@ -31,6 +31,8 @@ export interface InjectedFault {
   op?: string;
   /** How many requests to fail. Default 1. */
   times?: number;
+  /** Let this many matching requests through first. Default 0. */
+  skip?: number;
   status: number;
   /** Response body (JSON). */
   body?: unknown;
@@ -101,7 +103,11 @@ export async function startFake(
     try {
       record.op = identify({ req, body, url });
       const faultIndex = faults.findIndex((f) => f.op === undefined || f.op === record.op);
-      const fault = faultIndex >= 0 ? faults[faultIndex] : undefined;
+      let fault = faultIndex >= 0 ? faults[faultIndex] : undefined;
+      if (fault && (fault.skip ?? 0) > 0) {
+        fault.skip = (fault.skip ?? 0) - 1;
+        fault = undefined;
+      }
       if (fault) {
         fault.times = (fault.times ?? 1) - 1;
         if (fault.times <= 0) faults.splice(faultIndex, 1);

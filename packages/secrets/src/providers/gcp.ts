@@ -110,10 +110,7 @@ export function staticTokenAuth(token: GcpAccessToken): object {
     async getRequestHeaders() {
       return new Headers({ authorization: `Bearer ${await get()}` });
     },
-    async fetch(
-      url: string | URL,
-      init: { method?: string; headers?: HeadersInit; body?: BodyInit | null; signal?: AbortSignal } = {},
-    ) {
+    async fetch(url: string | URL, init: NonNullable<Parameters<typeof fetch>[1]> = {}) {
       const headers = new Headers(init.headers);
       headers.set('authorization', `Bearer ${await get()}`);
       return fetch(url, { method: init.method, headers, body: init.body ?? null, signal: init.signal });
