@@ -156,6 +156,27 @@ describe('gcp provider: error mapping', () => {
     await p.close();
   });
 
+  it('without a token or auth client: Application Default Credentials fail fast, no metadata server probed', async () => {
+    const saved = { ...process.env };
+    delete process.env.GOOGLE_APPLICATION_CREDENTIALS;
+    process.env.CLOUDSDK_CONFIG = '/nonexistent/gcloud';
+    const before = guard.connections.length;
+    try {
+      const p = createGcpProvider({
+        projectId: fake.projectId,
+        apiEndpoint: '127.0.0.1',
+        port: fake.port,
+        protocol: 'http',
+      });
+      const e = await rejection(p.read(secretName()));
+      expect(e).toMatchObject({ code: 'SECRET_PROVIDER', reason: 'denied', provider: 'gcp' });
+      await p.close();
+    } finally {
+      process.env = saved;
+    }
+    expect(guard.connections.slice(before).filter((c) => c.host !== '127.0.0.1')).toEqual([]);
+  });
+
   it('accessing a disabled version is reason revoked (FAILED_PRECONDITION)', async () => {
     const p = gcp();
     const secret = secretName();

@@ -188,9 +188,29 @@ export function createGcpProvider(options: GcpProviderOptions): SecretProvider {
     maxValueBytes: MAX_VALUE_BYTES,
   });
   let owned: SecretManagerServiceClient | undefined;
+  let ready: Promise<SecretManagerServiceClient> | undefined;
 
-  /** The client, created on first use. */
-  function client(): SecretManagerServiceClient {
+  /**
+   * The client, created and initialised (credentials resolved) on first use. A client whose
+   * initialisation failed is discarded, never called: its methods would each leave an unhandled
+   * rejection behind (the SDK rethrows the failed initialisation in a detached promise).
+   */
+  function client(): Promise<SecretManagerServiceClient> {
+    ready ??= (async () => {
+      const c = create();
+      await c.initialize();
+      return c;
+    })().catch((error: unknown) => {
+      ready = undefined;
+      const failed = owned;
+      owned = undefined;
+      failed?.close().catch(() => {});
+      throw error;
+    });
+    return ready;
+  }
+
+  function create(): SecretManagerServiceClient {
     if (options.client) return options.client;
     if (!owned) {
       const auth =
@@ -229,6 +249,13 @@ export function createGcpProvider(options: GcpProviderOptions): SecretProvider {
     let reason: SecretErrorReason = typeof code === 'number' ? (REASONS[code] ?? 'failed') : 'failed';
     if (code === CODE.FAILED_PRECONDITION) reason = ctx.failedPrecondition ?? 'invalid';
     if (reason === 'failed' && isNetworkError(error)) reason = 'unavailable';
+    // google-auth-library found no credentials (Application Default Credentials).
+    if (
+      reason === 'failed' &&
+      /default credentials|credentials? (file|not found)/i.test(String((error as Error)?.message))
+    ) {
+      reason = 'denied';
+    }
     // Fetch reports an unreachable host as "TypeError: fetch failed" with the socket error as cause.
     if (reason === 'failed' && error instanceof TypeError && /fetch failed/.test(error.message)) reason = 'unavailable';
     const detail =
@@ -257,7 +284,7 @@ export function createGcpProvider(options: GcpProviderOptions): SecretProvider {
     const signal = opts?.signal;
     let off = () => {};
     try {
-      const work = run(client());
+      const work = client().then(run);
       if (!signal) return await work;
       const aborted = new Promise<never>((_, reject) => {
         const onAbort = () => reject(abortReason(signal));
