@@ -167,7 +167,9 @@ export function createLeaderLock(options: LeaderLockOptions): LeaderLock {
     }
   }
 
-  async function attempt(signal?: AbortSignal): Promise<{ ok: true; token: number } | { ok: false; holder?: string }> {
+  async function attempt(
+    signal?: AbortSignal,
+  ): Promise<{ ok: true; token: number } | { ok: false; holder?: string; retryNow?: boolean }> {
     const sid = await session.ensure(signal);
     session.start();
     const out = await http.txn([{ KV: { Verb: 'lock', Key: key, Value: base64(holder), Session: sid } }], { signal });
@@ -181,7 +183,7 @@ export function createLeaderLock(options: LeaderLockOptions): LeaderLock {
     }
     if (out.errors.some((e) => /invalid session/i.test(e.What))) {
       session.markLost(new ConfigError('NOT_FOUND', `session ${sid} no longer exists`, { backend: http.backend }));
-      return { ok: false };
+      return { ok: false, retryNow: true }; // with a new session, at once
     }
     const { entry } = await http.kvGet(key, { signal });
     return { ok: false, holder: entry?.Session };
@@ -189,6 +191,7 @@ export function createLeaderLock(options: LeaderLockOptions): LeaderLock {
 
   async function acquireLoop(signal?: AbortSignal): Promise<number> {
     let failures = 0;
+    let quickRetries = 0;
     let index = 0;
     while (true) {
       lifecycle.assertOpen();
@@ -198,6 +201,8 @@ export function createLeaderLock(options: LeaderLockOptions): LeaderLock {
         const r = await attempt(signal);
         if (r.ok) return r.token;
         failures = 0;
+        if (r.retryNow && quickRetries++ < 3) continue;
+        quickRetries = 0;
         if (r.holder) {
           // Someone else leads: block until the lock key changes.
           const { meta } = await http.kvGet(key, {
@@ -214,7 +219,7 @@ export function createLeaderLock(options: LeaderLockOptions): LeaderLock {
         }
       } catch (error) {
         if (signal?.aborted) throw error;
-        if (isConfigError(error, 'CLOSED') && lifecycle.closed) throw error;
+        if (lifecycle.closed) throw errors.closed(`${what} ${name}`);
         report(error);
         index = 0;
         await delay(backoffDelay(failures++, retryBaseMs, retryMaxMs), signal);

@@ -371,13 +371,23 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
     return pruning;
   }
 
-  /** After appending `version`: delete `version - historyLimit`; every `historyLimit` appends, sweep the ref. */
+  /** Refs this store already swept for leftovers (bounded: forgotten wholesale when full). */
+  const swept = new Set<string>();
+
+  /**
+   * After appending `version`: delete `version - historyLimit`. The first time this store prunes a
+   * ref, and after a failed prune, it also sweeps the ref for older leftovers (a previous process,
+   * a larger `historyLimit` before, a failed delete).
+   */
   function prune(ref: ConfigRef, version: number): void {
     const oldest = version - opts.historyLimit; // newest version to delete
     if (oldest < 1) return;
     pruneQueue.add(layout.doc(ref, oldest));
     schedulePrune();
-    if (version % opts.historyLimit === 0 || pruneFailures > 0) {
+    const key = refKey(ref);
+    if (!swept.has(key) || pruneFailures > 0) {
+      if (swept.size >= 10_000) swept.clear();
+      swept.add(key);
       pruneFailures = 0;
       void http
         .kvKeys(layout.docsPrefix(ref), { separator: '/' })
