@@ -39,6 +39,8 @@ export interface InjectedFault {
   headers?: Record<string, string>;
   /** Destroy the socket instead of answering (a network failure). */
   drop?: boolean;
+  /** Never answer (the request stays open until the client gives up or the fake closes). */
+  hang?: boolean;
 }
 
 export interface RunningFake {
@@ -114,6 +116,10 @@ export async function startFake(
         if (fault.drop) {
           record.status = -1;
           req.socket.destroy();
+          return;
+        }
+        if (fault.hang) {
+          record.status = -2;
           return;
         }
         reply = { status: fault.status, headers: fault.headers, body: fault.body };

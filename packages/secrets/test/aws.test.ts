@@ -34,6 +34,11 @@ function aws(extra: Partial<AwsProviderOptions> = {}): SecretProvider {
 runProviderContract('aws (real SDK, fake Secrets Manager)', {
   kind: 'aws',
   create: () => aws(),
+  stallNextRead: () => {
+    const before = fake.requests.length;
+    fake.fail({ op: 'GetSecretValue', status: 0, hang: true });
+    return () => fake.requests.slice(before).some((r) => r.op === 'GetSecretValue' && r.status === -2);
+  },
   capabilities: { disable: false, destroy: false, labels: false, atomicPromote: true, durable: true },
 });
 

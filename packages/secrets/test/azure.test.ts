@@ -54,6 +54,11 @@ function azure(extra: Partial<AzureProviderOptions> = {}): SecretProvider {
 runProviderContract('azure (real SDK, fake Key Vault over https)', {
   kind: 'azure',
   create: () => azure(),
+  stallNextRead: () => {
+    const before = fake.requests.length;
+    fake.fail({ op: 'listVersions', status: 0, hang: true });
+    return () => fake.requests.slice(before).some((r) => r.op === 'listVersions' && r.status === -2);
+  },
   capabilities: { disable: true, destroy: false, labels: true, atomicPromote: false, durable: true },
 });
 

@@ -41,6 +41,11 @@ function gcp(extra: Partial<GcpProviderOptions> = {}): SecretProvider {
 runProviderContract('gcp (real SDK in REST fallback mode, fake Secret Manager)', {
   kind: 'gcp',
   create: () => gcp(),
+  stallNextRead: () => {
+    const before = fake.requests.length;
+    fake.fail({ op: 'accessSecretVersion', status: 0, hang: true });
+    return () => fake.requests.slice(before).some((r) => r.op === 'accessSecretVersion' && r.status === -2);
+  },
   capabilities: { disable: true, destroy: true, labels: false, atomicPromote: true, durable: true },
 });
 

@@ -20,6 +20,11 @@ export interface ProviderContractOptions {
     Pick<SecretProviderCapabilities, 'disable' | 'destroy' | 'labels'>;
   /** The `kind` the provider reports. */
   kind: string;
+  /**
+   * Makes the provider's next read request stall at the server (never answered); returns a
+   * function telling whether that request has arrived. Enables the in-flight abort case.
+   */
+  stallNextRead?: () => () => boolean;
 }
 
 /** A value that must never show up in an error or a log line. */
@@ -394,6 +399,24 @@ export function runProviderContract(name: string, options: ProviderContractOptio
       await expect(p.write(secret, secretText(), { signal: controller.signal })).rejects.toBe(reason);
       expect(await rejection(p.read(secret, 'pending'))).toMatchObject({ code: 'NOT_FOUND' });
     });
+
+    const { stallNextRead } = options;
+    if (stallNextRead) {
+      it('a call aborted in flight rejects with the signal reason', async () => {
+        const p = await provider();
+        const { secret } = await created(p);
+        const arrived = stallNextRead();
+        const controller = new AbortController();
+        const reason = new Error('stop waiting');
+        const read = p.read(secret, 'current', { signal: controller.signal });
+        read.catch(() => {});
+        while (!arrived()) await new Promise((resolve) => setTimeout(resolve, 5));
+        controller.abort(reason);
+        await expect(read).rejects.toBe(reason);
+        // The provider still works afterwards.
+        expect((await p.read(secret)).name).toBe(secret);
+      });
+    }
 
     it('close is idempotent and final', async () => {
       const p = await options.create();
