@@ -1,0 +1,559 @@
+/**
+ * The sidecar agent: stores, leadership, leader jobs (reconciliation, drift), served clients, file
+ * rendering and the HTTP API, with a bounded graceful shutdown.
+ *
+ *   const agent = new Agent({ config: await loadAgentConfig('agent.yaml'), logger });
+ *   await agent.start();
+ *   agent.registerLeaderJob('rotate-db', '0 3 * * *', async ({ signal, fencingToken }) => { ... });
+ *   await agent.close();
+ *
+ * `runAgent()` does the same and also wires SIGTERM/SIGINT; the CLI calls it.
+ */
+import { hostname } from 'node:os';
+import type { FailoverEvent, FailoverStore } from '@summit-config/backends';
+import { type ConfigClient, type ConfigError, errors, Lifecycle } from '@summit-config/core';
+import { type AgentConfig, loadAgentConfig } from './config.js';
+import { DRIFT_KINDS, type DriftFinding, type DriftReport, detectDrift } from './drift.js';
+import { AgentEvents } from './events.js';
+import { AgentHttpServer } from './http.js';
+import {
+  createConsulLeadership,
+  createLocalLeadership,
+  type LeaderJobFn,
+  type LeaderJobOptions,
+  LeaderJobRunner,
+  type LeaderJobStatus,
+  type Leadership,
+} from './leader.js';
+import { type AgentMetrics, createAgentMetrics } from './metrics.js';
+import { FileRenderer } from './render.js';
+import { ServedClient } from './served.js';
+import { type AgentStores, buildStores } from './stores.js';
+import { type AgentLogger, settleWithin, toConfigError } from './util.js';
+
+export interface AgentOptions {
+  config: AgentConfig;
+  /** A pino-compatible logger; the agent itself never writes to the console. Default: silent. */
+  logger?: AgentLogger;
+  /**
+   * Builds the store chain instead of `config.stores` (embedding, tests). The agent owns what it
+   * returns and closes it. Default: {@link buildStores}.
+   */
+  stores?: (onEvent: (event: FailoverEvent) => void) => Promise<AgentStores> | AgentStores;
+  /** Leadership instead of the Consul lock / local leadership chosen from the config (tests). */
+  leadership?: Leadership;
+  /** Metrics to use (e.g. shared with the embedding process). Default: a new registry. */
+  metrics?: AgentMetrics;
+}
+
+export interface AgentStatus {
+  instance: string;
+  startedAt: string | undefined;
+  leader: { leading: boolean; kind: 'consul' | 'local' | undefined; fencingToken: number | undefined };
+  stores: ReturnType<FailoverStore['status']> | undefined;
+  tiers: readonly string[];
+  clients: Array<{ app: string; environment: string; ready: boolean; ids: number; error?: string }>;
+  jobs: LeaderJobStatus[];
+  renders: Array<{ path: string; id: string; app: string; environment: string; reloads: number }>;
+  http: { host: string; port: number } | undefined;
+}
+
+interface PendingJob {
+  name: string;
+  schedule: number | string;
+  fn: LeaderJobFn;
+  options: LeaderJobOptions | undefined;
+  remove: (() => void) | undefined;
+  cancelled: boolean;
+}
+
+export class Agent implements AsyncDisposable {
+  readonly config: AgentConfig;
+  /** Typed events: drift, leader, applied, rendered, reload, job, store, error ... */
+  readonly events = new AgentEvents();
+  /** The Prometheus metrics (`/metrics`); increment `rotations`, `approvals`, `scheduledApplies` from jobs. */
+  readonly metrics: AgentMetrics;
+  readonly #options: AgentOptions;
+  readonly #logger: AgentLogger | undefined;
+  readonly #lifecycle = new Lifecycle('agent');
+  #stores: AgentStores | undefined;
+  #leadership: Leadership | undefined;
+  #runner: LeaderJobRunner | undefined;
+  #http: AgentHttpServer | undefined;
+  readonly #served = new Map<string, ServedClient>();
+  readonly #renderers: FileRenderer[] = [];
+  readonly #pendingJobs: PendingJob[] = [];
+  #starting: Promise<void> | undefined;
+  #startedAt: string | undefined;
+
+  constructor(options: AgentOptions) {
+    if (!options?.config) throw errors.constraint('agent option config is required (use loadAgentConfig)');
+    this.config = options.config;
+    this.#options = options;
+    this.#logger = options.logger;
+    this.metrics = options.metrics ?? createAgentMetrics();
+  }
+
+  /** The store chain (after `start()`). */
+  get store(): FailoverStore {
+    if (!this.#stores) throw errors.constraint('the agent is not started');
+    return this.#stores.store;
+  }
+
+  /** The stores (after `start()`): the chain, the primary and the record. */
+  get stores(): AgentStores | undefined {
+    return this.#stores;
+  }
+
+  get isLeader(): boolean {
+    return this.#leadership?.isLeader ?? false;
+  }
+
+  /** The fencing token of the current leadership term, while leading. */
+  get fencingToken(): number | undefined {
+    return this.#leadership?.fencingToken;
+  }
+
+  /** The bound HTTP address (after `start()`). */
+  get address(): { host: string; port: number } | undefined {
+    const a = this.#http?.address;
+    return a ? { host: a.address, port: a.port } : undefined;
+  }
+
+  /** The served client of (app, environment), once it has loaded. */
+  client(app: string, environment: string): ConfigClient | undefined {
+    return this.#served.get(`${app}/${environment}`)?.client;
+  }
+
+  /** Starts everything; resolves when the HTTP API listens (clients keep loading in the background). */
+  start(): Promise<void> {
+    this.#lifecycle.assertOpen();
+    this.#starting ??= this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
+    const config = this.config;
+    const logger = this.#logger;
+    const onEvent = (event: FailoverEvent) => this.#onStoreEvent(event);
+    this.#stores = await (this.#options.stores ?? ((e) => buildStores(config, { onEvent: e, logger })))(onEvent);
+    const stores = this.#stores;
+    for (const tier of stores.tiers) this.metrics.tierUp.set({ tier }, 1);
+    logger?.info?.({ tiers: stores.tiers, embedded: stores.embedded }, 'stores ready');
+
+    // Served clients (one per app and environment), loading in the background.
+    for (const app of config.apps) {
+      for (const environment of app.environments) {
+        const served = new ServedClient({
+          app: app.app,
+          environment,
+          environments: app.definitions,
+          store: stores.store,
+          instance: config.instance,
+          snapshotDir: config.snapshotDir,
+          events: this.events,
+          metrics: this.metrics,
+          logger,
+        });
+        this.#served.set(served.key, served);
+      }
+    }
+    for (const served of this.#served.values()) served.start();
+
+    // Rendered files follow their client.
+    for (const r of config.render) {
+      const renderer = new FileRenderer(r, { events: this.events, metrics: this.metrics, logger });
+      this.#renderers.push(renderer);
+      const served = this.#served.get(`${r.app}/${r.environment}`) as ServedClient;
+      served.onReady((client) => {
+        const render = () => {
+          const value = client.get(r.id);
+          if (value !== undefined) void renderer.update(value);
+        };
+        client.watch(r.id, render);
+        render();
+      });
+    }
+
+    // HTTP.
+    this.#http = new AgentHttpServer({
+      config: config.http,
+      apps: config.apps,
+      served: (app, environment) => this.#served.get(`${app}/${environment}`),
+      metrics: this.metrics,
+      readiness: () => this.readiness(),
+      status: () => this.status(),
+      logger,
+    });
+    const address = await this.#http.listen();
+
+    // Leadership and leader jobs.
+    this.#leadership =
+      this.#options.leadership ??
+      (config.stores.consul
+        ? await createConsulLeadership({
+            consul: config.stores.consul,
+            leader: config.leader,
+            holder: `${config.instance}@${hostname()}:${process.pid}`,
+            onError: (error) => this.#report('leader lock', error, 'debug'),
+          })
+        : createLocalLeadership());
+    const leadership = this.#leadership;
+    this.#runner = new LeaderJobRunner({
+      leadership,
+      logger,
+      onRun: (run) => {
+        this.metrics.jobRuns.inc({ job: run.name, result: run.ok ? 'ok' : 'error' });
+        this.events.emit('job', run);
+        if (run.error) logger?.warn?.({ job: run.name, err: run.error.toJSON() }, 'leader job failed');
+      },
+    });
+    leadership.onChange((state) => {
+      this.metrics.leader.set(state.leading ? 1 : 0);
+      this.metrics.leaderTransitions.inc({ to: state.leading ? 'leader' : 'follower' });
+      logger?.info?.(
+        { leading: state.leading, fencingToken: state.fencingToken, kind: leadership.kind, reason: state.reason },
+        state.leading ? 'leadership acquired' : 'leadership lost',
+      );
+      this.events.emit('leader', state);
+    });
+    this.#registerBuiltinJobs();
+    for (const job of this.#pendingJobs.splice(0)) {
+      if (!job.cancelled) job.remove = this.#runner.register(job.name, job.schedule, job.fn, job.options);
+    }
+    leadership.start();
+    this.#startedAt = new Date().toISOString();
+    logger?.info?.(
+      { host: address.address, port: address.port, pid: process.pid, instance: config.instance },
+      'agent listening',
+    );
+  }
+
+  #registerBuiltinJobs(): void {
+    const runner = this.#runner as LeaderJobRunner;
+    const stores = this.#stores as AgentStores;
+    if (this.config.reconcile.intervalMs > 0 && stores.record) {
+      runner.register('reconcile', this.config.reconcile.intervalMs, async ({ signal }) => {
+        try {
+          // Metrics and events come from the store's `reconciled` event.
+          await stores.store.reconcile({ signal });
+        } catch (error) {
+          this.metrics.reconcileRuns.inc({ result: 'error' });
+          throw error;
+        }
+      });
+    }
+    if (this.config.drift.enabled) {
+      runner.register('drift', this.config.drift.intervalMs, async ({ signal }) => {
+        await this.runDrift({ signal });
+      });
+    }
+  }
+
+  /**
+   * Registers a job that runs only while this agent leads: `schedule` is an interval in ms or a cron
+   * expression. The job gets `{ signal, fencingToken, guardOp(), verify() }`; its signal aborts when
+   * leadership is lost. Returns the function that unregisters it. Callable before `start()`.
+   */
+  registerLeaderJob(name: string, schedule: number | string, fn: LeaderJobFn, options?: LeaderJobOptions): () => void {
+    this.#lifecycle.assertOpen();
+    if (this.#runner) return this.#runner.register(name, schedule, fn, options);
+    if (this.#pendingJobs.some((j) => j.name === name && !j.cancelled)) {
+      throw errors.constraint(`leader job "${name}" is already registered`);
+    }
+    const job: PendingJob = { name, schedule, fn, options, remove: undefined, cancelled: false };
+    this.#pendingJobs.push(job);
+    return () => {
+      job.cancelled = true;
+      job.remove?.();
+    };
+  }
+
+  /** Runs a registered leader job now (leader only). */
+  runLeaderJob(name: string): Promise<void> {
+    if (!this.#runner) return Promise.reject(errors.constraint('the agent is not started'));
+    return this.#runner.runNow(name);
+  }
+
+  /**
+   * One drift run now: detect (and remediate when `remediate`, default `drift.remediate`), report
+   * every finding as an event, a log line and metrics. Runs on any replica when called directly.
+   */
+  async runDrift(options: { remediate?: boolean; signal?: AbortSignal } = {}): Promise<DriftReport> {
+    const stores = this.#stores;
+    if (!stores) throw errors.constraint('the agent is not started');
+    const drift = this.config.drift;
+    let report: DriftReport;
+    try {
+      report = await detectDrift({
+        store: stores.store,
+        primary: stores.primary,
+        record: stores.record,
+        lagThreshold: drift.lagThreshold,
+        lagGraceMs: drift.lagGraceMs,
+        remediate: options.remediate ?? drift.remediate,
+        concurrency: drift.concurrency,
+        signal: options.signal,
+      });
+    } catch (error) {
+      this.metrics.driftRuns.inc({ result: 'error' });
+      throw error;
+    }
+    this.metrics.driftRuns.inc({ result: 'ok' });
+    const counts = new Map<string, number>(DRIFT_KINDS.map((k) => [k, 0]));
+    for (const finding of report.findings) {
+      counts.set(finding.kind, (counts.get(finding.kind) ?? 0) + 1);
+      this.#reportDrift(finding);
+    }
+    for (const [kind, n] of counts) this.metrics.driftCurrent.set({ kind }, n);
+    this.#logger?.[report.findings.length > 0 ? 'warn' : 'debug']?.(
+      {
+        examined: report.examined,
+        findings: report.findings.length,
+        remediated: report.remediated,
+        durationMs: Math.round(report.durationMs),
+      },
+      'drift run',
+    );
+    this.events.emit('drift-run', report);
+    return report;
+  }
+
+  #reportDrift(finding: DriftFinding): void {
+    this.metrics.drift.inc({ kind: finding.kind });
+    if (finding.remediated) this.metrics.driftRemediated.inc({ kind: finding.kind });
+    this.#logger?.warn?.({ drift: finding }, finding.message);
+    this.events.emit('drift', finding);
+  }
+
+  #onStoreEvent(event: FailoverEvent): void {
+    const logger = this.#logger;
+    switch (event.type) {
+      case 'breaker':
+        this.metrics.failovers.inc({ tier: event.tier, from: event.from, to: event.to });
+        this.metrics.tierUp.set({ tier: event.tier }, event.to === 'closed' ? 1 : 0);
+        logger?.warn?.(
+          { tier: event.tier, from: event.from, to: event.to, error: event.error ? String(event.error) : undefined },
+          'store tier breaker',
+        );
+        break;
+      case 'watch-switch':
+        logger?.info?.({ from: event.from, to: event.to }, 'watch switched tier');
+        break;
+      case 'unsynced-write':
+        this.metrics.unsyncedWrites.inc();
+        break;
+      case 'drift':
+        this.#reportDrift({
+          kind: 'checksum-mismatch',
+          ref: event.ref,
+          source: 'read',
+          tier: event.tier,
+          version: event.error.version,
+          message: `read of ${event.ref} from ${event.tier}: ${event.error.message}`,
+        });
+        break;
+      case 'reconciled':
+        this.metrics.reconcileRuns.inc({ result: 'ok' });
+        this.metrics.reconcileCopied.inc(event.report.copied.length);
+        this.metrics.reconcileConflicts.inc(event.report.conflicts.length);
+        if (event.report.copied.length > 0 || event.report.conflicts.length > 0) {
+          logger?.info?.(
+            {
+              copied: event.report.copied.length,
+              conflicts: event.report.conflicts,
+              incomplete: event.report.incomplete,
+            },
+            'reconciled',
+          );
+        }
+        this.events.emit('reconciled', event.report);
+        break;
+      case 'reconcile-failed':
+        this.metrics.reconcileRuns.inc({ result: 'error' });
+        logger?.warn?.({ err: toConfigError(event.error).toJSON() }, 'reconciliation failed');
+        break;
+    }
+    this.events.emit('store', event);
+  }
+
+  #report(where: string, error: ConfigError, level: 'warn' | 'debug' = 'warn'): void {
+    this.#logger?.[level]?.({ where, err: error.toJSON() }, error.message);
+    this.events.emit('error', { where, error });
+  }
+
+  /** Ready: every served client loaded and a durable tier answers a ping within a second. */
+  async readiness(): Promise<{ ready: boolean; body: unknown }> {
+    const clients = [...this.#served.values()].map((s) => ({
+      app: s.app,
+      environment: s.environment,
+      ready: s.client !== undefined,
+      ...(s.lastError ? { error: s.lastError.message } : {}),
+    }));
+    let storesOk = false;
+    let storeError: string | undefined;
+    if (this.#stores && !this.#lifecycle.closed) {
+      try {
+        await this.#stores.store.ping({ signal: AbortSignal.timeout(1000) });
+        storesOk = true;
+      } catch (error) {
+        storeError = toConfigError(error).message;
+      }
+    }
+    const ready = storesOk && clients.every((c) => c.ready) && !this.#lifecycle.closed;
+    return {
+      ready,
+      body: {
+        ready,
+        ...(storeError ? { error: storeError } : {}),
+        stores: this.#stores?.store.status(),
+        clients,
+      },
+    };
+  }
+
+  status(): AgentStatus {
+    return {
+      instance: this.config.instance,
+      startedAt: this.#startedAt,
+      leader: {
+        leading: this.isLeader,
+        kind: this.#leadership?.kind,
+        fencingToken: this.fencingToken,
+      },
+      stores: this.#stores?.store.status(),
+      tiers: this.#stores?.tiers ?? [],
+      clients: [...this.#served.values()].map((s) => ({
+        app: s.app,
+        environment: s.environment,
+        ready: s.client !== undefined,
+        ids: s.client?.ids().length ?? 0,
+        ...(s.lastError ? { error: s.lastError.message } : {}),
+      })),
+      jobs: this.#runner?.status() ?? [],
+      renders: this.#renderers.map((r) => ({
+        path: r.config.path,
+        id: r.config.id,
+        app: r.config.app,
+        environment: r.config.environment,
+        reloads: r.reloads,
+      })),
+      http: this.address,
+    };
+  }
+
+  /**
+   * Graceful, bounded shutdown: stops leader jobs, answers held long-polls and closes HTTP,
+   * releases the leader lock, stops renderers, closes clients and then the stores. Idempotent.
+   * Every step has a time budget (about 1.5 s in all), so a dead store cannot hold the exit.
+   */
+  close(): Promise<void> {
+    return this.#lifecycle.close(async () => {
+      const t0 = performance.now();
+      // Let a start under way reach a consistent point (bounded).
+      if (this.#starting) await settleWithin(this.#starting, 500);
+      await Promise.all([
+        this.#runner?.close(300),
+        this.#http?.close(300),
+        this.#leadership ? settleWithin(this.#leadership.close(), 1000) : undefined,
+        ...this.#renderers.map((r) => r.close(200)),
+      ]);
+      await Promise.all([...this.#served.values()].map((s) => settleWithin(s.close(), 300)));
+      if (this.#stores) await settleWithin(this.#stores.store.close(), 700);
+      this.metrics.leader.set(0);
+      this.#logger?.info?.({ durationMs: Math.round(performance.now() - t0) }, 'agent closed');
+    });
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+export interface RunAgentOptions {
+  /** YAML configuration file. Default: none (defaults and environment variables only). */
+  configFile?: string;
+  /** An already loaded configuration (instead of `configFile`). */
+  config?: AgentConfig;
+  /** Environment variables. Default `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  logger?: AgentLogger;
+  /** Close the agent on SIGTERM and SIGINT. Default true. */
+  handleSignals?: boolean;
+  /** Budget of a signal-initiated shutdown before `done` resolves anyway (`forced: true`), ms. Default 1800. */
+  shutdownTimeoutMs?: number;
+}
+
+export interface AgentExit {
+  /** 0 after a clean shutdown. */
+  code: number;
+  signal: string | undefined;
+  /** True when the shutdown budget ran out before the agent had closed. */
+  forced: boolean;
+  durationMs: number;
+}
+
+export interface RunningAgent {
+  agent: Agent;
+  /** Resolves once the agent stopped (after a signal or `stop()`), with the exit code to use. */
+  done: Promise<AgentExit>;
+  /** Stops the agent as a signal would. */
+  stop(reason?: string): Promise<AgentExit>;
+}
+
+/**
+ * Loads the configuration, starts an agent, and stops it on SIGTERM/SIGINT within the shutdown
+ * budget. Rejects (after cleaning up) when the configuration is invalid or the agent cannot start.
+ */
+export async function runAgent(options: RunAgentOptions = {}): Promise<RunningAgent> {
+  const config = options.config ?? (await loadAgentConfig(options.configFile, options.env ?? process.env));
+  const agent = new Agent({ config, logger: options.logger });
+  try {
+    await agent.start();
+  } catch (error) {
+    await agent.close().catch(() => {});
+    throw toConfigError(error);
+  }
+  const budget = options.shutdownTimeoutMs ?? 1800;
+  let resolveDone: (exit: AgentExit) => void = () => {};
+  const done = new Promise<AgentExit>((resolve) => {
+    resolveDone = resolve;
+  });
+  let stopping: Promise<AgentExit> | undefined;
+  const stop = (reason?: string): Promise<AgentExit> => {
+    stopping ??= (async () => {
+      const t0 = performance.now();
+      options.logger?.info?.({ signal: reason }, 'shutting down');
+      let forced = false;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        agent.close().catch((error: unknown) => {
+          options.logger?.error?.({ err: toConfigError(error).toJSON() }, 'shutdown failed');
+        }),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(() => {
+            forced = true;
+            resolve();
+          }, budget);
+          timer.unref();
+        }),
+      ]);
+      clearTimeout(timer);
+      removeHandlers();
+      const exit: AgentExit = { code: 0, signal: reason, forced, durationMs: performance.now() - t0 };
+      resolveDone(exit);
+      return exit;
+    })();
+    return stopping;
+  };
+  const onSignal = (signal: NodeJS.Signals) => void stop(signal);
+  const removeHandlers = () => {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  };
+  if (options.handleSignals ?? true) {
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  }
+  return { agent, done, stop };
+}
