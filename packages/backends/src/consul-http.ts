@@ -511,6 +511,18 @@ export class ConsulHttp {
     });
   }
 
+  /** Parses a response body; a body that is not JSON means something other than Consul answered. */
+  #json(text: string, operation: string): unknown {
+    try {
+      return parseJson(text);
+    } catch (error) {
+      throw errors.unavailable(
+        this.#backend,
+        new Error(`${operation}: the response is not JSON: ${text.slice(0, 100)}`, { cause: error }),
+      );
+    }
+  }
+
   /** GET one key. `undefined` when absent (404). With `index`, a blocking query on the key. */
   async kvGet(
     key: string,
@@ -518,7 +530,7 @@ export class ConsulHttp {
   ): Promise<{ entry: KvEntry | undefined; meta: QueryMeta }> {
     const res = await this.#fast('GET', `/kv/${encodeKey(key)}`, blockingQuery(options), undefined, options, 'kv get');
     if (res.status === 404) return { entry: undefined, meta: metaOf(res) };
-    const list = parseJson(res.text) as KvEntry[] | null;
+    const list = this.#json(res.text, 'kv get') as KvEntry[] | null;
     const entry = Array.isArray(list) ? list[0] : undefined;
     if (entry) entry.Value = decodeValue(entry.Value);
     return { entry, meta: metaOf(res) };
@@ -535,7 +547,7 @@ export class ConsulHttp {
     const query = { recurse: '', ...blockingQuery(options) };
     const res = await this.#fast('GET', `/kv/${encodeKey(prefix)}`, query, undefined, options, 'kv list');
     if (res.status === 404) return { entries: [], meta: metaOf(res) };
-    const list = parseJson(res.text);
+    const list = this.#json(res.text, 'kv list');
     const entries = Array.isArray(list) ? (list as KvEntry[]) : [];
     for (const entry of entries) entry.Value = decodeValue(entry.Value);
     return { entries, meta: metaOf(res) };
@@ -598,7 +610,7 @@ export class ConsulHttp {
    */
   async txn(ops: TxnOp[], options: CallOptions = {}): Promise<TxnOutcome> {
     const res = await this.#fast('PUT', '/txn', {}, JSON.stringify(ops), options, 'txn', [409]);
-    const body = (parseJson(res.text) ?? {}) as { Results?: unknown; Errors?: unknown };
+    const body = (this.#json(res.text, 'txn') ?? {}) as { Results?: unknown; Errors?: unknown };
     if (Array.isArray(body.Errors) && body.Errors.length > 0) return { ok: false, errors: body.Errors as TxnError[] };
     if (res.status === 409) return { ok: false, errors: [{ OpIndex: -1, What: 'rolled back' }] };
     const results = (Array.isArray(body.Results) ? body.Results : []) as Array<{

@@ -268,6 +268,18 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
     return doc;
   }
 
+  /**
+   * Consul left keys out of a recursive read (`X-Consul-Results-Filtered-By-ACLs`): an incomplete
+   * list must not pass for the whole (it would drive deletes and drift verdicts), so it is refused.
+   */
+  function incomplete(what: string): ConfigError {
+    return new ConfigError(
+      'ACCESS_DENIED',
+      `${backend}: the ACL token cannot read every key of the ${what}; ask for a scope it may read`,
+      { backend },
+    );
+  }
+
   function crossCheck(head: Head, doc: ConfigVersion): void {
     if (head.checksum !== doc.checksum) {
       throw mismatch(
@@ -603,7 +615,8 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
       if (typeof idPrefix !== 'string') throw errors.constraint('list prefix must be a string');
       if (!/^[A-Za-z0-9_./-]*$/.test(idPrefix)) return []; // no id can start with it
       const keyPrefix = scope === undefined ? layout.headsPrefix() : `${layout.headsPrefix(scope)}${idPrefix}`;
-      const { entries } = await http.kvList(keyPrefix, { consistent: o.consistent, signal: o.signal });
+      const { entries, meta } = await http.kvList(keyPrefix, { consistent: o.consistent, signal: o.signal });
+      if (meta.filtered) throw incomplete(`heads under ${keyPrefix}`);
       const out: Head[] = [];
       for (const entry of entries) {
         const ref = layout.refOfHeadKey(entry.Key);
@@ -791,7 +804,8 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
 
     async listAcks(refInput) {
       const ref = open(refInput);
-      const { entries } = await http.kvList(layout.acksPrefix(ref));
+      const { entries, meta } = await http.kvList(layout.acksPrefix(ref));
+      if (meta.filtered) throw incomplete(`acknowledgements of ${refKey(ref)}`);
       const out: AppliedAck[] = [];
       for (const entry of entries) {
         const ack = parseAck(ref, entry);
