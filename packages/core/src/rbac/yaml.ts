@@ -32,8 +32,8 @@ export function parseRbacYaml(text: string, options: { source?: string } = {}): 
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
   const first = doc.errors[0];
   if (first) {
-    const pos = first.linePos?.[0];
-    const at = pos ? ` line ${pos.line}, column ${pos.col}` : '';
+    const pos = lineCounter.linePos(first.pos[0]);
+    const at = ` line ${pos.line}, column ${pos.col}`;
     throw errors.constraint(`${source}${at}: not valid YAML: ${first.message.split('\n')[0]}`);
   }
   let raw: unknown;
