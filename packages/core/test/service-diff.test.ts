@@ -1,0 +1,45 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { applyJsonPatch, contentView, diffViews, type JsonObject, type JsonPatchOperation } from '../src/index.js';
+
+interface Side {
+  config: JsonObject;
+  overrides?: Record<string, JsonObject>;
+  rollout?: JsonObject | null;
+  deleted?: boolean;
+}
+const fixture = JSON.parse(
+  readFileSync(new URL('../../../test/fixtures/diff-rollback.json', import.meta.url), 'utf8'),
+) as { diffs: Array<{ name: string; from: Side | null; to: Side | null; patch: JsonPatchOperation[] }> };
+
+function view(side: Side | null) {
+  if (side === null) return contentView(undefined);
+  return contentView({
+    config: side.config,
+    overrides: side.overrides ?? {},
+    rollout: side.rollout ?? null,
+    metadata: side.deleted ? { deleted: true } : {},
+  });
+}
+
+const sorted = (ops: readonly JsonPatchOperation[]) => ops.map((o) => JSON.stringify(o)).sort();
+
+describe('diff between versions (RFC 6902)', () => {
+  it.each(fixture.diffs)('$name', ({ from, to, patch }) => {
+    const a = view(from);
+    const b = view(to);
+    const actual = diffViews(a, b);
+    expect(sorted(actual)).toEqual(sorted(patch));
+    // The patch really turns one into the other, and the inputs are left alone.
+    expect(applyJsonPatch(a as never, actual)).toEqual(b);
+    expect(view(from)).toEqual(a);
+  });
+
+  it('reads version 0 as an empty tombstone', () => {
+    expect(contentView(undefined)).toEqual({ config: {}, overrides: {}, rollout: null, deleted: true });
+  });
+
+  it('refuses a patch that does not apply', () => {
+    expect(() => applyJsonPatch({ a: 1 }, [{ op: 'remove', path: '/b' }])).toThrow();
+  });
+});
