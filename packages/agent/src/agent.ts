@@ -55,7 +55,8 @@ export interface AgentStatus {
   clients: Array<{ app: string; environment: string; ready: boolean; ids: number; error?: string }>;
   jobs: LeaderJobStatus[];
   renders: Array<{ path: string; id: string; app: string; environment: string; reloads: number }>;
-  http: { host: string; port: number } | undefined;
+  /** The bound address and the long-poll requests being held. */
+  http: { host: string; port: number; longPolls: number } | undefined;
 }
 
 interface PendingJob {
@@ -438,7 +439,7 @@ export class Agent implements AsyncDisposable {
         environment: r.config.environment,
         reloads: r.reloads,
       })),
-      http: this.address,
+      http: this.address && { ...this.address, longPolls: this.#http?.pendingPolls ?? 0 },
     };
   }
 

@@ -411,7 +411,7 @@ export class LeaderJobRunner {
       guardOp: () => leadership.guardOp(),
       verify: () => leadership.verify(),
     };
-    job.running = (async () => {
+    const run = (async () => {
       let error: ConfigError | undefined;
       try {
         if (signal.aborted) return;
@@ -423,7 +423,6 @@ export class LeaderJobRunner {
         job.lastRunAt = Date.now();
         job.lastError = error;
         if (error) job.failures++;
-        job.running = undefined;
       }
       try {
         this.#options.onRun?.({ name: job.name, ok: !error, durationMs: performance.now() - started, error });
@@ -431,6 +430,11 @@ export class LeaderJobRunner {
         // a failing reporter must not stop the schedule
       }
     })();
-    return job.running;
+    // Cleared after the run settles (a synchronous job settles before this assignment).
+    job.running = run.finally(() => {
+      if (job.running === tracked) job.running = undefined;
+    });
+    const tracked = job.running;
+    return tracked;
   }
 }

@@ -1,0 +1,60 @@
+/** In-process agents over memory tiers, for the agent's unit tests. */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createFailoverStore } from '@summit-config/backends';
+import { createMemoryStore } from '@summit-config/backends/memory';
+import { type Switchable, switchable } from '../../../test/helpers/switchable-store.js';
+import { type AgentConfig, resolveAgentConfig } from '../src/config.js';
+import type { AgentStores } from '../src/stores.js';
+
+export interface MemoryTiers {
+  primary: Switchable;
+  record: Switchable;
+  build: NonNullable<import('../src/agent.js').AgentOptions['stores']>;
+}
+
+/** Two durable memory tiers (`primary`, `record`) and a cache, as the agent's store chain. */
+export function memoryTiers(): MemoryTiers {
+  const primary = switchable(createMemoryStore({ name: 'primary-inner' }), 'primary', {
+    durable: true,
+    cache: false,
+  });
+  const record = switchable(createMemoryStore({ name: 'record-inner' }), 'record', { durable: true, cache: false });
+  return {
+    primary,
+    record,
+    build: (onEvent): AgentStores => ({
+      store: createFailoverStore({
+        tiers: [primary, record, createMemoryStore({ name: 'cache' })],
+        onEvent,
+        probeIntervalMs: 20,
+        failureThreshold: 1,
+      }),
+      primary,
+      record,
+      tiers: ['primary', 'record', 'cache'],
+      embedded: false,
+    }),
+  };
+}
+
+export function testConfig(raw: Record<string, unknown>): AgentConfig {
+  return resolveAgentConfig(
+    {
+      http: { port: 0 },
+      snapshotDir: join(tmpdir(), `summit-agent-test-snapshots-${process.pid}`),
+      drift: { enabled: false },
+      reconcile: { intervalMs: 0 },
+      ...raw,
+    },
+    {},
+  );
+}
+
+export async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
