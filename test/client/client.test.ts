@@ -306,3 +306,50 @@ describe('config client resolution', () => {
     await client.close();
   });
 });
+
+describe('config client secrets', () => {
+  it('resolves secret references just in time, keeps them out of the snapshot, and rejects unresolvable ones', async () => {
+    const { SecretResolver, createLocalProvider, createMemorySecretStorage } = await import('@summit-config/secrets');
+    const key = Buffer.alloc(32, 7).toString('base64');
+    const provider = createLocalProvider({ key, storage: createMemorySecretStorage() });
+    await provider.create('prod/db', JSON.stringify({ password: 's3cr3t-value-1' }));
+    const secrets = new SecretResolver();
+    secrets.register(provider, 'local');
+    const dir = await mkdtemp(join(tmpdir(), 'summit-secrets-'));
+    const snapshotFile = join(dir, 'snap.json');
+    const store = createMemoryStore();
+    const ref = parseRef('app:billing/database');
+    const password = { $secret: { provider: 'local', name: 'prod/db', field: 'password' } };
+    await appendNext(store, { ref, config: { host: 'db', password }, createdBy: by });
+    const client = await createConfigClient({
+      store,
+      app: 'billing',
+      environment: 'production',
+      secrets,
+      snapshotFile,
+    });
+    expect(client.get('database')).toEqual({ host: 'db', password: 's3cr3t-value-1' });
+
+    // Rotation: a new secret version is promoted, and the config gets a new version that points at it.
+    const next = await provider.write('prod/db', JSON.stringify({ password: 's3cr3t-value-2' }));
+    await provider.promote('prod/db', next.version);
+    await appendNext(store, { ref, config: { host: 'db', password }, metadata: { rotated: true }, createdBy: by });
+    await until(() => client.get<{ password: string }>('database')?.password === 's3cr3t-value-2');
+
+    // An unresolvable reference is rejected; the last good value stays.
+    await appendNext(store, {
+      ref,
+      config: { host: 'db2', password: { $secret: { provider: 'local', name: 'missing' } } },
+      createdBy: by,
+    });
+    await until(async () => (await store.listAcks?.(ref))?.some((a) => a.version === 3) === true);
+    expect(client.get('database')).toEqual({ host: 'db', password: 's3cr3t-value-2' });
+    const ack = (await store.listAcks?.(ref))?.find((a) => a.version === 3);
+    expect(ack?.status).toBe('rejected');
+    expect(ack?.reason).not.toContain('s3cr3t');
+    await client.close();
+    const snapshot = await readFile(snapshotFile, 'utf8');
+    expect(snapshot).toContain('$secret');
+    expect(snapshot).not.toContain('s3cr3t-value');
+  });
+});

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { ConfigError, errors, isConfigError, messageOf } from '../errors/config-error.js';
 import { type Environment, environmentChain, validateEnvironments } from '../model/environment.js';
-import type { JsonObject } from '../model/json.js';
+import { deepFreeze, isPlainObject, type JsonObject } from '../model/json.js';
 import { type ConfigRef, parseEnvironmentName, parseId, parseScope, refKey, type Scope } from '../model/ref.js';
 import type { ConfigVersion } from '../model/version.js';
 import type { Explain } from '../resolve/explain.js';
@@ -57,6 +57,11 @@ export interface ClientOptions {
   schemas?: SchemaRegistry;
   /** An extra check of every candidate before it is applied, after the schema. */
   validate?: CandidateValidator;
+  /**
+   * Secret references in config values are resolved through this when a version is applied; a
+   * version whose secrets cannot be resolved is rejected like an invalid one (last good value kept).
+   */
+  secrets?: ClientSecrets;
   /** Layers from environment variables and local files (`envSource`, `loadFileSource`). */
   sources?: readonly LayerSource[];
   /** The evaluation context `get()` uses for rollouts (e.g. this instance's region). Default `{}`. */
@@ -119,6 +124,19 @@ interface Entry {
   meta: Omit<ResolveDetails, 'value' | 'reason' | 'ruleId' | 'variant'>;
   /** Details per rollout outcome (outcomes are shared singletons), so repeated resolves allocate nothing. */
   byOutcome: WeakMap<RolloutOutcome, ResolveDetails>;
+  /** The validated value per outcome, secret references resolved (memory only, never persisted). */
+  values: Map<RolloutOutcome, JsonObject>;
+}
+
+/**
+ * Resolves `{"$secret": {...}}` references just in time (a `SecretResolver` from
+ * `@summit-config/secrets` is one). Values stay in this process's memory only.
+ */
+export interface ClientSecrets {
+  /** A copy of `json` with every secret reference replaced by its value. */
+  resolveRefs<T>(json: T, options?: { signal?: AbortSignal }): Promise<T>;
+  /** Drops cached values of a secret, so the next resolve reads the provider again. */
+  invalidate(provider: string, name?: string): number;
 }
 
 const EMPTY_FLAGS: FlagSet = new Map();
@@ -255,7 +273,7 @@ export class ConfigClient implements AsyncDisposable {
   }
 
   #details(entry: Entry, outcome: RolloutOutcome): ResolveDetails {
-    const resolution = withRollout(entry.base, this.#rolloutLayer(entry, outcome));
+    const value = entry.values.get(outcome) ?? withRollout(entry.base, this.#rolloutLayer(entry, outcome)).value;
     const reason = entry.meta.stale
       ? 'STALE'
       : outcome.reason === 'TARGETING_MATCH' || outcome.reason === 'SPLIT' || outcome.reason === 'DISABLED'
@@ -263,7 +281,7 @@ export class ConfigClient implements AsyncDisposable {
         : 'STATIC';
     return Object.freeze({
       ...entry.meta,
-      value: resolution.value,
+      value,
       reason,
       ruleId: outcome.ruleId,
       variant: outcome.variant,
@@ -395,7 +413,7 @@ export class ConfigClient implements AsyncDisposable {
         const worker = async () => {
           while (next < heads.length) {
             const h = heads[next++] as (typeof heads)[number];
-            await this.#enqueue(refKey(h.ref), () => this.#load(h.ref, h.version, false, h.checksum));
+            await this.#enqueue(h.ref.id, () => this.#load(h.ref, h.version, false, h.checksum));
           }
         };
         const width = Math.min(this.#options.loadConcurrency ?? 32, heads.length);
@@ -411,7 +429,9 @@ export class ConfigClient implements AsyncDisposable {
         'starting from snapshot',
       );
       for (const doc of snapshot.docs) this.#docs.set(refKey(doc.ref), { doc, source: 'snapshot', stale: true });
-      for (const id of new Set(snapshot.docs.map((d) => d.ref.id))) this.#recompute(id);
+      for (const id of new Set(snapshot.docs.map((d) => d.ref.id))) {
+        await this.#recompute(id).catch((error: unknown) => this.#report(error));
+      }
     }
   }
 
@@ -426,7 +446,7 @@ export class ConfigClient implements AsyncDisposable {
         .map((k) => this.#docs.get(k)?.doc)
         .filter((d) => d !== undefined);
       try {
-        this.#recompute(id);
+        await this.#recompute(id);
       } catch (error) {
         for (const d of docs) this.#docs.delete(refKey(d.ref));
         for (const d of docs) await this.#ack(d, 'rejected', messageOf(error));
@@ -451,10 +471,10 @@ export class ConfigClient implements AsyncDisposable {
   #onHead(change: HeadChange): void {
     if (this.#lifecycle.closed) return;
     if (this.#holds(change.key, change.version, change.checksum)) return;
-    void this.#enqueue(change.key, () => this.#load(change.ref, change.version, true, change.checksum));
+    void this.#enqueue(change.ref.id, () => this.#load(change.ref, change.version, true, change.checksum));
   }
 
-  /** Runs loads for one ref in order, never two at once. */
+  /** Runs loads for one config id (its global and app documents) in order, never two at once. */
   #enqueue(key: string, task: () => Promise<void>): Promise<void> {
     const previous = this.#queues.get(key) ?? Promise.resolve();
     const next = previous.then(task).catch((error: unknown) => this.#report(error));
@@ -497,12 +517,11 @@ export class ConfigClient implements AsyncDisposable {
       : undefined;
     this.#docs.set(key, { doc, source, stale });
     try {
-      this.#recompute(id);
+      await this.#recompute(id);
     } catch (error) {
-      // Rejected: restore the last good document and say so.
+      // Rejected: the entry was not swapped; restore the last good document and say so.
       if (held) this.#docs.set(key, held);
       else this.#docs.delete(key);
-      this.#recompute(id);
       await this.#ack(doc, 'rejected', messageOf(error));
       this.#report(error);
       return;
@@ -519,10 +538,11 @@ export class ConfigClient implements AsyncDisposable {
   }
 
   /**
-   * Resolves the documents of `id` for this environment, validates the result (with every overlay the
-   * rollout can produce), and swaps the entry in. Throws, leaving the old entry, when invalid.
+   * Resolves the documents of `id` for this environment, resolves secret references, validates the
+   * result (with every overlay the rollout can produce), and swaps the entry in. Throws, leaving the
+   * old entry in place, when anything is invalid or a secret cannot be resolved.
    */
-  #recompute(id: string): void {
+  async #recompute(id: string): Promise<void> {
     const global = this.#docs.get(`global/${id}`);
     const app = this.#docs.get(`app:${this.app}/${id}`);
     if (!global && !app) {
@@ -545,12 +565,20 @@ export class ConfigClient implements AsyncDisposable {
       ? compileRollout(rolloutDoc.rollout, { ref: refKey(rolloutDoc.ref) })
       : undefined;
     const docs = [global, app].filter((d) => d !== undefined).map((d) => d.doc);
+    const secrets = this.#options.secrets;
+    if (secrets) {
+      // A new version may point at a rotated secret: read every secret it references afresh.
+      for (const d of docs) for (const [provider, name] of secretRefsOf(d)) secrets.invalidate(provider, name);
+    }
+    const values = new Map<RolloutOutcome, JsonObject>();
     for (const outcome of rollout ? [NO_ROLLOUT, ...rollout.outcomes] : [NO_ROLLOUT]) {
-      const candidate = outcome.overlay
+      let candidate = outcome.overlay
         ? withRollout(base, { overlay: outcome.overlay, ruleId: outcome.ruleId, variant: outcome.variant }).value
         : base.value;
+      if (secrets && hasSecretRef(candidate)) candidate = deepFreeze(await secrets.resolveRefs(candidate));
       if (hasSchema) schemas?.validate(id, candidate, { ref: refKey((app ?? global)?.doc.ref as ConfigRef) });
       this.#options.validate?.({ id, value: candidate, docs });
+      values.set(outcome, candidate);
     }
     const stale = [global, app].some((d) => d?.stale);
     const entry: Entry = {
@@ -558,6 +586,7 @@ export class ConfigClient implements AsyncDisposable {
       rollout,
       fixed: undefined,
       byOutcome: new WeakMap(),
+      values,
       meta: Object.freeze({
         versions: Object.freeze({ global: global?.doc.version, app: app?.doc.version }),
         checksum: `${global?.doc.checksum ?? ''}:${app?.doc.checksum ?? ''}`,
@@ -650,4 +679,34 @@ export async function createConfigClient(options: ClientOptions): Promise<Config
     throw error instanceof ConfigError ? error : errors.constraint(messageOf(error), { cause: error });
   }
   return client;
+}
+
+/** True when `value` holds a `{"$secret": ...}` reference anywhere. */
+function hasSecretRef(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(hasSecretRef);
+  if (!isPlainObject(value)) return false;
+  if (Object.hasOwn(value, '$secret')) return true;
+  return Object.values(value).some(hasSecretRef);
+}
+
+/** The (provider, name) of every secret reference in a document's config, overrides and rollout. */
+function secretRefsOf(doc: ConfigVersion): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) {
+      for (const v of value) walk(v);
+      return;
+    }
+    if (!isPlainObject(value)) return;
+    const ref = value.$secret;
+    if (isPlainObject(ref) && typeof ref.provider === 'string' && typeof ref.name === 'string') {
+      out.push([ref.provider, ref.name]);
+      return;
+    }
+    for (const v of Object.values(value)) walk(v);
+  };
+  walk(doc.config);
+  walk(doc.overrides);
+  walk(doc.rollout);
+  return out;
 }

@@ -2,6 +2,7 @@ export {
   type CandidateValidator,
   type ClientLogger,
   type ClientOptions,
+  type ClientSecrets,
   type ConfigChange,
   ConfigClient,
   createConfigClient,
