@@ -2,7 +2,7 @@
  * The HTTP API of an in-process agent over memory tiers: auth, refs, ETag/304, long-poll (wake-up,
  * timeout, client disconnect, shutdown drain), explain, readiness and metrics.
  */
-import { appendNext } from '@summit-config/core';
+import { appendNext, type JsonObject } from '@summit-config/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../src/agent.js';
 import { parseWait } from '../src/http.js';
@@ -28,7 +28,7 @@ async function startAgent(raw: Record<string, unknown> = {}) {
   return { agent, tiers, base };
 }
 
-async function write(agent: Agent, ref: string, config: Record<string, unknown>, overrides = {}) {
+async function write(agent: Agent, ref: string, config: JsonObject, overrides: Record<string, JsonObject> = {}) {
   return appendNext(agent.store, { ref, config, overrides, createdBy: 'test' });
 }
 
