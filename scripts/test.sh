@@ -9,4 +9,4 @@ export AWS_EC2_METADATA_DISABLED=true METADATA_SERVER_DETECTION=none
 $PNPM install --frozen-lockfile
 $PNPM run lint
 $PNPM run typecheck
-sh scripts/services.sh run -- $PNPM exec vitest run "$@"
+sh scripts/services.sh run -- sh scripts/vitest-all.sh "$@"

@@ -1,0 +1,8 @@
+#!/bin/sh
+# Every suite, against the services scripts/services.sh started: first the suites that share the
+# servers, in parallel; then the fault suites (they kill, freeze and restart Consul and PostgreSQL,
+# which would break any suite running beside them) one file at a time, alone.
+set -eu
+PNPM="npx --yes pnpm@10.34.8"
+$PNPM exec vitest run --passWithNoTests --exclude '**/*faults*.test.ts' "$@"
+$PNPM exec vitest run --no-file-parallelism --passWithNoTests faults "$@"
