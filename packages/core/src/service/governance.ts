@@ -27,7 +27,7 @@ export interface RequestQuery {
   requestedBy?: string;
   /** Emergency requests whose after-the-fact review is still pending. */
   reviewPending?: boolean;
-  /** At most this many, oldest first. Default 1000. */
+  /** At most this many, oldest first (by `requestedAt`, then `id`). Default 1000. */
   limit?: number;
 }
 

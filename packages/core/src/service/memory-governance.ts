@@ -126,7 +126,17 @@ export function createMemoryGovernance(options: MemoryGovernanceOptions = {}): G
             (query.requestedBy === undefined || r.requestedBy === query.requestedBy) &&
             (query.reviewPending === undefined || (r.review === 'pending') === query.reviewPending),
         )
-        .sort((a, b) => (a.requestedAt < b.requestedAt ? -1 : a.requestedAt > b.requestedAt ? 1 : 0))
+        .sort((a, b) =>
+          a.requestedAt < b.requestedAt
+            ? -1
+            : a.requestedAt > b.requestedAt
+              ? 1
+              : a.id < b.id
+                ? -1
+                : a.id > b.id
+                  ? 1
+                  : 0,
+        )
         .slice(0, limit)
         .map(clone);
     },
