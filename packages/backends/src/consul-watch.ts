@@ -237,6 +237,7 @@ export class HeadWatcher {
     while (!signal.aborted) {
       await this.#bucket.take(signal);
       const blocking = index > 0;
+      if (!blocking) await this.#ensureMarker(prefix, signal);
       let result: Awaited<ReturnType<ConsulHttp['kvList']>>;
       this.stats.requests++;
       try {
@@ -273,6 +274,21 @@ export class HeadWatcher {
       reset = false;
       afterFailure = false;
       index = lastIndex = newIndex;
+    }
+  }
+
+  /**
+   * Consul answers a blocking query on a prefix that holds no key with the index of the whole KV
+   * store, so every write anywhere would wake this watch. A marker key at the prefix itself (an empty
+   * id, which no ref can have) keeps the prefix non-empty, so only changes below it wake the watch.
+   * Created if absent (cas=0) at every (re)sync, because a restarted dev agent loses it. Best effort:
+   * a token without write access just costs extra wake-ups.
+   */
+  async #ensureMarker(prefix: string, signal: AbortSignal): Promise<void> {
+    try {
+      await this.#http.kvPut(prefix, '', { cas: 0, signal, timeoutMs: this.#options.timeoutMs });
+    } catch {
+      // reported by the list request that follows if Consul is really unreachable
     }
   }
 

@@ -19,6 +19,13 @@ async function tamperDoc(store: ConsulStore, ref: { scope: string; id: string },
 
 runStoreContract('consul', {
   create: () => createConsulStore({ address: consulAddr, prefix: newPrefix() }),
-  capabilities: { watch: true, durable: true, appliedState: true, consistentReads: true, historyLimit: 20 },
+  capabilities: {
+    watch: true,
+    durable: true,
+    appliedState: true,
+    consistentReads: true,
+    historyLimit: 20,
+    bulkReads: true,
+  },
   tamper: (store, ref, version) => tamperDoc(store as ConsulStore, ref, version),
 });

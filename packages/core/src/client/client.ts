@@ -381,8 +381,24 @@ export class ConfigClient implements AsyncDisposable {
 
   // ---------------------------------------------------------------- internals
 
+  /** True while the initial load runs; head events meanwhile wait in `#startHeads`. */
+  #starting = false;
+  readonly #startHeads = new Map<string, HeadChange>();
+
   async #start(): Promise<void> {
     this.#lifecycle.assertOpen();
+    this.#starting = true;
+    try {
+      await this.#initialLoad();
+    } finally {
+      this.#starting = false;
+      const pending = [...this.#startHeads.values()];
+      this.#startHeads.clear();
+      for (const change of pending) this.#onHead(change);
+    }
+  }
+
+  async #initialLoad(): Promise<void> {
     // Watch first, then list: a change landing in between is seen by one or the other, and the
     // per-ref version check drops the duplicate.
     for (const scope of this.#scopes) {
@@ -470,6 +486,11 @@ export class ConfigClient implements AsyncDisposable {
 
   #onHead(change: HeadChange): void {
     if (this.#lifecycle.closed) return;
+    if (this.#starting) {
+      // The initial load reads every head anyway: keep the latest event per ref, settle it afterwards.
+      this.#startHeads.set(change.key, change);
+      return;
+    }
     if (this.#holds(change.key, change.version, change.checksum)) return;
     void this.#enqueue(change.ref.id, () => this.#load(change.ref, change.version, true, change.checksum));
   }
@@ -526,7 +547,8 @@ export class ConfigClient implements AsyncDisposable {
       this.#report(error);
       return;
     }
-    await this.#ack(doc, 'applied');
+    // Watchers hear of the change at once; the acknowledgement follows through the ack queue.
+    void this.#ack(doc, 'applied');
     this.#scheduleSnapshot();
     if (notify) {
       const details = this.resolve(id);
