@@ -310,6 +310,7 @@ describe.each(['memory', 'postgres'] as const)('bad input (%s)', (backing) => {
   it('stores injection strings in values, messages and actor ids verbatim', async () => {
     const h = await prepared(backing);
     try {
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal placeholder is the point
       const evil = "'); DROP TABLE config_versions; -- \\x00 $1 %s ${x} <script>";
       const actor = { id: `mallory"; DELETE FROM config_audit; --`, roles: ['config-admin'] };
       const v = await h.service.set(
