@@ -395,8 +395,16 @@ export class Agent implements AsyncDisposable {
     let storeError: string | undefined;
     if (this.#stores && !this.#lifecycle.closed) {
       try {
-        await this.#stores.store.ping({ signal: AbortSignal.timeout(1000) });
-        storesOk = true;
+        const ping = this.#stores.store.ping({ signal: AbortSignal.timeout(1000) });
+        const timedOut = Symbol('timeout');
+        const outcome = await Promise.race([
+          ping.then(() => true),
+          new Promise<typeof timedOut>((resolve) => setTimeout(() => resolve(timedOut), 1000).unref()),
+        ]);
+        if (outcome === timedOut) {
+          ping.catch(() => {});
+          storeError = 'no durable tier answered a ping within 1 s';
+        } else storesOk = true;
       } catch (error) {
         storeError = toConfigError(error).message;
       }

@@ -166,6 +166,9 @@ export class AgentHttpServer {
       });
       for (const poll of [...this.#polls]) poll.finish();
       this.#server.closeIdleConnections();
+      // The answers to the polls just finished are flushed on the next turn; then their
+      // keep-alive connections are idle too.
+      setImmediate(() => this.#server.closeIdleConnections());
     });
     return this.#closing;
   }
