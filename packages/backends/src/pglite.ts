@@ -4,14 +4,22 @@
  *
  *   const store = createPgliteStore({ dataDir: '.summit/db' });
  */
+
+import { resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { errors } from '@summit-config/core';
 import { createPgliteClient } from './pglite-client.js';
 import { createSqlGovernance, type SqlGovernance } from './postgres-governance.js';
+import {
+  createSqlMigrationHistory,
+  localLockStrategy,
+  type SqlMigrationHistory,
+} from './postgres-migration-history.js';
 import { createSqlStore, type PostgresStore } from './postgres-store.js';
 import { checkCommonOptions, type SqlStoreCommonOptions } from './store-options.js';
 
 export type { SqlGovernance } from './postgres-governance.js';
+export type { SqlMigrationHistory } from './postgres-migration-history.js';
 export type { MigrationResult } from './postgres-migrations.js';
 export type { PostgresStore, UnsyncedVersion } from './postgres-store.js';
 export type { StoreLogger } from './sql-client.js';
@@ -72,6 +80,43 @@ export function createPgliteGovernance(options: PgliteGovernanceOptions = {}): S
   const { schema } = checkCommonOptions({ schema: options.schema }, 'pglite governance');
   const client = createPgliteClient({ dataDir: options.dataDir, pglite: options.pglite });
   return createSqlGovernance({ name: options.name ?? 'pglite', client, schema, ownsClient: true });
+}
+
+export interface PgliteMigrationHistoryOptions {
+  /**
+   * The PGlite instance to use, normally the one the store uses. Borrowed: `close()` leaves it open.
+   * Histories on the same instance and schema share one in-process runner lock.
+   */
+  pglite?: PGlite;
+  /** A directory of its own (or `undefined` with no `pglite`: in memory). Not with `pglite`. */
+  dataDir?: string;
+  /** Schema holding the tables; use the store's. Default `public`. */
+  schema?: string;
+  /** Name used in errors. Default `pglite`. */
+  name?: string;
+}
+
+/**
+ * The configuration-migration history on embedded PGlite. One process owns the database, so
+ * runners exclude each other with an in-process lock per database and schema.
+ */
+export function createPgliteMigrationHistory(options: PgliteMigrationHistoryOptions = {}): SqlMigrationHistory {
+  if (options.dataDir !== undefined && (typeof options.dataDir !== 'string' || options.dataDir.length === 0)) {
+    throw errors.constraint('pglite migration history option dataDir must be a non-empty string');
+  }
+  if (options.dataDir !== undefined && options.pglite !== undefined) {
+    throw errors.constraint('pglite migration history takes option dataDir or option pglite, not both');
+  }
+  const { schema } = checkCommonOptions({ schema: options.schema }, 'pglite migration history');
+  const client = createPgliteClient({ dataDir: options.dataDir, pglite: options.pglite });
+  const owner: object | string = options.pglite ?? (options.dataDir !== undefined ? resolve(options.dataDir) : {});
+  return createSqlMigrationHistory({
+    name: options.name ?? 'pglite',
+    client,
+    schema,
+    ownsClient: true,
+    lock: localLockStrategy(owner, schema),
+  });
 }
 
 /**

@@ -14,6 +14,8 @@
  * - `config_sync`          per (ref, version, tier): whether that tier holds the version yet
  * - `governance_environments`, `governance_schemas`, `governance_policies`   the change service's
  *                          environments, schema versions and named policies
+ * - `config_migrations`, `config_migration_refs`   configuration migrations: runs (with checksums)
+ *                          and per-ref progress (migration 4)
  *
  * Documents are `json`, not `jsonb`: `json` keeps the exact text written, so every string (even
  * `\u0000` or a lone surrogate, which `jsonb` refuses) and every number round-trips, and the
@@ -252,6 +254,67 @@ export const MIGRATIONS: readonly Migration[] = [
         policy json NOT NULL,
         updated_at timestamptz NOT NULL
       )`,
+    ],
+  },
+  {
+    version: 4,
+    name: 'secret rotation: policy fields, the resumable run record, compare-and-set revision',
+    statements: (s) => [
+      // secret_id stays '<provider>/<name>'; the parts are kept apart too for SQL users.
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN provider text`,
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN secret_name text`,
+      // The grace period as given (grace_period_days stays filled, rounded down, for SQL users).
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN grace_ms bigint CHECK (grace_ms >= 0)`,
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN enabled boolean NOT NULL DEFAULT true`,
+      // The recorded step and the record of the run in progress (version ids, refs, sanitised
+      // errors: never a secret value), the failure that ended the last run, the last completed run.
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN step text`,
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN run json`,
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN error json`,
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN last_run json`,
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN revision integer NOT NULL DEFAULT 1`,
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN created_at timestamptz NOT NULL DEFAULT now()`,
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now()`,
+      `ALTER TABLE ${s}.secret_rotation_policies ADD CONSTRAINT secret_rotation_policies_state_check
+        CHECK (state IN ('idle', 'rotating', 'failed'))`,
+      `CREATE INDEX secret_rotation_policies_due_idx ON ${s}.secret_rotation_policies (next_rotation_at)
+        WHERE enabled`,
+    ],
+  },
+  {
+    version: 4,
+    name: 'configuration migration history (runs and per-ref progress)',
+    statements: (s) => [
+      // One row per configuration migration: its latest run. The document holds the whole record;
+      // the columns beside it are for SQL users and for the compare-and-set on (status, run).
+      `CREATE TABLE ${s}.config_migrations (
+        name text COLLATE "C" PRIMARY KEY,
+        version text NOT NULL,
+        checksum varchar(64) NOT NULL,
+        kind varchar(16) NOT NULL CHECK (kind IN ('data', 'module')),
+        status varchar(20) NOT NULL
+          CHECK (status IN ('running', 'failed', 'applied', 'rolling_back', 'rolled_back')),
+        run integer NOT NULL CHECK (run >= 1),
+        applied_by text NOT NULL,
+        started_at timestamptz NOT NULL,
+        finished_at timestamptz,
+        document json NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      )`,
+      // What each run did to each ref: resuming a run skips the refs recorded here.
+      `CREATE TABLE ${s}.config_migration_refs (
+        migration text COLLATE "C" NOT NULL REFERENCES ${s}.config_migrations (name),
+        run integer NOT NULL CHECK (run >= 1),
+        config_id text COLLATE "C" NOT NULL,
+        state varchar(20) NOT NULL CHECK (state IN ('applied', 'proposed', 'unchanged', 'declined')),
+        before_version integer NOT NULL,
+        after_version integer,
+        request_id text,
+        document json NOT NULL,
+        recorded_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (migration, run, config_id)
+      )`,
+      `CREATE INDEX config_migration_refs_ref_idx ON ${s}.config_migration_refs (config_id)`,
     ],
   },
 ];

@@ -1,0 +1,15 @@
+export {
+  type ConfigTemplate,
+  type CreateFromTemplateOptions,
+  createFromTemplate,
+  loadTemplateFile,
+  loadTemplates,
+  parseTemplate,
+  parseTemplateText,
+  type RenderedTemplate,
+  type RenderOptions,
+  renderTemplate,
+  TEMPLATE_NAME,
+  type TemplateCreateResult,
+  type TemplateDefinition,
+} from './template.js';
