@@ -68,4 +68,15 @@ describe('agent process on the embedded default', () => {
       forced: false,
     });
   }, 180_000);
+
+  it('refuses to start with an invalid configuration: exit code 2 and a log line naming the field', async () => {
+    await expect(
+      startAgentProcess({
+        label: 'bad-config',
+        config: { http: { port: 'seventy' } },
+        env: { CONSUL_HTTP_ADDR: undefined, DATABASE_URL: undefined },
+        startTimeoutMs: 60_000,
+      }),
+    ).rejects.toThrow(/exited \(2\) before agent listening[\s\S]*http\.port must be an integer/);
+  }, 120_000);
 });
