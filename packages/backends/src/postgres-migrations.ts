@@ -258,31 +258,6 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 4,
-    name: 'secret rotation: policy fields, the resumable run record, compare-and-set revision',
-    statements: (s) => [
-      // secret_id stays '<provider>/<name>'; the parts are kept apart too for SQL users.
-      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN provider text`,
-      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN secret_name text`,
-      // The grace period as given (grace_period_days stays filled, rounded down, for SQL users).
-      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN grace_ms bigint CHECK (grace_ms >= 0)`,
-      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN enabled boolean NOT NULL DEFAULT true`,
-      // The recorded step and the record of the run in progress (version ids, refs, sanitised
-      // errors: never a secret value), the failure that ended the last run, the last completed run.
-      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN step text`,
-      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN run json`,
-      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN error json`,
-      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN last_run json`,
-      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN revision integer NOT NULL DEFAULT 1`,
-      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN created_at timestamptz NOT NULL DEFAULT now()`,
-      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now()`,
-      `ALTER TABLE ${s}.secret_rotation_policies ADD CONSTRAINT secret_rotation_policies_state_check
-        CHECK (state IN ('idle', 'rotating', 'failed'))`,
-      `CREATE INDEX secret_rotation_policies_due_idx ON ${s}.secret_rotation_policies (next_rotation_at)
-        WHERE enabled`,
-    ],
-  },
-  {
-    version: 4,
     name: 'configuration migration history (runs and per-ref progress)',
     statements: (s) => [
       // One row per configuration migration: its latest run. The document holds the whole record;
@@ -315,6 +290,31 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (migration, run, config_id)
       )`,
       `CREATE INDEX config_migration_refs_ref_idx ON ${s}.config_migration_refs (config_id)`,
+    ],
+  },
+  {
+    version: 5,
+    name: 'secret rotation: policy fields, the resumable run record, compare-and-set revision',
+    statements: (s) => [
+      // secret_id stays '<provider>/<name>'; the parts are kept apart too for SQL users.
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN provider text`,
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN secret_name text`,
+      // The grace period as given (grace_period_days stays filled, rounded down, for SQL users).
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN grace_ms bigint CHECK (grace_ms >= 0)`,
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN enabled boolean NOT NULL DEFAULT true`,
+      // The recorded step and the record of the run in progress (version ids, refs, sanitised
+      // errors: never a secret value), the failure that ended the last run, the last completed run.
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN step text`,
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN run json`,
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN error json`,
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN last_run json`,
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN revision integer NOT NULL DEFAULT 1`,
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN created_at timestamptz NOT NULL DEFAULT now()`,
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now()`,
+      `ALTER TABLE ${s}.secret_rotation_policies ADD CONSTRAINT secret_rotation_policies_state_check
+        CHECK (state IN ('idle', 'rotating', 'failed'))`,
+      `CREATE INDEX secret_rotation_policies_due_idx ON ${s}.secret_rotation_policies (next_rotation_at)
+        WHERE enabled`,
     ],
   },
 ];
