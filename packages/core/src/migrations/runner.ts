@@ -234,6 +234,13 @@ export function rollbackMessage(name: string, run: number): string {
   return `rollback of migration ${name} (run ${run})`;
 }
 
+/** Whether a ref's content differs from what the migration left (a later version with equal content is no change). */
+function changedSince(head: ConfigVersion | undefined, r: MigrationRefRecord): boolean {
+  if (!head || isTombstone(head)) return true;
+  if (head.version === r.afterVersion) return false;
+  return r.afterContent === undefined || contentChecksum(head) !== r.afterContent;
+}
+
 function markerOf(metadata: unknown): { name: string; run: number } | undefined {
   if (!isPlainObject(metadata) || !isPlainObject(metadata.migration)) return undefined;
   const { name, run } = metadata.migration;
@@ -860,7 +867,7 @@ export function createMigrationRunner(options: MigrationRunnerOptions): Migratio
     for (let attempt = 0; ; attempt++) {
       const head = await service.get(actor, r.ref);
       const headVersion = head?.version ?? 0;
-      const forced = headVersion !== r.afterVersion;
+      const forced = changedSince(head, r);
       if (forced && !force) {
         throw new MigrationError(
           'CONFLICTING_CHANGE',
@@ -991,8 +998,7 @@ export function createMigrationRunner(options: MigrationRunnerOptions): Migratio
         for (const r of refs) {
           if (r.rollback || r.state !== 'applied') continue;
           const head = await service.get(actor, r.ref);
-          if ((head?.version ?? 0) !== r.afterVersion)
-            conflicts.push(`${r.ref} (v${r.afterVersion} -> v${head?.version ?? 0})`);
+          if (changedSince(head, r)) conflicts.push(`${r.ref} (v${r.afterVersion} -> v${head?.version ?? 0})`);
         }
         if (conflicts.length > 0 && !force) {
           throw new MigrationError(
