@@ -14,7 +14,6 @@ export const PERMISSIONS = [
   'config:delete',
   'config:rollback',
   'config:audit:read',
-  'approval:read',
   'approval:request',
   'approval:approve',
   'approval:apply',
