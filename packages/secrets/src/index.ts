@@ -66,3 +66,4 @@ export {
   type SecretResolverOptions,
   type SecretResolverStats,
 } from './resolver.js';
+export * from './rotation/index.js';
