@@ -99,11 +99,11 @@ export async function postWebhooks(
         if (response.status >= 200 && response.status < 300) return { url, ok: true, status: response.status };
         return { url, ok: false, status: response.status, error: `HTTP ${response.status}` };
       } catch (error) {
-        const e = error as { name?: string; message?: string; cause?: { code?: string } };
+        const e = error as { name?: string; message?: string; cause?: { code?: string; message?: string } };
         const why =
           e?.name === 'TimeoutError'
             ? `no answer within ${timeoutMs} ms`
-            : (e?.cause?.code ?? e?.message ?? String(error)).slice(0, 200);
+            : (e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(error)).slice(0, 200);
         return { url, ok: false, error: why };
       }
     }),
