@@ -1,6 +1,6 @@
 import { OpenFeature, ProviderEvents } from '@openfeature/server-sdk';
 import { createMemoryStore } from '@summit-config/backends/memory';
-import { appendNext, createConfigClient } from '@summit-config/core';
+import { appendNext, createConfigClient, type JsonObject } from '@summit-config/core';
 import { clientFlagSource, createSummitFlagProvider } from '@summit-config/core/openfeature';
 import { describe, expect, it } from 'vitest';
 
@@ -8,7 +8,7 @@ describe('OpenFeature provider on a live config client', () => {
   it('evaluates the flags of a config through the OpenFeature API and emits changes', async () => {
     const store = createMemoryStore();
     const ref = 'app:shop/features';
-    const flags = (rampBps: number) => ({
+    const flags = (rampBps: number): JsonObject => ({
       flags: {
         'dark-mode': true,
         'new-checkout': {
