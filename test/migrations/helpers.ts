@@ -98,25 +98,29 @@ export async function head(service: ConfigService, actor: Actor, ref: string): P
 }
 
 /**
- * A service whose `set` fails once `limit` writes went through: with `after: true` the failing
- * call writes first and then throws (the write happened, the caller never learns of it), otherwise
- * it throws before writing.
+ * A service whose writes (`set`, or the methods named in `methods`) fail once `limit` of them went
+ * through: with `after: true` the failing call writes first and then throws (the write happened,
+ * the caller never learns of it), otherwise it throws before writing.
  */
-export function failingAfter(service: ConfigService, limit: number, options: { after?: boolean } = {}): ConfigService {
+export function failingAfter(
+  service: ConfigService,
+  limit: number,
+  options: { after?: boolean; methods?: Array<'set' | 'rollback'> } = {},
+): ConfigService {
   let writes = 0;
+  const methods = new Set<string | symbol>(options.methods ?? ['set']);
   return new Proxy(service, {
     get(target, prop, receiver) {
-      if (prop === 'set') {
-        return async (...args: Parameters<ConfigService['set']>) => {
-          if (writes >= limit && !options.after) throw new Error(`injected failure before write ${writes + 1}`);
-          const written = await target.set(...args);
-          writes++;
-          if (writes > limit) throw new Error(`injected failure after write ${writes}`);
-          return written;
-        };
-      }
       const value = Reflect.get(target, prop, receiver);
-      return typeof value === 'function' ? value.bind(target) : value;
+      if (typeof value !== 'function') return value;
+      if (!methods.has(prop)) return value.bind(target);
+      return async (...args: unknown[]) => {
+        if (writes >= limit && !options.after) throw new Error(`injected failure before write ${writes + 1}`);
+        const written = await value.apply(target, args);
+        writes++;
+        if (writes > limit) throw new Error(`injected failure after write ${writes}`);
+        return written;
+      };
     },
   });
 }

@@ -235,6 +235,47 @@ describe.each(BACKINGS)('migration runner on %s', (backing) => {
     expect((await h.history.get('0002-rename-pool'))?.status).toBe('applied');
   });
 
+  it('a failed run can be rolled back (what it did is undone), then applied again as run 2', async () => {
+    const { h, migrations } = await setup();
+    const two = migrations.slice(0, 2);
+    await createMigrationRunner({ service: failingAfter(h.service, 3), history: h.history, migrations: two })
+      .apply(root)
+      .catch(() => undefined);
+    expect((await h.history.get('0002-rename-pool'))?.status).toBe('failed');
+    const runner = createMigrationRunner({ service: h.service, history: h.history, migrations: two });
+    const rolled = await runner.rollback(root, '0002-rename-pool');
+    expect(rolled.refs.map((r) => [r.ref, r.rollback?.state])).toEqual([[SELECTED[0], 'rolled_back']]);
+    expect((await head(h.service, root, SELECTED[0] as string)).config).toMatchObject({ pool: 10 });
+    const report = await runner.apply(root);
+    expect(report.migrations[0]).toMatchObject({ name: '0002-rename-pool', run: 2, written: 3 });
+  });
+
+  it('a rollback that fails part-way is finished by the next rollback, each ref rolled back once', async () => {
+    const { h, migrations } = await setup();
+    const runner = createMigrationRunner({ service: h.service, history: h.history, migrations });
+    await runner.apply(root, { only: ['0001-add-timeouts'] });
+    const crashing = createMigrationRunner({
+      service: failingAfter(h.service, 0, { after: true, methods: ['rollback'] }),
+      history: h.history,
+      migrations,
+    });
+    expect((await crashing.rollback(root, '0001-add-timeouts').catch((e: Error) => e)).message).toMatch(/injected/);
+    const record = await h.history.get('0001-add-timeouts');
+    expect(record?.status).toBe('rolling_back');
+    expect(record?.error?.message).toMatch(/injected/);
+    // Applying while the rollback is unfinished is refused.
+    expect(await codeOf(runner.apply(root, { only: ['0001-add-timeouts'] }))).toBe('CONSTRAINT_VIOLATION');
+    const done = await runner.rollback(root, '0001-add-timeouts');
+    expect(done.refs.filter((r) => r.rollback?.state === 'rolled_back')).toHaveLength(2);
+    for (const ref of [SELECTED[0], SELECTED[2]] as string[]) {
+      const rollbacks = (await h.service.history(root, ref)).filter((v) =>
+        v.message.startsWith('rollback of migration'),
+      );
+      expect(rollbacks).toHaveLength(1);
+    }
+    expect((await h.history.get('0001-add-timeouts'))?.status).toBe('rolled_back');
+  });
+
   it('two runners started at once apply each migration once', async () => {
     const { h, migrations } = await setup();
     const twin = await h.twin();
