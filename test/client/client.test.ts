@@ -353,3 +353,23 @@ describe('config client secrets', () => {
     expect(snapshot).not.toContain('s3cr3t-value');
   });
 });
+
+describe('config client tombstones', () => {
+  it('reads a deleted (tombstoned) document as absent and tells watchers', async () => {
+    const store = createMemoryStore();
+    const ref = parseRef('app:shop/legacy');
+    await appendNext(store, { ref, config: { on: true }, createdBy: by });
+    const client = await createConfigClient({ store, app: 'shop', environment: 'production' });
+    const changes: ConfigChange[] = [];
+    client.watch('legacy', (c) => changes.push(c));
+    await appendNext(store, { ref, config: {}, metadata: { deleted: true }, createdBy: by, message: 'delete' });
+    await until(() => changes.length === 1);
+    expect(changes[0]).toMatchObject({ version: 2, previous: { on: true }, value: undefined });
+    expect(client.get('legacy')).toBeUndefined();
+    expect(client.resolve('legacy').reason).toBe('DEFAULT');
+    await appendNext(store, { ref, config: { on: false }, createdBy: by, message: 'restore' });
+    await until(() => changes.length === 2);
+    expect(client.get('legacy')).toEqual({ on: false });
+    await client.close();
+  });
+});

@@ -565,8 +565,13 @@ export class ConfigClient implements AsyncDisposable {
    * old entry in place, when anything is invalid or a secret cannot be resolved.
    */
   async #recompute(id: string): Promise<void> {
-    const global = this.#docs.get(`global/${id}`);
-    const app = this.#docs.get(`app:${this.app}/${id}`);
+    // A tombstone (a delete through the change service) is a version like any other, read as absent.
+    const live = (key: string) => {
+      const held = this.#docs.get(key);
+      return held && held.doc.metadata.deleted !== true ? held : undefined;
+    };
+    const global = live(`global/${id}`);
+    const app = live(`app:${this.app}/${id}`);
     if (!global && !app) {
       this.#entries.delete(id);
       return;
