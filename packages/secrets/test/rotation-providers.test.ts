@@ -10,7 +10,6 @@ import { type ConfigClient, type ConfigVersion, createConfigClient, parseRef } f
 import {
   createLocalProvider,
   createSqlSecretStorage,
-  isSecretError,
   type RotationPolicy,
   type SecretProvider,
   sqlFromPgPool,
