@@ -259,7 +259,8 @@ describe.each(BACKINGS)('migration runner on %s', (backing) => {
       history: h.history,
       migrations,
     });
-    expect((await crashing.rollback(root, '0001-add-timeouts').catch((e: Error) => e)).message).toMatch(/injected/);
+    const failure = await crashing.rollback(root, '0001-add-timeouts').catch((e: unknown) => e);
+    expect((failure as Error).message).toMatch(/injected/);
     const record = await h.history.get('0001-add-timeouts');
     expect(record?.status).toBe('rolling_back');
     expect(record?.error?.message).toMatch(/injected/);
