@@ -44,6 +44,7 @@ describe('renderTemplate', () => {
       poolSize: 10,
       url: 'postgres://db.internal:5432/billing',
       tls: { enabled: true, ca: 'pem' },
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the template syntax under test
       note: 'literal ${not-a-param}',
     });
     expect(out.overrides).toEqual({ production: { poolSize: 50 } });
@@ -106,6 +107,7 @@ describe('renderTemplate', () => {
     const t = parseTemplate({
       name: 't',
       parameters: { type: 'object', properties: { who: { type: 'string' } } },
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the template syntax under test
       config: { greeting: 'hello ${who}' },
     });
     expect(isConfigError(await renderTemplate(t, {}).catch((e: unknown) => e), 'MISSING_REQUIRED')).toBe(true);
@@ -127,6 +129,7 @@ describe('malformed templates', () => {
       '/parameters',
     ],
     ['placeholder with extra keys', { name: 't', config: { a: { $param: 'x', default: 1 } } }, '/config/a'],
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the template syntax under test
     ['bad interpolation', { name: 't', config: { a: 'x ${not valid}' } }, '/config/a'],
     ['overrides not objects', { name: 't', config: {}, overrides: { production: 1 } }, '/overrides'],
   ])('%s', (_name, raw, pointer) => {
