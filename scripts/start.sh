@@ -1,9 +1,19 @@
 #!/bin/sh
-# The README's main command (`npm start`): installs, builds, and runs the main job on the embedded
-# default (no Consul, no PostgreSQL).
+# The README's main command (`npm start`): installs, builds, seeds the demo configs into the embedded
+# store (PGlite in ./.summit/data; no Consul, no PostgreSQL needed) and runs the sidecar agent on
+# http://127.0.0.1:7070 until Ctrl-C. CONSUL_HTTP_ADDR / DATABASE_URL switch on the real tiers.
 set -eu
 cd "$(dirname "$0")/.."
 PNPM="npx --yes pnpm@10.34.8"
 $PNPM install --frozen-lockfile
 $PNPM run build
-$PNPM exec tsx examples/quickstart.ts "$@"
+if [ -z "${CONSUL_HTTP_ADDR:-}" ] && [ -z "${DATABASE_URL:-}" ]; then
+  node_modules/.bin/tsx examples/seed-demo.ts
+fi
+cat >&2 <<MSG
+summit-config agent starting on http://127.0.0.1:${SUMMIT_AGENT_PORT:-7070} (Ctrl-C stops it). Try:
+  curl -s 'http://127.0.0.1:${SUMMIT_AGENT_PORT:-7070}/v1/config/app:demo/database'
+  curl -s 'http://127.0.0.1:${SUMMIT_AGENT_PORT:-7070}/v1/config/app:demo/database?environment=production-eu&explain=1'
+  curl -s 'http://127.0.0.1:${SUMMIT_AGENT_PORT:-7070}/v1/config/app:demo/checkout?ctx.userId=u-42'
+MSG
+exec node packages/agent/dist/cli.js agent --config examples/agent.yaml "$@"

@@ -3,6 +3,7 @@
  * are serialised by PGlite's own `transaction()` (plain queries wait for a running transaction),
  * and LISTEN/NOTIFY works inside the instance; the connection can never be "lost".
  */
+import { mkdir } from 'node:fs/promises';
 import { PGlite, type Results } from '@electric-sql/pglite';
 import { quoteIdent, type SqlClient, type SqlListener, type SqlQueryable, type SqlResult } from './sql-client.js';
 
@@ -28,10 +29,14 @@ export function createPgliteClient(options: PgliteClientOptions = {}): SqlClient
   /** Opens the database on first use; a failed open is retried by the next call. */
   function db(): Promise<PGlite> {
     if (borrowed) return Promise.resolve(borrowed);
-    opening ??= PGlite.create(options.dataDir).catch((error: unknown) => {
-      opening = undefined;
-      throw error;
-    });
+    const dataDir = options.dataDir;
+    // PGlite creates the data directory itself but not its parents.
+    opening ??= (dataDir === undefined ? Promise.resolve() : mkdir(dataDir, { recursive: true }).then(() => {}))
+      .then(() => PGlite.create(dataDir))
+      .catch((error: unknown) => {
+        opening = undefined;
+        throw error;
+      });
     return opening;
   }
 

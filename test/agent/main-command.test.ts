@@ -1,0 +1,62 @@
+/**
+ * The README's main command, `npm start` (scripts/start.sh), on a bare machine: no CONSUL_HTTP_ADDR,
+ * no DATABASE_URL. It installs, builds, seeds the demo configs into embedded PGlite, starts the agent,
+ * which serves a resolved config; SIGTERM stops it cleanly with exit code 0.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { repoRoot } from '../helpers/services.js';
+
+describe('the main command on a bare machine', () => {
+  it('starts the agent on the embedded default, serves a config, and stops cleanly', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'summit-main-'));
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const env = { ...process.env, SUMMIT_DATA_DIR: join(dir, 'data'), SUMMIT_AGENT_PORT: String(port) };
+    delete env.CONSUL_HTTP_ADDR;
+    delete env.DATABASE_URL;
+    // start.sh ends with `exec node ... agent`, so the child becomes the agent itself.
+    const child = spawn('sh', ['scripts/start.sh'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (b: Buffer) => (output += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (output += b.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      const base = `http://127.0.0.1:${port}`;
+      const deadline = Date.now() + 150_000;
+      let ready = false;
+      while (!ready && Date.now() < deadline) {
+        ready = await fetch(`${base}/readyz`).then(
+          (r) => r.ok,
+          () => false,
+        );
+        if (!ready) await new Promise((r) => setTimeout(r, 500));
+      }
+      expect(ready, output.slice(-2000)).toBe(true);
+      const res = await fetch(`${base}/v1/config/app:demo/database?environment=production-eu`);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({
+        host: 'db.eu.internal',
+        port: 5432,
+        pool: { min: 2, max: 50 },
+        ssl: true,
+        name: 'demo',
+      });
+      expect(res.headers.get('x-summit-source')).toBe('pglite');
+      expect(output).toContain('seeded app:demo/database v1');
+      const started = Date.now();
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(output).toContain('"msg":"agent stopped"');
+    } finally {
+      child.kill('SIGKILL');
+    }
+    // The rendered file of the demo config was written too.
+    expect(await readFile(join(repoRoot, '.summit', 'render', 'demo-database.env'), 'utf8')).toContain(
+      'DATABASE_HOST=',
+    );
+  }, 200_000);
+});
