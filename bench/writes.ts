@@ -13,17 +13,19 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { round } from './_measure.js';
-import { measureBareKvPuts, measureConsulWrites } from './lib/writes-consul.js';
+import { measureBareKvPuts, measureChainWrites, measureConsulWrites } from './lib/writes-consul.js';
 
 const durationMs = Number(process.env.BENCH_DURATION_MS ?? 3000);
 
-async function pair(concurrency: number): Promise<{ consul: number; bare: number }> {
+async function pair(concurrency: number): Promise<{ consul: number; chain: number; bare: number }> {
   const half = Math.max(200, Math.round(durationMs / 2));
   const bare1 = await measureBareKvPuts(concurrency, half);
   const consul1 = await measureConsulWrites(concurrency, half);
+  const chain1 = await measureChainWrites(concurrency, half);
+  const chain2 = await measureChainWrites(concurrency, half);
   const consul2 = await measureConsulWrites(concurrency, half);
   const bare2 = await measureBareKvPuts(concurrency, half);
-  return { consul: (consul1 + consul2) / 2, bare: (bare1 + bare2) / 2 };
+  return { consul: (consul1 + consul2) / 2, chain: (chain1 + chain2) / 2, bare: (bare1 + bare2) / 2 };
 }
 
 const c1 = await pair(1);
@@ -36,6 +38,11 @@ const result: Record<string, unknown> = {
   bare_c32: round(c32.bare, 1),
   ratio_c1: round(c1.consul / c1.bare),
   ratio_c32: round(c32.consul / c32.bare),
+  // The full versioned write (Consul txn, then PostgreSQL transaction, through the failover chain).
+  chain_c1: round(c1.chain, 1),
+  chain_c32: round(c32.chain, 1),
+  chain_ratio_c1: round(c1.chain / c1.bare),
+  chain_ratio_c32: round(c32.chain / c32.bare),
 };
 
 interface PgWrites {

@@ -76,6 +76,40 @@ export async function measureConsulWrites(concurrency: number, durationMs: numbe
   }
 }
 
+/**
+ * Versioned appends per second through the whole write path of DESIGN.md section 10: the failover
+ * chain writing each version to Consul (one txn) and then PostgreSQL (one transaction).
+ */
+export async function measureChainWrites(concurrency: number, durationMs: number): Promise<number> {
+  const tag = randomUUID().slice(0, 8);
+  const prefix = `bench-chain-${tag}/`;
+  const { createFailoverStore } = await import('@summit-config/backends');
+  const { createPostgresStore } = await import('@summit-config/backends/postgres');
+  const store = createFailoverStore({
+    tiers: [
+      createConsulStore({ address: address(), prefix }),
+      createPostgresStore({
+        connectionString: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:15432/summit',
+        schema: `bench_chain_${tag}`,
+        pool: { max: Math.max(10, concurrency) },
+      }),
+    ],
+  });
+  const versions = new Array<number>(concurrency).fill(0);
+  try {
+    return await run(concurrency, durationMs, async (w) => {
+      const ref = parseRef(`global/bench/writer-${w}`);
+      const v = (versions[w] as number) + 1;
+      await store.append(createVersion({ ref, config: config(w, v), createdBy: 'bench' }, v));
+      versions[w] = v;
+    });
+  } finally {
+    await store.close();
+    const agent = new Agent({ keepAlive: false });
+    await raw(agent, 'DELETE', `/v1/kv/${prefix}?recurse`).catch(() => {});
+  }
+}
+
 /** Plain KV PUTs per second of a same-sized value at `concurrency`. */
 export async function measureBareKvPuts(concurrency: number, durationMs: number): Promise<number> {
   const prefix = `bench-bare-${randomUUID().slice(0, 8)}/`;
