@@ -548,7 +548,14 @@ describe('rotation: scheduling, failures, notifications, access (memory backing)
     expect(await m.dueRotations()).toEqual([]);
     h.clock.advance(7 * 24 * HOUR);
     expect((await m.dueRotations()).map((p) => p.secret.name).sort()).toEqual([secret.name, other.name].sort());
-    const report = await m.runDue();
+    // As a leader job: the function alone, called with the job's context; an aborted one rejects.
+    const job = m.runDue;
+    const stopped = new AbortController();
+    stopped.abort(new Error('leadership lost'));
+    await expect(job({ signal: stopped.signal })).rejects.toThrow('leadership lost');
+    await expect(job('now' as never)).rejects.toThrow(/runDue takes a Date/);
+    expect(await h.policies.list()).toMatchObject([{ state: 'idle' }, { state: 'idle' }]);
+    const report = await job({ signal: new AbortController().signal });
     expect(report.results.map((r) => [r.secret.name, r.started, r.state])).toEqual(
       [
         [secret.name, true, 'rotating'],

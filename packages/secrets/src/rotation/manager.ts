@@ -25,11 +25,11 @@ import { hostname } from 'node:os';
 import {
   type Actor,
   type AppliedAck,
+  abortReason,
   type ConfigService,
   type ConfigStore,
   type ConfigVersion,
   checkActor,
-  delay,
   errors,
   isConfigError,
   isPlainObject,
@@ -37,6 +37,7 @@ import {
   type JsonObject,
   Lifecycle,
   ListenerSet,
+  onAbort,
   parseRef,
   type Rbac,
   refKey,
@@ -197,9 +198,14 @@ export interface RotationManager extends AsyncDisposable {
   dueRotations(now?: Date): Promise<RotationPolicy[]>;
   /**
    * Starts the due rotations and advances the runs under way, as the manager's `actor` (which
-   * needs `secrets:rotate`). For the agent's leader job; never rejects for one policy's failure.
+   * needs `secrets:rotate`). For the agent's leader job, called as it is
+   * (`registerLeaderJob('rotation', '* * * * *', rotation.runDue)` passes `{ signal }`), or with the
+   * time to decide at. Never rejects for one policy's failure: each result says what happened.
    */
-  runDue(now?: Date, options?: { signal?: AbortSignal }): Promise<RunDueReport>;
+  runDue(
+    now?: Date | { readonly now?: Date; readonly signal?: AbortSignal },
+    options?: { signal?: AbortSignal },
+  ): Promise<RunDueReport>;
   /** Registers a custom generator; returns its remover. `CONSTRAINT_VIOLATION` for a taken or bad name. */
   registerHandler(name: string, handler: RotationHandler): () => void;
   /**
@@ -1020,8 +1026,36 @@ export function createRotationManager(options: RotationManagerOptions): Rotation
     return started;
   }
 
-  function combined(signal: AbortSignal | undefined): AbortSignal {
-    return signal ? AbortSignal.any([stopper.signal, signal]) : stopper.signal;
+  /** Runs `fn` with a signal that aborts on `close()` and on the caller's `signal`; unlinks both after. */
+  async function linked<T>(signal: AbortSignal | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    if (!signal) return fn(stopper.signal);
+    const controller = new AbortController();
+    const offStop = onAbort(stopper.signal, () => controller.abort(stopper.signal.reason));
+    const offCaller = onAbort(signal, () => controller.abort(signal.reason));
+    try {
+      return await fn(controller.signal);
+    } finally {
+      offStop();
+      offCaller();
+    }
+  }
+
+  /** Sleeps `ms` (a referenced timer: a caller that asked to wait keeps the process alive). */
+  function sleep(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) {
+        reject(abortReason(signal));
+        return;
+      }
+      const timer = setTimeout(() => {
+        off();
+        resolve();
+      }, ms);
+      const off = onAbort(signal, () => {
+        clearTimeout(timer);
+        reject(abortReason(signal));
+      });
+    });
   }
 
   async function required(secret: SecretId): Promise<RotationPolicy> {
@@ -1039,7 +1073,7 @@ export function createRotationManager(options: RotationManagerOptions): Rotation
       if (p.run.nextAttemptAt) wakes.push(Date.parse(p.run.nextAttemptAt));
       if (p.run.graceUntil && Date.parse(p.run.graceUntil) > t) wakes.push(Date.parse(p.run.graceUntil));
       if (leasedByOther(p.run, t) && p.run.leaseUntil) wakes.push(Date.parse(p.run.leaseUntil));
-      await delay(Math.max(1, Math.min(...wakes) - t), signal);
+      await sleep(Math.max(1, Math.min(...wakes) - t), signal);
       p = await advance((await policies.get(p.secret)) ?? p, signal);
     }
     return p;
@@ -1052,6 +1086,55 @@ export function createRotationManager(options: RotationManagerOptions): Rotation
     if (p.run.nextAttemptAt !== undefined && Date.parse(p.run.nextAttemptAt) > t) return false;
     if (p.run.step === 'grace' && p.run.graceUntil !== undefined && Date.parse(p.run.graceUntil) > t) return false;
     return true;
+  }
+
+  async function runDueWith(when: Date, signal: AbortSignal): Promise<RunDueReport> {
+    throwIfAborted(signal);
+    const due = await manager.dueRotations(when);
+    const results: RunDueResult[] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < due.length) {
+        const p = due[next++] as RotationPolicy;
+        let started = false;
+        try {
+          throwIfAborted(signal);
+          let current = p;
+          if (current.state === 'idle') {
+            current = await startRun(current, 'scheduled');
+            started = true;
+          }
+          current = await advance(current, signal);
+          results.push({ secret: p.secret, started, state: current.state, step: current.step });
+        } catch (error) {
+          // Stopped (close, the caller's signal): what is under way resumes later; report nothing.
+          if (signal.aborted) return;
+          if (error instanceof RotationPolicyConflictError) {
+            // Another runner started or moved it first: nothing to report.
+            const latest = await policies.get(p.secret).catch(() => undefined);
+            results.push({ secret: p.secret, started: false, state: latest?.state, step: latest?.step });
+            continue;
+          }
+          const e = sanitizeCause(error);
+          const code = isConfigError(error) ? error.code : 'SECRET_PROVIDER';
+          if (!(error instanceof StopSignal)) {
+            log('warn', { secret: p.secret, code, error: e.message }, 'rotation could not be advanced');
+          }
+          const latest = await policies.get(p.secret).catch(() => undefined);
+          results.push({
+            secret: p.secret,
+            started,
+            state: latest?.state,
+            step: latest?.step,
+            error: { code, message: e.message },
+          });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, due.length) }, worker));
+    throwIfAborted(signal);
+    results.sort((a, b) => (secretKey(a.secret) < secretKey(b.secret) ? -1 : 1));
+    return { at: when.toISOString(), results };
   }
 
   const manager: RotationManager = {
@@ -1123,40 +1206,43 @@ export function createRotationManager(options: RotationManagerOptions): Rotation
     async rotate(actorInput, secretInput, rotateOptions = {}) {
       authorize(actorInput, 'secrets:rotate');
       const secret = checkSecretId(secretInput);
-      const signal = combined(rotateOptions.signal);
-      throwIfAborted(signal);
-      let policy = await required(secret);
-      if (policy.state === 'failed' && policy.run?.promotedAt !== undefined && rotateOptions.force !== true) {
-        throw errors.constraint(
-          `the last rotation of ${secretKey(secret)} failed at step ${policy.step} after promoting version ${policy.run.newVersion}: its previous version ${policy.run.previousVersion ?? ''} is still valid. Use retry to finish it, or force to start anew (a new promote revokes that version at once)`,
-        );
-      }
-      if (policy.state !== 'rotating') policy = await startRun(policy, 'manual');
-      return rotateOptions.wait ? untilSettled(policy, signal) : advance(policy, signal);
+      return linked(rotateOptions.signal, async (signal) => {
+        throwIfAborted(signal);
+        let policy = await required(secret);
+        if (policy.state === 'failed' && policy.run?.promotedAt !== undefined && rotateOptions.force !== true) {
+          throw errors.constraint(
+            `the last rotation of ${secretKey(secret)} failed at step ${policy.step} after promoting version ${policy.run.newVersion}: its previous version ${policy.run.previousVersion ?? ''} is still valid. Use retry to finish it, or force to start anew (a new promote revokes that version at once)`,
+          );
+        }
+        if (policy.state !== 'rotating') policy = await startRun(policy, 'manual');
+        return rotateOptions.wait ? untilSettled(policy, signal) : advance(policy, signal);
+      });
     },
 
     async retry(actorInput, secretInput, rotateOptions = {}) {
       authorize(actorInput, 'secrets:rotate');
       const secret = checkSecretId(secretInput);
-      const signal = combined(rotateOptions.signal);
-      let policy = await required(secret);
-      if (policy.state === 'failed' && policy.run) {
-        policy = await save(
-          {
-            ...policy,
-            state: 'rotating',
-            step: policy.run.step,
-            error: undefined,
-            run: { ...policy.run, attempts: 0, nextAttemptAt: undefined },
-          },
-          policy.revision,
-        );
-      } else if (policy.state !== 'rotating') {
-        throw errors.constraint(
-          `rotation policy ${secretKey(secret)} has no failed run to retry (state ${policy.state})`,
-        );
-      }
-      return rotateOptions.wait ? untilSettled(policy, signal) : advance(policy, signal);
+      return linked(rotateOptions.signal, async (signal) => {
+        throwIfAborted(signal);
+        let policy = await required(secret);
+        if (policy.state === 'failed' && policy.run) {
+          policy = await save(
+            {
+              ...policy,
+              state: 'rotating',
+              step: policy.run.step,
+              error: undefined,
+              run: { ...policy.run, attempts: 0, nextAttemptAt: undefined },
+            },
+            policy.revision,
+          );
+        } else if (policy.state !== 'rotating') {
+          throw errors.constraint(
+            `rotation policy ${secretKey(secret)} has no failed run to retry (state ${policy.state})`,
+          );
+        }
+        return rotateOptions.wait ? untilSettled(policy, signal) : advance(policy, signal);
+      });
     },
 
     async dueRotations(at) {
@@ -1165,52 +1251,22 @@ export function createRotationManager(options: RotationManagerOptions): Rotation
       return (await policies.list()).filter((p) => isDue(p, t));
     },
 
-    async runDue(at, runOptions = {}) {
+    async runDue(atOrContext, runOptions = {}) {
       authorize(systemActor, 'secrets:rotate');
-      const when = at ?? now();
-      const signal = combined(runOptions.signal);
-      const due = await manager.dueRotations(when);
-      const results: RunDueResult[] = [];
-      let next = 0;
-      const worker = async () => {
-        while (next < due.length) {
-          const p = due[next++] as RotationPolicy;
-          let started = false;
-          try {
-            throwIfAborted(signal);
-            let current = p;
-            if (current.state === 'idle') {
-              current = await startRun(current, 'scheduled');
-              started = true;
-            }
-            current = await advance(current, signal);
-            results.push({ secret: p.secret, started, state: current.state, step: current.step });
-          } catch (error) {
-            if (error instanceof RotationPolicyConflictError && !signal.aborted) {
-              // Another runner started or moved it first: nothing to report.
-              const latest = await policies.get(p.secret).catch(() => undefined);
-              results.push({ secret: p.secret, started: false, state: latest?.state, step: latest?.step });
-              continue;
-            }
-            const e = sanitizeCause(error);
-            const code = isConfigError(error) ? error.code : 'SECRET_PROVIDER';
-            if (!signal.aborted && !(error instanceof StopSignal)) {
-              log('warn', { secret: p.secret, code, error: e.message }, 'rotation could not be advanced');
-            }
-            const latest = await policies.get(p.secret).catch(() => undefined);
-            results.push({
-              secret: p.secret,
-              started,
-              state: latest?.state,
-              step: latest?.step,
-              error: { code, message: e.message },
-            });
-          }
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(concurrency, due.length) }, worker));
-      results.sort((a, b) => (secretKey(a.secret) < secretKey(b.secret) ? -1 : 1));
-      return { at: when.toISOString(), results };
+      // Also callable as a leader job: runDue({ signal, ... }).
+      let at: Date | undefined;
+      let callerSignal = runOptions.signal;
+      if (atOrContext instanceof Date) at = atOrContext;
+      else if (isPlainObject(atOrContext)) {
+        const ctx = atOrContext as { now?: unknown; signal?: unknown };
+        if (ctx.now !== undefined && !(ctx.now instanceof Date)) throw errors.constraint('runDue: now must be a Date');
+        at = ctx.now as Date | undefined;
+        if (ctx.signal instanceof AbortSignal) callerSignal ??= ctx.signal;
+      } else if (atOrContext !== undefined) {
+        throw errors.constraint('runDue takes a Date, or a context { now?, signal? }');
+      }
+      if (at !== undefined && Number.isNaN(at.getTime())) throw errors.constraint('runDue: now must be a valid Date');
+      return linked(callerSignal, (signal) => runDueWith(at ?? now(), signal));
     },
 
     registerHandler,
@@ -1221,12 +1277,9 @@ export function createRotationManager(options: RotationManagerOptions): Rotation
       const remove = listeners.add((event) => {
         if (type === '*' || event.type === type) (listener as (e: RotationEvent) => void)(event);
       });
-      const signal = onOptions.signal;
-      if (!signal) return remove;
-      const onAbortFn = () => remove();
-      signal.addEventListener('abort', onAbortFn, { once: true });
+      const off = onAbort(onOptions.signal, remove);
       return () => {
-        signal.removeEventListener('abort', onAbortFn);
+        off();
         remove();
       };
     },
