@@ -176,7 +176,7 @@ it('no secret value reaches Consul, PostgreSQL, the snapshot file, the audit tra
     expect(used.dbNew).not.toBe(used.dbOld);
     await waitFor(
       'the client reloaded',
-      () => (client?.get('database') as { password?: string }).password === used.dbNew,
+      () => (client?.get('database') as { password?: string } | undefined)?.password === used.dbNew,
     );
     const bumped = (await store.getHead(parseRef('app:shop/database')))?.version as number;
     await waitFor('the acknowledgement', async () =>

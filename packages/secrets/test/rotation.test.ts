@@ -9,6 +9,7 @@ import { inspect } from 'node:util';
 import { type ConfigVersion, createConfigClient, isConfigError, parseRef } from '@summit-config/core';
 import {
   createLocalProvider,
+  databaseUserHandler,
   isSecretError,
   ROTATION_STEPS,
   type RotationHandler,
@@ -607,6 +608,59 @@ describe('rotation: scheduling, failures, notifications, access (memory backing)
     const again = await m.rotate(actors.secrets, secret);
     expect(again).toMatchObject({ state: 'rotating', step: 'verify', run: { attempts: 1 } });
     expect((await provider.listVersions(secret.name)).filter((v) => v.stage === 'pending')).toHaveLength(1);
+  });
+
+  it('a database-user handler alternates logins, sets and tests the password, disables the old login; its errors are redacted', async () => {
+    const h = await harness('memory');
+    const provider = local();
+    const secret = { provider: 'local', name: secretName('dbuser') };
+    const initial = secretText('init');
+    await provider.create(secret.name, JSON.stringify({ username: 'app_a', password: initial }));
+    // The "database": logins, their passwords, which may log in.
+    const passwords = new Map([['app_a', initial]]);
+    const enabled = new Set(['app_a']);
+    let failNext = true;
+    const handler = databaseUserHandler({
+      users: ['app_a', 'app_b'],
+      setPassword: async (user, password) => {
+        if (failNext) {
+          failNext = false;
+          throw new Error(`ALTER ROLE ${user} PASSWORD '${password}' failed: connection reset`);
+        }
+        passwords.set(user, password);
+        enabled.add(user);
+      },
+      testLogin: async (user, password) => {
+        if (passwords.get(user) !== password || !enabled.has(user)) throw new Error('login failed');
+      },
+      disableUser: async (user) => {
+        enabled.delete(user);
+      },
+    });
+    const m = h.manager([provider], { handlers: { 'db-user': handler }, retry: { maxAttempts: 3, baseMs: 0 } });
+    await m.putPolicy(actors.secrets, {
+      secret,
+      intervalDays: 30,
+      graceMs: 0,
+      generator: { type: 'handler', name: 'db-user' },
+    });
+    let p = await m.rotate(actors.secrets, secret);
+    expect(p).toMatchObject({ state: 'rotating', step: 'activate', run: { attempts: 1 } });
+    expect(p.run?.lastError?.message).toMatch(/^ALTER ROLE \[REDACTED\] PASSWORD '\[REDACTED\]' failed/);
+    await m.runDue();
+    p = await policyOf(h, secret);
+    expect(p.state).toBe('idle');
+    const first = JSON.parse((await provider.read(secret.name)).value) as { username: string; password: string };
+    expect(first.username).toBe('app_b');
+    expect(passwords.get('app_b')).toBe(first.password);
+    expect([...enabled]).toEqual(['app_b']);
+
+    p = await m.rotate(actors.secrets, secret);
+    expect(p.state).toBe('idle');
+    const second = JSON.parse((await provider.read(secret.name)).value) as { username: string; password: string };
+    expect(second.username).toBe('app_a');
+    expect(passwords.get('app_a')).toBe(second.password);
+    expect([...enabled]).toEqual(['app_a']);
   });
 
   it('an agent without config:write fails visibly at bump; retry with the right actor finishes', async () => {

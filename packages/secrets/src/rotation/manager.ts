@@ -443,6 +443,22 @@ export function createRotationManager(options: RotationManagerOptions): Rotation
 
   // -- one run
 
+  /** `value` and, for a JSON secret, every string in it: the texts an error message must not show. */
+  function sensitive(value: string): string[] {
+    const out = [value];
+    try {
+      const walk = (v: unknown): void => {
+        if (typeof v === 'string') out.push(v);
+        else if (Array.isArray(v)) v.forEach(walk);
+        else if (isPlainObject(v)) Object.values(v).forEach(walk);
+      };
+      walk(JSON.parse(value));
+    } catch {
+      // Not JSON: the value itself is all there is.
+    }
+    return out;
+  }
+
   interface RunContext {
     policy: RotationPolicy;
     run: RotationRun;
@@ -465,7 +481,7 @@ export function createRotationManager(options: RotationManagerOptions): Rotation
       async current() {
         try {
           const v = (await provider.read(name, 'current', { signal })).value;
-          ctx.redact.push(v);
+          ctx.redact.push(...sensitive(v));
           return v;
         } catch (error) {
           if (isSecretError(error) && error.code === 'NOT_FOUND') return undefined;
@@ -474,7 +490,7 @@ export function createRotationManager(options: RotationManagerOptions): Rotation
       },
       async read(version) {
         const v = (await provider.read(name, { version }, { signal })).value;
-        ctx.redact.push(v);
+        ctx.redact.push(...sensitive(v));
         return v;
       },
     };
@@ -487,16 +503,16 @@ export function createRotationManager(options: RotationManagerOptions): Rotation
     if (typeof value !== 'string' || value.length === 0) {
       throw errors.constraint(`rotation of ${secretKey(ctx.policy.secret)}: the generator returned no value`);
     }
-    ctx.redact.push(value);
+    ctx.redact.push(...sensitive(value));
     values.set(ctx.run.id, value);
     return value;
   }
 
-  /** The pending value: from memory when this process generated it, else read back. */
+  /** The pending value, read back from the provider by version id. */
   async function pendingValue(ctx: RunContext): Promise<string> {
     const version = ctx.run.newVersion as string;
     const read = await ctx.provider.read(ctx.policy.secret.name, { version }, { signal: ctx.signal });
-    ctx.redact.push(read.value);
+    ctx.redact.push(...sensitive(read.value));
     return read.value;
   }
 
@@ -637,7 +653,7 @@ export function createRotationManager(options: RotationManagerOptions): Rotation
           reused = true;
         } else {
           const value = values.get(run.id) ?? (await generate(ctx));
-          ctx.redact.push(value);
+          ctx.redact.push(...sensitive(value));
           const labels = provider.capabilities.labels ? { 'summit-rotation': run.id } : undefined;
           version = (await provider.write(name, value, { signal, labels })).version;
         }
@@ -918,7 +934,7 @@ export function createRotationManager(options: RotationManagerOptions): Rotation
         redact: [],
       };
       const known = values.get(ctx.run.id);
-      if (known !== undefined) ctx.redact.push(known);
+      if (known !== undefined) ctx.redact.push(...sensitive(known));
       await hooks.beforeStep?.(step, policy);
       let outcome: StepOutcome;
       try {
