@@ -6,6 +6,7 @@ export {
   type EffectivePolicy,
   effectivePolicy,
   eligibleFor,
+  isRolloutProgression,
   missingApprovals,
   requirementsFor,
 } from './policy.js';

@@ -116,6 +116,30 @@ export function affectedEnvironments(
   });
 }
 
+/**
+ * Whether `after` differs from `before` only in the `step` or `state` of progressive (percentage or
+ * canary) rollout rules: an approved canary plan moving along its own schedule, or being aborted. The
+ * agent makes such changes with the `rollout:step` permission, without a new approval.
+ */
+export function isRolloutProgression(before: ChangeContent | undefined, after: ChangeContent): boolean {
+  if (!before || before.deleted || after.deleted) return false;
+  if (canonicalJson(before.config) !== canonicalJson(after.config)) return false;
+  if (canonicalJson(before.overrides) !== canonicalJson(after.overrides)) return false;
+  const rulesOf = (rollout: JsonObject | null) => (Array.isArray(rollout?.rules) ? rollout.rules : []);
+  const strip = (rollout: JsonObject | null) =>
+    canonicalJson({
+      ...(rollout ?? {}),
+      rules: rulesOf(rollout).map((rule) => {
+        if (!isPlainObject(rule) || (rule.strategy !== 'percentage' && rule.strategy !== 'canary')) return rule;
+        const { step: _step, state: _state, ...rest } = rule;
+        return rest;
+      }),
+    });
+  return (
+    canonicalJson(before.rollout) !== canonicalJson(after.rollout) && strip(before.rollout) === strip(after.rollout)
+  );
+}
+
 /** The requirements of the guarded environments among `names` (those needing at least one approval). */
 export function requirementsFor(
   names: readonly string[],

@@ -29,6 +29,7 @@ export const PERMISSIONS = [
   'secrets:rotate',
   'rotation:read',
   'rotation:write',
+  'rollout:step',
   'export',
   'import',
 ] as const;

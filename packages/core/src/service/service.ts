@@ -21,6 +21,7 @@ import {
   checkApprovalPolicy,
   effectivePolicy,
   eligibleFor,
+  isRolloutProgression,
   missingApprovals,
   requirementsFor,
 } from '../approvals/policy.js';
@@ -689,7 +690,16 @@ export function createConfigService(options: ConfigServiceOptions): ConfigServic
     const at = now();
     let doc = candidate(ref, p.current + 1, p.content, actor.id, p.message, at);
     await checkDocument(doc, envs);
-    const requirements = requirementsFor(affectedEnvironments(changeContent(p.before), changeContent(doc), envs), envs);
+    let requirements = requirementsFor(affectedEnvironments(changeContent(p.before), changeContent(doc), envs), envs);
+    // An approved canary moving along its own schedule (or aborted) needs `rollout:step`, not a new approval.
+    if (
+      requirements.length > 0 &&
+      options.emergency !== true &&
+      isRolloutProgression(changeContent(p.before), changeContent(doc)) &&
+      rbac.can(actor, 'rollout:step', ref.scope)
+    ) {
+      requirements = [];
+    }
     let request: ChangeRequest | undefined;
     if (requirements.length > 0) {
       const names = requirements.map((r) => r.environment);
