@@ -28,6 +28,11 @@ async function healthServer(answer: { status: number; body: string }) {
   return { url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(r)) };
 }
 
+/** The first rule of a stored rollout. */
+function ruleOf(rollout: unknown): { step?: number; state?: string } | undefined {
+  return (rollout as { rules?: Array<{ step?: number; state?: string }> } | null | undefined)?.rules?.[0];
+}
+
 const servers: Array<{ close: () => Promise<unknown> }> = [];
 afterEach(async () => {
   for (const s of servers.splice(0)) await s.close();
@@ -83,7 +88,7 @@ describe('canary stepping behind a health gate', () => {
       expect.objectContaining({ ruleId: 'pool', action: 'advanced', fromVersion: 1, toVersion: 2 }),
     ]);
     const v2 = await service.get(admin, ref);
-    expect((v2?.rollout as { rules: Array<{ step: number }> }).rules[0]?.step).toBe(1);
+    expect(ruleOf(v2?.rollout)?.step).toBe(1);
     expect(v2?.message).toMatch(/advanced to 5000 bps/);
     // Someone without rollout:step cannot make the same kind of change without approval.
     await expect(
@@ -104,7 +109,7 @@ describe('canary stepping behind a health gate', () => {
     const last = await stepRollouts({ service, actor: agent, now: t3 + 11 * 60_000 });
     expect(last.steps[0]?.action).toBe('promoted');
     const promoted = await service.get(admin, ref);
-    expect((promoted?.rollout as { rules: Array<{ state: string }> }).rules[0]?.state).toBe('promoted');
+    expect(ruleOf(promoted?.rollout)?.state).toBe('promoted');
     // A promoted rule is never stepped again.
     expect(
       (await stepRollouts({ service, actor: agent, now: Date.parse(promoted?.createdAt ?? '') + 3_600_000 })).steps,
@@ -124,7 +129,7 @@ describe('canary stepping behind a health gate', () => {
     const run = await stepRollouts({ service, actor: agent, now: Date.parse(v1.createdAt) + 11 * 60_000 });
     expect(run.steps).toEqual([expect.objectContaining({ action: 'aborted', detail: 'webhook answered HTTP 503' })]);
     const aborted = await service.get(admin, ref);
-    expect((aborted?.rollout as { rules: Array<{ state: string }> }).rules[0]?.state).toBe('aborted');
+    expect(ruleOf(aborted?.rollout)?.state).toBe('aborted');
   });
 
   it('evaluates Prometheus gates against their bounds and treats errors as unhealthy', async () => {
