@@ -16,11 +16,13 @@
 import {
   backoffDelay,
   type ConfigError,
+  compareHeads,
   delay,
   errors,
   type Head,
   type HeadChange,
   type HeadListener,
+  headChange,
   isConfigError,
   refKey,
   type Scope,
@@ -81,22 +83,6 @@ interface Subscription {
   active: boolean;
 }
 
-function changeOf(head: Head, initial: boolean): HeadChange {
-  return Object.freeze({
-    ref: head.ref,
-    key: refKey(head.ref),
-    version: head.version,
-    checksum: head.checksum,
-    initial,
-  });
-}
-
-function byKey(a: Head, b: Head): number {
-  const ka = refKey(a.ref);
-  const kb = refKey(b.ref);
-  return ka < kb ? -1 : ka > kb ? 1 : 0;
-}
-
 /** Counters, for tests and metrics. */
 export interface WatcherStats {
   /** Blocking-query requests sent (including resyncs). */
@@ -155,7 +141,7 @@ export class HeadWatcher {
     };
     this.#subs.add(sub);
     if (sub.pendingInitial && this.#synced) {
-      const snapshot = [...this.#known.values()].sort(byKey);
+      const snapshot = [...this.#known.values()].sort(compareHeads);
       queueMicrotask(() => this.#flushInitial(sub, snapshot));
     }
     return () => {
@@ -178,7 +164,7 @@ export class HeadWatcher {
   #flushInitial(sub: Subscription, snapshot: Head[]): void {
     if (!sub.pendingInitial) return;
     sub.pendingInitial = false;
-    for (const head of snapshot) this.#deliver(sub, changeOf(head, true));
+    for (const head of snapshot) this.#deliver(sub, headChange(head, true));
     const queued = sub.queue.splice(0);
     for (const change of queued) this.#deliver(sub, change);
   }
@@ -311,7 +297,7 @@ export class HeadWatcher {
     if (!this.#synced) {
       this.#synced = true;
       this.#known = seen;
-      const snapshot = [...seen.values()].sort(byKey);
+      const snapshot = [...seen.values()].sort(compareHeads);
       for (const sub of [...this.#subs]) if (sub.pendingInitial) this.#flushInitial(sub, snapshot);
       return;
     }
@@ -340,9 +326,9 @@ export class HeadWatcher {
     if (lossy && !mode.filtered) {
       for (const key of [...this.#known.keys()]) if (!seen.has(key)) this.#known.delete(key);
     }
-    changes.sort(byKey);
+    changes.sort(compareHeads);
     for (const head of changes) {
-      const change = changeOf(head, false);
+      const change = headChange(head, false);
       for (const sub of [...this.#subs]) this.#deliver(sub, change);
     }
   }

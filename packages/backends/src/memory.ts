@@ -3,11 +3,13 @@ import {
   type ConfigRef,
   type ConfigStore,
   type ConfigVersion,
+  compareHeads,
   DEFAULT_MAX_DOCUMENT_BYTES,
   errors,
   type Head,
   type HeadChange,
   type HeadListener,
+  headChange,
   headOf,
   Lifecycle,
   ListenerSet,
@@ -88,7 +90,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): ConfigStore
     ) {
       const head = headOf(verified);
       heads.set(key, head);
-      const change = changeOf(head, false);
+      const change = headChange(head, false);
       queueMicrotask(() => subscriptions.emit(change));
     }
   }
@@ -96,16 +98,6 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): ConfigStore
   function open(ref: ConfigRef): ConfigRef {
     lifecycle.assertOpen();
     return parseRef(ref);
-  }
-
-  function changeOf(head: Head, initial: boolean): HeadChange {
-    return Object.freeze({
-      ref: head.ref,
-      key: refKey(head.ref),
-      version: head.version,
-      checksum: head.checksum,
-      initial,
-    });
   }
 
   function matches(query: ListQuery, head: Head): boolean {
@@ -132,13 +124,13 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): ConfigStore
 
     async listHeads(query = {}) {
       lifecycle.assertOpen();
-      return [...heads.values()].filter((h) => matches(query, h)).sort((a, b) => compareKeys(a, b));
+      return [...heads.values()].filter((h) => matches(query, h)).sort((a, b) => compareHeads(a, b));
     },
 
     async getHeadDocuments(query = {}) {
       lifecycle.assertOpen();
       const docsOut: ConfigVersion[] = [];
-      for (const head of [...heads.values()].filter((h) => matches(query, h)).sort(compareKeys)) {
+      for (const head of [...heads.values()].filter((h) => matches(query, h)).sort(compareHeads)) {
         const doc = docs.get(`${refKey(head.ref)}@${head.version}`);
         // An evicted head document makes the answer incomplete: say so rather than return a partial list.
         if (!doc) throw errors.unavailable(opts.name, new Error(`head document of ${refKey(head.ref)} was evicted`));
@@ -187,7 +179,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): ConfigStore
       lifecycle.assertOpen();
       const sub: Subscription = { scope: watchOptions.scope, listener, onError: watchOptions.onError };
       const initial = watchOptions.initial
-        ? [...heads.values()].filter((h) => matches({ scope: sub.scope }, h)).sort(compareKeys)
+        ? [...heads.values()].filter((h) => matches({ scope: sub.scope }, h)).sort(compareHeads)
         : [];
       let active = true;
       const deliver = (change: HeadChange) => {
@@ -202,7 +194,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): ConfigStore
       const remove = subscriptions.add(deliver);
       if (initial.length > 0)
         queueMicrotask(() => {
-          for (const h of initial) deliver(changeOf(h, true));
+          for (const h of initial) deliver(headChange(h, true));
         });
       let offAbort = () => {};
       const unwatch = () => {
@@ -239,10 +231,4 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): ConfigStore
     },
   };
   return store;
-}
-
-function compareKeys(a: Head, b: Head): number {
-  const ka = refKey(a.ref);
-  const kb = refKey(b.ref);
-  return ka < kb ? -1 : ka > kb ? 1 : 0;
 }

@@ -18,11 +18,13 @@ import {
   type ConfigRef,
   type ConfigStore,
   type ConfigVersion,
+  compareHeads,
   delay,
   errors,
   type Head,
   type HeadChange,
   type HeadListener,
+  headChange,
   headOf,
   isConfigError,
   isPlainObject,
@@ -142,22 +144,6 @@ function headOfRow(row: HeadRow): Head {
     version: row.version,
     checksum: row.checksum,
   });
-}
-
-function changeOf(head: Head, initial: boolean): HeadChange {
-  return Object.freeze({
-    ref: head.ref,
-    key: refKey(head.ref),
-    version: head.version,
-    checksum: head.checksum,
-    initial,
-  });
-}
-
-function compareHeads(a: Head, b: Head): number {
-  const ka = refKey(a.ref);
-  const kb = refKey(b.ref);
-  return ka < kb ? -1 : ka > kb ? 1 : 0;
 }
 
 /** The NOTIFY channel of a schema: `summit:<schema>`, or a hash when that would not fit 63 bytes. */
@@ -1075,7 +1061,7 @@ class HeadFeed {
 
   /** Delivers `head` as a change to every live subscriber of its scope. */
   #emit(head: Head): void {
-    const change = changeOf(head, false);
+    const change = headChange(head, false);
     for (const sub of [...this.#subs]) {
       if (sub.live && (sub.scope === undefined || sub.scope === head.ref.scope)) this.#call(sub, change);
     }
@@ -1086,7 +1072,7 @@ class HeadFeed {
     const heads = [...this.#known.values()]
       .filter((h) => sub.scope === undefined || h.ref.scope === sub.scope)
       .sort(compareHeads);
-    for (const head of heads) this.#call(sub, changeOf(head, true));
+    for (const head of heads) this.#call(sub, headChange(head, true));
     sub.live = true;
   }
 

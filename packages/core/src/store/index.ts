@@ -10,4 +10,5 @@ export type {
   Unwatch,
   WatchOptions,
 } from './contract.js';
+export { compareHeads, headChange } from './heads.js';
 export { type AppendNextOptions, appendNext, type RollbackOptions, rollbackTo } from './write.js';
