@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { createConsulStore } from '@summit-config/backends/consul';
-import { createVersion, type JsonObject, parseRef, serializeVersion } from '@summit-config/core';
+import { type ConfigStore, createVersion, type JsonObject, parseRef, serializeVersion } from '@summit-config/core';
 
 const address = () => process.env.CONSUL_HTTP_ADDR ?? 'http://127.0.0.1:18500';
 
@@ -57,10 +57,13 @@ async function run(concurrency: number, durationMs: number, write: (writer: numb
   return count / ((performance.now() - start) / 1000);
 }
 
-/** Versioned appends per second through the Consul store at `concurrency`. */
-export async function measureConsulWrites(concurrency: number, durationMs: number): Promise<number> {
-  const prefix = `bench-writes-${randomUUID().slice(0, 8)}/`;
-  const store = createConsulStore({ address: address(), prefix });
+/** Appends per second of `concurrency` writers, each to its own ref, through `store`; then closes it and drops `prefix`. */
+async function measureStoreWrites(
+  store: ConfigStore,
+  prefix: string,
+  concurrency: number,
+  durationMs: number,
+): Promise<number> {
   const versions = new Array<number>(concurrency).fill(0);
   try {
     return await run(concurrency, durationMs, async (w) => {
@@ -74,6 +77,12 @@ export async function measureConsulWrites(concurrency: number, durationMs: numbe
     const agent = new Agent({ keepAlive: false });
     await raw(agent, 'DELETE', `/v1/kv/${prefix}?recurse`).catch(() => {});
   }
+}
+
+/** Versioned appends per second through the Consul store at `concurrency`. */
+export async function measureConsulWrites(concurrency: number, durationMs: number): Promise<number> {
+  const prefix = `bench-writes-${randomUUID().slice(0, 8)}/`;
+  return measureStoreWrites(createConsulStore({ address: address(), prefix }), prefix, concurrency, durationMs);
 }
 
 /**
@@ -95,19 +104,7 @@ export async function measureChainWrites(concurrency: number, durationMs: number
       }),
     ],
   });
-  const versions = new Array<number>(concurrency).fill(0);
-  try {
-    return await run(concurrency, durationMs, async (w) => {
-      const ref = parseRef(`global/bench/writer-${w}`);
-      const v = (versions[w] as number) + 1;
-      await store.append(createVersion({ ref, config: config(w, v), createdBy: 'bench' }, v));
-      versions[w] = v;
-    });
-  } finally {
-    await store.close();
-    const agent = new Agent({ keepAlive: false });
-    await raw(agent, 'DELETE', `/v1/kv/${prefix}?recurse`).catch(() => {});
-  }
+  return measureStoreWrites(store, prefix, concurrency, durationMs);
 }
 
 /** Plain KV PUTs per second of a same-sized value at `concurrency`. */
