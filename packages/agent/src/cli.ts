@@ -1,65 +1,15 @@
 #!/usr/bin/env node
 /**
- * `summit-config`: the CLI. For now only `summit-config agent [--config file.yaml]`, the daemon;
- * the operator commands (get, set, diff, rollback, ...) join later. The CLI owns all output: log
- * lines are JSON, one per line, on stderr.
+ * `summit-config`: the CLI (operator commands and `agent`, the daemon). The commands live in
+ * `cli/*.ts`; this entry runs one command line and exits with its code (see `--help` for the table).
  */
-import { isConfigError } from '@summit-config/core';
-import { Command, Option } from 'commander';
-import { runAgent } from './agent.js';
-import type { AgentLogger } from './util.js';
+import { runCli } from './cli/program.js';
 
-const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
-type Level = (typeof LEVELS)[number];
+export { createJsonLogger } from './cli/agent-command.js';
 
-/** A logger writing one JSON object per line to stderr, from `min` up. */
-export function createJsonLogger(min: Level = 'info', out: NodeJS.WritableStream = process.stderr): AgentLogger {
-  const threshold = LEVELS.indexOf(min);
-  const line = (level: Level) => (obj: object, msg?: string) => {
-    if (LEVELS.indexOf(level) < threshold) return;
-    let text: string;
-    try {
-      text = JSON.stringify({ level, time: new Date().toISOString(), msg, ...obj });
-    } catch {
-      text = JSON.stringify({ level, time: new Date().toISOString(), msg, unserializable: true });
-    }
-    out.write(`${text}\n`);
-  };
-  return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
-}
-
-const program = new Command('summit-config')
-  .description('Summit Config: centralized, versioned configuration')
-  .showHelpAfterError();
-
-program
-  .command('agent')
-  .description('run the sidecar agent: serves resolved config over HTTP, renders files, leads cluster jobs')
-  .option('-c, --config <file>', 'YAML configuration file (env SUMMIT_AGENT_CONFIG)', process.env.SUMMIT_AGENT_CONFIG)
-  .addOption(
-    new Option('--log-level <level>', 'lowest level logged')
-      .choices(LEVELS)
-      .default(process.env.SUMMIT_LOG_LEVEL ?? 'info'),
-  )
-  .action(async (opts: { config?: string; logLevel: Level }) => {
-    const logger = createJsonLogger(LEVELS.includes(opts.logLevel) ? opts.logLevel : 'info');
-    let running: Awaited<ReturnType<typeof runAgent>>;
-    try {
-      running = await runAgent({ configFile: opts.config, logger });
-    } catch (error) {
-      const code = isConfigError(error) ? error.code : 'UNEXPECTED';
-      logger.error?.(
-        { code, err: isConfigError(error) ? error.toJSON() : String(error) },
-        `agent did not start: ${(error as Error).message}`,
-      );
-      process.exit(code === 'CONSTRAINT_VIOLATION' || code === 'NOT_FOUND' ? 2 : 1);
-    }
-    const exit = await running.done;
-    logger.info?.(
-      { code: exit.code, signal: exit.signal, forced: exit.forced, durationMs: Math.round(exit.durationMs) },
-      'agent stopped',
-    );
-    process.exit(exit.code);
-  });
-
-await program.parseAsync(process.argv);
+const code = await runCli(process.argv.slice(2));
+// Let buffered output reach its destination before exiting (pipes may be asynchronous).
+await Promise.all(
+  [process.stdout, process.stderr].map((s) => new Promise<void>((resolve) => s.write('', () => resolve()))),
+);
+process.exit(code);

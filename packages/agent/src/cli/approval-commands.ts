@@ -1,0 +1,201 @@
+/**
+ * Change requests: propose, approve, reject, cancel, apply, pending.
+ */
+import { type ChangeRequest, errors, REQUEST_STATUSES, type RequestStatus, refKey } from '@summit-config/core';
+import type { Command } from 'commander';
+import { action, addCommonOptions, type CliState, type Run } from './command.js';
+import { addContentOptions, CONTENT_HELP, type ContentOptions, contentFor } from './config-commands.js';
+import { date, integer, list, ref } from './input.js';
+import { table, when } from './io.js';
+
+function summary(r: ChangeRequest): string {
+  const approvals = r.approvals.filter((a) => a.decision === 'approve').length;
+  const lines = [
+    `change request ${r.id}: ${r.kind} ${refKey(r.ref)} against v${r.baseVersion}, ${r.status}${r.emergency ? ` (emergency, review ${r.review ?? '-'})` : ''}`,
+  ];
+  if (r.environments.length > 0) {
+    lines.push(
+      `  needs ${r.requirements.map((q) => `${q.requiredApprovals} approval(s) in ${q.environment}${q.approvers.length ? ` from ${q.approvers.join(', ')}` : ''}`).join('; ')}; has ${approvals}`,
+    );
+  }
+  if (r.appliedVersion !== undefined) lines.push(`  applied as v${r.appliedVersion} by ${r.appliedBy ?? '?'}`);
+  if (r.reason) lines.push(`  reason: ${r.reason}`);
+  if (r.applyAt) lines.push(`  apply at ${when(r.applyAt)}`);
+  if (r.status === 'pending') lines.push(`  expires ${when(r.expiresAt)}`);
+  return lines.join('\n');
+}
+
+export function registerApprovalCommands(program: Command, state: CliState): void {
+  addCommonOptions(
+    addContentOptions(
+      program
+        .command('propose')
+        .description('open a change request (for changes that touch guarded environments)')
+        .argument('<ref>', '<scope>/<id>')
+        .argument('[file]', 'JSON or YAML file with the value ("-" for stdin); not for --kind delete/rollback'),
+    )
+      .option('--kind <kind>', 'set, delete or rollback', 'set')
+      .option('--to <version>', 'rollback: the version to restore (default: the one before the head)')
+      .option('--base-version <n>', 'the head the change is based on (default: the head read now)')
+      .option('--apply-at <time>', 'apply no earlier than this (ISO-8601)')
+      .addHelpText('after', CONTENT_HELP),
+  ).action(
+    action(
+      state,
+      async (
+        run: Run<ContentOptions & { kind: string; to?: string; baseVersion?: string; applyAt?: string }>,
+        refText: string,
+        file: string | undefined,
+      ) => {
+        const { opts } = run;
+        if (!['set', 'delete', 'rollback'].includes(opts.kind)) {
+          throw errors.constraint(`--kind must be set, delete or rollback, got ${JSON.stringify(opts.kind)}`);
+        }
+        const kind = opts.kind as 'set' | 'delete' | 'rollback';
+        const baseVersion = integer(opts.baseVersion, '--base-version', 0);
+        const to = integer(opts.to, '--to', 1);
+        const applyAt = date(opts.applyAt, '--apply-at');
+        const r = ref(refText);
+        const s = await run.session();
+        let request: ChangeRequest;
+        if (kind === 'set') {
+          const { input, base } = await contentFor(run, s, refText, file);
+          request = await s.service.propose(s.actor, {
+            ...input,
+            kind,
+            baseVersion: baseVersion ?? base?.version ?? 0,
+            ...(applyAt ? { applyAt } : {}),
+          });
+        } else {
+          if (file !== undefined || opts.file !== undefined || opts.jsonValue !== undefined) {
+            throw errors.constraint(`--kind ${kind} takes no value`);
+          }
+          request = await s.service.propose(s.actor, {
+            ref: r,
+            kind,
+            ...(to === undefined ? {} : { to }),
+            ...(baseVersion === undefined ? {} : { baseVersion }),
+            ...(opts.message === undefined ? {} : { message: opts.message }),
+            ...(applyAt ? { applyAt } : {}),
+          });
+        }
+        run.out.result(request, () => summary(request));
+      },
+    ),
+  );
+
+  addCommonOptions(
+    program
+      .command('approve')
+      .description('approve a change request (or the review of an emergency change)')
+      .argument('<change-id>', 'the change request id')
+      .option('--comment <text>', 'a comment recorded with the approval'),
+  ).action(
+    action(state, async (run: Run<{ comment?: string }>, id: string) => {
+      const s = await run.session();
+      const r = await s.service.approve(
+        s.actor,
+        id,
+        run.opts.comment === undefined ? {} : { comment: run.opts.comment },
+      );
+      run.out.result(r, () => summary(r));
+    }),
+  );
+
+  addCommonOptions(
+    program
+      .command('reject')
+      .description('reject a change request (or the review of an emergency change)')
+      .argument('<change-id>', 'the change request id')
+      .requiredOption('--reason <text>', 'why (recorded)'),
+  ).action(
+    action(state, async (run: Run<{ reason: string }>, id: string) => {
+      const s = await run.session();
+      const r = await s.service.reject(s.actor, id, { reason: run.opts.reason });
+      run.out.result(r, () => summary(r));
+    }),
+  );
+
+  addCommonOptions(
+    program
+      .command('cancel')
+      .description('cancel a pending or approved change request')
+      .argument('<change-id>', 'the change request id')
+      .option('--reason <text>', 'why (recorded)'),
+  ).action(
+    action(state, async (run: Run<{ reason?: string }>, id: string) => {
+      const s = await run.session();
+      const r = await s.service.cancel(s.actor, id, run.opts.reason === undefined ? {} : { reason: run.opts.reason });
+      run.out.result(r, () => summary(r));
+    }),
+  );
+
+  addCommonOptions(
+    program
+      .command('apply')
+      .description('apply an approved change request (CONFLICTING_CHANGE when its base is no longer the head)')
+      .argument('<change-id>', 'the change request id'),
+  ).action(
+    action(state, async (run: Run<object>, id: string) => {
+      const s = await run.session();
+      const r = await s.service.apply(s.actor, id);
+      run.out.result(r, () => summary(r));
+    }),
+  );
+
+  addCommonOptions(
+    program
+      .command('pending')
+      .description('list pending change requests (and emergency changes awaiting review)')
+      .option('--env <environment>', 'only requests touching this environment')
+      .option('--ref <ref>', 'only requests of this ref')
+      .option('--status <status...>', `these statuses instead (${REQUEST_STATUSES.join(', ')})`)
+      .option('--all', 'every status')
+      .option('--limit <n>', 'at most this many', '1000'),
+  ).action(
+    action(state, async (run: Run<{ env?: string; ref?: string; status?: string[]; all?: boolean; limit: string }>) => {
+      const { opts } = run;
+      const statuses = list(opts.status);
+      for (const st of statuses) {
+        if (!REQUEST_STATUSES.includes(st as RequestStatus)) {
+          throw errors.constraint(`--status ${st} is not one of ${REQUEST_STATUSES.join(', ')}`);
+        }
+      }
+      const limit = integer(opts.limit, '--limit', 1);
+      const r = opts.ref === undefined ? undefined : refKey(ref(opts.ref));
+      const s = await run.session();
+      let requests: ChangeRequest[];
+      if (opts.all || statuses.length > 0) {
+        requests = await s.service.listRequests(s.actor, {
+          ...(r ? { ref: r } : {}),
+          ...(opts.all ? {} : { status: statuses as RequestStatus[] }),
+          limit,
+        });
+      } else {
+        const pending = await s.service.listRequests(s.actor, { ...(r ? { ref: r } : {}), status: 'pending', limit });
+        const reviews = await s.service.listRequests(s.actor, { ...(r ? { ref: r } : {}), reviewPending: true, limit });
+        requests = [...pending, ...reviews.filter((x) => !pending.some((p) => p.id === x.id))];
+      }
+      if (opts.env) requests = requests.filter((x) => x.environments.includes(opts.env as string));
+      run.out.result(requests, () =>
+        requests.length === 0
+          ? 'No pending change requests.'
+          : table(
+              ['ID', 'REF', 'KIND', 'BASE', 'STATUS', 'APPROVALS', 'ENVIRONMENTS', 'BY', 'REQUESTED', 'EXPIRES'],
+              requests.map((x) => [
+                x.id,
+                refKey(x.ref),
+                x.kind,
+                `v${x.baseVersion}`,
+                x.emergency ? `emergency, review ${x.review ?? '-'}` : x.status,
+                `${x.approvals.filter((a) => a.decision === 'approve').length}/${x.requiredApprovals}`,
+                x.environments.join(',') || '-',
+                x.requestedBy,
+                when(x.requestedAt),
+                x.status === 'pending' ? when(x.expiresAt) : '-',
+              ]),
+            ),
+      );
+    }),
+  );
+}

@@ -1,0 +1,84 @@
+/**
+ * The frame every CLI command runs in: common options, the session opened on first use and closed
+ * after the command (also when it fails), and errors turned into output and an exit code.
+ */
+import type { Command } from 'commander';
+import type { CommonOptions, Session } from './context.js';
+import { openSession } from './context.js';
+import { exitCodeFor } from './exit-codes.js';
+import { type CliIo, createOutput, type Output } from './io.js';
+
+/** State of one `runCli` call, shared by its commands. */
+export interface CliState {
+  readonly io: Required<Pick<CliIo, 'stdout' | 'stderr' | 'env'>> & CliIo;
+  exitCode: number;
+  /** `--json` is on the command line: usage errors are printed as JSON too. */
+  readonly jsonErrors: boolean;
+  /** Opens the session (tests replace it to count or fail opens). */
+  open(options: CommonOptions): Promise<Session>;
+}
+
+/** What a command body gets. */
+export interface Run<O> {
+  readonly out: Output;
+  readonly opts: O & CommonOptions;
+  readonly io: CliState['io'];
+  /** The session, opened on the first call, closed after the command. */
+  session(): Promise<Session>;
+}
+
+/** Adds `--json`, `--config`, `--rbac` and `--actor` to a command that lacks them. */
+export function addCommonOptions(command: Command): Command {
+  const has = (flag: string) => command.options.some((o) => o.long === flag);
+  if (!has('--json')) command.option('--json', 'machine-readable output: one JSON document');
+  if (!has('--config')) {
+    command.option('--config <file>', 'agent configuration YAML (the stores); env SUMMIT_AGENT_CONFIG');
+  }
+  if (!has('--rbac')) command.option('--rbac <file>', 'role bindings YAML; env SUMMIT_RBAC_FILE');
+  if (!has('--actor')) command.option('--actor <id>', 'who acts; env SUMMIT_ACTOR, default the OS user');
+  return command;
+}
+
+/**
+ * Wraps a command body as a commander action: `body(run, ...positionalArgs)`. The body returns the
+ * exit code (default 0); a thrown error is printed with its code and mapped through the exit table.
+ */
+export function action<O extends object, A extends unknown[]>(
+  state: CliState,
+  body: (run: Run<O>, ...args: A) => Promise<number | undefined> | Promise<void>,
+  hint?: (error: unknown) => string | undefined,
+) {
+  return async (...raw: unknown[]) => {
+    const command = raw.at(-1) as Command;
+    const opts = command.optsWithGlobals() as O & CommonOptions;
+    const args = raw.slice(0, -2) as A;
+    const out = createOutput(state.io, opts.json === true);
+    let session: Promise<Session> | undefined;
+    const run: Run<O> = {
+      out,
+      opts,
+      io: state.io,
+      session: () => {
+        session ??= state.open(opts);
+        return session;
+      },
+    };
+    try {
+      const code = await body(run, ...args);
+      state.exitCode = typeof code === 'number' ? code : 0;
+    } catch (error) {
+      out.error(error, hint?.(error));
+      state.exitCode = exitCodeFor(error);
+    } finally {
+      if (session) {
+        const s = await session.catch(() => undefined);
+        await s?.close();
+      }
+    }
+  };
+}
+
+/** The default `open`: the real session from the command's options and the run's environment. */
+export function defaultOpen(io: CliState['io']) {
+  return (options: CommonOptions) => openSession({ ...options, env: io.env });
+}

@@ -1,0 +1,141 @@
+/**
+ * The `summit-config` program: every command group registered on one commander program, and
+ * `runCli(argv, io)`, which runs one command line and resolves with its exit code. `cli.ts` calls it
+ * with the process's argv and streams; tests call it in-process with their own streams and env.
+ */
+import { ERROR_CODES } from '@summit-config/core';
+import { Command, CommanderError } from 'commander';
+import { registerMigrateCommands, registerTemplateCommands } from '../commands/migrate.js';
+import { registerAgentCommand } from './agent-command.js';
+import { registerApprovalCommands } from './approval-commands.js';
+import { registerAuditCommands } from './audit-commands.js';
+import { registerBackupCommands } from './backup-commands.js';
+import { addCommonOptions, type CliState, defaultOpen } from './command.js';
+import { registerConfigCommands } from './config-commands.js';
+import type { CommonOptions } from './context.js';
+import { registerDriftCommands } from './drift-commands.js';
+import { registerEnvCommands } from './env-commands.js';
+import { EXIT, EXIT_CODES_HELP, exitCodeOf } from './exit-codes.js';
+import type { CliIo, CliWritable } from './io.js';
+import { registerSchemaCommands } from './schema-commands.js';
+import { registerSecretCommands } from './secret-commands.js';
+
+const ENVIRONMENT_HELP = `
+Stores (the same as the agent's): --config <agent.yaml> (env SUMMIT_AGENT_CONFIG), and
+  CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, SUMMIT_CONSUL_PREFIX    Consul (primary)
+  DATABASE_URL, SUMMIT_PG_SCHEMA                               PostgreSQL (record, governance)
+  SUMMIT_DATA_DIR                                              embedded PGlite directory (the default
+                                                               when neither Consul nor PostgreSQL is set)
+Who: --actor <id> (env SUMMIT_ACTOR, default the OS user); roles from --rbac <file> (env
+  SUMMIT_RBAC_FILE). Without a file, the embedded default makes the local OS user config-admin and
+  secrets-admin; with Consul or PostgreSQL a file is required.
+Secrets: the local provider (AES-256-GCM) with its key in SUMMIT_MASTER_KEY or SUMMIT_MASTER_KEY_FILE.
+Refs are <scope>/<id>: global/database, app:billing/database.
+
+${EXIT_CODES_HELP}`;
+
+const SHORT_EXIT_HELP =
+  '\nExit codes: 0 ok, 1 failure, 2 bad input, 3 access denied / approval required, 4 not found, 5 store unavailable (see summit-config --help).';
+
+/** Builds the program for one run (commander keeps parsed state on its commands). */
+export function createProgram(state: CliState): Command {
+  const program = new Command('summit-config')
+    .description('Summit Config: centralized, versioned, audited configuration')
+    .enablePositionalOptions()
+    .showHelpAfterError('(add --help for usage)')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => void state.io.stdout.write(text),
+      writeErr: (text) => void state.io.stderr.write(text),
+      outputError: (text, write) => {
+        if (state.jsonErrors) {
+          const message = text.replace(/^error: /, '').trim();
+          state.io.stderr.write(`${JSON.stringify({ error: { code: 'USAGE', message } })}\n`);
+        } else write(text);
+      },
+    })
+    .addHelpText('after', ENVIRONMENT_HELP);
+
+  registerConfigCommands(program, state);
+  registerApprovalCommands(program, state);
+  registerSchemaCommands(program, state);
+  registerAuditCommands(program, state);
+  registerDriftCommands(program, state);
+  registerSecretCommands(program, state);
+  registerBackupCommands(program, state);
+  registerEnvCommands(program, state);
+
+  // Migrations and templates (commands/migrate.ts): the same session, options and exit table.
+  let actionOptions: CommonOptions = {};
+  let lastCode: string | undefined;
+  const sniffed: CliWritable = {
+    get isTTY() {
+      return state.io.stderr.isTTY;
+    },
+    write(chunk: string) {
+      const m = /^error ([A-Z_]+):/.exec(chunk) ?? /^\{"error":\{"code":"([A-Z_]+)"/.exec(chunk);
+      if (m) lastCode = m[1];
+      return state.io.stderr.write(chunk);
+    },
+  };
+  const context = {
+    async open() {
+      const session = await state.open(actionOptions);
+      return {
+        service: session.service,
+        history: session.migrationHistory(),
+        actor: session.actor,
+        close: () => session.close(),
+      };
+    },
+    stdout: state.io.stdout as unknown as NodeJS.WritableStream,
+    stderr: sniffed as unknown as NodeJS.WritableStream,
+    setExitCode(code: number) {
+      state.exitCode = lastCode && (ERROR_CODES as readonly string[]).includes(lastCode) ? exitCodeOf(lastCode) : code;
+    },
+  };
+  const groups = [registerMigrateCommands(program, context), registerTemplateCommands(program, context)];
+  for (const group of groups) for (const command of group.commands) addCommonOptions(command);
+  program.hook('preAction', (_program, actionCommand) => {
+    actionOptions = actionCommand.optsWithGlobals() as CommonOptions;
+  });
+
+  registerAgentCommand(program, state.io.env);
+
+  const addExitHelp = (command: Command) => {
+    for (const sub of command.commands) {
+      sub.addHelpText('after', SHORT_EXIT_HELP);
+      addExitHelp(sub);
+    }
+  };
+  addExitHelp(program);
+  return program;
+}
+
+/**
+ * Runs one command line (`argv` without the node and script paths) and resolves with the exit
+ * code. Never throws and never exits the process (except `agent`, which runs until it is stopped).
+ */
+export async function runCli(argv: readonly string[], io: CliIo = {}): Promise<number> {
+  const state: CliState = {
+    io: {
+      ...io,
+      stdout: io.stdout ?? process.stdout,
+      stderr: io.stderr ?? process.stderr,
+      stdin: io.stdin ?? process.stdin,
+      env: io.env ?? process.env,
+    },
+    exitCode: 0,
+    jsonErrors: argv.includes('--json'),
+    open: (options) => defaultOpen(state.io)(options),
+  };
+  const program = createProgram(state);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return state.exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    state.io.stderr.write(`error UNEXPECTED: ${(error as Error)?.stack ?? String(error)}\n`);
+    return EXIT.failure;
+  }
+}
