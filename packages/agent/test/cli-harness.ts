@@ -33,7 +33,8 @@ export interface CliResult {
   code: number;
   stdout: string;
   stderr: string;
-  /** stdout parsed as one JSON document. */
+  /** stdout parsed as one JSON document (checked by the caller's expectations). */
+  // biome-ignore lint/suspicious/noExplicitAny: the tests assert the shape with expect
   json<T = any>(): T;
   /** stderr's `{"error":{...}}` object. */
   error(): { code: string; message: string; [k: string]: unknown };
@@ -89,7 +90,7 @@ export function result(code: number, stdout: string, stderr: string): CliResult 
     error() {
       const line = stderr.trim().split('\n').at(-1) ?? '';
       try {
-        return (JSON.parse(line) as { error: CliResult['error'] extends () => infer E ? E : never }).error;
+        return (JSON.parse(line) as { error: ReturnType<CliResult['error']> }).error;
       } catch {
         throw new Error(`stderr holds no JSON error (exit ${code}):\n${stderr}`);
       }

@@ -42,7 +42,7 @@ export function createProgram(state: CliState): Command {
   const program = new Command('summit-config')
     .description('Summit Config: centralized, versioned, audited configuration')
     .enablePositionalOptions()
-    .showHelpAfterError('(add --help for usage)')
+    .showHelpAfterError(state.jsonErrors ? false : '(add --help for usage)')
     .exitOverride()
     .configureOutput({
       writeOut: (text) => void state.io.stdout.write(text),
