@@ -72,6 +72,11 @@ describe('export and import through the CLI', () => {
     expect(before.pending).toHaveLength(1);
     const file = join(source.dir, 'backup.ndjson');
     const exported = await ok(source, ['export', file]);
+    // A progress counter on stderr when it is a terminal; nothing otherwise.
+    const tty = await source.run(['export', join(source.dir, 'tty.ndjson')], { tty: true });
+    expect(tty.code).toBe(0);
+    expect(tty.stderr).toMatch(/^\r\u001b\[2Kexported records \d+/);
+    expect(tty.stderr.endsWith('\r\u001b[2K')).toBe(true);
     const lines = (await readFile(file, 'utf8')).trim().split('\n');
     expect(exported).toEqual({ file, records: lines.length - 2, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect(JSON.parse(lines[0] as string)).toMatchObject({ type: 'header', format: 'summit-config-export' });
@@ -79,6 +84,8 @@ describe('export and import through the CLI', () => {
     const target = await realHarness('backup_dst');
     harnesses.push(target);
     const report = await ok(target, ['import', file]);
+    const quiet = await source.run(['export', join(source.dir, 'quiet.ndjson')]);
+    expect([quiet.code, quiet.stderr]).toEqual([0, '']);
     expect(report).toMatchObject({
       governance: true,
       environments: 2,

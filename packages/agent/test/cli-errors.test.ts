@@ -47,6 +47,8 @@ describe('summit-config failures', () => {
       ['approve', 'no-such-request'],
       ['schema', 'validate', 'nothing', '--json-value', '{}'],
       ['secret', 'rotate', 'no-such-secret'],
+      // commands/migrate.ts maps its errors to 2 or 1; the CLI applies its own table to them
+      ['template', 'list', '--dir', join(h.dir, 'no-templates')],
     ]) {
       const r = await h.run([...args, '--json']);
       expect([args, r.code, r.error().code]).toEqual([args, 4, 'NOT_FOUND']);

@@ -49,6 +49,8 @@ export interface RunOptions {
   env?: Record<string, string | undefined>;
   /** Called with each stdout chunk as it is written (streams). */
   onStdout?: (chunk: string) => void;
+  /** stderr claims to be a terminal (progress counters). Default false. */
+  tty?: boolean;
 }
 
 export interface Harness {
@@ -60,11 +62,11 @@ export interface Harness {
   cleanup(): Promise<void>;
 }
 
-function sink(onWrite?: (chunk: string) => void) {
+function sink(onWrite?: (chunk: string) => void, tty = false) {
   let text = '';
   return {
     stream: {
-      isTTY: false,
+      isTTY: tty,
       write(chunk: string) {
         text += chunk;
         onWrite?.(chunk);
@@ -101,7 +103,7 @@ export function result(code: number, stdout: string, stderr: string): CliResult 
 /** Runs one command line in process with the given environment. */
 export async function runIn(env: NodeJS.ProcessEnv, args: readonly string[], options: RunOptions = {}) {
   const out = sink(options.onStdout);
-  const err = sink();
+  const err = sink(undefined, options.tty === true);
   const runEnv: NodeJS.ProcessEnv = { ...env, SUMMIT_ACTOR: options.actor ?? 'alice' };
   for (const [k, v] of Object.entries(options.env ?? {})) {
     if (v === undefined) delete runEnv[k];
