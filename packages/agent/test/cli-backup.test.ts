@@ -75,7 +75,7 @@ describe('export and import through the CLI', () => {
     // A progress counter on stderr when it is a terminal; nothing otherwise.
     const tty = await source.run(['export', join(source.dir, 'tty.ndjson')], { tty: true });
     expect(tty.code).toBe(0);
-    expect(tty.stderr).toMatch(/^\r\u001b\[2Kexported records \d+/);
+    expect(tty.stderr.startsWith('\r\u001b[2Kexported records ')).toBe(true);
     expect(tty.stderr.endsWith('\r\u001b[2K')).toBe(true);
     const lines = (await readFile(file, 'utf8')).trim().split('\n');
     expect(exported).toEqual({ file, records: lines.length - 2, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
