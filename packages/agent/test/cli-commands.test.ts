@@ -229,6 +229,29 @@ describe('summit-config commands (--json, exit 0)', () => {
     const done = await watching;
     expect(done.code).toBe(0);
   });
+
+  it('watch --app --environment streams resolved values', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const controller = new AbortController();
+    const watching = h.run(['watch', 'data*', '--app', 'billing', '-e', 'staging', '--initial', '--json'], {
+      signal: controller.signal,
+      actor: 'rita',
+      onStdout: (chunk) => {
+        for (const line of chunk.split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+      },
+    });
+    await until(() => lines.length > 0, 'the initial value');
+    expect(lines[0]).toMatchObject({ type: 'value', initial: true, id: 'database', value: { host: 'db2', pool: 10 } });
+    await ok(['set', 'app:billing/database', '--json-value', '{"pool":12,"tls":true}']);
+    await until(() => lines.some((l) => l.type === 'change'), 'the resolved change');
+    expect(lines.find((l) => l.type === 'change')).toMatchObject({
+      id: 'database',
+      ref: 'app:billing/database',
+      value: { host: 'db2', pool: 12, tls: true },
+    });
+    controller.abort();
+    expect((await watching).code).toBe(0);
+  });
   it('propose, pending, approve, apply; reject; cancel', async () => {
     // From here on every change of a document production resolves needs an approval.
     expect(await ok(['env', 'create', 'production', '--production', '--approvers', 'alice,carol'])).toEqual({
@@ -243,7 +266,7 @@ describe('summit-config commands (--json, exit 0)', () => {
     expect(request).toMatchObject({
       status: 'pending',
       kind: 'set',
-      baseVersion: 3,
+      baseVersion: 4,
       requestedBy: 'bob',
       environments: ['production'],
       requiredApprovals: 1,
@@ -257,10 +280,10 @@ describe('summit-config commands (--json, exit 0)', () => {
       approvals: [{ by: 'alice', decision: 'approve', comment: 'fine' }],
     });
     const applied = await ok(['apply', request.id], { actor: 'bob' });
-    expect(applied).toMatchObject({ status: 'applied', appliedVersion: 4 });
+    expect(applied).toMatchObject({ status: 'applied', appliedVersion: 5 });
     expect(await ok(['get', 'app:billing/database', '-e', 'production'])).toMatchObject({
       value: { pool: 50 },
-      versions: { app: 4 },
+      versions: { app: 5 },
     });
 
     const second = await ok(['propose', 'app:billing/database', '--kind', 'rollback', '--to', '3'], { actor: 'bob' });

@@ -16,6 +16,7 @@ import {
   type SetInput,
 } from '@summit-config/core';
 import type { Command } from 'commander';
+import { toConfigError } from '../util.js';
 import { action, addCommonOptions, type CliState, type Run } from './command.js';
 import type { Session } from './context.js';
 import { asObject, collect, contextOf, integer, readValue, ref } from './input.js';
@@ -150,28 +151,39 @@ function describePatch(patch: ReadonlyArray<{ op: string; path: string; value?: 
     .join('\n');
 }
 
-/** Resolves when `signal` aborts; without one, on SIGINT or SIGTERM. */
-export function untilStopped(signal: AbortSignal | undefined): { stopped: Promise<void>; signal: AbortSignal } {
+/**
+ * Resolves `stopped` when `signal` aborts; without one, on SIGINT or SIGTERM (the handlers are
+ * removed by `dispose()` or once a signal arrived). `signal` of the result aborts at the same time.
+ */
+export function untilStopped(signal: AbortSignal | undefined): {
+  stopped: Promise<void>;
+  signal: AbortSignal;
+  dispose(): void;
+} {
   const controller = new AbortController();
+  let dispose = () => {};
   const stopped = new Promise<void>((resolve) => {
     const stop = () => {
+      dispose();
       controller.abort();
       resolve();
     };
     if (signal) {
       if (signal.aborted) stop();
-      else signal.addEventListener('abort', stop, { once: true });
+      else {
+        signal.addEventListener('abort', stop, { once: true });
+        dispose = () => signal.removeEventListener('abort', stop);
+      }
       return;
     }
-    const onSignal = () => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      stop();
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    dispose = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
     };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
   });
-  return { stopped, signal: controller.signal };
+  return { stopped, signal: controller.signal, dispose: () => dispose() };
 }
 
 // -- commands
@@ -482,13 +494,13 @@ export function registerConfigCommands(program: Command, state: CliState): void 
         const { opts, out } = run;
         const match = compilePattern(pattern ?? '**');
         const s = await run.session();
-        const stop = untilStopped(run.io.signal);
         if (opts.app !== undefined || opts.environment !== undefined) {
-          await watchResolved(run, s, pattern ?? '**', stop);
+          await watchResolved(run, s, pattern ?? '**');
           return;
         }
         const scope: Scope | undefined = opts.scope === undefined ? undefined : parseScope(opts.scope);
         s.rbac.check(s.actor, 'config:read', scope ? { scope } : {});
+        const stop = untilStopped(run.io.signal);
         let chain = Promise.resolve();
         const emit = (change: HeadChange) => {
           if (!match(change.ref.id) && !match(change.key)) return;
@@ -507,7 +519,7 @@ export function registerConfigCommands(program: Command, state: CliState): void 
             try {
               doc = await s.store.getVersion(change.ref, change.version);
             } catch (error) {
-              out.error(error);
+              warn(out, toConfigError(error));
             }
             printChange(out, {
               type: 'change',
@@ -526,8 +538,12 @@ export function registerConfigCommands(program: Command, state: CliState): void 
           onError: (error) => warn(out, error),
         });
         out.note(`watching ${scope ?? 'every scope'}${pattern ? ` for ${pattern}` : ''}; Ctrl-C to stop`);
-        await stop.stopped;
-        unwatch();
+        try {
+          await stop.stopped;
+        } finally {
+          unwatch();
+          stop.dispose();
+        }
         await chain;
       },
     ),
@@ -538,11 +554,11 @@ async function watchResolved(
   run: Run<{ app?: string; environment?: string; initial?: boolean }>,
   s: Session,
   pattern: string,
-  stop: { stopped: Promise<void> },
 ): Promise<void> {
   const { out, opts } = run;
   const t = appEnvironment(opts.app, opts.environment);
   const client = await openClient(s, t);
+  const stop = untilStopped(run.io.signal);
   try {
     const match = compilePattern(pattern);
     if (opts.initial) {
@@ -563,6 +579,7 @@ async function watchResolved(
     out.note(`watching ${pattern} for app ${t.app} in ${t.environment}; Ctrl-C to stop`);
     await stop.stopped;
   } finally {
+    stop.dispose();
     await client.close();
   }
 }

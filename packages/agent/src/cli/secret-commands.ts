@@ -217,6 +217,7 @@ export function registerSecretCommands(program: Command, state: CliState): void 
           : await rotation.rotate(s.actor, id, options);
       } finally {
         off();
+        stop?.dispose();
         progress.done();
       }
       run.out.result(policyView(policy), () => policyText(policy));
