@@ -2,8 +2,9 @@
  * PGlite opens a data directory without any locking: a second process that opens a directory in use
  * does not fail, it corrupts it. Before the CLI opens the embedded store it claims the directory:
  *
- * 1. `summit-cli.lock` in the directory, created exclusively with this process's pid, excludes
- *    other CLI runs (a lock whose pid is gone is stale and taken over);
+ * 1. `summit.lock` in the directory, created exclusively with this process's pid, excludes other
+ *    CLI runs (a lock whose pid is gone is stale and taken over). Any process that opens the
+ *    directory can take the same claim (`claimEmbeddedDir`), the agent included;
  * 2. `postmaster.pid` exists while any PGlite instance has the directory open (it is removed on a
  *    clean close): then the processes holding files in the directory are looked up in `/proc`
  *    (Linux). A holder found is reported by pid and command line; none found means a crashed
@@ -17,7 +18,8 @@ import { mkdir, open, readdir, readFile, readlink, rm, stat } from 'node:fs/prom
 import { join, resolve, sep } from 'node:path';
 import { BackendUnavailableError } from '@summit-config/core';
 
-export const CLI_LOCK_FILE = 'summit-cli.lock';
+/** The claim file inside the data directory. */
+export const CLI_LOCK_FILE = 'summit.lock';
 
 /** The embedded data directory is open in another process. */
 export class EmbeddedStoreBusyError extends BackendUnavailableError {
@@ -132,7 +134,7 @@ export async function claimEmbeddedDir(dataDir: string): Promise<() => Promise<v
       if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
         const command = await commandOf(pid);
         throw new EmbeddedStoreBusyError(
-          `the embedded store ${dir} is in use by another summit-config command (pid ${pid}${command ? `: ${command}` : ''}). ${ADVICE}`,
+          `the embedded store ${dir} is in use by another summit-config process (pid ${pid}${command ? `: ${command}` : ''}). ${ADVICE}`,
           dir,
           { pid, command },
         );
