@@ -14,7 +14,11 @@ describe('the main command on a bare machine', () => {
   it('starts the agent on the embedded default, serves a config, and stops cleanly', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'summit-main-'));
     const port = 20_000 + Math.floor(Math.random() * 20_000);
-    const env = { ...process.env, SUMMIT_DATA_DIR: join(dir, 'data'), SUMMIT_AGENT_PORT: String(port) };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      SUMMIT_DATA_DIR: join(dir, 'data'),
+      SUMMIT_AGENT_PORT: String(port),
+    };
     delete env.CONSUL_HTTP_ADDR;
     delete env.DATABASE_URL;
     // start.sh ends with `exec node ... agent`, so the child becomes the agent itself.
