@@ -15,6 +15,7 @@ import { type ConfigClient, type ConfigError, errors, Lifecycle } from '@summit-
 import { type AgentConfig, loadAgentConfig } from './config.js';
 import { DRIFT_KINDS, type DriftFinding, type DriftReport, detectDrift } from './drift.js';
 import { AgentEvents } from './events.js';
+import { createGovernance, type Governance } from './governance.js';
 import { AgentHttpServer } from './http.js';
 import {
   createConsulLeadership,
@@ -84,6 +85,7 @@ export class Agent implements AsyncDisposable {
   readonly #served = new Map<string, ServedClient>();
   readonly #renderers: FileRenderer[] = [];
   readonly #pendingJobs: PendingJob[] = [];
+  #governance: Governance | undefined;
   #starting: Promise<void> | undefined;
   #startedAt: string | undefined;
 
@@ -218,6 +220,11 @@ export class Agent implements AsyncDisposable {
       );
       this.events.emit('leader', state);
     });
+    try {
+      this.#governance = await createGovernance({ config, stores: this.#stores, metrics: this.metrics, logger });
+    } catch (error) {
+      this.#report('governance', toConfigError(error), 'warn');
+    }
     this.#registerBuiltinJobs();
     for (const job of this.#pendingJobs.splice(0)) {
       if (!job.cancelled) job.remove = this.#runner.register(job.name, job.schedule, job.fn, job.options);
@@ -249,6 +256,7 @@ export class Agent implements AsyncDisposable {
         await this.runDrift({ signal });
       });
     }
+    this.#governance?.register((name, intervalMs, fn) => runner.register(name, intervalMs, fn));
   }
 
   /**
@@ -468,7 +476,8 @@ export class Agent implements AsyncDisposable {
         ...this.#renderers.map((r) => r.close(200)),
       ]);
       await Promise.all([...this.#served.values()].map((s) => settleWithin(s.close(), 300)));
-      if (this.#stores) await settleWithin(this.#stores.store.close(), 700);
+      await settleWithin(this.#governance?.close() ?? Promise.resolve(), 300);
+      if (this.#stores) await settleWithin(this.#stores.close(), 700);
       this.metrics.leader.set(0);
       this.#logger?.info?.({ durationMs: Math.round(performance.now() - t0) }, 'agent closed');
     });

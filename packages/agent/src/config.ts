@@ -131,6 +131,21 @@ export interface ReconcileConfig {
   intervalMs: number;
 }
 
+/**
+ * Governance jobs the leader runs through the change service (PostgreSQL or the embedded store
+ * hold their state). Each interval is in ms; 0 turns that job off.
+ */
+export interface JobsConfig {
+  /** Applies approved change requests whose `applyAt` has come, and expires stale ones. Default 30000. */
+  scheduledAppliesMs: number;
+  /** Steps canary/percentage rollouts behind their health gates. Default 60000. */
+  rolloutStepsMs: number;
+  /** Runs due secret rotations (local provider; needs SUMMIT_MASTER_KEY). Default 60000. */
+  rotationsMs: number;
+  /** Prometheus base URL for health gates that name none. Default none. */
+  prometheusUrl: string | undefined;
+}
+
 export interface LeaderConfig {
   /** Lock name (key `<prefix>locks/<name>`). Default `summit-agent`. */
   name: string;
@@ -151,6 +166,7 @@ export interface AgentConfig {
   drift: DriftConfig;
   reconcile: ReconcileConfig;
   leader: LeaderConfig;
+  jobs: JobsConfig;
   /** Last-known-good snapshots of each served (app, environment). Default `SUMMIT_SNAPSHOT_DIR`, else `./.summit/snapshots`. */
   snapshotDir: string;
 }
@@ -239,7 +255,18 @@ function envName(value: unknown, path: string): string {
 
 // ------------------------------------------------------------------ sections
 
-const TOP = ['instance', 'http', 'stores', 'apps', 'render', 'drift', 'reconcile', 'leader', 'snapshotDir'] as const;
+const TOP = [
+  'instance',
+  'http',
+  'stores',
+  'apps',
+  'render',
+  'drift',
+  'reconcile',
+  'leader',
+  'jobs',
+  'snapshotDir',
+] as const;
 
 function httpSection(raw: unknown, env: NodeJS.ProcessEnv): HttpConfig {
   const o = object(raw, 'http', ['host', 'port', 'token', 'maxWaitMs', 'defaultWaitMs']);
@@ -432,6 +459,25 @@ function reconcileSection(raw: unknown): ReconcileConfig {
   return { intervalMs };
 }
 
+function jobsSection(raw: unknown): JobsConfig {
+  const o = object(raw, 'jobs', ['scheduledAppliesMs', 'rolloutStepsMs', 'rotationsMs', 'prometheusUrl']);
+  const interval = (value: unknown, name: string, fallback: number) => {
+    const ms = int(value, `jobs.${name}`, fallback, 0, 86_400_000);
+    if (ms !== 0 && ms < 100) throw fail(`jobs.${name}`, 'must be 0 (off) or at least 100');
+    return ms;
+  };
+  const prometheusUrl = o.prometheusUrl === undefined ? undefined : str(o.prometheusUrl, 'jobs.prometheusUrl');
+  if (prometheusUrl !== undefined && !/^https?:\/\//.test(prometheusUrl)) {
+    throw fail('jobs.prometheusUrl', `must be an http(s) URL, got ${show(prometheusUrl)}`);
+  }
+  return {
+    scheduledAppliesMs: interval(o.scheduledAppliesMs, 'scheduledAppliesMs', 30_000),
+    rolloutStepsMs: interval(o.rolloutStepsMs, 'rolloutStepsMs', 60_000),
+    rotationsMs: interval(o.rotationsMs, 'rotationsMs', 60_000),
+    prometheusUrl,
+  };
+}
+
 function leaderSection(raw: unknown): LeaderConfig {
   const o = object(raw, 'leader', ['name', 'ttlMs', 'lockDelayMs']);
   const name = str(o.name, 'leader.name', 'summit-agent');
@@ -473,6 +519,7 @@ export function resolveAgentConfig(raw: unknown, env: NodeJS.ProcessEnv = proces
     drift: driftSection(o.drift),
     reconcile: reconcileSection(o.reconcile),
     leader: leaderSection(o.leader),
+    jobs: jobsSection(o.jobs),
     snapshotDir: resolve(str(env.SUMMIT_SNAPSHOT_DIR || o.snapshotDir, 'snapshotDir', './.summit/snapshots')),
   };
   return config;

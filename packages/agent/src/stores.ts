@@ -12,7 +12,8 @@
 import { mkdir } from 'node:fs/promises';
 import { createFailoverStore, type FailoverEvent, type FailoverStore } from '@summit-config/backends';
 import { createMemoryStore } from '@summit-config/backends/memory';
-import type { ConfigStore } from '@summit-config/core';
+import { type ConfigStore, errors } from '@summit-config/core';
+import { claimEmbeddedDir } from './cli/embedded-lock.js';
 import type { AgentConfig } from './config.js';
 import type { AgentLogger } from './util.js';
 
@@ -27,6 +28,10 @@ export interface AgentStores {
   readonly tiers: readonly string[];
   /** True when the chain runs on the embedded default (no Consul). */
   readonly embedded: boolean;
+  /** The embedded PGlite database, shared with the governance storage (embedded mode only). */
+  readonly pglite?: import('@electric-sql/pglite').PGlite;
+  /** Closes the chain, then the embedded database, then releases the data directory. Idempotent. */
+  close(): Promise<void>;
 }
 
 export interface BuildStoresOptions {
@@ -36,6 +41,9 @@ export interface BuildStoresOptions {
 
 export async function buildStores(config: AgentConfig, options: BuildStoresOptions): Promise<AgentStores> {
   const tiers: ConfigStore[] = [];
+  /** Run in order on close: the chain first, then the database, then the directory claim. */
+  const closers: Array<() => Promise<void>> = [];
+  let pglite: import('@electric-sql/pglite').PGlite | undefined;
   const { consul, postgres, embedded } = config.stores;
   const logger = options.logger;
   if (consul) {
@@ -66,18 +74,39 @@ export async function buildStores(config: AgentConfig, options: BuildStoresOptio
       }),
     );
   } else if (embedded) {
+    // PGlite does no locking: claim the directory (as the CLI does) so that a second process fails
+    // clearly instead of corrupting it, and open one instance that the governance storage shares.
     await mkdir(embedded.dataDir, { recursive: true });
-    const { createPgliteStore } = await import('@summit-config/backends/pglite');
-    tiers.push(createPgliteStore({ dataDir: embedded.dataDir }));
+    const release = await claimEmbeddedDir(embedded.dataDir);
+    closers.unshift(release);
+    const { createPgliteStore, openPglite } = await import('@summit-config/backends/pglite');
+    try {
+      pglite = await openPglite(embedded.dataDir);
+    } catch (error) {
+      await release();
+      throw errors.unavailable('pglite', error);
+    }
+    const db = pglite;
+    closers.unshift(() => db.close());
+    tiers.push(createPgliteStore({ pglite: db }));
   }
   tiers.push(createMemoryStore({ name: 'cache' }));
   const store = createFailoverStore({ tiers, onEvent: options.onEvent });
+  closers.unshift(() => store.close());
   const durable = tiers.filter((t) => t.capabilities.durable);
+  let closing: Promise<void> | undefined;
   return {
     store,
     primary: durable[0] as ConfigStore,
     record: durable[1],
     tiers: tiers.map((t) => t.name),
     embedded: !consul,
+    pglite,
+    close() {
+      closing ??= (async () => {
+        for (const c of closers) await c().catch(() => {});
+      })();
+      return closing;
+    },
   };
 }

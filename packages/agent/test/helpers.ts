@@ -23,18 +23,22 @@ export function memoryTiers(): MemoryTiers {
   return {
     primary,
     record,
-    build: (onEvent): AgentStores => ({
-      store: createFailoverStore({
+    build: (onEvent): AgentStores => {
+      const store = createFailoverStore({
         tiers: [primary, record, createMemoryStore({ name: 'cache' })],
         onEvent,
         probeIntervalMs: 20,
         failureThreshold: 1,
-      }),
-      primary,
-      record,
-      tiers: ['primary', 'record', 'cache'],
-      embedded: false,
-    }),
+      });
+      return {
+        store,
+        primary,
+        record,
+        tiers: ['primary', 'record', 'cache'],
+        embedded: false,
+        close: () => store.close(),
+      };
+    },
   };
 }
 

@@ -100,6 +100,12 @@ export async function processesUsing(dir: string): Promise<number[] | undefined>
 const ADVICE =
   'PGlite allows one process per data directory. Stop the agent (or the other command) first, or run the CLI against the real stores the agent uses (CONSUL_HTTP_ADDR / DATABASE_URL, or --config with the agent configuration)';
 
+/** How a message names the process holding the directory. */
+function holderName(command: string | undefined): string {
+  if (command && /\bagent\b/.test(command)) return 'the summit-config agent';
+  return command?.includes('summit-config') ? 'another summit-config process' : 'another process';
+}
+
 async function exists(path: string): Promise<boolean> {
   try {
     await stat(path);
@@ -134,7 +140,7 @@ export async function claimEmbeddedDir(dataDir: string): Promise<() => Promise<v
       if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
         const command = await commandOf(pid);
         throw new EmbeddedStoreBusyError(
-          `the embedded store ${dir} is in use by another summit-config process (pid ${pid}${command ? `: ${command}` : ''}). ${ADVICE}`,
+          `the embedded store ${dir} is open in ${holderName(command)} (pid ${pid}${command ? `: ${command}` : ''}). ${ADVICE}`,
           dir,
           { pid, command },
         );
@@ -158,9 +164,8 @@ export async function claimEmbeddedDir(dataDir: string): Promise<() => Promise<v
       const pid = holders[0];
       if (pid !== undefined) {
         const command = await commandOf(pid);
-        const what = command && /\bagent\b/.test(command) ? 'the summit-config agent' : 'another process';
         throw new EmbeddedStoreBusyError(
-          `the embedded store ${dir} is open in ${what} (pid ${pid}${command ? `: ${command}` : ''}). ${ADVICE}`,
+          `the embedded store ${dir} is open in ${holderName(command)} (pid ${pid}${command ? `: ${command}` : ''}). ${ADVICE}`,
           dir,
           { pid, command },
         );

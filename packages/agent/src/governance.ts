@@ -1,0 +1,165 @@
+/**
+ * The agent's governance side: the change service over the same durable record as the store chain
+ * (PostgreSQL in the store's schema, or the shared embedded PGlite), acting as the agent's own actor,
+ * and the leader jobs that need it: scheduled applies of approved change requests, canary steps behind
+ * health gates, and due secret rotations (local provider, when a master key is configured).
+ */
+import {
+  type Actor,
+  type ConfigService,
+  createConfigService,
+  createRbac,
+  type GovernanceStore,
+  isConfigError,
+} from '@summit-config/core';
+import type { AgentConfig } from './config.js';
+import type { AgentMetrics } from './metrics.js';
+import { stepRollouts } from './rollout-steps.js';
+import type { AgentStores } from './stores.js';
+import type { AgentLogger } from './util.js';
+
+/** The permissions the agent's own actor holds; nothing else can act through this service. */
+const AGENT_ROLE = [
+  'config:read',
+  'config:list',
+  'config:write',
+  'env:read',
+  'schema:read',
+  'approval:apply',
+  'rollout:step',
+  'secrets:read',
+  'secrets:rotate',
+  'rotation:read',
+  'rotation:write',
+] as const;
+
+export interface Governance {
+  readonly service: ConfigService;
+  readonly actor: Actor;
+  /** Registers the governance jobs with the leader job runner. */
+  register(
+    register: (name: string, intervalMs: number, fn: (ctx: { signal: AbortSignal }) => Promise<void>) => void,
+  ): void;
+  close(): Promise<void>;
+}
+
+export interface GovernanceOptions {
+  config: AgentConfig;
+  stores: AgentStores;
+  metrics: AgentMetrics;
+  logger?: AgentLogger;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Builds the governance side, or returns undefined when there is no durable record to keep its state
+ * in (Consul alone) or every governance job is off.
+ */
+export async function createGovernance(options: GovernanceOptions): Promise<Governance | undefined> {
+  const { config, stores, metrics, logger } = options;
+  const env = options.env ?? process.env;
+  const { jobs } = config;
+  if (jobs.scheduledAppliesMs === 0 && jobs.rolloutStepsMs === 0 && jobs.rotationsMs === 0) return undefined;
+  let governance: GovernanceStore & { migrate(): Promise<unknown> };
+  let secretSql:
+    | (() => Promise<{
+        sql: import('@summit-config/secrets').SecretSql;
+        kind: 'postgres' | 'pglite';
+        schema: string;
+        close(): Promise<void>;
+      }>)
+    | undefined;
+  if (config.stores.postgres) {
+    const pg = await import('@summit-config/backends/postgres');
+    const { url, schema } = config.stores.postgres;
+    governance = pg.createPostgresGovernance({
+      connectionString: url,
+      schema,
+      applicationName: 'summit-agent:governance',
+    });
+    secretSql = async () => {
+      const { default: Pg } = await import('pg');
+      const { sqlFromPgPool } = await import('@summit-config/secrets');
+      const pool = new Pg.Pool({
+        connectionString: url,
+        max: 2,
+        connectionTimeoutMillis: 5000,
+        application_name: 'summit-agent:secrets',
+      });
+      pool.on('error', () => {}); // an idle client's error; the next query reports it
+      return { sql: sqlFromPgPool(pool), kind: 'postgres', schema, close: () => pool.end() };
+    };
+  } else if (stores.pglite) {
+    const pgl = await import('@summit-config/backends/pglite');
+    const db = stores.pglite;
+    governance = pgl.createPgliteGovernance({ pglite: db });
+    secretSql = async () => ({ sql: db, kind: 'pglite', schema: 'public', close: async () => {} });
+  } else {
+    logger?.info?.({}, 'governance jobs off: no PostgreSQL or embedded store to keep their state');
+    return undefined;
+  }
+  const actor: Actor = { id: `summit-agent:${config.instance}`, roles: ['summit-agent'] };
+  const rbac = createRbac({ roles: { 'summit-agent': [...AGENT_ROLE] }, bindings: [] });
+  const service = createConfigService({ store: stores.store, governance, rbac, source: 'agent' });
+  const closers: Array<() => Promise<unknown>> = [() => service.close(), () => governance.close()];
+
+  // Rotations: only with a master key for the local provider (the cloud providers are configured in code).
+  let rotation: import('@summit-config/secrets').RotationManager | undefined;
+  if (jobs.rotationsMs > 0 && (env.SUMMIT_MASTER_KEY || env.SUMMIT_MASTER_KEY_FILE) && secretSql) {
+    const s = await import('@summit-config/secrets');
+    const { sql, kind, schema, close } = await secretSql();
+    closers.unshift(close);
+    const provider = s.createLocalProvider({ storage: s.createSqlSecretStorage({ sql, kind, schema }), env });
+    const policies = s.createSqlRotationPolicies({ sql, kind, schema, migrator: governance });
+    rotation = s.createRotationManager({ policies, providers: [provider], service, store: stores.store, rbac, actor });
+    closers.unshift(
+      () => (rotation as NonNullable<typeof rotation>).close(),
+      () => provider.close(),
+    );
+  } else if (jobs.rotationsMs > 0) {
+    logger?.info?.({}, 'secret rotations off: set SUMMIT_MASTER_KEY (or SUMMIT_MASTER_KEY_FILE) to enable them');
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    service,
+    actor,
+    register(register) {
+      if (jobs.scheduledAppliesMs > 0) {
+        register('scheduled-applies', jobs.scheduledAppliesMs, async () => {
+          const report = await service.applyDue(actor);
+          if (report.applied.length > 0) metrics.scheduledApplies.inc({ result: 'applied' }, report.applied.length);
+          if (report.expired.length > 0) metrics.scheduledApplies.inc({ result: 'expired' }, report.expired.length);
+          if (report.failed.length > 0) metrics.scheduledApplies.inc({ result: 'failed' }, report.failed.length);
+        });
+      }
+      if (jobs.rolloutStepsMs > 0) {
+        register('rollout-steps', jobs.rolloutStepsMs, async ({ signal }) => {
+          const { steps, errors } = await stepRollouts({ service, actor, prometheusUrl: jobs.prometheusUrl, signal });
+          for (const step of steps)
+            logger?.info?.({ ...step }, `rollout ${step.ruleId} of ${step.ref}: ${step.action}`);
+          for (const error of errors) {
+            logger?.warn?.({ err: isConfigError(error) ? error.toJSON() : String(error) }, 'rollout step failed');
+          }
+        });
+      }
+      if (rotation) {
+        const manager = rotation;
+        register('rotations', jobs.rotationsMs, async ({ signal }) => {
+          const report = await manager.runDue({ signal });
+          // A run that left `rotating` for `idle` finished; `failed` (or an error) did not.
+          for (const run of report.results) {
+            if (run.state === 'failed' || run.error) metrics.rotations.inc({ result: 'failed' });
+            else if (run.state === 'idle') metrics.rotations.inc({ result: 'ok' });
+          }
+        });
+      }
+    },
+    close() {
+      closing ??= (async () => {
+        for (const c of closers) await c().catch(() => {});
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,76 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createFailoverStore } from '@summit-config/backends';
+import { createMemoryStore } from '@summit-config/backends/memory';
+import { createPgliteGovernance, createPgliteStore, openPglite } from '@summit-config/backends/pglite';
+import { type Actor, createConfigService, createRbac, parseRef } from '@summit-config/core';
+import { describe, expect, it } from 'vitest';
+import { resolveAgentConfig } from '../src/config.js';
+import { createGovernance } from '../src/governance.js';
+import { createAgentMetrics } from '../src/metrics.js';
+import type { AgentStores } from '../src/stores.js';
+
+describe('agent governance jobs', () => {
+  it('applies an approved change request when its applyAt comes, as the agent, on the shared record', async () => {
+    const db = await openPglite(await mkdtemp(join(tmpdir(), 'summit-gov-')));
+    const store = createFailoverStore({
+      tiers: [createPgliteStore({ pglite: db }), createMemoryStore({ name: 'cache' })],
+    });
+    const stores: AgentStores = {
+      store,
+      primary: store,
+      record: undefined,
+      tiers: ['pglite', 'cache'],
+      embedded: true,
+      pglite: db,
+      close: () => store.close(),
+    };
+    const config = resolveAgentConfig({ jobs: { rotationsMs: 0 } }, {});
+    const metrics = createAgentMetrics();
+    const governance = await createGovernance({ config, stores, metrics, env: {} });
+    expect(governance).toBeDefined();
+    const jobs = new Map<string, (ctx: { signal: AbortSignal }) => Promise<void>>();
+    governance?.register((name, _ms, fn) => jobs.set(name, fn));
+    expect([...jobs.keys()].sort()).toEqual(['rollout-steps', 'scheduled-applies']);
+
+    // People use their own service over the same governance storage.
+    const people = createConfigService({
+      store,
+      governance: createPgliteGovernance({ pglite: db }),
+      rbac: createRbac({ bindings: [{ users: ['alice', 'bob'], roles: ['config-admin'] }] }),
+    });
+    const alice: Actor = { id: 'alice' };
+    const bob: Actor = { id: 'bob' };
+    await people.createEnvironment(alice, {
+      name: 'production',
+      production: true,
+      approvalPolicy: { requiredApprovals: 1 },
+    });
+    const ref = parseRef('app:shop/limits');
+    const request = await people.propose(alice, {
+      ref,
+      config: { rps: 100 },
+      applyAt: new Date(Date.now() + 300).toISOString(),
+      message: 'raise the limit tonight',
+    });
+    await people.approve(bob, request.id);
+    const tick = jobs.get('scheduled-applies') as (ctx: { signal: AbortSignal }) => Promise<void>;
+    await tick({ signal: new AbortController().signal });
+    expect(await store.getHead(ref)).toBeUndefined(); // not yet due
+    await new Promise((r) => setTimeout(r, 400));
+    await tick({ signal: new AbortController().signal });
+    const applied = await people.getRequest(alice, request.id);
+    expect(applied.status).toBe('applied');
+    expect((await store.getVersion(ref))?.config).toEqual({ rps: 100 });
+    const audit = await people.audit(alice, { ref: 'app:shop/limits' });
+    expect(audit.some((e) => e.actor === `summit-agent:${config.instance}`)).toBe(true);
+    expect(await metrics.registry.getSingleMetricAsString('summit_agent_scheduled_applies_total')).toMatch(
+      /result="applied"} 1/,
+    );
+    await people.close();
+    await governance?.close();
+    await store.close();
+    await db.close();
+  }, 60_000);
+});
