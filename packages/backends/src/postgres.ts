@@ -70,26 +70,31 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
   return createSqlStore({ ...common, name: options.name ?? 'postgres', client, durable: true });
 }
 
-export interface PostgresGovernanceOptions {
+/** How a governance or migration-history storage connects to PostgreSQL. */
+export interface PgConnectionOptions {
   /** `postgres://user:password@host:port/database`. Either this or `pool` (or both: this wins). */
   connectionString?: string;
-  /** `pg` Pool settings. Default pool size 4. */
+  /** `pg` Pool settings. */
   pool?: pg.PoolConfig;
-  /**
-   * Schema holding the tables: use the store's schema, so that the store's own audit rows and the
-   * change service's events form one chain. Default `public`.
-   */
+  /** Schema holding the tables: use the store's. Default `public`. */
   schema?: string;
   /** Milliseconds to wait for a connection before failing with `BACKEND_UNAVAILABLE`. Default 5 000. */
   connectTimeoutMs?: number;
   /** Server-side `statement_timeout` in milliseconds. Default 10 000. */
   statementTimeoutMs?: number;
-  /** `application_name` of the connections. Default `summit-config:governance`. */
+  /** `application_name` of the connections. */
   applicationName?: string;
   /** Name used in errors. Default `postgres`. */
   name?: string;
   logger?: SqlStoreCommonOptions['logger'];
 }
+
+/**
+ * Options of the governance storage. Pool size 4 by default; the schema should be the store's, so that
+ * the store's own audit rows and the change service's events form one chain. `applicationName`
+ * defaults to `summit-config:governance`.
+ */
+export type PostgresGovernanceOptions = PgConnectionOptions;
 
 /**
  * The change service's governance storage (audit trail, change requests, environments, schemas,
@@ -125,23 +130,11 @@ export function createPostgresGovernance(options: PostgresGovernanceOptions): Sq
   return createSqlGovernance({ name: options.name ?? 'postgres', client, schema, ownsClient: true });
 }
 
-export interface PostgresMigrationHistoryOptions {
-  /** `postgres://user:password@host:port/database`. Either this or `pool` (or both: this wins). */
-  connectionString?: string;
-  /** `pg` Pool settings. Default pool size 2 (plus one connection while a runner holds the lock). */
-  pool?: pg.PoolConfig;
-  /** Schema holding the tables; use the store's. Default `public`. */
-  schema?: string;
-  /** Milliseconds to wait for a connection before failing with `BACKEND_UNAVAILABLE`. Default 5 000. */
-  connectTimeoutMs?: number;
-  /** Server-side `statement_timeout` in milliseconds. Default 10 000. */
-  statementTimeoutMs?: number;
-  /** `application_name` of the connections; the lock's is `<name>:lock`. Default `summit-config:migrations`. */
-  applicationName?: string;
-  /** Name used in errors. Default `postgres`. */
-  name?: string;
-  logger?: SqlStoreCommonOptions['logger'];
-}
+/**
+ * Options of the migration history. Pool size 2 by default (plus one connection while a runner holds
+ * the lock, named `<applicationName>:lock`); `applicationName` defaults to `summit-config:migrations`.
+ */
+export type PostgresMigrationHistoryOptions = PgConnectionOptions;
 
 /**
  * The configuration-migration history on PostgreSQL through `pg`. Runners exclude each other with
