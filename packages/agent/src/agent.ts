@@ -11,7 +11,7 @@
  */
 import { hostname } from 'node:os';
 import type { FailoverEvent, FailoverStore } from '@summit-config/backends';
-import { type ConfigClient, type ConfigError, errors, Lifecycle } from '@summit-config/core';
+import { type ConfigClient, type ConfigError, errors, Lifecycle, type WriteFence } from '@summit-config/core';
 import { type AgentConfig, loadAgentConfig } from './config.js';
 import { DRIFT_KINDS, type DriftFinding, type DriftReport, detectDrift } from './drift.js';
 import { AgentEvents } from './events.js';
@@ -241,10 +241,10 @@ export class Agent implements AsyncDisposable {
     const runner = this.#runner as LeaderJobRunner;
     const stores = this.#stores as AgentStores;
     if (this.config.reconcile.intervalMs > 0 && stores.record) {
-      runner.register('reconcile', this.config.reconcile.intervalMs, async ({ signal }) => {
+      runner.register('reconcile', this.config.reconcile.intervalMs, async (ctx) => {
         try {
           // Metrics and events come from the store's `reconciled` event.
-          await stores.store.reconcile({ signal });
+          await stores.store.reconcile({ signal: ctx.signal, fence: fenceOf(ctx) });
         } catch (error) {
           this.metrics.reconcileRuns.inc({ result: 'error' });
           throw error;
@@ -252,8 +252,8 @@ export class Agent implements AsyncDisposable {
       });
     }
     if (this.config.drift.enabled) {
-      runner.register('drift', this.config.drift.intervalMs, async ({ signal }) => {
-        await this.runDrift({ signal });
+      runner.register('drift', this.config.drift.intervalMs, async (ctx) => {
+        await this.runDrift({ signal: ctx.signal, fence: fenceOf(ctx) });
       });
     }
     this.#governance?.register((name, intervalMs, fn) => runner.register(name, intervalMs, fn));
@@ -288,13 +288,16 @@ export class Agent implements AsyncDisposable {
    * One drift run now: detect (and remediate when `remediate`, default `drift.remediate`), report
    * every finding as an event, a log line and metrics. Runs on any replica when called directly.
    */
-  async runDrift(options: { remediate?: boolean; signal?: AbortSignal } = {}): Promise<DriftReport> {
+  async runDrift(
+    options: { remediate?: boolean; signal?: AbortSignal; fence?: WriteFence } = {},
+  ): Promise<DriftReport> {
     const stores = this.#stores;
     if (!stores) throw errors.constraint('the agent is not started');
     const drift = this.config.drift;
     let report: DriftReport;
     try {
       report = await detectDrift({
+        fence: options.fence,
         store: stores.store,
         primary: stores.primary,
         record: stores.record,
@@ -574,4 +577,14 @@ export async function runAgent(options: RunAgentOptions = {}): Promise<RunningAg
     process.on('SIGINT', onSignal);
   }
   return { agent, done, stop };
+}
+
+/**
+ * The write fence of a leader job's run: its fencing token and, under a Consul lock, the lock's
+ * `check-session` operation, so that a deposed leader's repair writes are refused atomically.
+ */
+function fenceOf(ctx: { fencingToken: number | undefined; guardOp(): unknown }): WriteFence | undefined {
+  if (ctx.fencingToken === undefined) return undefined;
+  const op = ctx.guardOp();
+  return op === undefined ? { token: ctx.fencingToken } : { token: ctx.fencingToken, checks: { consul: op } };
 }

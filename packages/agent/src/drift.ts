@@ -25,6 +25,7 @@ import {
   isConfigError,
   refKey,
   throwIfAborted,
+  type WriteFence,
 } from '@summit-config/core';
 
 export type DriftKind = 'head-mismatch' | 'missing' | 'checksum-mismatch' | 'lagging-instance' | 'rejected-instance';
@@ -85,6 +86,8 @@ export interface DriftOptions {
   remediate: boolean;
   concurrency: number;
   signal?: AbortSignal;
+  /** The leader's write fence, carried by every repair write. */
+  fence?: WriteFence;
   /** Pause before re-reading heads that differ, ms. Default 250. */
   confirmDelayMs?: number;
   /** Clock in ms. Default `Date.now`. */
@@ -268,7 +271,10 @@ export async function detectDrift(options: DriftOptions): Promise<DriftReport> {
           finding.remediation = `${other.name} does not hold v${bad.version}`;
           continue;
         }
-        await bad.tier.replace(good, { reason: `drift: v${bad.version} did not verify; rewritten from ${other.name}` });
+        await bad.tier.replace(good, {
+          reason: `drift: v${bad.version} did not verify; rewritten from ${other.name}`,
+          fence: options.fence,
+        });
         // Proof: it reads back and verifies.
         const back = await bad.tier.getVersion(bad.state.ref, bad.version, { consistent: true, signal });
         finding.remediated = back?.checksum === good.checksum;
@@ -281,7 +287,7 @@ export async function detectDrift(options: DriftOptions): Promise<DriftReport> {
     const headFindings = findings.filter((f) => f.kind === 'head-mismatch' || f.kind === 'missing');
     if (headFindings.length > 0 && record) {
       try {
-        reconcileReport = await store.reconcile({ signal });
+        reconcileReport = await store.reconcile({ signal, fence: options.fence });
         for (const f of headFindings) {
           const s = refs.get(f.ref) as RefState;
           const [p, r] = await Promise.all([

@@ -42,6 +42,7 @@ import {
   serializeVersion,
   type Unwatch,
   verifyVersion,
+  type WriteFence,
 } from '@summit-config/core';
 import {
   base64,
@@ -289,6 +290,24 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
         head.version,
       );
     }
+  }
+
+  /** The Consul check of a write fence (the lock's `check-session` op), when it has one. */
+  function fenceOf(fence: WriteFence | undefined): TxnOp | undefined {
+    const op = fence?.checks?.consul as TxnOp | undefined;
+    if (op === undefined) return undefined;
+    if (typeof op !== 'object' || op === null || !('KV' in op)) {
+      throw errors.constraint('a write fence for consul must carry a transaction operation (LeaderLock.guardOp())');
+    }
+    return op;
+  }
+
+  function fencedOut(ref: ConfigRef, version: number): ConfigError {
+    return new ConfigError(
+      'CONFLICTING_CHANGE',
+      `${refKey(ref)} v${version}: refused by the write fence: this process no longer holds the leader lock`,
+      { ref: refKey(ref), version, backend },
+    );
   }
 
   function txnFailure(ref: ConfigRef, version: number, failed: TxnError[], conflictOps: number[]): ConfigError {
@@ -709,6 +728,8 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
       const estimate = Buffer.byteLength(JSON.stringify(docOps), 'utf8') + 2 * headKey.length + headValue.length + 200;
       if (estimate > opts.maxTxnBytes) throw errors.tooLarge(estimate, opts.maxTxnBytes, ctx);
 
+      const fenceOp = fenceOf(o.fence);
+      const shift = fenceOp ? 1 : 0;
       const attemptWith = async (observed: { version: number; modifyIndex: number } | undefined) => {
         const headOps: TxnOp[] = observed
           ? [{ KV: { Verb: 'cas', Key: headKey, Value: headValue, Index: observed.modifyIndex } }]
@@ -716,7 +737,11 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
               { KV: { Verb: 'check-not-exists', Key: headKey } },
               { KV: { Verb: 'set', Key: headKey, Value: headValue } },
             ];
-        const out = await batcher.submit(key, [...docOps, ...headOps], o.signal);
+        // A fenced (leader-only) write carries the lock check in its own transaction, first.
+        const out = fenceOp
+          ? await http.txn([fenceOp, ...docOps, ...headOps], { signal: o.signal })
+          : await batcher.submit(key, [...docOps, ...headOps], o.signal);
+        if (fenceOp && !out.ok && out.errors.some((e) => e.OpIndex === 0)) throw fencedOut(ref, version);
         if (out.ok) {
           // The head op's result carries the new head's ModifyIndex.
           const written = out.results.find((r) => r.KV?.Key === headKey)?.KV?.ModifyIndex;
@@ -741,7 +766,7 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
         throw errors.versionConflict(`${key}: expected head v${version - 1}, found v${currentVersion}`, ctx);
       }
       const out = await attemptWith(current && { version: currentVersion, modifyIndex: current.modifyIndex });
-      if (!out.ok) throw txnFailure(ref, version, out.errors, [0, 2]);
+      if (!out.ok) throw txnFailure(ref, version, out.errors, [shift, shift + 2]);
       prune(ref, version);
       return verified;
     },
@@ -783,9 +808,11 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
       if (Buffer.byteLength(JSON.stringify(ops), 'utf8') > opts.maxTxnBytes) {
         throw errors.tooLarge(Buffer.byteLength(JSON.stringify(ops), 'utf8'), opts.maxTxnBytes, ctx);
       }
-      const out = await http.txn(ops);
+      const fenceOp = fenceOf(o.fence);
+      const out = await http.txn(fenceOp ? [fenceOp, ...ops] : ops);
       forgetHead(key);
-      if (!out.ok) throw txnFailure(ref, version, out.errors, [0, 2]);
+      if (fenceOp && !out.ok && out.errors.some((e) => e.OpIndex === 0)) throw fencedOut(ref, version);
+      if (!out.ok) throw txnFailure(ref, version, out.errors, fenceOp ? [1, 3] : [0, 2]);
     },
 
     watch(listener, w = {}): Unwatch {

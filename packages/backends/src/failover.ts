@@ -24,6 +24,7 @@ import {
   throwIfAborted,
   type Unwatch,
   type WatchOptions,
+  type WriteFence,
 } from '@summit-config/core';
 import { type ReconcileReport, reconcile } from './reconcile.js';
 
@@ -98,7 +99,7 @@ export interface FailoverStore extends ConfigStore {
   /** The tiers, in priority order (for inspection; the failover store still owns them). */
   tiers(): readonly ConfigStore[];
   /** Runs anti-entropy between the durable tiers now (also run automatically on recovery). */
-  reconcile(options?: { signal?: AbortSignal }): Promise<ReconcileReport>;
+  reconcile(options?: { signal?: AbortSignal; fence?: WriteFence }): Promise<ReconcileReport>;
 }
 
 function checkOptions(options: FailoverOptions) {
@@ -315,11 +316,11 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
   }
 
   let reconciling: Promise<ReconcileReport> | undefined;
-  function runReconcile(signal?: AbortSignal): Promise<ReconcileReport> {
+  function runReconcile(signal?: AbortSignal, fence?: WriteFence): Promise<ReconcileReport> {
     reconciling ??= (async () => {
       try {
         const reachable = durable.filter((t) => t.state !== 'open').map((t) => t.store);
-        const report = await reconcile(reachable, { signal });
+        const report = await reconcile(reachable, { signal, fence });
         for (const key of report.refs) unsynced.delete(key);
         if (reachable.length === durable.length) unsynced.clear();
         emitEvent({ type: 'reconciled', report });
@@ -647,7 +648,7 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
 
     async reconcile(reconcileOptions = {}) {
       lifecycle.assertOpen();
-      return runReconcile(reconcileOptions.signal);
+      return runReconcile(reconcileOptions.signal, reconcileOptions.fence);
     },
 
     close() {

@@ -8,6 +8,7 @@ import {
   isConfigError,
   refKey,
   throwIfAborted,
+  type WriteFence,
 } from '@summit-config/core';
 
 /** One version copied from one tier to another. */
@@ -52,6 +53,8 @@ export interface ReconcileOptions {
   actor?: string;
   /** Refs repaired at the same time. Default 16. */
   concurrency?: number;
+  /** The leader's write fence: every repair write carries it, so a deposed leader writes nothing. */
+  fence?: WriteFence;
 }
 
 /**
@@ -145,13 +148,13 @@ async function reconcileRef(
 
   if (!hasConflict && pHead >= sHead) {
     // Primary ahead: copy its newer versions to the secondary.
-    await copyRange(ref, primary, secondary, sHead + 1, pHead, report);
+    await copyRange(ref, primary, secondary, sHead + 1, pHead, report, options.fence);
     return;
   }
   if (!hasConflict && sHead > pHead) {
     // Secondary ahead (writes that landed there alone): copy them to the primary, in order.
     for (const d of secondaryOnly) {
-      await primary.append(d);
+      await primary.append(d, { fence: options.fence });
       report.copied.push({ ref: key, version: d.version, from: secondary.name, to: primary.name });
     }
     if (secondaryOnly.length > 0) report.refs.push(key);
@@ -168,7 +171,7 @@ async function reconcileRef(
     const pd = await read(primary, v);
     if (!pd)
       throw errors.notFound(`${key} v${v} missing on ${primary.name} during reconciliation`, { ref: key, version: v });
-    await putVersion(secondary, pd, sHead, `reconcile: ${primary.name} content keeps v${v}`);
+    await putVersion(secondary, pd, sHead, `reconcile: ${primary.name} content keeps v${v}`, options.fence);
     report.copied.push({ ref: key, version: v, from: primary.name, to: secondary.name });
   }
   let next = pHead + 1;
@@ -192,8 +195,8 @@ async function reconcileRef(
       },
       next,
     );
-    await primary.append(doc);
-    await putVersion(secondary, doc, sHead, `reconcile: re-appended conflicting v${loser.version}`);
+    await primary.append(doc, { fence: options.fence });
+    await putVersion(secondary, doc, sHead, `reconcile: re-appended conflicting v${loser.version}`, options.fence);
     const conflict: ReconcileConflict = {
       ref: key,
       version: loser.version,
@@ -209,16 +212,22 @@ async function reconcileRef(
 }
 
 /** Writes `doc` into `store` at its number: replaces a version the store holds, appends otherwise. */
-async function putVersion(store: ConfigStore, doc: ConfigVersion, storeHead: number, reason: string): Promise<void> {
+async function putVersion(
+  store: ConfigStore,
+  doc: ConfigVersion,
+  storeHead: number,
+  reason: string,
+  fence: WriteFence | undefined,
+): Promise<void> {
   if (doc.version <= storeHead) {
     if (!store.replace) {
       throw errors.constraint(`${store.name} cannot repair versions (no "repair" capability)`, {
         ref: refKey(doc.ref),
       });
     }
-    await store.replace(doc, { reason });
+    await store.replace(doc, { reason, fence });
   } else {
-    await store.append(doc);
+    await store.append(doc, { fence });
   }
 }
 
@@ -229,6 +238,7 @@ async function copyRange(
   first: number,
   last: number,
   report: ReconcileReport,
+  fence: WriteFence | undefined,
 ): Promise<void> {
   const key = refKey(ref);
   for (let v = first; v <= last; v++) {
@@ -240,7 +250,7 @@ async function copyRange(
       });
       return;
     }
-    await to.append(d);
+    await to.append(d, { fence });
     report.copied.push({ ref: key, version: v, from: from.name, to: to.name });
     report.refs.push(key);
   }

@@ -76,6 +76,18 @@ export interface WatchOptions {
 export type HeadListener = (change: HeadChange) => void;
 export type Unwatch = () => void;
 
+/**
+ * The fence of a leader-only write (reconciliation, drift repair): a store that can check it makes
+ * the check part of the same atomic write and refuses the write with `CONFLICTING_CHANGE` once the
+ * writer no longer holds the lock. Stores that cannot check a given fence ignore it.
+ */
+export interface WriteFence {
+  /** The lock's fencing token (Consul's LockIndex), for logs and stores that compare tokens. */
+  readonly token: number;
+  /** Per-backend atomic checks, e.g. `consul`: the lock's `check-session` transaction operation. */
+  readonly checks?: { readonly consul?: unknown };
+}
+
 /** A client's acknowledgement of what it applied. */
 export interface AppliedAck {
   readonly ref: ConfigRef;
@@ -136,7 +148,7 @@ export interface ConfigStore extends AsyncDisposable {
    * otherwise it rejects with `VERSION_CONFLICT` and writes nothing. Re-verifies the document and
    * enforces the size limit before anything is sent.
    */
-  append(doc: ConfigVersion, options?: { signal?: AbortSignal }): Promise<ConfigVersion>;
+  append(doc: ConfigVersion, options?: { signal?: AbortSignal; fence?: WriteFence }): Promise<ConfigVersion>;
 
   /**
    * Subscribes to head changes. Returns a function that stops the subscription (idempotent).
@@ -161,7 +173,7 @@ export interface ConfigStore extends AsyncDisposable {
    * already holds with other content, with `doc`; the head moves only if it pointed at that version.
    * The store records `reason` in its audit trail where it has one.
    */
-  replace?(doc: ConfigVersion, options: { reason: string }): Promise<void>;
+  replace?(doc: ConfigVersion, options: { reason: string; fence?: WriteFence }): Promise<void>;
 
   /** Cheap health probe: resolves when the store answers, rejects `BACKEND_UNAVAILABLE` otherwise. */
   ping(options?: { signal?: AbortSignal }): Promise<void>;

@@ -9,6 +9,7 @@ export type {
   StoreCapabilities,
   Unwatch,
   WatchOptions,
+  WriteFence,
 } from './contract.js';
 export { compareHeads, headChange } from './heads.js';
 export { type AppendNextOptions, appendNext, type RollbackOptions, rollbackTo } from './write.js';
