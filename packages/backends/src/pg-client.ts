@@ -34,6 +34,12 @@ async function run<R>(target: PgQueryTarget, text: string, params?: readonly unk
   return { rows: result.rows as R[], rowCount: result.rowCount ?? result.rows.length };
 }
 
+/** SQLSTATE 57P01 (admin_shutdown) / 57P02 (crash_shutdown): the backend was gone before the statement ran. */
+function terminatedBeforeRunning(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '57P01' || code === '57P02';
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
@@ -77,8 +83,17 @@ export function createPgClient(options: PgClientOptions): SqlClient {
   return {
     kind: 'postgres',
 
-    query(text, params) {
-      return run(pool, text, params);
+    async query(text, params) {
+      try {
+        return await run(pool, text, params);
+      } catch (error) {
+        // A pooled connection the server terminated while idle (pg_terminate_backend, a restart) can
+        // be handed out before the pool notices. A terminated backend rolls back what it was running,
+        // so one retry on a fresh connection repeats nothing; every write here is a compare-and-set,
+        // which would refuse (never duplicate) a statement that did commit.
+        if (!terminatedBeforeRunning(error)) throw error;
+        return run(pool, text, params);
+      }
     },
 
     async transaction(fn) {
