@@ -174,3 +174,38 @@ export function isNetworkError(error: unknown): boolean {
   }
   return false;
 }
+
+/** What a provider knows about the call that failed, for {@link providerFailure}. */
+export interface FailedCall {
+  secret: string;
+  secretVersion?: string;
+  /** The value being written, redacted from the cause. */
+  redact?: string;
+}
+
+/**
+ * The error a cloud provider reports for a mapped SDK failure: a message by reason (never the value),
+ * the provider and secret named, and the SDK error kept only as a sanitised cause.
+ */
+export function providerFailure(
+  provider: string,
+  reason: SecretErrorReason,
+  error: unknown,
+  call: FailedCall,
+  messages: { refused: string; revoked?: string },
+): SecretError<SecretErrorCode> {
+  const detail =
+    reason === 'not-found'
+      ? call.secretVersion === undefined
+        ? 'the secret does not exist'
+        : 'the secret or this version does not exist'
+      : reason === 'revoked' && messages.revoked
+        ? messages.revoked
+        : messages.refused;
+  return secretError(reason, detail, {
+    provider,
+    secret: call.secret,
+    secretVersion: call.secretVersion,
+    cause: sanitizeCause(error, [call.redact]),
+  });
+}

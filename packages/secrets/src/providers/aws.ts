@@ -33,7 +33,7 @@ import type {
   SecretStage,
   SecretVersionInfo,
 } from '../contract.js';
-import { isNetworkError, isSecretError, type SecretErrorReason, sanitizeCause, secretError } from '../errors.js';
+import { isNetworkError, isSecretError, providerFailure, type SecretErrorReason, secretError } from '../errors.js';
 import { optionError, ProviderKit, providerName, secretValue, toIso, versionInfo } from '../provider-kit.js';
 
 export interface AwsProviderOptions {
@@ -175,17 +175,8 @@ export function createAwsProvider(options: AwsProviderOptions): SecretProvider {
       reason = 'unavailable';
     }
     if (reason === 'failed' && (status === 401 || status === 403)) reason = 'denied';
-    const detail =
-      reason === 'not-found'
-        ? ctx.secretVersion === undefined
-          ? 'the secret does not exist'
-          : 'the secret or this version does not exist'
-        : `AWS Secrets Manager refused the call (${e?.name ?? 'error'})`;
-    return secretError(reason, detail, {
-      provider: name,
-      secret: ctx.secret,
-      secretVersion: ctx.secretVersion,
-      cause: sanitizeCause(error, [ctx.redact]),
+    return providerFailure(name, reason, error, ctx, {
+      refused: `AWS Secrets Manager refused the call (${e?.name ?? 'error'})`,
     });
   }
 

@@ -28,7 +28,7 @@ import type {
   SecretStage,
   SecretVersionInfo,
 } from '../contract.js';
-import { isNetworkError, isSecretError, type SecretErrorReason, sanitizeCause, secretError } from '../errors.js';
+import { isNetworkError, isSecretError, providerFailure, type SecretErrorReason, secretError } from '../errors.js';
 import { optionError, ProviderKit, providerName, secretValue, toIso, versionInfo } from '../provider-kit.js';
 
 export interface AzureProviderOptions {
@@ -147,19 +147,9 @@ export function createAzureProvider(options: AzureProviderOptions): SecretProvid
     else if (status === 400) reason = 'invalid';
     else if (status === 429 || (status !== undefined && status >= 500)) reason = 'unavailable';
     else if (isNetworkError(error) || e?.code === 'REQUEST_SEND_ERROR') reason = 'unavailable';
-    const detail =
-      reason === 'not-found'
-        ? ctx.secretVersion === undefined
-          ? 'the secret does not exist'
-          : 'the secret or this version does not exist'
-        : reason === 'revoked'
-          ? 'the version is disabled'
-          : `Key Vault refused the call (${status ?? e?.code ?? 'error'})`;
-    return secretError(reason, detail, {
-      provider: name,
-      secret: ctx.secret,
-      secretVersion: ctx.secretVersion,
-      cause: sanitizeCause(error, [ctx.redact]),
+    return providerFailure(name, reason, error, ctx, {
+      refused: `Key Vault refused the call (${status ?? e?.code ?? 'error'})`,
+      revoked: 'the version is disabled',
     });
   }
 

@@ -24,7 +24,7 @@ import type {
   SecretVersionInfo,
   SecretVersionState,
 } from '../contract.js';
-import { isNetworkError, isSecretError, type SecretErrorReason, sanitizeCause, secretError } from '../errors.js';
+import { isNetworkError, isSecretError, providerFailure, type SecretErrorReason, secretError } from '../errors.js';
 import { optionError, ProviderKit, providerName, secretValue, toIso, versionInfo } from '../provider-kit.js';
 
 type ClientOptions = NonNullable<ConstructorParameters<typeof SecretManagerServiceClient>[0]>;
@@ -258,19 +258,9 @@ export function createGcpProvider(options: GcpProviderOptions): SecretProvider {
     }
     // Fetch reports an unreachable host as "TypeError: fetch failed" with the socket error as cause.
     if (reason === 'failed' && error instanceof TypeError && /fetch failed/.test(error.message)) reason = 'unavailable';
-    const detail =
-      reason === 'not-found'
-        ? ctx.secretVersion === undefined
-          ? 'the secret does not exist'
-          : 'the secret or this version does not exist'
-        : reason === 'revoked'
-          ? 'the version is disabled or destroyed'
-          : `Secret Manager refused the call (${typeof code === 'number' ? `code ${code}` : ((error as Error)?.name ?? 'error')})`;
-    return secretError(reason, detail, {
-      provider: name,
-      secret: ctx.secret,
-      secretVersion: ctx.secretVersion,
-      cause: sanitizeCause(error, [ctx.redact]),
+    return providerFailure(name, reason, error, ctx, {
+      refused: `Secret Manager refused the call (${typeof code === 'number' ? `code ${code}` : ((error as Error)?.name ?? 'error')})`,
+      revoked: 'the version is disabled or destroyed',
     });
   }
 
