@@ -22,13 +22,13 @@ import { readdir, readFile } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import fastJsonPatch from 'fast-json-patch';
-import { parseDocument } from 'yaml';
 import type { JsonPatchOperation } from '../audit/types.js';
 import { messageOf } from '../errors/config-error.js';
 import { assertJson, canonicalJson, isPlainObject, type JsonValue, sha256Hex } from '../model/json.js';
 import { definitionError, MigrationError } from './errors.js';
 import { compileEnvironmentPattern, compileIdPattern, compileScopePattern } from './glob.js';
 import { parsePointer } from './operations.js';
+import { parseDataText } from './text.js';
 import type { Migration, MigrationKind, MigrationOperation, MigrationSelector, TransformFn } from './types.js';
 
 // fast-json-patch is CommonJS: under NodeNext its default import is the module object itself.
@@ -290,10 +290,6 @@ export function defineMigration(definition: Record<string, unknown>, options: { 
   return parseMigration(definition, { kind: 'module', file: options.file });
 }
 
-function lineOf(text: string, offset: number): number {
-  return text.slice(0, offset).split('\n').length;
-}
-
 /**
  * Parses the text of a data file (`format` from its extension: JSON or YAML). Throws
  * `CONSTRAINT_VIOLATION` naming the file and line for text that does not parse, or the pointer for
@@ -301,21 +297,7 @@ function lineOf(text: string, offset: number): number {
  */
 export function parseMigrationText(text: string, options: ParseOptions & { format: 'json' | 'yaml' }): Migration {
   const where: Where = { file: options.file, migration: options.defaultName };
-  let raw: unknown;
-  if (options.format === 'json') {
-    try {
-      raw = JSON.parse(text);
-    } catch (error) {
-      throw fail(`not valid JSON: ${messageOf(error)}`, '', where);
-    }
-  } else {
-    const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
-    const problem = doc.errors[0];
-    if (problem) {
-      throw fail(`not valid YAML (line ${lineOf(text, problem.pos[0])}): ${problem.message.split('\n')[0]}`, '', where);
-    }
-    raw = doc.toJS({ maxAliasCount: 100 });
-  }
+  const raw = parseDataText(text, options.format, where);
   return parseMigration(raw, { ...options, kind: 'data' });
 }
 

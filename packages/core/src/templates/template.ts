@@ -24,10 +24,10 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
 import type { ChangeRequest } from '../approvals/types.js';
 import { ConfigError, errors, isConfigError, messageOf, SchemaValidationError } from '../errors/config-error.js';
 import { definitionError, MigrationError } from '../migrations/errors.js';
+import { parseDataText } from '../migrations/text.js';
 import { type Environment, validateEnvironments } from '../model/environment.js';
 import { assertJson, canonicalJson, isPlainObject, type JsonObject, type JsonValue, sha256Hex } from '../model/json.js';
 import { type ConfigRef, parseRef, refKey } from '../model/ref.js';
@@ -233,22 +233,7 @@ export function parseTemplateText(
   options: { format: 'json' | 'yaml'; file?: string; defaultName?: string },
 ): ConfigTemplate {
   const where: Where = { file: options.file, migration: options.defaultName && `template ${options.defaultName}` };
-  let raw: unknown;
-  if (options.format === 'json') {
-    try {
-      raw = JSON.parse(text);
-    } catch (error) {
-      throw fail(`not valid JSON: ${messageOf(error)}`, '', where);
-    }
-  } else {
-    const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
-    const problem = doc.errors[0];
-    if (problem) {
-      const line = text.slice(0, problem.pos[0]).split('\n').length;
-      throw fail(`not valid YAML (line ${line}): ${problem.message.split('\n')[0]}`, '', where);
-    }
-    raw = doc.toJS({ maxAliasCount: 100 });
-  }
+  const raw = parseDataText(text, options.format, where);
   return parseTemplate(raw, { file: options.file, defaultName: options.defaultName });
 }
 
