@@ -13,6 +13,7 @@ import {
   isConfigError,
 } from '@summit-config/core';
 import type { AgentConfig } from './config.js';
+import { createLocalRotation, openSecretSql, type SecretSqlHandle } from './local-secrets.js';
 import type { AgentMetrics } from './metrics.js';
 import { stepRollouts } from './rollout-steps.js';
 import type { AgentStores } from './stores.js';
@@ -61,14 +62,7 @@ export async function createGovernance(options: GovernanceOptions): Promise<Gove
   const { jobs } = config;
   if (jobs.scheduledAppliesMs === 0 && jobs.rolloutStepsMs === 0 && jobs.rotationsMs === 0) return undefined;
   let governance: GovernanceStore & { migrate(): Promise<unknown> };
-  let secretSql:
-    | (() => Promise<{
-        sql: import('@summit-config/secrets').SecretSql;
-        kind: 'postgres' | 'pglite';
-        schema: string;
-        close(): Promise<void>;
-      }>)
-    | undefined;
+  let secretSql: (() => Promise<SecretSqlHandle>) | undefined;
   if (config.stores.postgres) {
     const pg = await import('@summit-config/backends/postgres');
     const { url, schema } = config.stores.postgres;
@@ -77,23 +71,12 @@ export async function createGovernance(options: GovernanceOptions): Promise<Gove
       schema,
       applicationName: 'summit-agent:governance',
     });
-    secretSql = async () => {
-      const { default: Pg } = await import('pg');
-      const { sqlFromPgPool } = await import('@summit-config/secrets');
-      const pool = new Pg.Pool({
-        connectionString: url,
-        max: 2,
-        connectionTimeoutMillis: 5000,
-        application_name: 'summit-agent:secrets',
-      });
-      pool.on('error', () => {}); // an idle client's error; the next query reports it
-      return { sql: sqlFromPgPool(pool), kind: 'postgres', schema, close: () => pool.end() };
-    };
+    secretSql = () => openSecretSql({ postgres: { url, schema }, applicationName: 'summit-agent:secrets' });
   } else if (stores.pglite) {
     const pgl = await import('@summit-config/backends/pglite');
     const db = stores.pglite;
     governance = pgl.createPgliteGovernance({ pglite: db });
-    secretSql = async () => ({ sql: db, kind: 'pglite', schema: 'public', close: async () => {} });
+    secretSql = () => openSecretSql({ pglite: db });
   } else {
     logger?.info?.({}, 'governance jobs off: no PostgreSQL or embedded store to keep their state');
     return undefined;
@@ -106,16 +89,17 @@ export async function createGovernance(options: GovernanceOptions): Promise<Gove
   // Rotations: only with a master key for the local provider (the cloud providers are configured in code).
   let rotation: import('@summit-config/secrets').RotationManager | undefined;
   if (jobs.rotationsMs > 0 && (env.SUMMIT_MASTER_KEY || env.SUMMIT_MASTER_KEY_FILE) && secretSql) {
-    const s = await import('@summit-config/secrets');
-    const { sql, kind, schema, close } = await secretSql();
-    closers.unshift(close);
-    const provider = s.createLocalProvider({ storage: s.createSqlSecretStorage({ sql, kind, schema }), env });
-    const policies = s.createSqlRotationPolicies({ sql, kind, schema, migrator: governance });
-    rotation = s.createRotationManager({ policies, providers: [provider], service, store: stores.store, rbac, actor });
-    closers.unshift(
-      () => (rotation as NonNullable<typeof rotation>).close(),
-      () => provider.close(),
-    );
+    const local = await createLocalRotation({
+      handle: await secretSql(),
+      migrator: governance,
+      service,
+      store: stores.store,
+      rbac,
+      actor,
+      env,
+    });
+    rotation = local.rotation;
+    closers.unshift(() => local.close());
   } else if (jobs.rotationsMs > 0) {
     logger?.info?.({}, 'secret rotations off: set SUMMIT_MASTER_KEY (or SUMMIT_MASTER_KEY_FILE) to enable them');
   }

@@ -73,4 +73,31 @@ describe('agent governance jobs', () => {
     await store.close();
     await db.close();
   }, 60_000);
+
+  it('runs due rotations of the local provider when a master key is configured', async () => {
+    const db = await openPglite(await mkdtemp(join(tmpdir(), 'summit-gov-')));
+    const store = createFailoverStore({
+      tiers: [createPgliteStore({ pglite: db }), createMemoryStore({ name: 'cache' })],
+    });
+    const stores: AgentStores = {
+      store,
+      primary: store,
+      record: undefined,
+      tiers: ['pglite', 'cache'],
+      embedded: true,
+      pglite: db,
+      close: () => store.close(),
+    };
+    const config = resolveAgentConfig({}, {});
+    const env = { SUMMIT_MASTER_KEY: Buffer.alloc(32, 3).toString('base64') };
+    const governance = await createGovernance({ config, stores, metrics: createAgentMetrics(), env });
+    const jobs = new Map<string, (ctx: { signal: AbortSignal }) => Promise<void>>();
+    governance?.register((name, _ms, fn) => jobs.set(name, fn));
+    expect([...jobs.keys()].sort()).toEqual(['rollout-steps', 'rotations', 'scheduled-applies']);
+    // No policy is due: the run does nothing and does not fail.
+    await jobs.get('rotations')?.({ signal: new AbortController().signal });
+    await governance?.close();
+    await store.close();
+    await db.close();
+  }, 60_000);
 });

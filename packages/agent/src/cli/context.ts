@@ -34,6 +34,7 @@ import {
 } from '@summit-config/core';
 import type { RotationManager, SecretProvider } from '@summit-config/secrets';
 import { type AgentConfig, loadAgentConfig } from '../config.js';
+import { createLocalRotation, openSecretSql, type SecretSqlHandle } from '../local-secrets.js';
 import { settleWithin } from '../util.js';
 import { claimEmbeddedDir } from './embedded-lock.js';
 
@@ -165,11 +166,7 @@ export async function openSession(options: OpenOptions): Promise<Session> {
 
     let governance: GovernanceStore & { migrate(): Promise<unknown> };
     let historyFactory: () => MigrationHistory;
-    let secretSql: () => Promise<{
-      sql: import('@summit-config/secrets').SecretSql;
-      kind: 'postgres' | 'pglite';
-      schema: string;
-    }>;
+    let secretSql: () => Promise<SecretSqlHandle>;
     if (postgres) {
       const pg = await import('@summit-config/backends/postgres');
       tiers.push(
@@ -190,19 +187,7 @@ export async function openSession(options: OpenOptions): Promise<Session> {
           schema: postgres.schema,
           applicationName: 'summit-config-cli:migrations',
         });
-      secretSql = async () => {
-        const { default: Pg } = await import('pg');
-        const { sqlFromPgPool } = await import('@summit-config/secrets');
-        const pool = new Pg.Pool({
-          connectionString: postgres.url,
-          max: 2,
-          connectionTimeoutMillis: 5000,
-          application_name: 'summit-config-cli:secrets',
-        });
-        pool.on('error', () => {}); // an idle client's error; the next query reports it
-        closers.push(() => pool.end());
-        return { sql: sqlFromPgPool(pool), kind: 'postgres', schema: postgres.schema };
-      };
+      secretSql = () => openSecretSql({ postgres, applicationName: 'summit-config-cli:secrets' });
     } else {
       const dir = (embedded as { dataDir: string }).dataDir;
       const release = await claimEmbeddedDir(dir);
@@ -218,7 +203,7 @@ export async function openSession(options: OpenOptions): Promise<Session> {
       tiers.push(pgl.createPgliteStore({ pglite: db }));
       governance = pgl.createPgliteGovernance({ pglite: db });
       historyFactory = () => pgl.createPgliteMigrationHistory({ pglite: db });
-      secretSql = async () => ({ sql: db, kind: 'pglite', schema: 'public' });
+      secretSql = () => openSecretSql({ pglite: db });
     }
     tiers.push(createMemoryStore({ name: 'cache' }));
     const store = createFailoverStore({ tiers });
@@ -256,21 +241,11 @@ export async function openSession(options: OpenOptions): Promise<Session> {
       },
       secrets() {
         secrets ??= (async () => {
-          const s = await import('@summit-config/secrets');
-          const { sql, kind, schema } = await secretSql();
-          const storage = s.createSqlSecretStorage({ sql, kind, schema });
-          const provider = s.createLocalProvider({ storage, env });
-          closers.push(() => provider.close());
-          const policies = s.createSqlRotationPolicies({ sql, kind, schema, migrator: governance });
-          const rotation = s.createRotationManager({
-            policies,
-            providers: [provider],
-            service,
-            store,
-            rbac,
-            actor,
-          });
-          closers.push(() => rotation.close());
+          const handle = await secretSql();
+          const { sql, schema } = handle;
+          const local = await createLocalRotation({ handle, migrator: governance, service, store, rbac, actor, env });
+          closers.push(() => local.close());
+          const { provider, rotation, storage } = local;
           return {
             provider,
             rotation,

@@ -1,0 +1,75 @@
+/**
+ * The local secret provider and its rotation manager over the same durable record as the stores:
+ * PostgreSQL (a small pool of its own) or the shared embedded PGlite. Used by the agent's rotation
+ * job and by the CLI's secret commands.
+ */
+import type { PGlite } from '@electric-sql/pglite';
+import type { Actor, ConfigService, ConfigStore, Rbac } from '@summit-config/core';
+import type { RotationManager, SecretProvider, SecretSql } from '@summit-config/secrets';
+
+export interface SecretSqlHandle {
+  sql: SecretSql;
+  kind: 'postgres' | 'pglite';
+  schema: string;
+  /** Ends a pool this handle opened (nothing for a shared PGlite). */
+  close(): Promise<void>;
+}
+
+/** SQL for the secrets tables: a 2-connection pool on PostgreSQL, or the shared PGlite instance. */
+export async function openSecretSql(
+  target: { postgres: { url: string; schema: string }; applicationName: string } | { pglite: PGlite },
+): Promise<SecretSqlHandle> {
+  if ('pglite' in target) return { sql: target.pglite, kind: 'pglite', schema: 'public', close: async () => {} };
+  const { default: Pg } = await import('pg');
+  const { sqlFromPgPool } = await import('@summit-config/secrets');
+  const pool = new Pg.Pool({
+    connectionString: target.postgres.url,
+    max: 2,
+    connectionTimeoutMillis: 5000,
+    application_name: target.applicationName,
+  });
+  pool.on('error', () => {}); // an idle client's error; the next query reports it
+  return { sql: sqlFromPgPool(pool), kind: 'postgres', schema: target.postgres.schema, close: () => pool.end() };
+}
+
+export interface LocalRotation {
+  provider: SecretProvider;
+  rotation: RotationManager;
+  storage: import('@summit-config/secrets').LocalSecretStorage;
+  close(): Promise<void>;
+}
+
+/** The local provider (key from `SUMMIT_MASTER_KEY` / `_FILE` in `env`) and a rotation manager for it. */
+export async function createLocalRotation(options: {
+  handle: SecretSqlHandle;
+  migrator: { migrate(): Promise<unknown> };
+  service: ConfigService;
+  store: ConfigStore;
+  rbac: Rbac;
+  actor: Actor;
+  env: NodeJS.ProcessEnv;
+}): Promise<LocalRotation> {
+  const s = await import('@summit-config/secrets');
+  const { sql, kind, schema } = options.handle;
+  const storage = s.createSqlSecretStorage({ sql, kind, schema });
+  const provider = s.createLocalProvider({ storage, env: options.env });
+  const policies = s.createSqlRotationPolicies({ sql, kind, schema, migrator: options.migrator });
+  const rotation = s.createRotationManager({
+    policies,
+    providers: [provider],
+    service: options.service,
+    store: options.store,
+    rbac: options.rbac,
+    actor: options.actor,
+  });
+  return {
+    provider,
+    rotation,
+    storage,
+    async close() {
+      await rotation.close().catch(() => {});
+      await provider.close().catch(() => {});
+      await options.handle.close().catch(() => {});
+    },
+  };
+}
