@@ -187,7 +187,9 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
 
   /**
    * Runs `op` on tiers in order (closed ones only), moving on after an outage or a checksum failure.
-   * `op` returns {@link NOT_HERE} when the tier lacks the answer but a later tier may hold it.
+   * `op` returns {@link NOT_HERE} when the tier lacks the answer but a later tier may hold it. A
+   * non-durable tier (the cache) holds only what this process has read, so its `undefined` is never
+   * an answer either: it counts as {@link NOT_HERE}.
    */
   async function firstAnswer<T>(
     op: (store: ConfigStore) => Promise<T | typeof NOT_HERE>,
@@ -204,7 +206,7 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
       try {
         const value = await op(tier.store);
         recordSuccess(tier);
-        if (value === NOT_HERE) {
+        if (value === NOT_HERE || (value === undefined && !tier.durable)) {
           lacking ??= tier;
           continue;
         }
@@ -473,8 +475,6 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
     const ref = parseRef(refInput);
     const { value, tier } = await firstAnswer(async (store) => {
       const doc = await store.getVersion(ref, version, readOptions);
-      // A cold cache is not an answer: only what it holds is served (stale) when no durable tier answers.
-      if (doc === undefined && store === cache?.store) return NOT_HERE;
       // A durable tier pruned by historyLimit may lack an old version that a later tier holds.
       if (doc === undefined && version !== undefined && store.capabilities.historyLimit !== undefined) {
         const head = await store.getHead(ref, readOptions);
@@ -492,12 +492,7 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
 
     async getHead(ref, readOptions) {
       const r = parseRef(ref);
-      return (
-        await firstAnswer(async (s) => {
-          const head = await s.getHead(r, readOptions);
-          return head === undefined && s === cache?.store ? NOT_HERE : head;
-        })
-      ).value;
+      return (await firstAnswer((s) => s.getHead(r, readOptions))).value;
     },
 
     async getVersion(ref, version, readOptions) {
