@@ -33,7 +33,14 @@ import type {
   SecretStage,
   SecretVersionInfo,
 } from '../contract.js';
-import { isNetworkError, isSecretError, providerFailure, type SecretErrorReason, secretError } from '../errors.js';
+import {
+  type FailedCall as Ctx,
+  isNetworkError,
+  isSecretError,
+  providerFailure,
+  type SecretErrorReason,
+  secretError,
+} from '../errors.js';
 import { optionError, ProviderKit, providerName, secretValue, toIso, versionInfo } from '../provider-kit.js';
 
 export interface AwsProviderOptions {
@@ -152,13 +159,6 @@ export function createAwsProvider(options: AwsProviderOptions): SecretProvider {
       },
     });
     return owned;
-  }
-
-  interface Ctx {
-    secret: string;
-    secretVersion?: string;
-    /** Strings to redact from the SDK's message (the value being written). */
-    redact?: string;
   }
 
   /** Maps an SDK error; a `SecretError` passes through, an abort rejects with the signal's reason. */

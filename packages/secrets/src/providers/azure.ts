@@ -28,7 +28,14 @@ import type {
   SecretStage,
   SecretVersionInfo,
 } from '../contract.js';
-import { isNetworkError, isSecretError, providerFailure, type SecretErrorReason, secretError } from '../errors.js';
+import {
+  type FailedCall as Ctx,
+  isNetworkError,
+  isSecretError,
+  providerFailure,
+  type SecretErrorReason,
+  secretError,
+} from '../errors.js';
 import { optionError, ProviderKit, providerName, secretValue, toIso, versionInfo } from '../provider-kit.js';
 
 export interface AzureProviderOptions {
@@ -125,12 +132,6 @@ export function createAzureProvider(options: AzureProviderOptions): SecretProvid
       retryOptions: { ...options.clientOptions?.retryOptions, maxRetries: options.maxRetries ?? 3 },
     });
     return owned;
-  }
-
-  interface Ctx {
-    secret: string;
-    secretVersion?: string;
-    redact?: string;
   }
 
   function mapError(error: unknown, ctx: Ctx, opts: SecretCallOptions | undefined): unknown {

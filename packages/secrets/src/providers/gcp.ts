@@ -24,7 +24,14 @@ import type {
   SecretVersionInfo,
   SecretVersionState,
 } from '../contract.js';
-import { isNetworkError, isSecretError, providerFailure, type SecretErrorReason, secretError } from '../errors.js';
+import {
+  type FailedCall,
+  isNetworkError,
+  isSecretError,
+  providerFailure,
+  type SecretErrorReason,
+  secretError,
+} from '../errors.js';
 import { optionError, ProviderKit, providerName, secretValue, toIso, versionInfo } from '../provider-kit.js';
 
 type ClientOptions = NonNullable<ConstructorParameters<typeof SecretManagerServiceClient>[0]>;
@@ -234,10 +241,7 @@ export function createGcpProvider(options: GcpProviderOptions): SecretProvider {
   const secretPath = (secret: string) => `${project}/secrets/${secret}`;
   const versionPath = (secret: string, version: string) => `${secretPath(secret)}/versions/${version}`;
 
-  interface Ctx {
-    secret: string;
-    secretVersion?: string;
-    redact?: string;
+  interface Ctx extends FailedCall {
     /** How FAILED_PRECONDITION reads in this call. Default `invalid`. */
     failedPrecondition?: SecretErrorReason;
   }
