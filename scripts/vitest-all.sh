@@ -4,5 +4,5 @@
 # which would break any suite running beside them) one file at a time, alone.
 set -eu
 PNPM="npx --yes pnpm@10.34.8"
-$PNPM exec vitest run --passWithNoTests --exclude '**/*faults*.test.ts' "$@"
+$PNPM exec vitest run --passWithNoTests --exclude 'test/faults/**' --exclude '**/*-faults.test.ts' "$@"
 $PNPM exec vitest run --no-file-parallelism --passWithNoTests faults "$@"

@@ -12,8 +12,10 @@ export interface ChainOptions {
   /** Shared by every chain of one scenario, so they see the same data. */
   prefix: string;
   schema: string;
-  /** Override Consul's address (e.g. a dead port for a partitioned writer). */
+  /** Override Consul's address (e.g. a proxy that a test cuts, for a partitioned writer). */
   consulAddress?: string;
+  /** Override PostgreSQL's connection string (e.g. through a proxy). */
+  databaseUrl?: string;
   events?: FailoverEvent[];
 }
 
@@ -36,7 +38,7 @@ export function createChain(options: ChainOptions): FailoverStore {
         historyLimit: 1000,
       }),
       createPostgresStore({
-        connectionString: databaseUrl,
+        connectionString: options.databaseUrl ?? databaseUrl,
         schema: options.schema,
         connectTimeoutMs: 1_000,
         statementTimeoutMs: 2_000,
@@ -48,6 +50,7 @@ export function createChain(options: ChainOptions): FailoverStore {
     probeIntervalMs: 100,
     probeTimeoutMs: 400,
     failureThreshold: 1,
+    mirrorWriteTimeoutMs: 1_000,
     onEvent: (e) => options.events?.push(e),
   });
 }

@@ -16,9 +16,10 @@ import {
   parseRef,
 } from '@summit-config/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { serviceCtl } from '../helpers/services.js';
+import { serviceCtl, services } from '../helpers/services.js';
 import { createChain, startReaders, startWriters, uniqueNames, waitFor } from './chain.js';
 import { checkInvariants, History } from './history.js';
+import { startProxy } from './proxy.js';
 
 const refs = ['app:shop/database', 'app:shop/features/checkout', 'global/limits'].map((r) => parseRef(r));
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -90,6 +91,7 @@ describe('failover under real faults', () => {
     expect(history.unverifiedReads).toEqual([]);
     expect(history.failedWrites.map((e) => (e as Error).message)).toEqual([]);
     const report = await checkInvariants(history, durableTiers(names), refs);
+
     expect(report).toEqual({ lost: [], gaps: [], diverged: [] });
     expect(events.some((e) => e.type === 'watch-switch' && e.to === 'postgres')).toBe(true);
     expect(events.some((e) => e.type === 'reconciled' && e.report.copied.length > 0)).toBe(true);
@@ -207,54 +209,70 @@ describe('failover under real faults', () => {
     }
   });
 
-  it('split brain: a writer cut off from Consul and one that reaches it write the same ref; both contents survive', async () => {
+  it('split brain: writers on opposite sides of a partition write the same ref; the record keeps its number, the other content is re-appended and its writer told', async () => {
     const names = uniqueNames('split');
     const ref = refs[0] as ReturnType<typeof parseRef>;
-    const healthy = createChain(names);
-    const partitioned = createChain({ ...names, consulAddress: 'http://127.0.0.1:1' });
+    const { consulAddr, databaseUrl } = services();
+    const consulProxy = await startProxy(Number(new URL(consulAddr).port));
+    const pgProxy = await startProxy(Number(new URL(databaseUrl).port));
+    const viaProxy = new URL(databaseUrl);
+    viaProxy.port = String(pgProxy.port);
+    const aEvents: FailoverEvent[] = [];
+    const bEvents: FailoverEvent[] = [];
+    // A reaches PostgreSQL but not Consul; B reaches Consul but not PostgreSQL.
+    const a = createChain({ ...names, consulAddress: `http://127.0.0.1:${consulProxy.port}`, events: aEvents });
+    const b = createChain({ ...names, databaseUrl: viaProxy.toString(), events: bEvents });
     cleanups.push(
-      () => healthy.close(),
-      () => partitioned.close(),
+      () => a.close(),
+      () => b.close(),
+      () => consulProxy.close(),
+      () => pgProxy.close(),
     );
-    await appendNext(healthy, { ref, config: { base: true }, createdBy: 'seed' });
+    await appendNext(a, { ref, config: { base: true }, createdBy: 'seed' });
+    await b.getHead(ref);
+    consulProxy.cut();
+    pgProxy.cut();
     const history = new History();
 
-    // A cannot reach Consul: its write lands in PostgreSQL alone, as v2.
-    const fromA = await appendNext(
-      partitioned,
-      { ref, config: { writer: 'A' }, createdBy: 'writer-a' },
-      { expectedVersion: 1 },
-    );
+    // A writes v2 to PostgreSQL alone (Consul lags); B, cut off from the record, writes v2 to Consul
+    // alone: a provisional version. Neither can see the other's.
+    const fromA = await appendNext(a, { ref, config: { writer: 'A' }, createdBy: 'writer-a' }, { expectedVersion: 1 });
     history.ackWrite(fromA);
-    expect(partitioned.status().tiers[0]?.state).toBe('open');
-    // B reaches Consul, whose head is still v1: its write is acknowledged by Consul as v2.
-    const fromB = await appendNext(
-      healthy,
-      { ref, config: { writer: 'B' }, createdBy: 'writer-b' },
-      { expectedVersion: 1 },
-    );
+    expect(a.status().tiers[0]?.state).toBe('open');
+    const fromB = await appendNext(b, { ref, config: { writer: 'B' }, createdBy: 'writer-b' }, { expectedVersion: 1 });
     history.ackWrite(fromB);
-    expect(healthy.status().unsynced).toContain(`${ref.scope}/${ref.id}`);
+    expect(b.status().tiers[1]?.state).toBe('open');
+    expect(fromB.version).toBe(2);
 
-    // Healing: reconciliation keeps Consul's v2 (B, already served) and re-appends A as v3 in both tiers.
-    const report = await healthy.reconcile();
-    expect(report.conflicts).toEqual([
-      expect.objectContaining({
-        ref: 'app:shop/database',
-        version: 2,
-        kept: fromB.checksum,
-        checksum: fromA.checksum,
-        reappendedAs: 3,
-      }),
-    ]);
+    // A process that reaches both starts:
+    // it repairs without any new write: the record's v2 (A) keeps its number, B's content is
+    // re-appended as v3 in both stores.
+    const healthy = createChain(names);
+    cleanups.push(() => healthy.close());
+    await healthy.getHead(ref);
     const tiers = durableTiers(names);
     const [consul, postgres] = tiers;
+    await waitFor('the conflict to be repaired', async () => (await consul?.getHead(ref))?.version === 3);
     for (const tier of [consul, postgres]) {
-      expect((await tier?.getVersion(ref, 2))?.config).toEqual({ writer: 'B' });
-      expect((await tier?.getVersion(ref, 3))?.config).toEqual({ writer: 'A' });
+      expect((await tier?.getVersion(ref, 2))?.config).toEqual({ writer: 'A' });
+      const v3 = await tier?.getVersion(ref, 3);
+      expect(v3?.config).toEqual({ writer: 'B' });
+      expect(v3?.metadata).toMatchObject({ conflict: { tier: 'consul', version: 2, checksum: fromB.checksum } });
     }
     expect(await checkInvariants(history, tiers, [ref])).toEqual({ lost: [], gaps: [], diverged: [] });
-    // The conflict is in PostgreSQL's audit trail: the replaced v2 and the re-appended v3.
+
+    // When B's partition heals, B's process is told its v2 now lives at v3.
+    pgProxy.restore();
+    consulProxy.restore();
+    await waitFor('B to hear of the renumbering', () => bEvents.some((e) => e.type === 'renumbered'));
+    expect(bEvents.find((e) => e.type === 'renumbered')).toEqual({
+      type: 'renumbered',
+      ref: 'app:shop/database',
+      version: 2,
+      checksum: fromB.checksum,
+      reappendedAs: 3,
+    });
+    // The record is append-only: the conflict is three appends in its audit trail, the last naming it.
     const { default: pg } = await import('pg');
     const db = new pg.Client({ connectionString: process.env.DATABASE_URL });
     await db.connect();
@@ -266,10 +284,9 @@ describe('failover under real faults', () => {
       expect(rows.map((r) => [r.action, r.version])).toEqual([
         ['append', 1],
         ['append', 2],
-        ['replace', 2],
         ['append', 3],
       ]);
-      expect(rows[3]?.message).toMatch(/conflict/);
+      expect(rows[2]?.message).toMatch(/conflict: consul v2 by writer-b/);
     } finally {
       await db.end();
     }

@@ -41,7 +41,22 @@ export function switchable(
     listAcks: guard((ref) => inner.listAcks?.(ref) ?? Promise.resolve([])),
     replace: guard((d, o) => inner.replace?.(d, o) ?? Promise.resolve()),
     prime: guard((d) => inner.prime?.(d) ?? Promise.resolve()),
-    ping: guard(() => inner.ping()),
+    ping: guard((o) => inner.ping(o)),
+    ...(inner.beginAppend && {
+      beginAppend: guard((d, o) => (inner.beginAppend as NonNullable<ConfigStore['beginAppend']>)(d, o)),
+      listLagging: guard((o) => (inner.listLagging as NonNullable<ConfigStore['listLagging']>)(o)),
+      markMirrored: guard((r, v) => (inner.markMirrored as NonNullable<ConfigStore['markMirrored']>)(r, v)),
+    }),
+    ...(inner.extend && {
+      extend: guard((r, d, o) => (inner.extend as NonNullable<ConfigStore['extend']>)(r, d, o)),
+      listProvisional: guard((o) => (inner.listProvisional as NonNullable<ConfigStore['listProvisional']>)(o)),
+      markProvisional: guard((i) => (inner.markProvisional as NonNullable<ConfigStore['markProvisional']>)(i)),
+      clearProvisional: guard((i, o) => (inner.clearProvisional as NonNullable<ConfigStore['clearProvisional']>)(i, o)),
+    }),
+    ...(inner.readEpoch && {
+      readEpoch: guard((o) => (inner.readEpoch as NonNullable<ConfigStore['readEpoch']>)(o)),
+      writeEpoch: guard((v, e, o) => (inner.writeEpoch as NonNullable<ConfigStore['writeEpoch']>)(v, e, o)),
+    }),
     watch: (listener, options) =>
       inner.watch((change) => {
         if (!state.down) listener(change);

@@ -31,8 +31,8 @@ function tamperable(inner: ConfigStore, name: string) {
 }
 
 function chain() {
-  const p = tamperable(createMemoryStore({ name: 'p' }), 'primary');
-  const r = tamperable(createMemoryStore({ name: 'r' }), 'record');
+  const p = tamperable(createMemoryStore({ name: 'p', role: 'mirror' }), 'primary');
+  const r = tamperable(createMemoryStore({ name: 'r', role: 'record' }), 'record');
   const store = createFailoverStore({ tiers: [p.store, r.store, createMemoryStore({ name: 'cache' })] });
   return { p, r, store };
 }

@@ -13,13 +13,10 @@ export interface MemoryTiers {
   build: NonNullable<import('../src/agent.js').AgentOptions['stores']>;
 }
 
-/** Two durable memory tiers (`primary`, `record`) and a cache, as the agent's store chain. */
+/** Two durable memory tiers (`primary` as the mirror, `record`) and a cache, as the agent's store chain. */
 export function memoryTiers(): MemoryTiers {
-  const primary = switchable(createMemoryStore({ name: 'primary-inner' }), 'primary', {
-    durable: true,
-    cache: false,
-  });
-  const record = switchable(createMemoryStore({ name: 'record-inner' }), 'record', { durable: true, cache: false });
+  const primary = switchable(createMemoryStore({ name: 'primary-inner', role: 'mirror' }), 'primary');
+  const record = switchable(createMemoryStore({ name: 'record-inner', role: 'record' }), 'record');
   return {
     primary,
     record,

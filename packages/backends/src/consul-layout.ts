@@ -5,6 +5,9 @@
  *   <prefix>docs/<scope>/<id>/v/<N>                     the full ConfigVersion (JSON)
  *   <prefix>applied/<scope>/<id>/<env>/<instance>       an AppliedAck, held by the writer's session
  *   <prefix>locks/<name>                                leader locks
+ *   <prefix>provisional/<scope>/<id>/<N>                a version written while the record was
+ *                                                       unreachable (value: its checksum); never pruned
+ *   <prefix>epoch                                       the failover chain's epoch (the record's copy)
  *
  * Ids contain `/` (and may contain a `v` segment), so keys are parsed from known anchors: a scope
  * never contains `/`; a doc key ends in `/v/<digits>`; an ack key ends in `/<env>/<instance>`.
@@ -78,6 +81,29 @@ export class Layout {
   }
   lock(name: string): string {
     return `${this.prefix}locks/${name}`;
+  }
+  provisionalPrefix(): string {
+    return `${this.prefix}provisional/`;
+  }
+  provisional(ref: ConfigRef, version: number): string {
+    return `${this.prefix}provisional/${refKey(ref)}/${version}`;
+  }
+  epoch(): string {
+    return `${this.prefix}epoch`;
+  }
+
+  /** `{ ref, version }` of a provisional key, or `undefined` for a key that is not one. */
+  provisionalOf(key: string): { ref: ConfigRef; version: number } | undefined {
+    const base = this.provisionalPrefix();
+    if (!key.startsWith(base)) return undefined;
+    const m = /^(.+)\/([1-9][0-9]{0,15})$/.exec(key.slice(base.length));
+    if (!m) return undefined;
+    try {
+      const version = Number(m[2]);
+      return Number.isSafeInteger(version) ? { ref: parseRef(m[1] as string), version } : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** The ref of a head key, or `undefined` for a key that is not a valid head key. */

@@ -227,6 +227,7 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
     appliedState: true,
     repair: true,
     bulkReads: true,
+    mirror: true,
   });
 
   // ---------------------------------------------------------------- helpers
@@ -363,6 +364,79 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
   }
   http.onFailure(() => headIndex.clear());
 
+  // ---------------------------------------------------------------- extend (copies from the record)
+
+  /**
+   * Writes a run of versions onto the head `expectedHead` (0: onto an absent ref), as few
+   * transactions as Consul's limits allow, each checking the head it moves. Gaps below the run are
+   * allowed: the record keeps every version, the mirror only the latest.
+   */
+  async function extendRun(
+    ref: ConfigRef,
+    run: readonly ConfigVersion[],
+    o: { expectedHead: number; fence?: WriteFence; signal?: AbortSignal },
+  ): Promise<void> {
+    const key = refKey(ref);
+    const docs = run.map((d) => verifyVersion(d, limits, backend));
+    let last = o.expectedHead;
+    for (const d of docs) {
+      if (refKey(d.ref) !== key || d.version <= last) {
+        throw errors.constraint(`extend: versions must be of ${key} and ascend past v${last}`, { ref: key, backend });
+      }
+      last = d.version;
+    }
+    if (docs.length === 0) return;
+    const fenceOp = fenceOf(o.fence);
+    const headKey = layout.head(ref);
+    const current = await readHead(ref, { consistent: true, signal: o.signal });
+    if ((current?.head.version ?? 0) !== o.expectedHead) {
+      throw errors.versionConflict(`${key}: expected head v${o.expectedHead}, found v${current?.head.version ?? 0}`, {
+        ref: key,
+        backend,
+      });
+    }
+    let observed = current?.modifyIndex;
+    let i = 0;
+    while (i < docs.length) {
+      const ops: TxnOp[] = fenceOp ? [fenceOp] : [];
+      const guardIndex = ops.length;
+      ops.push(
+        observed === undefined
+          ? { KV: { Verb: 'check-not-exists', Key: headKey } }
+          : { KV: { Verb: 'check-index', Key: headKey, Index: observed } },
+      );
+      let bytes = Buffer.byteLength(JSON.stringify(ops), 'utf8') + 400;
+      const start = i;
+      while (i < docs.length && ops.length < MAX_TXN_OPS - 1) {
+        const d = docs[i] as ConfigVersion;
+        const body = serializeVersion(d);
+        const size = Buffer.byteLength(body, 'utf8');
+        if (size > opts.maxValueBytes)
+          throw errors.tooLarge(size, opts.maxValueBytes, { ref: key, version: d.version });
+        const op: TxnOp = { KV: { Verb: 'set', Key: layout.doc(ref, d.version), Value: base64(body) } };
+        const opBytes = Buffer.byteLength(JSON.stringify(op), 'utf8');
+        if (i > start && bytes + opBytes > opts.maxTxnBytes) break;
+        ops.push(op);
+        bytes += opBytes;
+        i++;
+      }
+      const top = docs[i - 1] as ConfigVersion;
+      ops.push({ KV: { Verb: 'set', Key: headKey, Value: base64(encodeHead(top.version, top.checksum)) } });
+      const out = await http.txn(ops, { signal: o.signal });
+      if (!out.ok) {
+        forgetHead(key);
+        if (fenceOp && out.errors.some((e) => e.OpIndex === 0)) throw fencedOut(ref, top.version);
+        if (out.errors.some((e) => e.OpIndex === guardIndex)) {
+          throw errors.versionConflict(`${key}: another writer moved the head during a copy`, { ref: key, backend });
+        }
+        throw txnFailure(ref, top.version, out.errors, []);
+      }
+      observed = out.results.find((r) => r.KV?.Key === headKey)?.KV?.ModifyIndex;
+    }
+    if (observed !== undefined) rememberHead(key, last, observed);
+    prune(ref, last);
+  }
+
   // ---------------------------------------------------------------- history pruning
 
   const pruneQueue = new Set<string>();
@@ -388,6 +462,16 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
     clearTimeout(pruneTimer);
     pruneTimer = undefined;
     pruning = pruning.then(async () => {
+      if (pruneQueue.size === 0) return;
+      // Never prune a provisional version (one the record may not hold): read the marks first.
+      let keep: Set<string>;
+      try {
+        keep = await provisionalDocKeys();
+      } catch {
+        pruneFailures++;
+        return;
+      }
+      for (const k of keep) pruneQueue.delete(k);
       while (pruneQueue.size > 0) {
         const keys = [...pruneQueue].slice(0, MAX_TXN_OPS);
         for (const k of keys) pruneQueue.delete(k);
@@ -401,6 +485,22 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
       }
     });
     return pruning;
+  }
+
+  /** Provisional versions, as document keys. Refuses an ACL-filtered listing (it would hide marks). */
+  async function provisionalDocKeys(): Promise<Set<string>> {
+    return new Set((await readProvisional()).map((p) => layout.doc(p.ref, p.version)));
+  }
+
+  async function readProvisional(signal?: AbortSignal): Promise<Array<{ ref: ConfigRef; version: number }>> {
+    const { keys, meta } = await http.kvKeys(layout.provisionalPrefix(), { consistent: true, signal });
+    if (meta.filtered) throw incomplete('provisional marks');
+    const out: Array<{ ref: ConfigRef; version: number }> = [];
+    for (const key of keys) {
+      const p = layout.provisionalOf(key);
+      if (p) out.push(p);
+    }
+    return out;
   }
 
   /** Refs this store already swept for leftovers (bounded: forgotten wholesale when full). */
@@ -730,12 +830,18 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
 
       const fenceOp = fenceOf(o.fence);
       const shift = fenceOp ? 1 : 0;
+      // A version the record did not take is marked provisional in the same transaction (after the
+      // head's operations, so that their indexes stay put): pruning never deletes it.
+      const markOps: TxnOp[] = o.provisional
+        ? [{ KV: { Verb: 'set', Key: layout.provisional(ref, version), Value: base64(verified.checksum) } }]
+        : [];
       const attemptWith = async (observed: { version: number; modifyIndex: number } | undefined) => {
         const headOps: TxnOp[] = observed
-          ? [{ KV: { Verb: 'cas', Key: headKey, Value: headValue, Index: observed.modifyIndex } }]
+          ? [{ KV: { Verb: 'cas', Key: headKey, Value: headValue, Index: observed.modifyIndex } }, ...markOps]
           : [
               { KV: { Verb: 'check-not-exists', Key: headKey } },
               { KV: { Verb: 'set', Key: headKey, Value: headValue } },
+              ...markOps,
             ];
         // A fenced (leader-only) write carries the lock check in its own transaction, first.
         const out = fenceOp
@@ -815,6 +921,81 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
       if (!out.ok) throw txnFailure(ref, version, out.errors, fenceOp ? [1, 3] : [0, 2]);
     },
 
+    async listProvisional(o = {}) {
+      lifecycle.assertOpen();
+      const found = await readProvisional(o.signal);
+      return found
+        .sort((a, b) =>
+          refKey(a.ref) < refKey(b.ref) ? -1 : refKey(a.ref) > refKey(b.ref) ? 1 : a.version - b.version,
+        )
+        .map((p) => Object.freeze({ ref: Object.freeze(p.ref), version: p.version }));
+    },
+
+    async markProvisional(items) {
+      lifecycle.assertOpen();
+      for (let i = 0; i < items.length; i += MAX_TXN_OPS) {
+        const ops: TxnOp[] = items.slice(i, i + MAX_TXN_OPS).map((item) => {
+          const ref = parseRef(item.ref);
+          return { KV: { Verb: 'set', Key: layout.provisional(ref, item.version), Value: '' } };
+        });
+        const out = await http.txn(ops);
+        if (!out.ok) throw errors.unavailable(backend, new Error(`marking provisional failed: ${out.errors[0]?.What}`));
+      }
+    },
+
+    async clearProvisional(items, o = {}) {
+      lifecycle.assertOpen();
+      const keys = items.map((item) => layout.provisional(parseRef(item.ref), item.version));
+      const fenceOp = fenceOf(o.fence);
+      for (let i = 0; i < keys.length; i += MAX_TXN_OPS - 1) {
+        const ops: TxnOp[] = keys.slice(i, i + MAX_TXN_OPS - 1).map((Key) => ({ KV: { Verb: 'delete', Key } }));
+        const out = await http.txn(fenceOp ? [fenceOp, ...ops] : ops);
+        if (!out.ok) {
+          if (fenceOp && out.errors.some((e) => e.OpIndex === 0)) {
+            throw new ConfigError('CONFLICTING_CHANGE', 'refused by the write fence: not the leader any more', {
+              backend,
+            });
+          }
+          throw errors.unavailable(backend, new Error(`clearing provisional marks failed: ${out.errors[0]?.What}`));
+        }
+      }
+    },
+
+    async extend(refInput, run, o) {
+      const ref = open(refInput);
+      return extendRun(ref, run, o);
+    },
+
+    async readEpoch(o = {}) {
+      lifecycle.assertOpen();
+      const { entry } = await http.kvGet(layout.epoch(), { consistent: true, signal: o.signal });
+      return entry?.Value ?? undefined;
+    },
+
+    async writeEpoch(value, expected, o = {}) {
+      lifecycle.assertOpen();
+      if (typeof value !== 'string' || value.length === 0) throw errors.constraint('epoch must be a non-empty string');
+      const key = layout.epoch();
+      const fenceOp = fenceOf(o.fence);
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const { entry } = await http.kvGet(key, { consistent: true });
+        const current = entry?.Value ?? undefined;
+        if (current !== expected) return current as string;
+        const ops: TxnOp[] = entry
+          ? [{ KV: { Verb: 'cas', Key: key, Value: base64(value), Index: entry.ModifyIndex } }]
+          : [{ KV: { Verb: 'check-not-exists', Key: key } }, { KV: { Verb: 'set', Key: key, Value: base64(value) } }];
+        const out = await http.txn(fenceOp ? [fenceOp, ...ops] : ops);
+        if (out.ok) return value;
+        if (fenceOp && out.errors.some((e) => e.OpIndex === 0)) {
+          throw new ConfigError('CONFLICTING_CHANGE', 'refused by the write fence: not the leader any more', {
+            backend,
+          });
+        }
+      }
+      const { entry } = await http.kvGet(key, { consistent: true });
+      return (entry?.Value ?? undefined) as string;
+    },
+
     watch(listener, w = {}): Unwatch {
       lifecycle.assertOpen();
       if (typeof listener !== 'function') throw errors.constraint('watch listener must be a function');
@@ -886,7 +1067,9 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
 
     async ping(o = {}) {
       lifecycle.assertOpen();
-      await http.leader({ signal: o.signal });
+      // A consistent KV read goes through the raft leader: a follower that still names a dead leader
+      // in /v1/status/leader fails this at once (or times out), as every KV write would.
+      await http.kvGet(layout.epoch(), { consistent: true, signal: o.signal });
     },
 
     close() {

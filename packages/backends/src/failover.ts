@@ -26,14 +26,27 @@ import {
   type WatchOptions,
   type WriteFence,
 } from '@summit-config/core';
-import { type ReconcileReport, reconcile } from './reconcile.js';
+import { ChainSync, type SyncEvent } from './failover-sync.js';
+import {
+  assignRoles,
+  type BreakerState,
+  Breakers,
+  errorText,
+  failureOf,
+  isOutage,
+  type Tier,
+  unavailable,
+} from './failover-tiers.js';
+import { createWriter } from './failover-write.js';
+import type { ReconcileReport } from './heal.js';
 
-/** Breaker state of one tier. `syncing`: answering again, being reconciled before it serves. */
-export type BreakerState = 'closed' | 'open' | 'syncing';
+export type { BreakerState } from './failover-tiers.js';
 
 export interface TierStatus {
   readonly name: string;
   readonly durable: boolean;
+  /** `record` (PostgreSQL), `mirror` (Consul), `plain` (the only durable tier) or `cache`. */
+  readonly role: 'record' | 'mirror' | 'plain' | 'cache';
   readonly state: BreakerState;
   readonly consecutiveFailures: number;
   /** Message of the last failure, if any. */
@@ -48,8 +61,14 @@ export interface FailoverStatus {
   /** The tier the watch follows. */
   readonly watching: string | undefined;
   readonly tiers: readonly TierStatus[];
-  /** Refs written to fewer durable tiers than exist, awaiting reconciliation. */
+  /** Refs this process wrote to fewer durable tiers than exist, awaiting repair. */
   readonly unsynced: readonly string[];
+  /** Refs found needing repair between the record and the mirror (0 when they agree). */
+  readonly divergent: number;
+  /** The chain's epoch (the record's), once known. */
+  readonly epoch: string | undefined;
+  /** The mirror holds the chain's epoch: it may serve and, while the record is away, take writes. */
+  readonly mirrorTrusted: boolean;
 }
 
 /** Events for observability (the agent turns them into metrics and log lines). */
@@ -58,37 +77,36 @@ export type FailoverEvent =
   | { type: 'watch-switch'; from: string | undefined; to: string | undefined }
   | { type: 'unsynced-write'; ref: string; version: number; missing: string[] }
   | { type: 'drift'; tier: string; ref: string; error: ConfigError }
-  | { type: 'reconciled'; report: ReconcileReport }
-  | { type: 'reconcile-failed'; error: unknown };
+  | SyncEvent;
 
 export interface FailoverOptions {
   /**
-   * The tiers, highest priority first, e.g. `[consul, postgres, memory]`. Durable tiers take writes;
-   * one non-durable tier with `capabilities.cache` is the cache. The failover store owns them all and
-   * closes them on close().
+   * The tiers, highest priority first, e.g. `[consul, postgres, memory]`. Two durable tiers are one
+   * record (`capabilities.record`: PostgreSQL) and one mirror (`capabilities.mirror`: Consul); a
+   * single durable tier takes every write itself. One non-durable tier with `capabilities.cache` is
+   * the cache. The failover store owns them all and closes them on close().
    */
   tiers: readonly ConfigStore[];
   /** Consecutive failures that open a tier's breaker. Default 2. */
   failureThreshold?: number;
-  /** How often every tier is probed with `ping()`, in ms (open tiers to recover, closed ones to notice a freeze). Default 250. */
+  /** How often every tier is probed, in ms (open tiers to recover, closed ones to notice a freeze). Default 250. */
   probeIntervalMs?: number;
   /** Timeout of one probe, in ms. Default 750. */
   probeTimeoutMs?: number;
+  /** How often the refs the two durable tiers disagree on are repaired, in ms. Default 1000. */
+  repairIntervalMs?: number;
+  /**
+   * How long a write waits for the mirror while the record holds the ref's lock, in ms; after that
+   * the record commits alone and repair copies the version. Keep it below PostgreSQL's
+   * `idle_in_transaction_session_timeout` (the store's `statementTimeoutMs`). Default 2000.
+   */
+  mirrorWriteTimeoutMs?: number;
   /** Observability hook; must not throw (a throw is swallowed). */
   onEvent?: (event: FailoverEvent) => void;
 }
 
-interface Tier {
-  store: ConfigStore;
-  durable: boolean;
-  state: BreakerState;
-  failures: number;
-  lastError: unknown;
-  since: number;
-}
-
 export interface FailoverStore extends ConfigStore {
-  /** Which tier serves, each breaker's state, and the refs awaiting reconciliation. */
+  /** Which tier serves, each breaker's state, and what awaits repair. */
   status(): FailoverStatus;
   /** Like getVersion, and says which tier answered (`stale` when only the cache did). */
   getVersionDetailed(
@@ -98,7 +116,10 @@ export interface FailoverStore extends ConfigStore {
   ): Promise<{ doc: ConfigVersion | undefined } & ReadSource>;
   /** The tiers, in priority order (for inspection; the failover store still owns them). */
   tiers(): readonly ConfigStore[];
-  /** Runs anti-entropy between the durable tiers now (also run automatically on recovery). */
+  /**
+   * Repairs every ref the record and the mirror disagree on now (also run on recovery and every
+   * `repairIntervalMs` for the refs known to need it).
+   */
   reconcile(options?: { signal?: AbortSignal; fence?: WriteFence }): Promise<ReconcileReport>;
 }
 
@@ -126,38 +147,49 @@ function checkOptions(options: FailoverOptions) {
     failureThreshold: positive('failureThreshold', options.failureThreshold, 2),
     probeIntervalMs: positive('probeIntervalMs', options.probeIntervalMs, 250),
     probeTimeoutMs: positive('probeTimeoutMs', options.probeTimeoutMs, 750),
+    repairIntervalMs: positive('repairIntervalMs', options.repairIntervalMs, 1000),
+    mirrorWriteTimeoutMs: positive('mirrorWriteTimeoutMs', options.mirrorWriteTimeoutMs, 2000),
   };
 }
 
-const isOutage = (error: unknown) => isConfigError(error, 'BACKEND_UNAVAILABLE') || isConfigError(error, 'TIMEOUT');
+/** What one tier said to a read. */
+const LACKING = Symbol('lacking');
+const BEHIND = Symbol('behind');
+type Verdict<T> = T | typeof LACKING | typeof BEHIND;
+
+const BEHIND_ERROR = new Error('behind what this process has seen');
+/** Highest version per ref this process has seen; bounded. */
+const MAX_FLOORS = 200_000;
 
 /**
  * `failover([consul, postgres, memory])`: a store over tiers with a circuit breaker each.
  *
- * - Reads go to the first tier whose breaker is closed; an outage moves on to the next tier within
- *   the same call, so a read fails only when every tier fails (aggregate `BACKEND_UNAVAILABLE`).
- * - Writes go to every durable tier in order with the same version. A tier that is down is skipped
- *   and the ref is marked unsynced; when no durable tier accepts, the write fails. The cache is
- *   primed only after a durable tier acknowledged.
+ * - Writes: see failover-write.ts (the record orders, the mirror serves).
+ * - Reads go to the first closed tier (the mirror, then the record, then the cache; consistent reads
+ *   ask the record first), and move on after an outage or a checksum failure within the same call.
+ *   A tier never moves a ref backwards for this process: an answer older than what the process has
+ *   seen (written, read or watched) counts as "behind" and the next tier is asked. Only the record
+ *   (or a lone durable tier) can say that a ref or version does not exist; the mirror can while the
+ *   record is unreachable; the cache never.
  * - Watch follows the first closed tier that can watch, and switches (with a full resync) when
- *   breakers move.
- * - A tier whose probe answers again is reconciled (anti-entropy) before it serves.
+ *   breakers move; changes are delivered in version order, never backwards.
+ * - Tiers that answer again, and a mirror without the chain's epoch, are repaired before they serve
+ *   (failover-sync.ts).
  */
 export function createFailoverStore(options: FailoverOptions): FailoverStore {
   const opts = checkOptions(options);
   const lifecycle = new Lifecycle('failover store');
-  const tiers: Tier[] = options.tiers.map((store) => ({
-    store,
-    durable: store.capabilities.durable,
-    state: 'closed',
-    failures: 0,
-    lastError: undefined,
-    since: Date.now(),
-  }));
+  const tiers: Tier[] = assignRoles(options.tiers, 'syncing');
   const durable = tiers.filter((t) => t.durable);
   const cache = tiers.find((t) => !t.durable && t.store.capabilities.cache);
+  const record = tiers.find((t) => t.role === 'record');
+  const mirror = tiers.find((t) => t.role === 'mirror');
   const unsynced = new Set<string>();
   const emitEvent = (event: FailoverEvent) => {
+    if (event.type === 'reconciled') {
+      for (const key of event.report.refs) unsynced.delete(key);
+      if (event.report.incomplete.length === 0 && sync.divergent === 0) unsynced.clear();
+    }
     try {
       options.onEvent?.(event);
     } catch {
@@ -165,52 +197,93 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
     }
   };
 
-  // ------------------------------------------------------------------ breakers
-  function setState(tier: Tier, to: BreakerState, error?: unknown) {
-    if (tier.state === to) return;
-    const from = tier.state;
-    tier.state = to;
-    tier.since = Date.now();
+  const breakers = new Breakers(opts.failureThreshold, (tier, from, to, error) => {
     emitEvent({ type: 'breaker', tier: tier.store.name, from, to, error });
     refreshWatch();
+  });
+  const sync = new ChainSync(tiers, breakers, {
+    probeIntervalMs: opts.probeIntervalMs,
+    probeTimeoutMs: opts.probeTimeoutMs,
+    repairIntervalMs: opts.repairIntervalMs,
+    emit: emitEvent,
+    isClosed: () => lifecycle.closed,
+  });
+
+  // ------------------------------------------------------------------ floors (monotonic reads)
+  const floors = new Map<string, number>();
+  const floorOf = (key: string) => floors.get(key) ?? 0;
+  function noteSeen(key: string, version: number): void {
+    const floor = floors.get(key);
+    if (floor !== undefined && floor >= version) return;
+    if (floor === undefined && floors.size >= MAX_FLOORS) floors.delete(floors.keys().next().value as string);
+    floors.set(key, version);
   }
 
-  function recordFailure(tier: Tier, error: unknown) {
-    tier.failures++;
-    tier.lastError = error;
-    if (tier.state === 'closed' && tier.failures >= opts.failureThreshold) setState(tier, 'open', error);
-  }
+  const write = createWriter({
+    tiers,
+    breakers,
+    sync,
+    floorOf,
+    mirrorWriteTimeoutMs: opts.mirrorWriteTimeoutMs,
+    unsynced(key, version, missing) {
+      unsynced.add(key);
+      emitEvent({ type: 'unsynced-write', ref: key, version, missing });
+    },
+  });
 
-  function recordSuccess(tier: Tier) {
-    tier.failures = 0;
+  // ------------------------------------------------------------------ reads
+
+  /** Tier order of a read: priority order, or the record first for a consistent (CAS-critical) read. */
+  function order(consistent: boolean | undefined, candidates: readonly Tier[] = tiers): Tier[] {
+    if (!consistent || !record) return [...candidates];
+    return [...candidates].sort((a, b) => (b === record ? 1 : 0) - (a === record ? 1 : 0));
   }
 
   /**
-   * Runs `op` on tiers in order (closed ones only), moving on after an outage or a checksum failure.
-   * `op` returns {@link NOT_HERE} when the tier lacks the answer but a later tier may hold it. A
-   * non-durable tier (the cache) holds only what this process has read, so its `undefined` is never
-   * an answer either: it counts as {@link NOT_HERE}.
+   * Asks `candidates` in order (closed ones only). `op` returns LACKING when a tier lacks the answer
+   * and BEHIND when its answer is older than this process has seen. See the store's comment for who
+   * may say that something does not exist.
    */
-  async function firstAnswer<T>(
-    op: (store: ConfigStore) => Promise<T | typeof NOT_HERE>,
-    candidates: readonly Tier[] = tiers,
+  async function readThrough<T>(
+    candidates: readonly Tier[],
+    op: (tier: Tier) => Promise<Verdict<T>>,
+    absentFromMirror: boolean,
   ): Promise<{ value: T | undefined; tier: Tier }> {
-    lifecycle.assertOpen();
+    await sync.ready;
+    const started = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      lifecycle.assertOpen();
+      const outcome = await readOnce(candidates, op, absentFromMirror);
+      if (!('failures' in outcome)) return outcome;
+      // Every tier that answered is behind what this process saw: a version another process wrote is
+      // committing, or a tier is catching up. Both end within a write's deadline: wait, then again.
+      const behindOnly = outcome.failures.some((f) => f.error === BEHIND_ERROR);
+      if (!behindOnly || Date.now() - started > opts.mirrorWriteTimeoutMs + opts.probeTimeoutMs) {
+        throw unavailable('no tier answered', outcome.failures);
+      }
+      await new Promise((r) => setTimeout(r, Math.min(20 * 2 ** attempt, 200)));
+    }
+  }
+
+  /** One pass over the candidates: an answer, or why there is none. */
+  async function readOnce<T>(
+    candidates: readonly Tier[],
+    op: (tier: Tier) => Promise<Verdict<T>>,
+    absentFromMirror: boolean,
+  ): Promise<{ value: T | undefined; tier: Tier } | { failures: TierFailure[] }> {
     const failures: TierFailure[] = [];
-    let lacking: Tier | undefined;
+    const lacked: Tier[] = [];
     for (const tier of candidates) {
       if (tier.state !== 'closed') {
-        failures.push({ backend: tier.store.name, error: tier.lastError ?? new Error(`breaker ${tier.state}`) });
+        failures.push(failureOf(tier));
         continue;
       }
       try {
-        const value = await op(tier.store);
-        recordSuccess(tier);
-        if (value === NOT_HERE || (value === undefined && !tier.durable)) {
-          lacking ??= tier;
-          continue;
-        }
-        return { value, tier };
+        const value = await op(tier);
+        breakers.success(tier);
+        if (value === LACKING) lacked.push(tier);
+        else if (value === BEHIND) failures.push({ backend: tier.store.name, error: BEHIND_ERROR });
+        else return { value, tier };
       } catch (error) {
         if (isConfigError(error, 'CHECKSUM_MISMATCH')) {
           emitEvent({ type: 'drift', tier: tier.store.name, ref: error.ref ?? '', error });
@@ -218,120 +291,61 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
           continue;
         }
         if (!isOutage(error)) throw error;
-        recordFailure(tier, error);
+        breakers.failure(tier, error);
         failures.push({ backend: tier.store.name, error });
       }
     }
-    // Tiers that lacked the answer are not authoritative: only when no tier failed is "absent" true.
-    if (lacking && failures.length === 0) return { value: undefined, tier: lacking };
-    throw new BackendUnavailableError(
-      `no tier answered: ${failures.map((f) => `${f.backend}: ${errorText(f.error)}`).join('; ')}`,
-      failures,
-    );
-  }
-
-  // ------------------------------------------------------------------ probing and recovery
-  let probing = false;
-  const probeTimer = setInterval(() => void probeAll(), opts.probeIntervalMs);
-  probeTimer.unref();
-
-  async function probeAll() {
-    if (probing || lifecycle.closed) return;
-    probing = true;
-    try {
-      await Promise.all(
-        tiers.map(async (tier) => {
-          try {
-            await tier.store.ping({ signal: AbortSignal.timeout(opts.probeTimeoutMs) });
-            if (tier.state === 'open') await recover(tier);
-          } catch (error) {
-            if (lifecycle.closed) return;
-            if (tier.state === 'closed') recordFailure(tier, error);
-            else tier.lastError = error;
-          }
-        }),
-      );
-    } finally {
-      probing = false;
-    }
-  }
-
-  async function recover(tier: Tier) {
-    setState(tier, 'syncing');
-    try {
-      if (tier.durable) {
-        // A first pass with writes flowing (they go to the other tiers meanwhile), then a final pass
-        // with appends held back, so that no write lands between the last copy and the breaker closing.
-        await runReconcile();
-        await withWritesPaused(() => runReconcile());
-      }
-      tier.failures = 0;
-      setState(tier, 'closed');
-    } catch (error) {
-      emitEvent({ type: 'reconcile-failed', error });
-      tier.lastError = error;
-      setState(tier, 'open', error);
-    }
-  }
-
-  // ------------------------------------------------------------------ write barrier
-  let inflight = 0;
-  let drained: (() => void) | undefined;
-  let paused: Promise<void> | undefined;
-
-  async function enterWrite(): Promise<void> {
-    while (paused) await paused;
-    inflight++;
-  }
-
-  function leaveWrite(): void {
-    inflight--;
-    if (inflight === 0) drained?.();
-  }
-
-  async function withWritesPaused<T>(fn: () => Promise<T>): Promise<T> {
-    while (paused) await paused;
-    let release = () => {};
-    paused = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    try {
-      if (inflight > 0) await new Promise<void>((resolve) => (drained = resolve));
-      drained = undefined;
-      return await fn();
-    } finally {
-      paused = undefined;
-      release();
-    }
-  }
-
-  /** Reconciles soon (coalesced) after the tiers were seen to diverge on a write. */
-  let repairScheduled = false;
-  function scheduleRepair() {
-    if (repairScheduled || lifecycle.closed) return;
-    repairScheduled = true;
-    setTimeout(() => {
-      repairScheduled = false;
-      if (lifecycle.closed || durable.some((t) => t.state !== 'closed')) return;
-      void runReconcile().catch((error: unknown) => emitEvent({ type: 'reconcile-failed', error }));
-    }, 0).unref();
-  }
-
-  let reconciling: Promise<ReconcileReport> | undefined;
-  function runReconcile(signal?: AbortSignal, fence?: WriteFence): Promise<ReconcileReport> {
-    reconciling ??= (async () => {
+    // Every serving tier is behind: a reachable mirror that is still syncing may hold the version.
+    if (mirror && mirror.state === 'syncing' && failures.some((f) => f.error === BEHIND_ERROR)) {
       try {
-        const reachable = durable.filter((t) => t.state !== 'open').map((t) => t.store);
-        const report = await reconcile(reachable, { signal, fence });
-        for (const key of report.refs) unsynced.delete(key);
-        if (reachable.length === durable.length) unsynced.clear();
-        emitEvent({ type: 'reconciled', report });
-        return report;
-      } finally {
-        reconciling = undefined;
+        const value = await op(mirror);
+        if (value !== LACKING && value !== BEHIND) return { value, tier: mirror };
+      } catch {
+        // counted with the others
       }
-    })();
-    return reconciling;
+    }
+    const authority = lacked.find((t) => t.role === 'record' || t.role === 'plain');
+    if (authority) return { value: undefined, tier: authority };
+    const trustedMirror = lacked.find((t) => t.role === 'mirror');
+    if (trustedMirror && absentFromMirror && record?.state !== 'closed')
+      return { value: undefined, tier: trustedMirror };
+    if (lacked[0] && failures.length === 0) return { value: undefined, tier: lacked[0] };
+    return { failures };
+  }
+
+  /** Verdict on a head (or head document) read from `tier`, against this process's floor. */
+  function judgeHead<T extends { version: number }>(tier: Tier, key: string, found: T | undefined): Verdict<T> {
+    const floor = floorOf(key);
+    if (found === undefined) return floor > 0 && tier.durable ? BEHIND : LACKING;
+    if (found.version >= floor) return found;
+    return tier.durable ? BEHIND : LACKING;
+  }
+
+  async function getVersionDetailed(refInput: ConfigRef, version?: number, readOptions?: ReadOptions) {
+    const ref = parseRef(refInput);
+    const key = refKey(ref);
+    const { value, tier } = await readThrough<ConfigVersion>(
+      order(readOptions?.consistent),
+      async (t) => {
+        const doc = await t.store.getVersion(ref, version, readOptions);
+        if (version === undefined) return judgeHead(t, key, doc);
+        // A specific version: only the record (or a lone tier without a history limit) is complete.
+        if (doc) return doc;
+        if (t.role === 'record') return LACKING;
+        if (t.role === 'plain' && t.store.capabilities.historyLimit === undefined) return LACKING;
+        if (t.role === 'plain') {
+          const head = await t.store.getHead(ref, readOptions);
+          return head && version <= head.version ? BEHIND : LACKING;
+        }
+        return t.role === 'cache' ? LACKING : BEHIND;
+      },
+      version === undefined,
+    );
+    if (value) {
+      noteSeen(key, value.version);
+      if (cache && tier !== cache) void cache.store.prime?.(value).catch(() => {});
+    }
+    return { doc: value, source: tier.store.name, stale: !tier.durable };
   }
 
   // ------------------------------------------------------------------ watch
@@ -344,21 +358,34 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
   const subScopes = new Map<Sub, Scope | '*'>();
   const lastSeen = new Map<string, { version: number; checksum: string }>();
   let watching: { tier: Tier; stops: Map<string, Unwatch> } | undefined;
-
-  /** Scopes that were attached before: a re-attachment (a switch) diffs and emits its initial heads. */
-  const attachedScopes = new Set<string>();
+  let started = false;
+  function startWatching() {
+    started = true;
+    refreshWatch();
+  }
+  /**
+   * Scopes some upstream already delivered initial heads for: a re-attachment (a switch) diffs its
+   * initial heads and emits the differences as changes. (A switch before the first upstream's
+   * initial heads arrived leaves the scope unseeded, so the next upstream's heads are the seed.)
+   */
+  const seededScopes = new Set<string>();
 
   /**
-   * `coveredBefore`: the scopes some earlier upstream already watched when this one was attached.
-   * An initial head of a scope never covered before is state (a seed); any other head is diffed
-   * against what was delivered, so changes missed across a switch or a re-attachment are emitted.
+   * `coveredBefore`: the scopes seeded when this upstream was attached. An initial head of a scope
+   * never seeded before is state (a seed); any other head is diffed against what was delivered, so
+   * changes missed across a switch or a re-attachment are emitted. A head older than what was
+   * delivered is never emitted (a tier catching up).
    */
   function deliver(change: HeadChange, coveredBefore: ReadonlySet<string>) {
     const seedOnly = change.initial && !coveredBefore.has('*') && !coveredBefore.has(change.ref.scope);
+    if (change.initial) seededScopes.add(watching?.stops.has('*') ? '*' : change.ref.scope);
     const last = lastSeen.get(change.key);
     const isNew =
       !last || change.version > last.version || (change.version === last.version && change.checksum !== last.checksum);
-    if (isNew) lastSeen.set(change.key, { version: change.version, checksum: change.checksum });
+    if (isNew) {
+      lastSeen.set(change.key, { version: change.version, checksum: change.checksum });
+      noteSeen(change.key, change.version);
+    }
     if (seedOnly) {
       // The first snapshot of a scope: state, not change. Only subscribers that asked for it take it.
       subs.emit(Object.freeze({ ...change, initial: true }));
@@ -377,7 +404,8 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
 
   /** (Re)attaches upstream watches to the best tier, one per needed scope, with a full resync on a switch. */
   function refreshWatch() {
-    if (lifecycle.closed) return;
+    // Not before the first probe round decided which tiers serve (no attach to a tier about to switch).
+    if (lifecycle.closed || !started) return;
     const needed = new Set(subScopes.values());
     const best = needed.size === 0 ? undefined : watchTier();
     if (watching && watching.tier !== best) {
@@ -397,67 +425,19 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
     }
     for (const scope of scopes) {
       if (current.stops.has(scope)) continue;
-      const coveredBefore = new Set(attachedScopes);
-      attachedScopes.add(scope);
+      const coveredBefore = new Set(seededScopes);
       current.stops.set(
         scope,
         best.store.watch((change) => deliver(change, coveredBefore), {
           scope: scope === '*' ? undefined : (scope as Scope),
           initial: true,
           onError: (error) => {
-            if (isOutage(error)) recordFailure(best, error);
+            if (isOutage(error)) breakers.failure(best, error);
             reportWatchError(error);
           },
         }),
       );
     }
-  }
-
-  /** Writes `doc` to every durable tier in order; see the store's doc comment for the rules. */
-  async function appendToTiers(
-    doc: ConfigVersion,
-    key: string,
-    appendOptions: { signal?: AbortSignal } | undefined,
-  ): Promise<ConfigVersion> {
-    const failures: TierFailure[] = [];
-    const missing: string[] = [];
-    let written: ConfigVersion | undefined;
-    for (const tier of durable) {
-      if (tier.state !== 'closed') {
-        failures.push({ backend: tier.store.name, error: tier.lastError ?? new Error(`breaker ${tier.state}`) });
-        missing.push(tier.store.name);
-        continue;
-      }
-      try {
-        written = await tier.store.append(doc, appendOptions);
-        recordSuccess(tier);
-      } catch (error) {
-        if (isOutage(error)) {
-          recordFailure(tier, error);
-          failures.push({ backend: tier.store.name, error });
-          missing.push(tier.store.name);
-          continue;
-        }
-        // A conflict on the first tier that answers is the caller's conflict. On a later tier it means
-        // the tiers diverged (a write landed on one tier alone): the write stands, reconciliation repairs.
-        if (written === undefined) throw error;
-        missing.push(tier.store.name);
-        if (isConfigError(error, 'VERSION_CONFLICT')) scheduleRepair();
-      }
-    }
-    if (!written) {
-      throw new BackendUnavailableError(
-        `${key}: no durable tier accepted the write: ${failures.map((f) => `${f.backend}: ${errorText(f.error)}`).join('; ')}`,
-        failures,
-        { ref: key, version: doc.version },
-      );
-    }
-    if (missing.length > 0) {
-      unsynced.add(key);
-      emitEvent({ type: 'unsynced-write', ref: key, version: doc.version, missing });
-    }
-    if (cache) await cache.store.prime?.(written).catch(() => {});
-    return written;
   }
 
   // ------------------------------------------------------------------ the store
@@ -471,20 +451,30 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
     bulkReads: true,
   });
 
-  async function getVersionDetailed(refInput: ConfigRef, version?: number, readOptions?: ReadOptions) {
-    const ref = parseRef(refInput);
-    const { value, tier } = await firstAnswer(async (store) => {
-      const doc = await store.getVersion(ref, version, readOptions);
-      // A durable tier pruned by historyLimit may lack an old version that a later tier holds.
-      if (doc === undefined && version !== undefined && store.capabilities.historyLimit !== undefined) {
-        const head = await store.getHead(ref, readOptions);
-        if (head && version <= head.version) return NOT_HERE;
+  /** Every head document of `query` from one durable tier (bulk when it can), in key order. */
+  async function headDocumentsOf(s: ConfigStore, query: ListQuery, readOptions?: ReadOptions) {
+    if (s.capabilities.bulkReads && s.getHeadDocuments) return (await s.getHeadDocuments(query, readOptions)).docs;
+    const heads = await s.listHeads(query, readOptions);
+    const out: ConfigVersion[] = new Array(heads.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < heads.length) {
+        const i = next++;
+        const head = heads[i] as Head;
+        // One listener on the caller's signal, not one per request: check it between documents.
+        throwIfAborted(readOptions?.signal);
+        const doc = await s.getVersion(head.ref, head.version, { consistent: readOptions?.consistent });
+        if (!doc) throw errors.unavailable(s.name, new Error(`head document of ${refKey(head.ref)} vanished`));
+        out[i] = doc;
       }
-      return doc;
-    });
-    if (value && cache && tier !== cache) void cache.store.prime?.(value).catch(() => {});
-    return { doc: value, source: tier.store.name, stale: !tier.durable };
+    };
+    await Promise.all(Array.from({ length: Math.min(32, heads.length) }, worker));
+    return out;
   }
+
+  /** A list from a durable tier is behind when any ref in it is older than this process has seen. */
+  const behind = (items: readonly { ref: ConfigRef; version: number }[]) =>
+    items.some((h) => h.version < floorOf(refKey(h.ref)));
 
   const store: FailoverStore = {
     name: 'failover',
@@ -492,7 +482,14 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
 
     async getHead(ref, readOptions) {
       const r = parseRef(ref);
-      return (await firstAnswer((s) => s.getHead(r, readOptions))).value;
+      const key = refKey(r);
+      const { value } = await readThrough(
+        order(readOptions?.consistent),
+        async (t) => judgeHead(t, key, await t.store.getHead(r, readOptions)),
+        true,
+      );
+      if (value) noteSeen(key, value.version);
+      return value;
     },
 
     async getVersion(ref, version, readOptions) {
@@ -503,32 +500,28 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
 
     async listHeads(query: ListQuery = {}, readOptions) {
       // The cache holds only what this process has read: never a complete list.
-      return (await firstAnswer((s) => s.listHeads(query, readOptions), durable)).value ?? [];
+      const { value } = await readThrough(
+        order(readOptions?.consistent, durable),
+        async (t) => {
+          const heads = await t.store.listHeads(query, readOptions);
+          return behind(heads) ? BEHIND : heads;
+        },
+        true,
+      );
+      return value ?? [];
     },
 
     async getHeadDocuments(query: ListQuery = {}, readOptions?: ReadOptions) {
-      // Durable tiers only (the cache is never complete). A tier without bulk reads lists its heads
-      // and fetches them with bounded concurrency.
-      const { value, tier } = await firstAnswer(async (s) => {
-        if (s.capabilities.bulkReads && s.getHeadDocuments) return (await s.getHeadDocuments(query, readOptions)).docs;
-        const heads = await s.listHeads(query, readOptions);
-        const out: ConfigVersion[] = new Array(heads.length);
-        let next = 0;
-        const worker = async () => {
-          while (next < heads.length) {
-            const i = next++;
-            const head = heads[i] as Head;
-            // One listener on the caller's signal, not one per request: check it between documents.
-            throwIfAborted(readOptions?.signal);
-            const doc = await s.getVersion(head.ref, head.version, { consistent: readOptions?.consistent });
-            if (!doc) throw errors.unavailable(s.name, new Error(`head document of ${refKey(head.ref)} vanished`));
-            out[i] = doc;
-          }
-        };
-        await Promise.all(Array.from({ length: Math.min(32, heads.length) }, worker));
-        return out;
-      }, durable);
+      const { value, tier } = await readThrough(
+        order(readOptions?.consistent, durable),
+        async (t) => {
+          const docs = await headDocumentsOf(t.store, query, readOptions);
+          return behind(docs) ? BEHIND : docs;
+        },
+        true,
+      );
       const docs = value ?? [];
+      for (const d of docs) noteSeen(refKey(d.ref), d.version);
       if (cache) for (const d of docs) void cache.store.prime?.(d).catch(() => {});
       return { docs, source: tier.store.name, stale: !tier.durable };
     },
@@ -536,20 +529,19 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
     async listVersions(ref, readOptions) {
       const r = parseRef(ref);
       // The tier that keeps every version answers first; a pruned tier lists only what it keeps.
-      const keepsAll = (t: Tier) => (t.store.capabilities.historyLimit === undefined ? 0 : 1);
+      const keepsAll = (t: Tier) => (t.role === 'record' || t.store.capabilities.historyLimit === undefined ? 0 : 1);
       const complete = [...durable].sort((a, b) => keepsAll(a) - keepsAll(b));
-      return (await firstAnswer((s) => s.listVersions(r, readOptions), complete)).value ?? [];
+      return (await readThrough(complete, (t) => t.store.listVersions(r, readOptions), false)).value ?? [];
     },
 
-    async append(doc, appendOptions) {
+    async append(doc, appendOptions = {}) {
+      await sync.ready;
       lifecycle.assertOpen();
       const key = refKey(parseRef(doc.ref));
-      await enterWrite();
-      try {
-        return await appendToTiers(doc, key, appendOptions);
-      } finally {
-        leaveWrite();
-      }
+      const written = await write(doc, { signal: appendOptions.signal, fence: appendOptions.fence });
+      noteSeen(key, written.version);
+      if (cache) await cache.store.prime?.(written).catch(() => {});
+      return written;
     },
 
     watch(listener, watchOptions = {}) {
@@ -579,7 +571,9 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
         });
       }
       subScopes.set(sub, scopeKey);
-      refreshWatch();
+      // Attach once the tiers were checked, so the first watch never lands on an unverified mirror.
+      if (started) refreshWatch();
+      else void sync.ready.then(startWatching);
       let offAbort = () => {};
       const unwatch = () => {
         if (!subScopes.delete(sub)) return;
@@ -592,7 +586,8 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
     },
 
     async ack(ack: AppliedAck) {
-      const targets = tiers.filter((t) => t.durable && t.store.capabilities.appliedState && t.state === 'closed');
+      await sync.ready;
+      const targets = tiers.filter((t) => t.durable && t.store.capabilities.appliedState && t.state !== 'open');
       const results = await Promise.allSettled(targets.map((t) => t.store.ack?.(ack)));
       if (targets.length === 0 || results.every((r) => r.status === 'rejected')) {
         throw new BackendUnavailableError(
@@ -607,22 +602,28 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
 
     async listAcks(ref) {
       const r = parseRef(ref);
-      return (
-        (
-          await firstAnswer(
-            (s) => s.listAcks?.(r) ?? Promise.resolve([]),
-            tiers.filter((t) => t.store.capabilities.appliedState),
-          )
-        ).value ?? []
-      );
+      const withAcks = tiers.filter((t) => t.durable && t.store.capabilities.appliedState);
+      return (await readThrough(withAcks, (t) => t.store.listAcks?.(r) ?? Promise.resolve([]), false)).value ?? [];
     },
 
     async ping() {
-      await firstAnswer((s) => s.ping(), durable);
+      await readThrough(
+        durable,
+        async (t) => {
+          await t.store.ping();
+          return true;
+        },
+        false,
+      );
     },
 
     tiers() {
       return tiers.map((t) => t.store);
+    },
+
+    async readEpoch() {
+      await sync.ready;
+      return sync.epoch;
     },
 
     status() {
@@ -632,27 +633,40 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
         tiers: tiers.map((t) => ({
           name: t.store.name,
           durable: t.durable,
+          role: t.role,
           state: t.state,
           consecutiveFailures: t.failures,
           lastError: t.lastError === undefined ? undefined : errorText(t.lastError),
           since: new Date(t.since).toISOString(),
         })),
         unsynced: [...unsynced].sort(),
+        divergent: sync.divergent,
+        epoch: sync.epoch,
+        mirrorTrusted: mirror ? sync.trusted : false,
       };
     },
 
     async reconcile(reconcileOptions = {}) {
+      await sync.ready;
       lifecycle.assertOpen();
-      return runReconcile(reconcileOptions.signal, reconcileOptions.fence);
+      if (record && record.state === 'open') {
+        throw unavailable('cannot reconcile while the record is unreachable', [failureOf(record)]);
+      }
+      if (mirror && mirror.state === 'open') {
+        throw unavailable('cannot reconcile while the mirror is unreachable', [failureOf(mirror)]);
+      }
+      return sync.reconcile(reconcileOptions);
     },
 
     close() {
       return lifecycle.close(async () => {
-        clearInterval(probeTimer);
+        await sync.settled().catch(() => {});
+        sync.stop();
         if (watching) for (const stop of watching.stops.values()) stop();
         watching = undefined;
         subs.clear();
         subScopes.clear();
+        await Promise.allSettled(tiers.map((t) => t.recovering));
         await Promise.allSettled(tiers.map((t) => t.store.close()));
       });
     },
@@ -662,13 +676,6 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
     },
   };
   return store;
-}
-
-/** Returned by a tier operation when this tier lacks the answer but a later tier may hold it. */
-const NOT_HERE = Symbol('not-here');
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 export type { Head };

@@ -34,9 +34,14 @@ export interface MemoryStoreOptions {
   maxDocumentBytes?: number;
   /** Tier name reported in errors and `source`. Default `memory`. */
   name?: string;
+  /**
+   * For tests and demos of the failover chain: the store plays the durable `record` (PostgreSQL's
+   * role) or the `mirror` (Consul's role), and declares itself durable. Default: a cache.
+   */
+  role?: 'record' | 'mirror';
 }
 
-function checkOptions(options: MemoryStoreOptions): Required<MemoryStoreOptions> {
+function checkOptions(options: MemoryStoreOptions) {
   const maxDocuments = options.maxDocuments ?? 100_000;
   if (!Number.isSafeInteger(maxDocuments) || maxDocuments < 1) {
     throw errors.constraint(`memory store option maxDocuments must be a positive integer, got ${maxDocuments}`);
@@ -45,7 +50,11 @@ function checkOptions(options: MemoryStoreOptions): Required<MemoryStoreOptions>
   if (!Number.isSafeInteger(maxDocumentBytes) || maxDocumentBytes < 1) {
     throw errors.constraint(`memory store option maxDocumentBytes must be a positive integer, got ${maxDocumentBytes}`);
   }
-  return { maxDocuments, maxDocumentBytes, name: options.name ?? 'memory' };
+  const role = options.role;
+  if (role !== undefined && role !== 'record' && role !== 'mirror') {
+    throw errors.constraint(`memory store option role must be "record" or "mirror", got ${JSON.stringify(role)}`);
+  }
+  return { maxDocuments, maxDocumentBytes, name: options.name ?? 'memory', role };
 }
 
 interface Subscription {
@@ -70,14 +79,49 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): ConfigStore
 
   const capabilities: StoreCapabilities = Object.freeze({
     watch: true,
-    durable: false,
+    durable: opts.role !== undefined,
     historyLimit: undefined,
     consistentReads: true,
     appliedState: true,
-    cache: true,
+    cache: opts.role === undefined,
     repair: true,
     bulkReads: true,
+    record: opts.role === 'record',
+    mirror: opts.role === 'mirror',
   });
+  // The record and mirror protocols (roles.ts), implemented whatever the role so that tests can
+  // wrap a memory store in any role.
+  const mirrored = new Map<string, number>();
+  const provisional = new Set<string>();
+  let epoch: string | undefined;
+  const locks = new Map<string, Promise<void>>();
+
+  /** Serialises appends of one ref (a pending `beginAppend` holds the lock until it settles). */
+  async function lockRef(key: string): Promise<() => void> {
+    const previous = locks.get(key) ?? Promise.resolve();
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const chained = previous.then(() => held);
+    locks.set(key, chained);
+    await previous;
+    return () => {
+      release();
+      if (locks.get(key) === chained) locks.delete(key);
+    };
+  }
+
+  function expectHead(key: string, version: number): void {
+    const current = heads.get(key)?.version ?? 0;
+    if (current !== version - 1) {
+      throw errors.versionConflict(`${key}: expected head v${version - 1}, found v${current}`, {
+        ref: key,
+        version,
+        backend: opts.name,
+      });
+    }
+  }
 
   /** Stores a verified document and moves the head forward (never back); emits the change. */
   function put(verified: ConfigVersion, moveHead: (current: number) => boolean): void {
@@ -147,20 +191,118 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): ConfigStore
       return out;
     },
 
-    async append(doc) {
+    async append(doc, appendOptions = {}) {
       lifecycle.assertOpen();
       const verified = verifyVersion(doc, limits, opts.name);
       const key = refKey(verified.ref);
-      const current = heads.get(key)?.version ?? 0;
-      if (current !== verified.version - 1) {
-        throw errors.versionConflict(`${key}: expected head v${verified.version - 1}, found v${current}`, {
-          ref: key,
-          version: verified.version,
-          backend: opts.name,
-        });
+      const release = await lockRef(key);
+      try {
+        expectHead(key, verified.version);
+        put(verified, () => true);
+        mirrored.set(key, verified.version);
+        if (appendOptions.provisional) provisional.add(`${key}@${verified.version}`);
+        return verified;
+      } finally {
+        release();
       }
-      put(verified, () => true);
-      return verified;
+    },
+
+    async beginAppend(doc) {
+      lifecycle.assertOpen();
+      const verified = verifyVersion(doc, limits, opts.name);
+      const key = refKey(verified.ref);
+      const release = await lockRef(key);
+      try {
+        expectHead(key, verified.version);
+      } catch (error) {
+        release();
+        throw error;
+      }
+      let settled = false;
+      return {
+        doc: verified,
+        async commit({ mirrored: held }) {
+          if (settled) return;
+          settled = true;
+          put(verified, () => true);
+          if (held) mirrored.set(key, verified.version);
+          release();
+        },
+        async rollback() {
+          if (settled) return;
+          settled = true;
+          release();
+        },
+      };
+    },
+
+    async listLagging(o = {}) {
+      lifecycle.assertOpen();
+      const out = [...heads.values()]
+        .filter((h) => (mirrored.get(refKey(h.ref)) ?? 0) < h.version)
+        .sort(compareHeads)
+        .map((h) => Object.freeze({ ref: h.ref, version: h.version, mirrored: mirrored.get(refKey(h.ref)) ?? 0 }));
+      return out.slice(0, o.limit ?? 1000);
+    },
+
+    async markMirrored(ref, version) {
+      const key = refKey(open(ref));
+      const head = heads.get(key)?.version ?? 0;
+      mirrored.set(key, Math.max(mirrored.get(key) ?? 0, Math.min(version, head)));
+    },
+
+    async listProvisional() {
+      lifecycle.assertOpen();
+      return [...provisional].sort().map((k) => {
+        const at = k.lastIndexOf('@');
+        return Object.freeze({ ref: parseRef(k.slice(0, at)), version: Number(k.slice(at + 1)) });
+      });
+    },
+
+    async markProvisional(items) {
+      lifecycle.assertOpen();
+      for (const item of items) provisional.add(`${refKey(parseRef(item.ref))}@${item.version}`);
+    },
+
+    async clearProvisional(items) {
+      lifecycle.assertOpen();
+      for (const item of items) provisional.delete(`${refKey(parseRef(item.ref))}@${item.version}`);
+    },
+
+    async extend(ref, run, o) {
+      const key = refKey(open(ref));
+      const verified = run.map((d) => verifyVersion(d, limits, opts.name));
+      const release = await lockRef(key);
+      try {
+        const current = heads.get(key)?.version ?? 0;
+        if (current !== o.expectedHead) {
+          throw errors.versionConflict(`${key}: expected head v${o.expectedHead}, found v${current}`, {
+            ref: key,
+            backend: opts.name,
+          });
+        }
+        let last = current;
+        for (const d of verified) {
+          if (refKey(d.ref) !== key || d.version <= last) {
+            throw errors.constraint(`extend: versions must be of ${key} and ascend past v${last}`, { ref: key });
+          }
+          last = d.version;
+        }
+        for (const d of verified) put(d, () => true);
+      } finally {
+        release();
+      }
+    },
+
+    async readEpoch() {
+      lifecycle.assertOpen();
+      return epoch;
+    },
+
+    async writeEpoch(value, expected) {
+      lifecycle.assertOpen();
+      if (epoch === expected) epoch = value;
+      return epoch as string;
     },
 
     async prime(doc) {

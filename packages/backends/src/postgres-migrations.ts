@@ -11,7 +11,9 @@
  * - `config_applied_state` applied-state acknowledgements per (ref, environment, instance)
  * - `approval_workflows`   change requests
  * - `secret_rotation_policies`
- * - `config_sync`          per (ref, version, tier): whether that tier holds the version yet
+ * - `config_sync`          per (ref, version, tier): whether that tier holds the version yet (unused
+ *                          since migration 6: `config_heads.mirror_version` says what the mirror holds)
+ * - `config_meta`          the failover chain's epoch (migration 6)
  * - `governance_environments`, `governance_schemas`, `governance_policies`   the change service's
  *                          environments, schema versions and named policies
  * - `config_migrations`, `config_migration_refs`   configuration migrations: runs (with checksums)
@@ -21,7 +23,7 @@
  * `\u0000` or a lone surrogate, which `jsonb` refuses) and every number round-trips, and the
  * checksum (over canonical JSON of the parsed value) verifies on read.
  */
-import { quoteIdent, type SqlClient, type SqlQueryable } from './sql-client.js';
+import { quoteIdent, type SqlClient, type SqlQueryable, sqlState } from './sql-client.js';
 
 export interface Migration {
   readonly version: number;
@@ -317,6 +319,23 @@ export const MIGRATIONS: readonly Migration[] = [
         WHERE enabled`,
     ],
   },
+  {
+    version: 6,
+    name: 'failover: the version the mirror holds per ref, the chain epoch',
+    statements: (s) => [
+      // The highest version of each ref the mirror tier (Consul) is known to hold. Rows from before
+      // this migration count as mirrored; the chain's first full reconciliation checks them.
+      `ALTER TABLE ${s}.config_heads ADD COLUMN mirror_version integer NOT NULL DEFAULT 0`,
+      `UPDATE ${s}.config_heads SET mirror_version = version`,
+      `CREATE INDEX config_heads_lagging_idx ON ${s}.config_heads (config_id) WHERE mirror_version < version`,
+      // Small facts about the store: the chain epoch (created once, copied to the mirror).
+      `CREATE TABLE ${s}.config_meta (
+        key text COLLATE "C" PRIMARY KEY,
+        value text NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      )`,
+    ],
+  },
 ];
 
 /** The newest schema version this code knows. */
@@ -338,6 +357,17 @@ export interface MigrationResult {
  * once and recorded in `<schema>.summit_migrations`. Rejects with the driver's error.
  */
 export async function migrate(client: SqlClient, schema: string): Promise<MigrationResult> {
+  try {
+    return await migrateOnce(client, schema);
+  } catch (error) {
+    // Another package creating the same schema at the same moment (outside this lock) makes
+    // CREATE SCHEMA fail with a unique violation: the schema exists now, so once more succeeds.
+    if (!['23505', '42P06'].includes(sqlState(error) ?? '')) throw error;
+    return migrateOnce(client, schema);
+  }
+}
+
+async function migrateOnce(client: SqlClient, schema: string): Promise<MigrationResult> {
   const s = quoteIdent(schema, 'schema');
   return client.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1::int4, hashtext($2::text))', [LOCK_CLASS, schema]);

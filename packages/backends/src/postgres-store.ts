@@ -31,6 +31,7 @@ import {
   Lifecycle,
   type ListQuery,
   onAbort,
+  type PendingAppend,
   parseEnvironmentName,
   parseRef,
   parseScope,
@@ -56,6 +57,10 @@ import {
 
 /** Largest version number an `integer` column holds. */
 const MAX_VERSION = 2_147_483_647;
+/** A `beginAppend` not settled within this long rolls back by itself. */
+const HOLD_LIMIT_MS = 30_000;
+/** Thrown inside a held transaction to roll it back (a ConfigError, so the connection is kept). */
+const ROLLED_BACK = errors.constraint('append rolled back by its caller');
 /** PostgreSQL refuses NOTIFY payloads of 8000 bytes or more. */
 const MAX_NOTIFY_BYTES = 7999;
 
@@ -201,6 +206,7 @@ export function createSqlStore(config: SqlStoreConfig): PostgresStore {
     audit: `${s}.config_audit`,
     acks: `${s}.config_applied_state`,
     sync: `${s}.config_sync`,
+    meta: `${s}.config_meta`,
   };
   const channel = channelFor(config.schema);
   const limits = { maxDocumentBytes: config.maxDocumentBytes };
@@ -212,6 +218,7 @@ export function createSqlStore(config: SqlStoreConfig): PostgresStore {
     appliedState: true,
     repair: true,
     bulkReads: true,
+    record: config.durable,
   });
 
   let ready: Promise<MigrationResult> | undefined;
@@ -360,6 +367,69 @@ export function createSqlStore(config: SqlStoreConfig): PostgresStore {
   }
 
   /**
+   * The head move of an append: only from the expected version (`UPDATE ... WHERE version = N - 1`,
+   * which locks the row and re-checks it after a concurrent writer commits), or a new row for
+   * version 1 (`INSERT ... ON CONFLICT DO NOTHING`, which waits for a concurrent creator).
+   * `mirrored`: the mirror holds the version too (a plain append: copied from the mirror, or a chain
+   * without one); otherwise `mirror_version` stays where it was, and `beginAppend` moves it at commit.
+   */
+  function headSql(create: boolean, mirrored: boolean): string {
+    return create
+      ? `INSERT INTO ${t.heads} (config_id, scope, ref_id, version, checksum, mirror_version)
+         VALUES ($1, $2, $3, $4, $8, ${mirrored ? '$4' : '0'})
+         ON CONFLICT (config_id) DO NOTHING RETURNING config_id`
+      : `UPDATE ${t.heads} SET version = $4, checksum = $8, updated_at = now()${mirrored ? ', mirror_version = $4' : ''}
+         WHERE config_id = $1 AND version = $4::int - 1 RETURNING config_id`;
+  }
+
+  /**
+   * `beginAppend`'s first statement: the head move, the version and the notification (delivered at
+   * commit), without the audit row: the audit chain's lock is taken only at commit, so a held append
+   * never blocks the writers of other refs.
+   */
+  function beginSql(create: boolean): string {
+    return `WITH h AS (${headSql(create, false)}),
+      v AS (
+        INSERT INTO ${t.versions} (config_id, scope, ref_id, version, config, overrides, rollout, checksum, metadata,
+                                   created_at, created_by, message)
+        SELECT $1, $2, $3, $4, $5::json, $6::json, $7::json, $8, $9::json, $10::timestamptz, $11, $12 FROM h
+        RETURNING config_id, version),
+      n AS (SELECT pg_notify($13, $14) FROM v)
+    SELECT (SELECT count(*) FROM v)::int AS written, (SELECT count(*) FROM n)::int AS notified`;
+  }
+
+  /** `beginAppend`'s commit statement: what the mirror holds, and the audit row. */
+  const commitSql = `WITH m AS (
+      UPDATE ${t.heads} SET mirror_version = $2 WHERE config_id = $1 AND $3::boolean AND version = $2)
+    INSERT INTO ${t.audit} (config_id, version, actor, action, message) VALUES ($1, $2, $4, 'append', $5)`;
+
+  function versionParams(verified: ConfigVersion): unknown[] {
+    return [
+      refKey(verified.ref),
+      verified.ref.scope,
+      verified.ref.id,
+      verified.version,
+      JSON.stringify(verified.config),
+      JSON.stringify(verified.overrides),
+      verified.rollout === null ? null : JSON.stringify(verified.rollout),
+      verified.checksum,
+      JSON.stringify(verified.metadata),
+      verified.createdAt,
+      verified.createdBy,
+      verified.message,
+    ];
+  }
+
+  async function conflictOf(q: SqlQueryable, key: string, version: number): Promise<ConfigError> {
+    const current = await q.query<{ version: number }>(`SELECT version FROM ${t.heads} WHERE config_id = $1`, [key]);
+    return errors.versionConflict(`${key}: expected head v${version - 1}, found v${current.rows[0]?.version ?? 0}`, {
+      ref: key,
+      version,
+      backend: name,
+    });
+  }
+
+  /**
    * The whole append as one statement, hence one transaction and one round trip:
    * - `h` moves the head only from the expected version (`UPDATE ... WHERE version = N - 1`, which
    *   locks the row and re-checks it after a concurrent writer commits), or creates it for version 1
@@ -370,12 +440,7 @@ export function createSqlStore(config: SqlStoreConfig): PostgresStore {
    * 0 when the expected head did not match; a version that exists already fails with 23505.
    */
   function appendSql(create: boolean): string {
-    const head = create
-      ? `INSERT INTO ${t.heads} (config_id, scope, ref_id, version, checksum) VALUES ($1, $2, $3, $4, $8)
-         ON CONFLICT (config_id) DO NOTHING RETURNING config_id`
-      : `UPDATE ${t.heads} SET version = $4, checksum = $8, updated_at = now()
-         WHERE config_id = $1 AND version = $4::int - 1 RETURNING config_id`;
-    return `WITH h AS (${head}),
+    return `WITH h AS (${headSql(create, true)}),
       v AS (
         INSERT INTO ${t.versions} (config_id, scope, ref_id, version, config, overrides, rollout, checksum, metadata,
                                    created_at, created_by, message)
@@ -389,6 +454,65 @@ export function createSqlStore(config: SqlStoreConfig): PostgresStore {
         SELECT v.config_id, v.version, tier, false FROM v, unnest($13::text[]) AS tier),
       n AS (SELECT pg_notify($14, $15) FROM v)
     SELECT (SELECT count(*) FROM v)::int AS written, (SELECT count(*) FROM n)::int AS notified`;
+  }
+
+  /**
+   * Runs `beginAppend`'s transaction: the first statement, then waits (holding the ref's row lock)
+   * for the caller's commit or rollback. Resolves once the version is inserted; a version conflict
+   * rolls back at once and rejects.
+   */
+  function holdAppend(
+    verified: ConfigVersion,
+    key: string,
+    ctx: { ref: string; version: number },
+  ): Promise<PendingAppend> {
+    const { ref, version } = verified;
+    return new Promise<PendingAppend>((resolveBegin, rejectBegin) => {
+      let begun = false;
+      let decide: (d: { commit: boolean; mirrored: boolean }) => void = () => {};
+      const decision = new Promise<{ commit: boolean; mirrored: boolean }>((resolve) => {
+        decide = resolve;
+      });
+      // A caller that never settles cannot hold the row for ever.
+      const guard = setTimeout(() => decide({ commit: false, mirrored: false }), HOLD_LIMIT_MS);
+      guard.unref();
+      const done = client.transaction(async (tx) => {
+        const { rows } = await tx.query<{ written: number }>(beginSql(version === 1), [
+          ...versionParams(verified),
+          channel,
+          notifyPayload(ref, version),
+        ]);
+        if (rows[0]?.written !== 1) throw await conflictOf(tx, key, version);
+        begun = true;
+        resolveBegin(pending);
+        const d = await decision;
+        if (!d.commit) throw ROLLED_BACK;
+        await tx.query(commitSql, [key, version, d.mirrored, verified.createdBy, verified.message]);
+      });
+      done.then(
+        () => clearTimeout(guard),
+        (error: unknown) => {
+          clearTimeout(guard);
+          if (!begun) rejectBegin(error);
+        },
+      );
+      const pending: PendingAppend = {
+        doc: verified,
+        async commit({ mirrored }) {
+          decide({ commit: true, mirrored });
+          try {
+            await done;
+          } catch (error) {
+            throw fail(error === ROLLED_BACK ? errors.unavailable(name, new Error('held too long')) : error, ctx);
+          }
+          feeds.noteWrite(headOf(verified));
+        },
+        async rollback() {
+          decide({ commit: false, mirrored: false });
+          await done.catch(() => {});
+        },
+      };
+    });
   }
 
   const feeds = new FeedRegistry({
@@ -496,35 +620,88 @@ export function createSqlStore(config: SqlStoreConfig): PostgresStore {
       throwIfAborted(options.signal);
       return op(async () => {
         const { rows } = await client.query<{ written: number }>(appendSql(version === 1), [
-          key,
-          ref.scope,
-          ref.id,
-          version,
-          JSON.stringify(verified.config),
-          JSON.stringify(verified.overrides),
-          verified.rollout === null ? null : JSON.stringify(verified.rollout),
-          verified.checksum,
-          JSON.stringify(verified.metadata),
-          verified.createdAt,
-          verified.createdBy,
-          verified.message,
+          ...versionParams(verified),
           tiers,
           channel,
           notifyPayload(ref, version),
         ]);
-        if (rows[0]?.written !== 1) {
-          const current = await client.query<{ version: number }>(
-            `SELECT version FROM ${t.heads} WHERE config_id = $1`,
-            [key],
-          );
-          throw errors.versionConflict(
-            `${key}: expected head v${version - 1}, found v${current.rows[0]?.version ?? 0}`,
-            { ...ctx, backend: name },
-          );
-        }
+        if (rows[0]?.written !== 1) throw await conflictOf(client, key, version);
         feeds.noteWrite(headOf(verified));
         return verified;
       }, ctx);
+    },
+
+    async beginAppend(doc, options = {}) {
+      lifecycle.assertOpen();
+      const verified = checkDocument(doc);
+      const { ref, version } = verified;
+      const key = refKey(ref);
+      const ctx = { ref: key, version };
+      return op(() => holdAppend(verified, key, ctx), ctx, options.signal);
+    },
+
+    async listLagging(options = {}) {
+      lifecycle.assertOpen();
+      const limit = options.limit ?? 1000;
+      if (!Number.isSafeInteger(limit) || limit < 1) throw errors.constraint('listLagging limit must be >= 1');
+      return op(
+        async () => {
+          const { rows } = await client.query<HeadRow & { mirror_version: number }>(
+            `SELECT config_id, scope, ref_id, version, checksum, mirror_version FROM ${t.heads}
+             WHERE mirror_version < version ORDER BY config_id LIMIT $1`,
+            [limit],
+          );
+          return rows.map((row) =>
+            Object.freeze({ ref: headOfRow(row).ref, version: row.version, mirrored: row.mirror_version }),
+          );
+        },
+        {},
+        options.signal,
+      );
+    },
+
+    async markMirrored(refInput, version) {
+      const key = refKey(open(refInput));
+      await op(
+        async () => {
+          await client.query(
+            `UPDATE ${t.heads} SET mirror_version = LEAST(version, $2) WHERE config_id = $1 AND mirror_version < $2`,
+            [key, version],
+          );
+        },
+        { ref: key, version },
+      );
+    },
+
+    async readEpoch(options = {}) {
+      lifecycle.assertOpen();
+      return op(
+        async () => {
+          const { rows } = await client.query<{ value: string }>(`SELECT value FROM ${t.meta} WHERE key = 'epoch'`);
+          return rows[0]?.value;
+        },
+        {},
+        options.signal,
+      );
+    },
+
+    async writeEpoch(value, expected) {
+      lifecycle.assertOpen();
+      if (typeof value !== 'string' || value.length === 0) throw errors.constraint('epoch must be a non-empty string');
+      return op(async () => {
+        if (expected === undefined) {
+          await client.query(`INSERT INTO ${t.meta} (key, value) VALUES ('epoch', $1) ON CONFLICT (key) DO NOTHING`, [
+            value,
+          ]);
+        } else {
+          await client.query(`UPDATE ${t.meta} SET value = $1, updated_at = now() WHERE key = 'epoch' AND value = $2`, [
+            value,
+            expected,
+          ]);
+        }
+        const { rows } = await client.query<{ value: string }>(`SELECT value FROM ${t.meta} WHERE key = 'epoch'`);
+        return rows[0]?.value as string;
+      });
     },
 
     async replace(doc, options) {

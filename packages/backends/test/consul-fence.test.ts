@@ -53,12 +53,17 @@ describe('write fences on Consul', () => {
 
   it('fences reconciliation: a deposed leader copies nothing into Consul', async () => {
     const { store, lock, fence } = await setup();
-    const record = switchable(createMemoryStore({ name: 'record-inner' }), 'record', { durable: true });
+    const record = switchable(createMemoryStore({ name: 'record-inner', role: 'record' }), 'record');
     const ref = parseRef('global/behind');
-    await record.append(doc(ref, 1));
-    await record.append(doc(ref, 2));
-    const chain = createFailoverStore({ tiers: [store, record], probeIntervalMs: 60_000 });
+    // No probe and no repair tick during the test: only the explicit passes below repair.
+    const chain = createFailoverStore({ tiers: [store, record], probeIntervalMs: 60_000, repairIntervalMs: 60_000 });
     closers.push(() => chain.close());
+    expect(await chain.getHead(ref)).toBeUndefined();
+    // Two versions the record committed while the mirror was away.
+    for (const v of [1, 2]) {
+      const pending = await record.beginAppend?.(doc(ref, v));
+      await pending?.commit({ mirrored: false });
+    }
     const stale = fence();
     await lock.release();
     await expect(chain.reconcile({ fence: stale })).rejects.toMatchObject({ code: 'CONFLICTING_CHANGE' });

@@ -6,8 +6,8 @@ import { switchable } from '../../../test/helpers/switchable-store.js';
 
 const durable = { durable: true };
 function chain(events: FailoverEvent[] = []) {
-  const primary = switchable(createMemoryStore(), 'primary', durable);
-  const secondary = switchable(createMemoryStore(), 'secondary', { ...durable, historyLimit: undefined });
+  const primary = switchable(createMemoryStore({ role: 'mirror' }), 'primary');
+  const secondary = switchable(createMemoryStore({ role: 'record' }), 'secondary');
   const cache = createMemoryStore({ name: 'cache' });
   const store = createFailoverStore({
     tiers: [primary, secondary, cache],
@@ -117,73 +117,105 @@ describe('failover chain', () => {
 
 describe('reconcile', () => {
   const ref = parseRef('global/split');
+  const pair = () => ({
+    mirror: createMemoryStore({ name: 'consul', role: 'mirror' }),
+    record: createMemoryStore({ name: 'postgres', role: 'record' }),
+  });
 
   it('copies missing versions both ways and is idempotent', async () => {
-    const a = createMemoryStore({ name: 'a' });
-    const b = createMemoryStore({ name: 'b' });
+    const { mirror: a, record: b } = pair();
     await a.append(doc(ref, 1));
     await b.append(doc(ref, 1));
     await b.append(doc(ref, 2));
     await a.append(doc('global/only-a', 1));
     const first = await reconcile([a, b]);
     expect(first.copied.map((c) => `${c.ref}@${c.version}:${c.from}->${c.to}`).sort()).toEqual([
-      'global/only-a@1:a->b',
-      'global/split@2:b->a',
+      'global/only-a@1:consul->postgres',
+      'global/split@2:postgres->consul',
     ]);
     const second = await reconcile([a, b]);
     expect(second.copied).toEqual([]);
     expect(second.conflicts).toEqual([]);
   });
 
-  it('resolves a split brain: the primary keeps the number, the other content is re-appended in both', async () => {
-    const a = createMemoryStore({ name: 'consul' });
-    const b = createMemoryStore({ name: 'postgres' });
+  it('resolves a split brain: the record keeps the number, the mirror content is re-appended in both', async () => {
+    const { mirror: a, record: b } = pair();
     await a.append(doc(ref, 1));
     await b.append(doc(ref, 1));
-    const fromA = doc(ref, 2, { writer: 'B-through-consul' });
-    const fromB = doc(ref, 2, { writer: 'A-postgres-only' });
-    await a.append(fromA);
-    await b.append(fromB);
+    const fromMirror = doc(ref, 2, { writer: 'B-consul-only' });
+    const fromRecord = doc(ref, 2, { writer: 'A-postgres-only' });
+    await a.append(fromMirror, { provisional: true });
+    await b.append(fromRecord);
     const seen: unknown[] = [];
     const report = await reconcile([a, b], { onConflict: (c) => void seen.push(c) });
     expect(report.conflicts).toEqual([
       expect.objectContaining({
         ref: 'global/split',
         version: 2,
-        kept: fromA.checksum,
-        checksum: fromB.checksum,
+        kept: fromRecord.checksum,
+        from: 'consul',
+        checksum: fromMirror.checksum,
         reappendedAs: 3,
       }),
     ]);
     expect(seen).toHaveLength(1);
     for (const s of [a, b]) {
-      expect((await s.getVersion(ref, 2))?.config).toEqual({ writer: 'B-through-consul' });
+      expect((await s.getVersion(ref, 2))?.config).toEqual({ writer: 'A-postgres-only' });
       const v3 = await s.getVersion(ref, 3);
-      expect(v3?.config).toEqual({ writer: 'A-postgres-only' });
-      expect(v3?.metadata).toMatchObject({ conflict: { tier: 'postgres', version: 2 } });
+      expect(v3?.config).toEqual({ writer: 'B-consul-only' });
+      expect(v3?.metadata).toMatchObject({ conflict: { tier: 'consul', version: 2, checksum: fromMirror.checksum } });
     }
     expect((await a.getHead(ref))?.checksum).toBe((await b.getHead(ref))?.checksum);
+    expect(await a.listProvisional?.()).toEqual([]);
     const again = await reconcile([a, b]);
     expect(again.conflicts).toEqual([]);
     expect(again.copied).toEqual([]);
   });
 
-  it('re-appends every version of a longer divergent run after the primary head', async () => {
-    const a = createMemoryStore({ name: 'consul' });
-    const b = createMemoryStore({ name: 'postgres' });
+  it('re-appends a divergent mirror run after the record head, keeping every record version', async () => {
+    const { mirror: a, record: b } = pair();
     await a.append(doc(ref, 1));
     await b.append(doc(ref, 1));
-    await a.append(doc(ref, 2, { a: 2 }));
+    await a.append(doc(ref, 2, { a: 2 }), { provisional: true });
+    await a.append(doc(ref, 3, { a: 3 }), { provisional: true });
     for (const v of [2, 3, 4]) await b.append(doc(ref, v, { b: v }));
     const report = await reconcile([a, b]);
     expect(report.conflicts.map((c) => [c.version, c.reappendedAs])).toEqual([
-      [2, 3],
-      [3, 4],
-      [4, 5],
+      [2, 5],
+      [3, 6],
     ]);
     for (const s of [a, b]) {
-      expect(await s.listVersions(ref)).toEqual([1, 2, 3, 4, 5]);
-      expect((await s.getVersion(ref, 5))?.config).toEqual({ b: 4 });
+      expect(await s.listVersions(ref)).toEqual([1, 2, 3, 4, 5, 6]);
+      expect((await s.getVersion(ref, 4))?.config).toEqual({ b: 4 });
+      expect((await s.getVersion(ref, 5))?.config).toEqual({ a: 2 });
+      expect((await s.getVersion(ref, 6))?.config).toEqual({ a: 3 });
+    }
+  });
+
+  it('is crash-safe: content re-appended before a crash is not appended twice', async () => {
+    const { mirror: a, record: b } = pair();
+    await a.append(doc(ref, 1, { mirror: 1 }), { provisional: true });
+    await b.append(doc(ref, 1, { record: 1 }));
+    // The first step of a repair ran (the mirror's content was re-appended), then the process died.
+    const loser = (await a.getVersion(ref, 1)) as NonNullable<Awaited<ReturnType<typeof a.getVersion>>>;
+    const { createVersion } = await import('@summit-config/core');
+    await b.append(
+      createVersion(
+        {
+          ref,
+          config: loser.config,
+          metadata: { conflict: { tier: 'consul', version: 1, checksum: loser.checksum } },
+          createdBy: 'summit-reconciler',
+        },
+        2,
+      ),
+    );
+    const report = await reconcile([a, b]);
+    expect(report.conflicts).toEqual([]);
+    for (const s of [a, b]) {
+      expect(await s.listVersions(ref)).toEqual([1, 2]);
+      expect((await s.getVersion(ref, 1))?.config).toEqual({ record: 1 });
+      expect((await s.getVersion(ref, 2))?.config).toEqual({ mirror: 1 });
     }
   });
 });

@@ -164,6 +164,8 @@ export class ConfigClient implements AsyncDisposable {
   readonly #scopes: readonly Scope[];
   readonly #lifecycle = new Lifecycle('config client');
   readonly #docs = new Map<string, { doc: ConfigVersion; source: string; stale: boolean }>();
+  /** The store chain's epoch, read at start (undefined for stores that keep none). */
+  #epoch: string | undefined;
   readonly #entries = new Map<string, Entry>();
   readonly #listeners = new ListenerSet<ConfigChange>();
   readonly #queues = new Map<string, Promise<void>>();
@@ -411,6 +413,9 @@ export class ConfigClient implements AsyncDisposable {
       );
     }
     const timeout = AbortSignal.timeout(this.#options.startTimeoutMs ?? 5000);
+    // What this client applied before a restart (in this chain): the store's answers never go back past it.
+    this.#epoch = await this.#store.readEpoch?.().catch(() => undefined);
+    const previous = await this.#previousDocs();
     try {
       if (this.#store.capabilities.bulkReads && this.#store.getHeadDocuments) {
         // One or a few round trips for every document of both scopes.
@@ -418,6 +423,7 @@ export class ConfigClient implements AsyncDisposable {
           const { docs, source, stale } = await this.#store.getHeadDocuments({ scope }, { signal: timeout });
           for (const doc of docs) this.#docs.set(refKey(doc.ref), { doc, source, stale });
         }
+        this.#keepNewer(previous);
         await this.#applyInitial();
       } else {
         const heads = (
@@ -432,8 +438,10 @@ export class ConfigClient implements AsyncDisposable {
             await this.#enqueue(h.ref.id, () => this.#load(h.ref, h.version, false, h.checksum));
           }
         };
+        const kept = this.#keepNewer(previous);
         const width = Math.min(this.#options.loadConcurrency ?? 32, heads.length);
         await Promise.all(Array.from({ length: width }, worker));
+        for (const id of kept) await this.#recompute(id).catch((error: unknown) => this.#report(error));
       }
     } catch (error) {
       if (!isConfigError(error, 'BACKEND_UNAVAILABLE') && !isConfigError(error, 'TIMEOUT')) throw error;
@@ -449,6 +457,39 @@ export class ConfigClient implements AsyncDisposable {
         await this.#recompute(id).catch((error: unknown) => this.#report(error));
       }
     }
+  }
+
+  /**
+   * The snapshot's documents, when it was written in the same store chain (same epoch): none without
+   * a snapshot file or an epoch, or when it cannot be read.
+   */
+  async #previousDocs(): Promise<ConfigVersion[]> {
+    if (!this.#options.snapshotFile || this.#epoch === undefined) return [];
+    try {
+      const snapshot = await readSnapshot(this.#options.snapshotFile, this.app, this.environment);
+      return snapshot?.epoch === this.#epoch ? snapshot.docs : [];
+    } catch (error) {
+      this.#report(error);
+      return [];
+    }
+  }
+
+  /**
+   * A store tier that is behind (or came back empty) must not move this client back past what it
+   * applied before a restart: such refs start from the snapshot's document, marked stale, until
+   * the store catches up.
+   */
+  #keepNewer(previous: readonly ConfigVersion[]): Set<string> {
+    const kept = new Set<string>();
+    for (const doc of previous) {
+      const key = refKey(doc.ref);
+      const current = this.#docs.get(key);
+      if (!current || current.doc.version < doc.version) {
+        this.#docs.set(key, { doc, source: 'snapshot', stale: true });
+        kept.add(doc.ref.id);
+      }
+    }
+    return kept;
   }
 
   /**
@@ -509,7 +550,9 @@ export class ConfigClient implements AsyncDisposable {
   /** True when what is held is already this head, or newer (and not merely a stale copy). */
   #holds(key: string, version: number, checksum: string | undefined): boolean {
     const held = this.#docs.get(key);
-    if (!held || held.stale) return false;
+    if (!held) return false;
+    // A stale copy (snapshot, cache) is replaced by the same version from a durable tier, never by an older one.
+    if (held.stale) return held.doc.version > version;
     return (
       held.doc.version > version ||
       (held.doc.version === version && (checksum === undefined || held.doc.checksum === checksum))
@@ -531,6 +574,8 @@ export class ConfigClient implements AsyncDisposable {
       doc = await this.#store.getVersion(ref, version);
     }
     if (!doc) return;
+    // Never backwards: a tier answering with an older version than held is behind.
+    if (held && doc.version < held.doc.version) return;
     const id = ref.id;
     const previousEntry = this.#entries.get(id);
     const previous = previousEntry
@@ -689,6 +734,7 @@ export class ConfigClient implements AsyncDisposable {
         this.app,
         this.environment,
         [...this.#docs.values()].map((d) => d.doc),
+        this.#epoch,
       );
     } catch (error) {
       this.#report(error);

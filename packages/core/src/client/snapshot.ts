@@ -14,13 +14,16 @@ export interface Snapshot {
   app: string;
   environment: string;
   writtenAt: string;
+  /** The store chain's epoch when written: a snapshot from another chain never holds a client back. */
+  epoch?: string;
   docs: ConfigVersion[];
   checksum: string;
 }
 
 function checksumOf(s: Omit<Snapshot, 'checksum'>): string {
+  const { format, app, environment, writtenAt, docs, epoch } = s;
   return sha256Hex(
-    canonicalJson({ format: s.format, app: s.app, environment: s.environment, writtenAt: s.writtenAt, docs: s.docs }),
+    canonicalJson({ format, app, environment, writtenAt, docs, ...(epoch === undefined ? {} : { epoch }) }),
   );
 }
 
@@ -29,12 +32,14 @@ export async function writeSnapshot(
   app: string,
   environment: string,
   docs: ConfigVersion[],
+  epoch?: string,
 ): Promise<void> {
   const body: Omit<Snapshot, 'checksum'> = {
     format: 'summit-snapshot/1',
     app,
     environment,
     writtenAt: new Date().toISOString(),
+    ...(epoch === undefined ? {} : { epoch }),
     docs,
   };
   const text = JSON.stringify({ ...body, checksum: checksumOf(body) });
@@ -82,6 +87,7 @@ export async function readSnapshot(file: string, app: string, environment: strin
   if (!isPlainObject(raw) || raw.format !== 'summit-snapshot/1' || !Array.isArray(raw.docs))
     throw corrupt('unknown format');
   const s = raw as unknown as Snapshot;
+  if (s.epoch !== undefined && typeof s.epoch !== 'string') throw corrupt('epoch is not a string');
   if (checksumOf(s) !== s.checksum) throw corrupt('checksum does not match content');
   if (s.app !== app || s.environment !== environment) {
     throw new ConfigError(

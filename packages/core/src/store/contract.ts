@@ -1,6 +1,7 @@
 import type { ConfigError } from '../errors/config-error.js';
 import type { ConfigRef, Scope } from '../model/ref.js';
 import type { ConfigVersion, Head } from '../model/version.js';
+import type { ExtendOptions, MirrorLag, PendingAppend, ProvisionalVersion } from './roles.js';
 
 /**
  * What a store can do beyond the required members. Callers read these flags; they never probe
@@ -25,6 +26,18 @@ export interface StoreCapabilities {
   readonly tiered?: boolean;
   /** Implements `getHeadDocuments()`: every head document of a scope in one or a few round trips. */
   readonly bulkReads?: boolean;
+  /**
+   * The durable record (PostgreSQL): keeps every version and orders writes. Implements the
+   * {@link RecordProtocol} members: `beginAppend`, `listLagging`, `markMirrored`, `readEpoch`,
+   * `writeEpoch`. A failover chain has at most one.
+   */
+  readonly record?: boolean;
+  /**
+   * A serving mirror of the record (Consul): takes provisional appends while the record is
+   * unreachable and never prunes them, copies runs of versions (`extend`), keeps the epoch. Implements
+   * the {@link MirrorProtocol} members.
+   */
+  readonly mirror?: boolean;
 }
 
 /** Which tier answered a read, and whether the answer may be behind the durable record. */
@@ -88,6 +101,16 @@ export interface WriteFence {
   readonly checks?: { readonly consul?: unknown };
 }
 
+export interface AppendOptions {
+  signal?: AbortSignal;
+  fence?: WriteFence;
+  /**
+   * Mirror stores only (`capabilities.mirror`): the record did not take this version, so the mirror
+   * marks it provisional in the same atomic write and never prunes it until it is cleared.
+   */
+  provisional?: boolean;
+}
+
 /** A client's acknowledgement of what it applied. */
 export interface AppliedAck {
   readonly ref: ConfigRef;
@@ -148,7 +171,7 @@ export interface ConfigStore extends AsyncDisposable {
    * otherwise it rejects with `VERSION_CONFLICT` and writes nothing. Re-verifies the document and
    * enforces the size limit before anything is sent.
    */
-  append(doc: ConfigVersion, options?: { signal?: AbortSignal; fence?: WriteFence }): Promise<ConfigVersion>;
+  append(doc: ConfigVersion, options?: AppendOptions): Promise<ConfigVersion>;
 
   /**
    * Subscribes to head changes. Returns a function that stops the subscription (idempotent).
@@ -174,6 +197,21 @@ export interface ConfigStore extends AsyncDisposable {
    * The store records `reason` in its audit trail where it has one.
    */
   replace?(doc: ConfigVersion, options: { reason: string; fence?: WriteFence }): Promise<void>;
+
+  // -- the record protocol (`capabilities.record`), see roles.ts
+  beginAppend?(doc: ConfigVersion, options?: { signal?: AbortSignal }): Promise<PendingAppend>;
+  listLagging?(options?: { limit?: number; signal?: AbortSignal }): Promise<MirrorLag[]>;
+  markMirrored?(ref: ConfigRef, version: number): Promise<void>;
+
+  // -- the mirror protocol (`capabilities.mirror`), see roles.ts
+  listProvisional?(options?: { signal?: AbortSignal }): Promise<ProvisionalVersion[]>;
+  markProvisional?(items: readonly ProvisionalVersion[]): Promise<void>;
+  clearProvisional?(items: readonly ProvisionalVersion[], options?: { fence?: WriteFence }): Promise<void>;
+  extend?(ref: ConfigRef, docs: readonly ConfigVersion[], options: ExtendOptions): Promise<void>;
+
+  // -- both protocols
+  readEpoch?(options?: { signal?: AbortSignal }): Promise<string | undefined>;
+  writeEpoch?(value: string, expected: string | undefined, options?: { fence?: WriteFence }): Promise<string>;
 
   /** Cheap health probe: resolves when the store answers, rejects `BACKEND_UNAVAILABLE` otherwise. */
   ping(options?: { signal?: AbortSignal }): Promise<void>;

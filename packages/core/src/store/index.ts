@@ -1,4 +1,5 @@
 export type {
+  AppendOptions,
   AppliedAck,
   ConfigStore,
   HeadChange,
@@ -12,4 +13,5 @@ export type {
   WriteFence,
 } from './contract.js';
 export { compareHeads, headChange } from './heads.js';
+export type { ExtendOptions, MirrorLag, PendingAppend, ProvisionalVersion } from './roles.js';
 export { type AppendNextOptions, appendNext, type RollbackOptions, rollbackTo } from './write.js';

@@ -1,0 +1,196 @@
+/**
+ * The frame of a real-process fault scenario: worker processes (worker.ts) over the real Consul and
+ * PostgreSQL, direct stores to inspect the final state, convergence measured after the faults end,
+ * and the report the checker prints (one JSON line per scenario) and asserts.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createConsulStore } from '@summit-config/backends/consul';
+import { createPostgresStore } from '@summit-config/backends/postgres';
+import type { ConfigStore } from '@summit-config/core';
+import { repoRoot, services } from '../helpers/services.js';
+import { checkStores, type Entry, figures, readRecords, type ScenarioReport, type WorkerConfig } from './records.js';
+
+export interface Worker {
+  readonly config: WorkerConfig;
+  readonly child: ChildProcess;
+  /** Lines the worker printed so far. */
+  readonly lines: string[];
+  ready: Promise<void>;
+  /** Resolves when a printed line matches. */
+  waitForLine(match: (line: string) => boolean, timeoutMs?: number): Promise<void>;
+  /** SIGTERM and wait for a clean exit (records flushed). */
+  stop(): Promise<number | null>;
+  /** SIGKILL now. */
+  kill(): Promise<void>;
+}
+
+export class Scenario {
+  readonly name: string;
+  readonly prefix: string;
+  readonly schema: string;
+  readonly dir: string;
+  readonly files: string[] = [];
+  readonly workers: Worker[] = [];
+  #stores: { record: ConfigStore; mirror: ConfigStore } | undefined;
+
+  constructor(name: string) {
+    const suffix = `${name.replace(/[^a-z0-9]/g, '_')}_${randomBytes(4).toString('hex')}`;
+    this.name = name;
+    this.prefix = `faults/${suffix}/`;
+    this.schema = `faults_${suffix}`;
+    this.dir = mkdtempSync(join(tmpdir(), 'summit-faults-'));
+  }
+
+  /** Starts a worker process; its records go to a file of its own. */
+  spawn(
+    config: Omit<WorkerConfig, 'out' | 'consulAddr' | 'databaseUrl' | 'prefix' | 'schema'> & Partial<WorkerConfig>,
+  ): Worker {
+    const { consulAddr, databaseUrl } = services();
+    const out = join(this.dir, `${config.id}-${this.files.length}.ndjson`);
+    this.files.push(out);
+    const full: WorkerConfig = { consulAddr, databaseUrl, prefix: this.prefix, schema: this.schema, out, ...config };
+    const file = join(this.dir, `${config.id}-${this.files.length}.json`);
+    writeFileSync(file, JSON.stringify(full));
+    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'test/faults/worker.ts', file], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env },
+    });
+    const lines: string[] = [];
+    const waiters = new Set<() => void>();
+    let stderr = '';
+    let partial = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      partial += chunk.toString('utf8');
+      const parts = partial.split('\n');
+      partial = parts.pop() ?? '';
+      lines.push(...parts);
+      for (const w of [...waiters]) w();
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const waitForLine = (match: (line: string) => boolean, timeoutMs = 30_000) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if (lines.some(match)) {
+            waiters.delete(check);
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(
+            new Error(`worker ${config.id}: no matching line within ${timeoutMs} ms; stderr: ${stderr.slice(-2000)}`),
+          );
+        }, timeoutMs);
+        waiters.add(check);
+        void exited.then(() => {
+          if (!waiters.has(check)) return;
+          waiters.delete(check);
+          clearTimeout(timer);
+          reject(new Error(`worker ${config.id} exited; stderr: ${stderr.slice(-2000)}`));
+        });
+        check();
+      });
+    const worker: Worker = {
+      config: full,
+      child,
+      lines,
+      ready: waitForLine((l) => l === 'ready'),
+      waitForLine,
+      async stop() {
+        if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+        child.kill('SIGTERM');
+        const code = await Promise.race([exited, new Promise<'late'>((r) => setTimeout(() => r('late'), 20_000))]);
+        if (code === 'late') {
+          child.kill('SIGKILL');
+          throw new Error(`worker ${config.id} did not stop within 20 s; stderr: ${stderr.slice(-2000)}`);
+        }
+        if (code !== 0) throw new Error(`worker ${config.id} exited ${code}; stderr: ${stderr.slice(-2000)}`);
+        return code;
+      },
+      async kill() {
+        child.kill('SIGKILL');
+        await exited;
+      },
+    };
+    this.workers.push(worker);
+    return worker;
+  }
+
+  /** Direct stores on the scenario's prefix and schema (not through a chain), to inspect the final state. */
+  stores(): { record: ConfigStore; mirror: ConfigStore } {
+    const { consulAddr, databaseUrl } = services();
+    this.#stores ??= {
+      mirror: createConsulStore({ address: consulAddr, prefix: this.prefix, timeoutMs: 2_000 }),
+      record: createPostgresStore({ connectionString: databaseUrl, schema: this.schema }),
+    };
+    return this.#stores;
+  }
+
+  records(): Entry[] {
+    return readRecords(this.files);
+  }
+
+  /**
+   * Waits until both stores agree on every ref and nothing awaits repair (no lagging ref, no
+   * provisional mark); returns the milliseconds since `since`, or undefined after `timeoutMs`.
+   */
+  async converged(refs: readonly string[], since: number, timeoutMs = 20_000): Promise<number | undefined> {
+    const { record, mirror } = this.stores();
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      try {
+        const [lagging, marks] = await Promise.all([record.listLagging?.() ?? [], mirror.listProvisional?.() ?? []]);
+        if (lagging.length === 0 && marks.length === 0) {
+          const check = await checkStores([], { record, mirror }, refs);
+          if (check.storeMismatches.length === 0) return Date.now() - since;
+        }
+      } catch {
+        // a store still coming back
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return undefined;
+  }
+
+  /** The scenario's figures over every process's records and the stores; printed as one JSON line. */
+  async report(refs: readonly string[], convergeMs: number | undefined): Promise<ScenarioReport> {
+    const entries = this.records();
+    const stores = await checkStores(entries, this.stores(), refs);
+    const report: ScenarioReport = { scenario: this.name, ...figures(entries), ...stores, convergeMs };
+    process.stdout.write(`FAULTS ${JSON.stringify(report)}\n`);
+    return report;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.workers.map((w) => w.kill()));
+    if (this.#stores) await Promise.allSettled([this.#stores.record.close(), this.#stores.mirror.close()]);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function until(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 30_000,
+): Promise<number> {
+  const start = Date.now();
+  while (!(await check())) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(25);
+  }
+  return Date.now() - start;
+}
+
+/** Workers' records of one kind. */
+export const ofKind = (entries: readonly Entry[], k: string) => entries.filter((e) => e.k === k);
