@@ -8,6 +8,9 @@
 #   scripts/services.sh run -- CMD ...     up, run CMD with the environment set, down (exit code of CMD)
 #   scripts/services.sh consul  start|stop|kill|pause|resume     fault injection for tests
 #   scripts/services.sh postgres start|stop|kill
+#   scripts/services.sh cluster up|down|status|leader|kill-leader|start N|stop N
+#                                          a real 3-server Consul cluster (not dev mode,
+#                                          -bootstrap-expect=3) on 127.0.0.1:18610/18620/18630
 #
 # Binaries: `consul` / PostgreSQL from PATH (or /usr/lib/postgresql/*/bin) when present; otherwise
 # Consul 1.8.7 comes from the Debian archive's bullseye suite through the machine's configured Debian
@@ -178,6 +181,89 @@ pg_stop() {
   pg_running && as_pg "$(pg_bindir)/pg_ctl" -D "$PG_DATA" -m "$mode" -w -t 30 stop >/dev/null 2>&1 || true
 }
 
+# ---------------------------------------------------------------- Consul cluster (3 servers)
+# Node N (1..3): HTTP on 18600+10N, serf LAN +1, serf WAN +2, server RPC +3; data in $RUN/cluster/nN.
+CLUSTER_BASE=${SUMMIT_CLUSTER_PORT:-18600}
+CLUSTER="$RUN/cluster"
+node_port() { echo $((CLUSTER_BASE + 10 * $1 + ${2:-0})); }
+node_pid() { [ -f "$CLUSTER/n$1.pid" ] && cat "$CLUSTER/n$1.pid" 2>/dev/null || true; }
+
+cluster_node_start() {
+  n=$1
+  alive "$(node_pid "$n")" && return 0
+  bin=$(consul_bin)
+  mkdir -p "$CLUSTER/n$n"
+  joins=""
+  for m in 1 2 3; do [ "$m" = "$n" ] || joins="$joins -retry-join=127.0.0.1:$(node_port "$m" 1)"; done
+  # raft_multiplier 1: production timing (elections in about a second), not the relaxed default of 5.
+  # shellcheck disable=SC2086
+  nohup "$bin" agent -server -bootstrap-expect=3 -node="summit-n$n" -data-dir="$CLUSTER/n$n" \
+    -bind=127.0.0.1 -client=127.0.0.1 -http-port="$(node_port "$n")" -dns-port=-1 -grpc-port=-1 \
+    -serf-lan-port="$(node_port "$n" 1)" -serf-wan-port="$(node_port "$n" 2)" -server-port="$(node_port "$n" 3)" \
+    -hcl 'performance { raft_multiplier = 1 }' -log-level=warn $joins >"$CLUSTER/n$n.log" 2>&1 &
+  echo $! >"$CLUSTER/n$n.pid"
+}
+
+cluster_node_stop() {
+  pid=$(node_pid "$1")
+  if alive "$pid"; then
+    kill "-${2:-TERM}" "$pid" 2>/dev/null || true
+    i=0
+    while alive "$pid" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$CLUSTER/n$1.pid"
+}
+
+# The leader's node number, from any live node's /v1/status/leader (its server RPC address).
+cluster_leader() {
+  for n in 1 2 3; do
+    alive "$(node_pid "$n")" || continue
+    addr=$(node -e "
+      fetch('http://127.0.0.1:$(node_port "$n")/v1/status/leader', {signal: AbortSignal.timeout(1000)})
+        .then(r => r.json()).then(l => process.stdout.write(String(l || ''))).catch(() => {})" 2>/dev/null)
+    [ -n "$addr" ] || continue
+    port=${addr##*:}
+    for m in 1 2 3; do [ "$(node_port "$m" 3)" = "$port" ] && { echo "$m"; return 0; }; done
+  done
+  return 1
+}
+
+cluster_ready() {
+  # A leader, and a consistent KV read through every live node.
+  cluster_leader >/dev/null || return 1
+  for n in 1 2 3; do
+    alive "$(node_pid "$n")" || continue
+    node -e "
+      fetch('http://127.0.0.1:$(node_port "$n")/v1/kv/summit-ping?consistent', {signal: AbortSignal.timeout(1000)})
+        .then(r => process.exit(r.status === 200 || r.status === 404 ? 0 : 1)).catch(() => process.exit(1))" 2>/dev/null || return 1
+  done
+}
+
+cluster_wait() {
+  i=0
+  until cluster_ready; do
+    i=$((i + 1))
+    [ $i -lt 300 ] || die "the Consul cluster elected no leader within 60 s (see $CLUSTER/n*.log)"
+    sleep 0.2
+  done
+}
+
+cluster_cmd() {
+  case "${1:-}" in
+    up) for n in 1 2 3; do cluster_node_start "$n"; done; cluster_wait
+        say "consul cluster: http://127.0.0.1:$(node_port 1), :$(node_port 2), :$(node_port 3); leader n$(cluster_leader)" ;;
+    down) for n in 1 2 3; do cluster_node_stop "$n" TERM; done; rm -rf "$CLUSTER" ;;
+    status) for n in 1 2 3; do if alive "$(node_pid "$n")"; then echo "n$n: running (http $(node_port "$n"))"; else echo "n$n: stopped"; fi; done ;;
+    leader) cluster_leader || die "no leader" ;;
+    kill-leader) leader=$(cluster_leader) || die "no leader to kill"; cluster_node_stop "$leader" KILL; echo "$leader" ;;
+    start) cluster_node_start "${2:?node number}" ;;
+    stop) cluster_node_stop "${2:?node number}" TERM ;;
+    wait) cluster_wait ;;
+    *) die "usage: services.sh cluster up|down|status|leader|kill-leader|start N|stop N|wait" ;;
+  esac
+}
+
 # ---------------------------------------------------------------- commands
 print_env() {
   cat <<EOF
@@ -195,6 +281,7 @@ up() {
 }
 
 down() {
+  [ -d "$CLUSTER" ] && cluster_cmd down
   consul_stop TERM
   pg_stop fast
   rm -rf "$PG_DATA"
@@ -228,6 +315,7 @@ case "$cmd" in
       resume) kill -CONT "$(consul_pid)" ;;
       *) die "usage: services.sh consul start|stop|kill|pause|resume" ;;
     esac ;;
+  cluster) cluster_cmd "$@" ;;
   postgres)
     case "${1:-}" in
       start) pg_start ;;

@@ -56,4 +56,4 @@ it('Consul SIGKILLed and restarted empty under two writers on overlapping refs: 
   // The empty Consul was recognised (no epoch) and rebuilt before it served.
   expect(entries.some((e) => e.k === 'event' && e.type === 'mirror-reset')).toBe(true);
   expect(ofKind(entries, 'ack').filter((a) => a.t0 !== undefined && a.t0 > back).length).toBeGreaterThan(0);
-});
+}, 120_000);

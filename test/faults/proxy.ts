@@ -6,7 +6,7 @@
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
-export interface Proxy {
+export interface TcpProxy {
   /** `host:port` to give the process instead of the server's. */
   readonly port: number;
   readonly cutNow: boolean;
@@ -15,7 +15,7 @@ export interface Proxy {
   close(): Promise<void>;
 }
 
-export async function startProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<Proxy> {
+export async function startProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
   let cut = false;
   const server: Server = createServer((client) => {

@@ -83,6 +83,8 @@ export interface ScenarioReport {
   reads: number;
   failedReads: number;
   failedWrites: number;
+  /** Failed writes and reads by error code (every failure is typed). */
+  failures: Record<string, number>;
   maxReadLatencyMs: number;
   maxWriteLatencyMs: number;
   convergeMs: number | undefined;
@@ -202,8 +204,15 @@ export function figures(
     reads: reads.length,
     failedReads: entries.filter((e) => e.k === 'rfail').length,
     failedWrites: entries.filter((e) => e.k === 'wfail').length,
+    failures: countBy(entries.filter((e) => e.k === 'wfail' || e.k === 'rfail').map((e) => `${e.k}:${e.code}`)),
     maxReadLatencyMs: latency(reads),
     maxWriteLatencyMs: latency([...acks, ...entries.filter((e) => e.k === 'wfail')]),
     renumberedReported: entries.filter((e) => e.k === 'event' && e.type === 'renumbered').length,
   };
+}
+
+function countBy(keys: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of keys) out[k] = (out[k] ?? 0) + 1;
+  return out;
 }

@@ -8,9 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createFailoverStore } from '@summit-config/backends';
 import { createConsulStore } from '@summit-config/backends/consul';
 import { createPostgresStore } from '@summit-config/backends/postgres';
-import type { ConfigStore } from '@summit-config/core';
+import { appendNext, type ConfigStore } from '@summit-config/core';
 import { repoRoot, services } from '../helpers/services.js';
 import { checkStores, type Entry, figures, readRecords, type ScenarioReport, type WorkerConfig } from './records.js';
 
@@ -37,7 +38,11 @@ export class Scenario {
   readonly workers: Worker[] = [];
   #stores: { record: ConfigStore; mirror: ConfigStore } | undefined;
 
-  constructor(name: string) {
+  /** Consul's address for this scenario's processes (the dev agent unless a cluster node is given). */
+  readonly consulAddr: string;
+
+  constructor(name: string, options: { consulAddr?: string } = {}) {
+    this.consulAddr = options.consulAddr ?? services().consulAddr;
     const suffix = `${name.replace(/[^a-z0-9]/g, '_')}_${randomBytes(4).toString('hex')}`;
     this.name = name;
     this.prefix = `faults/${suffix}/`;
@@ -49,7 +54,8 @@ export class Scenario {
   spawn(
     config: Omit<WorkerConfig, 'out' | 'consulAddr' | 'databaseUrl' | 'prefix' | 'schema'> & Partial<WorkerConfig>,
   ): Worker {
-    const { consulAddr, databaseUrl } = services();
+    const { databaseUrl } = services();
+    const consulAddr = this.consulAddr;
     const out = join(this.dir, `${config.id}-${this.files.length}.ndjson`);
     this.files.push(out);
     const full: WorkerConfig = { consulAddr, databaseUrl, prefix: this.prefix, schema: this.schema, out, ...config };
@@ -99,11 +105,13 @@ export class Scenario {
         });
         check();
       });
+    const ready = waitForLine((l) => l === 'ready');
+    ready.catch(() => {}); // a worker killed before anyone awaited it is not an unhandled rejection
     const worker: Worker = {
       config: full,
       child,
       lines,
-      ready: waitForLine((l) => l === 'ready'),
+      ready,
       waitForLine,
       async stop() {
         if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
@@ -125,9 +133,39 @@ export class Scenario {
     return worker;
   }
 
+  /**
+   * Creates the chain's epoch in both stores (as any first process would) and seeds `seed` refs at
+   * v1, through an in-process chain that is closed again.
+   */
+  async init(seed: readonly string[] = []): Promise<void> {
+    const { databaseUrl } = services();
+    const consulAddr = this.consulAddr;
+    const store = createFailoverStore({
+      tiers: [
+        createConsulStore({ address: consulAddr, prefix: this.prefix }),
+        createPostgresStore({ connectionString: databaseUrl, schema: this.schema }),
+      ],
+    });
+    try {
+      await store.ping();
+      for (const ref of seed) await appendNext(store, { ref, config: { seed: true }, createdBy: 'seed' });
+      if (!store.status().mirrorTrusted) throw new Error('the chain did not come up with both stores');
+    } finally {
+      await store.close();
+    }
+  }
+
+  /** A connection string to PostgreSQL through `port` (a proxy). */
+  databaseUrlVia(port: number): string {
+    const url = new URL(services().databaseUrl);
+    url.port = String(port);
+    return url.toString();
+  }
+
   /** Direct stores on the scenario's prefix and schema (not through a chain), to inspect the final state. */
   stores(): { record: ConfigStore; mirror: ConfigStore } {
-    const { consulAddr, databaseUrl } = services();
+    const { databaseUrl } = services();
+    const consulAddr = this.consulAddr;
     this.#stores ??= {
       mirror: createConsulStore({ address: consulAddr, prefix: this.prefix, timeoutMs: 2_000 }),
       record: createPostgresStore({ connectionString: databaseUrl, schema: this.schema }),

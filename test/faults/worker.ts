@@ -32,6 +32,8 @@ const refs: ConfigRef[] = config.refs.map((r) => parseRef(r));
 let seq = 0;
 let buffer: string[] = [];
 let stopping = false;
+/** What the process is doing now: printed if it does not stop in time (a hang is a finding). */
+let doing = 'starting';
 
 function record(entry: Record<string, unknown>, flushNow = false): void {
   buffer.push(JSON.stringify({ w: config.id, pid: process.pid, seq: seq++, ...entry }));
@@ -115,6 +117,7 @@ async function writeLoop(store: FailoverStore): Promise<void> {
   for (let n = 0; !stopping && (config.count === undefined || n < config.count); n++) {
     const ref = refs[n % refs.length] as ConfigRef;
     const t0 = Date.now();
+    doing = `writing ${refKey(ref)} (${n}) since ${t0}`;
     try {
       const doc = await appendNext(store, { ref, config: { w: config.id, n }, createdBy: config.id });
       record({ k: 'ack', ref: refKey(ref), v: doc.version, c: doc.checksum, t0, t1: Date.now() }, true);
@@ -158,6 +161,7 @@ async function serviceLoop(store: FailoverStore): Promise<void> {
   for (let n = 0; !stopping && (config.count === undefined || n < config.count); n++) {
     const ref = refs[n % refs.length] as ConfigRef;
     const t0 = Date.now();
+    doing = `service-writing ${refKey(ref)} (${n}) since ${t0}`;
     try {
       const doc = await service.set(actor, { ref, config: { w: config.id, n }, message: `service write ${n}` });
       record({ k: 'ack', ref: refKey(ref), v: doc.version, c: doc.checksum, t0, t1: Date.now() }, true);
@@ -244,6 +248,9 @@ async function main(): Promise<void> {
   const store = chain();
   process.once('SIGTERM', () => {
     stopping = true;
+    setTimeout(() => {
+      process.stderr.write(`still ${doing} 10 s after SIGTERM; status ${JSON.stringify(store.status())}\n`);
+    }, 10_000).unref();
   });
   record({ k: 'start', t: Date.now() }, true);
   if (config.role !== 'client') await store.ping().catch(() => {});
@@ -260,6 +267,7 @@ async function main(): Promise<void> {
   try {
     await loops[config.role](store);
   } finally {
+    doing = 'closing';
     record({ k: 'stop', t: Date.now() });
     clearInterval(flusher);
     flush();

@@ -32,3 +32,17 @@ export function services(): Services {
 export async function serviceCtl(service: 'consul' | 'postgres', action: string): Promise<void> {
   await run('sh', [script, service, action], { timeout: 60_000 });
 }
+
+/**
+ * The 3-server Consul cluster of the services script (`cluster up|down|leader|kill-leader|start N`):
+ * returns what the command printed on stdout, trimmed.
+ */
+export async function clusterCtl(...args: string[]): Promise<string> {
+  const { stdout } = await run('sh', [script, 'cluster', ...args], { timeout: 90_000 });
+  return stdout.trim();
+}
+
+/** The HTTP address of cluster node `n` (1..3). */
+export function clusterNode(n: number): string {
+  return `http://127.0.0.1:${Number(process.env.SUMMIT_CLUSTER_PORT ?? 18600) + 10 * n}`;
+}

@@ -385,6 +385,29 @@ export class Agent implements AsyncDisposable {
         this.metrics.reconcileRuns.inc({ result: 'error' });
         logger?.warn?.({ err: toConfigError(event.error).toJSON() }, 'reconciliation failed');
         break;
+      case 'divergence':
+        this.metrics.divergentRefs.set(event.refs);
+        break;
+      case 'renumbered':
+        this.metrics.renumberedWrites.inc();
+        logger?.warn?.(
+          { ref: event.ref, version: event.version, reappendedAs: event.reappendedAs },
+          'a write made during a partition was re-appended under a new number',
+        );
+        break;
+      case 'mirror-reset':
+        this.metrics.mirrorResets.inc();
+        logger?.warn?.(
+          { tier: event.tier, found: event.found, expected: event.expected },
+          'the mirror came back without the chain epoch: rebuilding it from the record before it serves',
+        );
+        break;
+      case 'regressed':
+        logger?.error?.(
+          { ref: event.ref, seen: event.seen },
+          'a version this process had seen exists in no store any more (lost with a wiped store)',
+        );
+        break;
     }
     this.events.emit('store', event);
   }

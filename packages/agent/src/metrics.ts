@@ -35,6 +35,12 @@ export interface AgentMetrics {
   readonly tierUp: Gauge<'tier'>;
   /** `summit_agent_unsynced_writes_total`: writes that reached fewer durable tiers than exist. */
   readonly unsyncedWrites: Counter;
+  /** `summit_agent_divergent_refs`: refs the record and the mirror disagree on, awaiting repair. */
+  readonly divergentRefs: Gauge;
+  /** `summit_agent_renumbered_writes_total`: this process's writes re-appended under a new number after a partition. */
+  readonly renumberedWrites: Counter;
+  /** `summit_agent_mirror_resets_total`: the mirror came back without the chain's epoch (wiped) and was rebuilt. */
+  readonly mirrorResets: Counter;
   /** `summit_agent_http_read_duration_seconds{status}`: `GET /v1/config/...` answered without waiting. */
   readonly readLatency: Histogram<'status'>;
   /** `summit_agent_http_requests_total{route,status}`. */
@@ -146,6 +152,21 @@ export function createAgentMetrics(options: AgentMetricsOptions = {}): AgentMetr
     unsyncedWrites: new Counter({
       name: 'summit_agent_unsynced_writes_total',
       help: 'Writes that reached fewer durable tiers than exist (repaired by reconciliation)',
+      registers,
+    }),
+    divergentRefs: new Gauge({
+      name: 'summit_agent_divergent_refs',
+      help: 'Refs the record (PostgreSQL) and the mirror (Consul) disagree on, awaiting repair',
+      registers,
+    }),
+    renumberedWrites: new Counter({
+      name: 'summit_agent_renumbered_writes_total',
+      help: 'Writes of this process re-appended under a new number (made on the other side of a partition)',
+      registers,
+    }),
+    mirrorResets: new Counter({
+      name: 'summit_agent_mirror_resets_total',
+      help: 'Times the mirror (Consul) came back without the chain epoch (wiped) and was rebuilt from the record',
       registers,
     }),
     readLatency: new Histogram({

@@ -15,24 +15,19 @@
  *   the same number to the record) is reported through `onEvent`.
  */
 import { randomUUID } from 'node:crypto';
-import { type ConfigRef, type ProvisionalVersion, refKey, type WriteFence } from '@summit-config/core';
+import { type ConfigRef, type ConfigVersion, refKey, type WriteFence } from '@summit-config/core';
 import type { Breakers, Tier } from './failover-tiers.js';
 import { isOutage } from './failover-tiers.js';
-import {
-  type ChainRoles,
-  emptyReport,
-  findReappended,
-  type HealOptions,
-  healChain,
-  healRef,
-  type ReconcileReport,
-} from './heal.js';
+import { type ChainRoles, emptyReport, type HealOptions, healChain, healRef, type ReconcileReport } from './heal.js';
+import { OwnWrites } from './own-writes.js';
 
 export type SyncEvent =
   | { type: 'reconciled'; report: ReconcileReport }
   | { type: 'reconcile-failed'; error: unknown }
   | { type: 'mirror-reset'; tier: string; found: string | undefined; expected: string | undefined }
-  | { type: 'renumbered'; ref: string; version: number; checksum: string; reappendedAs: number };
+  | { type: 'renumbered'; ref: string; version: number; checksum: string; reappendedAs: number }
+  /** The number of refs the record and the mirror disagree on changed (the divergent-refs gauge). */
+  | { type: 'divergence'; refs: number };
 
 export interface SyncOptions {
   probeIntervalMs: number;
@@ -41,8 +36,6 @@ export interface SyncOptions {
   emit: (event: SyncEvent) => void;
   isClosed: () => boolean;
 }
-
-const MAX_OWN_PROVISIONAL = 10_000;
 
 export class ChainSync {
   readonly #tiers: readonly Tier[];
@@ -61,10 +54,9 @@ export class ChainSync {
   #repairTimer: NodeJS.Timeout | undefined;
   #repairFailures = 0;
   #repairing: Promise<ReconcileReport> | undefined;
-  /** Refs found needing repair by the last pass (the divergent-refs gauge). */
-  divergent = 0;
+  #divergent = 0;
   /** This process's provisional writes, until the record holds them (or they were renumbered). */
-  readonly #own = new Map<string, { ref: ConfigRef; version: number; checksum: string }>();
+  readonly #own = new OwnWrites();
   #ready: Promise<void> | undefined;
 
   constructor(tiers: readonly Tier[], breakers: Breakers, options: SyncOptions) {
@@ -91,6 +83,17 @@ export class ChainSync {
     return this.#record && this.#mirror ? { record: this.#record.store, mirror: this.#mirror.store } : undefined;
   }
 
+  /** Refs found needing repair by the last pass (the divergent-refs gauge). */
+  get divergent(): number {
+    return this.#divergent;
+  }
+
+  set divergent(value: number) {
+    if (value === this.#divergent) return;
+    this.#divergent = value;
+    this.#o.emit({ type: 'divergence', refs: value });
+  }
+
   get trusted(): boolean {
     return this.#trusted;
   }
@@ -99,10 +102,9 @@ export class ChainSync {
     return this.#epoch;
   }
 
-  /** A provisional write of this process, watched until the record holds it. */
-  noteProvisional(ref: ConfigRef, version: number, checksum: string): void {
-    if (this.#own.size >= MAX_OWN_PROVISIONAL) this.#own.delete(this.#own.keys().next().value as string);
-    this.#own.set(`${refKey(ref)}@${version}`, { ref, version, checksum });
+  /** A provisional write of this process, kept until the record holds it. */
+  noteProvisional(doc: ConfigVersion): void {
+    this.#own.note(doc);
   }
 
   stop(): void {
@@ -233,6 +235,7 @@ export class ChainSync {
 
   async #recoverRecord(tier: Tier): Promise<void> {
     await this.#ensureEpoch();
+    await this.#checkOwn();
     const mirror = this.#mirror;
     if (mirror && mirror.state !== 'open' && this.#trusted) {
       // Versions the mirror took alone while the record was away go into the record first; what a
@@ -323,7 +326,9 @@ export class ChainSync {
       if (record.state !== 'open' && mirror.state === 'closed' && this.#trusted) {
         ok = (await this.#pass({ full: false })).incomplete.length === 0;
       } else if (record.state !== 'open' && record.store.listLagging) {
-        // The mirror is away or rebuilding: the record still knows what it lacks.
+        // The mirror is away or rebuilding: the record still knows what it lacks, and takes this
+        // process's own provisional writes now (the mirror may have lost them).
+        await this.#checkOwn();
         this.divergent = (await record.store.listLagging({ limit: 10_000 })).length;
       } else this.divergent = this.#own.size;
     } catch (error) {
@@ -337,32 +342,11 @@ export class ChainSync {
     this.#scheduleRepair(delay * (0.75 + Math.random() * 0.5));
   }
 
-  /** Reports this process's provisional writes that the record now holds under another number. */
+  /** Settles this process's provisional writes with the record (see own-writes.ts). */
   async #checkOwn(): Promise<void> {
-    const roles = this.roles;
-    if (!roles || this.#own.size === 0 || !roles.mirror.listProvisional) return;
-    const marked = new Set(
-      (await roles.mirror.listProvisional()).map((p: ProvisionalVersion) => `${refKey(p.ref)}@${p.version}`),
-    );
-    for (const [id, own] of [...this.#own]) {
-      if (marked.has(id)) continue;
-      const kept = await roles.record.getVersion(own.ref, own.version, { consistent: true }).catch(() => undefined);
-      if (!kept) continue;
-      this.#own.delete(id);
-      if (kept.checksum === own.checksum) continue;
-      const origin = { tier: roles.mirror.name, version: own.version, checksum: own.checksum };
-      const at = await findReappended(roles.record, own.ref, origin).catch(() => undefined);
-      if (at === undefined) {
-        this.#own.set(id, own); // not re-appended yet: look again after the next pass
-        continue;
-      }
-      this.#o.emit({
-        type: 'renumbered',
-        ref: refKey(own.ref),
-        version: own.version,
-        checksum: own.checksum,
-        reappendedAs: at,
-      });
-    }
+    const record = this.#record;
+    const mirror = this.#mirror;
+    if (!record || !mirror || this.#own.size === 0 || record.state === 'open' || mirror.state === 'open') return;
+    await this.#own.settle(record.store, mirror.store, (event) => this.#o.emit(event));
   }
 }

@@ -161,7 +161,7 @@ export function createWriter(ctx: WriteContext): (doc: ConfigVersion, options: O
           () => false,
         );
         if (marked) {
-          sync.noteProvisional(doc.ref, doc.version, doc.checksum);
+          sync.noteProvisional(doc);
           ctx.unsynced(key, doc.version, [R.store.name]);
           return doc;
         }
@@ -196,7 +196,7 @@ export function createWriter(ctx: WriteContext): (doc: ConfigVersion, options: O
     try {
       const written = await M.store.append(doc, { ...o, provisional: true });
       breakers.success(M);
-      sync.noteProvisional(doc.ref, doc.version, doc.checksum);
+      sync.noteProvisional(doc);
       ctx.unsynced(key, doc.version, [R.store.name]);
       return written;
     } catch (error) {

@@ -77,6 +77,8 @@ export type FailoverEvent =
   | { type: 'watch-switch'; from: string | undefined; to: string | undefined }
   | { type: 'unsynced-write'; ref: string; version: number; missing: string[] }
   | { type: 'drift'; tier: string; ref: string; error: ConfigError }
+  /** A version this process had seen exists in no store any more (lost with a wiped store); reads go on without it. */
+  | { type: 'regressed'; ref: string; seen: number }
   | SyncEvent;
 
 export interface FailoverOptions {
@@ -185,6 +187,8 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
   const record = tiers.find((t) => t.role === 'record');
   const mirror = tiers.find((t) => t.role === 'mirror');
   const unsynced = new Set<string>();
+  /** Highest version per ref this process has seen (written, read, watched): reads never go below. */
+  const floors = new Map<string, number>();
   const emitEvent = (event: FailoverEvent) => {
     if (event.type === 'reconciled') {
       for (const key of event.report.refs) unsynced.delete(key);
@@ -210,7 +214,6 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
   });
 
   // ------------------------------------------------------------------ floors (monotonic reads)
-  const floors = new Map<string, number>();
   const floorOf = (key: string) => floors.get(key) ?? 0;
   function noteSeen(key: string, version: number): void {
     const floor = floors.get(key);
@@ -248,6 +251,7 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
     candidates: readonly Tier[],
     op: (tier: Tier) => Promise<Verdict<T>>,
     absentFromMirror: boolean,
+    key?: string,
   ): Promise<{ value: T | undefined; tier: Tier }> {
     await sync.ready;
     const started = Date.now();
@@ -256,12 +260,21 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
       const outcome = await readOnce(candidates, op, absentFromMirror);
       if (!('failures' in outcome)) return outcome;
       // Every tier that answered is behind what this process saw: a version another process wrote is
-      // committing, or a tier is catching up. Both end within a write's deadline: wait, then again.
-      const behindOnly = outcome.failures.some((f) => f.error === BEHIND_ERROR);
-      if (!behindOnly || Date.now() - started > opts.mirrorWriteTimeoutMs + opts.probeTimeoutMs) {
-        throw unavailable('no tier answered', outcome.failures);
+      // committing, or a tier is catching up (or a writer is putting back what a wiped mirror lost).
+      // All of these end within a write's deadline: wait, then ask again.
+      const behind = outcome.failures.some((f) => f.error === BEHIND_ERROR);
+      if (behind && Date.now() - started <= opts.mirrorWriteTimeoutMs + opts.probeTimeoutMs) {
+        await new Promise((r) => setTimeout(r, Math.min(20 * 2 ** attempt, 200)));
+        continue;
       }
-      await new Promise((r) => setTimeout(r, Math.min(20 * 2 ** attempt, 200)));
+      if (behind && key !== undefined && floors.has(key)) {
+        // Still nowhere: the version this process saw was lost with the store that alone held it.
+        // Say so, and serve what exists rather than fail for ever.
+        emitEvent({ type: 'regressed', ref: key, seen: floorOf(key) });
+        floors.delete(key);
+        continue;
+      }
+      throw unavailable('no tier answered', outcome.failures);
     }
   }
 
@@ -340,6 +353,7 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
         return t.role === 'cache' ? LACKING : BEHIND;
       },
       version === undefined,
+      version === undefined ? key : undefined,
     );
     if (value) {
       noteSeen(key, value.version);
@@ -378,8 +392,9 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
    */
   function deliver(change: HeadChange, coveredBefore: ReadonlySet<string>) {
     const seedOnly = change.initial && !coveredBefore.has('*') && !coveredBefore.has(change.ref.scope);
-    if (change.initial) seededScopes.add(watching?.stops.has('*') ? '*' : change.ref.scope);
+    seededScopes.add(watching?.stops.has('*') ? '*' : change.ref.scope);
     const last = lastSeen.get(change.key);
+    if (last && change.version < last.version) return; // a tier behind what was delivered: never backwards
     const isNew =
       !last || change.version > last.version || (change.version === last.version && change.checksum !== last.checksum);
     if (isNew) {
@@ -487,6 +502,7 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
         order(readOptions?.consistent),
         async (t) => judgeHead(t, key, await t.store.getHead(r, readOptions)),
         true,
+        key,
       );
       if (value) noteSeen(key, value.version);
       return value;
