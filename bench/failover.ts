@@ -207,7 +207,9 @@ const dev = await phase({
   durationMs: 20_000,
   faultAtMs: 5_000,
   recoverAtMs: 12_000,
-  fault: async () => process.kill(Number(readFileSync(join(root, '.cache', 'run', 'consul.pid'), 'utf8')), 'SIGKILL'),
+  fault: async () => {
+    process.kill(Number(readFileSync(join(root, '.cache', 'run', 'consul.pid'), 'utf8')), 'SIGKILL');
+  },
   recover: async () => void (await ctl('consul', 'start')),
 });
 console.error('dev agent', JSON.stringify(dev));

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { clusterCtl, clusterNode } from '../helpers/services.js';
-import { ofKind, Scenario, sleep, until } from './scenario.js';
+import { expectClean, ofKind, Scenario, sleep, until } from './scenario.js';
 
 const refs = ['app:shop/database', 'app:shop/features', 'global/limits'];
 let scenario: Scenario | undefined;
@@ -48,21 +48,10 @@ it('the leader of a 3-server cluster is SIGKILLed under load, clients on a follo
   await clusterCtl('wait');
   const back = Date.now();
   await sleep(500);
-  await Promise.all(writers.map((w) => w.stop()));
-  const convergeMs = await s.converged(refs, back);
-  await sleep(300);
-  await Promise.all(observers.map((w) => w.stop()));
-
-  const report = await s.report(refs, convergeMs);
+  const report = await s.finish(writers, observers, refs, back);
   const entries = s.records();
   process.stdout.write(`CLUSTER ${JSON.stringify({ electedMs })}\n`);
-  expect(report.lostWrites).toEqual([]);
-  expect(report.renumbered).toBe(0);
-  expect(report.sameVersionTwice).toBe(0);
-  expect(report.timeTravel).toEqual([]);
-  expect(report.storeMismatches).toEqual([]);
-  expect(report.convergeMs).toBeDefined();
-  expect(report.convergeMs).toBeLessThanOrEqual(5_000);
+  expectClean(report);
   // I8: one breaker opening per process for the election, not a flapping breaker.
   const opens = new Map<string, number>();
   for (const e of entries) {

@@ -12,6 +12,7 @@ import { createFailoverStore } from '@summit-config/backends';
 import { createConsulStore } from '@summit-config/backends/consul';
 import { createPostgresStore } from '@summit-config/backends/postgres';
 import { appendNext, type ConfigStore } from '@summit-config/core';
+import { expect } from 'vitest';
 import { repoRoot, services } from '../helpers/services.js';
 import { checkStores, type Entry, figures, readRecords, type ScenarioReport, type WorkerConfig } from './records.js';
 
@@ -213,6 +214,32 @@ export class Scenario {
     if (this.#stores) await Promise.allSettled([this.#stores.record.close(), this.#stores.mirror.close()]);
     rmSync(this.dir, { recursive: true, force: true });
   }
+
+  /**
+   * Ends a run: stops the writers, waits for convergence (measured from `since`), lets the observers
+   * see the last changes, stops them, and returns the report.
+   */
+  async finish(writers: readonly Worker[], observers: readonly Worker[], refs: readonly string[], since: number) {
+    await Promise.all(writers.map((w) => w.stop()));
+    const convergeMs = await this.converged(refs, since);
+    await sleep(300);
+    await Promise.all(observers.map((w) => w.stop()));
+    return this.report(refs, convergeMs);
+  }
+}
+
+/**
+ * The invariants every scenario without a partition must show: nothing lost, renumbered, owned
+ * twice or read backwards, both stores identical, converged within 5 s (I1, I2, I3, I5).
+ */
+export function expectClean(report: ScenarioReport): void {
+  expect(report.lostWrites).toEqual([]);
+  expect(report.renumbered).toBe(0);
+  expect(report.sameVersionTwice).toBe(0);
+  expect(report.timeTravel).toEqual([]);
+  expect(report.storeMismatches).toEqual([]);
+  expect(report.convergeMs).toBeDefined();
+  expect(report.convergeMs).toBeLessThanOrEqual(5_000);
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
