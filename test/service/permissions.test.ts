@@ -113,6 +113,8 @@ function call(op: string, s: Seeded, a: Actor): Promise<unknown> {
       return svc.getSchema(a, 'db');
     case 'validateDocument':
       return svc.validateDocument(a, 'db', { a: 1 });
+    case 'listSchemas':
+      return svc.listSchemas(a);
     case 'putPolicy':
       return svc.putPolicy(a, 'other', { x: 1 });
     case 'getPolicy':

@@ -7,6 +7,14 @@ import { runCli } from './cli/program.js';
 
 export { createJsonLogger } from './cli/agent-command.js';
 
+// A reader that went away (`summit-config --help | head -1`) is not an error: stop quietly.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
+}
+
 const code = await runCli(process.argv.slice(2));
 // Let buffered output reach its destination before exiting (pipes may be asynchronous).
 await Promise.all(

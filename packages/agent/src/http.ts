@@ -18,6 +18,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import {
   ConfigError,
+  canonicalJson,
   type EvaluationContext,
   errors,
   isConfigError,
@@ -66,9 +67,26 @@ export function parseWait(text: string): number {
   return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
 }
 
-/** The entity tag of a resolution: a digest of the documents' checksums and the rollout outcome. */
-export function etagOf(details: ResolveDetails): string {
-  return `"${sha256Hex(`${details.checksum}|${details.ruleId ?? ''}|${details.variant ?? ''}`).slice(0, 40)}"`;
+/**
+ * The entity tag of a response: a digest of everything that shapes its body, so that one tag never
+ * stands for two bodies: the representation (`value` or `explain`), the app, the environment, the
+ * ref, the documents' checksums, the rollout outcome for the request's context, and the value itself.
+ */
+export function etagOf(
+  details: ResolveDetails,
+  shape: { kind: 'value' | 'explain'; app: string; environment: string; ref: string },
+): string {
+  const parts = [
+    shape.kind,
+    shape.app,
+    shape.environment,
+    shape.ref,
+    details.checksum,
+    details.ruleId ?? '',
+    details.variant ?? '',
+    details.value === undefined ? '' : canonicalJson(details.value),
+  ];
+  return `"${sha256Hex(parts.join('\u0000')).slice(0, 40)}"`;
 }
 
 function normaliseTag(tag: string): string {
@@ -267,7 +285,7 @@ export class AgentHttpServer {
     const current = () => this.#lookup(request, client.resolve(request.id, context));
 
     if (q.has('explain') && q.get('explain') !== '0' && q.get('explain') !== 'false') {
-      const state = current();
+      const state = this.#lookup(request, client.resolve(request.id, context), 'explain');
       if (state.error) {
         this.#error(res, state.error, 'config');
         return;
@@ -359,9 +377,10 @@ export class AgentHttpServer {
     return { scope, id, served, context };
   }
 
-  #lookup(request: ConfigRequest, details: ResolveDetails): Lookup {
+  #lookup(request: ConfigRequest, details: ResolveDetails, kind: 'value' | 'explain' = 'value'): Lookup {
     const version = request.scope === 'global' ? details.versions.global : details.versions.app;
-    const etag = etagOf(details);
+    const { app, environment } = request.served;
+    const etag = etagOf(details, { kind, app, environment, ref: `${request.scope}/${request.id}` });
     if (details.value === undefined || version === undefined) {
       return {
         details,

@@ -4,7 +4,7 @@
  * job and by the CLI's secret commands.
  */
 import type { PGlite } from '@electric-sql/pglite';
-import type { Actor, ConfigService, ConfigStore, Rbac } from '@summit-config/core';
+import { type Actor, ConfigError, type ConfigService, type ConfigStore, type Rbac } from '@summit-config/core';
 import type { RotationManager, SecretProvider, SecretSql } from '@summit-config/secrets';
 
 export interface SecretSqlHandle {
@@ -49,6 +49,12 @@ export async function createLocalRotation(options: {
   actor: Actor;
   env: NodeJS.ProcessEnv;
 }): Promise<LocalRotation> {
+  if (!options.env.SUMMIT_MASTER_KEY && !options.env.SUMMIT_MASTER_KEY_FILE) {
+    throw new ConfigError(
+      'MISSING_REQUIRED',
+      'no master key for the local secret provider: set SUMMIT_MASTER_KEY (or SUMMIT_MASTER_KEY_FILE, a file of mode 0600); `summit-config secret keygen` prints a new key',
+    );
+  }
   const s = await import('@summit-config/secrets');
   const { sql, kind, schema } = options.handle;
   const storage = s.createSqlSecretStorage({ sql, kind, schema });

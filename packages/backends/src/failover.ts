@@ -425,7 +425,8 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
     const best = needed.size === 0 ? undefined : watchTier();
     if (watching && watching.tier !== best) {
       for (const stop of watching.stops.values()) stop();
-      emitEvent({ type: 'watch-switch', from: watching.tier.store.name, to: best?.store.name });
+      // Detaching because nobody watches any more (a clean shutdown) is not a switch.
+      if (needed.size > 0) emitEvent({ type: 'watch-switch', from: watching.tier.store.name, to: best?.store.name });
       watching = undefined;
     }
     if (!best) return;

@@ -4,7 +4,7 @@
  * such a file into empty stores (`--resume` continues an interrupted import).
  */
 import { createReadStream } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { type ExportTrailer, errors, type ImportReport, messageOf } from '@summit-config/core';
 import type { Command } from 'commander';
@@ -13,6 +13,14 @@ import { date } from './input.js';
 
 function reportText(r: ImportReport): string {
   return `imported ${r.versions} version(s) of ${Object.keys(r.refs).length} ref(s)${r.skippedVersions ? ` (${r.skippedVersions} already present)` : ''}, ${r.environments} environment(s), ${r.schemas} schema version(s), ${r.policies} polic(ies), ${r.requests} change request(s); file sha256 ${r.sha256.slice(0, 16)}…`;
+}
+
+/** The export file's directory must exist and be a directory: a typed error before any work. */
+async function writableDirectory(file: string): Promise<void> {
+  const dir = dirname(file);
+  const info = await stat(dir).catch(() => undefined);
+  if (!info) throw errors.notFound(`cannot write ${file}: the directory ${dir} does not exist`);
+  if (!info.isDirectory()) throw errors.constraint(`cannot write ${file}: ${dir} is not a directory`);
 }
 
 export function registerBackupCommands(program: Command, state: CliState): void {
@@ -29,6 +37,7 @@ export function registerBackupCommands(program: Command, state: CliState): void 
       if (fileArg !== undefined && opts.output !== undefined) throw errors.constraint('give the file once');
       const file = fileArg ?? opts.output;
       const asOf = date(opts.asOf, '--as-of');
+      if (file !== undefined && file !== '-') await writableDirectory(file);
       const s = await run.session();
       const lines = await s.service.exportAll(s.actor, {
         ...(asOf ? { asOf } : {}),

@@ -3,7 +3,7 @@
  */
 import {
   type ConfigChange,
-  type ConfigError,
+  ConfigError,
   type ConfigVersion,
   compilePattern,
   errors,
@@ -15,12 +15,12 @@ import {
   type Scope,
   type SetInput,
 } from '@summit-config/core';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { toConfigError } from '../util.js';
 import { action, addCommonOptions, type CliState, type Run } from './command.js';
 import type { Session } from './context.js';
 import { asObject, collect, contextOf, integer, readValue, ref } from './input.js';
-import { brief, type Output, table, when } from './io.js';
+import { brief, type Output, printable, table, when } from './io.js';
 import { appEnvironment, openClient, target } from './resolve.js';
 
 // -- shared helpers
@@ -113,11 +113,16 @@ export function versionSummary(doc: ConfigVersion) {
   };
 }
 
+/** Seed 002 spells it `--env`: accepted as a hidden alias of `-e, --environment`. */
+function envAlias(): Option {
+  return new Option('--env <name>', 'alias of --environment').hideHelp();
+}
+
 function humanVersion(doc: ConfigVersion): string {
   const lines = [
     `${refKey(doc.ref)} v${doc.version}${isTombstone(doc) ? ' (deleted)' : ''}`,
     `checksum ${doc.checksum}`,
-    `created  ${when(doc.createdAt)} by ${doc.createdBy}${doc.message ? `: ${doc.message}` : ''}`,
+    `created  ${when(doc.createdAt)} by ${printable(doc.createdBy)}${doc.message ? `: ${printable(doc.message)}` : ''}`,
   ];
   if (!isTombstone(doc)) {
     lines.push(`config:\n${JSON.stringify(doc.config, null, 2)}`);
@@ -178,7 +183,11 @@ export function untilStopped(signal: AbortSignal | undefined): {
     }
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    // Signal handlers do not keep Node running, and an embedded store's watch holds no socket: this
+    // timer does, until the command is stopped (otherwise Node exits with 13, an unsettled await).
+    const keepAlive = setInterval(() => {}, 1 << 30);
     dispose = () => {
+      clearInterval(keepAlive);
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
     };
@@ -198,6 +207,7 @@ export function registerConfigCommands(program: Command, state: CliState): void 
       .option('--version <n>', 'with --raw: this version instead of the head')
       .option('--app <name>', 'resolve for this app (default: the app of an app:<name> ref)')
       .option('-e, --environment <name>', 'resolve for this environment (overrides along its parents apply)')
+      .addOption(envAlias())
       .option('--context <key=value>', 'evaluation context for rollouts (repeatable)', collect, [])
       .addHelpText(
         'after',
@@ -211,6 +221,7 @@ export function registerConfigCommands(program: Command, state: CliState): void 
         arg: string,
       ) => {
         const { opts, out } = run;
+        opts.environment ??= (opts as { env?: string }).env;
         if (opts.raw || opts.environment === undefined) {
           if (opts.app !== undefined && !opts.raw) throw errors.constraint('--app needs --environment (or use --raw)');
           const r = ref(arg);
@@ -441,11 +452,15 @@ export function registerConfigCommands(program: Command, state: CliState): void 
       .description('which layer (schema defaults, global, overrides, app, rollout) set each value')
       .argument('<ref>', 'an id with --app, or app:<name>/<id>')
       .option('--app <name>', 'the app (default: the app of an app:<name> ref)')
-      .requiredOption('-e, --environment <name>', 'the environment')
+      .option('-e, --environment <name>', 'the environment (required)')
+      .addOption(envAlias())
       .option('--context <key=value>', 'evaluation context for rollouts (repeatable)', collect, []),
   ).action(
-    action(state, async (run: Run<{ app?: string; environment: string; context: string[] }>, arg: string) => {
-      const t = target(arg, run.opts.app, run.opts.environment);
+    action(state, async (run: Run<{ app?: string; environment?: string; context: string[] }>, arg: string) => {
+      const environment = run.opts.environment ?? (run.opts as { env?: string }).env;
+      if (environment === undefined)
+        throw new ConfigError('MISSING_REQUIRED', 'explain needs -e, --environment <name>');
+      const t = target(arg, run.opts.app, environment);
       const context = contextOf(run.opts.context);
       const s = await run.session();
       const client = await openClient(s, t);
@@ -479,6 +494,7 @@ export function registerConfigCommands(program: Command, state: CliState): void 
       .option('--scope <scope>', 'only this scope: global or app:<name>')
       .option('--app <name>', 'stream resolved values for this app (with --environment)')
       .option('-e, --environment <name>', 'the environment of resolved values')
+      .addOption(envAlias())
       .option('--initial', 'print the current heads first (lines with "initial": true)')
       .addHelpText(
         'after',
@@ -492,6 +508,7 @@ export function registerConfigCommands(program: Command, state: CliState): void 
         pattern: string | undefined,
       ) => {
         const { opts, out } = run;
+        opts.environment ??= (opts as { env?: string }).env;
         const match = compilePattern(pattern ?? '**');
         const s = await run.session();
         if (opts.app !== undefined || opts.environment !== undefined) {

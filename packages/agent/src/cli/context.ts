@@ -11,7 +11,8 @@
  *   and migration history on PostgreSQL in the store's schema (`SUMMIT_PG_SCHEMA`).
  *
  * RBAC: `--rbac <file>` or env `SUMMIT_RBAC_FILE` (the YAML of `loadRbacFile`). Without one, the
- * embedded default binds the local OS user to `config-admin` and `secrets-admin`; with real stores
+ * embedded default binds the local OS user to `config-admin`, `secrets-admin` and `embedded-admin`
+ * (`import`, `policy:write`: it may restore a backup); with real stores
  * a file is required (`CONSTRAINT_VIOLATION`). The actor is `--actor`, env `SUMMIT_ACTOR`, or the
  * OS user name.
  */
@@ -137,7 +138,11 @@ export async function openSession(options: OpenOptions): Promise<Session> {
       rbac = await loadRbacFile(rbacFile);
       rbacSource = rbacFile;
     } else if (embeddedOnly) {
-      rbac = createRbac({ bindings: [{ users: [osUser(env)], roles: ['config-admin', 'secrets-admin'] }] });
+      // The machine's own user administers its embedded store, restoring backups included.
+      rbac = createRbac({
+        roles: { 'embedded-admin': ['import', 'policy:write'] },
+        bindings: [{ users: [osUser(env)], roles: ['config-admin', 'secrets-admin', 'embedded-admin'] }],
+      });
       rbacSource = 'embedded default';
     } else {
       throw errors.constraint(

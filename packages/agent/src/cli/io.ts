@@ -123,9 +123,22 @@ export function createOutput(io: Required<Pick<CliIo, 'stdout' | 'stderr'>>, jso
   return out;
 }
 
-/** Pads columns; the last column is not padded. Cells are single-line. */
+/**
+ * Stored text (messages, authors) made safe for a terminal: control characters, ANSI escapes, line
+ * and paragraph separators and bidirectional overrides are shown as `\n`, `\x1b`, `\u202e`, never
+ * sent raw (a message must not be able to move the cursor, recolour or reorder what follows).
+ */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+    const code = c.charCodeAt(0);
+    return named[c] ?? (code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16)}`);
+  });
+}
+
+/** Pads columns; the last column is not padded. Cells are single-line, control characters escaped. */
 export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
-  const all = [headers, ...rows].map((r) => r.map((c) => c.replace(/[\r\n\t]+/g, ' ')));
+  const all = [headers, ...rows].map((r) => r.map((c) => printable(c)));
   const widths = headers.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
   return all
     .map((r) =>

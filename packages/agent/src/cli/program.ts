@@ -3,6 +3,7 @@
  * `runCli(argv, io)`, which runs one command line and resolves with its exit code. `cli.ts` calls it
  * with the process's argv and streams; tests call it in-process with their own streams and env.
  */
+import { createRequire } from 'node:module';
 import { ERROR_CODES } from '@summit-config/core';
 import { Command, CommanderError } from 'commander';
 import { registerMigrateCommands, registerTemplateCommands } from '../commands/migrate.js';
@@ -34,6 +35,9 @@ Refs are <scope>/<id>: global/database, app:billing/database.
 
 ${EXIT_CODES_HELP}`;
 
+/** This package's version (package.json sits two levels above both src/cli and dist/cli). */
+const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+
 const SHORT_EXIT_HELP =
   '\nExit codes: 0 ok, 1 failure, 2 bad input, 3 access denied / approval required, 4 not found, 5 store unavailable (see summit-config --help).';
 
@@ -41,6 +45,7 @@ const SHORT_EXIT_HELP =
 export function createProgram(state: CliState): Command {
   const program = new Command('summit-config')
     .description('Summit Config: centralized, versioned, audited configuration')
+    .version(VERSION, '-V, --version', 'print the version')
     .enablePositionalOptions()
     .showHelpAfterError(state.jsonErrors ? false : '(add --help for usage)')
     .exitOverride()

@@ -1,10 +1,11 @@
 /**
- * JSON Schemas per config id: register (publish, with the compatibility report), validate, get.
+ * JSON Schemas per config id: register (publish, with the compatibility report), validate, get, list.
  */
 import { errors, parseId, SchemaValidationError } from '@summit-config/core';
 import type { Command } from 'commander';
 import { action, addCommonOptions, type CliState, type Run } from './command.js';
 import { asObject, integer, readValue } from './input.js';
+import { table } from './io.js';
 
 export function registerSchemaCommands(program: Command, state: CliState): void {
   const schema = program.command('schema').description('JSON Schemas (draft 2020-12) per config id');
@@ -111,6 +112,21 @@ export function registerSchemaCommands(program: Command, state: CliState): void 
       const found = await s.service.getSchema(s.actor, id, version);
       if (!found) throw errors.notFound(`no schema ${id}${version ? ` v${version}` : ''}`);
       run.out.result(found, () => `# schema ${id} v${found.version}\n${JSON.stringify(found.schema, null, 2)}`);
+    }),
+  );
+
+  addCommonOptions(schema.command('list').description('every registered schema id, its latest version')).action(
+    action(state, async (run: Run<object>) => {
+      const s = await run.session();
+      const list = await s.service.listSchemas(s.actor);
+      run.out.result(list, () =>
+        list.length === 0
+          ? 'No schemas.'
+          : table(
+              ['ID', 'LATEST', 'VERSIONS'],
+              list.map((e) => [e.id, `v${e.version}`, String(e.versions)]),
+            ),
+      );
     }),
   );
 }

@@ -5,6 +5,7 @@
  */
 import { ConfigError, ERROR_CODES, type ErrorCode, errors } from '@summit-config/core';
 import {
+  generateMasterKey,
   generatePassword,
   type RotationPolicy,
   type RotationPolicyInput,
@@ -104,6 +105,22 @@ export function registerSecretCommands(program: Command, state: CliState): void 
   const secret = program
     .command('secret')
     .description('secrets (local provider: AES-256-GCM, key in SUMMIT_MASTER_KEY) and their rotation');
+
+  secret
+    .command('keygen')
+    .description('print a new master key for the local provider (32 random bytes, base64)')
+    .option('--json', 'machine-readable output: one JSON document')
+    .addHelpText(
+      'after',
+      '\nKeep it in a file of mode 0600 and point SUMMIT_MASTER_KEY_FILE at it:\n  umask 077 && summit-config secret keygen > master.key',
+    )
+    .action(
+      action(state, async (run: Run<object>) => {
+        const key = generateMasterKey();
+        run.out.result({ key, encoding: 'base64', bytes: 32 }, () => key);
+        run.out.note('# store it with mode 0600 and set SUMMIT_MASTER_KEY_FILE to its path; it is shown only now');
+      }),
+    );
 
   addCommonOptions(
     addPolicyOptions(

@@ -211,6 +211,8 @@ export interface ConfigService extends AsyncDisposable {
     options?: CallOptions & Pick<PublishOptions, 'force'>,
   ): Promise<PublishReport>;
   getSchema(actor: Actor, id: string, version?: number): Promise<SchemaVersion | undefined>;
+  /** Every registered schema id, with its latest version number and how many versions it has. */
+  listSchemas(actor: Actor): Promise<Array<{ id: string; version: number; versions: number }>>;
   validateDocument(
     actor: Actor,
     id: string,
@@ -454,7 +456,9 @@ export function createConfigService(options: ConfigServiceOptions): ConfigServic
   async function readVersion(ref: ConfigRef, version: number): Promise<ConfigVersion> {
     const doc = await store.getVersion(ref, version, { consistent: true });
     if (!doc) {
-      throw errors.notFound(`${store.name} does not hold ${refKey(ref)} v${version}`, {
+      // Name what the store is to the user (the configuration store), not its implementation ("failover").
+      const where = store.capabilities.tiered ? 'the configuration store' : `the ${store.name} store`;
+      throw errors.notFound(`${refKey(ref)} v${version} does not exist in ${where}`, {
         ref: refKey(ref),
         version,
         backend: store.name,
@@ -1359,6 +1363,19 @@ export function createConfigService(options: ConfigServiceOptions): ConfigServic
       if (version !== undefined) checkVersionNumber(version, 'version', 1);
       await schemas.load(id);
       return schemas.get(id, version);
+    },
+
+    async listSchemas(actorInput) {
+      const actor = begin(actorInput);
+      authorize(actor, 'schema:read');
+      const byId = new Map<string, { id: string; version: number; versions: number }>();
+      for (const stored of await governance.listSchemas()) {
+        const entry = byId.get(stored.id) ?? { id: stored.id, version: 0, versions: 0 };
+        entry.version = Math.max(entry.version, stored.version);
+        entry.versions++;
+        byId.set(stored.id, entry);
+      }
+      return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     },
 
     async validateDocument(actorInput, id, value, opts) {
