@@ -10,10 +10,12 @@ $PNPM run build
 if [ -z "${CONSUL_HTTP_ADDR:-}" ] && [ -z "${DATABASE_URL:-}" ]; then
   node_modules/.bin/tsx examples/seed-demo.ts
 fi
+PORT=${SUMMIT_AGENT_PORT:-7070}
 cat >&2 <<MSG
-summit-config agent starting on http://127.0.0.1:${SUMMIT_AGENT_PORT:-7070} (Ctrl-C stops it). Try:
-  curl -s 'http://127.0.0.1:${SUMMIT_AGENT_PORT:-7070}/v1/config/app:demo/database'
-  curl -s 'http://127.0.0.1:${SUMMIT_AGENT_PORT:-7070}/v1/config/app:demo/database?environment=production-eu&explain=1'
-  curl -s 'http://127.0.0.1:${SUMMIT_AGENT_PORT:-7070}/v1/config/app:demo/checkout?ctx.userId=u-42'
+summit-config agent starting (Ctrl-C stops it); its "agent listening" line has the URL it bound
+(SUMMIT_AGENT_PORT=0 picks a free port). With the default port, try:
+  curl -s 'http://127.0.0.1:$PORT/v1/config/app:demo/database'
+  curl -s 'http://127.0.0.1:$PORT/v1/config/app:demo/database?environment=production-eu&explain=1'
+  curl -s 'http://127.0.0.1:$PORT/v1/config/app:demo/checkout?ctx.userId=u-42'
 MSG
-exec node packages/agent/dist/cli.js agent --config examples/agent.yaml "$@"
+exec node packages/agent/bin/summit-config.js agent --config examples/agent.yaml "$@"

@@ -4,7 +4,7 @@
  * which serves a resolved config; SIGTERM stops it cleanly with exit code 0.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -13,12 +13,8 @@ import { repoRoot } from '../helpers/services.js';
 describe('the main command on a bare machine', () => {
   it('starts the agent on the embedded default, serves a config, and stops cleanly', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'summit-main-'));
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      SUMMIT_DATA_DIR: join(dir, 'data'),
-      SUMMIT_AGENT_PORT: String(port),
-    };
+    // Port 0: the agent binds a free port and logs the URL it bound ("agent listening").
+    const env: NodeJS.ProcessEnv = { ...process.env, SUMMIT_DATA_DIR: join(dir, 'data'), SUMMIT_AGENT_PORT: '0' };
     delete env.CONSUL_HTTP_ADDR;
     delete env.DATABASE_URL;
     // start.sh ends with `exec node ... agent`, so the child becomes the agent itself.
@@ -28,8 +24,14 @@ describe('the main command on a bare machine', () => {
     child.stderr.on('data', (b: Buffer) => (output += b.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
-      const base = `http://127.0.0.1:${port}`;
       const deadline = Date.now() + 150_000;
+      let base = '';
+      while (!base && Date.now() < deadline) {
+        const line = output.split('\n').find((l) => l.includes('"msg":"agent listening"'));
+        if (line) base = (JSON.parse(line) as { url: string }).url;
+        else await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(base, output.slice(-2000)).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       let ready = false;
       while (!ready && Date.now() < deadline) {
         ready = await fetch(`${base}/readyz`).then(
@@ -57,6 +59,7 @@ describe('the main command on a bare machine', () => {
       expect(output).toContain('"msg":"agent stopped"');
     } finally {
       child.kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
     }
     // The rendered file of the demo config was written too.
     expect(await readFile(join(repoRoot, '.summit', 'render', 'demo-database.env'), 'utf8')).toContain(

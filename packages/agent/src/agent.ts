@@ -231,8 +231,9 @@ export class Agent implements AsyncDisposable {
     }
     leadership.start();
     this.#startedAt = new Date().toISOString();
+    const url = `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
     logger?.info?.(
-      { host: address.address, port: address.port, pid: process.pid, instance: config.instance },
+      { url, host: address.address, port: address.port, pid: process.pid, instance: config.instance },
       'agent listening',
     );
   }

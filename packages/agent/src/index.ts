@@ -1,3 +1,5 @@
+// PGlite's declarations use Emscripten's types without referencing them (see backends/src/pglite.ts).
+/// <reference types="emscripten" preserve="true" />
 export {
   Agent,
   type AgentExit,

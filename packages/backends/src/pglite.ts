@@ -1,3 +1,6 @@
+// PGlite's own declarations use Emscripten's types without referencing them: keep the reference in
+// this file's declarations, so a project type-checking its dependencies (skipLibCheck false) finds them.
+/// <reference types="emscripten" preserve="true" />
 /**
  * `@summit-config/backends/pglite`: the same store as `./postgres`, on embedded PGlite (PostgreSQL
  * compiled to WebAssembly, in this process). The zero-setup default: a directory, or memory.
@@ -5,6 +8,7 @@
  *   const store = createPgliteStore({ dataDir: '.summit/db' });
  */
 
+import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { errors } from '@summit-config/core';
@@ -121,12 +125,14 @@ export function createPgliteMigrationHistory(options: PgliteMigrationHistoryOpti
 
 /**
  * Opens an embedded database to share between `createPgliteStore({ pglite })` and
- * `createPgliteGovernance({ pglite })` (one process may open a directory once). `undefined` keeps
- * it in memory. The caller closes it (`await db.close()`) after closing both.
+ * `createPgliteGovernance({ pglite })` (one process may open a directory once). The directory and
+ * its parents are created; `undefined` keeps it in memory. The caller closes it (`await db.close()`)
+ * after closing both.
  */
-export function openPglite(dataDir?: string): Promise<PGlite> {
+export async function openPglite(dataDir?: string): Promise<PGlite> {
   if (dataDir !== undefined && (typeof dataDir !== 'string' || dataDir.length === 0)) {
-    return Promise.reject(errors.constraint('openPglite dataDir must be a non-empty string'));
+    throw errors.constraint('openPglite dataDir must be a non-empty string');
   }
+  if (dataDir !== undefined) await mkdir(dataDir, { recursive: true });
   return PGlite.create(dataDir);
 }

@@ -38,12 +38,15 @@ export function registerApprovalCommands(program: Command, state: CliState): voi
       .option('--to <version>', 'rollback: the version to restore (default: the one before the head)')
       .option('--base-version <n>', 'the head the change is based on (default: the head read now)')
       .option('--apply-at <time>', 'apply no earlier than this (ISO-8601)')
+      .option('-q, --quiet', 'print only the change request id (for scripts: ID=$(summit-config propose ... -q))')
       .addHelpText('after', CONTENT_HELP),
   ).action(
     action(
       state,
       async (
-        run: Run<ContentOptions & { kind: string; to?: string; baseVersion?: string; applyAt?: string }>,
+        run: Run<
+          ContentOptions & { kind: string; to?: string; baseVersion?: string; applyAt?: string; quiet?: boolean }
+        >,
         refText: string,
         file: string | undefined,
       ) => {
@@ -79,7 +82,8 @@ export function registerApprovalCommands(program: Command, state: CliState): voi
             ...(applyAt ? { applyAt } : {}),
           });
         }
-        run.out.result(request, () => summary(request));
+        if (opts.quiet && !opts.json) run.out.line(request.id);
+        else run.out.result(request, () => summary(request));
       },
     ),
   );

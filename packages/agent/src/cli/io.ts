@@ -129,6 +129,7 @@ export function createOutput(io: Required<Pick<CliIo, 'stdout' | 'stderr'>>, jso
  * sent raw (a message must not be able to move the cursor, recolour or reorder what follows).
  */
 export function printable(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
   return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => {
     const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
     const code = c.charCodeAt(0);
