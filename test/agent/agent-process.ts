@@ -7,6 +7,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,11 +38,18 @@ export interface AgentProcess {
 }
 
 const running = new Set<AgentProcess>();
+/** The temp directory holding each started agent's configuration file, whether it started or not. */
+const configDirs = new Set<string>();
 
-/** SIGKILLs every agent process group still running (call from afterEach/afterAll). */
+/**
+ * SIGKILLs every agent process group still running and removes the agents' configuration
+ * directories (call from afterEach/afterAll).
+ */
 export function killAllAgents(): void {
   for (const p of running) p.kill();
   running.clear();
+  for (const dir of configDirs) rmSync(dir, { recursive: true, force: true });
+  configDirs.clear();
 }
 
 export function uniqueSuffix(): string {
@@ -69,6 +77,7 @@ export interface StartOptions {
 
 export async function startAgentProcess(options: StartOptions): Promise<AgentProcess> {
   const dir = await mkdtemp(join(tmpdir(), `summit-agent-${options.label}-`));
+  configDirs.add(dir);
   const file = join(dir, 'agent.yaml');
   // JSON is YAML: the agent parses it with its YAML loader.
   await writeFile(file, JSON.stringify(options.config, null, 2));

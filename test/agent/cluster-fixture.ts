@@ -1,4 +1,5 @@
 /** Shared set-up for agent processes against the real Consul and PostgreSQL. */
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFailoverStore, type FailoverStore } from '@summit-config/backends';
@@ -18,6 +19,7 @@ export interface Cluster {
   /** The agents' configuration, with `extra` merged on top (one level deep). */
   agentConfig(extra?: Record<string, unknown>): Record<string, unknown>;
   consulKv(method: string, key: string, body?: string): Promise<Response>;
+  /** Closes the writer, deletes the Consul prefix and removes the agents' snapshot directories. */
   close(): Promise<void>;
 }
 
@@ -34,6 +36,7 @@ export function createCluster(tag: string): Cluster {
       createMemoryStore({ name: 'cache' }),
     ],
   });
+  const snapshotDirs: string[] = [];
   const consulKv = (method: string, key: string, body?: string) =>
     fetch(`${consulAddr}/v1/kv/${key}`, { method, body });
   return {
@@ -44,6 +47,8 @@ export function createCluster(tag: string): Cluster {
     chain,
     consulKv,
     agentConfig(extra = {}) {
+      const snapshotDir = join(tmpdir(), `summit-agent-snapshots-${uniqueSuffix()}`);
+      snapshotDirs.push(snapshotDir);
       const base: Record<string, unknown> = {
         http: { port: 0 },
         stores: {
@@ -55,7 +60,7 @@ export function createCluster(tag: string): Cluster {
         reconcile: { intervalMs: 0 },
         // Short session TTL and no lock-delay: a takeover after a crash is bounded by the TTL.
         leader: { name: 'agents', ttlMs: 10_000, lockDelayMs: 0 },
-        snapshotDir: join(tmpdir(), `summit-agent-snapshots-${uniqueSuffix()}`),
+        snapshotDir,
       };
       for (const [k, v] of Object.entries(extra)) {
         const prev = base[k];
@@ -69,6 +74,7 @@ export function createCluster(tag: string): Cluster {
     async close() {
       await chain.close();
       await fetch(`${consulAddr}/v1/kv/${prefix}?recurse`, { method: 'DELETE' }).catch(() => {});
+      await Promise.all(snapshotDirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
     },
   };
 }

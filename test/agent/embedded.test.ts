@@ -3,7 +3,7 @@
  * SUMMIT_DATA_DIR plus the memory cache, serves what is stored there, answers its probes, and stops
  * on SIGTERM with exit code 0 within 2 s.
  */
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPgliteStore } from '@summit-config/backends/pglite';
@@ -11,11 +11,16 @@ import { appendNext } from '@summit-config/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { killAllAgents, startAgentProcess } from './agent-process.js';
 
-afterAll(() => killAllAgents());
+const dirs: string[] = [];
+afterAll(async () => {
+  killAllAgents();
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
 
 describe('agent process on the embedded default', () => {
   it('serves a config stored beforehand in the PGlite directory, answers /healthz and /readyz, stops on SIGTERM', async () => {
     const root = await mkdtemp(join(tmpdir(), 'summit-agent-embedded-'));
+    dirs.push(root);
     const dataDir = join(root, 'data');
     // PGlite allows one process per directory: write, close, then start the agent on it.
     const seed = createPgliteStore({ dataDir });

@@ -3,7 +3,7 @@
  * written by another writer (a failover store in this process): bearer token, ETag/304, a long-poll
  * that receives the change, files rendered atomically with one reload per burst, and /metrics.
  */
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { appendNext } from '@summit-config/core';
@@ -12,9 +12,11 @@ import { killAllAgents, startAgentProcess, until } from './agent-process.js';
 import { type Cluster, createCluster } from './cluster-fixture.js';
 
 const clusters: Cluster[] = [];
+const dirs: string[] = [];
 afterAll(async () => {
   killAllAgents();
   await Promise.all(clusters.map((c) => c.close()));
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 });
 
 const TOKEN = 'agent-test-token';
@@ -95,6 +97,7 @@ describe('agent process serving and rendering (real Consul and PostgreSQL)', () 
     const cluster = createCluster('render');
     clusters.push(cluster);
     const dir = await mkdtemp(join(tmpdir(), 'summit-agent-render-'));
+    dirs.push(dir);
     const jsonFile = join(dir, 'out', 'database.json');
     const envFile = join(dir, 'out', 'database.env');
     const countFile = join(dir, 'reloads.log');

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createMemoryStore } from '@summit-config/backends/memory';
@@ -11,10 +11,22 @@ import {
   parseRef,
   SchemaValidationError,
 } from '@summit-config/core';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { switchable } from '../helpers/switchable-store.js';
 
 const by = 'test';
+
+/** The temp directories a test created, removed after each test. */
+const dirs: string[] = [];
+afterEach(async () => {
+  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+});
+
+async function tempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  dirs.push(dir);
+  return dir;
+}
 const environments = [
   { name: 'production', production: true },
   { name: 'production-eu', parent: 'production', production: true },
@@ -142,7 +154,7 @@ describe('config client', () => {
   });
 
   it('writes a snapshot and starts from it, stale, when no store answers', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'summit-snap-'));
+    const dir = await tempDir('summit-snap-');
     const snapshotFile = join(dir, 'billing.snapshot.json');
     const inner = createMemoryStore();
     const store = switchable(inner, 'primary', { durable: true });
@@ -315,7 +327,7 @@ describe('config client secrets', () => {
     await provider.create('prod/db', JSON.stringify({ password: 's3cr3t-value-1' }));
     const secrets = new SecretResolver();
     secrets.register(provider, 'local');
-    const dir = await mkdtemp(join(tmpdir(), 'summit-secrets-'));
+    const dir = await tempDir('summit-secrets-');
     const snapshotFile = join(dir, 'snap.json');
     const store = createMemoryStore();
     const ref = parseRef('app:billing/database');

@@ -5,7 +5,7 @@
  * re-appended and its writer told). The real-process scenarios, each in its own file beside this one,
  * check issue 13's invariants I1-I8 over every process's history (records.ts, docs/failover.md).
  */
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FailoverEvent, FailoverStore } from '@summit-config/backends';
@@ -166,7 +166,9 @@ describe('failover under real faults', () => {
 
   it('both down: writes fail with BACKEND_UNAVAILABLE, reads serve from memory, a new process starts from the snapshot', async () => {
     const names = uniqueNames('both');
-    const snapshotFile = join(await mkdtemp(join(tmpdir(), 'summit-faults-')), 'shop.json');
+    const snapshotDir = await mkdtemp(join(tmpdir(), 'summit-faults-'));
+    cleanups.push(() => rm(snapshotDir, { recursive: true, force: true }));
+    const snapshotFile = join(snapshotDir, 'shop.json');
     const store = createChain(names);
     cleanups.push(
       () => store.close(),

@@ -2,17 +2,25 @@
  * The agent's wiring, in process over memory tiers: leader jobs registered by users, the built-in
  * reconciliation and drift jobs, store events turned into metrics, and the lifecycle.
  */
-import { appendNext } from '@summit-config/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { appendNext, createConfigService, createMemoryGovernance, createRbac } from '@summit-config/core';
+import {
+  createLocalProvider,
+  createMemoryRotationPolicies,
+  createRotationManager,
+  generateMasterKey,
+  type RotationEvent,
+} from '@summit-config/secrets';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../src/agent.js';
 import type { AgentEventMap } from '../src/events.js';
 import type { LeaderJobContext } from '../src/leader.js';
-import { memoryTiers, testConfig, until } from './helpers.js';
+import { memoryTiers, removeTestSnapshots, testConfig, until } from './helpers.js';
 
 const agents: Agent[] = [];
 afterEach(async () => {
   await Promise.all(agents.splice(0).map((a) => a.close()));
 });
+afterAll(() => removeTestSnapshots());
 
 function makeAgent(raw: Record<string, unknown> = {}) {
   const tiers = memoryTiers();
@@ -86,6 +94,78 @@ describe('agent', () => {
     const text = await agent.metrics.registry.metrics();
     expect(text).toMatch(/^summit_agent_failovers_total\{tier="record",from="closed",to="open"\} [1-9]/m);
     expect(text).toMatch(/^summit_agent_drift_total\{kind="missing"\} [1-9]/m);
+  });
+
+  it('rotates a due secret from a leader job on a six-field (seconds) cron schedule', async () => {
+    const { agent } = makeAgent();
+    await agent.start();
+    // The rotation side, as a user of the agent wires it: the local provider with a generated master
+    // key, policies in memory, and a change service over the agent's own store chain.
+    const rbac = createRbac({
+      roles: { rotator: ['secrets:rotate', 'config:write', 'config:read'] },
+      bindings: [{ users: ['sam'], roles: ['secrets-admin'] }],
+    });
+    const service = createConfigService({ store: agent.store, governance: createMemoryGovernance(), rbac });
+    const provider = createLocalProvider({ key: generateMasterKey() });
+    const policies = createMemoryRotationPolicies();
+    const manager = createRotationManager({
+      policies,
+      providers: [provider],
+      service,
+      store: agent.store,
+      rbac,
+      actor: { id: 'summit-agent:test', roles: ['rotator'] },
+    });
+    const events: RotationEvent[] = [];
+    manager.on('*', (e) => events.push(e));
+    const admin = { id: 'sam' };
+    const secret = { provider: provider.name, name: 'billing/db-password' };
+    const v1 = (await provider.create(secret.name, 'initial-password-value')).version;
+    // A policy's own schedule has minute resolution (5 fields); the seconds field is the job's.
+    await expect(manager.putPolicy(admin, { secret, cron: '*/1 * * * * *' })).rejects.toThrow(/must have 5 fields/);
+    await manager.putPolicy(admin, { secret, intervalDays: 30, graceMs: 0, nextRotationAt: new Date().toISOString() });
+    expect((await manager.dueRotations()).map((p) => p.secret.name)).toEqual([secret.name]);
+    expect((await provider.read(secret.name)).version).toBe(v1); // due, not rotated: nothing runs it yet
+
+    // Nothing calls runDue but the job, and the job runs only when node-cron fires it (no run on start).
+    const ticks: Date[] = [];
+    const registeredAt = Date.now();
+    agent.registerLeaderJob('rotate-every-second', '*/1 * * * * *', async (ctx) => {
+      ticks.push(ctx.startedAt);
+      await manager.runDue({ signal: ctx.signal });
+    });
+    const job = () => agent.status().jobs.find((j) => j.name === 'rotate-every-second');
+    expect(job()).toMatchObject({ schedule: '*/1 * * * * *', runs: 0 });
+
+    // The first tick rotates; the next tick, a second later, finds nothing due.
+    await until(async () => (await policies.get(secret))?.lastRun !== undefined, 'the scheduled rotation', 5_000);
+    await until(() => (job()?.runs ?? 0) >= 2, 'the next tick', 3_000);
+    expect(job()).toMatchObject({ failures: 0, lastError: undefined });
+    const policy = await policies.get(secret);
+    const current = await provider.read(secret.name);
+    expect(current.version).not.toBe(v1);
+    expect(current.value).not.toBe('initial-password-value');
+    expect(policy).toMatchObject({
+      state: 'idle',
+      lastRun: { version: current.version, previousVersion: v1 },
+    });
+    const rotatedAt = Date.parse(policy?.lastRotatedAt as string);
+    expect(Date.parse(policy?.nextRotationAt as string)).toBe(rotatedAt + 30 * 86_400_000);
+    const started = events.filter((e) => e.type === 'started');
+    expect(started).toMatchObject([{ reason: 'scheduled' }]);
+    expect(events.filter((e) => e.type === 'completed')).toMatchObject([{ version: current.version }]);
+    // Every tick came from the cron: none before the whole second that followed the registration
+    // (node-cron fires on second boundaries), and the rotation started inside the first tick.
+    const firstSecond = Math.floor(registeredAt / 1000) * 1000 + 1000;
+    expect(ticks.length).toBeGreaterThanOrEqual(2);
+    expect(ticks.every((t) => t.getTime() >= firstSecond)).toBe(true);
+    expect(Date.parse((started[0] as RotationEvent).at)).toBeGreaterThanOrEqual((ticks[0] as Date).getTime());
+
+    await agent.close();
+    await manager.close();
+    await policies.close();
+    await service.close();
+    await provider.close();
   });
 
   it('serves nothing before start and refuses start after close', async () => {

@@ -51,9 +51,13 @@ describe('summit-config for a newcomer', () => {
   it('escapes control characters and ANSI sequences of stored text in tables', async () => {
     const message = 'red \u001b[31mALERT\u001b[0m\nsecond line \u202eevil';
     expect((await h.run(['set', 'global/escapes', '--json-value', '{"a":1}', '-m', message])).code).toBe(0);
-    for (const args of [['versions', 'global/escapes'], ['audit', 'global/escapes']]) {
+    for (const args of [
+      ['versions', 'global/escapes'],
+      ['audit', 'global/escapes'],
+    ]) {
       const r = await h.run(args);
       expect(r.code).toBe(0);
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: the point is that no raw ESC reaches the output
       expect(r.stdout).not.toMatch(/[\u001b\u202e]/);
       expect(r.stdout).toContain('red \\x1b[31mALERT\\x1b[0m\\nsecond line \\u202eevil');
     }
@@ -93,7 +97,7 @@ describe('summit-config for a newcomer', () => {
   });
 
   it('lets the embedded administrator restore a backup', async () => {
-    const embedded = { ...process.env, SUMMIT_DATA_DIR: join(dir, 'source') };
+    const embedded: NodeJS.ProcessEnv = { ...process.env, SUMMIT_DATA_DIR: join(dir, 'source') };
     delete embedded.CONSUL_HTTP_ADDR;
     delete embedded.DATABASE_URL;
     delete embedded.SUMMIT_RBAC_FILE;

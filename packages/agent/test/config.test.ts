@@ -1,10 +1,22 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { checkSchedule, loadAgentConfig, parseAgentConfig, resolveAgentConfig } from '../src/config.js';
 
 const noEnv = {};
+
+/** The temp directories a test created, removed after each test. */
+const dirs: string[] = [];
+afterEach(async () => {
+  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+});
+
+async function tempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  dirs.push(dir);
+  return dir;
+}
 
 describe('agent config', () => {
   it('fills every default and runs on the embedded store when nothing is configured', () => {
@@ -162,7 +174,7 @@ describe('agent config', () => {
     expect(() => parseAgentConfig('a: 1\na: 2\n', noEnv)).toThrow(
       expect.objectContaining({ code: 'CONSTRAINT_VIOLATION' }),
     );
-    const dir = await mkdtemp(join(tmpdir(), 'agent-config-'));
+    const dir = await tempDir('agent-config-');
     await expect(loadAgentConfig(join(dir, 'missing.yaml'), noEnv)).rejects.toMatchObject({ code: 'NOT_FOUND' });
     await writeFile(join(dir, 'a.yaml'), 'drift:\n  intervalMs: nope\n');
     await expect(loadAgentConfig(join(dir, 'a.yaml'), noEnv)).rejects.toThrow(/drift\.intervalMs/);

@@ -1,13 +1,25 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { quoteEnvValue, renderConfig, renderEnv } from '../src/format.js';
 
 const run = promisify(execFile);
+
+/** The temp directories a test created, removed after each test. */
+const dirs: string[] = [];
+afterEach(async () => {
+  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+});
+
+async function tempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  dirs.push(dir);
+  return dir;
+}
 
 describe('rendered formats', () => {
   const value = {
@@ -44,7 +56,7 @@ describe('rendered formats', () => {
 
   it('quotes strings so that a shell reads them back verbatim and runs nothing', async () => {
     const nasty = "x\"; touch /tmp/pwned-$$; echo `id` $(id) \\ 'q' end";
-    const dir = await mkdtemp(join(tmpdir(), 'agent-env-'));
+    const dir = await tempDir('agent-env-');
     const file = join(dir, 'a.env');
     await writeFile(file, `VALUE=${quoteEnvValue(nasty)}\n`);
     const { stdout } = await run('/bin/sh', ['-c', `. "${file}"; printf '%s' "$VALUE"`]);

@@ -1,19 +1,31 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFailoverStore } from '@summit-config/backends';
 import { createMemoryStore } from '@summit-config/backends/memory';
 import { createPgliteGovernance, createPgliteStore, openPglite } from '@summit-config/backends/pglite';
 import { type Actor, createConfigService, createRbac, parseRef } from '@summit-config/core';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { resolveAgentConfig } from '../src/config.js';
 import { createGovernance } from '../src/governance.js';
 import { createAgentMetrics } from '../src/metrics.js';
 import type { AgentStores } from '../src/stores.js';
 
+/** The temp directories a test created, removed after each test. */
+const dirs: string[] = [];
+afterEach(async () => {
+  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+});
+
+async function tempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  dirs.push(dir);
+  return dir;
+}
+
 describe('agent governance jobs', () => {
   it('applies an approved change request when its applyAt comes, as the agent, on the shared record', async () => {
-    const db = await openPglite(await mkdtemp(join(tmpdir(), 'summit-gov-')));
+    const db = await openPglite(await tempDir('summit-gov-'));
     const store = createFailoverStore({
       tiers: [createPgliteStore({ pglite: db }), createMemoryStore({ name: 'cache' })],
     });
@@ -75,7 +87,7 @@ describe('agent governance jobs', () => {
   }, 60_000);
 
   it('runs due rotations of the local provider when a master key is configured', async () => {
-    const db = await openPglite(await mkdtemp(join(tmpdir(), 'summit-gov-')));
+    const db = await openPglite(await tempDir('summit-gov-'));
     const store = createFailoverStore({
       tiers: [createPgliteStore({ pglite: db }), createMemoryStore({ name: 'cache' })],
     });

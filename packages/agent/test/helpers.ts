@@ -1,4 +1,5 @@
 /** In-process agents over memory tiers, for the agent's unit tests. */
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFailoverStore } from '@summit-config/backends';
@@ -39,11 +40,19 @@ export function memoryTiers(): MemoryTiers {
   };
 }
 
+/** Where the agents of `testConfig` write their snapshots; remove it with `removeTestSnapshots`. */
+const snapshotDir = join(tmpdir(), `summit-agent-test-snapshots-${process.pid}`);
+
+/** Removes the snapshot directory of `testConfig` (call from afterAll, once the agents are closed). */
+export async function removeTestSnapshots(): Promise<void> {
+  await rm(snapshotDir, { recursive: true, force: true });
+}
+
 export function testConfig(raw: Record<string, unknown>): AgentConfig {
   return resolveAgentConfig(
     {
       http: { port: 0 },
-      snapshotDir: join(tmpdir(), `summit-agent-test-snapshots-${process.pid}`),
+      snapshotDir,
       drift: { enabled: false },
       reconcile: { intervalMs: 0 },
       ...raw,

@@ -3,15 +3,16 @@
  * timeout, client disconnect, shutdown drain), explain, readiness and metrics.
  */
 import { appendNext, type JsonObject } from '@summit-config/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../src/agent.js';
 import { parseWait } from '../src/http.js';
-import { memoryTiers, testConfig, until } from './helpers.js';
+import { memoryTiers, removeTestSnapshots, testConfig, until } from './helpers.js';
 
 const agents: Agent[] = [];
 afterEach(async () => {
   await Promise.all(agents.splice(0).map((a) => a.close()));
 });
+afterAll(() => removeTestSnapshots());
 
 async function startAgent(raw: Record<string, unknown> = {}) {
   const tiers = memoryTiers();

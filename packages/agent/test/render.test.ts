@@ -1,11 +1,23 @@
-import { mkdtemp, readdir, readFile, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { RenderConfig } from '../src/config.js';
 import { type AgentEventMap, AgentEvents } from '../src/events.js';
 import { createAgentMetrics } from '../src/metrics.js';
 import { FileRenderer, writeFileAtomic } from '../src/render.js';
+
+/** Every directory or file a test created in the temp folder, removed after each test. */
+const created: string[] = [];
+afterEach(async () => {
+  await Promise.all(created.splice(0).map((p) => rm(p, { recursive: true, force: true })));
+});
+
+async function tempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  created.push(dir);
+  return dir;
+}
 
 async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -16,7 +28,7 @@ async function until(check: () => boolean | Promise<boolean>, what: string, time
 }
 
 async function setup(overrides: Partial<RenderConfig> = {}) {
-  const dir = await mkdtemp(join(tmpdir(), 'agent-render-'));
+  const dir = await tempDir('agent-render-');
   const config: RenderConfig = {
     app: 'billing',
     id: 'database',
@@ -44,7 +56,7 @@ async function setup(overrides: Partial<RenderConfig> = {}) {
 
 describe('writeFileAtomic', () => {
   it('replaces the file with its mode and leaves no temp file behind', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'agent-atomic-'));
+    const dir = await tempDir('agent-atomic-');
     const file = join(dir, 'a', 'b.txt');
     await writeFileAtomic(file, 'one', 0o640);
     await writeFileAtomic(file, 'two', 0o640);
@@ -101,7 +113,9 @@ describe('FileRenderer', () => {
   });
 
   it('reports a value that cannot be rendered and keeps the previous file', async () => {
-    const t = await setup({ format: 'env', path: join(tmpdir(), `agent-render-${process.pid}-${Date.now()}.env`) });
+    const envFile = join(tmpdir(), `agent-render-${process.pid}-${Date.now()}.env`);
+    created.push(envFile);
+    const t = await setup({ format: 'env', path: envFile });
     const errors: AgentEventMap['error'][] = [];
     const events = new AgentEvents();
     events.on('error', (e) => errors.push(e));
