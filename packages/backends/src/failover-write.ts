@@ -77,11 +77,15 @@ export function createWriter(ctx: WriteContext): (doc: ConfigVersion, options: O
     const R = record as Tier;
     // A record catching up with versions the mirror took alone is about to be current: wait for it.
     if (R.state === 'syncing' && R.recovering) await sync.idle(ctx.mirrorWriteTimeoutMs);
-    if (R.state !== 'open') {
+    // Half-open: when the mirror could not take the write alone either, the record is tried even
+    // behind an open breaker (it may have come back since the last probe) rather than failing at once.
+    const M = mirror as Tier;
+    if (R.state !== 'open' || M.state !== 'closed' || !sync.trusted) {
       let pending: PendingAppend | undefined;
       try {
         pending = await (R.store.beginAppend as NonNullable<typeof R.store.beginAppend>)(doc, { signal: o.signal });
         breakers.success(R);
+        if (R.state === 'open') sync.recover(R);
       } catch (error) {
         if (isConfigError(error, 'VERSION_CONFLICT')) {
           // The record may lack versions the mirror took alone: repair the ref, then try once more.

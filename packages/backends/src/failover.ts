@@ -308,6 +308,19 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
         failures.push({ backend: tier.store.name, error });
       }
     }
+    // Half-open: nothing else answered, and the record's breaker is open: ask it anyway (it may be back
+    // since the last probe). Only the record: an open mirror may have come back empty.
+    if (record?.state === 'open' && candidates.includes(record) && lacked.length === 0) {
+      try {
+        const value = await op(record);
+        if (value !== LACKING && value !== BEHIND) {
+          sync.recover(record);
+          return { value, tier: record };
+        }
+      } catch {
+        // still away: counted below
+      }
+    }
     // Every serving tier is behind: a reachable mirror that is still syncing may hold the version.
     if (mirror && mirror.state === 'syncing' && failures.some((f) => f.error === BEHIND_ERROR)) {
       try {
