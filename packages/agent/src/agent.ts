@@ -28,8 +28,8 @@ import {
 } from './leader.js';
 import { type AgentMetrics, createAgentMetrics } from './metrics.js';
 import { FileRenderer } from './render.js';
+import { type AgentStores, openRuntime } from './runtime.js';
 import { ServedClient } from './served.js';
-import { type AgentStores, buildStores } from './stores.js';
 import { type AgentLogger, settleWithin, toConfigError } from './util.js';
 
 export interface AgentOptions {
@@ -38,7 +38,7 @@ export interface AgentOptions {
   logger?: AgentLogger;
   /**
    * Builds the store chain instead of `config.stores` (embedding, tests). The agent owns what it
-   * returns and closes it. Default: {@link buildStores}.
+   * returns and closes it. Default: {@link openRuntime} for the `agent` role.
    */
   stores?: (onEvent: (event: FailoverEvent) => void) => Promise<AgentStores> | AgentStores;
   /** Leadership instead of the Consul lock / local leadership chosen from the config (tests). */
@@ -139,7 +139,9 @@ export class Agent implements AsyncDisposable {
     const config = this.config;
     const logger = this.#logger;
     const onEvent = (event: FailoverEvent) => this.#onStoreEvent(event);
-    this.#stores = await (this.#options.stores ?? ((e) => buildStores(config, { onEvent: e, logger })))(onEvent);
+    this.#stores = await (this.#options.stores ?? ((e) => openRuntime(config, { role: 'agent', onEvent: e, logger })))(
+      onEvent,
+    );
     const stores = this.#stores;
     for (const tier of stores.tiers) this.metrics.tierUp.set({ tier }, 1);
     logger?.info?.({ tiers: stores.tiers, embedded: stores.embedded }, 'stores ready');

@@ -1,22 +1,16 @@
 /**
- * The agent's governance side: the change service over the same durable record as the store chain
- * (PostgreSQL in the store's schema, or the shared embedded PGlite), acting as the agent's own actor,
+ * The agent's governance side: the change service the runtime builds over the same durable record as
+ * the store chain (PostgreSQL in the store's schema, or the shared embedded PGlite), acting as the
+ * agent's own actor,
  * and the leader jobs that need it: scheduled applies of approved change requests, canary steps behind
  * health gates, and due secret rotations (local provider, when a master key is configured).
  */
-import {
-  type Actor,
-  type ConfigService,
-  createConfigService,
-  createRbac,
-  type GovernanceStore,
-  isConfigError,
-} from '@summit-config/core';
+import { type Actor, type ConfigService, createRbac, isConfigError } from '@summit-config/core';
 import type { AgentConfig } from './config.js';
-import { createLocalRotation, openSecretSql, type SecretSqlHandle } from './local-secrets.js';
+import { createLocalRotation } from './local-secrets.js';
 import type { AgentMetrics } from './metrics.js';
 import { stepRollouts } from './rollout-steps.js';
-import type { AgentStores } from './stores.js';
+import type { AgentStores } from './runtime.js';
 import type { AgentLogger } from './util.js';
 
 /** The permissions the agent's own actor holds; nothing else can act through this service. */
@@ -61,30 +55,16 @@ export async function createGovernance(options: GovernanceOptions): Promise<Gove
   const env = options.env ?? process.env;
   const { jobs } = config;
   if (jobs.scheduledAppliesMs === 0 && jobs.rolloutStepsMs === 0 && jobs.rotationsMs === 0) return undefined;
-  let governance: GovernanceStore & { migrate(): Promise<unknown> };
-  let secretSql: (() => Promise<SecretSqlHandle>) | undefined;
-  if (config.stores.postgres) {
-    const pg = await import('@summit-config/backends/postgres');
-    const { url, schema } = config.stores.postgres;
-    governance = pg.createPostgresGovernance({
-      connectionString: url,
-      schema,
-      applicationName: 'summit-agent:governance',
-    });
-    secretSql = () => openSecretSql({ postgres: { url, schema }, applicationName: 'summit-agent:secrets' });
-  } else if (stores.pglite) {
-    const pgl = await import('@summit-config/backends/pglite');
-    const db = stores.pglite;
-    governance = pgl.createPgliteGovernance({ pglite: db });
-    secretSql = () => openSecretSql({ pglite: db });
-  } else {
+  const { governance, secretSql } = stores;
+  if (!governance || !stores.service) {
     logger?.info?.({}, 'governance jobs off: no PostgreSQL or embedded store to keep their state');
     return undefined;
   }
   const actor: Actor = { id: `summit-agent:${config.instance}`, roles: ['summit-agent'] };
   const rbac = createRbac({ roles: { 'summit-agent': [...AGENT_ROLE] }, bindings: [] });
-  const service = createConfigService({ store: stores.store, governance, rbac, source: 'agent' });
-  const closers: Array<() => Promise<unknown>> = [() => service.close(), () => governance.close()];
+  // The runtime owns the service and the governance storage: it closes them.
+  const service = stores.service(rbac, { source: 'agent' });
+  const closers: Array<() => Promise<unknown>> = [];
 
   // Rotations: only with a master key for the local provider (the cloud providers are configured in code).
   let rotation: import('@summit-config/secrets').RotationManager | undefined;

@@ -51,6 +51,6 @@ export {
 } from './leader.js';
 export { type AgentMetrics, type AgentMetricsOptions, createAgentMetrics } from './metrics.js';
 export { FileRenderer, writeFileAtomic } from './render.js';
+export { type AgentStores, openRuntime, type Runtime, type RuntimeOptions, type RuntimeRole } from './runtime.js';
 export { ServedClient } from './served.js';
-export { type AgentStores, buildStores } from './stores.js';
 export type { AgentLogger } from './util.js';

@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI_LOCK_FILE } from '../src/cli/embedded-lock.js';
+import { CLI_LOCK_FILE } from '../src/embedded-lock.js';
 import { type Harness, realHarness, runIn } from './cli-harness.js';
 
 let h: Harness;

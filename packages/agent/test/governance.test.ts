@@ -1,15 +1,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createFailoverStore } from '@summit-config/backends';
-import { createMemoryStore } from '@summit-config/backends/memory';
-import { createPgliteGovernance, createPgliteStore, openPglite } from '@summit-config/backends/pglite';
-import { type Actor, createConfigService, createRbac, parseRef } from '@summit-config/core';
+import { type Actor, createRbac, parseRef } from '@summit-config/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { resolveAgentConfig } from '../src/config.js';
 import { createGovernance } from '../src/governance.js';
 import { createAgentMetrics } from '../src/metrics.js';
-import type { AgentStores } from '../src/stores.js';
+import { openRuntime } from '../src/runtime.js';
 
 /** The temp directories a test created, removed after each test. */
 const dirs: string[] = [];
@@ -25,19 +22,12 @@ async function tempDir(prefix: string): Promise<string> {
 
 describe('agent governance jobs', () => {
   it('applies an approved change request when its applyAt comes, as the agent, on the shared record', async () => {
-    const db = await openPglite(await tempDir('summit-gov-'));
-    const store = createFailoverStore({
-      tiers: [createPgliteStore({ pglite: db }), createMemoryStore({ name: 'cache' })],
-    });
-    const stores: AgentStores = {
-      store,
-      primary: store,
-      record: undefined,
-      tiers: ['pglite', 'cache'],
-      embedded: true,
-      pglite: db,
-      close: () => store.close(),
-    };
+    const dataDir = await tempDir('summit-gov-');
+    const stores = await openRuntime(
+      resolveAgentConfig({ stores: { embedded: { dataDir } }, jobs: { rotationsMs: 0 } }, {}),
+      { role: 'agent' },
+    );
+    const { store } = stores;
     const config = resolveAgentConfig({ jobs: { rotationsMs: 0 } }, {});
     const metrics = createAgentMetrics();
     const governance = await createGovernance({ config, stores, metrics, env: {} });
@@ -47,10 +37,8 @@ describe('agent governance jobs', () => {
     expect([...jobs.keys()].sort()).toEqual(['rollout-steps', 'scheduled-applies']);
 
     // People use their own service over the same governance storage.
-    const people = createConfigService({
-      store,
-      governance: createPgliteGovernance({ pglite: db }),
-      rbac: createRbac({ bindings: [{ users: ['alice', 'bob'], roles: ['config-admin'] }] }),
+    const people = stores.service(createRbac({ bindings: [{ users: ['alice', 'bob'], roles: ['config-admin'] }] }), {
+      source: 'cli',
     });
     const alice: Actor = { id: 'alice' };
     const bob: Actor = { id: 'bob' };
@@ -82,24 +70,12 @@ describe('agent governance jobs', () => {
     );
     await people.close();
     await governance?.close();
-    await store.close();
-    await db.close();
+    await stores.close();
   }, 60_000);
 
   it('runs due rotations of the local provider when a master key is configured', async () => {
-    const db = await openPglite(await tempDir('summit-gov-'));
-    const store = createFailoverStore({
-      tiers: [createPgliteStore({ pglite: db }), createMemoryStore({ name: 'cache' })],
-    });
-    const stores: AgentStores = {
-      store,
-      primary: store,
-      record: undefined,
-      tiers: ['pglite', 'cache'],
-      embedded: true,
-      pglite: db,
-      close: () => store.close(),
-    };
+    const dataDir = await tempDir('summit-gov-');
+    const stores = await openRuntime(resolveAgentConfig({ stores: { embedded: { dataDir } } }, {}), { role: 'agent' });
     const config = resolveAgentConfig({}, {});
     const env = { SUMMIT_MASTER_KEY: Buffer.alloc(32, 3).toString('base64') };
     const governance = await createGovernance({ config, stores, metrics: createAgentMetrics(), env });
@@ -109,7 +85,6 @@ describe('agent governance jobs', () => {
     // No policy is due: the run does nothing and does not fail.
     await jobs.get('rotations')?.({ signal: new AbortController().signal });
     await governance?.close();
-    await store.close();
-    await db.close();
+    await stores.close();
   }, 60_000);
 });

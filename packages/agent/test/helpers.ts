@@ -6,7 +6,7 @@ import { createFailoverStore } from '@summit-config/backends';
 import { createMemoryStore } from '@summit-config/backends/memory';
 import { type Switchable, switchable } from '../../../test/helpers/switchable-store.js';
 import { type AgentConfig, resolveAgentConfig } from '../src/config.js';
-import type { AgentStores } from '../src/stores.js';
+import type { AgentStores } from '../src/runtime.js';
 
 export interface MemoryTiers {
   primary: Switchable;

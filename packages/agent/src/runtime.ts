@@ -1,0 +1,184 @@
+/**
+ * `openRuntime(config, { role })`: the one place that builds what the agent, the CLI (and later the
+ * server) run on, from the agent configuration:
+ *
+ * - the failover chain: nothing configured: `[pglite, memory]` (PGlite in `stores.embedded.dataDir`,
+ *   the bare-machine default); Consul and PostgreSQL: `[consul, postgres, memory]`; PostgreSQL only:
+ *   `[postgres, memory]`; Consul only: `[consul, memory]`, or `[consul, pglite, memory]` with an
+ *   explicit `stores.embedded`;
+ * - the governance storage (environments, schemas, change requests, audit) and the migration history
+ *   in the same database as the record (PostgreSQL's schema, or the one embedded PGlite, shared);
+ * - the SQL handle of the local secret provider;
+ * - the change service for an RBAC definition.
+ *
+ * The embedded directory is claimed first (`embedded-lock.ts`): PGlite does no locking, so a second
+ * process fails at once with a clear `BACKEND_UNAVAILABLE` instead of corrupting it. Drivers are
+ * loaded only for the tiers used (subpath imports): the embedded default never loads `pg` or `consul`.
+ */
+import { mkdir } from 'node:fs/promises';
+import { createFailoverStore, type FailoverEvent, type FailoverStore } from '@summit-config/backends';
+import { createMemoryStore } from '@summit-config/backends/memory';
+import {
+  type AuditSource,
+  type ConfigService,
+  type ConfigStore,
+  createConfigService,
+  errors,
+  type GovernanceStore,
+  type MigrationHistory,
+  type Rbac,
+} from '@summit-config/core';
+import type { AgentConfig } from './config.js';
+import { claimEmbeddedDir } from './embedded-lock.js';
+import { openSecretSql, type SecretSqlHandle } from './local-secrets.js';
+import type { AgentLogger } from './util.js';
+
+/** Who runs on the runtime: it names the database connections (`application_name`). */
+export type RuntimeRole = 'agent' | 'cli' | 'server';
+
+export interface RuntimeOptions {
+  role: RuntimeRole;
+  onEvent?: (event: FailoverEvent) => void;
+  logger?: AgentLogger;
+}
+
+/** The store chain and its tiers: what the agent serves from (tests may build one of their own). */
+export interface AgentStores {
+  /** The chain every served client reads through. Owns (and closes) the tiers. */
+  readonly store: FailoverStore;
+  /** The primary durable tier (Consul when configured). */
+  readonly primary: ConfigStore;
+  /** The durable record beside the primary (PostgreSQL or PGlite), when there are two durable tiers. */
+  readonly record: ConfigStore | undefined;
+  /** Tier names, highest priority first. */
+  readonly tiers: readonly string[];
+  /** True when the chain runs on the embedded default (no Consul). */
+  readonly embedded: boolean;
+  /** The governance storage beside the record; undefined when there is none (Consul alone, or a test's stores). */
+  readonly governance?: GovernanceStore & { migrate(): Promise<unknown> };
+  /** The local secret provider's SQL, in the same database; undefined when there is none. */
+  readonly secretSql?: () => Promise<SecretSqlHandle>;
+  /** A change service over this store and governance, closed with the stores (with `governance`). */
+  service?(rbac: Rbac, options: { source: AuditSource; store?: ConfigStore }): ConfigService;
+  /** Closes everything the runtime opened, in order. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface Runtime extends AgentStores {
+  readonly config: AgentConfig;
+  /** Configuration migrations' history, in the record's database. Throws without one. */
+  migrationHistory(): MigrationHistory;
+  /** A change service over this runtime's store and governance; closed with the runtime. */
+  service(rbac: Rbac, options: { source: AuditSource; store?: ConfigStore }): ConfigService;
+  /** The embedded PGlite, when the runtime runs on it. */
+  readonly pglite?: import('@electric-sql/pglite').PGlite;
+}
+
+export async function openRuntime(config: AgentConfig, options: RuntimeOptions): Promise<Runtime> {
+  const { consul, postgres, embedded } = config.stores;
+  const app = (suffix: string) => `summit-${options.role}${suffix}`.slice(0, 56);
+  /** Run in order on close (each layer is put in front): services, the chain, the databases, the claim. */
+  const closers: Array<() => Promise<unknown>> = [];
+  const close = async () => {
+    for (const c of closers.splice(0)) await c().catch(() => {});
+  };
+  try {
+    const tiers: ConfigStore[] = [];
+    if (consul) {
+      const { createConsulStore } = await import('@summit-config/backends/consul');
+      tiers.push(
+        createConsulStore({
+          address: consul.address,
+          token: consul.token,
+          prefix: consul.prefix,
+          timeoutMs: consul.timeoutMs,
+          historyLimit: consul.historyLimit,
+        }),
+      );
+    }
+    let governance: (GovernanceStore & { migrate(): Promise<unknown> }) | undefined;
+    let history: (() => MigrationHistory) | undefined;
+    let secretSql: (() => Promise<SecretSqlHandle>) | undefined;
+    let pglite: import('@electric-sql/pglite').PGlite | undefined;
+    if (postgres) {
+      const pg = await import('@summit-config/backends/postgres');
+      const { url, schema } = postgres;
+      const logger = options.logger;
+      tiers.push(
+        pg.createPostgresStore({
+          connectionString: url,
+          schema,
+          applicationName: app(''),
+          logger: logger && {
+            warn: (obj: object, msg?: string) => logger.warn?.({ tier: 'postgres', ...obj }, msg),
+            error: (obj: object, msg?: string) => logger.error?.({ tier: 'postgres', ...obj }, msg),
+            info: (obj: object, msg?: string) => logger.debug?.({ tier: 'postgres', ...obj }, msg),
+            debug: (obj: object, msg?: string) => logger.debug?.({ tier: 'postgres', ...obj }, msg),
+          },
+        }),
+      );
+      governance = pg.createPostgresGovernance({ connectionString: url, schema, applicationName: app(':governance') });
+      history = () =>
+        pg.createPostgresMigrationHistory({ connectionString: url, schema, applicationName: app(':migrations') });
+      secretSql = () => openSecretSql({ postgres: { url, schema }, applicationName: app(':secrets') });
+    } else if (embedded) {
+      await mkdir(embedded.dataDir, { recursive: true });
+      closers.unshift(await claimEmbeddedDir(embedded.dataDir));
+      const pgl = await import('@summit-config/backends/pglite');
+      try {
+        pglite = await pgl.openPglite(embedded.dataDir);
+      } catch (error) {
+        throw errors.unavailable('pglite', error);
+      }
+      const db = pglite;
+      closers.unshift(() => db.close());
+      tiers.push(pgl.createPgliteStore({ pglite: db }));
+      governance = pgl.createPgliteGovernance({ pglite: db });
+      history = () => pgl.createPgliteMigrationHistory({ pglite: db });
+      secretSql = () => openSecretSql({ pglite: db });
+    }
+    const owned = governance;
+    if (owned) closers.unshift(() => owned.close());
+    tiers.push(createMemoryStore({ name: 'cache' }));
+    const store = createFailoverStore({ tiers, onEvent: options.onEvent });
+    closers.unshift(() => store.close());
+    const services: ConfigService[] = [];
+    closers.unshift(async () => {
+      for (const s of services.splice(0)) await s.close();
+    });
+    const durable = tiers.filter((t) => t.capabilities.durable);
+    return {
+      config,
+      store,
+      primary: durable[0] as ConfigStore,
+      record: durable[1],
+      tiers: tiers.map((t) => t.name),
+      embedded: !consul,
+      ...(governance ? { governance } : {}),
+      ...(secretSql ? { secretSql } : {}),
+      ...(pglite ? { pglite } : {}),
+      migrationHistory() {
+        if (!history) {
+          throw errors.constraint('configuration migrations need PostgreSQL or the embedded store for their history');
+        }
+        const h = history();
+        closers.unshift(() => h.close());
+        return h;
+      },
+      service(rbac, o) {
+        if (!governance) {
+          throw errors.constraint(
+            'the change service needs PostgreSQL (DATABASE_URL) or the embedded store for the audit trail, change requests and schemas: Consul alone holds only config versions',
+          );
+        }
+        const service = createConfigService({ store: o.store ?? store, governance, rbac, source: o.source });
+        services.push(service);
+        return service;
+      },
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
