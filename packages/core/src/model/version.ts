@@ -1,5 +1,5 @@
 import { errors } from '../errors/config-error.js';
-import { validateRollout } from '../rollout/rules.js';
+import { validateRollout } from '../rollout/validate.js';
 import { assertJson, canonicalJson, deepFreeze, isPlainObject, type JsonObject, sha256Hex } from './json.js';
 import { type ConfigRef, parseEnvironmentName, parseRef, refKey } from './ref.js';
 

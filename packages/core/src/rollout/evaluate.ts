@@ -7,17 +7,10 @@
 import { deepFreeze, type JsonObject, type JsonValue } from '../model/json.js';
 import { createBucketer, TOTAL_BPS } from './bucketing.js';
 import { parseTime } from './issues.js';
-import {
-  currentShare,
-  type FlagRuleSpec,
-  type FlagSpec,
-  type FlagType,
-  type RolloutRule,
-  type RolloutSpec,
-  type TimeWindow,
-  validateRollout,
-} from './rules.js';
+import { currentShare } from './progress.js';
+import type { FlagRuleSpec, FlagSpec, FlagType, RolloutRule, RolloutSpec, TimeWindow } from './rules.js';
 import { attributeReader, compileTargeting, type EvaluationContext, type Predicate, unitIdOf } from './targeting.js';
+import { validateRollout } from './validate.js';
 
 /**
  * Why a value was chosen (OpenFeature's standard reasons):

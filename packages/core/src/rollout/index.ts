@@ -13,12 +13,10 @@ export {
   type RolloutOutcome,
   type RolloutReason,
 } from './evaluate.js';
+export { abortRollout, advanceRollout, currentShare, promoteRollout } from './progress.js';
 export {
   type AbRule,
   type AbVariant,
-  abortRollout,
-  advanceRollout,
-  currentShare,
   type FlagRule,
   type FlagRuleSpec,
   type FlagSpec,
@@ -29,16 +27,12 @@ export {
   PROGRESS_STATES,
   type ProgressiveRule,
   type ProgressState,
-  promoteRollout,
   type RolloutRule,
   type RolloutSpec,
   type RolloutStrategy,
-  rolloutIssues,
   type ScheduledPatch,
   STRATEGIES,
   type TimeWindow,
-  type ValidateRolloutOptions,
-  validateRollout,
   type WindowRule,
 } from './rules.js';
 export {
@@ -53,3 +47,4 @@ export {
   type Targeting,
   unitIdOf,
 } from './targeting.js';
+export { rolloutIssues, type ValidateRolloutOptions, validateRollout } from './validate.js';

@@ -41,6 +41,22 @@ export function checkKeys(
   }
 }
 
+/**
+ * Reports `value` unless it is one of `allowed` (an `enum` issue naming them); returns whether it is.
+ * `what` names the member in the message, e.g. `unknown strategy "x"; expected one of ...`.
+ */
+export function checkOneOf<T extends string>(
+  value: unknown,
+  allowed: readonly T[],
+  pointer: string,
+  issues: IssueList,
+  what: string,
+): value is T {
+  if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return true;
+  issues.add(pointer, `unknown ${what} ${JSON.stringify(value)}; expected one of ${allowed.join(', ')}`, 'enum');
+  return false;
+}
+
 /** An id for rules, variants and flags: 1-64 characters of `[A-Za-z0-9_.-]`. */
 export const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 

@@ -1,5 +1,5 @@
 import * as semver from 'semver';
-import { checkKeys, child, type IssueList, isRecord, parseTime } from './issues.js';
+import { checkKeys, checkOneOf, child, type IssueList, isRecord, parseTime } from './issues.js';
 
 /**
  * The context a rollout or flag is evaluated for. `targetingKey` (OpenFeature's name) or `userId`
@@ -78,16 +78,11 @@ const LIST_OPERATORS = new Set<Operator>(['in', 'not_in', 'starts_with', 'ends_w
 const NUMBER_OPERATORS = new Set<Operator>(['lt', 'lte', 'gt', 'gte']);
 const EQUALITY_OPERATORS = new Set<Operator>(['eq', 'neq']);
 const DATE_OPERATORS = new Set<Operator>(['before', 'after']);
-const SEMVER_OPERATORS = new Set<Operator>([
-  'semver_eq',
-  'semver_neq',
-  'semver_lt',
-  'semver_lte',
-  'semver_gt',
-  'semver_gte',
-]);
+/** The `semver_*` comparisons (`semver_satisfies` takes a range and is handled on its own). */
+const SEMVER_OPERATORS = new Set<Operator>(
+  OPERATORS.filter((o) => o.startsWith('semver_') && o !== 'semver_satisfies'),
+);
 const PRESENCE_OPERATORS = new Set<Operator>(['exists', 'not_exists']);
-const OPERATOR_SET: ReadonlySet<string> = new Set(OPERATORS);
 
 /** The unit id of a context: `targetingKey`, else `userId`; undefined when neither is a non-empty string. */
 export function unitIdOf(context: EvaluationContext): string | undefined {
@@ -338,19 +333,11 @@ export function checkConstraint(raw: unknown, pointer: string, issues: IssueList
   if (typeof raw.attribute !== 'string' || raw.attribute === '') {
     issues.add(child(pointer, 'attribute'), 'attribute must be a non-empty string', 'required');
   }
-  const op = raw.operator;
-  if (typeof op !== 'string' || !OPERATOR_SET.has(op)) {
-    issues.add(
-      child(pointer, 'operator'),
-      `unknown operator ${JSON.stringify(op)}; expected one of ${OPERATORS.join(', ')}`,
-      'enum',
-    );
-    return;
-  }
+  const operator = raw.operator;
+  if (!checkOneOf(operator, OPERATORS, child(pointer, 'operator'), issues, 'operator')) return;
   if (raw.caseInsensitive !== undefined && typeof raw.caseInsensitive !== 'boolean') {
     issues.add(child(pointer, 'caseInsensitive'), 'caseInsensitive must be a boolean', 'type');
   }
-  const operator = op as Operator;
   const vp = child(pointer, 'value');
   const vsp = child(pointer, 'values');
   if (LIST_OPERATORS.has(operator)) {

@@ -1,0 +1,174 @@
+/**
+ * The public shapes of the change service: its options, the inputs and results of its calls, and the
+ * `ConfigService` interface itself (implemented by `createConfigService` in `service.ts`).
+ */
+import type { ChangeKind, ChangeRequest } from '../approvals/types.js';
+import type { AuditEvent, AuditQuery, AuditSource, AuditVerifyResult } from '../audit/types.js';
+import type { ConfigError, ValidationIssue } from '../errors/config-error.js';
+import type { Environment } from '../model/environment.js';
+import type { JsonObject } from '../model/json.js';
+import type { ConfigRef } from '../model/ref.js';
+import type { ConfigVersion, Head } from '../model/version.js';
+import type { Actor, Rbac } from '../rbac/rbac.js';
+import type { PublishOptions, PublishReport, SchemaRegistry, SchemaVersion } from '../schema/registry.js';
+import type { ConfigStore, ListQuery } from '../store/contract.js';
+import type { ExportOptions, ImportOptions, ImportReport, ImportSource } from './backup.js';
+import type { diffViews } from './diff.js';
+import type { GovernanceStore, RequestQuery, StoredPolicy } from './governance.js';
+
+export interface ConfigServiceOptions {
+  /** Where config versions live (any store: memory, Consul, PostgreSQL, PGlite, failover). Borrowed. */
+  store: ConfigStore;
+  /** Audit trail, change requests, environments, schemas, policies. Borrowed. */
+  governance: GovernanceStore;
+  /** The access checker (`createRbac(definition)` or `loadRbacFile(path)`). */
+  rbac: Rbac;
+  /**
+   * Schema registry. Default: a new registry whose persistence is the governance storage. A registry
+   * passed here keeps its own persistence (schema events are then recorded after each registration).
+   */
+  schemas?: SchemaRegistry;
+  /** Environments created in the governance storage at first use when missing (never overwritten). */
+  environments?: Environment[];
+  /** The time source (createdAt, audit times, expiry, scheduling). Default `() => new Date()`. */
+  clock?: () => Date;
+  /** `source` of audit events when a call does not say. Default `api`. */
+  source?: AuditSource;
+  /** Largest canonical JSON of a document, in bytes. Default 256 KiB. */
+  maxDocumentBytes?: number;
+}
+
+/** A document to write: the whole content (set replaces the document; it does not merge). */
+export interface SetInput {
+  ref: ConfigRef | string;
+  config: JsonObject;
+  overrides?: Record<string, JsonObject>;
+  rollout?: JsonObject | null;
+  /** Free-form metadata; reserved keys (`deleted`, `changeRequest`, `emergency`, `rollbackOf`, ...) are refused. */
+  metadata?: JsonObject;
+  message?: string;
+}
+
+export interface CallOptions {
+  /** Audit `source` of this call. Default: the service's `source`. */
+  source?: AuditSource;
+}
+
+export interface WriteOptions extends CallOptions {
+  /** The head the change was based on (0 for a new ref); another head is `VERSION_CONFLICT`. */
+  expectedVersion?: number;
+  /** Apply at once although guarded environments are touched, and open a mandatory review. */
+  emergency?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface DeleteOptions extends WriteOptions {
+  message?: string;
+}
+
+export interface ServiceRollbackOptions extends WriteOptions {
+  /** The version whose content is appended again. Default: the one before the head. */
+  to?: number;
+  message?: string;
+}
+
+export interface ProposeInput {
+  ref: ConfigRef | string;
+  /** Default `set`. */
+  kind?: ChangeKind;
+  /** `set`: the new content. */
+  config?: JsonObject;
+  overrides?: Record<string, JsonObject>;
+  rollout?: JsonObject | null;
+  metadata?: JsonObject;
+  /** `rollback`: the target version (default: the one before the head). */
+  to?: number;
+  /** The head the change is based on. Default: the current head. */
+  baseVersion?: number;
+  message?: string;
+  /** Apply no earlier than this; `applyDue()` applies the request once approved. */
+  applyAt?: Date | string;
+}
+
+export interface VersionSummary {
+  version: number;
+  checksum: string;
+  createdAt: string;
+  createdBy: string;
+  message: string;
+  deleted: boolean;
+  metadata: JsonObject;
+}
+
+export interface DiffResult {
+  ref: string;
+  from: number;
+  to: number;
+  /** RFC 6902 operations over `{ config, overrides, rollout, deleted }`. */
+  patch: ReturnType<typeof diffViews>;
+}
+
+export interface ApplyDueReport {
+  applied: ChangeRequest[];
+  expired: ChangeRequest[];
+  failed: Array<{ id: string; error: ConfigError }>;
+}
+
+export interface ConfigService extends AsyncDisposable {
+  /** The schema registry the service validates with (share it with clients for typed access). */
+  readonly schemas: SchemaRegistry;
+
+  get(actor: Actor, ref: ConfigRef | string, options?: { version?: number }): Promise<ConfigVersion | undefined>;
+  getVersion(actor: Actor, ref: ConfigRef | string, version: number): Promise<ConfigVersion>;
+  list(actor: Actor, query?: ListQuery): Promise<Head[]>;
+  history(actor: Actor, ref: ConfigRef | string, options?: { limit?: number }): Promise<VersionSummary[]>;
+  diff(actor: Actor, ref: ConfigRef | string, from: number, to?: number): Promise<DiffResult>;
+
+  set(actor: Actor, input: SetInput, options?: WriteOptions): Promise<ConfigVersion>;
+  delete(actor: Actor, ref: ConfigRef | string, options?: DeleteOptions): Promise<ConfigVersion>;
+  rollback(actor: Actor, ref: ConfigRef | string, options?: ServiceRollbackOptions): Promise<ConfigVersion>;
+
+  propose(actor: Actor, input: ProposeInput, options?: CallOptions): Promise<ChangeRequest>;
+  approve(actor: Actor, id: string, options?: CallOptions & { comment?: string }): Promise<ChangeRequest>;
+  reject(actor: Actor, id: string, options: CallOptions & { reason: string }): Promise<ChangeRequest>;
+  cancel(actor: Actor, id: string, options?: CallOptions & { reason?: string }): Promise<ChangeRequest>;
+  apply(actor: Actor, id: string, options?: CallOptions): Promise<ChangeRequest>;
+  applyDue(actor: Actor, options?: CallOptions & { now?: Date }): Promise<ApplyDueReport>;
+  getRequest(actor: Actor, id: string): Promise<ChangeRequest>;
+  listRequests(actor: Actor, query?: RequestQuery): Promise<ChangeRequest[]>;
+
+  createEnvironment(actor: Actor, environment: Environment, options?: CallOptions): Promise<Environment>;
+  updateEnvironment(actor: Actor, environment: Environment, options?: CallOptions): Promise<Environment>;
+  listEnvironments(actor: Actor): Promise<Environment[]>;
+
+  registerSchema(actor: Actor, id: string, schema: unknown, options?: CallOptions): Promise<number>;
+  publishSchema(
+    actor: Actor,
+    id: string,
+    schema: unknown,
+    options?: CallOptions & Pick<PublishOptions, 'force'>,
+  ): Promise<PublishReport>;
+  getSchema(actor: Actor, id: string, version?: number): Promise<SchemaVersion | undefined>;
+  /** Every registered schema id, with its latest version number and how many versions it has. */
+  listSchemas(actor: Actor): Promise<Array<{ id: string; version: number; versions: number }>>;
+  validateDocument(
+    actor: Actor,
+    id: string,
+    value: unknown,
+    options?: { version?: number },
+  ): Promise<ValidationIssue[]>;
+
+  putPolicy(actor: Actor, name: string, policy: JsonObject, options?: CallOptions): Promise<StoredPolicy>;
+  getPolicy(actor: Actor, name: string): Promise<StoredPolicy | undefined>;
+  listPolicies(actor: Actor): Promise<StoredPolicy[]>;
+
+  audit(actor: Actor, query?: AuditQuery): Promise<AuditEvent[]>;
+  verifyAudit(actor: Actor): Promise<AuditVerifyResult>;
+
+  /** The export file as lines (NDJSON, see `backup.ts`); pipe it to a file with `Readable.from`. */
+  exportAll(actor: Actor, options?: ExportOptions): Promise<AsyncIterable<string>>;
+  importAll(actor: Actor, source: ImportSource, options?: ImportOptions & CallOptions): Promise<ImportReport>;
+
+  /** Idempotent; later calls reject `CLOSED`. The store and governance storage are borrowed, not closed. */
+  close(): Promise<void>;
+}
