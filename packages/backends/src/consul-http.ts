@@ -4,9 +4,10 @@
  * It wraps the `consul` client (v2, `papi` underneath) and adds what every caller needs the same way:
  * the ACL token header, TLS options, one keep-alive agent per connection (destroyed on close), an
  * absolute request timeout, `AbortSignal` support (through the client's `ctx` cancel event), the
- * `X-Consul-*` response headers, and one error mapping: a refused/reset connection, a timeout, a 5xx or
- * a 429 becomes `BACKEND_UNAVAILABLE` with the cause; 403 becomes `ACCESS_DENIED`; 413 becomes
- * `DOCUMENT_TOO_LARGE`; a 404 on a read is "absent", never an error.
+ * `X-Consul-*` response headers, and one error mapping (consul-errors.ts): a refused/reset
+ * connection, a timeout, a 5xx or a 429 becomes `BACKEND_UNAVAILABLE` with the cause; 403 becomes
+ * `ACCESS_DENIED`; 413 becomes `DOCUMENT_TOO_LARGE`; a 404 on a read is "absent", never an error.
+ * The connection options are resolved in consul-connection.ts, the wire format is consul-wire.ts.
  *
  * Sessions, status, key listing, put/acquire/release and delete go through the client's public
  * methods. Key reads, the watch's blocking query and `/v1/txn` go straight to `node:http` on the
@@ -17,189 +18,24 @@ import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { abortReason, ConfigError, errors, onAbort } from '@summit-config/core';
 import Consul from 'consul';
-
-/** TLS options passed through to Node's `https` agent (same names as `tls.connect`). */
-export interface ConsulTlsOptions {
-  /** CA certificate(s) (PEM) that sign Consul's HTTPS certificate. Default: Node's bundled CAs. */
-  ca?: string | Buffer | Array<string | Buffer>;
-  /** Client certificate (PEM) for mutual TLS (`verify_incoming`). Default none. */
-  cert?: string | Buffer;
-  /** Client private key (PEM) for mutual TLS. Default none. */
-  key?: string | Buffer;
-  /** Passphrase of `key`. Default none. */
-  passphrase?: string;
-  /** Reject a certificate that does not verify. Default true; turn off only for local testing. */
-  rejectUnauthorized?: boolean;
-  /** SNI / certificate name to check, when it differs from the address's host. Default the host. */
-  servername?: string;
-}
-
-/** How to reach Consul; shared by the store, sessions and the leader lock. */
-export interface ConsulConnectionOptions {
-  /**
-   * Consul's HTTP address, e.g. `http://127.0.0.1:8500` or `https://consul.internal:8501`.
-   * Default: `CONSUL_HTTP_ADDR` from the environment (a bare `host:port` means http), else
-   * `http://127.0.0.1:8500`.
-   */
-  address?: string;
-  /** ACL token, sent as the `X-Consul-Token` header. Default: `CONSUL_HTTP_TOKEN`, else none. */
-  token?: string;
-  /** Datacenter to address (`?dc=`). Default: the agent's own. */
-  datacenter?: string;
-  /** TLS options for an `https:` address. Default none (Node's defaults). */
-  tls?: ConsulTlsOptions;
-  /**
-   * Absolute timeout of one non-blocking request, in milliseconds, from send to the last byte.
-   * A request that takes longer fails with `BACKEND_UNAVAILABLE`. Default 5000.
-   */
-  timeoutMs?: number;
-}
-
-export interface ResolvedConnection {
-  address: string;
-  baseUrl: URL;
-  token: string | undefined;
-  datacenter: string | undefined;
-  tls: ConsulTlsOptions | undefined;
-  timeoutMs: number;
-}
-
-/** Validates connection options; `what` names the entry point in error messages. */
-export function resolveConnection(options: ConsulConnectionOptions, what: string): ResolvedConnection {
-  const bad = (option: string, detail: string) => errors.constraint(`${what} option ${option} ${detail}`);
-  let address = options.address ?? process.env.CONSUL_HTTP_ADDR ?? 'http://127.0.0.1:8500';
-  if (typeof address !== 'string' || address.length === 0) throw bad('address', 'must be a non-empty string');
-  if (!/^[a-z]+:\/\//i.test(address)) address = `http://${address}`;
-  let url: URL;
-  try {
-    url = new URL(address);
-  } catch {
-    throw bad('address', `is not a URL: ${JSON.stringify(address)}`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw bad('address', `must be an http: or https: URL, got ${url.protocol}`);
-  }
-  if (url.search || url.hash) throw bad('address', 'must not have a query or fragment');
-  const path = url.pathname.replace(/\/+$/, '');
-  const baseUrl = new URL(`${url.origin}${path}/v1`);
-  if (url.username || url.password) {
-    baseUrl.username = url.username;
-    baseUrl.password = url.password;
-  }
-  const token = options.token ?? process.env.CONSUL_HTTP_TOKEN ?? undefined;
-  if (token !== undefined && (typeof token !== 'string' || /[\r\n]/.test(token))) {
-    throw bad('token', 'must be a string without line breaks');
-  }
-  const datacenter = options.datacenter;
-  if (datacenter !== undefined && (typeof datacenter !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(datacenter))) {
-    throw bad('datacenter', `must be a datacenter name, got ${JSON.stringify(datacenter)}`);
-  }
-  const timeoutMs = options.timeoutMs ?? 5000;
-  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 600_000) {
-    throw bad('timeoutMs', `must be an integer from 1 to 600000, got ${timeoutMs}`);
-  }
-  if (options.tls !== undefined && (options.tls === null || typeof options.tls !== 'object')) {
-    throw bad('tls', 'must be an object of TLS options');
-  }
-  return {
-    address: `${url.origin}${path}`,
-    baseUrl,
-    token: token === '' ? undefined : token,
-    datacenter,
-    tls: options.tls,
-    timeoutMs,
-  };
-}
-
-/** One KV entry as Consul returns it, with `Value` decoded to UTF-8 (null when empty). */
-export interface KvEntry {
-  Key: string;
-  Value: string | null;
-  Flags: number;
-  CreateIndex: number;
-  ModifyIndex: number;
-  LockIndex: number;
-  Session?: string;
-}
-
-/** A `/v1/txn` operation in Consul's wire format (`Value` base64). */
-export interface TxnOp {
-  KV: {
-    Verb:
-      | 'set'
-      | 'cas'
-      | 'lock'
-      | 'unlock'
-      | 'get'
-      | 'get-tree'
-      | 'check-index'
-      | 'check-session'
-      | 'check-not-exists'
-      | 'delete'
-      | 'delete-tree'
-      | 'delete-cas';
-    Key: string;
-    Value?: string;
-    Index?: number;
-    Session?: string;
-    Flags?: number;
-  };
-}
-
-export interface TxnError {
-  OpIndex: number;
-  What: string;
-}
-
-export type TxnOutcome =
-  | { ok: true; results: Array<{ KV?: { Key: string; Value: string | null; ModifyIndex: number; LockIndex: number } }> }
-  | { ok: false; errors: TxnError[] };
-
-/** Meta from Consul's response headers. */
-export interface QueryMeta {
-  /** `X-Consul-Index`, or 0 when absent. */
-  index: number;
-  /** `X-Consul-Results-Filtered-By-ACLs: true`: a recursive read left keys out. */
-  filtered: boolean;
-}
-
-export interface CallOptions {
-  signal?: AbortSignal | undefined;
-  /** Overrides the connection's timeout for this call (blocking queries). */
-  timeoutMs?: number | undefined;
-  consistent?: boolean | undefined;
-}
-
-export interface SessionInfo {
-  ID: string;
-  Name: string;
-  TTL: string;
-  Behavior: 'release' | 'delete';
-  LockDelay: number;
-}
-
-/** Consul answered with a status code; kept as the `cause` of the mapped `ConfigError`. */
-export class ConsulResponseError extends Error {
-  readonly status: number;
-  readonly body: string;
-  constructor(status: number, body: string, operation: string) {
-    super(`${operation}: HTTP ${status}${body ? ` ${body.slice(0, 300)}` : ''}`);
-    this.name = 'ConsulResponseError';
-    this.status = status;
-    this.body = body;
-  }
-}
-
-/** The error is Consul saying the session does not exist (any more). */
-export function isInvalidSession(error: unknown): boolean {
-  const cause = error instanceof ConfigError ? (error.cause as unknown) : error;
-  return (
-    cause instanceof ConsulResponseError &&
-    (cause.status === 404 || cause.status === 500) &&
-    /session/i.test(cause.body) &&
-    /(invalid|not found|doesn't exist|does not exist)/i.test(cause.body)
-  );
-}
+import type { ResolvedConnection } from './consul-connection.js';
+import { mapStatus } from './consul-errors.js';
+import {
+  blockingQuery,
+  type CallOptions,
+  decodeValue,
+  durationOf,
+  encodeKey,
+  type KvEntry,
+  metaOf,
+  parseJson,
+  type QueryMeta,
+  type ResponseHeaders,
+  type SessionInfo,
+  type TxnError,
+  type TxnOp,
+  type TxnOutcome,
+} from './consul-wire.js';
 
 // The subset of the client (and of papi's request options) this module uses; the package's own
 // typings omit `ctx`, `timeout`, `index`, `wait` and `consistent`, which its JavaScript honours.
@@ -215,7 +51,7 @@ interface ClientRequestOptions {
 }
 interface IncomingResponse {
   statusCode: number;
-  headers: Record<string, string | string[] | undefined>;
+  headers: ResponseHeaders;
   body?: unknown;
 }
 interface ClientApi {
@@ -245,58 +81,8 @@ interface PapiLikeError extends Error {
 
 interface RawResponse {
   status: number;
-  headers: Record<string, string | string[] | undefined>;
+  headers: ResponseHeaders;
   text: string;
-}
-
-/** A key in a URL path: each segment percent-encoded, `/` kept. */
-function encodeKey(key: string): string {
-  return key.split('/').map(encodeURIComponent).join('/');
-}
-
-function parseJson(text: string): unknown {
-  if (text.length === 0) return null;
-  return JSON.parse(text);
-}
-
-/** `index` (never 0: clamped to 1, since 0 would be a non-blocking read and spin) and `wait`. */
-function blockingQuery(options: { index?: number | undefined; waitMs?: number | undefined }): Record<string, string> {
-  if (options.index === undefined) return {};
-  return { index: String(Math.max(1, options.index)), wait: durationOf(options.waitMs ?? 60_000) };
-}
-
-function header(res: { headers: IncomingResponse['headers'] } | undefined, name: string): string | undefined {
-  const v = res?.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
-function metaOf(res: { headers: IncomingResponse['headers'] } | undefined): QueryMeta {
-  const index = Number(header(res, 'x-consul-index') ?? 0);
-  return {
-    index: Number.isFinite(index) && index > 0 ? index : 0,
-    filtered: header(res, 'x-consul-results-filtered-by-acls') === 'true',
-  };
-}
-
-function bodyText(body: unknown): string {
-  if (body === undefined || body === null) return '';
-  if (typeof body === 'string') return body;
-  if (Buffer.isBuffer(body)) return body.toString('utf8');
-  try {
-    return JSON.stringify(body);
-  } catch {
-    return String(body);
-  }
-}
-
-function decodeValue(value: unknown): string | null {
-  if (typeof value !== 'string' || value.length === 0) return null;
-  return Buffer.from(value, 'base64').toString('utf8');
-}
-
-/** Consul's duration syntax for a millisecond count (`15000ms` style is accepted everywhere). */
-export function durationOf(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }
 
 /**
@@ -381,7 +167,7 @@ export class ConsulHttp {
       if (res) {
         const handled = onStatus?.(res.statusCode, res);
         if (handled) return handled.value;
-        const mapped = this.#mapStatus(operation, res);
+        const mapped = mapStatus(this.#backend, operation, res);
         if (mapped.code === 'BACKEND_UNAVAILABLE') this.#failed();
         throw mapped;
       }
@@ -391,31 +177,6 @@ export class ConsulHttp {
     } finally {
       off();
     }
-  }
-
-  #mapStatus(operation: string, res: IncomingResponse): ConfigError {
-    const status = res.statusCode;
-    const cause = new ConsulResponseError(status, bodyText(res.body), `${this.#backend} ${operation}`);
-    if (status === 403) {
-      return new ConfigError('ACCESS_DENIED', `${this.#backend} refused ${operation}: ${cause.body || 'forbidden'}`, {
-        backend: this.#backend,
-        cause,
-      });
-    }
-    if (status === 413) {
-      return new ConfigError('DOCUMENT_TOO_LARGE', `${this.#backend} refused ${operation}: ${cause.body}`, {
-        backend: this.#backend,
-        cause,
-      });
-    }
-    if (status === 400) {
-      return errors.constraint(`${this.#backend} rejected ${operation}: ${cause.body}`, {
-        backend: this.#backend,
-        cause,
-      });
-    }
-    // 5xx, 429 and anything unexpected: the store cannot answer.
-    return errors.unavailable(this.#backend, cause);
   }
 
   /**
@@ -465,7 +226,7 @@ export class ConsulHttp {
             resolve(res);
             return;
           }
-          const mapped = this.#mapStatus(operation, { statusCode: res.status, headers: res.headers, body: res.text });
+          const mapped = mapStatus(this.#backend, operation, { statusCode: res.status, body: res.text });
           if (mapped.code === 'BACKEND_UNAVAILABLE') this.#failed();
           reject(mapped);
           return;
@@ -703,9 +464,4 @@ export class ConsulHttp {
     this.#agent = undefined;
     this.#client = undefined;
   }
-}
-
-/** Base64 of a UTF-8 string, as `/v1/txn` wants values. */
-export function base64(text: string): string {
-  return Buffer.from(text, 'utf8').toString('base64');
 }

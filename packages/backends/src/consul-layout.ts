@@ -11,20 +11,25 @@
  *
  * Ids contain `/` (and may contain a `v` segment), so keys are parsed from known anchors: a scope
  * never contains `/`; a doc key ends in `/v/<digits>`; an ack key ends in `/<env>/<instance>`.
+ * A head or document read back that is not what the store writes is `CHECKSUM_MISMATCH`.
  */
 import {
   type ConfigRef,
+  type ConfigVersion,
   errors,
   type Head,
+  isConfigError,
   isPlainObject,
   parseEnvironmentName,
   parseRef,
   refKey,
   type Scope,
+  verifyVersion,
 } from '@summit-config/core';
+import { mismatch } from './consul-errors.js';
 
 const PREFIX_RE = /^(?:[A-Za-z0-9_.:-]+\/)+$/;
-const CHECKSUM_RE = /^[0-9a-f]{64}$/;
+export const CHECKSUM_RE = /^[0-9a-f]{64}$/;
 const INSTANCE_RE = /^[A-Za-z0-9_.:@-]{1,256}$/;
 const LOCK_NAME_RE = /^[A-Za-z0-9_.-]+(?:\/[A-Za-z0-9_.-]+)*$/;
 
@@ -174,4 +179,60 @@ export function decodeHead(ref: ConfigRef, value: string | null, backend: string
     });
   }
   return Object.freeze({ ref, version: parsed.version, checksum: parsed.checksum });
+}
+
+/** Parses and verifies a stored document: it must be the version of `ref` asked for, and verify. */
+export function decodeDoc(
+  ref: ConfigRef,
+  version: number,
+  value: string | null,
+  limits: { maxDocumentBytes: number },
+  backend: string,
+): ConfigVersion {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(value ?? '');
+  } catch (error) {
+    throw mismatch(
+      backend,
+      `${refKey(ref)} v${version}: the document stored in ${backend} is not JSON`,
+      ref,
+      version,
+      error,
+    );
+  }
+  let doc: ConfigVersion;
+  try {
+    doc = verifyVersion(raw, limits, backend);
+  } catch (error) {
+    if (isConfigError(error, 'CHECKSUM_MISMATCH') || isConfigError(error, 'DOCUMENT_TOO_LARGE')) throw error;
+    throw mismatch(
+      backend,
+      `${refKey(ref)} v${version}: the document stored in ${backend} is malformed: ${(error as Error).message}`,
+      ref,
+      version,
+      error,
+    );
+  }
+  if (doc.ref.scope !== ref.scope || doc.ref.id !== ref.id || doc.version !== version) {
+    throw mismatch(
+      backend,
+      `${refKey(ref)} v${version}: ${backend} holds ${refKey(doc.ref)} v${doc.version} under this key`,
+      ref,
+      version,
+    );
+  }
+  return doc;
+}
+
+/** A head's checksum must be its document's. */
+export function crossCheck(head: Head, doc: ConfigVersion, backend: string): void {
+  if (head.checksum !== doc.checksum) {
+    throw mismatch(
+      backend,
+      `${refKey(head.ref)} v${head.version}: the head's checksum ${head.checksum.slice(0, 12)}… does not match its document's ${doc.checksum.slice(0, 12)}…`,
+      head.ref,
+      head.version,
+    );
+  }
 }

@@ -21,9 +21,12 @@ import {
   ListenerSet,
   throwIfAborted,
 } from '@summit-config/core';
-import { base64, type ConsulConnectionOptions, ConsulHttp, resolveConnection, type TxnOp } from './consul-http.js';
+import { type ConsulConnectionOptions, resolveConnection } from './consul-connection.js';
+import { ConsulHttp } from './consul-http.js';
 import { checkLockName, checkPrefix, Layout } from './consul-layout.js';
 import { ManagedSession, resolveSessionSettings, type SessionSettings } from './consul-session.js';
+import { base64, type TxnOp } from './consul-wire.js';
+import { intOption } from './integers.js';
 
 export interface LeaderLockOptions extends ConsulConnectionOptions, Omit<SessionSettings, 'behavior'> {
   /** Lock name: path segments of `[A-Za-z0-9_.-]`; the key is `<prefix>locks/<name>`. Required. */
@@ -88,16 +91,9 @@ export function createLeaderLock(options: LeaderLockOptions): LeaderLock {
   if (typeof holder !== 'string' || holder.length > 1024) {
     throw errors.constraint(`${what} option holder must be a string of at most 1024 characters`);
   }
-  const num = (option: string, value: unknown, fallback: number, min: number, max: number) => {
-    const v = value ?? fallback;
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
-      throw errors.constraint(`${what} option ${option} must be an integer from ${min} to ${max}, got ${String(v)}`);
-    }
-    return v;
-  };
-  const waitMs = num('waitMs', options.waitMs, 30_000, 1000, 600_000);
-  const retryBaseMs = num('retryBaseMs', options.retryBaseMs, 100, 1, 60_000);
-  const retryMaxMs = num('retryMaxMs', options.retryMaxMs, 5000, retryBaseMs, 600_000);
+  const waitMs = intOption(what, 'waitMs', options.waitMs, 30_000, 1000, 600_000);
+  const retryBaseMs = intOption(what, 'retryBaseMs', options.retryBaseMs, 100, 1, 60_000);
+  const retryMaxMs = intOption(what, 'retryMaxMs', options.retryMaxMs, 5000, retryBaseMs, 600_000);
   if (options.onError !== undefined && typeof options.onError !== 'function') {
     throw errors.constraint(`${what} option onError must be a function`);
   }

@@ -7,7 +7,10 @@
  * declares itself lost. That is the safe side for a leader lock.
  */
 import { ConfigError, errors, isConfigError, Lifecycle, ListenerSet } from '@summit-config/core';
-import { type ConsulConnectionOptions, ConsulHttp, resolveConnection, type SessionInfo } from './consul-http.js';
+import { type ConsulConnectionOptions, resolveConnection } from './consul-connection.js';
+import { ConsulHttp } from './consul-http.js';
+import type { SessionInfo } from './consul-wire.js';
+import { intOption } from './integers.js';
 
 export interface SessionSettings {
   /** Session name shown by `consul operator`/the UI. Default `summit-config`. */
@@ -45,10 +48,7 @@ export function resolveSessionSettings(
       `${what} option ttlMs must be an integer from 10000 to 86400000 (Consul's range), got ${ttlMs}`,
     );
   }
-  const lockDelayMs = s.lockDelayMs ?? defaults.lockDelayMs ?? 15_000;
-  if (!Number.isSafeInteger(lockDelayMs) || lockDelayMs < 0 || lockDelayMs > 60_000) {
-    throw errors.constraint(`${what} option lockDelayMs must be an integer from 0 to 60000, got ${lockDelayMs}`);
-  }
+  const lockDelayMs = intOption(what, 'lockDelayMs', s.lockDelayMs, defaults.lockDelayMs ?? 15_000, 0, 60_000);
   const behavior = s.behavior ?? defaults.behavior ?? 'release';
   if (behavior !== 'release' && behavior !== 'delete') {
     throw errors.constraint(`${what} option behavior must be "release" or "delete", got ${JSON.stringify(behavior)}`);

@@ -13,7 +13,8 @@
  * state Consul already held, never by a sibling.
  */
 import { abortReason, onAbort } from '@summit-config/core';
-import type { ConsulHttp, TxnError, TxnOp } from './consul-http.js';
+import type { ConsulHttp } from './consul-http.js';
+import type { TxnError, TxnOp } from './consul-wire.js';
 
 /** Operations per transaction Consul 1.8 accepts. */
 export const MAX_TXN_OPS = 64;

@@ -1,6 +1,7 @@
 /**
  * One recursive blocking query on `heads/<scope>/` (or `heads/` for every scope), shared by every
- * listener of that scope: started with the first listener, stopped after the last.
+ * listener of that scope: started with the first listener, stopped after the last
+ * ({@link WatcherRegistry} keeps a store's loops).
  *
  * Why not the `consul` client's `Watch` helper: it sends index 0 after a reset (a non-blocking read
  * on every loop if Consul keeps answering 0), ends itself on a 400, retries without jitter, has no
@@ -24,11 +25,15 @@ import {
   type HeadListener,
   headChange,
   isConfigError,
+  onAbort,
   refKey,
   type Scope,
+  type Unwatch,
 } from '@summit-config/core';
-import type { ConsulHttp, KvEntry } from './consul-http.js';
+import type { ConsulHttp } from './consul-http.js';
 import { decodeHead, type Layout } from './consul-layout.js';
+import type { KvEntry } from './consul-wire.js';
+import { callListener, tellError } from './watch-listeners.js';
 
 /** A token bucket: `take()` resolves at once while tokens last, then at `perSecond`. */
 export class TokenBucket {
@@ -175,23 +180,11 @@ export class HeadWatcher {
       sub.queue.push(change);
       return;
     }
-    try {
-      sub.listener(change);
-    } catch (error) {
-      this.#reportTo(sub, errors.constraint(`watch listener threw: ${String(error)}`, { cause: error }));
-    }
-  }
-
-  #reportTo(sub: Subscription, error: ConfigError): void {
-    try {
-      sub.onError?.(error);
-    } catch {
-      // A failing error reporter must not stop the watch.
-    }
+    callListener(sub.listener, change, (error) => tellError(sub.onError, error));
   }
 
   #report(error: ConfigError): void {
-    for (const sub of [...this.#subs]) if (sub.active) this.#reportTo(sub, error);
+    for (const sub of [...this.#subs]) if (sub.active) tellError(sub.onError, error);
   }
 
   /** Restarts the loop if it ever ends unexpectedly; ends only when stopped. */
@@ -331,5 +324,61 @@ export class HeadWatcher {
       const change = headChange(head, false);
       for (const sub of [...this.#subs]) this.#deliver(sub, change);
     }
+  }
+}
+
+/** A store's watch loops: one per watched scope (`*` for every scope), whatever the number of listeners. */
+export class WatcherRegistry {
+  readonly #http: ConsulHttp;
+  readonly #layout: Layout;
+  readonly #options: WatcherOptions;
+  readonly #watchers = new Map<string, HeadWatcher>();
+
+  constructor(http: ConsulHttp, layout: Layout, options: WatcherOptions) {
+    this.#http = http;
+    this.#layout = layout;
+    this.#options = options;
+  }
+
+  /** Running loops. */
+  get size(): number {
+    return this.#watchers.size;
+  }
+
+  /** Counters of the running loops, by scope. */
+  stats(): Record<string, WatcherStats> {
+    const out: Record<string, WatcherStats> = {};
+    for (const [k, w] of this.#watchers) out[k] = { ...w.stats };
+    return out;
+  }
+
+  /** Adds a listener to the loop of `scope` (started when there is none); the signal unwatches. */
+  subscribe(
+    scope: Scope | undefined,
+    listener: HeadListener,
+    w: { initial?: boolean; onError?: (error: ConfigError) => void; signal?: AbortSignal },
+  ): Unwatch {
+    const slot = scope ?? '*';
+    let watcher = this.#watchers.get(slot);
+    if (!watcher) {
+      const created: HeadWatcher = new HeadWatcher(this.#http, this.#layout, scope, this.#options, () => {
+        if (this.#watchers.get(slot) === created) this.#watchers.delete(slot);
+      });
+      watcher = created;
+      this.#watchers.set(slot, created);
+    }
+    const remove = watcher.add(listener, { initial: w.initial, onError: w.onError });
+    let offAbort = () => {};
+    const unwatch = () => {
+      offAbort();
+      remove();
+    };
+    offAbort = onAbort(w.signal, unwatch);
+    return unwatch;
+  }
+
+  stopAll(): void {
+    for (const watcher of this.#watchers.values()) watcher.stop();
+    this.#watchers.clear();
   }
 }

@@ -367,6 +367,21 @@ export async function migrate(client: SqlClient, schema: string): Promise<Migrat
   }
 }
 
+/**
+ * {@link migrate} on first call, its result shared by every later call; a failed attempt is
+ * forgotten, so the next call tries again.
+ */
+export function lazyMigrate(client: SqlClient, schema: string): () => Promise<MigrationResult> {
+  let ready: Promise<MigrationResult> | undefined;
+  return () => {
+    ready ??= migrate(client, schema).catch((error: unknown) => {
+      ready = undefined;
+      throw error;
+    });
+    return ready;
+  };
+}
+
 async function migrateOnce(client: SqlClient, schema: string): Promise<MigrationResult> {
   const s = quoteIdent(schema, 'schema');
   return client.transaction(async (tx) => {

@@ -1,12 +1,11 @@
-export {
-  type CandidateValidator,
-  type ClientLogger,
-  type ClientOptions,
-  type ClientSecrets,
-  type ConfigChange,
-  ConfigClient,
-  createConfigClient,
-  type ResolveDetails,
-} from './client.js';
+export { ConfigClient, createConfigClient } from './client.js';
 export { compilePattern } from './pattern.js';
 export { readSnapshot, type Snapshot, writeSnapshot } from './snapshot.js';
+export type {
+  CandidateValidator,
+  ClientLogger,
+  ClientOptions,
+  ClientSecrets,
+  ConfigChange,
+  ResolveDetails,
+} from './types.js';

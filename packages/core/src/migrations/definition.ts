@@ -18,17 +18,16 @@
  * `migration`); its operations may also be `{ op: 'transform', path, fn }`. Its checksum is the
  * SHA-256 of the file's text.
  */
-import { readdir, readFile } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import fastJsonPatch from 'fast-json-patch';
 import type { JsonPatchOperation } from '../audit/types.js';
 import { messageOf } from '../errors/config-error.js';
 import { assertJson, canonicalJson, isPlainObject, type JsonValue, sha256Hex } from '../model/json.js';
-import { definitionError, MigrationError } from './errors.js';
+import { definitionError, failAt as fail, MigrationError, type DefinitionWhere as Where } from './errors.js';
 import { compileEnvironmentPattern, compileIdPattern, compileScopePattern } from './glob.js';
 import { parsePointer } from './operations.js';
-import { parseDataText } from './text.js';
+import { parseDataText, readDefinitionDir, readDefinitionFile } from './text.js';
 import type { Migration, MigrationKind, MigrationOperation, MigrationSelector, TransformFn } from './types.js';
 
 // fast-json-patch is CommonJS: under NodeNext its default import is the module object itself.
@@ -59,15 +58,6 @@ export interface ParseOptions {
   defaultName?: string;
   /** The module's source text: its SHA-256 is the checksum (module files). */
   sourceText?: string;
-}
-
-interface Where {
-  file: string | undefined;
-  migration: string | undefined;
-}
-
-function fail(message: string, pointer: string, where: Where): MigrationError<'CONSTRAINT_VIOLATION'> {
-  return definitionError(message, { pointer, file: where.file, migration: where.migration });
 }
 
 function checkFields(value: Record<string, unknown>, allowed: readonly string[], pointer: string, where: Where): void {
@@ -306,15 +296,7 @@ export async function loadMigrationFile(path: string): Promise<Migration> {
   const file = resolve(path);
   const ext = extname(file).toLowerCase();
   const defaultName = basename(file, extname(file));
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new MigrationError('NOT_FOUND', `cannot read migration file ${file}: ${messageOf(error)}`, {
-      file,
-      cause: error,
-    });
-  }
+  const text = await readDefinitionFile(file, 'migration file');
   if ((DATA_EXTENSIONS as readonly string[]).includes(ext)) {
     return parseMigrationText(text, { format: ext === '.json' ? 'json' : 'yaml', file, defaultName });
   }
@@ -361,15 +343,7 @@ function unparse(m: Record<string, unknown>): Record<string, unknown> {
  * name. Throws the first file's error, and `CONSTRAINT_VIOLATION` when two files define one name.
  */
 export async function loadMigrations(dir: string): Promise<Migration[]> {
-  let entries: string[];
-  try {
-    entries = await readdir(dir);
-  } catch (error) {
-    throw new MigrationError('NOT_FOUND', `cannot read the migrations directory ${dir}: ${messageOf(error)}`, {
-      file: dir,
-      cause: error,
-    });
-  }
+  const entries = await readDefinitionDir(dir, 'the migrations directory');
   const files = entries
     .filter((f) => !f.startsWith('.') && !f.endsWith('.d.ts'))
     .filter((f) => [...DATA_EXTENSIONS, ...MODULE_EXTENSIONS].includes(extname(f).toLowerCase() as never))

@@ -53,3 +53,18 @@ export function definitionError(
   const at = context.pointer === '' ? '' : `${context.pointer}: `;
   return new MigrationError('CONSTRAINT_VIOLATION', `${where}${at}${message}`, context);
 }
+
+/** Where a definition is being read: its file and, once known, its name. */
+export interface DefinitionWhere {
+  file: string | undefined;
+  migration: string | undefined;
+}
+
+/** {@link definitionError} at `pointer` of the definition `where` names. */
+export function failAt(
+  message: string,
+  pointer: string,
+  where: DefinitionWhere,
+): MigrationError<'CONSTRAINT_VIOLATION'> {
+  return definitionError(message, { pointer, file: where.file, migration: where.migration });
+}

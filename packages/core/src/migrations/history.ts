@@ -151,6 +151,19 @@ function int(value: unknown, what: string, min: number): number {
   return value;
 }
 
+/** Copies the optional string fields `keys` of `raw` onto `out` (absent or null: left out); errors name `prefix` + key. */
+function copyOptionalStrings<T extends object>(
+  out: T,
+  raw: Record<string, unknown>,
+  keys: readonly (keyof T & string)[],
+  prefix = '',
+): void {
+  for (const key of keys) {
+    const value = optionalStr(raw[key], `${prefix}${key}`);
+    if (value !== undefined) (out as Record<string, unknown>)[key] = value;
+  }
+}
+
 /** Validates (and copies) a migration record; throws `CONSTRAINT_VIOLATION` naming the bad field. */
 export function checkMigrationRecord(raw: unknown): MigrationRecord {
   if (!isPlainObject(raw)) throw errors.constraint('a migration record must be an object');
@@ -173,12 +186,7 @@ export function checkMigrationRecord(raw: unknown): MigrationRecord {
     appliedBy: str(raw.appliedBy, 'migration record appliedBy', 256),
     startedAt: str(raw.startedAt, 'migration record startedAt', 64),
   };
-  const finishedAt = optionalStr(raw.finishedAt, 'finishedAt');
-  if (finishedAt !== undefined) out.finishedAt = finishedAt;
-  const rolledBackBy = optionalStr(raw.rolledBackBy, 'rolledBackBy');
-  if (rolledBackBy !== undefined) out.rolledBackBy = rolledBackBy;
-  const rolledBackAt = optionalStr(raw.rolledBackAt, 'rolledBackAt');
-  if (rolledBackAt !== undefined) out.rolledBackAt = rolledBackAt;
+  copyOptionalStrings(out, raw, ['finishedAt', 'rolledBackBy', 'rolledBackAt']);
   if (raw.error !== undefined && raw.error !== null) {
     if (!isPlainObject(raw.error)) throw errors.constraint('migration record error must be { code, message }');
     out.error = { code: str(raw.error.code, 'error.code', 64), message: str(raw.error.message, 'error.message', 8192) };
@@ -203,12 +211,7 @@ export function checkRefRecord(raw: unknown): MigrationRefRecord {
   };
   if (raw.afterVersion !== undefined && raw.afterVersion !== null)
     out.afterVersion = int(raw.afterVersion, 'afterVersion', 1);
-  const afterChecksum = optionalStr(raw.afterChecksum, 'afterChecksum');
-  if (afterChecksum !== undefined) out.afterChecksum = afterChecksum;
-  const afterContent = optionalStr(raw.afterContent, 'afterContent');
-  if (afterContent !== undefined) out.afterContent = afterContent;
-  const requestId = optionalStr(raw.requestId, 'requestId');
-  if (requestId !== undefined) out.requestId = requestId;
+  copyOptionalStrings(out, raw, ['afterChecksum', 'afterContent', 'requestId']);
   if (raw.rollback !== undefined && raw.rollback !== null) {
     const r = raw.rollback;
     if (!isPlainObject(r)) throw errors.constraint('ref record rollback must be an object');
@@ -218,10 +221,7 @@ export function checkRefRecord(raw: unknown): MigrationRefRecord {
     }
     out.rollback = { state: rstate, at: str(r.at, 'rollback.at', 64) };
     if (r.version !== undefined && r.version !== null) out.rollback.version = int(r.version, 'rollback.version', 1);
-    const checksum = optionalStr(r.checksum, 'rollback.checksum');
-    if (checksum !== undefined) out.rollback.checksum = checksum;
-    const rid = optionalStr(r.requestId, 'rollback.requestId');
-    if (rid !== undefined) out.rollback.requestId = rid;
+    copyOptionalStrings(out.rollback, r, ['checksum', 'requestId'], 'rollback.');
     if (r.forced === true) out.rollback.forced = true;
   }
   return out;

@@ -47,24 +47,23 @@ export {
   sameContent,
 } from './operations.js';
 export { compareVersions, type Orderable, orderMigrations, withDependencies } from './order.js';
-export {
-  type ApplyReport,
-  createMigrationRunner,
-  type MigrationApplyResult,
-  type MigrationPlan,
-  type MigrationPlanEntry,
-  type MigrationProgress,
-  type MigrationRollbackOptions,
-  type MigrationRollbackReport,
-  type MigrationRunner,
-  type MigrationRunnerOptions,
-  type MigrationState,
-  type MigrationStatusEntry,
-  migrationMessage,
-  type RefAction,
-  type RefPlan,
-  rollbackMessage,
-} from './runner.js';
+export { migrationMessage, rollbackMessage } from './run-records.js';
+export { createMigrationRunner } from './runner.js';
+export type {
+  ApplyReport,
+  MigrationApplyResult,
+  MigrationPlan,
+  MigrationPlanEntry,
+  MigrationProgress,
+  MigrationRollbackOptions,
+  MigrationRollbackReport,
+  MigrationRunner,
+  MigrationRunnerOptions,
+  MigrationState,
+  MigrationStatusEntry,
+  RefAction,
+  RefPlan,
+} from './runner-types.js';
 export type {
   MigratedContent,
   Migration,

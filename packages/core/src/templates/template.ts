@@ -22,12 +22,16 @@
  * leaves its key out. Rendering validates the parameters (defaults applied first) and the result:
  * its shape, and, when a schema is registered for the target id, every resolved view against it.
  */
-import { readdir, readFile } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import type { ChangeRequest } from '../approvals/types.js';
 import { ConfigError, errors, isConfigError, messageOf, SchemaValidationError } from '../errors/config-error.js';
-import { definitionError, MigrationError } from '../migrations/errors.js';
-import { parseDataText } from '../migrations/text.js';
+import {
+  definitionError,
+  failAt as fail,
+  MigrationError,
+  type DefinitionWhere as Where,
+} from '../migrations/errors.js';
+import { parseDataText, readDefinitionDir, readDefinitionFile } from '../migrations/text.js';
 import { type Environment, validateEnvironments } from '../model/environment.js';
 import { assertJson, canonicalJson, isPlainObject, type JsonObject, type JsonValue, sha256Hex } from '../model/json.js';
 import { type ConfigRef, parseRef, refKey } from '../model/ref.js';
@@ -91,15 +95,6 @@ export interface RenderedTemplate {
   rollout: JsonObject | null;
   /** The parameters used, defaults applied. */
   params: JsonObject;
-}
-
-interface Where {
-  file: string | undefined;
-  migration: string | undefined;
-}
-
-function fail(message: string, pointer: string, where: Where): MigrationError<'CONSTRAINT_VIOLATION'> {
-  return definitionError(message, { pointer, file: where.file, migration: where.migration });
 }
 
 const checker = new SchemaRegistry();
@@ -247,29 +242,13 @@ export async function loadTemplateFile(path: string): Promise<ConfigTemplate> {
       file,
     });
   }
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new MigrationError('NOT_FOUND', `cannot read template file ${file}: ${messageOf(error)}`, {
-      file,
-      cause: error,
-    });
-  }
+  const text = await readDefinitionFile(file, 'template file');
   return parseTemplateText(text, { format: ext === '.json' ? 'json' : 'yaml', file, defaultName: basename(file, ext) });
 }
 
 /** Loads every template file of `dir` (not recursive), sorted by name; duplicate names are refused. */
 export async function loadTemplates(dir: string): Promise<ConfigTemplate[]> {
-  let entries: string[];
-  try {
-    entries = await readdir(dir);
-  } catch (error) {
-    throw new MigrationError('NOT_FOUND', `cannot read the templates directory ${dir}: ${messageOf(error)}`, {
-      file: dir,
-      cause: error,
-    });
-  }
+  const entries = await readDefinitionDir(dir, 'the templates directory');
   const out: ConfigTemplate[] = [];
   for (const f of entries
     .filter((e) => !e.startsWith('.') && TEMPLATE_EXTENSIONS.includes(extname(e).toLowerCase()))

@@ -24,24 +24,18 @@ import {
   type SecretVersionsListEntry,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
-import { abortReason } from '@summit-config/core';
-import type {
-  PromoteResult,
-  SecretCallOptions,
-  SecretProvider,
-  SecretProviderCapabilities,
-  SecretStage,
-  SecretVersionInfo,
-} from '../contract.js';
+import type { PromoteResult, SecretCallOptions, SecretProvider, SecretStage, SecretVersionInfo } from '../contract.js';
+import { type FailedCall, isNetworkError, isSecretError, type SecretErrorReason } from '../errors.js';
 import {
-  type FailedCall as Ctx,
-  isNetworkError,
-  isSecretError,
-  providerFailure,
-  type SecretErrorReason,
-  secretError,
-} from '../errors.js';
-import { optionError, ProviderKit, providerName, secretValue, toIso, versionInfo } from '../provider-kit.js';
+  integerOption,
+  optionError,
+  ProviderKit,
+  providerName,
+  type SdkErrors,
+  secretValue,
+  toIso,
+  versionInfo,
+} from '../provider-kit.js';
 
 export interface AwsProviderOptions {
   /** Instance name used in references and errors. Default `aws`. */
@@ -106,6 +100,24 @@ const REASONS: Record<string, SecretErrorReason> = {
   TimeoutError: 'unavailable',
 };
 
+/** How an SDK failure reads: by the error's name, else by its HTTP status or fault. */
+const SDK_ERRORS: SdkErrors = {
+  reason(error) {
+    const e = error as { name?: string; $metadata?: { httpStatusCode?: number }; $fault?: string };
+    let reason: SecretErrorReason = REASONS[e?.name ?? ''] ?? 'failed';
+    const status = e?.$metadata?.httpStatusCode;
+    if (
+      reason === 'failed' &&
+      (isNetworkError(error) || (status !== undefined && status >= 500) || e?.$fault === 'server')
+    ) {
+      reason = 'unavailable';
+    }
+    if (reason === 'failed' && (status === 401 || status === 403)) reason = 'denied';
+    return reason;
+  },
+  refused: (error) => `AWS Secrets Manager refused the call (${(error as { name?: string })?.name ?? 'error'})`,
+};
+
 export function createAwsProvider(options: AwsProviderOptions): SecretProvider {
   if (options === null || typeof options !== 'object') throw optionError(KIND, 'options', 'are required');
   const name = providerName(options.name, KIND, KIND);
@@ -122,25 +134,22 @@ export function createAwsProvider(options: AwsProviderOptions): SecretProvider {
     }
   }
   for (const key of ['maxAttempts', 'connectTimeoutMs', 'requestTimeoutMs'] as const) {
-    const v = options[key];
-    if (v !== undefined && (!Number.isSafeInteger(v) || v < 1))
-      throw optionError(KIND, key, 'must be a positive integer');
+    integerOption(KIND, key, options[key], 1);
   }
   const kit = new ProviderKit({
     provider: name,
     kind: KIND,
     namePattern: /^[A-Za-z0-9/_+=.@-]{1,512}$/,
     nameRule: '1-512 characters of A-Z a-z 0-9 / _ + = . @ -',
-    maxValueBytes: MAX_VALUE_BYTES,
-    labels: false,
-  });
-  const capabilities: SecretProviderCapabilities = Object.freeze({
-    disable: false,
-    destroy: false,
-    labels: false,
-    atomicPromote: true,
-    durable: true,
-    maxValueBytes: MAX_VALUE_BYTES,
+    capabilities: {
+      disable: false,
+      destroy: false,
+      labels: false,
+      atomicPromote: true,
+      durable: true,
+      maxValueBytes: MAX_VALUE_BYTES,
+    },
+    sdk: SDK_ERRORS,
   });
   let owned: SecretsManagerClient | undefined;
 
@@ -161,32 +170,13 @@ export function createAwsProvider(options: AwsProviderOptions): SecretProvider {
     return owned;
   }
 
-  /** Maps an SDK error; a `SecretError` passes through, an abort rejects with the signal's reason. */
-  function mapError(error: unknown, ctx: Ctx, opts: SecretCallOptions | undefined): unknown {
-    if (isSecretError(error)) return error;
-    if (opts?.signal?.aborted) return abortReason(opts.signal);
-    const e = error as { name?: string; $metadata?: { httpStatusCode?: number }; $fault?: string };
-    let reason: SecretErrorReason = REASONS[e?.name ?? ''] ?? 'failed';
-    const status = e?.$metadata?.httpStatusCode;
-    if (
-      reason === 'failed' &&
-      (isNetworkError(error) || (status !== undefined && status >= 500) || e?.$fault === 'server')
-    ) {
-      reason = 'unavailable';
-    }
-    if (reason === 'failed' && (status === 401 || status === 403)) reason = 'denied';
-    return providerFailure(name, reason, error, ctx, {
-      refused: `AWS Secrets Manager refused the call (${e?.name ?? 'error'})`,
-    });
-  }
-
-  async function call<T>(ctx: Ctx, opts: SecretCallOptions | undefined, run: (c: SecretsManagerClient) => Promise<T>) {
-    kit.begin(opts);
-    try {
-      return await run(client());
-    } catch (error) {
-      throw mapError(error, ctx, opts);
-    }
+  /** One SDK call; `run` gets the client and the request options carrying the call's signal. */
+  function call<T>(
+    ctx: FailedCall,
+    opts: SecretCallOptions | undefined,
+    run: (c: SecretsManagerClient, http: { abortSignal?: AbortSignal }) => Promise<T>,
+  ): Promise<T> {
+    return kit.call(ctx, opts, () => run(client(), { abortSignal: opts?.signal }));
   }
 
   /** Every version, deprecated ones included. */
@@ -194,7 +184,7 @@ export function createAwsProvider(options: AwsProviderOptions): SecretProvider {
     const out: SecretVersionsListEntry[] = [];
     let nextToken: string | undefined;
     do {
-      const page = await call({ secret }, opts, (c) =>
+      const page = await call({ secret }, opts, (c, http) =>
         c.send(
           new ListSecretVersionIdsCommand({
             SecretId: secret,
@@ -202,13 +192,26 @@ export function createAwsProvider(options: AwsProviderOptions): SecretProvider {
             MaxResults: 100,
             NextToken: nextToken,
           }),
-          { abortSignal: opts?.signal },
+          http,
         ),
       );
       out.push(...(page.Versions ?? []));
       nextToken = page.NextToken;
     } while (nextToken);
     return out;
+  }
+
+  /** The version `version` of `secret`, from its list (`NOT_FOUND` when it is not there). */
+  async function find(secret: string, version: string, opts: SecretCallOptions | undefined) {
+    const versions = await listAll(secret, opts);
+    return {
+      versions,
+      target: kit.found(
+        secret,
+        version,
+        versions.find((v) => v.VersionId === version),
+      ),
+    };
   }
 
   function info(
@@ -226,193 +229,138 @@ export function createAwsProvider(options: AwsProviderOptions): SecretProvider {
     });
   }
 
-  function find(secret: string, versions: SecretVersionsListEntry[], version: string): SecretVersionsListEntry {
-    const found = versions.find((v) => v.VersionId === version);
-    if (!found)
-      throw secretError('not-found', 'the version does not exist', { provider: name, secret, secretVersion: version });
-    return found;
-  }
-
   async function removeLabel(secret: string, label: string, version: string, opts: SecretCallOptions | undefined) {
-    await call({ secret, secretVersion: version }, opts, (c) =>
+    await call({ secret, secretVersion: version }, opts, (c, http) =>
       c.send(
         new UpdateSecretVersionStageCommand({ SecretId: secret, VersionStage: label, RemoveFromVersionId: version }),
-        {
-          abortSignal: opts?.signal,
-        },
+        http,
       ),
     );
   }
 
-  const provider: SecretProvider = {
-    name,
-    kind: KIND,
-    capabilities,
-
-    async create(secret, value, opts) {
-      kit.begin(opts);
-      kit.name(secret);
-      kit.value(value, secret);
-      kit.labels(opts?.labels, secret);
-      const out = await call({ secret, redact: value }, opts, (c) =>
-        c.send(new CreateSecretCommand({ Name: secret, SecretString: value, ClientRequestToken: randomUUID() }), {
-          abortSignal: opts?.signal,
-        }),
-      );
-      return versionInfo({
-        name: secret,
-        version: out.VersionId ?? '',
-        stage: 'current',
-        state: 'enabled',
-        createdAt: undefined,
-        native: ['AWSCURRENT'],
-      });
-    },
-
-    async read(secret, selector, opts) {
-      kit.begin(opts);
-      kit.name(secret);
-      const sel = kit.selector(selector, secret);
-      const shown = typeof sel === 'string' ? sel : sel.version;
-      const input =
-        typeof sel === 'string'
-          ? { SecretId: secret, VersionStage: AWS_STAGE_LABELS[sel] }
-          : { SecretId: secret, VersionId: sel.version };
-      const out = await call({ secret, secretVersion: shown }, opts, (c) =>
-        c.send(new GetSecretValueCommand(input), { abortSignal: opts?.signal }),
-      );
-      if (out.SecretString === undefined) {
-        throw secretError('invalid', 'the version holds SecretBinary; only SecretString is supported', {
-          provider: name,
-          secret,
-          secretVersion: out.VersionId,
-        });
-      }
-      if ((out.VersionStages ?? []).length === 0) {
-        throw secretError('revoked', 'the version has no staging label left (deprecated, revoked)', {
-          provider: name,
-          secret,
-          secretVersion: out.VersionId,
-        });
-      }
-      return secretValue({
-        name: secret,
-        version: out.VersionId ?? '',
-        value: out.SecretString,
-        createdAt: toIso(out.CreatedDate),
-      });
-    },
-
-    async write(secret, value, opts) {
-      kit.begin(opts);
-      kit.name(secret);
-      kit.value(value, secret);
-      kit.labels(opts?.labels, secret);
-      const out = await call({ secret, redact: value }, opts, (c) =>
-        c.send(
-          new PutSecretValueCommand({
-            SecretId: secret,
-            SecretString: value,
-            VersionStages: [AWS_STAGE_LABELS.pending],
-            ClientRequestToken: randomUUID(),
-          }),
-          { abortSignal: opts?.signal },
-        ),
-      );
-      return info(secret, { VersionId: out.VersionId, VersionStages: out.VersionStages });
-    },
-
-    async promote(secret, version, opts): Promise<PromoteResult> {
-      kit.begin(opts);
-      kit.name(secret);
-      kit.version(version, secret);
-      const expected = opts?.expectedCurrent;
-      if (expected !== undefined) kit.version(expected, secret);
-      const versions = await listAll(secret, opts);
-      const target = find(secret, versions, version);
-      const holder = (label: string) => versions.find((v) => v.VersionStages?.includes(label))?.VersionId;
-      const current = holder('AWSCURRENT');
-      const previous = holder('AWSPREVIOUS');
-      if (expected !== undefined && current !== expected) {
-        throw secretError(
-          'conflict',
-          `the current version is ${current ? `"${current}"` : 'none'}, not "${expected}"`,
-          {
-            provider: name,
-            secret,
-            secretVersion: version,
-          },
-        );
-      }
-      const labels = target.VersionStages ?? [];
-      if (labels.length === 0) {
-        throw secretError('revoked', 'cannot promote a version without staging labels (deprecated, revoked)', {
-          provider: name,
-          secret,
-          secretVersion: version,
-        });
-      }
-      if (current === version) return { current: version, previous, revoked: undefined };
-      try {
-        await call({ secret, secretVersion: version }, opts, (c) =>
+  return kit.assemble(
+    {
+      async create(secret, value, opts) {
+        kit.writing(secret, value, opts);
+        const out = await call({ secret, redact: value }, opts, (c, http) =>
           c.send(
-            new UpdateSecretVersionStageCommand({
-              SecretId: secret,
-              VersionStage: AWS_STAGE_LABELS.current,
-              MoveToVersionId: version,
-              RemoveFromVersionId: current,
-            }),
-            { abortSignal: opts?.signal },
+            new CreateSecretCommand({ Name: secret, SecretString: value, ClientRequestToken: randomUUID() }),
+            http,
           ),
         );
-      } catch (error) {
-        // AWS checks RemoveFromVersionId against the label's holder: another promote got there first.
-        if (isSecretError(error, 'invalid')) {
-          throw secretError('conflict', 'AWSCURRENT moved while promoting', {
-            provider: name,
+        return info(secret, { VersionId: out.VersionId, VersionStages: [AWS_STAGE_LABELS.current] });
+      },
+
+      async read(secret, selector, opts) {
+        const sel = kit.reading(secret, selector, opts);
+        const shown = typeof sel === 'string' ? sel : sel.version;
+        const input =
+          typeof sel === 'string'
+            ? { SecretId: secret, VersionStage: AWS_STAGE_LABELS[sel] }
+            : { SecretId: secret, VersionId: sel.version };
+        const out = await call({ secret, secretVersion: shown }, opts, (c, http) =>
+          c.send(new GetSecretValueCommand(input), http),
+        );
+        if (out.SecretString === undefined) {
+          throw kit.error(
+            'invalid',
+            'the version holds SecretBinary; only SecretString is supported',
             secret,
-            secretVersion: version,
-            cause: error.cause,
-          });
+            out.VersionId,
+          );
         }
-        throw error;
-      }
-      if (labels.includes(AWS_STAGE_LABELS.pending)) await removeLabel(secret, AWS_STAGE_LABELS.pending, version, opts);
-      return { current: version, previous: current, revoked: previous !== version ? previous : undefined };
-    },
-
-    async revoke(secret, version, opts) {
-      kit.begin(opts);
-      kit.name(secret);
-      kit.version(version, secret);
-      const target = find(secret, await listAll(secret, opts), version);
-      const labels = target.VersionStages ?? [];
-      if (labels.includes(AWS_STAGE_LABELS.current)) {
-        throw secretError('invalid', 'cannot revoke the current version: promote another version first', {
-          provider: name,
-          secret,
-          secretVersion: version,
+        if ((out.VersionStages ?? []).length === 0) {
+          throw kit.error(
+            'revoked',
+            'the version has no staging label left (deprecated, revoked)',
+            secret,
+            out.VersionId,
+          );
+        }
+        return secretValue({
+          name: secret,
+          version: out.VersionId ?? '',
+          value: out.SecretString,
+          createdAt: toIso(out.CreatedDate),
         });
-      }
-      for (const label of labels) await removeLabel(secret, label, version, opts);
-    },
+      },
 
-    async listVersions(secret, opts) {
-      kit.begin(opts);
-      kit.name(secret);
-      const versions = await listAll(secret, opts);
-      return versions.map((v) => info(secret, v)).sort((a, b) => (a.createdAt ?? '').localeCompare(b.createdAt ?? ''));
-    },
+      async write(secret, value, opts) {
+        kit.writing(secret, value, opts);
+        const out = await call({ secret, redact: value }, opts, (c, http) =>
+          c.send(
+            new PutSecretValueCommand({
+              SecretId: secret,
+              SecretString: value,
+              VersionStages: [AWS_STAGE_LABELS.pending],
+              ClientRequestToken: randomUUID(),
+            }),
+            http,
+          ),
+        );
+        return info(secret, { VersionId: out.VersionId, VersionStages: out.VersionStages });
+      },
 
-    close() {
-      return kit.lifecycle.close(() => {
-        owned?.destroy();
-      });
-    },
+      async promote(secret, version, opts): Promise<PromoteResult> {
+        const expected = kit.promoting(secret, version, opts);
+        const { versions, target } = await find(secret, version, opts);
+        const holder = (label: string) => versions.find((v) => v.VersionStages?.includes(label))?.VersionId;
+        const current = holder('AWSCURRENT');
+        const previous = holder('AWSPREVIOUS');
+        kit.expectCurrent(secret, version, expected, current);
+        const labels = target.VersionStages ?? [];
+        if (labels.length === 0) {
+          throw kit.error(
+            'revoked',
+            'cannot promote a version without staging labels (deprecated, revoked)',
+            secret,
+            version,
+          );
+        }
+        if (current === version) return { current: version, previous, revoked: undefined };
+        try {
+          await call({ secret, secretVersion: version }, opts, (c, http) =>
+            c.send(
+              new UpdateSecretVersionStageCommand({
+                SecretId: secret,
+                VersionStage: AWS_STAGE_LABELS.current,
+                MoveToVersionId: version,
+                RemoveFromVersionId: current,
+              }),
+              http,
+            ),
+          );
+        } catch (error) {
+          // AWS checks RemoveFromVersionId against the label's holder: another promote got there first.
+          if (isSecretError(error, 'invalid')) {
+            throw kit.error('conflict', 'AWSCURRENT moved while promoting', secret, version, error.cause);
+          }
+          throw error;
+        }
+        if (labels.includes(AWS_STAGE_LABELS.pending)) {
+          await removeLabel(secret, AWS_STAGE_LABELS.pending, version, opts);
+        }
+        return { current: version, previous: current, revoked: previous !== version ? previous : undefined };
+      },
 
-    [Symbol.asyncDispose]() {
-      return provider.close();
+      async revoke(secret, version, opts) {
+        kit.targeting(secret, version, opts);
+        const { target } = await find(secret, version, opts);
+        const labels = target.VersionStages ?? [];
+        if (labels.includes(AWS_STAGE_LABELS.current)) throw kit.currentRefused(secret, version, 'revoke');
+        for (const label of labels) await removeLabel(secret, label, version, opts);
+      },
+
+      async listVersions(secret, opts) {
+        kit.prelude(secret, opts);
+        const versions = await listAll(secret, opts);
+        return versions
+          .map((v) => info(secret, v))
+          .sort((a, b) => (a.createdAt ?? '').localeCompare(b.createdAt ?? ''));
+      },
     },
-  };
-  return provider;
+    () => {
+      owned?.destroy();
+    },
+  );
 }

@@ -19,24 +19,18 @@
  */
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import { SecretClient, type SecretClientOptions, type SecretProperties } from '@azure/keyvault-secrets';
-import { abortReason } from '@summit-config/core';
-import type {
-  PromoteResult,
-  SecretCallOptions,
-  SecretProvider,
-  SecretProviderCapabilities,
-  SecretStage,
-  SecretVersionInfo,
-} from '../contract.js';
+import type { PromoteResult, SecretCallOptions, SecretProvider, SecretStage, SecretVersionInfo } from '../contract.js';
+import { type FailedCall, isNetworkError, isSecretError } from '../errors.js';
 import {
-  type FailedCall as Ctx,
-  isNetworkError,
-  isSecretError,
-  providerFailure,
-  type SecretErrorReason,
-  secretError,
-} from '../errors.js';
-import { optionError, ProviderKit, providerName, secretValue, toIso, versionInfo } from '../provider-kit.js';
+  integerOption,
+  optionError,
+  ProviderKit,
+  providerName,
+  type SdkErrors,
+  secretValue,
+  toIso,
+  versionInfo,
+} from '../provider-kit.js';
 
 export interface AzureProviderOptions {
   /** Instance name used in references and errors. Default `azure`. */
@@ -85,6 +79,28 @@ function labelsOf(p: SecretProperties): Record<string, string> {
   return out;
 }
 
+/** How an SDK failure reads: by its HTTP status, else as a transport failure. */
+const SDK_ERRORS: SdkErrors = {
+  reason(error) {
+    const e = error as { statusCode?: number; code?: string; message?: string; details?: unknown };
+    const status = e?.statusCode;
+    const inner = JSON.stringify(e?.details ?? '');
+    if (status === 404) return 'not-found';
+    if (status === 403 && (/SecretDisabled/.test(inner) || /disabled/i.test(e?.message ?? ''))) return 'revoked';
+    if (status === 401 || status === 403) return 'denied';
+    if (status === 409) return 'exists';
+    if (status === 400) return 'invalid';
+    if (status === 429 || (status !== undefined && status >= 500)) return 'unavailable';
+    if (isNetworkError(error) || e?.code === 'REQUEST_SEND_ERROR') return 'unavailable';
+    return 'failed';
+  },
+  refused(error) {
+    const e = error as { statusCode?: number; code?: string };
+    return `Key Vault refused the call (${e?.statusCode ?? e?.code ?? 'error'})`;
+  },
+  revoked: 'the version is disabled',
+};
+
 export function createAzureProvider(options: AzureProviderOptions): SecretProvider {
   if (options === null || typeof options !== 'object') throw optionError(KIND, 'options', 'are required');
   const name = providerName(options.name, KIND, KIND);
@@ -100,24 +116,21 @@ export function createAzureProvider(options: AzureProviderOptions): SecretProvid
       throw optionError(KIND, 'credential', 'must be a TokenCredential (an object with getToken)');
     }
   }
-  if (options.maxRetries !== undefined && (!Number.isSafeInteger(options.maxRetries) || options.maxRetries < 0)) {
-    throw optionError(KIND, 'maxRetries', 'must be a non-negative integer');
-  }
+  integerOption(KIND, 'maxRetries', options.maxRetries, 0);
   const kit = new ProviderKit({
     provider: name,
     kind: KIND,
     namePattern: /^[0-9A-Za-z-]{1,127}$/,
     nameRule: '1-127 characters of A-Z a-z 0-9 -',
-    maxValueBytes: MAX_VALUE_BYTES,
-    labels: true,
-  });
-  const capabilities: SecretProviderCapabilities = Object.freeze({
-    disable: true,
-    destroy: false,
-    labels: true,
-    atomicPromote: false,
-    durable: true,
-    maxValueBytes: MAX_VALUE_BYTES,
+    capabilities: {
+      disable: true,
+      destroy: false,
+      labels: true,
+      atomicPromote: false,
+      durable: true,
+      maxValueBytes: MAX_VALUE_BYTES,
+    },
+    sdk: SDK_ERRORS,
   });
   let owned: SecretClient | undefined;
 
@@ -134,37 +147,8 @@ export function createAzureProvider(options: AzureProviderOptions): SecretProvid
     return owned;
   }
 
-  function mapError(error: unknown, ctx: Ctx, opts: SecretCallOptions | undefined): unknown {
-    if (isSecretError(error)) return error;
-    if (opts?.signal?.aborted) return abortReason(opts.signal);
-    const e = error as { statusCode?: number; code?: string; message?: string; details?: unknown };
-    const status = e?.statusCode;
-    const inner = JSON.stringify(e?.details ?? '');
-    let reason: SecretErrorReason = 'failed';
-    if (status === 404) reason = 'not-found';
-    else if (status === 403 && (/SecretDisabled/.test(inner) || /disabled/i.test(e?.message ?? ''))) reason = 'revoked';
-    else if (status === 401 || status === 403) reason = 'denied';
-    else if (status === 409) reason = 'exists';
-    else if (status === 400) reason = 'invalid';
-    else if (status === 429 || (status !== undefined && status >= 500)) reason = 'unavailable';
-    else if (isNetworkError(error) || e?.code === 'REQUEST_SEND_ERROR') reason = 'unavailable';
-    return providerFailure(name, reason, error, ctx, {
-      refused: `Key Vault refused the call (${status ?? e?.code ?? 'error'})`,
-      revoked: 'the version is disabled',
-    });
-  }
-
-  async function call<T>(
-    ctx: Ctx,
-    opts: SecretCallOptions | undefined,
-    run: (c: SecretClient) => Promise<T>,
-  ): Promise<T> {
-    kit.begin(opts);
-    try {
-      return await run(client());
-    } catch (error) {
-      throw mapError(error, ctx, opts);
-    }
+  function call<T>(ctx: FailedCall, opts: SecretCallOptions | undefined, run: (c: SecretClient) => Promise<T>) {
+    return kit.call(ctx, opts, () => run(client()));
   }
 
   /** Every version's properties, oldest first; `NOT_FOUND` when the secret has none. */
@@ -174,8 +158,21 @@ export function createAzureProvider(options: AzureProviderOptions): SecretProvid
       for await (const p of c.listPropertiesOfSecretVersions(secret, { abortSignal: opts?.signal })) list.push(p);
       return list;
     });
-    if (out.length === 0) throw secretError('not-found', 'the secret does not exist', { provider: name, secret });
+    if (out.length === 0) throw kit.missingSecret(secret);
     return out.sort((a, b) => (a.createdOn?.getTime() ?? 0) - (b.createdOn?.getTime() ?? 0));
+  }
+
+  /** The version `version` of `secret`, from its list (`NOT_FOUND` when it is not there). */
+  async function find(secret: string, version: string, opts: SecretCallOptions | undefined) {
+    const versions = await listAll(secret, opts);
+    return {
+      versions,
+      target: kit.found(
+        secret,
+        version,
+        versions.find((v) => v.version === version),
+      ),
+    };
   }
 
   /** The enabled version holding `stage`: the newest `stageSince` wins (an interrupted promote). */
@@ -186,13 +183,6 @@ export function createAzureProvider(options: AzureProviderOptions): SecretProvid
       if (!best || (v.tags?.[SINCE_TAG] ?? '') >= (best.tags?.[SINCE_TAG] ?? '')) best = v;
     }
     return best;
-  }
-
-  function find(secret: string, versions: readonly SecretProperties[], version: string): SecretProperties {
-    const found = versions.find((v) => v.version === version);
-    if (!found)
-      throw secretError('not-found', 'the version does not exist', { provider: name, secret, secretVersion: version });
-    return found;
   }
 
   /**
@@ -254,11 +244,7 @@ export function createAzureProvider(options: AzureProviderOptions): SecretProvid
       c.getSecret(secret, { version, abortSignal: opts?.signal }),
     );
     if (out.properties.enabled === false) {
-      throw secretError('revoked', 'the version is disabled', {
-        provider: name,
-        secret,
-        secretVersion: out.properties.version,
-      });
+      throw kit.error('revoked', 'the version is disabled', secret, out.properties.version);
     }
     return secretValue({
       name: secret,
@@ -291,145 +277,89 @@ export function createAzureProvider(options: AzureProviderOptions): SecretProvid
     });
   }
 
-  const provider: SecretProvider = {
-    name,
-    kind: KIND,
-    capabilities,
-
-    async create(secret, value, opts) {
-      kit.begin(opts);
-      kit.name(secret);
-      kit.value(value, secret);
-      const labels = kit.labels(opts?.labels, secret);
-      // Key Vault has no create-if-absent: check first (not atomic with the set).
-      const exists = await listAll(secret, opts).then(
-        () => true,
-        (error: unknown) => {
-          if (isSecretError(error, 'not-found')) return false;
-          throw error;
-        },
-      );
-      if (exists) throw secretError('exists', 'the secret already exists', { provider: name, secret });
-      return newVersion(secret, value, 'current', labels, new Date().toISOString(), opts);
-    },
-
-    async read(secret, selector, opts) {
-      kit.begin(opts);
-      kit.name(secret);
-      const sel = kit.selector(selector, secret);
-      if (typeof sel !== 'string') {
-        kit.version(sel.version, secret);
-        if (!/^[0-9A-Za-z]{1,64}$/.test(sel.version)) {
-          throw secretError('not-found', 'the version does not exist', {
-            provider: name,
-            secret,
-            secretVersion: sel.version,
-          });
-        }
-        return getValue(secret, sel.version, sel.version, opts);
-      }
-      const versions = await listAll(secret, opts);
-      const found = holder(versions, sel);
-      if (found) return getValue(secret, found.version as string, sel, opts);
-      if (sel === 'current' && !versions.some((v) => stageTag(v) !== undefined)) {
-        // Never managed by Summit: the latest version is current.
-        return getValue(secret, '', sel, opts);
-      }
-      throw secretError('not-found', `no version is ${sel}`, { provider: name, secret, secretVersion: sel });
-    },
-
-    async write(secret, value, opts) {
-      kit.begin(opts);
-      kit.name(secret);
-      kit.value(value, secret);
-      const labels = kit.labels(opts?.labels, secret);
-      const before = await listAll(secret, opts);
-      const created = await newVersion(secret, value, 'pending', labels, nextSince(before), opts);
-      for (const v of before) {
-        if (v.enabled && stageTag(v) === 'pending') await revokeVersion(secret, v, opts);
-      }
-      return created;
-    },
-
-    async promote(secret, version, opts): Promise<PromoteResult> {
-      kit.begin(opts);
-      kit.name(secret);
-      kit.version(version, secret);
-      const expected = opts?.expectedCurrent;
-      if (expected !== undefined) kit.version(expected, secret);
-      const versions = await listAll(secret, opts);
-      const target = find(secret, versions, version);
-      const current = holder(versions, 'current');
-      const previous = holder(versions, 'previous');
-      if (expected !== undefined && current?.version !== expected) {
-        throw secretError(
-          'conflict',
-          `the current version is ${current ? `"${current.version}"` : 'none'}, not "${expected}"`,
-          {
-            provider: name,
-            secret,
-            secretVersion: version,
+  return kit.assemble(
+    {
+      async create(secret, value, opts) {
+        const labels = kit.writing(secret, value, opts);
+        // Key Vault has no create-if-absent: check first (not atomic with the set).
+        const exists = await listAll(secret, opts).then(
+          () => true,
+          (error: unknown) => {
+            if (isSecretError(error, 'not-found')) return false;
+            throw error;
           },
         );
-      }
-      if (target.enabled === false) {
-        throw secretError('revoked', 'cannot promote a disabled version', {
-          provider: name,
-          secret,
-          secretVersion: version,
-        });
-      }
-      if (current === target) return { current: version, previous: previous?.version, revoked: undefined };
-      const since = nextSince(versions);
-      // 1. The target becomes current: from here on readers get it (newest stageSince).
-      await retag(secret, target, { stage: 'current', since }, opts);
-      // 2. The old current becomes previous.
-      if (current) await retag(secret, current, { stage: 'previous', since }, opts);
-      // 3. Everything else still claiming a stage the promote took (the old previous, and stale
-      //    duplicates of an interrupted promote) is revoked.
-      let revoked: string | undefined;
-      for (const v of versions) {
-        if (v === target || v === current || !v.enabled) continue;
-        const stage = stageTag(v);
-        if (stage === 'previous' || stage === 'current') {
-          await revokeVersion(secret, v, opts);
-          if (v === previous) revoked = v.version;
+        if (exists) throw kit.error('exists', 'the secret already exists', secret);
+        return newVersion(secret, value, 'current', labels, new Date().toISOString(), opts);
+      },
+
+      async read(secret, selector, opts) {
+        const sel = kit.reading(secret, selector, opts);
+        if (typeof sel !== 'string') {
+          if (!/^[0-9A-Za-z]{1,64}$/.test(sel.version)) throw kit.missingVersion(secret, sel.version);
+          return getValue(secret, sel.version, sel.version, opts);
         }
-      }
-      return { current: version, previous: current?.version, revoked };
-    },
+        const versions = await listAll(secret, opts);
+        const found = holder(versions, sel);
+        if (found) return getValue(secret, found.version as string, sel, opts);
+        if (sel === 'current' && !versions.some((v) => stageTag(v) !== undefined)) {
+          // Never managed by Summit: the latest version is current.
+          return getValue(secret, '', sel, opts);
+        }
+        throw kit.error('not-found', `no version is ${sel}`, secret, sel);
+      },
 
-    async revoke(secret, version, opts) {
-      kit.begin(opts);
-      kit.name(secret);
-      kit.version(version, secret);
-      const versions = await listAll(secret, opts);
-      const target = find(secret, versions, version);
-      if (holder(versions, 'current') === target) {
-        throw secretError('invalid', 'cannot revoke the current version: promote another version first', {
-          provider: name,
-          secret,
-          secretVersion: version,
-        });
-      }
-      if (target.enabled === false && stageTag(target) === undefined) return;
-      await revokeVersion(secret, target, opts);
-    },
+      async write(secret, value, opts) {
+        const labels = kit.writing(secret, value, opts);
+        const before = await listAll(secret, opts);
+        const created = await newVersion(secret, value, 'pending', labels, nextSince(before), opts);
+        for (const v of before) {
+          if (v.enabled && stageTag(v) === 'pending') await revokeVersion(secret, v, opts);
+        }
+        return created;
+      },
 
-    async listVersions(secret, opts) {
-      kit.begin(opts);
-      kit.name(secret);
-      const versions = await listAll(secret, opts);
-      return versions.map((v) => info(secret, v, versions));
-    },
+      async promote(secret, version, opts): Promise<PromoteResult> {
+        const expected = kit.promoting(secret, version, opts);
+        const { versions, target } = await find(secret, version, opts);
+        const current = holder(versions, 'current');
+        const previous = holder(versions, 'previous');
+        kit.expectCurrent(secret, version, expected, current?.version);
+        if (target.enabled === false) throw kit.error('revoked', 'cannot promote a disabled version', secret, version);
+        if (current === target) return { current: version, previous: previous?.version, revoked: undefined };
+        const since = nextSince(versions);
+        // 1. The target becomes current: from here on readers get it (newest stageSince).
+        await retag(secret, target, { stage: 'current', since }, opts);
+        // 2. The old current becomes previous.
+        if (current) await retag(secret, current, { stage: 'previous', since }, opts);
+        // 3. Everything else still claiming a stage the promote took (the old previous, and stale
+        //    duplicates of an interrupted promote) is revoked.
+        let revoked: string | undefined;
+        for (const v of versions) {
+          if (v === target || v === current || !v.enabled) continue;
+          const stage = stageTag(v);
+          if (stage === 'previous' || stage === 'current') {
+            await revokeVersion(secret, v, opts);
+            if (v === previous) revoked = v.version;
+          }
+        }
+        return { current: version, previous: current?.version, revoked };
+      },
 
-    close() {
-      return kit.lifecycle.close(() => {});
-    },
+      async revoke(secret, version, opts) {
+        kit.targeting(secret, version, opts);
+        const { versions, target } = await find(secret, version, opts);
+        if (holder(versions, 'current') === target) throw kit.currentRefused(secret, version, 'revoke');
+        if (target.enabled === false && stageTag(target) === undefined) return;
+        await revokeVersion(secret, target, opts);
+      },
 
-    [Symbol.asyncDispose]() {
-      return provider.close();
+      async listVersions(secret, opts) {
+        kit.prelude(secret, opts);
+        const versions = await listAll(secret, opts);
+        return versions.map((v) => info(secret, v, versions));
+      },
     },
-  };
-  return provider;
+    () => {},
+  );
 }

@@ -14,30 +14,23 @@
  * its current version.
  */
 import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
-import { abortReason } from '@summit-config/core';
-import type {
-  PromoteResult,
-  SecretCallOptions,
-  SecretProvider,
-  SecretProviderCapabilities,
-  SecretStage,
-  SecretVersionInfo,
-  SecretVersionState,
-} from '../contract.js';
+import type { PromoteResult, SecretCallOptions, SecretProvider, SecretStage, SecretVersionInfo } from '../contract.js';
+import { isSecretError } from '../errors.js';
+import { integerOption, optionError, ProviderKit, providerName, secretValue, versionInfo } from '../provider-kit.js';
 import {
-  type FailedCall,
-  isNetworkError,
-  isSecretError,
-  providerFailure,
-  type SecretErrorReason,
-  secretError,
-} from '../errors.js';
-import { optionError, ProviderKit, providerName, secretValue, toIso, versionInfo } from '../provider-kit.js';
+  type GcpAccessToken,
+  type GcpCall,
+  SDK_ERRORS,
+  stateOf,
+  staticTokenAuth,
+  timestamp,
+  untilAborted,
+  versionId,
+} from './gcp-sdk.js';
+
+export { type GcpAccessToken, staticTokenAuth } from './gcp-sdk.js';
 
 type ClientOptions = NonNullable<ConstructorParameters<typeof SecretManagerServiceClient>[0]>;
-
-/** An access token, or a function giving the current one (called before every request). */
-export type GcpAccessToken = string | (() => string | Promise<string>);
 
 export interface GcpProviderOptions {
   /** Instance name used in references and errors. Default `gcp`. */
@@ -77,78 +70,8 @@ const MAX_VALUE_BYTES = 65_536;
 /** Compare-and-set attempts of an alias change before giving up (reason `conflict`). */
 const ALIAS_ATTEMPTS = 5;
 
-/** gRPC status codes. */
-const CODE = {
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  ALREADY_EXISTS: 6,
-  PERMISSION_DENIED: 7,
-  RESOURCE_EXHAUSTED: 8,
-  FAILED_PRECONDITION: 9,
-  ABORTED: 10,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  UNAUTHENTICATED: 16,
-} as const;
-
-const REASONS: Record<number, SecretErrorReason> = {
-  [CODE.INVALID_ARGUMENT]: 'invalid',
-  [CODE.DEADLINE_EXCEEDED]: 'unavailable',
-  [CODE.NOT_FOUND]: 'not-found',
-  [CODE.ALREADY_EXISTS]: 'exists',
-  [CODE.PERMISSION_DENIED]: 'denied',
-  [CODE.RESOURCE_EXHAUSTED]: 'unavailable',
-  [CODE.FAILED_PRECONDITION]: 'invalid',
-  [CODE.ABORTED]: 'conflict',
-  [CODE.INTERNAL]: 'unavailable',
-  [CODE.UNAVAILABLE]: 'unavailable',
-  [CODE.UNAUTHENTICATED]: 'denied',
-};
-
-/**
- * A minimal google-auth-library-compatible client that sends a fixed (or supplied) bearer token
- * and never contacts anything else: what gax's REST transport calls (`fetch`, `getRequestHeaders`).
- */
-export function staticTokenAuth(token: GcpAccessToken): object {
-  const get = async () => (typeof token === 'function' ? await token() : token);
-  return {
-    universeDomain: 'googleapis.com',
-    async getRequestHeaders() {
-      return new Headers({ authorization: `Bearer ${await get()}` });
-    },
-    async fetch(url: string | URL, init: NonNullable<Parameters<typeof fetch>[1]> = {}) {
-      const headers = new Headers(init.headers);
-      headers.set('authorization', `Bearer ${await get()}`);
-      return fetch(url, { method: init.method, headers, body: init.body ?? null, signal: init.signal });
-    },
-  };
-}
-
-function timestamp(value: unknown): string | undefined {
-  if (value === null || value === undefined) return undefined;
-  if (typeof value === 'object' && 'seconds' in value) {
-    const { seconds, nanos } = value as { seconds?: unknown; nanos?: unknown };
-    return toIso(Number(seconds ?? 0) * 1000 + Math.floor(Number(nanos ?? 0) / 1e6));
-  }
-  return toIso(value);
-}
-
-function stateOf(value: unknown): SecretVersionState {
-  if (value === 'ENABLED' || value === 1) return 'enabled';
-  if (value === 'DESTROYED' || value === 3) return 'destroyed';
-  return 'disabled';
-}
-
-/** The version number at the end of a version resource name. */
-function versionId(resourceName: unknown): string {
-  const s = String(resourceName ?? '');
-  return s.slice(s.lastIndexOf('/') + 1);
-}
-
-export function createGcpProvider(options: GcpProviderOptions): SecretProvider {
-  if (options === null || typeof options !== 'object') throw optionError(KIND, 'options', 'are required');
-  const name = providerName(options.name, KIND, KIND);
+/** Checks the options that have a rule (`projectId` is required). */
+function checkOptions(options: GcpProviderOptions): void {
   if (typeof options.projectId !== 'string' || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(options.projectId)) {
     throw optionError(KIND, 'projectId', 'must be a project id or number');
   }
@@ -165,34 +88,35 @@ export function createGcpProvider(options: GcpProviderOptions): SecretProvider {
   if (options.protocol !== undefined && options.protocol !== 'http' && options.protocol !== 'https') {
     throw optionError(KIND, 'protocol', 'must be "http" or "https"');
   }
-  for (const key of ['port', 'timeoutMs'] as const) {
-    const v = options[key];
-    if (v !== undefined && (!Number.isSafeInteger(v) || v < 1))
-      throw optionError(KIND, key, 'must be a positive integer');
-  }
-  if (options.maxRetries !== undefined && (!Number.isSafeInteger(options.maxRetries) || options.maxRetries < 0)) {
-    throw optionError(KIND, 'maxRetries', 'must be a non-negative integer');
-  }
+  for (const key of ['port', 'timeoutMs'] as const) integerOption(KIND, key, options[key], 1);
+  integerOption(KIND, 'maxRetries', options.maxRetries, 0);
+}
+
+export function createGcpProvider(options: GcpProviderOptions): SecretProvider {
+  if (options === null || typeof options !== 'object') throw optionError(KIND, 'options', 'are required');
+  const name = providerName(options.name, KIND, KIND);
+  checkOptions(options);
   const project = `projects/${options.projectId}`;
   const callOptions = {
     timeout: options.timeoutMs ?? 30_000,
     ...(options.maxRetries !== undefined ? { maxRetries: options.maxRetries } : {}),
   };
-  const kit = new ProviderKit({
+  const kit = new ProviderKit<GcpCall>({
     provider: name,
     kind: KIND,
     namePattern: /^[A-Za-z0-9_-]{1,255}$/,
     nameRule: '1-255 characters of A-Z a-z 0-9 _ -',
-    maxValueBytes: MAX_VALUE_BYTES,
-    labels: false,
-  });
-  const capabilities: SecretProviderCapabilities = Object.freeze({
-    disable: true,
-    destroy: true,
-    labels: false,
-    atomicPromote: true,
-    durable: true,
-    maxValueBytes: MAX_VALUE_BYTES,
+    capabilities: {
+      disable: true,
+      destroy: true,
+      labels: false,
+      atomicPromote: true,
+      durable: true,
+      maxValueBytes: MAX_VALUE_BYTES,
+    },
+    // GCP versions are numbers; anything else cannot exist.
+    versionIds: /^[1-9][0-9]{0,18}$/,
+    sdk: SDK_ERRORS,
   });
   let owned: SecretManagerServiceClient | undefined;
   let ready: Promise<SecretManagerServiceClient> | undefined;
@@ -241,57 +165,13 @@ export function createGcpProvider(options: GcpProviderOptions): SecretProvider {
   const secretPath = (secret: string) => `${project}/secrets/${secret}`;
   const versionPath = (secret: string, version: string) => `${secretPath(secret)}/versions/${version}`;
 
-  interface Ctx extends FailedCall {
-    /** How FAILED_PRECONDITION reads in this call. Default `invalid`. */
-    failedPrecondition?: SecretErrorReason;
-  }
-
-  function mapError(error: unknown, ctx: Ctx, opts: SecretCallOptions | undefined): unknown {
-    if (isSecretError(error)) return error;
-    if (opts?.signal?.aborted) return abortReason(opts.signal);
-    const code = (error as { code?: unknown })?.code;
-    let reason: SecretErrorReason = typeof code === 'number' ? (REASONS[code] ?? 'failed') : 'failed';
-    if (code === CODE.FAILED_PRECONDITION) reason = ctx.failedPrecondition ?? 'invalid';
-    if (reason === 'failed' && isNetworkError(error)) reason = 'unavailable';
-    // google-auth-library found no credentials (Application Default Credentials).
-    if (
-      reason === 'failed' &&
-      /default credentials|credentials? (file|not found)/i.test(String((error as Error)?.message))
-    ) {
-      reason = 'denied';
-    }
-    // Fetch reports an unreachable host as "TypeError: fetch failed" with the socket error as cause.
-    if (reason === 'failed' && error instanceof TypeError && /fetch failed/.test(error.message)) reason = 'unavailable';
-    return providerFailure(name, reason, error, ctx, {
-      refused: `Secret Manager refused the call (${typeof code === 'number' ? `code ${code}` : ((error as Error)?.name ?? 'error')})`,
-      revoked: 'the version is disabled or destroyed',
-    });
-  }
-
   /** Runs one SDK call; an abort rejects at once with the signal's reason. */
-  async function call<T>(
-    ctx: Ctx,
+  function call<T>(
+    ctx: GcpCall,
     opts: SecretCallOptions | undefined,
     run: (c: SecretManagerServiceClient) => Promise<T>,
   ) {
-    kit.begin(opts);
-    const signal = opts?.signal;
-    let off = () => {};
-    try {
-      const work = client().then(run);
-      if (!signal) return await work;
-      const aborted = new Promise<never>((_, reject) => {
-        const onAbort = () => reject(abortReason(signal));
-        signal.addEventListener('abort', onAbort, { once: true });
-        off = () => signal.removeEventListener('abort', onAbort);
-      });
-      work.catch(() => {});
-      return await Promise.race([work, aborted]);
-    } catch (error) {
-      throw mapError(error, ctx, opts);
-    } finally {
-      off();
-    }
+    return kit.call(ctx, opts, () => untilAborted(client().then(run), opts?.signal));
   }
 
   interface Aliases {
@@ -366,17 +246,6 @@ export function createGcpProvider(options: GcpProviderOptions): SecretProvider {
     return stateOf(out.state);
   }
 
-  function notFound(secret: string, version: string) {
-    return secretError('not-found', 'the version does not exist', { provider: name, secret, secretVersion: version });
-  }
-
-  /** A version id argument: GCP versions are numbers; anything else cannot exist. */
-  function numeric(secret: string, version: string): string {
-    kit.version(version, secret);
-    if (!/^[1-9][0-9]{0,18}$/.test(version)) throw notFound(secret, version);
-    return version;
-  }
-
   async function access(secret: string, ref: string, shown: string, opts: SecretCallOptions | undefined) {
     const [out] = await call({ secret, secretVersion: shown, failedPrecondition: 'revoked' }, opts, (c) =>
       c.accessSecretVersion({ name: versionPath(secret, ref) }, callOptions),
@@ -389,181 +258,133 @@ export function createGcpProvider(options: GcpProviderOptions): SecretProvider {
     return secretValue({ name: secret, version: versionId(out.name), value, createdAt: undefined });
   }
 
-  /** Drops every alias of `version`; refuses when it is current. Returns whether it had any. */
-  function dropAliases(secret: string, version: string, aliases: Map<string, string>, verb: string): void {
-    if (aliases.get('current') === version) {
-      throw secretError('invalid', `cannot ${verb} the current version: promote another version first`, {
-        provider: name,
-        secret,
-        secretVersion: version,
-      });
-    }
-    for (const [alias, v] of [...aliases]) if (v === version) aliases.delete(alias);
+  /** Removes every alias of `version` (`revoke`, `destroy`); refuses when it is current. */
+  async function dropAliases(
+    secret: string,
+    version: string,
+    verb: 'revoke' | 'destroy',
+    opts: SecretCallOptions | undefined,
+  ) {
+    await changeAliases(secret, opts, (aliases) => {
+      if (aliases.get('current') === version) throw kit.currentRefused(secret, version, verb);
+      for (const [alias, v] of [...aliases]) if (v === version) aliases.delete(alias);
+    });
   }
 
-  const provider: SecretProvider = {
-    name,
-    kind: KIND,
-    capabilities,
+  /** What `create` and `write` return: a new version holding `stage`. */
+  function staged(secret: string, version: string, stage: SecretStage): SecretVersionInfo {
+    return versionInfo({ name: secret, version, stage, state: 'enabled', createdAt: undefined, native: [stage] });
+  }
 
-    async create(secret, value, opts) {
-      kit.begin(opts);
-      kit.name(secret);
-      kit.value(value, secret);
-      kit.labels(opts?.labels, secret);
-      await call({ secret }, opts, (c) =>
-        c.createSecret({ parent: project, secretId: secret, secret: { replication: { automatic: {} } } }, callOptions),
-      );
-      const version = await addVersion(secret, value, opts);
-      await changeAliases(secret, opts, (aliases) => aliases.set('current', version));
-      return versionInfo({
-        name: secret,
-        version,
-        stage: 'current',
-        state: 'enabled',
-        createdAt: undefined,
-        native: ['current'],
-      });
-    },
+  return kit.assemble(
+    {
+      async create(secret, value, opts) {
+        kit.writing(secret, value, opts);
+        await call({ secret }, opts, (c) =>
+          c.createSecret(
+            { parent: project, secretId: secret, secret: { replication: { automatic: {} } } },
+            callOptions,
+          ),
+        );
+        const version = await addVersion(secret, value, opts);
+        await changeAliases(secret, opts, (aliases) => aliases.set('current', version));
+        return staged(secret, version, 'current');
+      },
 
-    async read(secret, selector, opts) {
-      kit.begin(opts);
-      kit.name(secret);
-      const sel = kit.selector(selector, secret);
-      if (typeof sel !== 'string') return access(secret, numeric(secret, sel.version), sel.version, opts);
-      try {
-        return await access(secret, sel, sel, opts);
-      } catch (error) {
-        if (sel !== 'current' || !isSecretError(error, 'not-found')) throw error;
-        // No `current` alias: a secret Summit never managed reads its latest version.
-        const { aliases } = await getAliases(secret, opts);
-        if (aliases.has('current')) throw error;
-        return access(secret, 'latest', sel, opts);
-      }
-    },
-
-    async write(secret, value, opts) {
-      kit.begin(opts);
-      kit.name(secret);
-      kit.value(value, secret);
-      kit.labels(opts?.labels, secret);
-      const version = await addVersion(secret, value, opts);
-      let older: string | undefined;
-      try {
-        older = await changeAliases(secret, opts, (aliases) => {
-          const old = aliases.get('pending');
-          aliases.set('pending', version);
-          return old;
-        });
-      } catch (error) {
-        // The new version never became pending: do not leave it readable (best effort).
-        await disable(secret, version, undefined).catch(() => {});
-        throw error;
-      }
-      if (older !== undefined && older !== version) await disable(secret, older, opts);
-      return versionInfo({
-        name: secret,
-        version,
-        stage: 'pending',
-        state: 'enabled',
-        createdAt: undefined,
-        native: ['pending'],
-      });
-    },
-
-    async promote(secret, version, opts): Promise<PromoteResult> {
-      kit.begin(opts);
-      kit.name(secret);
-      numeric(secret, version);
-      const expected = opts?.expectedCurrent;
-      if (expected !== undefined) kit.version(expected, secret);
-      const state = await getVersionState(secret, version, opts);
-      if (state !== 'enabled') {
-        throw secretError('revoked', `cannot promote a ${state} version`, {
-          provider: name,
-          secret,
-          secretVersion: version,
-        });
-      }
-      const result = await changeAliases(secret, opts, (aliases): PromoteResult => {
-        const current = aliases.get('current');
-        const previous = aliases.get('previous');
-        if (expected !== undefined && current !== expected) {
-          throw secretError(
-            'conflict',
-            `the current version is ${current ? `"${current}"` : 'none'}, not "${expected}"`,
-            {
-              provider: name,
-              secret,
-              secretVersion: version,
-            },
-          );
+      async read(secret, selector, opts) {
+        const sel = kit.reading(secret, selector, opts);
+        if (typeof sel !== 'string') return access(secret, sel.version, sel.version, opts);
+        try {
+          return await access(secret, sel, sel, opts);
+        } catch (error) {
+          if (sel !== 'current' || !isSecretError(error, 'not-found')) throw error;
+          // No `current` alias: a secret Summit never managed reads its latest version.
+          const { aliases } = await getAliases(secret, opts);
+          if (aliases.has('current')) throw error;
+          return access(secret, 'latest', sel, opts);
         }
-        if (current === version) return { current: version, previous, revoked: undefined };
-        for (const [alias, v] of [...aliases]) if (v === version) aliases.delete(alias);
-        aliases.set('current', version);
-        if (current !== undefined) aliases.set('previous', current);
-        else aliases.delete('previous');
-        return { current: version, previous: current, revoked: previous !== version ? previous : undefined };
-      });
-      if (result.revoked !== undefined) await disable(secret, result.revoked, opts);
-      return result;
-    },
+      },
 
-    async revoke(secret, version, opts) {
-      kit.begin(opts);
-      kit.name(secret);
-      numeric(secret, version);
-      await getVersionState(secret, version, opts);
-      await changeAliases(secret, opts, (aliases) => dropAliases(secret, version, aliases, 'revoke'));
-      await disable(secret, version, opts);
-    },
+      async write(secret, value, opts) {
+        kit.writing(secret, value, opts);
+        const version = await addVersion(secret, value, opts);
+        let older: string | undefined;
+        try {
+          older = await changeAliases(secret, opts, (aliases) => {
+            const old = aliases.get('pending');
+            aliases.set('pending', version);
+            return old;
+          });
+        } catch (error) {
+          // The new version never became pending: do not leave it readable (best effort).
+          await disable(secret, version, undefined).catch(() => {});
+          throw error;
+        }
+        if (older !== undefined && older !== version) await disable(secret, older, opts);
+        return staged(secret, version, 'pending');
+      },
 
-    async destroy(secret, version, opts) {
-      kit.begin(opts);
-      kit.name(secret);
-      numeric(secret, version);
-      if ((await getVersionState(secret, version, opts)) === 'destroyed') return;
-      await changeAliases(secret, opts, (aliases) => dropAliases(secret, version, aliases, 'destroy'));
-      await call({ secret, secretVersion: version }, opts, (c) =>
-        c.destroySecretVersion({ name: versionPath(secret, version) }, callOptions),
-      );
-    },
-
-    async listVersions(secret, opts) {
-      kit.begin(opts);
-      kit.name(secret);
-      const { aliases } = await getAliases(secret, opts);
-      const [versions] = await call({ secret }, opts, (c) =>
-        c.listSecretVersions({ parent: secretPath(secret), pageSize: 100 }, { ...callOptions, autoPaginate: true }),
-      );
-      const byVersion = new Map<string, string[]>();
-      for (const [alias, v] of aliases) byVersion.set(v, [...(byVersion.get(v) ?? []), alias]);
-      const out: SecretVersionInfo[] = versions.map((v) => {
-        const id = versionId(v.name);
-        const native = (byVersion.get(id) ?? []).sort();
-        const stage = (['current', 'pending', 'previous'] as SecretStage[]).find((s) => aliases.get(s) === id);
-        return versionInfo({
-          name: secret,
-          version: id,
-          stage,
-          state: stateOf(v.state),
-          createdAt: timestamp(v.createTime),
-          native,
+      async promote(secret, version, opts): Promise<PromoteResult> {
+        const expected = kit.promoting(secret, version, opts);
+        const state = await getVersionState(secret, version, opts);
+        if (state !== 'enabled') throw kit.error('revoked', `cannot promote a ${state} version`, secret, version);
+        const result = await changeAliases(secret, opts, (aliases): PromoteResult => {
+          const current = aliases.get('current');
+          const previous = aliases.get('previous');
+          kit.expectCurrent(secret, version, expected, current);
+          if (current === version) return { current: version, previous, revoked: undefined };
+          for (const [alias, v] of [...aliases]) if (v === version) aliases.delete(alias);
+          aliases.set('current', version);
+          if (current !== undefined) aliases.set('previous', current);
+          else aliases.delete('previous');
+          return { current: version, previous: current, revoked: previous !== version ? previous : undefined };
         });
-      });
-      return out.sort((a, b) => Number(a.version) - Number(b.version));
-    },
+        if (result.revoked !== undefined) await disable(secret, result.revoked, opts);
+        return result;
+      },
 
-    close() {
-      return kit.lifecycle.close(async () => {
-        await owned?.close();
-      });
-    },
+      async revoke(secret, version, opts) {
+        kit.targeting(secret, version, opts);
+        await getVersionState(secret, version, opts);
+        await dropAliases(secret, version, 'revoke', opts);
+        await disable(secret, version, opts);
+      },
 
-    [Symbol.asyncDispose]() {
-      return provider.close();
+      async destroy(secret, version, opts) {
+        kit.targeting(secret, version, opts);
+        if ((await getVersionState(secret, version, opts)) === 'destroyed') return;
+        await dropAliases(secret, version, 'destroy', opts);
+        await call({ secret, secretVersion: version }, opts, (c) =>
+          c.destroySecretVersion({ name: versionPath(secret, version) }, callOptions),
+        );
+      },
+
+      async listVersions(secret, opts) {
+        kit.prelude(secret, opts);
+        const { aliases } = await getAliases(secret, opts);
+        const [versions] = await call({ secret }, opts, (c) =>
+          c.listSecretVersions({ parent: secretPath(secret), pageSize: 100 }, { ...callOptions, autoPaginate: true }),
+        );
+        const byVersion = new Map<string, string[]>();
+        for (const [alias, v] of aliases) byVersion.set(v, [...(byVersion.get(v) ?? []), alias]);
+        const out: SecretVersionInfo[] = versions.map((v) => {
+          const id = versionId(v.name);
+          const native = (byVersion.get(id) ?? []).sort();
+          const stage = (['current', 'pending', 'previous'] as SecretStage[]).find((s) => aliases.get(s) === id);
+          return versionInfo({
+            name: secret,
+            version: id,
+            stage,
+            state: stateOf(v.state),
+            createdAt: timestamp(v.createTime),
+            native,
+          });
+        });
+        return out.sort((a, b) => Number(a.version) - Number(b.version));
+      },
     },
-  };
-  return provider;
+    async () => {
+      await owned?.close();
+    },
+  );
 }

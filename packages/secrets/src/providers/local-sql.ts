@@ -127,6 +127,13 @@ function toStored(row: VersionRow): StoredVersion {
 
 const META_COLUMNS = 'version, stage, state, labels, created_at, updated_at';
 
+/** A PostgreSQL schema name this package accepts: 1-63 bytes, no NUL (it is quoted where used). */
+export function isSchemaName(schema: unknown): schema is string {
+  return (
+    typeof schema === 'string' && schema.length > 0 && !schema.includes('\u0000') && Buffer.byteLength(schema) <= 63
+  );
+}
+
 /** Creates the SQL storage. Nothing runs until the first call, which creates the tables. */
 export function createSqlSecretStorage(options: SqlSecretStorageOptions): LocalSecretStorage {
   if (options === null || typeof options !== 'object') throw optionError('local', 'storage', 'options are required');
@@ -135,12 +142,7 @@ export function createSqlSecretStorage(options: SqlSecretStorageOptions): LocalS
     throw optionError('local', 'sql', 'must have query() and transaction() (use sqlFromPgPool for a pg.Pool)');
   }
   const schema = options.schema ?? 'public';
-  if (
-    typeof schema !== 'string' ||
-    schema.length === 0 ||
-    schema.includes('\u0000') ||
-    Buffer.byteLength(schema) > 63
-  ) {
+  if (!isSchemaName(schema)) {
     throw optionError('local', 'schema', 'must be a non-empty identifier of at most 63 bytes without NUL');
   }
   const kind = options.kind ?? 'postgres';

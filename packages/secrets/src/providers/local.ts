@@ -13,19 +13,15 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type {
-  PromoteResult,
-  SecretProvider,
-  SecretProviderCapabilities,
-  SecretStage,
-  SecretVersionInfo,
-} from '../contract.js';
+import type { PromoteResult, SecretProvider, SecretStage, SecretVersionInfo } from '../contract.js';
 import { isSecretError, secretError } from '../errors.js';
-import { optionError, ProviderKit, providerName, secretValue, versionInfo } from '../provider-kit.js';
+import { integerOption, optionError, ProviderKit, providerName, secretValue, versionInfo } from '../provider-kit.js';
 import {
   createMemorySecretStorage,
   type LocalSecretStorage,
   type SealedValue,
+  type SecretSnapshot,
+  type StoragePlan,
   type StoredVersionMeta,
   type VersionUpdate,
 } from './local-storage.js';
@@ -120,9 +116,7 @@ export function createLocalProvider(options: LocalProviderOptions = {}): SecretP
   if (options === null || typeof options !== 'object') throw optionError(PROVIDER_KIND, 'options', 'must be an object');
   const name = providerName(options.name, PROVIDER_KIND, PROVIDER_KIND);
   const maxValueBytes = options.maxValueBytes ?? 65_536;
-  if (!Number.isSafeInteger(maxValueBytes) || maxValueBytes < 1) {
-    throw optionError(PROVIDER_KIND, 'maxValueBytes', 'must be a positive integer');
-  }
+  integerOption(PROVIDER_KIND, 'maxValueBytes', maxValueBytes, 1);
   const storage = options.storage ?? createMemorySecretStorage();
   if (typeof storage?.change !== 'function') {
     throw optionError(
@@ -138,16 +132,14 @@ export function createLocalProvider(options: LocalProviderOptions = {}): SecretP
     // Portable names: what AWS accepts, without the ARN-like characters.
     namePattern: /^[A-Za-z0-9/_+=.@-]{1,256}$/,
     nameRule: '1-256 characters of A-Z a-z 0-9 / _ + = . @ -',
-    maxValueBytes,
-    labels: true,
-  });
-  const capabilities: SecretProviderCapabilities = Object.freeze({
-    disable: true,
-    destroy: true,
-    labels: true,
-    atomicPromote: true,
-    durable: storage.durable,
-    maxValueBytes,
+    capabilities: {
+      disable: true,
+      destroy: true,
+      labels: true,
+      atomicPromote: true,
+      durable: storage.durable,
+      maxValueBytes,
+    },
   });
 
   function seal(secret: string, version: number, value: string): SealedValue {
@@ -204,17 +196,10 @@ export function createLocalProvider(options: LocalProviderOptions = {}): SecretP
     }
   }
 
-  function missingSecret(secret: string) {
-    return secretError('not-found', 'the secret does not exist', { provider: name, secret });
-  }
-
+  /** The version `version` of a secret, from its stored versions (`NOT_FOUND` when it is not there). */
   function findVersion(secret: string, versions: readonly StoredVersionMeta[], version: string): StoredVersionMeta {
     const n = versionNumber(version);
-    const found = n === undefined ? undefined : versions.find((v) => v.version === n);
-    if (!found) {
-      throw secretError('not-found', 'the version does not exist', { provider: name, secret, secretVersion: version });
-    }
-    return found;
+    return kit.found(secret, version, n === undefined ? undefined : versions.find((v) => v.version === n));
   }
 
   /** Versions losing their stage, revoked (destroyed ones stay destroyed). */
@@ -222,215 +207,160 @@ export function createLocalProvider(options: LocalProviderOptions = {}): SecretP
     return { version: v.version, stage: null, state: v.state === 'destroyed' ? 'destroyed' : 'disabled' };
   }
 
-  const provider: SecretProvider = {
-    name,
-    kind: PROVIDER_KIND,
-    capabilities,
+  /** The new version of `create` and `write`, at `stage`: what the plan inserts, and its result. */
+  function insert(
+    secret: string,
+    snap: SecretSnapshot,
+    stage: 'current' | 'pending',
+    value: string,
+    labels: Record<string, string>,
+  ): Pick<StoragePlan<SecretVersionInfo>, 'insert' | 'result'> {
+    const now = new Date();
+    return {
+      insert: { stage, sealed: seal(secret, snap.nextVersion, value), labels },
+      result: info(secret, {
+        version: snap.nextVersion,
+        stage,
+        state: 'enabled',
+        labels,
+        createdAt: now,
+        updatedAt: now,
+      }),
+    };
+  }
 
-    async create(secret, value, opts) {
-      kit.begin(opts);
-      kit.name(secret);
-      kit.value(value, secret);
-      const labels = kit.labels(opts?.labels, secret);
-      return guard(() =>
-        storage.change(secret, (snap) => {
-          if (snap.exists) throw secretError('exists', 'the secret already exists', { provider: name, secret });
-          const now = new Date();
-          return {
-            create: true,
-            insert: { stage: 'current', sealed: seal(secret, snap.nextVersion, value), labels },
-            result: info(secret, {
-              version: snap.nextVersion,
-              stage: 'current',
-              state: 'enabled',
-              labels,
-              createdAt: now,
-              updatedAt: now,
-            }),
-          };
-        }),
-      );
-    },
+  /** Changes a stored version that exists (`revoke`, `destroy`); the current one is refused. */
+  async function changeVersion(
+    secret: string,
+    version: string,
+    verb: 'revoke' | 'destroy',
+    plan: (target: StoredVersionMeta) => VersionUpdate | undefined,
+  ): Promise<void> {
+    await guard(() =>
+      storage.change(secret, (snap) => {
+        if (!snap.exists) throw kit.missingSecret(secret);
+        const target = findVersion(secret, snap.versions, version);
+        if (target.stage === 'current') throw kit.currentRefused(secret, version, verb);
+        const update = plan(target);
+        return update ? { updates: [update], result: undefined } : { result: undefined };
+      }),
+    );
+  }
 
-    async read(secret, selector, opts) {
-      kit.begin(opts);
-      kit.name(secret);
-      const sel = kit.selector(selector, secret);
-      const shown = typeof sel === 'string' ? sel : sel.version;
-      let lookup: { version: number } | { stage: SecretStage };
-      if (typeof sel === 'string') {
-        lookup = { stage: sel };
-      } else {
-        const n = versionNumber(sel.version);
-        if (n === undefined) {
-          throw secretError('not-found', 'the version does not exist', {
-            provider: name,
-            secret,
-            secretVersion: shown,
-          });
+  return kit.assemble(
+    {
+      async create(secret, value, opts) {
+        const labels = kit.writing(secret, value, opts);
+        return guard(() =>
+          storage.change(secret, (snap) => {
+            if (snap.exists) throw kit.error('exists', 'the secret already exists', secret);
+            return { create: true, ...insert(secret, snap, 'current', value, labels) };
+          }),
+        );
+      },
+
+      async read(secret, selector, opts) {
+        const sel = kit.reading(secret, selector, opts);
+        const shown = typeof sel === 'string' ? sel : sel.version;
+        let lookup: { version: number } | { stage: SecretStage };
+        if (typeof sel === 'string') {
+          lookup = { stage: sel };
+        } else {
+          const n = versionNumber(sel.version);
+          if (n === undefined) throw kit.missingVersion(secret, shown);
+          lookup = { version: n };
         }
-        lookup = { version: n };
-      }
-      const { secretExists, row } = await guard(() => storage.get(secret, lookup));
-      if (!secretExists) throw missingSecret(secret);
-      if (!row) {
-        const what = typeof sel === 'string' ? `no version is ${sel}` : 'the version does not exist';
-        throw secretError('not-found', what, { provider: name, secret, secretVersion: shown });
-      }
-      if (row.state !== 'enabled' || !row.sealed) {
-        throw secretError('revoked', `the version is ${row.state}`, {
-          provider: name,
-          secret,
-          secretVersion: String(row.version),
+        const { secretExists, row } = await guard(() => storage.get(secret, lookup));
+        if (!secretExists) throw kit.missingSecret(secret);
+        if (!row) {
+          const what = typeof sel === 'string' ? `no version is ${sel}` : 'the version does not exist';
+          throw kit.error('not-found', what, secret, shown);
+        }
+        if (row.state !== 'enabled' || !row.sealed) {
+          throw kit.error('revoked', `the version is ${row.state}`, secret, String(row.version));
+        }
+        kit.begin(opts);
+        return secretValue({
+          name: secret,
+          version: String(row.version),
+          value: open(secret, row.version, row.sealed),
+          createdAt: row.createdAt.toISOString(),
         });
-      }
-      kit.begin(opts);
-      return secretValue({
-        name: secret,
-        version: String(row.version),
-        value: open(secret, row.version, row.sealed),
-        createdAt: row.createdAt.toISOString(),
-      });
-    },
+      },
 
-    async write(secret, value, opts) {
-      kit.begin(opts);
-      kit.name(secret);
-      kit.value(value, secret);
-      const labels = kit.labels(opts?.labels, secret);
-      return guard(() =>
-        storage.change(secret, (snap) => {
-          if (!snap.exists) throw missingSecret(secret);
-          const oldPending = snap.versions.find((v) => v.stage === 'pending');
-          const now = new Date();
-          return {
-            updates: oldPending ? [revoked(oldPending)] : [],
-            insert: { stage: 'pending', sealed: seal(secret, snap.nextVersion, value), labels },
-            result: info(secret, {
-              version: snap.nextVersion,
-              stage: 'pending',
-              state: 'enabled',
-              labels,
-              createdAt: now,
-              updatedAt: now,
-            }),
-          };
-        }),
-      );
-    },
+      async write(secret, value, opts) {
+        const labels = kit.writing(secret, value, opts);
+        return guard(() =>
+          storage.change(secret, (snap) => {
+            if (!snap.exists) throw kit.missingSecret(secret);
+            const oldPending = snap.versions.find((v) => v.stage === 'pending');
+            return {
+              updates: oldPending ? [revoked(oldPending)] : [],
+              ...insert(secret, snap, 'pending', value, labels),
+            };
+          }),
+        );
+      },
 
-    async promote(secret, version, opts) {
-      kit.begin(opts);
-      kit.name(secret);
-      kit.version(version, secret);
-      const expected = opts?.expectedCurrent;
-      if (expected !== undefined) kit.version(expected, secret);
-      return guard(() =>
-        storage.change<PromoteResult>(secret, (snap) => {
-          if (!snap.exists) throw missingSecret(secret);
-          const target = findVersion(secret, snap.versions, version);
-          const current = snap.versions.find((v) => v.stage === 'current');
-          const previous = snap.versions.find((v) => v.stage === 'previous');
-          if (expected !== undefined && String(current?.version) !== expected) {
-            throw secretError(
-              'conflict',
-              `the current version is ${current ? `"${current.version}"` : 'none'}, not "${expected}"`,
-              {
-                provider: name,
-                secret,
-                secretVersion: version,
+      async promote(secret, version, opts) {
+        const expected = kit.promoting(secret, version, opts);
+        return guard(() =>
+          storage.change<PromoteResult>(secret, (snap) => {
+            if (!snap.exists) throw kit.missingSecret(secret);
+            const target = findVersion(secret, snap.versions, version);
+            const current = snap.versions.find((v) => v.stage === 'current');
+            const previous = snap.versions.find((v) => v.stage === 'previous');
+            kit.expectCurrent(secret, version, expected, current && String(current.version));
+            if (target.state !== 'enabled') {
+              throw kit.error('revoked', `cannot promote a ${target.state} version`, secret, version);
+            }
+            if (current?.version === target.version) {
+              return {
+                result: { current: version, previous: previous && String(previous.version), revoked: undefined },
+              };
+            }
+            const updates: VersionUpdate[] = [{ version: target.version, stage: 'current', state: 'enabled' }];
+            if (current) updates.push({ version: current.version, stage: 'previous', state: current.state });
+            const dropped = previous && previous.version !== target.version ? previous : undefined;
+            if (dropped) updates.push(revoked(dropped));
+            return {
+              updates,
+              result: {
+                current: version,
+                previous: current && String(current.version),
+                revoked: dropped && String(dropped.version),
               },
-            );
-          }
-          if (target.state !== 'enabled') {
-            throw secretError('revoked', `cannot promote a ${target.state} version`, {
-              provider: name,
-              secret,
-              secretVersion: version,
-            });
-          }
-          if (current?.version === target.version) {
-            return { result: { current: version, previous: previous && String(previous.version), revoked: undefined } };
-          }
-          const updates: VersionUpdate[] = [{ version: target.version, stage: 'current', state: 'enabled' }];
-          if (current) updates.push({ version: current.version, stage: 'previous', state: current.state });
-          const dropped = previous && previous.version !== target.version ? previous : undefined;
-          if (dropped) updates.push(revoked(dropped));
-          return {
-            updates,
-            result: {
-              current: version,
-              previous: current && String(current.version),
-              revoked: dropped && String(dropped.version),
-            },
-          };
-        }),
-      );
-    },
+            };
+          }),
+        );
+      },
 
-    async revoke(secret, version, opts) {
-      kit.begin(opts);
-      kit.name(secret);
-      kit.version(version, secret);
-      await guard(() =>
-        storage.change(secret, (snap) => {
-          if (!snap.exists) throw missingSecret(secret);
-          const target = findVersion(secret, snap.versions, version);
-          if (target.stage === 'current') {
-            throw secretError('invalid', 'cannot revoke the current version: promote another version first', {
-              provider: name,
-              secret,
-              secretVersion: version,
-            });
-          }
-          if (target.stage === null && target.state !== 'enabled') return { result: undefined };
-          return { updates: [revoked(target)], result: undefined };
-        }),
-      );
-    },
+      async revoke(secret, version, opts) {
+        kit.targeting(secret, version, opts);
+        await changeVersion(secret, version, 'revoke', (target) =>
+          target.stage === null && target.state !== 'enabled' ? undefined : revoked(target),
+        );
+      },
 
-    async destroy(secret, version, opts) {
-      kit.begin(opts);
-      kit.name(secret);
-      kit.version(version, secret);
-      await guard(() =>
-        storage.change(secret, (snap) => {
-          if (!snap.exists) throw missingSecret(secret);
-          const target = findVersion(secret, snap.versions, version);
-          if (target.stage === 'current') {
-            throw secretError('invalid', 'cannot destroy the current version: promote another version first', {
-              provider: name,
-              secret,
-              secretVersion: version,
-            });
-          }
-          if (target.state === 'destroyed') return { result: undefined };
-          return {
-            updates: [{ version: target.version, stage: null, state: 'destroyed', wipe: true }],
-            result: undefined,
-          };
-        }),
-      );
-    },
+      async destroy(secret, version, opts) {
+        kit.targeting(secret, version, opts);
+        await changeVersion(secret, version, 'destroy', (target) =>
+          target.state === 'destroyed'
+            ? undefined
+            : { version: target.version, stage: null, state: 'destroyed', wipe: true },
+        );
+      },
 
-    async listVersions(secret, opts) {
-      kit.begin(opts);
-      kit.name(secret);
-      const versions = await guard(() => storage.list(secret));
-      if (!versions) throw missingSecret(secret);
-      return versions.map((v) => info(secret, v));
+      async listVersions(secret, opts) {
+        kit.prelude(secret, opts);
+        const versions = await guard(() => storage.list(secret));
+        if (!versions) throw kit.missingSecret(secret);
+        return versions.map((v) => info(secret, v));
+      },
     },
-
-    close() {
-      return kit.lifecycle.close(async () => {
-        key.fill(0);
-        await storage.close();
-      });
+    async () => {
+      key.fill(0);
+      await storage.close();
     },
-
-    [Symbol.asyncDispose]() {
-      return provider.close();
-    },
-  };
-  return provider;
+  );
 }

@@ -12,18 +12,7 @@ export {
   passwordHandler,
   type RotationHandler,
 } from './generators.js';
-export {
-  createRotationManager,
-  type RotateOptions,
-  type RotationHooks,
-  type RotationLogger,
-  type RotationManager,
-  type RotationManagerOptions,
-  type RotationRetryOptions,
-  type RunDueReport,
-  type RunDueResult,
-  type VerifyContext,
-} from './manager.js';
+export { createRotationManager, type RotateOptions, type RotationManager } from './manager.js';
 export {
   NOTIFIED_EVENTS,
   type NotifiedEvent,
@@ -33,6 +22,13 @@ export {
   type WebhookOptions,
   type WebhookResult,
 } from './notify.js';
+export type {
+  RotationHooks,
+  RotationLogger,
+  RotationManagerOptions,
+  RotationRetryOptions,
+  VerifyContext,
+} from './options.js';
 export { createMemoryRotationPolicies, RotationPolicyConflictError, type RotationPolicyStore } from './policies.js';
 export {
   type CheckedPolicyInput,
@@ -43,6 +39,7 @@ export {
   parseSecretKey,
   secretKey,
 } from './policy.js';
+export type { RunDueReport, RunDueResult } from './schedule.js';
 export { createSqlRotationPolicies, ROTATION_MIGRATION, type SqlRotationPoliciesOptions } from './sql-policies.js';
 export {
   type BumpedConfig,

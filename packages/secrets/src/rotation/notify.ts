@@ -49,17 +49,10 @@ export function notificationOf(event: RotationEvent): RotationNotification | und
     case 'started':
       return { ...base, event: 'secret.rotation.started', runId: event.runId, reason: event.reason };
     case 'promoted':
-      return {
-        ...base,
-        event: 'secret.rotation.promoted',
-        runId: event.runId,
-        version: event.version,
-        ...(event.previousVersion === undefined ? {} : { previousVersion: event.previousVersion }),
-      };
     case 'completed':
       return {
         ...base,
-        event: 'secret.rotation.completed',
+        event: `secret.rotation.${event.type}`,
         runId: event.runId,
         version: event.version,
         ...(event.previousVersion === undefined ? {} : { previousVersion: event.previousVersion }),

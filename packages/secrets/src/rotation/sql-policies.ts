@@ -12,7 +12,7 @@
  * the `run` JSON column (version ids, refs, sanitised errors: never a secret value).
  */
 import { errors, isConfigError, Lifecycle } from '@summit-config/core';
-import type { SecretSql } from '../providers/local-sql.js';
+import { isSchemaName, type SecretSql } from '../providers/local-sql.js';
 import { conflict, type RotationPolicyStore } from './policies.js';
 import { DAY_MS, parseSecretKey, secretKey } from './policy.js';
 import type { RotationPolicy, RotationState, RotationStep } from './types.js';
@@ -151,12 +151,7 @@ export function createSqlRotationPolicies(options: SqlRotationPoliciesOptions): 
     throw errors.constraint('sql rotation policies option sql must have query() (use sqlFromPgPool for a pg.Pool)');
   }
   const schema = options.schema ?? 'public';
-  if (
-    typeof schema !== 'string' ||
-    schema.length === 0 ||
-    schema.includes('\u0000') ||
-    Buffer.byteLength(schema) > 63
-  ) {
+  if (!isSchemaName(schema)) {
     throw errors.constraint('sql rotation policies option schema must be a non-empty identifier of at most 63 bytes');
   }
   const kind = options.kind ?? 'postgres';
