@@ -143,7 +143,7 @@ async function casLoop(store: FailoverStore): Promise<void> {
           conflicts++;
           continue;
         }
-        record({ k: 'wfail', ref: refKey(ref), code: codeOf(error), t0, t1: Date.now() });
+        record({ k: 'wfail', ref: refKey(ref), code: codeOf(error), msg: String(error), t0, t1: Date.now() });
         await sleep(20);
       }
     }

@@ -165,12 +165,14 @@ export class ChainReader {
         failures.push({ backend: tier.store.name, error });
       }
     }
-    // Half-open: nothing else answered, and the record's breaker is open: ask it anyway (it may be back
-    // since the last probe). Only the record: an open mirror may have come back empty.
-    if (record?.state === 'open' && candidates.includes(record) && lacked.length === 0) {
+    // Half-open: no durable tier answered, and the record's breaker is not closed: ask it anyway. An open
+    // record may be back since the last probe; a syncing one answers and holds every version it
+    // ordered (what it may lack, versions the mirror took alone, the mirror did not answer for
+    // either). Only the record: an open mirror may have come back empty.
+    if (record && record.state !== 'closed' && candidates.includes(record) && !lacked.some((t) => t.durable)) {
       const answer = await this.#lastResort(record, op);
       if (answer) {
-        this.#d.sync.recover(record);
+        if (record.state === 'open') this.#d.sync.recover(record);
         return answer;
       }
     }
