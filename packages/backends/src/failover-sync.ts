@@ -15,7 +15,7 @@
  *   the same number to the record) is reported through `onEvent`.
  */
 import { randomUUID } from 'node:crypto';
-import { type ConfigRef, type ConfigVersion, refKey, type WriteFence } from '@summit-config/core';
+import { type ConfigRef, type ConfigVersion, errors, refKey, type WriteFence } from '@summit-config/core';
 import type { Breakers, Tier } from './failover-tiers.js';
 import { isOutage } from './failover-tiers.js';
 import { type ChainRoles, emptyReport, type HealOptions, healChain, healRef, type ReconcileReport } from './heal.js';
@@ -58,6 +58,8 @@ export class ChainSync {
   /** This process's provisional writes, until the record holds them (or they were renumbered). */
   readonly #own = new OwnWrites();
   #ready: Promise<void> | undefined;
+  /** Aborted by stop(): a repair pass under way ends at its next step instead of holding close(). */
+  readonly #stopped = new AbortController();
 
   constructor(tiers: readonly Tier[], breakers: Breakers, options: SyncOptions) {
     this.#tiers = tiers;
@@ -108,6 +110,7 @@ export class ChainSync {
   }
 
   stop(): void {
+    this.#stopped.abort(errors.closed('failover store'));
     clearInterval(this.#probeTimer);
     clearInterval(this.#repairTimer);
   }
@@ -253,8 +256,10 @@ export class ChainSync {
     const roles = this.roles;
     if (!roles) return Promise.resolve(emptyReport());
     if (this.#repairing && !options.full && !options.fence) return this.#repairing;
+    // A caller's own signal (the leader's reconcile job) is that caller's to abort.
+    const signal = options.signal ?? this.#stopped.signal;
     const run = (async () => {
-      const report = await healChain(roles, options);
+      const report = await healChain(roles, { ...options, signal });
       this.divergent = report.incomplete.length;
       if (report.refs.length > 0 || report.conflicts.length > 0 || options.full) {
         this.#o.emit({ type: 'reconciled', report });

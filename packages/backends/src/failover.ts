@@ -152,6 +152,9 @@ function checkOptions(options: FailoverOptions) {
  * - Watch: failover-watch.ts (the first closed tier that can watch; switches with a full resync).
  * - Probes, recovery, repair and the epoch: failover-sync.ts.
  */
+/** How long close() lets a tier's recovery finish before closing the stores under it. */
+const CLOSE_RECOVERY_WAIT_MS = 2_000;
+
 export function createFailoverStore(options: FailoverOptions): FailoverStore {
   const opts = checkOptions(options);
   const lifecycle = new Lifecycle('failover store');
@@ -326,7 +329,16 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
         await sync.settled().catch(() => {});
         sync.stop();
         fanout.close();
-        await Promise.allSettled(tiers.map((t) => t.recovering));
+        // A recovery ends at its next step once stop() aborted its pass; a step stuck on a store is
+        // ended by closing that store, after a bounded wait.
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          Promise.allSettled(tiers.map((t) => t.recovering)),
+          new Promise((r) => {
+            timer = setTimeout(r, CLOSE_RECOVERY_WAIT_MS);
+          }),
+        ]);
+        clearTimeout(timer);
         await Promise.allSettled(tiers.map((t) => t.store.close()));
       });
     },

@@ -55,3 +55,21 @@ it('reads and writes through a record that is still syncing when the mirror is s
     await store.close();
   }
 });
+
+it('close() ends a recovery whose store call never returns, and closes the stores under it', async () => {
+  const hung = new Promise<never>(() => {});
+  const record = new Proxy(createMemoryStore({ role: 'record', name: 'record' }), {
+    get: (target, prop, receiver) => (prop === 'listLagging' ? () => hung : Reflect.get(target, prop, receiver)),
+  });
+  const mirror = createMemoryStore({ role: 'mirror', name: 'mirror' });
+  const store = createFailoverStore({ tiers: [mirror, record, createMemoryStore({ name: 'cache' })] });
+  await store.ping();
+  // The first repair pass waits on listLagging for ever: the mirror cannot finish catching up.
+  expect(store.status().tiers.find((t) => t.name === 'mirror')?.state).toBe('syncing');
+  const outcome = await Promise.race([
+    store.close().then(() => 'closed'),
+    new Promise((r) => setTimeout(r, 20_000, 'still closing')),
+  ]);
+  expect(outcome).toBe('closed');
+  await expect(mirror.getHead(ref)).rejects.toMatchObject({ code: 'CLOSED' });
+}, 30_000);
