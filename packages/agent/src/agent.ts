@@ -7,12 +7,12 @@
  *   agent.registerLeaderJob('rotate-db', '0 3 * * *', async ({ signal, fencingToken }) => { ... });
  *   await agent.close();
  *
- * `runAgent()` does the same and also wires SIGTERM/SIGINT; the CLI calls it.
+ * `runAgent()` (run-agent.ts) does the same and also wires SIGTERM/SIGINT; the CLI calls it.
  */
 import { hostname } from 'node:os';
 import type { FailoverEvent, FailoverStore } from '@summit-config/backends';
 import { type ConfigClient, type ConfigError, errors, Lifecycle, type WriteFence } from '@summit-config/core';
-import { type AgentConfig, loadAgentConfig } from './config.js';
+import type { AgentConfig } from './config.js';
 import { DRIFT_KINDS, type DriftFinding, type DriftReport, detectDrift } from './drift.js';
 import { AgentEvents } from './events.js';
 import { createGovernance, type Governance } from './governance.js';
@@ -30,6 +30,7 @@ import { type AgentMetrics, createAgentMetrics } from './metrics.js';
 import { FileRenderer } from './render.js';
 import { type AgentStores, openRuntime } from './runtime.js';
 import { ServedClient } from './served.js';
+import { observeStoreEvent } from './store-events.js';
 import { type AgentLogger, settleWithin, toConfigError } from './util.js';
 
 export interface AgentOptions {
@@ -247,7 +248,7 @@ export class Agent implements AsyncDisposable {
       runner.register('reconcile', this.config.reconcile.intervalMs, async (ctx) => {
         try {
           // Metrics and events come from the store's `reconciled` event.
-          await stores.store.reconcile({ signal: ctx.signal, fence: fenceOf(ctx) });
+          await stores.store.reconcile({ signal: ctx.signal, fence: fenceOf(ctx, stores.primary.name) });
         } catch (error) {
           this.metrics.reconcileRuns.inc({ result: 'error' });
           throw error;
@@ -256,7 +257,7 @@ export class Agent implements AsyncDisposable {
     }
     if (this.config.drift.enabled) {
       runner.register('drift', this.config.drift.intervalMs, async (ctx) => {
-        await this.runDrift({ signal: ctx.signal, fence: fenceOf(ctx) });
+        await this.runDrift({ signal: ctx.signal, fence: fenceOf(ctx, stores.primary.name) });
       });
     }
     this.#governance?.register((name, intervalMs, fn) => runner.register(name, intervalMs, fn));
@@ -342,77 +343,12 @@ export class Agent implements AsyncDisposable {
   }
 
   #onStoreEvent(event: FailoverEvent): void {
-    const logger = this.#logger;
-    switch (event.type) {
-      case 'breaker':
-        this.metrics.failovers.inc({ tier: event.tier, from: event.from, to: event.to });
-        this.metrics.tierUp.set({ tier: event.tier }, event.to === 'closed' ? 1 : 0);
-        logger?.warn?.(
-          { tier: event.tier, from: event.from, to: event.to, error: event.error ? String(event.error) : undefined },
-          'store tier breaker',
-        );
-        break;
-      case 'watch-switch':
-        logger?.info?.({ from: event.from, to: event.to }, 'watch switched tier');
-        break;
-      case 'unsynced-write':
-        this.metrics.unsyncedWrites.inc();
-        break;
-      case 'drift':
-        this.#reportDrift({
-          kind: 'checksum-mismatch',
-          ref: event.ref,
-          source: 'read',
-          tier: event.tier,
-          version: event.error.version,
-          message: `read of ${event.ref} from ${event.tier}: ${event.error.message}`,
-        });
-        break;
-      case 'reconciled':
-        this.metrics.reconcileRuns.inc({ result: 'ok' });
-        this.metrics.reconcileCopied.inc(event.report.copied.length);
-        this.metrics.reconcileConflicts.inc(event.report.conflicts.length);
-        if (event.report.copied.length > 0 || event.report.conflicts.length > 0) {
-          logger?.info?.(
-            {
-              copied: event.report.copied.length,
-              conflicts: event.report.conflicts,
-              incomplete: event.report.incomplete,
-            },
-            'reconciled',
-          );
-        }
-        this.events.emit('reconciled', event.report);
-        break;
-      case 'reconcile-failed':
-        this.metrics.reconcileRuns.inc({ result: 'error' });
-        logger?.warn?.({ err: toConfigError(event.error).toJSON() }, 'reconciliation failed');
-        break;
-      case 'divergence':
-        this.metrics.divergentRefs.set(event.refs);
-        break;
-      case 'renumbered':
-        this.metrics.renumberedWrites.inc();
-        logger?.warn?.(
-          { ref: event.ref, version: event.version, reappendedAs: event.reappendedAs },
-          'a write made during a partition was re-appended under a new number',
-        );
-        break;
-      case 'mirror-reset':
-        this.metrics.mirrorResets.inc();
-        logger?.warn?.(
-          { tier: event.tier, found: event.found, expected: event.expected },
-          'the mirror came back without the chain epoch: rebuilding it from the record before it serves',
-        );
-        break;
-      case 'regressed':
-        logger?.error?.(
-          { ref: event.ref, seen: event.seen },
-          'a version this process had seen exists in no store any more (lost with a wiped store)',
-        );
-        break;
-    }
-    this.events.emit('store', event);
+    observeStoreEvent(event, {
+      metrics: this.metrics,
+      logger: this.#logger,
+      events: this.events,
+      reportDrift: (finding) => this.#reportDrift(finding),
+    });
   }
 
   #report(where: string, error: ConfigError, level: 'warn' | 'debug' = 'warn'): void {
@@ -517,100 +453,14 @@ export class Agent implements AsyncDisposable {
   }
 }
 
-export interface RunAgentOptions {
-  /** YAML configuration file. Default: none (defaults and environment variables only). */
-  configFile?: string;
-  /** An already loaded configuration (instead of `configFile`). */
-  config?: AgentConfig;
-  /** Environment variables. Default `process.env`. */
-  env?: NodeJS.ProcessEnv;
-  logger?: AgentLogger;
-  /** Close the agent on SIGTERM and SIGINT. Default true. */
-  handleSignals?: boolean;
-  /** Budget of a signal-initiated shutdown before `done` resolves anyway (`forced: true`), ms. Default 1800. */
-  shutdownTimeoutMs?: number;
-}
-
-export interface AgentExit {
-  /** 0 after a clean shutdown. */
-  code: number;
-  signal: string | undefined;
-  /** True when the shutdown budget ran out before the agent had closed. */
-  forced: boolean;
-  durationMs: number;
-}
-
-export interface RunningAgent {
-  agent: Agent;
-  /** Resolves once the agent stopped (after a signal or `stop()`), with the exit code to use. */
-  done: Promise<AgentExit>;
-  /** Stops the agent as a signal would. */
-  stop(reason?: string): Promise<AgentExit>;
-}
-
-/**
- * Loads the configuration, starts an agent, and stops it on SIGTERM/SIGINT within the shutdown
- * budget. Rejects (after cleaning up) when the configuration is invalid or the agent cannot start.
- */
-export async function runAgent(options: RunAgentOptions = {}): Promise<RunningAgent> {
-  const config = options.config ?? (await loadAgentConfig(options.configFile, options.env ?? process.env));
-  const agent = new Agent({ config, logger: options.logger });
-  try {
-    await agent.start();
-  } catch (error) {
-    await agent.close().catch(() => {});
-    throw toConfigError(error);
-  }
-  const budget = options.shutdownTimeoutMs ?? 1800;
-  let resolveDone: (exit: AgentExit) => void = () => {};
-  const done = new Promise<AgentExit>((resolve) => {
-    resolveDone = resolve;
-  });
-  let stopping: Promise<AgentExit> | undefined;
-  const stop = (reason?: string): Promise<AgentExit> => {
-    stopping ??= (async () => {
-      const t0 = performance.now();
-      options.logger?.info?.({ signal: reason }, 'shutting down');
-      let forced = false;
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        agent.close().catch((error: unknown) => {
-          options.logger?.error?.({ err: toConfigError(error).toJSON() }, 'shutdown failed');
-        }),
-        new Promise<void>((resolve) => {
-          timer = setTimeout(() => {
-            forced = true;
-            resolve();
-          }, budget);
-          timer.unref();
-        }),
-      ]);
-      clearTimeout(timer);
-      removeHandlers();
-      const exit: AgentExit = { code: 0, signal: reason, forced, durationMs: performance.now() - t0 };
-      resolveDone(exit);
-      return exit;
-    })();
-    return stopping;
-  };
-  const onSignal = (signal: NodeJS.Signals) => void stop(signal);
-  const removeHandlers = () => {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
-  };
-  if (options.handleSignals ?? true) {
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  }
-  return { agent, done, stop };
-}
-
 /**
  * The write fence of a leader job's run: its fencing token and, under a Consul lock, the lock's
- * `check-session` operation, so that a deposed leader's repair writes are refused atomically.
+ * `check-session` operation keyed by the name of the store that checks it (the primary tier: the
+ * Consul store whenever the agent leads through Consul), so that a deposed leader's repair writes
+ * are refused atomically.
  */
-function fenceOf(ctx: { fencingToken: number | undefined; guardOp(): unknown }): WriteFence | undefined {
+function fenceOf(ctx: { fencingToken: number | undefined; guardOp(): unknown }, store: string): WriteFence | undefined {
   if (ctx.fencingToken === undefined) return undefined;
   const op = ctx.guardOp();
-  return op === undefined ? { token: ctx.fencingToken } : { token: ctx.fencingToken, checks: { consul: op } };
+  return op === undefined ? { token: ctx.fencingToken } : { token: ctx.fencingToken, checks: { [store]: op } };
 }

@@ -28,15 +28,15 @@ import {
   type WriteFence,
 } from '@summit-config/core';
 
-export type DriftKind = 'head-mismatch' | 'missing' | 'checksum-mismatch' | 'lagging-instance' | 'rejected-instance';
-
-export const DRIFT_KINDS: readonly DriftKind[] = [
+export const DRIFT_KINDS = [
   'head-mismatch',
   'missing',
   'checksum-mismatch',
   'lagging-instance',
   'rejected-instance',
-];
+] as const;
+
+export type DriftKind = (typeof DRIFT_KINDS)[number];
 
 export interface DriftFinding {
   readonly kind: DriftKind;
@@ -215,16 +215,19 @@ export async function detectDrift(options: DriftOptions): Promise<DriftReport> {
     if (!head) return;
     const acks = store.capabilities.appliedState && store.listAcks ? await store.listAcks(s.ref) : [];
     const headAge = s.headCreatedAt === undefined ? Number.POSITIVE_INFINITY : now() - s.headCreatedAt;
+    const instanceOf = (ack: (typeof acks)[number]) => ({
+      ref: s.key,
+      source: 'scan' as const,
+      instance: ack.instance,
+      environment: ack.environment,
+      ackVersion: ack.version,
+      headVersion: head.version,
+    });
     for (const ack of acks) {
       if (ack.status === 'rejected') {
         findings.push({
+          ...instanceOf(ack),
           kind: 'rejected-instance',
-          ref: s.key,
-          source: 'scan',
-          instance: ack.instance,
-          environment: ack.environment,
-          ackVersion: ack.version,
-          headVersion: head.version,
           reason: ack.reason,
           message: `${s.key}: instance ${ack.instance} (${ack.environment}) rejected v${ack.version}${ack.reason ? `: ${ack.reason}` : ''}`,
         });
@@ -233,13 +236,8 @@ export async function detectDrift(options: DriftOptions): Promise<DriftReport> {
       const lag = head.version - ack.version;
       if (lag > lagThreshold && headAge >= options.lagGraceMs) {
         findings.push({
+          ...instanceOf(ack),
           kind: 'lagging-instance',
-          ref: s.key,
-          source: 'scan',
-          instance: ack.instance,
-          environment: ack.environment,
-          ackVersion: ack.version,
-          headVersion: head.version,
           message: `${s.key}: instance ${ack.instance} (${ack.environment}) applied v${ack.version}, ${lag} behind the head v${head.version}`,
         });
       }

@@ -1,14 +1,6 @@
 // PGlite's declarations use Emscripten's types without referencing them (see backends/src/pglite.ts).
 /// <reference types="emscripten" preserve="true" />
-export {
-  Agent,
-  type AgentExit,
-  type AgentOptions,
-  type AgentStatus,
-  type RunAgentOptions,
-  type RunningAgent,
-  runAgent,
-} from './agent.js';
+export { Agent, type AgentOptions, type AgentStatus } from './agent.js';
 export {
   type AgentConfig,
   type AppConfig,
@@ -51,6 +43,7 @@ export {
 } from './leader.js';
 export { type AgentMetrics, type AgentMetricsOptions, createAgentMetrics } from './metrics.js';
 export { FileRenderer, writeFileAtomic } from './render.js';
+export { type AgentExit, type RunAgentOptions, type RunningAgent, runAgent } from './run-agent.js';
 export { type AgentStores, openRuntime, type Runtime, type RuntimeOptions, type RuntimeRole } from './runtime.js';
 export { ServedClient } from './served.js';
 export type { AgentLogger } from './util.js';

@@ -1,12 +1,14 @@
 /**
  * `summit-config agent [--config file.yaml]`: the daemon. Log lines are JSON, one per line, on
- * stderr. The process exits when the agent stops (0 after a clean shutdown; 2 for a bad
- * configuration or a missing file, 1 when it cannot start otherwise).
+ * stderr. The process exits when the agent stops (0 after a clean shutdown); when it cannot start,
+ * with the code of the CLI's exit table for its error (`exit-codes.ts`: 2 for a bad configuration,
+ * 4 for a missing file, 5 for an unreachable store, 1 otherwise).
  */
 import { isConfigError } from '@summit-config/core';
 import { type Command, Option } from 'commander';
-import { runAgent } from '../agent.js';
+import { runAgent } from '../run-agent.js';
 import type { AgentLogger } from '../util.js';
+import { exitCodeFor } from './exit-codes.js';
 
 const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 type Level = (typeof LEVELS)[number];
@@ -46,7 +48,7 @@ export function registerAgentCommand(program: Command, env: NodeJS.ProcessEnv): 
           { code, err: isConfigError(error) ? error.toJSON() : String(error) },
           `agent did not start: ${(error as Error).message}`,
         );
-        process.exit(code === 'CONSTRAINT_VIOLATION' || code === 'NOT_FOUND' ? 2 : 1);
+        process.exit(exitCodeFor(error));
       }
       const exit = await running.done;
       logger.info?.(
