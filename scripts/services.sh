@@ -102,16 +102,19 @@ consul_start() {
   done
 }
 
-consul_stop() {
-  sig=${1:-TERM}
-  pid=$(consul_pid)
-  if alive "$pid"; then
-    kill -CONT "$pid" 2>/dev/null || true
-    kill "-$sig" "$pid" 2>/dev/null || true
+# stop_pid PID SIGNAL: signals a (possibly frozen) process, waits up to 10 s, then SIGKILLs it.
+stop_pid() {
+  if alive "$1"; then
+    kill -CONT "$1" 2>/dev/null || true
+    kill "-$2" "$1" 2>/dev/null || true
     i=0
-    while alive "$pid" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-    alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
+    while alive "$1" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    alive "$1" && kill -KILL "$1" 2>/dev/null || true
   fi
+}
+
+consul_stop() {
+  stop_pid "$(consul_pid)" "${1:-TERM}"
   rm -f "$RUN/consul.pid"
 }
 
@@ -205,13 +208,7 @@ cluster_node_start() {
 }
 
 cluster_node_stop() {
-  pid=$(node_pid "$1")
-  if alive "$pid"; then
-    kill "-${2:-TERM}" "$pid" 2>/dev/null || true
-    i=0
-    while alive "$pid" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-    alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
-  fi
+  stop_pid "$(node_pid "$1")" "${2:-TERM}"
   rm -f "$CLUSTER/n$1.pid"
 }
 
