@@ -28,8 +28,11 @@ export function abortReason(signal: AbortSignal): unknown {
   return reason ?? new Error('aborted');
 }
 
-/** Resolves after `ms`, or rejects with the abort reason; the timer is unref'ed. */
-export function delay(ms: number, signal?: AbortSignal): Promise<void> {
+/**
+ * Resolves after `ms`, or rejects with the abort reason. The timer is unref'ed unless `keepAlive`
+ * (a caller that asked to wait keeps the process alive).
+ */
+export function delay(ms: number, signal?: AbortSignal, keepAlive = false): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
       reject(abortReason(signal));
@@ -39,7 +42,7 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
       off();
       resolve();
     }, ms);
-    timer.unref?.();
+    if (!keepAlive) timer.unref?.();
     const off = onAbort(signal, () => {
       clearTimeout(timer);
       reject(abortReason(signal as AbortSignal));

@@ -11,7 +11,7 @@
  * runner (`leaseMs`), so two agents, or an agent and a CLI, never run the same step twice at once.
  */
 import { randomUUID } from 'node:crypto';
-import { abortReason, isConfigError, onAbort, throwIfAborted } from '@summit-config/core';
+import { delay, isConfigError, throwIfAborted } from '@summit-config/core';
 import { isSecretError, sanitizeCause } from '../errors.js';
 import { RotationPolicyConflictError } from './policies.js';
 import { nextRotation, secretKey } from './policy.js';
@@ -61,22 +61,7 @@ function isPermanent(error: unknown): boolean {
 }
 
 /** Sleeps `ms` (a referenced timer: a caller that asked to wait keeps the process alive). */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) {
-      reject(abortReason(signal));
-      return;
-    }
-    const timer = setTimeout(() => {
-      off();
-      resolve();
-    }, ms);
-    const off = onAbort(signal, () => {
-      clearTimeout(timer);
-      reject(abortReason(signal));
-    });
-  });
-}
+const sleep = (ms: number, signal: AbortSignal): Promise<void> => delay(ms, signal, true);
 
 export function createRunner(rt: RotationRuntime): RotationRunner {
   const { policies, owner, hooks, maxAttempts, baseMs, maxMs, waitPollMs } = rt.settings;
