@@ -5,10 +5,12 @@ export {
   cloneJson,
   deepFreeze,
   escapePointer,
+  FORBIDDEN_KEYS,
   isPlainObject,
   type JsonObject,
   type JsonPrimitive,
   type JsonValue,
+  MAX_JSON_DEPTH,
   sha256Hex,
 } from './json.js';
 export { mergeAll, mergeLayers } from './merge.js';

@@ -13,11 +13,26 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return proto === Object.prototype || proto === null;
 }
 
+/** How deep a JSON value may nest (objects and arrays); deeper is `CONSTRAINT_VIOLATION`. */
+export const MAX_JSON_DEPTH = 100;
+
+/**
+ * Keys a JSON object may not have: assigning them can change an object's prototype (`__proto__`) or
+ * shadow what code expects of every object, so a config carrying one is refused, never stored.
+ */
+export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
 /**
  * Checks that `value` is plain JSON data (no undefined, functions, symbols, bigint, NaN, Infinity,
- * class instances or cycles) and throws `CONSTRAINT_VIOLATION` naming the JSON pointer otherwise.
+ * class instances or cycles), nests at most {@link MAX_JSON_DEPTH} levels and has no
+ * {@link FORBIDDEN_KEYS}; throws `CONSTRAINT_VIOLATION` naming the JSON pointer otherwise.
  */
-export function assertJson(value: unknown, pointer = '', seen = new Set<object>()): asserts value is JsonValue {
+export function assertJson(
+  value: unknown,
+  pointer = '',
+  seen = new Set<object>(),
+  depth = 0,
+): asserts value is JsonValue {
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -28,11 +43,20 @@ export function assertJson(value: unknown, pointer = '', seen = new Set<object>(
     case 'object': {
       if (value === null) return;
       if (seen.has(value)) throw errors.constraint(`value at "${pointer}" is circular`);
+      if (depth >= MAX_JSON_DEPTH) {
+        throw errors.constraint(`value at "${pointer}" nests deeper than ${MAX_JSON_DEPTH} levels`);
+      }
       seen.add(value);
       if (Array.isArray(value)) {
-        for (let i = 0; i < value.length; i++) assertJson(value[i], `${pointer}/${i}`, seen);
+        for (let i = 0; i < value.length; i++) assertJson(value[i], `${pointer}/${i}`, seen, depth + 1);
       } else if (isPlainObject(value)) {
-        for (const [k, v] of Object.entries(value)) assertJson(v, `${pointer}/${escapePointer(k)}`, seen);
+        for (const [k, v] of Object.entries(value)) {
+          const at = `${pointer}/${escapePointer(k)}`;
+          if (FORBIDDEN_KEYS.has(k)) {
+            throw errors.constraint(`key "${k}" at "${at}" is not allowed (it could change an object's prototype)`);
+          }
+          assertJson(v, at, seen, depth + 1);
+        }
       } else {
         throw errors.constraint(`value at "${pointer}" is not plain JSON (${value.constructor?.name ?? 'object'})`);
       }
