@@ -1,85 +1,82 @@
 /**
- * The `migrate` and `template` command modules, driven through commander against a memory change
- * service: output (human and --json), exit codes with error codes, files written by `migrate create`.
+ * `summit-config migrate ...` and `summit-config template ...` in process (`runCli`, see
+ * packages/agent/test/cli-harness.ts), on PostgreSQL: each command's session opens the schema of the
+ * test's change service, which seeds and checks. Output (human and --json), exit codes (the CLI's
+ * one table) with error codes, files written by `migrate create`.
  */
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadMigrationFile, type MigrationPlan, type MigrationStatusEntry } from '@summit-config/core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createMigrationsProgram,
-  type MigrateCommandContext,
-  parseParams,
-} from '../../packages/agent/src/commands/migrate.js';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { runIn } from '../../packages/agent/test/cli-harness.js';
 import { actors, closeShared, FIXTURES, type MigrationHarness, migrationHarness, SELECTED, seed } from './helpers.js';
 
 afterAll(closeShared);
 
 interface Cli {
   run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** Commands that opened a session (without a harness: tried to, and failed on the missing configuration). */
   opened: number;
 }
 
-function sink() {
-  let text = '';
-  return {
-    stream: {
-      write(chunk: string) {
-        text += chunk;
-        return true;
-      },
-    } as unknown as NodeJS.WritableStream,
-    take() {
-      const t = text;
-      text = '';
-      return t;
-    },
-  };
+/** The `--dir` every migrate and template command but `migrate rollback` takes (a later `--dir` wins). */
+function withDir(args: string[], dirs: { migrations?: string; templates?: string }): string[] {
+  const [group, command, ...rest] = args;
+  const dir = group === 'migrate' ? dirs.migrations : group === 'template' ? dirs.templates : undefined;
+  if (dir === undefined || command === undefined || (group === 'migrate' && command === 'rollback')) return args;
+  return [group as string, command, '--dir', dir, ...rest];
 }
 
+/**
+ * Runs command lines as `root` (every permission) on the harness's PostgreSQL schema; without a
+ * harness, on a configuration file that does not exist, so a command that opens a session fails.
+ */
 function cli(h: MigrationHarness | undefined, dirs: { migrations?: string; templates?: string } = {}): Cli {
-  const out = sink();
-  const err = sink();
-  let code = 0;
+  const noSession = join(tmp, 'no-session-expected.yaml');
+  const env: NodeJS.ProcessEnv = h
+    ? {
+        PATH: process.env.PATH,
+        DATABASE_URL: process.env.DATABASE_URL, // the server the harness connected to
+        SUMMIT_PG_SCHEMA: h.schema,
+        SUMMIT_RBAC_FILE: rbacFile,
+      }
+    : { PATH: process.env.PATH, SUMMIT_AGENT_CONFIG: noSession };
   const state: Cli = {
     opened: 0,
     async run(...args) {
-      code = 0;
-      const context: MigrateCommandContext = {
-        async open() {
-          state.opened++;
-          if (!h) throw new Error('this command should not need the service');
-          return { service: h.service, history: h.history, actor: actors.root, close: async () => {} };
-        },
-        migrationsDir: dirs.migrations,
-        templatesDir: dirs.templates,
-        stdout: out.stream,
-        stderr: err.stream,
-        setExitCode: (c) => {
-          code = c;
-        },
-        clock: () => new Date('2030-02-03T04:05:06.000Z'),
-      };
-      const program = createMigrationsProgram(context);
-      program.exitOverride();
-      program.configureOutput({ writeOut: (s) => out.stream.write(s), writeErr: (s) => err.stream.write(s) });
-      await program.parseAsync(args, { from: 'user' });
-      return { code, stdout: out.take(), stderr: err.take() };
+      const r = await runIn(env, withDir(args, dirs), { actor: actors.root.id });
+      if (r.stderr.includes(noSession)) state.opened++;
+      return { code: r.code, stdout: r.stdout, stderr: r.stderr };
     },
   };
   return state;
 }
 
 let tmp: string;
+let rbacFile: string;
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'summit-cli-migrate-'));
+  rbacFile = join(tmp, 'rbac.yaml');
+  await writeFile(
+    rbacFile,
+    `roles:\n  superuser: ['*']\nbindings:\n  - users: [${actors.root.id}]\n    roles: [superuser]\n`,
+  );
 });
 afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
 describe('migrate create', () => {
+  // Names of created migrations come from the clock.
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date('2030-02-03T04:05:06.000Z'));
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it('scaffolds a YAML or JSON migration that loads and changes nothing as written', async () => {
     const dir = join(tmp, 'created');
     const c = cli(undefined, { migrations: dir });
@@ -137,7 +134,7 @@ describe('migrate plan / apply / status / rollback', () => {
   });
 
   async function setup() {
-    h = await migrationHarness('memory');
+    h = await migrationHarness('postgres');
     await seed(h.service, actors.root);
     return cli(h, { migrations: `${FIXTURES}basic` });
   }
@@ -183,7 +180,7 @@ describe('migrate plan / apply / status / rollback', () => {
     expect(rolled.stdout).toContain(`${SELECTED[0]}: rolled_back as v4`);
     expect((await c.run('migrate', 'rollback', '0002-rename-pool')).stdout).toContain('already rolled back');
     const unknown = await c.run('migrate', 'rollback', 'nope', '--json');
-    expect(unknown.code).toBe(2);
+    expect(unknown.code).toBe(4); // NOT_FOUND: not found in the CLI's exit table
     expect(JSON.parse(unknown.stderr).error.code).toBe('NOT_FOUND');
   });
 
@@ -205,7 +202,7 @@ describe('migrate plan / apply / status / rollback', () => {
     expect((await h?.service.get(actors.root, SELECTED[0] as string))?.version).toBe(1);
 
     const missing = await c.run('migrate', 'status', '--dir', join(tmp, 'nothing-here'));
-    expect(missing.code).toBe(2);
+    expect(missing.code).toBe(4);
     expect(missing.stderr).toContain('error NOT_FOUND');
     const broken = join(tmp, 'broken');
     await rm(broken, { recursive: true, force: true });
@@ -270,13 +267,13 @@ describe('template commands', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^error SCHEMA_VALIDATION: /);
     const unknown = await c.run('template', 'render', 'nope');
-    expect(unknown.code).toBe(2);
+    expect(unknown.code).toBe(4); // NOT_FOUND
     expect(unknown.stderr).toContain('NOT_FOUND');
     expect(c.opened).toBe(0);
   });
 
   it('render --ref validates against the service schema; apply creates the config through the service', async () => {
-    h = await migrationHarness('memory');
+    h = await migrationHarness('postgres');
     const c = cli(h, { templates });
     await h.service.registerSchema(actors.root, 'db', {
       type: 'object',
@@ -296,16 +293,5 @@ describe('template commands', () => {
     const again = await c.run('template', 'apply', 'service-database', 'app:billing/other', ...args);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('VERSION_CONFLICT');
-  });
-
-  it('parseParams nests dotted names and refuses malformed pairs', () => {
-    expect(parseParams(['a.b=1', 'a.c="x"', 'd=text', 'e={"k":[1]}'], { z: true })).toEqual({
-      z: true,
-      a: { b: 1, c: 'x' },
-      d: 'text',
-      e: { k: [1] },
-    });
-    expect(() => parseParams(['novalue'])).toThrow(/name=value/);
-    expect(() => parseParams(['__proto__.x=1'])).toThrow(/bad name/);
   });
 });

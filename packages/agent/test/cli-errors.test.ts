@@ -47,7 +47,7 @@ describe('summit-config failures', () => {
       ['approve', 'no-such-request'],
       ['schema', 'validate', 'nothing', '--json-value', '{}'],
       ['secret', 'rotate', 'no-such-secret'],
-      // commands/migrate.ts maps its errors to 2 or 1; the CLI applies its own table to them
+      // migrate and template commands run in the same frame, through the same exit table
       ['template', 'list', '--dir', join(h.dir, 'no-templates')],
     ]) {
       const r = await h.run([...args, '--json']);

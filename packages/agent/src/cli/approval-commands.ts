@@ -3,10 +3,11 @@
  */
 import { type ChangeRequest, errors, REQUEST_STATUSES, type RequestStatus, refKey } from '@summit-config/core';
 import type { Command } from 'commander';
-import { action, addCommonOptions, type CliState, type Run } from './command.js';
-import { addContentOptions, CONTENT_HELP, type ContentOptions, contentFor } from './config-commands.js';
+import { type CliState, define, type Run } from './command.js';
+import { addContentOptions, CONTENT_HELP, type ContentOptions, contentFor } from './content.js';
+import type { Session } from './context.js';
 import { date, integer, list, ref } from './input.js';
-import { table, when } from './io.js';
+import { when } from './io.js';
 
 function summary(r: ChangeRequest): string {
   const approvals = r.approvals.filter((a) => a.decision === 'approve').length;
@@ -25,8 +26,28 @@ function summary(r: ChangeRequest): string {
   return lines.join('\n');
 }
 
+interface DecisionOptions {
+  comment?: string;
+  reason?: string;
+}
+
+/** approve, reject, cancel and apply: a change request id in, the request as it is now out. */
+function decide(s: Session, name: string, id: string, o: DecisionOptions): Promise<ChangeRequest> {
+  switch (name) {
+    case 'approve':
+      return s.service.approve(s.actor, id, o.comment === undefined ? {} : { comment: o.comment });
+    case 'reject':
+      return s.service.reject(s.actor, id, { reason: o.reason as string });
+    case 'cancel':
+      return s.service.cancel(s.actor, id, o.reason === undefined ? {} : { reason: o.reason });
+    default:
+      return s.service.apply(s.actor, id);
+  }
+}
+
 export function registerApprovalCommands(program: Command, state: CliState): void {
-  addCommonOptions(
+  define(
+    state,
     addContentOptions(
       program
         .command('propose')
@@ -40,114 +61,71 @@ export function registerApprovalCommands(program: Command, state: CliState): voi
       .option('--apply-at <time>', 'apply no earlier than this (ISO-8601)')
       .option('-q, --quiet', 'print only the change request id (for scripts: ID=$(summit-config propose ... -q))')
       .addHelpText('after', CONTENT_HELP),
-  ).action(
-    action(
-      state,
-      async (
-        run: Run<
-          ContentOptions & { kind: string; to?: string; baseVersion?: string; applyAt?: string; quiet?: boolean }
-        >,
-        refText: string,
-        file: string | undefined,
-      ) => {
-        const { opts } = run;
-        if (!['set', 'delete', 'rollback'].includes(opts.kind)) {
-          throw errors.constraint(`--kind must be set, delete or rollback, got ${JSON.stringify(opts.kind)}`);
+    async (
+      run: Run<ContentOptions & { kind: string; to?: string; baseVersion?: string; applyAt?: string; quiet?: boolean }>,
+      refText: string,
+      file: string | undefined,
+    ) => {
+      const { opts } = run;
+      if (!['set', 'delete', 'rollback'].includes(opts.kind)) {
+        throw errors.constraint(`--kind must be set, delete or rollback, got ${JSON.stringify(opts.kind)}`);
+      }
+      const kind = opts.kind as 'set' | 'delete' | 'rollback';
+      const baseVersion = integer(opts.baseVersion, '--base-version', 0);
+      const to = integer(opts.to, '--to', 1);
+      const applyAt = date(opts.applyAt, '--apply-at');
+      const r = ref(refText);
+      const s = await run.session();
+      let request: ChangeRequest;
+      if (kind === 'set') {
+        const { input, base } = await contentFor(run, s, refText, file);
+        request = await s.service.propose(s.actor, {
+          ...input,
+          kind,
+          baseVersion: baseVersion ?? base?.version ?? 0,
+          ...(applyAt ? { applyAt } : {}),
+        });
+      } else {
+        if (file !== undefined || opts.file !== undefined || opts.jsonValue !== undefined) {
+          throw errors.constraint(`--kind ${kind} takes no value`);
         }
-        const kind = opts.kind as 'set' | 'delete' | 'rollback';
-        const baseVersion = integer(opts.baseVersion, '--base-version', 0);
-        const to = integer(opts.to, '--to', 1);
-        const applyAt = date(opts.applyAt, '--apply-at');
-        const r = ref(refText);
-        const s = await run.session();
-        let request: ChangeRequest;
-        if (kind === 'set') {
-          const { input, base } = await contentFor(run, s, refText, file);
-          request = await s.service.propose(s.actor, {
-            ...input,
-            kind,
-            baseVersion: baseVersion ?? base?.version ?? 0,
-            ...(applyAt ? { applyAt } : {}),
-          });
-        } else {
-          if (file !== undefined || opts.file !== undefined || opts.jsonValue !== undefined) {
-            throw errors.constraint(`--kind ${kind} takes no value`);
-          }
-          request = await s.service.propose(s.actor, {
-            ref: r,
-            kind,
-            ...(to === undefined ? {} : { to }),
-            ...(baseVersion === undefined ? {} : { baseVersion }),
-            ...(opts.message === undefined ? {} : { message: opts.message }),
-            ...(applyAt ? { applyAt } : {}),
-          });
-        }
-        if (opts.quiet && !opts.json) run.out.line(request.id);
-        else run.out.result(request, () => summary(request));
-      },
+        request = await s.service.propose(s.actor, {
+          ref: r,
+          kind,
+          ...(to === undefined ? {} : { to }),
+          ...(baseVersion === undefined ? {} : { baseVersion }),
+          ...(opts.message === undefined ? {} : { message: opts.message }),
+          ...(applyAt ? { applyAt } : {}),
+        });
+      }
+      if (opts.quiet && !opts.json) run.out.line(request.id);
+      else run.out.result(request, () => summary(request));
+    },
+  );
+
+  const decision = (name: string, description: string) =>
+    program.command(name).description(description).argument('<change-id>', 'the change request id');
+  for (const command of [
+    decision('approve', 'approve a change request (or the review of an emergency change)').option(
+      '--comment <text>',
+      'a comment recorded with the approval',
     ),
-  );
-
-  addCommonOptions(
-    program
-      .command('approve')
-      .description('approve a change request (or the review of an emergency change)')
-      .argument('<change-id>', 'the change request id')
-      .option('--comment <text>', 'a comment recorded with the approval'),
-  ).action(
-    action(state, async (run: Run<{ comment?: string }>, id: string) => {
+    decision('reject', 'reject a change request (or the review of an emergency change)').requiredOption(
+      '--reason <text>',
+      'why (recorded)',
+    ),
+    decision('cancel', 'cancel a pending or approved change request').option('--reason <text>', 'why (recorded)'),
+    decision('apply', 'apply an approved change request (CONFLICTING_CHANGE when its base is no longer the head)'),
+  ]) {
+    define(state, command, async (run: Run<DecisionOptions>, id: string) => {
       const s = await run.session();
-      const r = await s.service.approve(
-        s.actor,
-        id,
-        run.opts.comment === undefined ? {} : { comment: run.opts.comment },
-      );
+      const r = await decide(s, command.name(), id, run.opts);
       run.out.result(r, () => summary(r));
-    }),
-  );
+    });
+  }
 
-  addCommonOptions(
-    program
-      .command('reject')
-      .description('reject a change request (or the review of an emergency change)')
-      .argument('<change-id>', 'the change request id')
-      .requiredOption('--reason <text>', 'why (recorded)'),
-  ).action(
-    action(state, async (run: Run<{ reason: string }>, id: string) => {
-      const s = await run.session();
-      const r = await s.service.reject(s.actor, id, { reason: run.opts.reason });
-      run.out.result(r, () => summary(r));
-    }),
-  );
-
-  addCommonOptions(
-    program
-      .command('cancel')
-      .description('cancel a pending or approved change request')
-      .argument('<change-id>', 'the change request id')
-      .option('--reason <text>', 'why (recorded)'),
-  ).action(
-    action(state, async (run: Run<{ reason?: string }>, id: string) => {
-      const s = await run.session();
-      const r = await s.service.cancel(s.actor, id, run.opts.reason === undefined ? {} : { reason: run.opts.reason });
-      run.out.result(r, () => summary(r));
-    }),
-  );
-
-  addCommonOptions(
-    program
-      .command('apply')
-      .description('apply an approved change request (CONFLICTING_CHANGE when its base is no longer the head)')
-      .argument('<change-id>', 'the change request id'),
-  ).action(
-    action(state, async (run: Run<object>, id: string) => {
-      const s = await run.session();
-      const r = await s.service.apply(s.actor, id);
-      run.out.result(r, () => summary(r));
-    }),
-  );
-
-  addCommonOptions(
+  define(
+    state,
     program
       .command('pending')
       .description('list pending change requests (and emergency changes awaiting review)')
@@ -156,8 +134,7 @@ export function registerApprovalCommands(program: Command, state: CliState): voi
       .option('--status <status...>', `these statuses instead (${REQUEST_STATUSES.join(', ')})`)
       .option('--all', 'every status')
       .option('--limit <n>', 'at most this many', '1000'),
-  ).action(
-    action(state, async (run: Run<{ env?: string; ref?: string; status?: string[]; all?: boolean; limit: string }>) => {
+    async (run: Run<{ env?: string; ref?: string; status?: string[]; all?: boolean; limit: string }>) => {
       const { opts } = run;
       const statuses = list(opts.status);
       for (const st of statuses) {
@@ -181,25 +158,23 @@ export function registerApprovalCommands(program: Command, state: CliState): voi
         requests = [...pending, ...reviews.filter((x) => !pending.some((p) => p.id === x.id))];
       }
       if (opts.env) requests = requests.filter((x) => x.environments.includes(opts.env as string));
-      run.out.result(requests, () =>
-        requests.length === 0
-          ? 'No pending change requests.'
-          : table(
-              ['ID', 'REF', 'KIND', 'BASE', 'STATUS', 'APPROVALS', 'ENVIRONMENTS', 'BY', 'REQUESTED', 'EXPIRES'],
-              requests.map((x) => [
-                x.id,
-                refKey(x.ref),
-                x.kind,
-                `v${x.baseVersion}`,
-                x.emergency ? `emergency, review ${x.review ?? '-'}` : x.status,
-                `${x.approvals.filter((a) => a.decision === 'approve').length}/${x.requiredApprovals}`,
-                x.environments.join(',') || '-',
-                x.requestedBy,
-                when(x.requestedAt),
-                x.status === 'pending' ? when(x.expiresAt) : '-',
-              ]),
-            ),
+      run.out.list(
+        requests,
+        'No pending change requests.',
+        ['ID', 'REF', 'KIND', 'BASE', 'STATUS', 'APPROVALS', 'ENVIRONMENTS', 'BY', 'REQUESTED', 'EXPIRES'],
+        (x) => [
+          x.id,
+          refKey(x.ref),
+          x.kind,
+          `v${x.baseVersion}`,
+          x.emergency ? `emergency, review ${x.review ?? '-'}` : x.status,
+          `${x.approvals.filter((a) => a.decision === 'approve').length}/${x.requiredApprovals}`,
+          x.environments.join(',') || '-',
+          x.requestedBy,
+          when(x.requestedAt),
+          x.status === 'pending' ? when(x.expiresAt) : '-',
+        ],
       );
-    }),
+    },
   );
 }

@@ -3,9 +3,9 @@
  */
 import { type AuditQuery, ConfigError, refKey } from '@summit-config/core';
 import type { Command } from 'commander';
-import { action, addCommonOptions, type CliState, type Run } from './command.js';
+import { type CliState, define, type Run } from './command.js';
 import { date, integer, ref } from './input.js';
-import { table, when } from './io.js';
+import { when } from './io.js';
 
 interface AuditOptions {
   by?: string;
@@ -18,7 +18,8 @@ interface AuditOptions {
 }
 
 export function registerAuditCommands(program: Command, state: CliState): void {
-  const audit = addCommonOptions(
+  const audit = define(
+    state,
     program
       .command('audit')
       .description('query the audit trail (every change, approval and schema or environment event)')
@@ -30,8 +31,7 @@ export function registerAuditCommands(program: Command, state: CliState): void {
       .option('--until <time>', 'events before this time')
       .option('--after-seq <n>', 'events after this sequence number (paging)')
       .option('--limit <n>', 'at most this many, oldest first', '1000'),
-  ).action(
-    action(state, async (run: Run<AuditOptions>, refText: string | undefined) => {
+    async (run: Run<AuditOptions>, refText: string | undefined) => {
       const { opts } = run;
       const query: AuditQuery = {
         ...(refText === undefined ? {} : { ref: refKey(ref(refText)) }),
@@ -45,32 +45,30 @@ export function registerAuditCommands(program: Command, state: CliState): void {
       };
       const s = await run.session();
       const events = await s.service.audit(s.actor, query);
-      run.out.result(events, () =>
-        events.length === 0
-          ? 'No audit events.'
-          : table(
-              ['SEQ', 'AT', 'ACTOR', 'ACTION', 'REF', 'VERSION', 'SOURCE', 'MESSAGE'],
-              events.map((e) => [
-                String(e.seq),
-                when(e.at),
-                e.actor,
-                e.action,
-                e.ref ?? '-',
-                e.version === undefined ? '-' : String(e.version),
-                e.source ?? '-',
-                e.message,
-              ]),
-            ),
+      run.out.list(
+        events,
+        'No audit events.',
+        ['SEQ', 'AT', 'ACTOR', 'ACTION', 'REF', 'VERSION', 'SOURCE', 'MESSAGE'],
+        (e) => [
+          String(e.seq),
+          when(e.at),
+          e.actor,
+          e.action,
+          e.ref ?? '-',
+          e.version === undefined ? '-' : String(e.version),
+          e.source ?? '-',
+          e.message,
+        ],
       );
-    }),
+    },
   );
 
-  addCommonOptions(
+  define(
+    state,
     audit
       .command('verify')
       .description('verify the hash chain of the audit trail (CHECKSUM_MISMATCH, exit 1, when it is broken)'),
-  ).action(
-    action(state, async (run: Run<object>) => {
+    async (run: Run<object>) => {
       const s = await run.session();
       const result = await s.service.verifyAudit(s.actor);
       run.out.result(result, () =>
@@ -84,6 +82,6 @@ export function registerAuditCommands(program: Command, state: CliState): void {
           `the audit chain is broken at seq ${result.brokenAt ?? '?'}: ${result.reason ?? 'unknown reason'}`,
         );
       }
-    }),
+    },
   );
 }

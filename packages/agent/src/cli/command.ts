@@ -39,15 +39,18 @@ export function addCommonOptions(command: Command): Command {
   return command;
 }
 
+/** A command body: `body(run, ...positionalArgs)` resolves with the exit code (default 0). */
+export type Body<O, A extends unknown[]> = (run: Run<O>, ...args: A) => Promise<number | undefined> | Promise<void>;
+
+/** An extra line printed under an error (`hint: ...`), e.g. what to do instead. */
+export type Hint = (error: unknown) => string | undefined;
+
 /**
- * Wraps a command body as a commander action: `body(run, ...positionalArgs)`. The body returns the
- * exit code (default 0); a thrown error is printed with its code and mapped through the exit table.
+ * Wraps a command body as a commander action. The body returns the exit code (default 0); a thrown
+ * error is printed with its code and mapped through the exit table (`exit-codes.ts`), the one place
+ * that turns errors into exit codes.
  */
-export function action<O extends object, A extends unknown[]>(
-  state: CliState,
-  body: (run: Run<O>, ...args: A) => Promise<number | undefined> | Promise<void>,
-  hint?: (error: unknown) => string | undefined,
-) {
+export function action<O extends object, A extends unknown[]>(state: CliState, body: Body<O, A>, hint?: Hint) {
   return async (...raw: unknown[]) => {
     const command = raw.at(-1) as Command;
     const opts = command.optsWithGlobals() as O & CommonOptions;
@@ -76,6 +79,16 @@ export function action<O extends object, A extends unknown[]>(
       }
     }
   };
+}
+
+/** Registers `command` in the frame: the common options, and `body` as its action (see `action`). */
+export function define<O extends object, A extends unknown[]>(
+  state: CliState,
+  command: Command,
+  body: Body<O, A>,
+  hint?: Hint,
+): Command {
+  return addCommonOptions(command).action(action(state, body, hint));
 }
 
 /** The default `open`: the real session from the command's options and the run's environment. */

@@ -6,20 +6,30 @@
 import { refKey } from '@summit-config/core';
 import type { Command } from 'commander';
 import { DRIFT_KINDS, type DriftFinding, type DriftReport, detectDrift } from '../drift.js';
-import { action, addCommonOptions, type CliState, type Run } from './command.js';
+import { type CliState, define, type Run } from './command.js';
 import type { Session } from './context.js';
 import { ref } from './input.js';
 import { type Output, table } from './io.js';
 
-async function detect(run: Run<object>, s: Session, remediate: boolean, label: string): Promise<DriftReport> {
-  s.rbac.check(s.actor, 'config:read');
-  if (remediate) s.rbac.check(s.actor, 'config:write');
+/** `work()` with a counter of the seconds it takes on stderr (when it is a terminal). */
+async function timed<T>(run: Run<object>, label: string, work: () => Promise<T>): Promise<T> {
   const progress = run.out.progress(label);
   const started = Date.now();
   const timer = setInterval(() => progress.update(Math.round((Date.now() - started) / 1000), 's'), 200);
   timer.unref();
   try {
-    return await detectDrift({
+    return await work();
+  } finally {
+    clearInterval(timer);
+    progress.done();
+  }
+}
+
+function detect(run: Run<object>, s: Session, remediate: boolean, label: string): Promise<DriftReport> {
+  s.rbac.check(s.actor, 'config:read');
+  if (remediate) s.rbac.check(s.actor, 'config:write');
+  return timed(run, label, () =>
+    detectDrift({
       store: s.store,
       primary: s.primary,
       record: s.record,
@@ -28,11 +38,8 @@ async function detect(run: Run<object>, s: Session, remediate: boolean, label: s
       remediate,
       concurrency: s.config.drift.concurrency,
       ...(run.io.signal ? { signal: run.io.signal } : {}),
-    });
-  } finally {
-    clearInterval(timer);
-    progress.done();
-  }
+    }),
+  );
 }
 
 function findingRows(findings: readonly DriftFinding[]): string[][] {
@@ -53,12 +60,34 @@ function printFindings(out: Output, report: DriftReport, findings: readonly Drif
   });
 }
 
+/** `reconcile`: the versions one durable tier lacks, copied from the other now. */
+async function reconcile(run: Run<object>): Promise<void> {
+  const s = await run.session();
+  s.rbac.check(s.actor, 'config:write');
+  const report = await timed(run, 'reconciling', () =>
+    s.store.reconcile(run.io.signal ? { signal: run.io.signal } : {}),
+  );
+  run.out.result({ tiers: s.tiers, ...report }, () => {
+    if (!s.record) return `Nothing to reconcile: one durable tier (${s.primary.name}).`;
+    const lines = [
+      `${report.examined} ref(s) compared between ${s.primary.name} and ${s.record.name}: ${report.copied.length} version(s) copied, ${report.conflicts.length} conflict(s), ${report.incomplete.length} incomplete`,
+    ];
+    for (const c of report.copied) lines.push(`  copied ${c.ref} v${c.version} ${c.from} -> ${c.to}`);
+    for (const c of report.conflicts) {
+      lines.push(`  conflict ${c.ref} v${c.version}: ${c.from}'s content re-appended as v${c.reappendedAs}`);
+    }
+    for (const i of report.incomplete) lines.push(`  incomplete ${i.ref}: ${i.reason}`);
+    return lines.join('\n');
+  });
+}
+
 export function registerDriftCommands(program: Command, state: CliState): void {
   const drift = program
     .command('drift')
     .description('drift between the stores, documents that do not verify, instances that lag or rejected');
 
-  addCommonOptions(
+  define(
+    state,
     drift
       .command('detect')
       .description('detect drift now (all refs, or one)')
@@ -66,32 +95,28 @@ export function registerDriftCommands(program: Command, state: CliState): void {
       .option('--env <environment>', 'only instance findings of this environment (store findings always show)')
       .option('--remediate', 'repair what can be repaired (rewrite bad documents, reconcile head differences)')
       .option('--exit-code', 'exit 1 when drift is found (for scripts and CI)'),
-  ).action(
-    action(
-      state,
-      async (run: Run<{ env?: string; remediate?: boolean; exitCode?: boolean }>, refText: string | undefined) => {
-        const only = refText === undefined ? undefined : refKey(ref(refText));
-        const s = await run.session();
-        const report = await detect(run, s, run.opts.remediate === true, 'checking drift');
-        const findings = report.findings.filter(
-          (f) =>
-            (only === undefined || f.ref === only) &&
-            (run.opts.env === undefined || f.environment === undefined || f.environment === run.opts.env),
-        );
-        printFindings(run.out, report, findings);
-        const open = findings.filter((f) => f.remediated !== true);
-        return run.opts.exitCode && open.length > 0 ? 1 : 0;
-      },
-    ),
+    async (run: Run<{ env?: string; remediate?: boolean; exitCode?: boolean }>, refText: string | undefined) => {
+      const only = refText === undefined ? undefined : refKey(ref(refText));
+      const s = await run.session();
+      const report = await detect(run, s, run.opts.remediate === true, 'checking drift');
+      const findings = report.findings.filter(
+        (f) =>
+          (only === undefined || f.ref === only) &&
+          (run.opts.env === undefined || f.environment === undefined || f.environment === run.opts.env),
+      );
+      printFindings(run.out, report, findings);
+      const open = findings.filter((f) => f.remediated !== true);
+      return run.opts.exitCode && open.length > 0 ? 1 : 0;
+    },
   );
 
-  addCommonOptions(
+  define(
+    state,
     drift
       .command('report')
       .description('a drift report: counts per kind and every finding (with --all, every ref)')
       .option('--all', 'list every ref examined, with or without drift'),
-  ).action(
-    action(state, async (run: Run<{ all?: boolean }>) => {
+    async (run: Run<{ all?: boolean }>) => {
       const s = await run.session();
       const report = await detect(run, s, false, 'checking drift');
       const counts = Object.fromEntries(
@@ -132,40 +157,14 @@ export function registerDriftCommands(program: Command, state: CliState): void {
         }
         return lines.join('\n');
       });
-    }),
+    },
   );
 
-  addCommonOptions(
+  define(
+    state,
     program
       .command('reconcile')
       .description('copy versions one durable tier lacks from the other now (the agent also does this on a schedule)'),
-  ).action(
-    action(state, async (run: Run<object>) => {
-      const s = await run.session();
-      s.rbac.check(s.actor, 'config:write');
-      const progress = run.out.progress('reconciling');
-      const started = Date.now();
-      const timer = setInterval(() => progress.update(Math.round((Date.now() - started) / 1000), 's'), 200);
-      timer.unref();
-      let report: Awaited<ReturnType<typeof s.store.reconcile>>;
-      try {
-        report = await s.store.reconcile(run.io.signal ? { signal: run.io.signal } : {});
-      } finally {
-        clearInterval(timer);
-        progress.done();
-      }
-      run.out.result({ tiers: s.tiers, ...report }, () => {
-        if (!s.record) return `Nothing to reconcile: one durable tier (${s.primary.name}).`;
-        const lines = [
-          `${report.examined} ref(s) compared between ${s.primary.name} and ${s.record.name}: ${report.copied.length} version(s) copied, ${report.conflicts.length} conflict(s), ${report.incomplete.length} incomplete`,
-        ];
-        for (const c of report.copied) lines.push(`  copied ${c.ref} v${c.version} ${c.from} -> ${c.to}`);
-        for (const c of report.conflicts) {
-          lines.push(`  conflict ${c.ref} v${c.version}: ${c.from}'s content re-appended as v${c.reappendedAs}`);
-        }
-        for (const i of report.incomplete) lines.push(`  incomplete ${i.ref}: ${i.reason}`);
-        return lines.join('\n');
-      });
-    }),
+    reconcile,
   );
 }

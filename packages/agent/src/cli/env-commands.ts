@@ -3,9 +3,8 @@
  */
 import type { ApprovalPolicy, Environment } from '@summit-config/core';
 import type { Command } from 'commander';
-import { action, addCommonOptions, type CliState, type Run } from './command.js';
+import { type CliState, define, type Run } from './command.js';
 import { integer, list } from './input.js';
-import { table } from './io.js';
 
 interface EnvOptions {
   parent?: string;
@@ -45,54 +44,44 @@ function addDefinitionOptions(command: Command): Command {
 export function registerEnvCommands(program: Command, state: CliState): void {
   const env = program.command('env').description('environments and their approval policies');
 
-  addCommonOptions(env.command('list').description('list environments')).action(
-    action(state, async (run: Run<object>) => {
-      const s = await run.session();
-      const envs = await s.service.listEnvironments(s.actor);
-      run.out.result(envs, () =>
-        envs.length === 0
-          ? 'No environments.'
-          : table(
-              ['NAME', 'PARENT', 'PRODUCTION', 'APPROVALS', 'APPROVERS', 'EMERGENCY', 'EXPIRES'],
-              envs.map((e) => {
-                const p = e.approvalPolicy;
-                return [
-                  e.name,
-                  e.parent ?? '-',
-                  e.production ? 'yes' : 'no',
-                  String(p?.requiredApprovals ?? (e.production ? 1 : 0)),
-                  p?.approvers?.join(',') || 'any',
-                  p?.allowEmergency === false ? 'no' : 'yes',
-                  `${p?.expiresAfterHours ?? 72}h`,
-                ];
-              }),
-            ),
-      );
-    }),
-  );
+  define(state, env.command('list').description('list environments'), async (run: Run<object>) => {
+    const s = await run.session();
+    const envs = await s.service.listEnvironments(s.actor);
+    run.out.list(
+      envs,
+      'No environments.',
+      ['NAME', 'PARENT', 'PRODUCTION', 'APPROVALS', 'APPROVERS', 'EMERGENCY', 'EXPIRES'],
+      (e) => {
+        const p = e.approvalPolicy;
+        return [
+          e.name,
+          e.parent ?? '-',
+          e.production ? 'yes' : 'no',
+          String(p?.requiredApprovals ?? (e.production ? 1 : 0)),
+          p?.approvers?.join(',') || 'any',
+          p?.allowEmergency === false ? 'no' : 'yes',
+          `${p?.expiresAfterHours ?? 72}h`,
+        ];
+      },
+    );
+  });
 
-  addCommonOptions(
-    addDefinitionOptions(env.command('create').description('create an environment').argument('<name>', 'its name')),
-  ).action(
-    action(state, async (run: Run<EnvOptions>, name: string) => {
-      const s = await run.session();
-      const created = await s.service.createEnvironment(s.actor, definition(name, run.opts));
-      run.out.result(created, () => `environment ${created.name} created`);
-    }),
-  );
-
-  addCommonOptions(
-    addDefinitionOptions(
-      env
-        .command('update')
-        .description('replace the definition of an environment (options not given return to their defaults)')
-        .argument('<name>', 'its name'),
-    ),
-  ).action(
-    action(state, async (run: Run<EnvOptions>, name: string) => {
-      const s = await run.session();
-      const updated = await s.service.updateEnvironment(s.actor, definition(name, run.opts));
-      run.out.result(updated, () => `environment ${updated.name} updated`);
-    }),
-  );
+  const verbs = [
+    ['create', 'create an environment'],
+    ['update', 'replace the definition of an environment (options not given return to their defaults)'],
+  ] as const;
+  for (const [verb, description] of verbs) {
+    define(
+      state,
+      addDefinitionOptions(env.command(verb).description(description).argument('<name>', 'its name')),
+      async (run: Run<EnvOptions>, name: string) => {
+        const s = await run.session();
+        const written =
+          verb === 'create'
+            ? await s.service.createEnvironment(s.actor, definition(name, run.opts))
+            : await s.service.updateEnvironment(s.actor, definition(name, run.opts));
+        run.out.result(written, () => `environment ${written.name} ${verb}d`);
+      },
+    );
+  }
 }

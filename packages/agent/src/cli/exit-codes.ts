@@ -5,15 +5,34 @@
  * |------|---------------------------|-------------------------------------------------------------------------------------|
  * | 0    | success                   |                                                                                     |
  * | 1    | any other failure         | VERSION_CONFLICT, CONFLICTING_CHANGE, CHECKSUM_MISMATCH, SECRET_PROVIDER, ...       |
- * | 2    | usage or bad input        | USAGE, CONSTRAINT_VIOLATION, INVALID_CONFIG_REF, SCHEMA_VALIDATION, MISSING_REQUIRED, CIRCULAR_DEPENDENCY, DOCUMENT_TOO_LARGE |
+ * | 2    | usage or bad input        | USAGE, CONSTRAINT_VIOLATION, INVALID_CONFIG_REF, SCHEMA_VALIDATION, MISSING_REQUIRED, CIRCULAR_DEPENDENCY, DOCUMENT_TOO_LARGE, PLAN_REFUSED |
  * | 3    | not allowed               | ACCESS_DENIED, APPROVAL_REQUIRED, INSUFFICIENT_APPROVERS                            |
  * | 4    | not found                 | NOT_FOUND, ENVIRONMENT_NOT_FOUND                                                    |
  * | 5    | a store is unreachable    | BACKEND_UNAVAILABLE (also: the embedded directory is held by another process), TIMEOUT |
+ *
+ * Errors reach this table typed: a `ConfigError` (its `code`) or a `CliError` (the CLI's own codes);
+ * anything else is `UNEXPECTED`, exit 1. Command bodies throw; the frame (`command.ts`) prints the
+ * error and takes its exit code from here.
  */
 import { type ErrorCode, isConfigError, messageOf } from '@summit-config/core';
 
-/** `USAGE` is the CLI's own code for a command line commander refused (unknown option, missing argument). */
-export type CliErrorCode = ErrorCode | 'USAGE' | 'UNEXPECTED';
+/**
+ * The CLI's own codes: `USAGE` for a command line commander refused (unknown option, missing
+ * argument), `PLAN_REFUSED` for a migration plan that would write nothing.
+ */
+export type CliOwnCode = 'USAGE' | 'PLAN_REFUSED';
+export type CliErrorCode = ErrorCode | CliOwnCode | 'UNEXPECTED';
+
+/** A failure the CLI reports in its own words (not the library's): printed and mapped like a ConfigError. */
+export class CliError extends Error {
+  constructor(
+    readonly code: CliOwnCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
 
 export const EXIT = {
   ok: 0,
@@ -32,6 +51,7 @@ const TABLE: Partial<Record<CliErrorCode, number>> = {
   MISSING_REQUIRED: EXIT.usage,
   CIRCULAR_DEPENDENCY: EXIT.usage,
   DOCUMENT_TOO_LARGE: EXIT.usage,
+  PLAN_REFUSED: EXIT.usage,
   ACCESS_DENIED: EXIT.denied,
   APPROVAL_REQUIRED: EXIT.denied,
   INSUFFICIENT_APPROVERS: EXIT.denied,
@@ -48,12 +68,13 @@ export function exitCodeOf(code: string): number {
 
 /** The exit code of a thrown value. */
 export function exitCodeFor(error: unknown): number {
-  return isConfigError(error) ? exitCodeOf(error.code) : EXIT.failure;
+  return isConfigError(error) || error instanceof CliError ? exitCodeOf(error.code) : EXIT.failure;
 }
 
-/** The `error` member of a `--json` failure: the ConfigError's own JSON, or `UNEXPECTED`. */
+/** The `error` of a `--json` failure: a ConfigError's own JSON, a CliError's code and message, or `UNEXPECTED`. */
 export function errorPayload(error: unknown): Record<string, unknown> & { code: string; message: string } {
   if (isConfigError(error)) return error.toJSON() as Record<string, unknown> & { code: string; message: string };
+  if (error instanceof CliError) return { code: error.code, message: error.message };
   return { code: 'UNEXPECTED', message: messageOf(error) };
 }
 
@@ -62,7 +83,7 @@ export const EXIT_CODES_HELP = `Exit codes:
   0  success
   1  any other failure (VERSION_CONFLICT, CONFLICTING_CHANGE, CHECKSUM_MISMATCH, SECRET_PROVIDER, ...)
   2  usage or bad input (USAGE, CONSTRAINT_VIOLATION, INVALID_CONFIG_REF, SCHEMA_VALIDATION,
-     MISSING_REQUIRED, CIRCULAR_DEPENDENCY, DOCUMENT_TOO_LARGE)
+     MISSING_REQUIRED, CIRCULAR_DEPENDENCY, DOCUMENT_TOO_LARGE, PLAN_REFUSED)
   3  not allowed (ACCESS_DENIED, APPROVAL_REQUIRED, INSUFFICIENT_APPROVERS)
   4  not found (NOT_FOUND, ENVIRONMENT_NOT_FOUND)
   5  a store is unreachable or busy (BACKEND_UNAVAILABLE, TIMEOUT)

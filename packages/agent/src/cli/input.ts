@@ -1,7 +1,8 @@
 /**
  * Reading what commands are given: JSON or YAML documents from a file, `--json-value` or stdin;
- * refs; integers; `key=value` contexts. Every problem is a `CONSTRAINT_VIOLATION` (exit code 2)
- * naming the flag or file, and nothing is written before the input is read and checked.
+ * refs; integers; dates; `key=value` pairs (`--context`, `--param`, `--label`). Every problem is a
+ * `CONSTRAINT_VIOLATION` (exit code 2) naming the flag or file, and nothing is written before the
+ * input is read and checked.
  */
 import { readFile } from 'node:fs/promises';
 import {
@@ -44,30 +45,31 @@ export async function readTextFile(path: string, what = 'file'): Promise<string>
   }
 }
 
-export interface ValueSources {
-  /** A positional file argument (`-` for stdin). */
+/** The options of a command that reads one value: `--file`, `--json-value`. */
+export interface ValueOptions {
   file?: string;
-  /** `--file` */
-  fileOption?: string;
-  /** `--json-value` */
   jsonValue?: string;
 }
 
 /**
- * The one value given by a positional file, `--file`, `--json-value`, or stdin (when none of them
- * is given and stdin is not a terminal). Exactly one source.
+ * The one value given by the positional `file`, `--file`, `--json-value`, or stdin (when none of
+ * them is given and stdin is not a terminal). Exactly one source.
  */
-export async function readValue(sources: ValueSources, io: CliIo): Promise<JsonValue> {
-  const given = [sources.file, sources.fileOption, sources.jsonValue].filter((s) => s !== undefined);
+export async function readValue(
+  run: { opts: ValueOptions; io: CliIo },
+  positional: string | undefined,
+): Promise<JsonValue> {
+  const { opts, io } = run;
+  const given = [positional, opts.file, opts.jsonValue].filter((s) => s !== undefined);
   if (given.length > 1) throw errors.constraint('give the value once: a file, --file, --json-value or stdin');
-  if (sources.jsonValue !== undefined) {
+  if (opts.jsonValue !== undefined) {
     try {
-      return JSON.parse(sources.jsonValue) as JsonValue;
+      return JSON.parse(opts.jsonValue) as JsonValue;
     } catch (error) {
       throw errors.constraint(`--json-value is not valid JSON: ${messageOf(error)}`);
     }
   }
-  const file = sources.file ?? sources.fileOption;
+  const file = positional ?? opts.file;
   if (file !== undefined && file !== '-') return parseDocument(await readTextFile(file), `file ${file}`);
   const stdin = io.stdin;
   if (!stdin || (file === undefined && (stdin as { isTTY?: boolean }).isTTY === true)) {
@@ -112,20 +114,48 @@ export function date(value: string | undefined, flag: string): string | undefine
   return new Date(t).toISOString();
 }
 
+/** `text` split at its first `=`: `<flag> "<text>" must look like <word>=value` when it has no name. */
+export function keyValue(text: string, flag: string, word = 'key'): [string, string] {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw errors.constraint(`${flag} ${JSON.stringify(text)} must look like ${word}=value`);
+  return [text.slice(0, eq), text.slice(eq + 1)];
+}
+
+/** The value of a `key=value` pair: JSON when it parses, the text otherwise. */
+function jsonOrText(text: string): JsonValue {
+  try {
+    return JSON.parse(text) as JsonValue;
+  } catch {
+    return text;
+  }
+}
+
 /** `--context key=value` pairs (values parsed as JSON when they parse) into an evaluation context. */
 export function contextOf(pairs: readonly string[]): Record<string, JsonValue> {
   const out: Record<string, JsonValue> = {};
   for (const pair of pairs) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw errors.constraint(`--context ${JSON.stringify(pair)} must look like key=value`);
-    const key = pair.slice(0, eq);
+    const [key, text] = keyValue(pair, '--context');
     if (key === '__proto__' || key === 'constructor') throw errors.constraint(`--context key ${key} is not allowed`);
-    const text = pair.slice(eq + 1);
-    try {
-      out[key] = JSON.parse(text) as JsonValue;
-    } catch {
-      out[key] = text;
+    out[key] = jsonOrText(text);
+  }
+  return out;
+}
+
+/** `--param a.b=value` pairs (values parsed as JSON when they parse), nested into a copy of `base`. */
+export function parseParams(pairs: readonly string[], base: JsonObject = {}): JsonObject {
+  const out = structuredClone(base);
+  for (const pair of pairs) {
+    const [name, text] = keyValue(pair, '--param', 'name');
+    const path = name.split('.');
+    if (path.some((p) => p.length === 0 || p === '__proto__')) {
+      throw errors.constraint(`--param ${JSON.stringify(pair)} has a bad name`);
     }
+    let node: JsonObject = out;
+    for (const part of path.slice(0, -1)) {
+      if (!isPlainObject(node[part])) node[part] = {};
+      node = node[part] as JsonObject;
+    }
+    node[path.at(-1) as string] = jsonOrText(text);
   }
   return out;
 }

@@ -39,6 +39,8 @@ export interface Output {
   ndjson(value: unknown): void;
   /** The JSON document with `--json`, else the human text from `human()`. */
   result(value: unknown, human: () => string): void;
+  /** A list: the items as one JSON document with `--json`, else a table of them (`empty` when there are none). */
+  list<T>(items: readonly T[], empty: string, headers: readonly string[], row: (item: T) => readonly string[]): void;
   /** A note for humans on stderr (never with `--json`). */
   note(text: string): void;
   /** Prints an error: `error CODE: message` (plus hints) or `{"error":{...}}` with `--json`. */
@@ -73,6 +75,9 @@ export function createOutput(io: Required<Pick<CliIo, 'stdout' | 'stderr'>>, jso
         const text = human();
         if (text.length > 0) out.line(text);
       }
+    },
+    list(items, empty, headers, row) {
+      out.result(items, () => (items.length === 0 ? empty : table(headers, items.map(row))));
     },
     note(text) {
       if (!json) stderr.write(withNewline(text));

@@ -4,22 +4,21 @@
  * with the process's argv and streams; tests call it in-process with their own streams and env.
  */
 import { createRequire } from 'node:module';
-import { ERROR_CODES } from '@summit-config/core';
 import { Command, CommanderError } from 'commander';
-import { registerMigrateCommands, registerTemplateCommands } from '../commands/migrate.js';
 import { registerAgentCommand } from './agent-command.js';
 import { registerApprovalCommands } from './approval-commands.js';
 import { registerAuditCommands } from './audit-commands.js';
 import { registerBackupCommands } from './backup-commands.js';
-import { addCommonOptions, type CliState, defaultOpen } from './command.js';
+import { type CliState, defaultOpen } from './command.js';
 import { registerConfigCommands } from './config-commands.js';
-import type { CommonOptions } from './context.js';
 import { registerDriftCommands } from './drift-commands.js';
 import { registerEnvCommands } from './env-commands.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeOf } from './exit-codes.js';
-import type { CliIo, CliWritable } from './io.js';
+import type { CliIo } from './io.js';
+import { registerMigrateCommands } from './migrate-commands.js';
 import { registerSchemaCommands } from './schema-commands.js';
 import { registerSecretCommands } from './secret-commands.js';
+import { registerTemplateCommands } from './template-commands.js';
 
 const ENVIRONMENT_HELP = `
 Stores (the same as the agent's): --config <agent.yaml> (env SUMMIT_AGENT_CONFIG), and
@@ -70,40 +69,8 @@ export function createProgram(state: CliState): Command {
   registerBackupCommands(program, state);
   registerEnvCommands(program, state);
 
-  // Migrations and templates (commands/migrate.ts): the same session, options and exit table.
-  let actionOptions: CommonOptions = {};
-  let lastCode: string | undefined;
-  const sniffed: CliWritable = {
-    get isTTY() {
-      return state.io.stderr.isTTY;
-    },
-    write(chunk: string) {
-      const m = /^error ([A-Z_]+):/.exec(chunk) ?? /^\{"error":\{"code":"([A-Z_]+)"/.exec(chunk);
-      if (m) lastCode = m[1];
-      return state.io.stderr.write(chunk);
-    },
-  };
-  const context = {
-    async open() {
-      const session = await state.open(actionOptions);
-      return {
-        service: session.service,
-        history: session.migrationHistory(),
-        actor: session.actor,
-        close: () => session.close(),
-      };
-    },
-    stdout: state.io.stdout as unknown as NodeJS.WritableStream,
-    stderr: sniffed as unknown as NodeJS.WritableStream,
-    setExitCode(code: number) {
-      state.exitCode = lastCode && (ERROR_CODES as readonly string[]).includes(lastCode) ? exitCodeOf(lastCode) : code;
-    },
-  };
-  const groups = [registerMigrateCommands(program, context), registerTemplateCommands(program, context)];
-  for (const group of groups) for (const command of group.commands) addCommonOptions(command);
-  program.hook('preAction', (_program, actionCommand) => {
-    actionOptions = actionCommand.optsWithGlobals() as CommonOptions;
-  });
+  registerMigrateCommands(program, state);
+  registerTemplateCommands(program, state);
 
   registerAgentCommand(program, state.io.env);
 
@@ -139,7 +106,7 @@ export async function runCli(argv: readonly string[], io: CliIo = {}): Promise<n
     await program.parseAsync([...argv], { from: 'user' });
     return state.exitCode;
   } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : exitCodeOf('USAGE');
     state.io.stderr.write(`error UNEXPECTED: ${(error as Error)?.stack ?? String(error)}\n`);
     return EXIT.failure;
   }

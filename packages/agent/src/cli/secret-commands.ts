@@ -12,11 +12,11 @@ import {
   type SecretVersionInfo,
 } from '@summit-config/secrets';
 import type { Command } from 'commander';
-import { action, addCommonOptions, type CliState, type Run } from './command.js';
-import { untilStopped } from './config-commands.js';
+import { action, type CliState, define, type Run } from './command.js';
 import type { Session } from './context.js';
-import { collect, integer } from './input.js';
-import { readAll, table, when } from './io.js';
+import { collect, integer, keyValue } from './input.js';
+import { readAll, when } from './io.js';
+import { untilStopped } from './stop.js';
 
 const PROVIDER = 'local';
 
@@ -122,7 +122,8 @@ export function registerSecretCommands(program: Command, state: CliState): void 
       }),
     );
 
-  addCommonOptions(
+  define(
+    state,
     addPolicyOptions(
       secret
         .command('create')
@@ -135,71 +136,67 @@ export function registerSecretCommands(program: Command, state: CliState): void 
       'after',
       '\nReference it from a config as {"$secret": {"provider": "local", "name": "<name>"}}. The value is never printed.',
     ),
-  ).action(
-    action(
-      state,
-      async (
-        run: Run<PolicyOptions & { generate?: string | boolean; label: string[] }>,
-        name: string,
-        valueArg: string | undefined,
-      ) => {
-        const { opts } = run;
-        let value: string;
-        if (opts.generate !== undefined) {
-          if (valueArg !== undefined) throw errors.constraint('give a value or --generate, not both');
-          const length = opts.generate === true ? 32 : integer(opts.generate as string, '--generate', 8);
-          value = generatePassword({ length });
-        } else if (valueArg !== undefined && valueArg !== '-') {
-          value = valueArg;
-        } else {
-          const stdin = run.io.stdin;
-          if (!stdin || (valueArg === undefined && (stdin as { isTTY?: boolean }).isTTY === true)) {
-            throw errors.constraint('no value: give it on stdin, as an argument, or use --generate');
-          }
-          value = (await readAll(stdin)).replace(/\r?\n$/, '');
-          if (value.length === 0) throw errors.constraint('the value read from stdin is empty');
+    async (
+      run: Run<PolicyOptions & { generate?: string | boolean; label: string[] }>,
+      name: string,
+      valueArg: string | undefined,
+    ) => {
+      const { opts } = run;
+      let value: string;
+      if (opts.generate !== undefined) {
+        if (valueArg !== undefined) throw errors.constraint('give a value or --generate, not both');
+        const length = opts.generate === true ? 32 : integer(opts.generate as string, '--generate', 8);
+        value = generatePassword({ length });
+      } else if (valueArg !== undefined && valueArg !== '-') {
+        value = valueArg;
+      } else {
+        const stdin = run.io.stdin;
+        if (!stdin || (valueArg === undefined && (stdin as { isTTY?: boolean }).isTTY === true)) {
+          throw errors.constraint('no value: give it on stdin, as an argument, or use --generate');
         }
-        const labels: Record<string, string> = {};
-        for (const pair of opts.label) {
-          const eq = pair.indexOf('=');
-          if (eq <= 0) throw errors.constraint(`--label ${JSON.stringify(pair)} must look like key=value`);
-          labels[pair.slice(0, eq)] = pair.slice(eq + 1);
-        }
-        const policy = policyInput(name, opts);
-        const s = await run.session();
-        s.rbac.check(s.actor, 'secrets:write');
-        const { provider, rotation } = await s.secrets();
-        const info = await provider.create(name, value, Object.keys(labels).length > 0 ? { labels } : {});
-        await audit(s, 'secret.create', `secret ${PROVIDER}/${name} created (version ${info.version})`);
-        const stored = policy ? await rotation.putPolicy(s.actor, policy) : undefined;
-        run.out.result(
-          { ...info, provider: PROVIDER, ...(stored ? { policy: policyView(stored) } : {}) },
-          () =>
-            `secret ${PROVIDER}/${name} created: version ${info.version} is current${stored ? `; rotates ${stored.intervalDays ? `every ${stored.intervalDays} day(s)` : `on "${stored.cron}"`}, next ${when(stored.nextRotationAt)}` : ''}`,
-        );
-      },
-    ),
+        value = (await readAll(stdin)).replace(/\r?\n$/, '');
+        if (value.length === 0) throw errors.constraint('the value read from stdin is empty');
+      }
+      const labels: Record<string, string> = {};
+      for (const pair of opts.label) {
+        const [key, text] = keyValue(pair, '--label');
+        labels[key] = text;
+      }
+      const policy = policyInput(name, opts);
+      const s = await run.session();
+      s.rbac.check(s.actor, 'secrets:write');
+      const { provider, rotation } = await s.secrets();
+      const info = await provider.create(name, value, Object.keys(labels).length > 0 ? { labels } : {});
+      await audit(s, 'secret.create', `secret ${PROVIDER}/${name} created (version ${info.version})`);
+      const stored = policy ? await rotation.putPolicy(s.actor, policy) : undefined;
+      run.out.result(
+        { ...info, provider: PROVIDER, ...(stored ? { policy: policyView(stored) } : {}) },
+        () =>
+          `secret ${PROVIDER}/${name} created: version ${info.version} is current${stored ? `; rotates ${stored.intervalDays ? `every ${stored.intervalDays} day(s)` : `on "${stored.cron}"`}, next ${when(stored.nextRotationAt)}` : ''}`,
+      );
+    },
   );
 
-  addCommonOptions(
+  define(
+    state,
     addPolicyOptions(
       secret
         .command('policy')
         .description('create or replace the rotation policy of a secret')
         .argument('<name>', 'the secret name'),
     ),
-  ).action(
-    action(state, async (run: Run<PolicyOptions>, name: string) => {
+    async (run: Run<PolicyOptions>, name: string) => {
       const policy = policyInput(name, run.opts);
       if (!policy) throw errors.constraint('give --rotation-days <n> or --cron <expr>');
       const s = await run.session();
       const { rotation } = await s.secrets();
       const stored = await rotation.putPolicy(s.actor, policy);
       run.out.result(policyView(stored), () => policyText(stored));
-    }),
+    },
   );
 
-  addCommonOptions(
+  define(
+    state,
     secret
       .command('rotate')
       .description(
@@ -209,8 +206,7 @@ export function registerSecretCommands(program: Command, state: CliState): void 
       .option('--force', 'start anew although the last run failed after promoting')
       .option('--retry', 'resume a failed run at its failed step')
       .option('--wait', 'keep going until the run completes or fails (through the grace period)'),
-  ).action(
-    action(state, async (run: Run<{ force?: boolean; retry?: boolean; wait?: boolean }>, name: string) => {
+    async (run: Run<{ force?: boolean; retry?: boolean; wait?: boolean }>, name: string) => {
       const s = await run.session();
       const { rotation } = await s.secrets();
       const id = { provider: PROVIDER, name };
@@ -247,13 +243,13 @@ export function registerSecretCommands(program: Command, state: CliState): void 
           `rotation of ${PROVIDER}/${name} failed at step ${policy.error.step}: ${policy.error.message}`,
         );
       }
-    }),
+    },
   );
 
-  addCommonOptions(
+  define(
+    state,
     secret.command('list').description('list secrets with their current version and rotation state (no values)'),
-  ).action(
-    action(state, async (run: Run<object>) => {
+    async (run: Run<object>) => {
       const s = await run.session();
       s.rbac.check(s.actor, 'secrets:read');
       const { provider, rotation, listNames } = await s.secrets();
@@ -283,21 +279,14 @@ export function registerSecretCommands(program: Command, state: CliState): void 
           ...(policy ? { rotation: policyView(policy) } : {}),
         });
       }
-      run.out.result(rows, () =>
-        rows.length === 0
-          ? 'No secrets.'
-          : table(
-              ['NAME', 'CURRENT', 'VERSIONS', 'ROTATION', 'STATE', 'NEXT ROTATION'],
-              rows.map((r) => [
-                r.name,
-                r.current ?? '-',
-                String(r.versions),
-                r.rotation ? (r.rotation.intervalDays ? `${r.rotation.intervalDays}d` : (r.rotation.cron ?? '-')) : '-',
-                r.rotation ? `${r.rotation.state}${r.rotation.step ? ` (${r.rotation.step})` : ''}` : '-',
-                r.rotation?.enabled ? when(r.rotation.nextRotationAt) : '-',
-              ]),
-            ),
-      );
-    }),
+      run.out.list(rows, 'No secrets.', ['NAME', 'CURRENT', 'VERSIONS', 'ROTATION', 'STATE', 'NEXT ROTATION'], (r) => [
+        r.name,
+        r.current ?? '-',
+        String(r.versions),
+        r.rotation ? (r.rotation.intervalDays ? `${r.rotation.intervalDays}d` : (r.rotation.cron ?? '-')) : '-',
+        r.rotation ? `${r.rotation.state}${r.rotation.step ? ` (${r.rotation.step})` : ''}` : '-',
+        r.rotation?.enabled ? when(r.rotation.nextRotationAt) : '-',
+      ]);
+    },
   );
 }

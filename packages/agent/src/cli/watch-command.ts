@@ -1,0 +1,156 @@
+/**
+ * `watch [pattern]`: streams head changes (or, with `--app` and `--environment`, resolved values)
+ * until Ctrl-C or SIGTERM; NDJSON with `--json`. Store errors while watching are warnings on stderr.
+ */
+import {
+  type ConfigChange,
+  type ConfigError,
+  type ConfigVersion,
+  compilePattern,
+  type HeadChange,
+  isTombstone,
+  parseScope,
+  refKey,
+  type Scope,
+} from '@summit-config/core';
+import type { Command } from 'commander';
+import { toConfigError } from '../util.js';
+import { type CliState, define, type Run } from './command.js';
+import { envAlias } from './config-read-commands.js';
+import type { Session } from './context.js';
+import { brief, type Output, when } from './io.js';
+import { appEnvironment, openClient } from './resolve.js';
+import { untilStopped } from './stop.js';
+
+export function registerWatch(program: Command, state: CliState): void {
+  define(
+    state,
+    program
+      .command('watch')
+      .description('stream changes until Ctrl-C / SIGTERM (NDJSON with --json)')
+      .argument('[pattern]', 'only ids matching (* within a segment, ** across); default all')
+      .option('--scope <scope>', 'only this scope: global or app:<name>')
+      .option('--app <name>', 'stream resolved values for this app (with --environment)')
+      .option('-e, --environment <name>', 'the environment of resolved values')
+      .addOption(envAlias())
+      .option('--initial', 'print the current heads first (lines with "initial": true)')
+      .addHelpText(
+        'after',
+        '\nWithout --app, each line is a head change: {"type":"change","ref","version","checksum","createdAt","createdBy","message"}.\nWith --app and --environment, each line is a resolved change: {"type":"change","id","ref","version","value"}.',
+      ),
+    async (
+      run: Run<{ scope?: string; app?: string; environment?: string; initial?: boolean }>,
+      pattern: string | undefined,
+    ) => {
+      const { opts, out } = run;
+      opts.environment ??= (opts as { env?: string }).env;
+      const match = compilePattern(pattern ?? '**');
+      const s = await run.session();
+      if (opts.app !== undefined || opts.environment !== undefined) {
+        await watchResolved(run, s, pattern ?? '**');
+        return;
+      }
+      const scope: Scope | undefined = opts.scope === undefined ? undefined : parseScope(opts.scope);
+      s.rbac.check(s.actor, 'config:read', scope ? { scope } : {});
+      const stop = untilStopped(run.io.signal);
+      let chain = Promise.resolve();
+      const emit = (change: HeadChange) => {
+        if (!match(change.ref.id) && !match(change.key)) return;
+        chain = chain.then(async () => {
+          if (change.initial) {
+            printChange(out, {
+              type: 'head',
+              initial: true,
+              ref: change.key,
+              version: change.version,
+              checksum: change.checksum,
+            });
+            return;
+          }
+          let doc: ConfigVersion | undefined;
+          try {
+            doc = await s.store.getVersion(change.ref, change.version);
+          } catch (error) {
+            warn(out, toConfigError(error));
+          }
+          printChange(out, {
+            type: 'change',
+            ref: change.key,
+            version: change.version,
+            checksum: change.checksum,
+            ...(doc ? { createdAt: doc.createdAt, createdBy: doc.createdBy, message: doc.message } : {}),
+            ...(doc && isTombstone(doc) ? { deleted: true } : {}),
+          });
+        });
+      };
+      const unwatch = s.store.watch(emit, {
+        ...(scope ? { scope } : {}),
+        initial: opts.initial === true,
+        signal: stop.signal,
+        onError: (error) => warn(out, error),
+      });
+      out.note(`watching ${scope ?? 'every scope'}${pattern ? ` for ${pattern}` : ''}; Ctrl-C to stop`);
+      try {
+        await stop.stopped;
+      } finally {
+        unwatch();
+        stop.dispose();
+      }
+      await chain;
+    },
+  );
+}
+
+async function watchResolved(
+  run: Run<{ app?: string; environment?: string; initial?: boolean }>,
+  s: Session,
+  pattern: string,
+): Promise<void> {
+  const { out, opts } = run;
+  const t = appEnvironment(opts.app, opts.environment);
+  const client = await openClient(s, t);
+  const stop = untilStopped(run.io.signal);
+  try {
+    const match = compilePattern(pattern);
+    if (opts.initial) {
+      for (const id of client.ids().filter(match)) {
+        const d = client.resolve(id);
+        printChange(out, { type: 'value', initial: true, id, versions: d.versions, value: d.value });
+      }
+    }
+    client.watch(pattern, (change: ConfigChange) => {
+      printChange(out, {
+        type: 'change',
+        id: change.id,
+        ref: refKey(change.ref),
+        version: change.version,
+        value: change.value ?? null,
+      });
+    });
+    out.note(`watching ${pattern} for app ${t.app} in ${t.environment}; Ctrl-C to stop`);
+    await stop.stopped;
+  } finally {
+    stop.dispose();
+    await client.close();
+  }
+}
+
+function printChange(out: Output, line: Record<string, unknown>): void {
+  if (out.json) {
+    out.ndjson(line);
+    return;
+  }
+  const head = `${when(new Date().toISOString())}  ${String(line.ref ?? line.id)}`;
+  if (line.type === 'head') out.line(`${head} v${String(line.version)} (current)`);
+  else if ('value' in line) out.line(`${head} v${String(line.version ?? '')} ${brief(line.value, 200)}`);
+  else {
+    out.line(
+      `${head} v${String(line.version)}${line.deleted ? ' deleted' : ''}${line.createdBy ? ` by ${String(line.createdBy)}` : ''}${line.message ? `: ${String(line.message)}` : ''}`,
+    );
+  }
+}
+
+function warn(out: Output, error: ConfigError): void {
+  if (out.json) out.stderr.write(`${JSON.stringify({ warning: error.toJSON() })}\n`);
+  else out.stderr.write(`warning ${error.code}: ${error.message}\n`);
+}
