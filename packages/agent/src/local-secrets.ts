@@ -4,11 +4,18 @@
  * job and by the CLI's secret commands.
  */
 import type { PGlite } from '@electric-sql/pglite';
-import { type Actor, ConfigError, type ConfigService, type ConfigStore, type Rbac } from '@summit-config/core';
-import type { RotationManager, SecretProvider, SecretSql } from '@summit-config/secrets';
+import {
+  type Actor,
+  ConfigError,
+  type ConfigService,
+  type ConfigStore,
+  type Rbac,
+  type SqlDatabase,
+} from '@summit-config/core';
+import type { RotationManager, SecretProvider } from '@summit-config/secrets';
 
 export interface SecretSqlHandle {
-  sql: SecretSql;
+  sql: SqlDatabase;
   kind: 'postgres' | 'pglite';
   schema: string;
   /** Ends a pool this handle opened (nothing for a shared PGlite). */
@@ -19,7 +26,12 @@ export interface SecretSqlHandle {
 export async function openSecretSql(
   target: { postgres: { url: string; schema: string }; applicationName: string } | { pglite: PGlite },
 ): Promise<SecretSqlHandle> {
-  if ('pglite' in target) return { sql: target.pglite, kind: 'pglite', schema: 'public', close: async () => {} };
+  if ('pglite' in target) {
+    const { createPgliteClient } = await import('@summit-config/backends/pglite');
+    // Borrowed: closing the client leaves the shared instance open.
+    const sql = createPgliteClient({ pglite: target.pglite });
+    return { sql, kind: 'pglite', schema: 'public', close: async () => {} };
+  }
   const { default: Pg } = await import('pg');
   const { sqlFromPgPool } = await import('@summit-config/secrets');
   const pool = new Pg.Pool({

@@ -4,7 +4,7 @@
  * `BACKEND_UNAVAILABLE`), a rolled-back transaction, a refused write fence, and the store's
  * `CHECKSUM_MISMATCH` and ACL-filtered listings.
  */
-import { ConfigError, type ConfigRef, errors, refKey, type WriteFence } from '@summit-config/core';
+import { ConfigError, type ConfigRef, errors, fenceCheck, refKey, type WriteFence } from '@summit-config/core';
 import type { TxnError, TxnOp } from './consul-wire.js';
 
 /** Consul answered with a status code; kept as the `cause` of the mapped `ConfigError`. */
@@ -93,12 +93,15 @@ export function incomplete(backend: string, what: string): ConfigError {
   );
 }
 
-/** The Consul check of a write fence (the lock's `check-session` op), when it has one. */
-export function fenceOf(fence: WriteFence | undefined): TxnOp | undefined {
-  const op = fence?.checks?.consul as TxnOp | undefined;
+/**
+ * The check a write fence carries for the Consul store named `backend` (the lock's `check-session`
+ * op, under the store's name in `fence.checks`), when it has one.
+ */
+export function fenceOf(fence: WriteFence | undefined, backend: string): TxnOp | undefined {
+  const op = fenceCheck(fence, backend) as TxnOp | undefined;
   if (op === undefined) return undefined;
   if (typeof op !== 'object' || op === null || !('KV' in op)) {
-    throw errors.constraint('a write fence for consul must carry a transaction operation (LeaderLock.guardOp())');
+    throw errors.constraint(`a write fence for ${backend} must carry a transaction operation (LeaderLock.guardOp())`);
   }
   return op;
 }

@@ -66,7 +66,7 @@ export function mirrorMembers(
       last = d.version;
     }
     if (docs.length === 0) return;
-    const fenceOp = fenceOf(o.fence);
+    const fenceOp = fenceOf(o.fence, backend);
     const headKey = layout.head(ref);
     const current = await ctx.readHead(ref, { consistent: true, signal: o.signal });
     if ((current?.head.version ?? 0) !== o.expectedHead) {
@@ -143,7 +143,7 @@ export function mirrorMembers(
     async clearProvisional(items, o = {}) {
       lifecycle.assertOpen();
       const keys = items.map((item) => layout.provisional(parseRef(item.ref), item.version));
-      const fenceOp = fenceOf(o.fence);
+      const fenceOp = fenceOf(o.fence, backend);
       for (let i = 0; i < keys.length; i += MAX_TXN_OPS - 1) {
         const ops: TxnOp[] = keys.slice(i, i + MAX_TXN_OPS - 1).map((Key) => ({ KV: { Verb: 'delete', Key } }));
         const out = await http.txn(fenceOp ? [fenceOp, ...ops] : ops);
@@ -169,7 +169,7 @@ export function mirrorMembers(
       lifecycle.assertOpen();
       if (typeof value !== 'string' || value.length === 0) throw errors.constraint('epoch must be a non-empty string');
       const key = layout.epoch();
-      const fenceOp = fenceOf(o.fence);
+      const fenceOp = fenceOf(o.fence, backend);
       for (let attempt = 0; attempt < 3; attempt++) {
         const { entry } = await http.kvGet(key, { consistent: true });
         const current = entry?.Value ?? undefined;

@@ -285,7 +285,7 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
       const estimate = Buffer.byteLength(JSON.stringify(docOps), 'utf8') + 2 * headKey.length + headValue.length + 200;
       if (estimate > opts.maxTxnBytes) throw errors.tooLarge(estimate, opts.maxTxnBytes, ctx);
 
-      const fenceOp = fenceOf(o.fence);
+      const fenceOp = fenceOf(o.fence, backend);
       const shift = fenceOp ? 1 : 0;
       // A version the record did not take is marked provisional in the same transaction (after the
       // head's operations, so that their indexes stay put): pruning never deletes it.
@@ -371,7 +371,7 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
       if (Buffer.byteLength(JSON.stringify(ops), 'utf8') > opts.maxTxnBytes) {
         throw errors.tooLarge(Buffer.byteLength(JSON.stringify(ops), 'utf8'), opts.maxTxnBytes, ctx);
       }
-      const fenceOp = fenceOf(o.fence);
+      const fenceOp = fenceOf(o.fence, backend);
       const out = await http.txn(fenceOp ? [fenceOp, ...ops] : ops);
       headIndex.forget(key);
       if (!out.ok && fenceRefused(fenceOp, out.errors)) throw fencedOut(backend, ref, version);

@@ -1,3 +1,10 @@
+/**
+ * `@summit-config/backends/memory`: in-memory implementations of core's persistence contracts: the
+ * config store (here), governance storage and migration history (one file each beside this one).
+ * For tests, demos, the failover chain's cache tier and single-process use: nothing is durable.
+ * The secrets' contracts have theirs in `@summit-config/secrets` (`createMemoryRotationPolicies`,
+ * `createMemorySecretStorage`), whose main entry loads nothing but core.
+ */
 import {
   type AppliedAck,
   type ConfigRef,
@@ -23,6 +30,9 @@ import {
   type WatchOptions,
 } from '@summit-config/core';
 import { LRUCache } from 'lru-cache';
+
+export { createMemoryGovernance, type MemoryGovernanceOptions } from './memory-governance.js';
+export { createMemoryMigrationHistory, type MemoryMigrationHistoryOptions } from './memory-migration-history.js';
 
 export interface MemoryStoreOptions {
   /**

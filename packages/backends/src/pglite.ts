@@ -22,6 +22,8 @@ import {
 import { createSqlStore, type PostgresStore } from './postgres-store.js';
 import { checkCommonOptions, type SqlStoreCommonOptions } from './store-options.js';
 
+// The SQL seam on a PGlite instance (borrowed), for tables kept beside the stores (the secrets').
+export { createPgliteClient, type PgliteClientOptions } from './pglite-client.js';
 export type { SqlGovernance } from './postgres-governance.js';
 export type { SqlMigrationHistory } from './postgres-migration-history.js';
 export type { MigrationResult } from './postgres-migrations.js';

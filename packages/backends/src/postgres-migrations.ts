@@ -10,7 +10,9 @@
  *                          service's events, hash-chained by a trigger (migration 3), append-only
  * - `config_applied_state` applied-state acknowledgements per (ref, environment, instance)
  * - `approval_workflows`   change requests
- * - `secret_rotation_policies`
+ * - `secret_rotation_policies` the secrets package's rotation policies: created here by migrations 1
+ *                          and 5 for every existing database, and by `@summit-config/secrets` itself
+ *                          (idempotently, whichever comes first)
  * - `config_sync`          per (ref, version, tier): whether that tier holds the version yet (unused
  *                          since migration 6: `config_heads.mirror_version` says what the mirror holds)
  * - `config_meta`          the failover chain's epoch (migration 6)
@@ -23,6 +25,7 @@
  * `\u0000` or a lone surrogate, which `jsonb` refuses) and every number round-trips, and the
  * checksum (over canonical JSON of the parsed value) verifies on read.
  */
+import { SQL_SCHEMA_LOCK } from '@summit-config/core';
 import { quoteIdent, type SqlClient, type SqlQueryable, sqlState } from './sql-client.js';
 
 export interface Migration {
@@ -120,7 +123,9 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
       `CREATE INDEX approval_workflows_ref_idx ON ${s}.approval_workflows (config_id)`,
       `CREATE INDEX approval_workflows_status_idx ON ${s}.approval_workflows (status)`,
-      `CREATE TABLE ${s}.secret_rotation_policies (
+      // The secrets package's table (it now creates and migrates it itself, see
+      // @summit-config/secrets' sql-migrations.ts): either may come first, so both tolerate the other.
+      `CREATE TABLE IF NOT EXISTS ${s}.secret_rotation_policies (
         secret_id text PRIMARY KEY,
         rotation_interval_days integer CHECK (rotation_interval_days > 0),
         cron text,
@@ -297,25 +302,30 @@ export const MIGRATIONS: readonly Migration[] = [
   {
     version: 5,
     name: 'secret rotation: policy fields, the resumable run record, compare-and-set revision',
+    // The secrets package's columns (it now adds them itself too, see @summit-config/secrets'
+    // sql-migrations.ts): every statement tolerates what the other already did.
     statements: (s) => [
       // secret_id stays '<provider>/<name>'; the parts are kept apart too for SQL users.
-      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN provider text`,
-      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN secret_name text`,
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN IF NOT EXISTS provider text`,
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN IF NOT EXISTS secret_name text`,
       // The grace period as given (grace_period_days stays filled, rounded down, for SQL users).
-      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN grace_ms bigint CHECK (grace_ms >= 0)`,
-      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN enabled boolean NOT NULL DEFAULT true`,
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN IF NOT EXISTS grace_ms bigint CHECK (grace_ms >= 0)`,
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN IF NOT EXISTS enabled boolean NOT NULL DEFAULT true`,
       // The recorded step and the record of the run in progress (version ids, refs, sanitised
       // errors: never a secret value), the failure that ended the last run, the last completed run.
-      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN step text`,
-      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN run json`,
-      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN error json`,
-      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN last_run json`,
-      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN revision integer NOT NULL DEFAULT 1`,
-      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN created_at timestamptz NOT NULL DEFAULT now()`,
-      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now()`,
-      `ALTER TABLE ${s}.secret_rotation_policies ADD CONSTRAINT secret_rotation_policies_state_check
-        CHECK (state IN ('idle', 'rotating', 'failed'))`,
-      `CREATE INDEX secret_rotation_policies_due_idx ON ${s}.secret_rotation_policies (next_rotation_at)
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN IF NOT EXISTS step text`,
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN IF NOT EXISTS run json`,
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN IF NOT EXISTS error json`,
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN IF NOT EXISTS last_run json`,
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN IF NOT EXISTS revision integer NOT NULL DEFAULT 1`,
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN IF NOT EXISTS created_at timestamptz NOT NULL DEFAULT now()`,
+      `ALTER TABLE ${s}.secret_rotation_policies ADD COLUMN IF NOT EXISTS updated_at timestamptz NOT NULL DEFAULT now()`,
+      `DO $summit_secrets$ BEGIN
+         ALTER TABLE ${s}.secret_rotation_policies ADD CONSTRAINT secret_rotation_policies_state_check
+           CHECK (state IN ('idle', 'rotating', 'failed'));
+       EXCEPTION WHEN duplicate_object THEN NULL;
+       END $summit_secrets$`,
+      `CREATE INDEX IF NOT EXISTS secret_rotation_policies_due_idx ON ${s}.secret_rotation_policies (next_rotation_at)
         WHERE enabled`,
     ],
   },
@@ -341,8 +351,8 @@ export const MIGRATIONS: readonly Migration[] = [
 /** The newest schema version this code knows. */
 export const LATEST_MIGRATION = Math.max(...MIGRATIONS.map((m) => m.version));
 
-/** First key of the two-key advisory lock ('SUMM'); the second is a hash of the schema name. */
-const LOCK_CLASS = 0x53554d4d;
+/** First key of the two-key advisory lock ('SUMM', core's schema DDL lock); the second is a hash of the schema name. */
+const LOCK_CLASS = SQL_SCHEMA_LOCK;
 
 export interface MigrationResult {
   /** Versions this call applied, ascending (empty when another process, or an earlier run, did). */

@@ -1,55 +1,19 @@
 /**
- * The small SQL seam the PostgreSQL store is written against, so the same store runs on `pg`
- * (a pool plus a dedicated LISTEN connection, see `pg-client.ts`) and on embedded PGlite (one
- * in-process connection, see `pglite-client.ts`). This file loads no driver.
+ * Helpers of the SQL seam (core's `SqlClient`, re-exported here) that the PostgreSQL store runs on,
+ * on `pg` (`pg-client.ts`) and on embedded PGlite (`pglite-client.ts`): identifier quoting, LIKE
+ * escaping, SQLSTATE mapping. This file loads no driver.
  */
 import { ConfigError, errors } from '@summit-config/core';
 
-/** Rows of one statement, as objects keyed by column name. */
-export interface SqlResult<R> {
-  rows: R[];
-  /** Rows returned or affected by the statement. */
-  rowCount: number;
-}
-
-/** Runs one statement with `$1`-style parameters (never string interpolation of values). */
-export interface SqlQueryable {
-  query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<SqlResult<R>>;
-}
-
-/** What `listen` reports. Both callbacks must not throw. */
-export interface ListenCallbacks {
-  /** A notification on the channel, with its payload (`''` when none). */
-  onNotify(payload: string): void;
-  /**
-   * The listening connection was lost after `listen` resolved. Called at most once, and never after
-   * `close()`. Notifications sent while no connection listens are lost: the caller re-listens and
-   * resyncs.
-   */
-  onLost(error: Error): void;
-}
-
-/** An active LISTEN. */
-export interface SqlListener {
-  /** A round trip on the listening connection; rejects when that connection is dead or hangs. */
-  check(): Promise<void>;
-  /** UNLISTENs and releases the connection. Idempotent; never rejects. */
-  close(): Promise<void>;
-}
-
-export interface SqlClient extends SqlQueryable {
-  /** `postgres` for a server reached through `pg`, `pglite` for the embedded database. */
-  readonly kind: 'postgres' | 'pglite';
-  /**
-   * Runs `fn` inside BEGIN ... COMMIT on one connection (ROLLBACK when it throws, and the error is
-   * rethrown). `fn` must issue every statement through `tx`, never through the client itself.
-   */
-  transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T>;
-  /** LISTENs on `channel` (an exact, case-sensitive name) on a connection dedicated to it. */
-  listen(channel: string, callbacks: ListenCallbacks): Promise<SqlListener>;
-  /** Releases every connection. Idempotent. */
-  close(): Promise<void>;
-}
+// The seam's types live in core (store/sql-client.ts), shared with the secrets' SQL storage.
+export type {
+  ListenCallbacks,
+  SqlClient,
+  SqlDatabase,
+  SqlListener,
+  SqlQueryable,
+  SqlResult,
+} from '@summit-config/core';
 
 /** The longest identifier PostgreSQL keeps (NAMEDATALEN - 1), in bytes. */
 export const MAX_IDENTIFIER_BYTES = 63;

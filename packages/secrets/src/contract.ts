@@ -36,14 +36,14 @@
  *   as a sanitised `cause`;
  * - after `close()` every call rejects with `CLOSED`; an aborted `signal` rejects with its reason.
  */
+import type { SecretStage, SecretVersionState } from '@summit-config/core';
 import type { SecretError } from './errors.js';
 
-/** The three stages a version can hold. */
-export type SecretStage = 'current' | 'previous' | 'pending';
-export const SECRET_STAGES: readonly SecretStage[] = ['current', 'previous', 'pending'];
+// The stage and state types are shared with the secret storage contract (core's store/secret-storage.ts).
+export type { SecretStage, SecretVersionState } from '@summit-config/core';
 
-/** Provider-side state of a version. Only `enabled` versions can be read. */
-export type SecretVersionState = 'enabled' | 'disabled' | 'destroyed';
+/** The three stages a version can hold. */
+export const SECRET_STAGES: readonly SecretStage[] = ['current', 'previous', 'pending'];
 
 /** Which version to read: a stage, or a provider-native version id. Default `current`. */
 export type SecretSelector = SecretStage | { readonly version: string };

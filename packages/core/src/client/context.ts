@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { type ConfigError, errors, isConfigError, messageOf } from '../errors/config-error.js';
 import { environmentChain, validateEnvironments } from '../model/environment.js';
 import { parseEnvironmentName, parseId, parseScope, type Scope } from '../model/ref.js';
-import type { ConfigStore } from '../store/contract.js';
+import type { ConfigStore } from '../store/config-store.js';
 import { Lifecycle } from '../util/lifecycle.js';
 import type { ClientOptions } from './types.js';
 

@@ -6,7 +6,7 @@
 import { messageOf } from '../errors/config-error.js';
 import { type ConfigRef, refKey } from '../model/ref.js';
 import type { ConfigVersion } from '../model/version.js';
-import type { HeadChange } from '../store/contract.js';
+import type { HeadChange } from '../store/config-store.js';
 import type { ListenerSet } from '../util/listeners.js';
 import type { Acknowledger } from './acks.js';
 import type { ClientContext } from './context.js';

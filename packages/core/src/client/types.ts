@@ -7,7 +7,7 @@ import type { ConfigVersion } from '../model/version.js';
 import type { LayerSource } from '../resolve/sources.js';
 import type { EvaluationContext } from '../rollout/targeting.js';
 import type { SchemaRegistry } from '../schema/registry.js';
-import type { ConfigStore } from '../store/contract.js';
+import type { ConfigStore } from '../store/config-store.js';
 
 export interface ClientLogger {
   debug?(obj: object, msg?: string): void;

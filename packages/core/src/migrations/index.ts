@@ -1,3 +1,20 @@
+// The history contract and its helpers live in store/ (re-exported here, where callers found them).
+export { createLocalLock, type LocalLock } from '../store/local-lock.js';
+export {
+  type AcquireOptions,
+  checkMigrationRecord,
+  checkRefRecord,
+  MIGRATION_RUN_STATUSES,
+  type MigrationHistory,
+  type MigrationLock,
+  type MigrationRecord,
+  type MigrationRefRecord,
+  type MigrationRunStatus,
+  REF_STATES,
+  type RecordExpectation,
+  type RefRollbackState,
+  type RefState,
+} from '../store/migration-history.js';
 export {
   DATA_EXTENSIONS,
   defineMigration,
@@ -18,25 +35,6 @@ export {
   type IdPattern,
   type NamePattern,
 } from './glob.js';
-export {
-  type AcquireOptions,
-  checkMigrationRecord,
-  checkRefRecord,
-  createLocalLock,
-  createMemoryMigrationHistory,
-  type LocalLock,
-  type MemoryMigrationHistoryOptions,
-  MIGRATION_RUN_STATUSES,
-  type MigrationHistory,
-  type MigrationLock,
-  type MigrationRecord,
-  type MigrationRefRecord,
-  type MigrationRunStatus,
-  REF_STATES,
-  type RecordExpectation,
-  type RefRollbackState,
-  type RefState,
-} from './history.js';
 export {
   applyOperations,
   contentChecksum,

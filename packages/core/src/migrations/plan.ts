@@ -12,7 +12,7 @@ import type { Actor } from '../rbac/rbac.js';
 import { contentView, diffViews, isTombstone } from '../service/diff.js';
 import { throwIfAborted } from '../util/abort.js';
 import { MigrationError } from './errors.js';
-import type { MigrationRefRecord } from './history.js';
+import type { MigrationRefRecord } from '../store/migration-history.js';
 import { migrateContent, sameContent } from './operations.js';
 import { withDependencies } from './order.js';
 import { findPrior, latestRefs, selectRefs } from './ref-records.js';

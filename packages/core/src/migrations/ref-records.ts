@@ -9,7 +9,7 @@ import { type ConfigRef, refKey } from '../model/ref.js';
 import type { ConfigVersion } from '../model/version.js';
 import type { Actor } from '../rbac/rbac.js';
 import { compileIdPattern, compileScopePattern } from './glob.js';
-import type { MigrationRecord, MigrationRefRecord } from './history.js';
+import type { MigrationRecord, MigrationRefRecord } from '../store/migration-history.js';
 import { afterOf, beforeOf, markedBy } from './run-records.js';
 import type { RunnerContext } from './runner-context.js';
 import type { Migration } from './types.js';

@@ -7,7 +7,7 @@ import { isPlainObject, type JsonObject } from '../model/json.js';
 import type { ConfigVersion } from '../model/version.js';
 import { isTombstone } from '../service/diff.js';
 import { MigrationError } from './errors.js';
-import type { MigrationRecord, MigrationRefRecord } from './history.js';
+import type { MigrationRecord, MigrationRefRecord } from '../store/migration-history.js';
 import { contentChecksum } from './operations.js';
 import type { MigratedContent, Migration } from './types.js';
 

@@ -5,7 +5,7 @@
 import { errors } from '../errors/config-error.js';
 import { isPlainObject } from '../model/json.js';
 import type { ConfigService } from '../service/service.js';
-import type { MigrationHistory, MigrationLock } from './history.js';
+import type { MigrationHistory, MigrationLock } from '../store/migration-history.js';
 import { orderMigrations } from './order.js';
 import type { MigrationProgress, MigrationRunnerOptions } from './runner-types.js';
 import type { Migration } from './types.js';

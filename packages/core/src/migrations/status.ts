@@ -1,6 +1,6 @@
 /** Status: every known migration (and any the history knows that is no longer defined). Reads only. */
 import type { Actor } from '../rbac/rbac.js';
-import type { MigrationRecord } from './history.js';
+import type { MigrationRecord } from '../store/migration-history.js';
 import { latestRefs } from './ref-records.js';
 import type { RunnerContext } from './runner-context.js';
 import type { MigrationStatusEntry } from './runner-types.js';

@@ -33,8 +33,8 @@ import { type Environment, validateEnvironments } from '../model/environment.js'
 import { canonicalJson, isPlainObject, type JsonObject } from '../model/json.js';
 import { parseId, parseRef, refKey } from '../model/ref.js';
 import { type ConfigVersion, type DocumentLimits, verifyVersion } from '../model/version.js';
-import type { ConfigStore } from '../store/contract.js';
-import type { GovernanceSnapshot, GovernanceStore, StoredPolicy, StoredSchema } from './governance.js';
+import type { ConfigStore } from '../store/config-store.js';
+import type { GovernanceSnapshot, GovernanceStore, StoredPolicy, StoredSchema } from '../store/governance.js';
 import { checkRequestShape } from './records.js';
 
 export const EXPORT_FORMAT = 'summit-config-export';

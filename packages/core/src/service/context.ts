@@ -14,9 +14,9 @@ import { type ConfigVersion, DEFAULT_MAX_DOCUMENT_BYTES } from '../model/version
 import type { Permission } from '../rbac/permissions.js';
 import { type Actor, checkActor, type Rbac } from '../rbac/rbac.js';
 import { SchemaRegistry } from '../schema/registry.js';
-import type { ConfigStore } from '../store/contract.js';
+import type { ConfigStore } from '../store/config-store.js';
+import { type GovernanceStore, governanceSchemaPersistence } from '../store/governance.js';
 import { Lifecycle } from '../util/lifecycle.js';
-import { type GovernanceStore, governanceSchemaPersistence } from './governance.js';
 import { checkEnvironmentInput, checkSource, optionsObject } from './inputs.js';
 import type { CallOptions, ConfigServiceOptions } from './types.js';
 

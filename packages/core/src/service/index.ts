@@ -1,4 +1,13 @@
 export {
+  type GovernanceSnapshot,
+  type GovernanceStore,
+  type GovernanceUpdate,
+  governanceSchemaPersistence,
+  type RequestQuery,
+  type StoredPolicy,
+  type StoredSchema,
+} from '../store/governance.js';
+export {
   type BackupDeps,
   EXPORT_FORMAT,
   EXPORT_FORMAT_VERSION,
@@ -13,16 +22,6 @@ export {
   type ImportSource,
 } from './backup.js';
 export { applyJsonPatch, type ContentView, contentView, diffViews, isTombstone } from './diff.js';
-export {
-  type GovernanceSnapshot,
-  type GovernanceStore,
-  type GovernanceUpdate,
-  governanceSchemaPersistence,
-  type RequestQuery,
-  type StoredPolicy,
-  type StoredSchema,
-} from './governance.js';
-export { createMemoryGovernance, type MemoryGovernanceOptions } from './memory-governance.js';
 export {
   checkAuditInput,
   checkAuditQuery,

@@ -11,10 +11,10 @@ import type { ConfigRef } from '../model/ref.js';
 import type { ConfigVersion, Head } from '../model/version.js';
 import type { Actor, Rbac } from '../rbac/rbac.js';
 import type { PublishOptions, PublishReport, SchemaRegistry, SchemaVersion } from '../schema/registry.js';
-import type { ConfigStore, ListQuery } from '../store/contract.js';
+import type { ConfigStore, ListQuery } from '../store/config-store.js';
+import type { GovernanceStore, RequestQuery, StoredPolicy } from '../store/governance.js';
 import type { ExportOptions, ImportOptions, ImportReport, ImportSource } from './backup.js';
 import type { diffViews } from './diff.js';
-import type { GovernanceStore, RequestQuery, StoredPolicy } from './governance.js';
 
 export interface ConfigServiceOptions {
   /** Where config versions live (any store: memory, Consul, PostgreSQL, PGlite, failover). Borrowed. */

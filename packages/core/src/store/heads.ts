@@ -1,6 +1,6 @@
 import { refKey } from '../model/ref.js';
 import type { Head } from '../model/version.js';
-import type { HeadChange } from './contract.js';
+import type { HeadChange } from './config-store.js';
 
 /** The frozen watch event for `head`. Every store emits through this, so events look alike. */
 export function headChange(head: Head, initial: boolean): HeadChange {

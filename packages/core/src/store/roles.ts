@@ -18,7 +18,7 @@
  */
 import type { ConfigRef } from '../model/ref.js';
 import type { ConfigVersion } from '../model/version.js';
-import type { WriteFence } from './contract.js';
+import type { WriteFence } from './config-store.js';
 
 /** A version inserted by `beginAppend`, holding the ref's lock until it is committed or rolled back. */
 export interface PendingAppend {

@@ -1,7 +1,7 @@
 import { errors } from '../errors/config-error.js';
 import { type ConfigRef, parseRef, refKey } from '../model/ref.js';
 import { type ConfigVersion, createVersion, type DocumentLimits, type VersionInput } from '../model/version.js';
-import type { ConfigStore } from './contract.js';
+import type { ConfigStore } from './config-store.js';
 
 export interface AppendNextOptions extends DocumentLimits {
   /**

@@ -1,18 +1,21 @@
 /**
  * The local provider's SQL storage, on PostgreSQL (`pg`) or embedded PGlite. It loads no driver:
- * it runs on a {@link SecretSql}, a two-method seam that `@summit-config/backends`' `SqlClient`
- * and a PGlite instance satisfy as they are, and that {@link sqlFromPgPool} builds from a `pg.Pool`.
+ * it runs on the one SQL seam, core's {@link SqlDatabase} (statements and transactions), which
+ * `@summit-config/backends`' clients satisfy and {@link sqlFromPgPool} builds from a `pg.Pool`.
  *
- * Tables, created on first use in `schema` (CREATE ... IF NOT EXISTS under an advisory lock, so
- * several processes may start at once). Only ciphertext, IV and tag are stored, never plaintext:
+ * Tables, created on first use in `schema` by this package's own migration (`sql-migrations.ts`:
+ * CREATE ... IF NOT EXISTS under an advisory lock, so several processes may start at once). Only
+ * ciphertext, IV and tag are stored, never plaintext:
  *
  *   summit_secrets          (name PK, next_version, created_at, updated_at)
  *   summit_secret_versions  (name, version, stage, state, ciphertext, iv, tag, labels,
  *                            created_at, updated_at; PK (name, version); one row per (name, stage))
  */
+import type { SqlDatabase, SqlQueryable, SqlResult } from '@summit-config/core';
 import type { SecretStage, SecretVersionState } from '../contract.js';
 import { isSecretError, sanitizeCause, secretError } from '../errors.js';
 import { optionError } from '../provider-kit.js';
+import { migrateSecretStorageTables } from '../sql-migrations.js';
 import {
   checkPlanStages,
   type LocalSecretStorage,
@@ -21,37 +24,43 @@ import {
   type StoredVersionMeta,
 } from './local-storage.js';
 
-/** Runs one statement with `$1`-style parameters. */
-export interface SecretSqlQueryable {
-  query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<{ rows: R[] }>;
-}
+/** The SQL seam of the secrets' storages: core's `SqlDatabase` (kept under its former name). */
+export type SecretSql = SqlDatabase;
+/** One statement on the SQL seam: core's `SqlQueryable` (kept under its former name). */
+export type SecretSqlQueryable = SqlQueryable;
 
-/** The SQL seam: statements, and transactions on one connection (ROLLBACK when `fn` throws). */
-export interface SecretSql extends SecretSqlQueryable {
-  transaction<T>(fn: (tx: SecretSqlQueryable) => Promise<T>): Promise<T>;
+/** What a `pg` query resolves to, as far as {@link sqlFromPgPool} reads it. */
+interface PgResultLike {
+  rows: unknown[];
+  rowCount?: number | null;
 }
 
 /** The part of a `pg.Pool` that {@link sqlFromPgPool} uses. */
 export interface PgPoolLike {
-  query(text: string, params?: unknown[]): Promise<{ rows: unknown[] }>;
+  query(text: string, params?: unknown[]): Promise<PgResultLike>;
   connect(): Promise<{
-    query(text: string, params?: unknown[]): Promise<{ rows: unknown[] }>;
+    query(text: string, params?: unknown[]): Promise<PgResultLike>;
     release(destroy?: boolean | Error): void;
   }>;
 }
 
-/** A {@link SecretSql} over a `pg.Pool` (the pool stays the caller's: it is never ended here). */
-export function sqlFromPgPool(pool: PgPoolLike): SecretSql {
+function toResult<R>(result: PgResultLike): SqlResult<R> {
+  return { rows: result.rows as R[], rowCount: result.rowCount ?? result.rows.length };
+}
+
+/** A {@link SqlDatabase} over a `pg.Pool` (the pool stays the caller's: it is never ended here). */
+export function sqlFromPgPool(pool: PgPoolLike): SqlDatabase {
   return {
-    async query<R>(text: string, params?: unknown[]) {
-      return (await pool.query(text, params)) as { rows: R[] };
+    async query<R>(text: string, params?: readonly unknown[]) {
+      return toResult<R>(await pool.query(text, params as unknown[] | undefined));
     },
     async transaction(fn) {
       const client = await pool.connect();
       try {
         await client.query('BEGIN');
         const result = await fn({
-          query: async <R>(text: string, params?: unknown[]) => (await client.query(text, params)) as { rows: R[] },
+          query: async <R>(text: string, params?: readonly unknown[]) =>
+            toResult<R>(await client.query(text, params as unknown[] | undefined)),
         });
         await client.query('COMMIT');
         client.release();
@@ -71,8 +80,8 @@ export function sqlFromPgPool(pool: PgPoolLike): SecretSql {
 }
 
 export interface SqlSecretStorageOptions {
-  /** The database: a backends `SqlClient`, a PGlite instance, or `sqlFromPgPool(pool)`. */
-  sql: SecretSql;
+  /** The database: a backends `SqlClient` (e.g. `createPgliteClient({ pglite })`), or `sqlFromPgPool(pool)`. */
+  sql: SqlDatabase;
   /** `postgres` (a server) or `pglite` (embedded); only reported as `kind`. Default `postgres`. */
   kind?: 'postgres' | 'pglite';
   /** Schema of the two tables, created when missing. Default `public`. */
@@ -161,43 +170,10 @@ export function createSqlSecretStorage(options: SqlSecretStorageOptions): LocalS
     });
   }
 
-  async function migrate(): Promise<void> {
-    await sql.transaction(async (tx) => {
-      // Concurrent CREATE ... IF NOT EXISTS can still collide in the catalog: serialise them.
-      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`summit-secrets:${schema}`]);
-      await tx.query(`CREATE SCHEMA IF NOT EXISTS ${quote(schema)}`);
-      await tx.query(`CREATE TABLE IF NOT EXISTS ${secretsTable} (
-        name text PRIMARY KEY,
-        next_version integer NOT NULL,
-        created_at timestamptz NOT NULL DEFAULT now(),
-        updated_at timestamptz NOT NULL DEFAULT now()
-      )`);
-      await tx.query(`CREATE TABLE IF NOT EXISTS ${versionsTable} (
-        name text NOT NULL REFERENCES ${secretsTable} (name) ON DELETE CASCADE,
-        version integer NOT NULL,
-        stage text CHECK (stage IN ('current', 'previous', 'pending')),
-        state text NOT NULL CHECK (state IN ('enabled', 'disabled', 'destroyed')),
-        ciphertext bytea,
-        iv bytea,
-        tag bytea,
-        labels jsonb NOT NULL DEFAULT '{}'::jsonb,
-        created_at timestamptz NOT NULL DEFAULT now(),
-        updated_at timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (name, version),
-        CHECK ((state = 'destroyed') = (ciphertext IS NULL)),
-        CHECK ((ciphertext IS NULL) = (iv IS NULL) AND (iv IS NULL) = (tag IS NULL))
-      )`);
-      await tx.query(
-        `CREATE UNIQUE INDEX IF NOT EXISTS summit_secret_versions_stage ON ${versionsTable} (name, stage)
-         WHERE stage IS NOT NULL`,
-      );
-    });
-  }
-
   /** Creates the tables once; a failed attempt is retried by the next call. */
   async function ensureReady(): Promise<void> {
     if (closing) throw secretError('unavailable', 'the secret storage is closed', { provider: 'local' });
-    ready ??= migrate().catch((error: unknown) => {
+    ready ??= migrateSecretStorageTables(sql, schema).catch((error: unknown) => {
       ready = undefined;
       throw error;
     });

@@ -1,112 +1,29 @@
 /**
- * The storage seam of the local provider: where encrypted versions live. It only ever sees
- * ciphertext, IV and GCM tag, plus the version number, stage, state, labels and timestamps; the
- * provider encrypts before and decrypts after. Two implementations: memory (here) and SQL on
- * PostgreSQL or PGlite (`local-sql.ts`).
- *
- * All stage logic lives in the provider: a storage only runs a {@link StoragePlan} atomically.
+ * The storage seam of the local provider: where encrypted versions live. The contract,
+ * `LocalSecretStorage` (with the plan it runs and `checkPlanStages`), lives in core
+ * (`store/secret-storage.ts`); the memory implementation is here (the provider's default, and this
+ * package's main entry loads nothing but core); the SQL one, on PostgreSQL or PGlite, in
+ * `local-sql.ts`.
  */
-import type { SecretStage, SecretVersionState } from '../contract.js';
+import {
+  checkPlanStages,
+  type LocalSecretStorage,
+  type SealedValue,
+  type StoredVersion,
+  type StoredVersionMeta,
+} from '@summit-config/core';
 
-/** AES-256-GCM output for one version. */
-export interface SealedValue {
-  /** 12 random bytes. */
-  readonly iv: Uint8Array;
-  /** The 16-byte authentication tag. */
-  readonly tag: Uint8Array;
-  readonly ciphertext: Uint8Array;
-}
-
-/** A stored version without its ciphertext. */
-export interface StoredVersionMeta {
-  /** 1, 2, 3... per secret. */
-  readonly version: number;
-  readonly stage: SecretStage | null;
-  readonly state: SecretVersionState;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly createdAt: Date;
-  readonly updatedAt: Date;
-}
-
-export interface StoredVersion extends StoredVersionMeta {
-  /** `null` once destroyed. */
-  readonly sealed: SealedValue | null;
-}
-
-/** What {@link LocalSecretStorage.change} shows the plan: the secret as it is, under its lock. */
-export interface SecretSnapshot {
-  readonly exists: boolean;
-  /** Every version, ascending. */
-  readonly versions: readonly StoredVersionMeta[];
-  /** The number the next inserted version gets. */
-  readonly nextVersion: number;
-}
-
-/** One change to an existing version. */
-export interface VersionUpdate {
-  readonly version: number;
-  readonly stage: SecretStage | null;
-  readonly state: SecretVersionState;
-  /** Erase the ciphertext, IV and tag (with state `destroyed`). */
-  readonly wipe?: boolean;
-}
-
-/** The changes a plan asks for; applied all together or not at all. */
-export interface StoragePlan<T> {
-  /** Create the secret (only when the snapshot said it did not exist). */
-  readonly create?: boolean;
-  /** A new version, numbered `snapshot.nextVersion`. */
-  readonly insert?: {
-    readonly stage: SecretStage | null;
-    readonly sealed: SealedValue;
-    readonly labels: Readonly<Record<string, string>>;
-  };
-  /** Stage changes are applied so that no two versions ever hold one stage, whatever the order. */
-  readonly updates?: readonly VersionUpdate[];
-  /** What `change` resolves to. */
-  readonly result: T;
-}
-
-export type VersionLookup = { readonly version: number } | { readonly stage: SecretStage };
-
-/**
- * Failure rules: a storage that cannot be reached rejects with a `SECRET_PROVIDER` error of reason
- * `unavailable` (the provider adds the secret name); a plan that throws changes nothing and its
- * error propagates unchanged.
- */
-export interface LocalSecretStorage {
-  /** `memory`, `postgres` or `pglite`. */
-  readonly kind: string;
-  /** Data survives a restart of this process. */
-  readonly durable: boolean;
-  /**
-   * Locks `name` (other changes of it wait), reads its snapshot, calls `plan`, applies the plan,
-   * all atomically. `create` of a secret another caller created first rejects with reason `exists`.
-   */
-  change<T>(name: string, plan: (snapshot: SecretSnapshot) => StoragePlan<T>): Promise<T>;
-  /** One version with its ciphertext; `secretExists` tells a missing secret from a missing version. */
-  get(name: string, lookup: VersionLookup): Promise<{ secretExists: boolean; row: StoredVersion | undefined }>;
-  /** Every version, ascending, or `undefined` when the secret does not exist. */
-  list(name: string): Promise<StoredVersionMeta[] | undefined>;
-  /** Releases what the storage owns. Idempotent. */
-  close(): Promise<void>;
-}
-
-/** Applies `updates` to a stage map in memory, checking the one-version-per-stage invariant. */
-export function checkPlanStages(versions: readonly StoredVersionMeta[], plan: StoragePlan<unknown>): void {
-  const stages = new Map<number, SecretStage | null>(versions.map((v) => [v.version, v.stage]));
-  for (const u of plan.updates ?? []) {
-    if (!stages.has(u.version)) throw new Error(`storage plan updates unknown version ${u.version}`);
-    stages.set(u.version, u.stage);
-  }
-  if (plan.insert) stages.set(-1, plan.insert.stage);
-  const seen = new Set<SecretStage>();
-  for (const stage of stages.values()) {
-    if (stage === null) continue;
-    if (seen.has(stage)) throw new Error(`storage plan leaves two versions with stage ${stage}`);
-    seen.add(stage);
-  }
-}
+export {
+  checkPlanStages,
+  type LocalSecretStorage,
+  type SealedValue,
+  type SecretSnapshot,
+  type StoragePlan,
+  type StoredVersion,
+  type StoredVersionMeta,
+  type VersionLookup,
+  type VersionUpdate,
+} from '@summit-config/core';
 
 interface MemorySecret {
   nextVersion: number;

@@ -1,53 +1,22 @@
 /**
- * Where rotation policies (and the record of the run in progress) are kept: the
- * {@link RotationPolicyStore} seam, its memory implementation here, and the SQL one on PostgreSQL
- * or PGlite in `sql-policies.ts` (table `secret_rotation_policies`).
+ * Where rotation policies (and the record of the run in progress) are kept. The contract,
+ * {@link RotationPolicyStore}, lives in core (`store/rotation-policies.ts`); its memory
+ * implementation is here (this package's main entry loads nothing but core); the SQL one, on
+ * PostgreSQL or PGlite, in `sql-policies.ts` (table `secret_rotation_policies`).
  *
  * Every write is a compare-and-set on the policy's `revision`, so two runners (two agents, a CLI
  * and an agent) never overwrite each other's record: the loser gets `VERSION_CONFLICT`.
  */
-import { ConfigError, Lifecycle } from '@summit-config/core';
-import { secretKey } from './policy.js';
-import type { RotationPolicy, SecretId } from './types.js';
+import {
+  Lifecycle,
+  type RotationPolicy,
+  RotationPolicyConflictError,
+  type RotationPolicyStore,
+  secretKey,
+} from '@summit-config/core';
+import type { SecretId } from './types.js';
 
-/**
- * Failure rules: an unreachable storage rejects with `BACKEND_UNAVAILABLE`; a lost compare-and-set
- * with `VERSION_CONFLICT`; after `close()` calls reject `CLOSED`.
- */
-export interface RotationPolicyStore extends AsyncDisposable {
-  /** `memory`, `postgres` or `pglite` (used in errors). */
-  readonly name: string;
-  /** Policies survive a restart of this process. */
-  readonly durable: boolean;
-  /** The policy of `secret`, or `undefined`. */
-  get(secret: SecretId): Promise<RotationPolicy | undefined>;
-  /** Every policy, sorted by `<provider>/<name>`. */
-  list(): Promise<RotationPolicy[]>;
-  /**
-   * Stores `policy` as revision `expectedRevision + 1` and returns what was stored.
-   * `expectedRevision` 0 creates it (`VERSION_CONFLICT` when it exists); otherwise the stored
-   * revision must be `expectedRevision` (`VERSION_CONFLICT` when it differs or the policy is gone).
-   */
-  save(policy: RotationPolicy, expectedRevision: number): Promise<RotationPolicy>;
-  /** Deletes it if its revision is `expectedRevision` (`VERSION_CONFLICT` otherwise); false when there was none. */
-  delete(secret: SecretId, expectedRevision: number): Promise<boolean>;
-  /** Releases what the storage owns. Idempotent. */
-  close(): Promise<void>;
-}
-
-/** A lost compare-and-set on a policy: another runner (or an operator) wrote it first. */
-export class RotationPolicyConflictError extends ConfigError<'VERSION_CONFLICT'> {
-  readonly secret: SecretId;
-  constructor(secret: SecretId, expected: number, found: number | undefined) {
-    super(
-      'VERSION_CONFLICT',
-      `rotation policy ${secretKey(secret)}: expected revision ${expected}, found ${found === undefined ? 'none' : found}`,
-      { version: expected },
-    );
-    this.name = 'RotationPolicyConflictError';
-    this.secret = secret;
-  }
-}
+export { RotationPolicyConflictError, type RotationPolicyStore } from '@summit-config/core';
 
 export function conflict(secret: SecretId, expected: number, found: number | undefined): RotationPolicyConflictError {
   return new RotationPolicyConflictError(secret, expected, found);

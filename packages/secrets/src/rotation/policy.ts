@@ -38,10 +38,8 @@ export function checkSecretId(raw: unknown, where = 'secret'): SecretId {
   return Object.freeze({ provider, name });
 }
 
-/** `<provider>/<name>`: the policy's key (`secret_id` in SQL). The provider has no `/`, so it splits back. */
-export function secretKey(secret: SecretId): string {
-  return `${secret.provider}/${secret.name}`;
-}
+// `<provider>/<name>`: the policy's key (`secret_id` in SQL), defined with the storage contract in core.
+export { secretKey } from '@summit-config/core';
 
 /** The `SecretId` of a key made by {@link secretKey}. */
 export function parseSecretKey(key: string): SecretId {

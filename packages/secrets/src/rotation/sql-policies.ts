@@ -1,35 +1,40 @@
 /**
- * Rotation policies in PostgreSQL or PGlite: table `secret_rotation_policies` of seed 002, created by
- * the store's migration 1 and extended by migration 5 (`@summit-config/backends`). It loads no
- * driver: it runs on the {@link SecretSql} seam (a backends `SqlClient`, a PGlite instance, or
- * `sqlFromPgPool(pool)`).
+ * Rotation policies in PostgreSQL or PGlite: table `secret_rotation_policies` (the seed 002 table and
+ * the rotation manager's columns), which this package creates and migrates itself on first use
+ * (`sql-migrations.ts`: idempotent, and it leaves alone what the PostgreSQL store's migrations 1
+ * and 5 already created in existing databases). It loads no driver: it runs on the one SQL seam,
+ * core's `SqlDatabase` (a backends `SqlClient`, or `sqlFromPgPool(pool)`).
  *
- *   const policies = createSqlRotationPolicies({ sql: sqlFromPgPool(pool), schema, migrator: store });
+ *   const policies = createSqlRotationPolicies({ sql: sqlFromPgPool(pool), schema });
  *
  * The seed's columns stay filled for SQL users (`secret_id` is `<provider>/<name>`,
  * `rotation_interval_days`, `rotation_lambda` is the handler name, `notify_on_rotation`,
  * `grace_period_days` rounded down, `last_rotated_at`, `next_rotation_at`); the run in progress is
  * the `run` JSON column (version ids, refs, sanitised errors: never a secret value).
  */
-import { errors, isConfigError, Lifecycle } from '@summit-config/core';
-import { isSchemaName, type SecretSql } from '../providers/local-sql.js';
+import { errors, isConfigError, Lifecycle, type SqlDatabase } from '@summit-config/core';
+import { isSchemaName } from '../providers/local-sql.js';
+import { migrateRotationPolicyTable } from '../sql-migrations.js';
 import { conflict, type RotationPolicyStore } from './policies.js';
 import { DAY_MS, parseSecretKey, secretKey } from './policy.js';
 import type { RotationPolicy, RotationState, RotationStep } from './types.js';
 
-/** The schema version this storage needs (the migration that added its columns). */
+/**
+ * The PostgreSQL store's schema migration that first added the rotation columns. Kept for
+ * compatibility: the table no longer depends on the store's migrations (this package migrates it).
+ */
 export const ROTATION_MIGRATION = 5;
 
 export interface SqlRotationPoliciesOptions {
-  /** The database: a backends `SqlClient`, a PGlite instance, or `sqlFromPgPool(pool)`. Borrowed. */
-  sql: SecretSql;
-  /** The schema the store migrated (the table lives with the config tables). Default `public`. */
+  /** The database: a backends `SqlClient` (e.g. `createPgliteClient({ pglite })`), or `sqlFromPgPool(pool)`. Borrowed. */
+  sql: SqlDatabase;
+  /** The schema of the table (the one holding the config tables, usually). Default `public`. */
   schema?: string;
   /** `postgres` or `pglite`; only used in errors. Default `postgres`. */
   kind?: 'postgres' | 'pglite';
   /**
-   * Brings the schema up to date before first use: pass the PostgreSQL store or governance storage
-   * of the same schema (`{ migrate() }`). Without it the schema must already be migrated.
+   * Also brings the stores' schema up to date before first use: the PostgreSQL store or governance
+   * storage of the same schema (`{ migrate() }`). Optional: the policy table migrates itself.
    */
   migrator?: { migrate(): Promise<unknown> };
 }
@@ -167,20 +172,7 @@ export function createSqlRotationPolicies(options: SqlRotationPoliciesOptions): 
 
   async function checkSchema(): Promise<void> {
     await options.migrator?.migrate();
-    let version = 0;
-    try {
-      const { rows } = await sql.query<{ v: number | null }>(
-        `SELECT max(version)::int AS v FROM ${quote(schema)}.summit_migrations`,
-      );
-      version = rows[0]?.v ?? 0;
-    } catch (error) {
-      if ((error as { code?: unknown })?.code !== '42P01') throw error;
-    }
-    if (version < ROTATION_MIGRATION) {
-      throw errors.constraint(
-        `schema "${schema}" is at migration ${version}, rotation policies need ${ROTATION_MIGRATION}: create the PostgreSQL store on it first, or pass option migrator`,
-      );
-    }
+    await migrateRotationPolicyTable(sql, schema);
   }
 
   /** Runs `fn` once the schema is ready; driver failures become `BACKEND_UNAVAILABLE`. */
@@ -219,7 +211,7 @@ export function createSqlRotationPolicies(options: SqlRotationPoliciesOptions): 
 
     list() {
       return run(async () => {
-        // Rows written by other tools without the migration-5 columns are not policies of ours.
+        // Rows written by other tools without the rotation manager's columns are not policies of ours.
         const { rows } = await sql.query<Row>(
           `SELECT ${COLUMNS} FROM ${table} WHERE provider IS NOT NULL ORDER BY secret_id COLLATE "C"`,
         );

@@ -1,8 +1,8 @@
 /**
- * The migration history seam: what ran, with which checksum, and per-ref progress, so a run that
- * failed part-way resumes where it stopped. One memory implementation lives here
- * (`createMemoryMigrationHistory`); the SQL one (PostgreSQL and PGlite) lives in
- * `@summit-config/backends/postgres` and `/pglite`.
+ * The migration history contract: what ran, with which checksum, and per-ref progress, so a run
+ * that failed part-way resumes where it stopped. Implementations live in `@summit-config/backends`:
+ * memory (`createMemoryMigrationHistory`, `/memory`) and SQL (PostgreSQL and PGlite, `/postgres` and
+ * `/pglite`). Every one runs the suite `@summit-config/test-support/contract/migration-history-contract`.
  *
  * Rules every implementation keeps:
  * - `acquire()` gives one runner at a time the right to run migrations against this history (every
@@ -13,11 +13,9 @@
  *   so two runners can never both claim one migration run.
  * - An unreachable storage rejects with `BACKEND_UNAVAILABLE`; after `close()` calls reject `CLOSED`.
  */
-import { ConfigError, errors } from '../errors/config-error.js';
+import { errors } from '../errors/config-error.js';
+import type { MigrationKind } from '../migrations/types.js';
 import { isPlainObject } from '../model/json.js';
-import { abortReason, onAbort } from '../util/abort.js';
-import { Lifecycle } from '../util/lifecycle.js';
-import type { MigrationKind } from './types.js';
 
 export type MigrationRunStatus = 'running' | 'failed' | 'applied' | 'rolling_back' | 'rolled_back';
 export const MIGRATION_RUN_STATUSES: readonly MigrationRunStatus[] = [
@@ -225,136 +223,4 @@ export function checkRefRecord(raw: unknown): MigrationRefRecord {
     if (r.forced === true) out.rollback.forced = true;
   }
   return out;
-}
-
-// -- the in-process lock
-
-/** A FIFO mutex for one process, with timeout and abort. */
-export interface LocalLock {
-  acquire(options?: AcquireOptions): Promise<MigrationLock>;
-}
-
-export function createLocalLock(what = 'migration lock'): LocalLock {
-  let held = false;
-  const waiters: Array<() => void> = [];
-  const handOver = () => {
-    const next = waiters.shift();
-    if (next) next();
-    else held = false;
-  };
-  const lockFor = (): MigrationLock => {
-    let released = false;
-    return {
-      async check() {
-        if (released) throw errors.constraint(`${what} was released`);
-      },
-      async release() {
-        if (released) return;
-        released = true;
-        handOver();
-      },
-    };
-  };
-  return {
-    acquire(options = {}) {
-      const timeoutMs = options.timeoutMs ?? 30_000;
-      if (options.signal?.aborted) return Promise.reject(abortReason(options.signal));
-      if (!held) {
-        held = true;
-        return Promise.resolve(lockFor());
-      }
-      return new Promise<MigrationLock>((resolve, reject) => {
-        const grant = () => {
-          clearTimeout(timer);
-          off();
-          resolve(lockFor());
-        };
-        const give = (error: unknown) => {
-          const i = waiters.indexOf(grant);
-          if (i >= 0) waiters.splice(i, 1);
-          clearTimeout(timer);
-          off();
-          reject(error);
-        };
-        const timer = setTimeout(
-          () => give(new ConfigError('TIMEOUT', `${what}: still held by another runner after ${timeoutMs} ms`)),
-          timeoutMs,
-        );
-        timer.unref?.();
-        const off = onAbort(options.signal, () => give(abortReason(options.signal as AbortSignal)));
-        waiters.push(grant);
-      });
-    },
-  };
-}
-
-// -- memory
-
-export interface MemoryMigrationHistoryOptions {
-  /** Name used in errors. Default `memory`. */
-  name?: string;
-}
-
-/** A migration history in memory (tests, demos, one process). */
-export function createMemoryMigrationHistory(options: MemoryMigrationHistoryOptions = {}): MigrationHistory {
-  const name = options.name ?? 'memory';
-  const lifecycle = new Lifecycle(`${name} migration history`);
-  const lock = createLocalLock(`${name} migration lock`);
-  const records = new Map<string, MigrationRecord>();
-  const refs = new Map<string, MigrationRefRecord>();
-
-  const history: MigrationHistory = {
-    name,
-    async acquire(opts) {
-      lifecycle.assertOpen();
-      return lock.acquire(opts);
-    },
-    async list() {
-      lifecycle.assertOpen();
-      return [...records.values()].sort((a, b) => (a.name < b.name ? -1 : 1)).map((r) => structuredClone(r));
-    },
-    async get(migration) {
-      lifecycle.assertOpen();
-      const found = records.get(migration);
-      return found ? structuredClone(found) : undefined;
-    },
-    async save(record, expected) {
-      lifecycle.assertOpen();
-      const checked = checkMigrationRecord(record);
-      const current = records.get(checked.name);
-      const matches =
-        expected === undefined
-          ? current === undefined
-          : current !== undefined && current.status === expected.status && current.run === expected.run;
-      if (!matches) {
-        throw new ConfigError(
-          'CONFLICTING_CHANGE',
-          `migration ${checked.name}: the history changed underneath (found ${current ? `${current.status} run ${current.run}` : 'nothing'}, expected ${expected ? `${expected.status} run ${expected.run}` : 'nothing'})`,
-        );
-      }
-      records.set(checked.name, checked);
-    },
-    async listRefs(migration, run) {
-      lifecycle.assertOpen();
-      return [...refs.values()]
-        .filter((r) => r.migration === migration && r.run === run)
-        .sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0))
-        .map((r) => structuredClone(r));
-    },
-    async saveRef(record) {
-      lifecycle.assertOpen();
-      const checked = checkRefRecord(record);
-      if (!records.has(checked.migration)) {
-        throw errors.constraint(`migration ${checked.migration} has no record; save it before its refs`);
-      }
-      refs.set(`${checked.migration}\u0000${checked.run}\u0000${checked.ref}`, checked);
-    },
-    close() {
-      return lifecycle.close(() => {});
-    },
-    [Symbol.asyncDispose]() {
-      return history.close();
-    },
-  };
-  return history;
 }

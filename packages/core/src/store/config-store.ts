@@ -97,8 +97,13 @@ export type Unwatch = () => void;
 export interface WriteFence {
   /** The lock's fencing token (Consul's LockIndex), for logs and stores that compare tokens. */
   readonly token: number;
-  /** Per-backend atomic checks, e.g. `consul`: the lock's `check-session` transaction operation. */
-  readonly checks?: { readonly consul?: unknown };
+  /**
+   * Atomic checks keyed by store name (`ConfigStore.name`): each store reads only its own entry
+   * (`fenceCheck`), in the form it defines. A Consul store takes the leader lock's
+   * `check-session` transaction operation (`LeaderLock.guardOp()`), e.g. `{ consul: lock.guardOp() }`
+   * for the store named `consul`. A fence passed down a failover chain reaches every tier unchanged.
+   */
+  readonly checks?: Readonly<Record<string, unknown>>;
 }
 
 export interface AppendOptions {

@@ -1,25 +1,32 @@
 /**
- * Governance storage in this process's memory (tests, demos, the embedded default's companion).
+ * Governance storage in this process's memory (tests, demos, the embedded default's companion): the
+ * memory implementation of core's `GovernanceStore` contract (`@summit-config/backends/memory`).
  * Every method runs to completion synchronously inside its promise, so each update is atomic and
  * concurrent updates serialise; the audit chain is computed in TypeScript with the same formula as
  * the SQL trigger.
  */
-import type { ChangeRequest } from '../approvals/types.js';
-import { auditHash } from '../audit/chain.js';
-import type { AuditInput, AuditQuery, AuditRecord } from '../audit/types.js';
-import { errors } from '../errors/config-error.js';
-import type { Environment } from '../model/environment.js';
-import { canonicalJson, type JsonObject } from '../model/json.js';
-import { Lifecycle } from '../util/lifecycle.js';
-import type {
-  GovernanceSnapshot,
-  GovernanceStore,
-  GovernanceUpdate,
-  RequestQuery,
-  StoredPolicy,
-  StoredSchema,
-} from './governance.js';
-import { checkAuditInput, checkAuditQuery, matchesAudit, normaliseAt } from './records.js';
+import {
+  type AuditInput,
+  type AuditQuery,
+  type AuditRecord,
+  auditHash,
+  type ChangeRequest,
+  canonicalJson,
+  checkAuditInput,
+  checkAuditQuery,
+  type Environment,
+  errors,
+  type GovernanceSnapshot,
+  type GovernanceStore,
+  type GovernanceUpdate,
+  type JsonObject,
+  Lifecycle,
+  matchesAudit,
+  normaliseAt,
+  type RequestQuery,
+  type StoredPolicy,
+  type StoredSchema,
+} from '@summit-config/core';
 
 export interface MemoryGovernanceOptions {
   /** Name used in errors. Default `memory`. */

@@ -1,8 +1,9 @@
 /**
- * The governance storage seam: everything the change service keeps besides config versions (the
- * audit trail, change requests, environments, schemas, named policies). One memory implementation
- * lives in core (`createMemoryGovernance`); the SQL one (PostgreSQL and PGlite) lives in
- * `@summit-config/backends/postgres` and `/pglite`.
+ * The governance storage contract: everything the change service keeps besides config versions (the
+ * audit trail, change requests, environments, schemas, named policies). Implementations live in
+ * `@summit-config/backends`: memory (`createMemoryGovernance`, `/memory`) and SQL (PostgreSQL and
+ * PGlite, `/postgres` and `/pglite`). Every one runs the suite
+ * `@summit-config/test-support/contract/governance-contract`.
  *
  * Rules every implementation keeps:
  * - Each mutation that carries an `audit` input writes the audit event in the same atomic step

@@ -1,0 +1,70 @@
+/**
+ * The one SQL seam: what every SQL-backed storage is written against, so that the same code runs
+ * on `pg` (a pool plus a dedicated LISTEN connection) and on embedded PGlite (one in-process
+ * connection). Core loads no driver; the clients live in `@summit-config/backends` (`pg-client.ts`,
+ * `pglite-client.ts`), and `@summit-config/secrets`' `sqlFromPgPool` builds a {@link SqlDatabase}
+ * from a `pg.Pool`.
+ *
+ * - {@link SqlDatabase}: statements and transactions. What a package keeping its own tables beside
+ *   the stores needs (the secrets' storage and rotation policies).
+ * - {@link SqlClient}: that, plus LISTEN/NOTIFY and the connections' life: what the PostgreSQL
+ *   store, governance storage and migration history run on.
+ */
+
+/** Rows of one statement, as objects keyed by column name. */
+export interface SqlResult<R> {
+  rows: R[];
+  /** Rows returned or affected by the statement. */
+  rowCount: number;
+}
+
+/** Runs one statement with `$1`-style parameters (never string interpolation of values). */
+export interface SqlQueryable {
+  query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<SqlResult<R>>;
+}
+
+/** Statements, and transactions on one connection. */
+export interface SqlDatabase extends SqlQueryable {
+  /**
+   * Runs `fn` inside BEGIN ... COMMIT on one connection (ROLLBACK when it throws, and the error is
+   * rethrown). `fn` must issue every statement through `tx`, never through the database itself.
+   */
+  transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T>;
+}
+
+/** What `listen` reports. Both callbacks must not throw. */
+export interface ListenCallbacks {
+  /** A notification on the channel, with its payload (`''` when none). */
+  onNotify(payload: string): void;
+  /**
+   * The listening connection was lost after `listen` resolved. Called at most once, and never after
+   * `close()`. Notifications sent while no connection listens are lost: the caller re-listens and
+   * resyncs.
+   */
+  onLost(error: Error): void;
+}
+
+/** An active LISTEN. */
+export interface SqlListener {
+  /** A round trip on the listening connection; rejects when that connection is dead or hangs. */
+  check(): Promise<void>;
+  /** UNLISTENs and releases the connection. Idempotent; never rejects. */
+  close(): Promise<void>;
+}
+
+export interface SqlClient extends SqlDatabase {
+  /** `postgres` for a server reached through `pg`, `pglite` for the embedded database. */
+  readonly kind: 'postgres' | 'pglite';
+  /** LISTENs on `channel` (an exact, case-sensitive name) on a connection dedicated to it. */
+  listen(channel: string, callbacks: ListenCallbacks): Promise<SqlListener>;
+  /** Releases every connection. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * The schema's DDL lock: the first key ('SUMM') of the two-key, transaction-level advisory lock
+ * (`pg_advisory_xact_lock(SQL_SCHEMA_LOCK, hashtext(schema))`) that every package holds while it
+ * creates or migrates its tables in a schema, so that packages migrating the same schema (the
+ * stores' migrations, the secrets' tables) never race each other's DDL.
+ */
+export const SQL_SCHEMA_LOCK = 0x53554d4d;
