@@ -14,14 +14,25 @@ function workspaceSources(): Plugin {
     name: 'summit-workspace-sources',
     enforce: 'pre',
     resolveId(id) {
-      const m = /^@summit-config\/(core|backends|secrets|agent)(\/.+)?$/.exec(id);
+      const m = /^@summit-config\/(core|backends|secrets|agent|test-support)(\/.+)?$/.exec(id);
       if (!m) return null;
       const pkgDir = join(root, 'packages', m[1] as string);
       const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as {
         exports: Record<string, { source?: string }>;
       };
-      const entry = pkg.exports[m[2] ? `.${m[2]}` : '.'];
-      return entry?.source ? join(pkgDir, entry.source) : null;
+      const key = m[2] ? `.${m[2]}` : '.';
+      const entry = pkg.exports[key];
+      if (entry?.source) return join(pkgDir, entry.source);
+      // A pattern export (`./*` -> `./src/*.ts`, the private test-support package).
+      for (const [pattern, target] of Object.entries(pkg.exports)) {
+        const star = pattern.indexOf('*');
+        if (star < 0 || !target.source) continue;
+        const [head, tail] = [pattern.slice(0, star), pattern.slice(star + 1)];
+        if (key.startsWith(head) && key.endsWith(tail) && key.length >= head.length + tail.length) {
+          return join(pkgDir, target.source.replace('*', key.slice(head.length, key.length - tail.length)));
+        }
+      }
+      return null;
     },
   };
 }
