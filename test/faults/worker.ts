@@ -11,7 +11,7 @@
 import { appendFileSync, readFileSync } from 'node:fs';
 import { createFailoverStore, type FailoverStore, reconcile } from '@summit-config/backends';
 import { createConsulStore } from '@summit-config/backends/consul';
-import { createMemoryStore } from '@summit-config/backends/memory';
+import { createMemoryGovernance, createMemoryStore } from '@summit-config/backends/memory';
 import { createPostgresStore } from '@summit-config/backends/postgres';
 import {
   appendNext,
@@ -19,7 +19,6 @@ import {
   type ConfigStore,
   createConfigClient,
   createConfigService,
-  createMemoryGovernance,
   createRbac,
   isConfigError,
   parseRef,

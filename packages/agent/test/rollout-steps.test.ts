@@ -1,14 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createMemoryStore } from '@summit-config/backends/memory';
-import {
-  type Actor,
-  createConfigService,
-  createMemoryGovernance,
-  createRbac,
-  type JsonObject,
-  parseRef,
-} from '@summit-config/core';
+import { createMemoryGovernance, createMemoryStore } from '@summit-config/backends/memory';
+import { type Actor, createConfigService, createRbac, type JsonObject, parseRef } from '@summit-config/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkHealthGate, stepRollouts } from '../src/rollout-steps.js';
 

@@ -1,7 +1,7 @@
 import { createMemoryStore } from '@summit-config/backends/memory';
 import { parseRef } from '@summit-config/core';
+import { doc, runStoreContract } from '@summit-config/test-support/contract/store-contract';
 import { describe, expect, it } from 'vitest';
-import { doc, runStoreContract } from '../../../test/contract/store-contract.js';
 
 runStoreContract('memory', {
   create: () => createMemoryStore(),
