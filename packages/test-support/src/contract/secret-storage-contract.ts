@@ -55,7 +55,12 @@ export function runSecretStorageContract(name: string, options: SecretStorageCon
       expect(await storage.get('nothing', { version: 1 })).toEqual({ secretExists: false, row: undefined });
       expect(await storage.get('nothing', { stage: 'current' })).toEqual({ secretExists: false, row: undefined });
       const seen: SecretSnapshot[] = [];
-      expect(await storage.change('nothing', (s) => (seen.push(s), { result: 42 }))).toBe(42);
+      expect(
+        await storage.change('nothing', (s) => {
+          seen.push(s);
+          return { result: 42 };
+        }),
+      ).toBe(42);
       expect(seen).toEqual([{ exists: false, versions: [], nextVersion: 1 }]);
       expect(await storage.list('nothing')).toBeUndefined();
     });
@@ -106,7 +111,10 @@ export function runSecretStorageContract(name: string, options: SecretStorageCon
       const destroyed = await storage.get('s', { version: 1 });
       expect(destroyed.row).toMatchObject({ version: 1, stage: null, state: 'destroyed', sealed: null });
       const snapshots: SecretSnapshot[] = [];
-      await storage.change('s', (snap) => (snapshots.push(snap), { result: undefined }));
+      await storage.change('s', (snap) => {
+        snapshots.push(snap);
+        return { result: undefined };
+      });
       expect(snapshots[0]?.nextVersion).toBe(3);
       expect(snapshots[0]?.versions.map((v) => v.version)).toEqual([1, 2]);
     });
