@@ -41,6 +41,13 @@ export interface ConfigErrorOptions extends ErrorContext {
   [extra: string]: unknown;
 }
 
+/**
+ * The brand every {@link ConfigError} carries (on its prototype). A registered symbol is the same in
+ * every copy of this package, so {@link isConfigError} recognises an error thrown by another
+ * installed copy, where `instanceof` would not.
+ */
+const CONFIG_ERROR_BRAND = Symbol.for('summit-config.ConfigError');
+
 export class ConfigError<C extends ErrorCode = ErrorCode> extends Error {
   readonly code: C;
   readonly ref: string | undefined;
@@ -65,6 +72,8 @@ export class ConfigError<C extends ErrorCode = ErrorCode> extends Error {
     return out;
   }
 }
+
+Object.defineProperty(ConfigError.prototype, CONFIG_ERROR_BRAND, { value: true });
 
 /** One problem found by schema or document validation, located by a JSON pointer (RFC 6901). */
 export interface ValidationIssue {
@@ -117,9 +126,15 @@ export function messageOf(error: unknown): string {
   return String(error);
 }
 
-/** Type guard: `isConfigError(e, 'VERSION_CONFLICT')` narrows `e.code`. */
+/**
+ * Type guard: `isConfigError(e, 'VERSION_CONFLICT')` narrows `e.code`. Checks the brand
+ * (`Symbol.for('summit-config.ConfigError')`), not `instanceof`, so errors from two installed copies
+ * of the package are both recognised.
+ */
 export function isConfigError<C extends ErrorCode>(error: unknown, code?: C): error is ConfigError<C> {
-  return error instanceof ConfigError && (code === undefined || error.code === code);
+  if (typeof error !== 'object' || error === null) return false;
+  const branded = error as { readonly [CONFIG_ERROR_BRAND]?: unknown; readonly code?: unknown };
+  return branded[CONFIG_ERROR_BRAND] === true && (code === undefined || branded.code === code);
 }
 
 /** Shorthand constructors, so call sites read as the condition they report. */
