@@ -1,35 +1,18 @@
 /**
  * The receiving side of bench/propagation.ts, run in its own process (forked with IPC).
- *   mode "store": a Consul store watch on the `global` scope of <prefix>.
+ *   mode "store": a Consul store watch on the `global` scope of <prefix> (watch-child.ts).
  *   mode "bare":  a plain recursive blocking-query loop (node:http) on <prefix>.
  * Sends { ready } once its watch is established, then { key, version, at } per change, where `at` is
  * wall-clock milliseconds (performance.timeOrigin + performance.now()) when the callback ran.
  */
 import { Agent, request } from 'node:http';
 import { createConsulStore } from '@summit-config/backends/consul';
+import { now, reportWatch, send } from './watch-child.js';
 
 const [mode, address, prefix] = process.argv.slice(2) as [string, string, string];
-const now = () => performance.timeOrigin + performance.now();
-const send = (message: Record<string, unknown>) => process.send?.(message);
 
 if (mode === 'store') {
-  const store = createConsulStore({ address, prefix });
-  let ready = false;
-  store.watch(
-    (change) => {
-      const at = now();
-      if (change.initial) {
-        if (!ready) {
-          ready = true;
-          send({ ready: true });
-        }
-        return;
-      }
-      send({ key: change.key, version: change.version, at });
-    },
-    { scope: 'global', initial: true },
-  );
-  process.on('disconnect', () => void store.close().then(() => process.exit(0)));
+  reportWatch(createConsulStore({ address, prefix }));
 } else {
   const agent = new Agent({ keepAlive: true });
   const url = new URL(address);

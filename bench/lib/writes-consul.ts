@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { createConsulStore } from '@summit-config/backends/consul';
 import { type ConfigStore, createVersion, type JsonObject, parseRef, serializeVersion } from '@summit-config/core';
+import { throughput } from './throughput.js';
 
 const address = () => process.env.CONSUL_HTTP_ADDR ?? 'http://127.0.0.1:18500';
 
@@ -41,22 +42,6 @@ function raw(agent: Agent, method: string, path: string, body?: string): Promise
   });
 }
 
-async function run(concurrency: number, durationMs: number, write: (writer: number) => Promise<void>): Promise<number> {
-  await Promise.all(Array.from({ length: concurrency }, (_, w) => write(w))); // warm-up: connections, refs
-  let count = 0;
-  const start = performance.now();
-  const end = start + durationMs;
-  await Promise.all(
-    Array.from({ length: concurrency }, async (_, w) => {
-      while (performance.now() < end) {
-        await write(w);
-        count++;
-      }
-    }),
-  );
-  return count / ((performance.now() - start) / 1000);
-}
-
 /** Appends per second of `concurrency` writers, each to its own ref, through `store`; then closes it and drops `prefix`. */
 async function measureStoreWrites(
   store: ConfigStore,
@@ -66,7 +51,7 @@ async function measureStoreWrites(
 ): Promise<number> {
   const versions = new Array<number>(concurrency).fill(0);
   try {
-    return await run(concurrency, durationMs, async (w) => {
+    return await throughput(concurrency, durationMs, async (w) => {
       const ref = parseRef(`global/bench/writer-${w}`);
       const v = (versions[w] as number) + 1;
       await store.append(createVersion({ ref, config: config(w, v), createdBy: 'bench' }, v));
@@ -113,7 +98,7 @@ export async function measureBareKvPuts(concurrency: number, durationMs: number)
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const versions = new Array<number>(concurrency).fill(0);
   try {
-    return await run(concurrency, durationMs, async (w) => {
+    return await throughput(concurrency, durationMs, async (w) => {
       const v = (versions[w] as number) + 1;
       const doc = createVersion({ ref: `global/bench/writer-${w}`, config: config(w, v), createdBy: 'bench' }, v);
       await raw(agent, 'PUT', `/v1/kv/${prefix}writer-${w}`, serializeVersion(doc));

@@ -9,6 +9,7 @@ import { createPgliteStore } from '@summit-config/backends/pglite';
 import { createPostgresStore, type PostgresStore } from '@summit-config/backends/postgres';
 import { createVersion } from '@summit-config/core';
 import pg from 'pg';
+import { throughput } from './throughput.js';
 
 const databaseUrl = () => process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:15432/summit';
 
@@ -20,27 +21,14 @@ export async function measureStoreWrites(
 ): Promise<number> {
   const pad = 'x'.repeat(200);
   const next = Array.from({ length: concurrency }, () => 1);
-  const appendOne = (worker: number) => {
+  // The first append of each writer warms up: migrations, connections, prepared plans.
+  return throughput(concurrency, durationMs, (worker) => {
     const version = next[worker] as number;
     next[worker] = version + 1;
     return store.append(
       createVersion({ ref: `global/bench/w${worker}`, config: { version, pad }, createdBy: 'bench' }, version),
     );
-  };
-  // Warm-up: migrations, connections, prepared plans.
-  await Promise.all(Array.from({ length: concurrency }, (_, w) => appendOne(w)));
-  let count = 0;
-  const start = performance.now();
-  const deadline = start + durationMs;
-  await Promise.all(
-    Array.from({ length: concurrency }, async (_, w) => {
-      while (performance.now() < deadline) {
-        await appendOne(w);
-        count++;
-      }
-    }),
-  );
-  return count / ((performance.now() - start) / 1000);
+  });
 }
 
 /** Appends per second on the real PostgreSQL (DATABASE_URL), in a fresh schema dropped afterwards. */

@@ -11,7 +11,7 @@ import { rmSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot } from '../helpers/services.js';
+import { repoRoot } from '@summit-config/test-support/services';
 
 export type LogLine = Record<string, unknown> & { level?: string; msg?: string };
 

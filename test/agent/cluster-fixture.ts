@@ -6,7 +6,7 @@ import { createFailoverStore, type FailoverStore } from '@summit-config/backends
 import { type ConsulStore, createConsulStore } from '@summit-config/backends/consul';
 import { createMemoryStore } from '@summit-config/backends/memory';
 import { createPostgresStore } from '@summit-config/backends/postgres';
-import { services } from '../helpers/services.js';
+import { services } from '@summit-config/test-support/services';
 import { uniqueSuffix } from './agent-process.js';
 
 export interface Cluster {

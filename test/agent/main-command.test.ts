@@ -7,8 +7,8 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { repoRoot } from '@summit-config/test-support/services';
 import { describe, expect, it } from 'vitest';
-import { repoRoot } from '../helpers/services.js';
 
 describe('the main command on a bare machine', () => {
   it('starts the agent on the embedded default, serves a config, and stops cleanly', async () => {

@@ -9,10 +9,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { repoRoot } from '@summit-config/test-support/services';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type Harness, realHarness, runIn } from '../../packages/agent/test/cli-harness.js';
 import { killAllAgents, startAgentProcess } from '../agent/agent-process.js';
-import { repoRoot } from '../helpers/services.js';
 
 interface CliProcess {
   child: ChildProcess;

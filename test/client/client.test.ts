@@ -1,5 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createMemoryStore } from '@summit-config/backends/memory';
 import {
@@ -11,34 +10,20 @@ import {
   parseRef,
   SchemaValidationError,
 } from '@summit-config/core';
-import { afterEach, describe, expect, it } from 'vitest';
-import { switchable } from '../helpers/switchable-store.js';
+import { switchable } from '@summit-config/test-support/switchable-store';
+import { tempDirs } from '@summit-config/test-support/temp';
+import { until } from '@summit-config/test-support/wait';
+import { describe, expect, it } from 'vitest';
 
 const by = 'test';
 
-/** The temp directories a test created, removed after each test. */
-const dirs: string[] = [];
-afterEach(async () => {
-  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
-});
-
-async function tempDir(prefix: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  dirs.push(dir);
-  return dir;
-}
+const tempDir = tempDirs();
+/** Changes reach an in-process client within milliseconds. */
+const soon = { timeoutMs: 3000, intervalMs: 5 };
 const environments = [
   { name: 'production', production: true },
   { name: 'production-eu', parent: 'production', production: true },
 ];
-
-async function until(predicate: () => boolean | Promise<boolean>, ms = 3000) {
-  const deadline = Date.now() + ms;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe('config client', () => {
   it('resolves global -> global overrides -> app -> app overrides along the environment chain', async () => {
@@ -110,12 +95,12 @@ describe('config client', () => {
     await appendNext(store, { ref: 'app:shop/features/checkout', config: { enabled: true }, createdBy: by });
     await appendNext(store, { ref: 'global/features/deep/x', config: { a: 1 }, createdBy: by });
     await appendNext(store, { ref: 'global/limits', config: { rps: 10 }, createdBy: by });
-    await until(() => all.length === 3);
+    await until(() => all.length === 3, 'three changes', soon);
     expect(features.map((c) => c.id)).toEqual(['features/checkout']);
     expect(features[0]?.value).toEqual({ enabled: true });
     expect(client.get('limits')).toEqual({ rps: 10 });
     expect(errorsSeen.length).toBe(3);
-    await until(() => iterated.length === 1);
+    await until(() => iterated.length === 1, 'the iterated change', soon);
     controller.abort();
     await loop;
     await client.close();
@@ -140,7 +125,11 @@ describe('config client', () => {
     const changes: ConfigChange[] = [];
     client.watch('limits', (c) => changes.push(c));
     await appendNext(store, { ref, config: { rps: 'lots' }, createdBy: by });
-    await until(async () => (await store.listAcks?.(ref))?.some((a) => a.version === 2) === true);
+    await until(
+      async () => (await store.listAcks?.(ref))?.some((a) => a.version === 2) === true,
+      'the ack of version 2',
+      soon,
+    );
     expect(client.get('limits')).toEqual({ rps: 10 });
     expect(changes).toEqual([]);
     const acks = (await store.listAcks?.(ref)) ?? [];
@@ -148,7 +137,7 @@ describe('config client', () => {
       expect.objectContaining({ instance: 'i-1', version: 2, status: 'rejected', reason: 'limits is invalid' }),
     ]);
     await appendNext(store, { ref, config: { rps: 20 }, createdBy: by });
-    await until(() => client.get<{ rps: number }>('limits')?.rps === 20);
+    await until(() => client.get<{ rps: number }>('limits')?.rps === 20, 'the new limits', soon);
     expect((await store.listAcks?.(ref))?.[0]).toMatchObject({ version: 3, status: 'applied' });
     await client.close();
   });
@@ -240,7 +229,11 @@ describe('config client resolution', () => {
       rollout: { rules: [{ id: 'big', strategy: 'percentage', bps: 1000, patch: { pool: { max: 500 } } }] },
       createdBy: by,
     });
-    await until(async () => (await store.listAcks?.(ref))?.some((a) => a.version === 2) === true);
+    await until(
+      async () => (await store.listAcks?.(ref))?.some((a) => a.version === 2) === true,
+      'the ack of version 2',
+      soon,
+    );
     expect((await store.listAcks?.(ref))?.[0]).toMatchObject({
       status: 'rejected',
       reason: expect.stringMatching(/pool|maximum|100/),
@@ -346,7 +339,11 @@ describe('config client secrets', () => {
     const next = await provider.write('prod/db', JSON.stringify({ password: 's3cr3t-value-2' }));
     await provider.promote('prod/db', next.version);
     await appendNext(store, { ref, config: { host: 'db', password }, metadata: { rotated: true }, createdBy: by });
-    await until(() => client.get<{ password: string }>('database')?.password === 's3cr3t-value-2');
+    await until(
+      () => client.get<{ password: string }>('database')?.password === 's3cr3t-value-2',
+      'the rotated password',
+      soon,
+    );
 
     // An unresolvable reference is rejected; the last good value stays.
     await appendNext(store, {
@@ -354,7 +351,11 @@ describe('config client secrets', () => {
       config: { host: 'db2', password: { $secret: { provider: 'local', name: 'missing' } } },
       createdBy: by,
     });
-    await until(async () => (await store.listAcks?.(ref))?.some((a) => a.version === 3) === true);
+    await until(
+      async () => (await store.listAcks?.(ref))?.some((a) => a.version === 3) === true,
+      'the ack of version 3',
+      soon,
+    );
     expect(client.get('database')).toEqual({ host: 'db', password: 's3cr3t-value-2' });
     const ack = (await store.listAcks?.(ref))?.find((a) => a.version === 3);
     expect(ack?.status).toBe('rejected');
@@ -375,12 +376,12 @@ describe('config client tombstones', () => {
     const changes: ConfigChange[] = [];
     client.watch('legacy', (c) => changes.push(c));
     await appendNext(store, { ref, config: {}, metadata: { deleted: true }, createdBy: by, message: 'delete' });
-    await until(() => changes.length === 1);
+    await until(() => changes.length === 1, 'the first change', soon);
     expect(changes[0]).toMatchObject({ version: 2, previous: { on: true }, value: undefined });
     expect(client.get('legacy')).toBeUndefined();
     expect(client.resolve('legacy').reason).toBe('DEFAULT');
     await appendNext(store, { ref, config: { on: false }, createdBy: by, message: 'restore' });
-    await until(() => changes.length === 2);
+    await until(() => changes.length === 2, 'the second change', soon);
     expect(client.get('legacy')).toEqual({ on: false });
     await client.close();
   });

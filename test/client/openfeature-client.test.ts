@@ -2,6 +2,7 @@ import { OpenFeature, ProviderEvents } from '@openfeature/server-sdk';
 import { createMemoryStore } from '@summit-config/backends/memory';
 import { appendNext, createConfigClient, type JsonObject } from '@summit-config/core';
 import { clientFlagSource, createSummitFlagProvider } from '@summit-config/core/openfeature';
+import { groupThenRampFlag } from '@summit-config/test-support/builders';
 import { describe, expect, it } from 'vitest';
 
 describe('OpenFeature provider on a live config client', () => {
@@ -11,14 +12,7 @@ describe('OpenFeature provider on a live config client', () => {
     const flags = (rampBps: number): JsonObject => ({
       flags: {
         'dark-mode': true,
-        'new-checkout': {
-          variants: { on: true, off: false },
-          defaultVariant: 'off',
-          rules: [
-            { id: 'staff', when: { groups: ['staff'] }, variant: 'on' },
-            { id: 'ramp', variant: 'on', bps: rampBps },
-          ],
-        },
+        'new-checkout': groupThenRampFlag('staff', rampBps),
         theme: { variants: { light: 'light', dark: 'dark' }, defaultVariant: 'light' },
       },
     });

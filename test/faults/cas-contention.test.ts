@@ -4,18 +4,14 @@
  * acknowledged twice, nothing is renumbered, and nothing is left for repair afterwards.
  */
 import { parseRef } from '@summit-config/core';
-import { afterEach, expect, it } from 'vitest';
-import { ofKind, Scenario } from './scenario.js';
+import { expect, it } from 'vitest';
+import { ofKind, scenarios } from './scenario.js';
 
 const ref = 'app:shop/counter';
-let scenario: Scenario | undefined;
-afterEach(async () => {
-  await scenario?.close();
-});
+const scenario = scenarios();
 
 it('8 processes x 200 CAS writes on one ref: both stores hold the same 1 600 versions, nothing to repair', async () => {
-  scenario = new Scenario('cas-8x200');
-  const s = scenario;
+  const s = scenario('cas-8x200');
   const writers = Array.from({ length: 8 }, (_, i) =>
     s.spawn({ id: `cas-${i}`, role: 'cas', refs: [ref], count: 200 }),
   );

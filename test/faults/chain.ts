@@ -5,7 +5,8 @@ import { createConsulStore } from '@summit-config/backends/consul';
 import { createMemoryStore } from '@summit-config/backends/memory';
 import { createPostgresStore } from '@summit-config/backends/postgres';
 import { appendNext, type ConfigRef, isConfigError } from '@summit-config/core';
-import { services } from '../helpers/services.js';
+import { services } from '@summit-config/test-support/services';
+import { until } from '@summit-config/test-support/wait';
 import type { History } from './history.js';
 
 export interface ChainOptions {
@@ -106,15 +107,11 @@ export function startReaders(store: FailoverStore, refs: readonly ConfigRef[], h
   };
 }
 
-export async function waitFor(
+/** Polls `predicate` every 20 ms until it holds; resolves with the milliseconds that took. */
+export function waitFor(
   what: string,
   predicate: () => boolean | Promise<boolean>,
   timeoutMs = 20_000,
 ): Promise<number> {
-  const start = Date.now();
-  while (!(await predicate())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return Date.now() - start;
+  return until(predicate, what, { timeoutMs, intervalMs: 20 });
 }

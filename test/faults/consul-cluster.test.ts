@@ -5,9 +5,10 @@
  * health probe is a consistent KV read, so each process's breaker opens once (no flapping), writes
  * and reads go on through PostgreSQL, and the chain comes back to Consul after the election.
  */
+
+import { clusterCtl, clusterNode } from '@summit-config/test-support/services';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { clusterCtl, clusterNode } from '../helpers/services.js';
-import { expectClean, ofKind, Scenario, sleep, until } from './scenario.js';
+import { expectClean, ofKind, readerAndWatcher, Scenario, sleep } from './scenario.js';
 
 const refs = ['app:shop/database', 'app:shop/features', 'global/limits'];
 let scenario: Scenario | undefined;
@@ -26,16 +27,13 @@ it('the leader of a 3-server cluster is SIGKILLed under load, clients on a follo
   scenario = new Scenario('consul-cluster', { consulAddr: clusterNode(follower) });
   const s = scenario;
   await s.init();
-  const writers = [
-    s.spawn({ id: 'writer-a', role: 'writer', refs, intervalMs: 20 }),
-    s.spawn({ id: 'writer-b', role: 'service', refs: refs.slice(1), intervalMs: 20 }),
-  ];
-  const observers = [
-    s.spawn({ id: 'reader', role: 'reader', refs }),
-    s.spawn({ id: 'watcher', role: 'watcher', refs }),
-  ];
-  await Promise.all([...writers, ...observers].map((w) => w.ready));
-  await until('writes from both writers', () => new Set(ofKind(s.records(), 'ack').map((a) => a.w)).size === 2);
+  const { writers, observers } = await s.startLoad(
+    [
+      { id: 'writer-a', role: 'writer', refs, intervalMs: 20 },
+      { id: 'writer-b', role: 'service', refs: refs.slice(1), intervalMs: 20 },
+    ],
+    readerAndWatcher(refs),
+  );
   await sleep(1_000);
 
   const killed = Number(await clusterCtl('kill-leader'));

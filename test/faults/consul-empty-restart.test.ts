@@ -5,31 +5,26 @@
  * every process converges without losing, renumbering or rewinding anything.
  */
 import { join } from 'node:path';
-import { afterEach, expect, it } from 'vitest';
-import { serviceCtl } from '../helpers/services.js';
-import { expectClean, ofKind, Scenario, sleep, until } from './scenario.js';
+import { serviceCtl } from '@summit-config/test-support/services';
+import { expect, it } from 'vitest';
+import { expectClean, ofKind, scenarios, sleep, until } from './scenario.js';
 
 const refs = ['app:shop/database', 'app:shop/features', 'global/limits', 'global/regions'];
-let scenario: Scenario | undefined;
-afterEach(async () => {
-  await serviceCtl('consul', 'start');
-  await scenario?.close();
-});
+const scenario = scenarios(() => serviceCtl('consul', 'start'));
 
 it('Consul SIGKILLed and restarted empty under two writers on overlapping refs: nothing lost, renumbered or rewound', async () => {
-  scenario = new Scenario('consul-empty-restart');
-  const s = scenario;
-  const writers = [
-    s.spawn({ id: 'writer-a', role: 'writer', refs: refs.slice(0, 3), intervalMs: 15 }),
-    s.spawn({ id: 'writer-b', role: 'writer', refs: refs.slice(1), intervalMs: 15 }),
-  ];
-  const observers = [
-    s.spawn({ id: 'reader', role: 'reader', refs, intervalMs: 5 }),
-    s.spawn({ id: 'watcher', role: 'watcher', refs }),
-    s.spawn({ id: 'client', role: 'client', refs, snapshotFile: join(s.dir, 'client.snapshot.json') }),
-  ];
-  await Promise.all([...writers, ...observers].map((w) => w.ready));
-  await until('writes from both writers', () => new Set(ofKind(s.records(), 'ack').map((a) => a.w)).size === 2);
+  const s = scenario('consul-empty-restart');
+  const { writers, observers } = await s.startLoad(
+    [
+      { id: 'writer-a', role: 'writer', refs: refs.slice(0, 3), intervalMs: 15 },
+      { id: 'writer-b', role: 'writer', refs: refs.slice(1), intervalMs: 15 },
+    ],
+    [
+      { id: 'reader', role: 'reader', refs, intervalMs: 5 },
+      { id: 'watcher', role: 'watcher', refs },
+      { id: 'client', role: 'client', refs, snapshotFile: join(s.dir, 'client.snapshot.json') },
+    ],
+  );
   await sleep(1_000);
 
   await serviceCtl('consul', 'kill');

@@ -3,30 +3,23 @@
  * hangs, so each process's breaker must open on the request timeout, writes go on to PostgreSQL,
  * reads come from PostgreSQL, and after SIGCONT Consul catches up before it serves again.
  */
-import { afterEach, expect, it } from 'vitest';
-import { serviceCtl } from '../helpers/services.js';
-import { expectClean, ofKind, Scenario, sleep, until } from './scenario.js';
+
+import { serviceCtl } from '@summit-config/test-support/services';
+import { expect, it } from 'vitest';
+import { expectClean, ofKind, readerAndWatcher, scenarios, sleep } from './scenario.js';
 
 const refs = ['app:shop/database', 'app:shop/features', 'global/limits'];
-let scenario: Scenario | undefined;
-afterEach(async () => {
-  await serviceCtl('consul', 'resume').catch(() => {});
-  await scenario?.close();
-});
+const scenario = scenarios(() => serviceCtl('consul', 'resume').catch(() => {}));
 
 it('Consul frozen (SIGSTOP) for 15 s: writes and reads go on through PostgreSQL; after SIGCONT it catches up', async () => {
-  scenario = new Scenario('consul-sigstop');
-  const s = scenario;
-  const writers = [
-    s.spawn({ id: 'writer-a', role: 'writer', refs, intervalMs: 25 }),
-    s.spawn({ id: 'writer-b', role: 'service', refs: refs.slice(1), intervalMs: 25 }),
-  ];
-  const observers = [
-    s.spawn({ id: 'reader', role: 'reader', refs }),
-    s.spawn({ id: 'watcher', role: 'watcher', refs }),
-  ];
-  await Promise.all([...writers, ...observers].map((w) => w.ready));
-  await until('writes from both writers', () => new Set(ofKind(s.records(), 'ack').map((a) => a.w)).size === 2);
+  const s = scenario('consul-sigstop');
+  const { writers, observers } = await s.startLoad(
+    [
+      { id: 'writer-a', role: 'writer', refs, intervalMs: 25 },
+      { id: 'writer-b', role: 'service', refs: refs.slice(1), intervalMs: 25 },
+    ],
+    readerAndWatcher(refs),
+  );
 
   await serviceCtl('consul', 'pause');
   const frozen = Date.now();

@@ -16,8 +16,8 @@ import {
   createConfigClient,
   parseRef,
 } from '@summit-config/core';
+import { serviceCtl, services } from '@summit-config/test-support/services';
 import { afterEach, describe, expect, it } from 'vitest';
-import { serviceCtl, services } from '../helpers/services.js';
 import { createChain, startReaders, startWriters, uniqueNames, waitFor } from './chain.js';
 import { checkInvariants, History } from './history.js';
 import { startProxy } from './proxy.js';
@@ -30,6 +30,19 @@ afterEach(async () => {
 
 async function seed(store: FailoverStore, history: History) {
   for (const ref of refs) history.ackWrite(await appendNext(store, { ref, config: { n: 0 }, createdBy: 'seed' }));
+}
+
+/**
+ * A fresh chain with `refs` seeded (acknowledged in a new history); after the test, `restore` runs
+ * (last first) and the chain is closed.
+ */
+async function seededChain(tag: string, ...restore: Array<() => Promise<unknown>>) {
+  const names = uniqueNames(tag);
+  const store = createChain(names);
+  cleanups.push(() => store.close(), ...restore);
+  const history = new History();
+  await seed(store, history);
+  return { names, store, history };
 }
 
 /** A fresh, independent chain's durable tiers, to inspect each directly once the faults have ended. */
@@ -104,14 +117,7 @@ describe('failover under real faults', () => {
   });
 
   it('Consul frozen (SIGSTOP): treated as dead within the request timeout; SIGCONT recovers', async () => {
-    const names = uniqueNames('stop');
-    const store = createChain(names);
-    cleanups.push(
-      () => store.close(),
-      () => serviceCtl('consul', 'resume'),
-    );
-    const history = new History();
-    await seed(store, history);
+    const { names, store, history } = await seededChain('stop', () => serviceCtl('consul', 'resume'));
     const readers = startReaders(store, refs, history);
     const unwatch = store.watch(() => {});
     cleanups.push(async () => unwatch());
@@ -136,14 +142,7 @@ describe('failover under real faults', () => {
   });
 
   it('PostgreSQL stopped: writes continue through Consul and are reconciled into PostgreSQL after restart', async () => {
-    const names = uniqueNames('pgdown');
-    const store = createChain(names);
-    cleanups.push(
-      () => store.close(),
-      () => serviceCtl('postgres', 'start'),
-    );
-    const history = new History();
-    await seed(store, history);
+    const { names, store, history } = await seededChain('pgdown', () => serviceCtl('postgres', 'start'));
     const writers = startWriters(store, refs, history, 100);
     const readers = startReaders(store, refs, history);
     await serviceCtl('postgres', 'stop');
@@ -165,18 +164,14 @@ describe('failover under real faults', () => {
   });
 
   it('both down: writes fail with BACKEND_UNAVAILABLE, reads serve from memory, a new process starts from the snapshot', async () => {
-    const names = uniqueNames('both');
     const snapshotDir = await mkdtemp(join(tmpdir(), 'summit-faults-'));
     cleanups.push(() => rm(snapshotDir, { recursive: true, force: true }));
     const snapshotFile = join(snapshotDir, 'shop.json');
-    const store = createChain(names);
-    cleanups.push(
-      () => store.close(),
+    const { names, store } = await seededChain(
+      'both',
       () => serviceCtl('consul', 'start'),
       () => serviceCtl('postgres', 'start'),
     );
-    const history = new History();
-    await seed(store, history);
     const client = await createConfigClient({ store, app: 'shop', environment: 'production', snapshotFile });
     cleanups.push(() => client.close());
     const before = client.get('database');

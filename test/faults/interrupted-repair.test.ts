@@ -8,8 +8,8 @@ import { createFailoverStore, reconcile } from '@summit-config/backends';
 import { createConsulStore } from '@summit-config/backends/consul';
 import { createPostgresStore } from '@summit-config/backends/postgres';
 import { appendNext, type ConfigStore, parseRef } from '@summit-config/core';
+import { services } from '@summit-config/test-support/services';
 import { afterEach, expect, it } from 'vitest';
-import { services } from '../helpers/services.js';
 import { splitBrain } from './partition.js';
 import { ofKind, Scenario } from './scenario.js';
 

@@ -4,23 +4,17 @@
  * Nothing acknowledged is lost, and no content is re-appended twice.
  */
 import { isPlainObject, parseRef } from '@summit-config/core';
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { splitBrain } from './partition.js';
-import { Scenario } from './scenario.js';
+import { scenarios } from './scenario.js';
 
 const refs = ['app:shop/a', 'app:shop/b', 'app:shop/c', 'global/d'];
-let scenario: Scenario | undefined;
-let closePartition: (() => Promise<void>) | undefined;
-afterEach(async () => {
-  await closePartition?.();
-  await scenario?.close();
-});
+const scenario = scenarios();
 
 it('the reconciling process is SIGKILLed between repair steps: nothing lost, nothing re-appended twice', async () => {
-  scenario = new Scenario('kill-reconciler');
-  const s = scenario;
+  const s = scenario('kill-reconciler');
   const partition = await splitBrain(s, refs, 1, 2);
-  closePartition = () => partition.close();
+  s.defer(() => partition.close());
   const killedAt: number[] = [];
   for (const step of [1, 2, 3, 5, 8, 13]) {
     const reconciler = s.spawn({ id: `reconciler-${step}`, role: 'reconciler', refs, stepDelayMs: 20 });

@@ -3,7 +3,7 @@
  * B reaches Consul but not PostgreSQL (each through a proxy the test cuts), so the same refs get
  * different content under the same numbers in the two stores: conflicts for repair to resolve.
  */
-import { services } from '../helpers/services.js';
+import { services } from '@summit-config/test-support/services';
 import { startProxy, type TcpProxy } from './proxy.js';
 import type { Scenario } from './scenario.js';
 
@@ -29,23 +29,10 @@ export async function splitBrain(
   pgProxy.cut();
   const exit = (w: { child: import('node:child_process').ChildProcess }) =>
     new Promise((r) => (w.child.exitCode === null ? w.child.once('exit', r) : r(undefined)));
-  const a = s.spawn({
-    id: 'side-a',
-    role: 'writer',
-    refs: [...refs],
-    count: refs.length * aWrites,
-    intervalMs: 1,
-    consulAddr: `http://127.0.0.1:${consulProxy.port}`,
-  });
-  await exit(a);
-  const b = s.spawn({
-    id: 'side-b',
-    role: 'writer',
-    refs: [...refs],
-    count: refs.length * bWrites,
-    intervalMs: 1,
-    databaseUrl: s.databaseUrlVia(pgProxy.port),
-  });
-  await exit(b);
+  // Each side writes every ref `writes` times, through its cut-off proxy.
+  const side = (id: string, writes: number, via: { consulAddr: string } | { databaseUrl: string }) =>
+    exit(s.spawn({ id, role: 'writer', refs: [...refs], count: refs.length * writes, intervalMs: 1, ...via }));
+  await side('side-a', aWrites, { consulAddr: `http://127.0.0.1:${consulProxy.port}` });
+  await side('side-b', bWrites, { databaseUrl: s.databaseUrlVia(pgProxy.port) });
   return { close: async () => void (await Promise.all(proxies.map((p) => p.close()))) };
 }

@@ -4,30 +4,23 @@
  * a provisional version, which is never pruned, and is copied into PostgreSQL when it returns, at its
  * own number, without any new write.
  */
-import { afterEach, expect, it } from 'vitest';
-import { serviceCtl } from '../helpers/services.js';
-import { expectClean, ofKind, Scenario, sleep, until } from './scenario.js';
+
+import { serviceCtl } from '@summit-config/test-support/services';
+import { expect, it } from 'vitest';
+import { expectClean, ofKind, readerAndWatcher, scenarios, sleep } from './scenario.js';
 
 const refs = ['app:shop/database', 'global/limits'];
-let scenario: Scenario | undefined;
-afterEach(async () => {
-  await serviceCtl('postgres', 'start');
-  await scenario?.close();
-});
+const scenario = scenarios(() => serviceCtl('postgres', 'start'));
 
 it('PostgreSQL stopped for 10 s (history limit 20): every write in between reaches it afterwards, at its number', async () => {
-  scenario = new Scenario('postgres-stop');
-  const s = scenario;
-  const writers = [
-    s.spawn({ id: 'store-writer', role: 'writer', refs, intervalMs: 20 }),
-    s.spawn({ id: 'service-writer', role: 'service', refs, intervalMs: 20 }),
-  ];
-  const observers = [
-    s.spawn({ id: 'reader', role: 'reader', refs }),
-    s.spawn({ id: 'watcher', role: 'watcher', refs }),
-  ];
-  await Promise.all([...writers, ...observers].map((w) => w.ready));
-  await until('writes from both writers', () => new Set(ofKind(s.records(), 'ack').map((a) => a.w)).size === 2);
+  const s = scenario('postgres-stop');
+  const { writers, observers } = await s.startLoad(
+    [
+      { id: 'store-writer', role: 'writer', refs, intervalMs: 20 },
+      { id: 'service-writer', role: 'service', refs, intervalMs: 20 },
+    ],
+    readerAndWatcher(refs),
+  );
 
   await serviceCtl('postgres', 'stop');
   const down = Date.now();

@@ -4,26 +4,20 @@
  * every version reaches PostgreSQL at its number without any new write, and a later write follows.
  */
 import { parseRef } from '@summit-config/core';
-import { afterEach, expect, it } from 'vitest';
-import { services } from '../helpers/services.js';
+import { services } from '@summit-config/test-support/services';
+import { expect, it } from 'vitest';
 import { startProxy } from './proxy.js';
-import { Scenario } from './scenario.js';
+import { scenarios } from './scenario.js';
 
 const ref = 'app:shop/pruned';
 const pruned = parseRef(ref);
-let scenario: Scenario | undefined;
-let closeProxy: (() => Promise<void>) | undefined;
-afterEach(async () => {
-  await closeProxy?.();
-  await scenario?.close();
-});
+const scenario = scenarios();
 
 it('25 writes while PostgreSQL is unreachable (history limit 20): none is pruned, all reach PostgreSQL', async () => {
-  scenario = new Scenario('prune-25');
-  const s = scenario;
+  const s = scenario('prune-25');
   await s.init();
   const proxy = await startProxy(Number(new URL(services().databaseUrl).port));
-  closeProxy = () => proxy.close();
+  s.defer(() => proxy.close());
   proxy.cut();
   const cutOff = s.spawn({
     id: 'cut-off',

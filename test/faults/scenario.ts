@@ -12,9 +12,22 @@ import { createFailoverStore } from '@summit-config/backends';
 import { createConsulStore } from '@summit-config/backends/consul';
 import { createPostgresStore } from '@summit-config/backends/postgres';
 import { appendNext, type ConfigStore } from '@summit-config/core';
-import { expect } from 'vitest';
-import { repoRoot, services } from '../helpers/services.js';
+import { repoRoot, services } from '@summit-config/test-support/services';
+import { sleep, until as waitUntil } from '@summit-config/test-support/wait';
+import { afterEach, expect } from 'vitest';
 import { checkStores, type Entry, figures, readRecords, type ScenarioReport, type WorkerConfig } from './records.js';
+
+/** A worker's configuration as a scenario test gives it (the scenario adds where it writes and what it reaches). */
+export type WorkerSpec = Omit<WorkerConfig, 'out' | 'consulAddr' | 'databaseUrl' | 'prefix' | 'schema'> &
+  Partial<WorkerConfig>;
+
+/** The reader and the watcher most scenarios observe `refs` with. */
+export function readerAndWatcher(refs: readonly string[]): WorkerSpec[] {
+  return [
+    { id: 'reader', role: 'reader', refs: [...refs] },
+    { id: 'watcher', role: 'watcher', refs: [...refs] },
+  ];
+}
 
 export interface Worker {
   readonly config: WorkerConfig;
@@ -38,6 +51,7 @@ export class Scenario {
   readonly files: string[] = [];
   readonly workers: Worker[] = [];
   #stores: { record: ConfigStore; mirror: ConfigStore } | undefined;
+  readonly #deferred: Array<() => Promise<unknown>> = [];
 
   /** Consul's address for this scenario's processes (the dev agent unless a cluster node is given). */
   readonly consulAddr: string;
@@ -52,9 +66,7 @@ export class Scenario {
   }
 
   /** Starts a worker process; its records go to a file of its own. */
-  spawn(
-    config: Omit<WorkerConfig, 'out' | 'consulAddr' | 'databaseUrl' | 'prefix' | 'schema'> & Partial<WorkerConfig>,
-  ): Worker {
+  spawn(config: WorkerSpec): Worker {
     const { databaseUrl } = services();
     const consulAddr = this.consulAddr;
     const out = join(this.dir, `${config.id}-${this.files.length}.ndjson`);
@@ -135,6 +147,23 @@ export class Scenario {
   }
 
   /**
+   * Starts the `writers`, then the `observers`; resolves once all are ready and every writer had a
+   * write acknowledged.
+   */
+  async startLoad(
+    writers: readonly WorkerSpec[],
+    observers: readonly WorkerSpec[],
+  ): Promise<{ writers: Worker[]; observers: Worker[] }> {
+    const started = { writers: writers.map((c) => this.spawn(c)), observers: observers.map((c) => this.spawn(c)) };
+    await Promise.all([...started.writers, ...started.observers].map((w) => w.ready));
+    await until(
+      'writes from every writer',
+      () => new Set(ofKind(this.records(), 'ack').map((a) => a.w)).size === writers.length,
+    );
+    return started;
+  }
+
+  /**
    * Creates the chain's epoch in both stores (as any first process would) and seeds `seed` refs at
    * v1, through an in-process chain that is closed again.
    */
@@ -209,7 +238,13 @@ export class Scenario {
     return report;
   }
 
+  /** Runs `cleanup` first when the scenario closes (last deferred, first run). */
+  defer(cleanup: () => Promise<unknown>): void {
+    this.#deferred.push(cleanup);
+  }
+
   async close(): Promise<void> {
+    for (const c of this.#deferred.splice(0).reverse()) await c();
     await Promise.allSettled(this.workers.map((w) => w.kill()));
     if (this.#stores) await Promise.allSettled([this.#stores.record.close(), this.#stores.mirror.close()]);
     rmSync(this.dir, { recursive: true, force: true });
@@ -229,32 +264,47 @@ export class Scenario {
 }
 
 /**
- * The invariants every scenario without a partition must show: nothing lost, renumbered, owned
- * twice or read backwards, both stores identical, converged within 5 s (I1, I2, I3, I5).
+ * Nothing lost, renumbered, owned twice or read backwards, both stores identical, converged
+ * (I1, I2, I3, I5).
  */
-export function expectClean(report: ScenarioReport): void {
+export function expectConsistent(report: ScenarioReport): void {
   expect(report.lostWrites).toEqual([]);
   expect(report.renumbered).toBe(0);
   expect(report.sameVersionTwice).toBe(0);
   expect(report.timeTravel).toEqual([]);
   expect(report.storeMismatches).toEqual([]);
   expect(report.convergeMs).toBeDefined();
+}
+
+/** What every scenario without a partition must show: consistent, and converged within 5 s. */
+export function expectClean(report: ScenarioReport): void {
+  expectConsistent(report);
   expect(report.convergeMs).toBeLessThanOrEqual(5_000);
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep };
 
-export async function until(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 30_000,
-): Promise<number> {
-  const start = Date.now();
-  while (!(await check())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(25);
-  }
-  return Date.now() - start;
+/** Polls `check` every 25 ms until it holds; resolves with the milliseconds that took. */
+export function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<number> {
+  return waitUntil(check, what, { timeoutMs, intervalMs: 25 });
+}
+
+/**
+ * Call at the top of a fault test file: returns a maker of the test's scenario. After each test,
+ * `restore` (the services back as they were) runs, then the scenario closes.
+ */
+export function scenarios(
+  restore: () => Promise<unknown> = async () => {},
+): (name: string, options?: { consulAddr?: string }) => Scenario {
+  let current: Scenario | undefined;
+  afterEach(async () => {
+    await restore();
+    await current?.close();
+  });
+  return (name, options) => {
+    current = new Scenario(name, options);
+    return current;
+  };
 }
 
 /** Workers' records of one kind. */

@@ -1,5 +1,5 @@
+import { services } from '@summit-config/test-support/services';
 import { describe, expect, it } from 'vitest';
-import { services } from '../helpers/services.js';
 
 describe('real services started by scripts/services.sh', () => {
   it('Consul: a KV put is read back', async () => {

@@ -1,27 +1,27 @@
 /**
  * Helpers for the migration tests: a change service on one of three backings (memory, the real
- * PostgreSQL server, embedded PGlite; see `test/service/helpers.ts`), a migration history on the
+ * PostgreSQL server, embedded PGlite; see @summit-config/test-support/service), a migration history on the
  * same storage, seeded documents, and a service wrapper that fails after N writes.
  */
-import { createPgliteMigrationHistory } from '@summit-config/backends/pglite';
-import { createPostgresMigrationHistory } from '@summit-config/backends/postgres';
 import {
   type Actor,
   type ConfigService,
   type ConfigVersion,
-  createMemoryMigrationHistory,
   type JsonObject,
   loadMigrationFile,
   loadMigrations,
   type Migration,
   type MigrationHistory,
 } from '@summit-config/core';
-import { services } from '../helpers/services.js';
-import { type Backing, type Harness, type HarnessOptions, harness, pglite } from '../service/helpers.js';
+import { type Backing, storage } from '@summit-config/test-support/backings';
+import { fixturePath } from '@summit-config/test-support/fixtures';
+import { type Harness, type HarnessOptions, harness } from '@summit-config/test-support/service';
 
-export { actors, BACKINGS, type Backing, closeShared, codeOf, ENVIRONMENTS } from '../service/helpers.js';
+export { actors } from '@summit-config/test-support/builders';
+export { codeOf } from '@summit-config/test-support/errors';
+export { BACKINGS, type Backing, closeShared, ENVIRONMENTS } from '@summit-config/test-support/service';
 
-export const FIXTURES = new URL('../fixtures/migrations/', import.meta.url).pathname;
+export const FIXTURES = fixturePath('migrations/');
 
 /** The fixture migrations: 0001 (YAML), 0002 (JSON, depends on 0001), 0003 (module, depends on 0002). */
 export async function fixtureMigrations(): Promise<Migration[]> {
@@ -39,23 +39,14 @@ export interface MigrationHarness extends Harness {
 
 export async function migrationHarness(backing: Backing, options: HarnessOptions = {}): Promise<MigrationHarness> {
   const h = await harness(backing, options);
+  const histories = await storage(backing, { schema: h.schema });
   const extra: MigrationHistory[] = [];
-  let newHistory: () => MigrationHistory;
-  if (backing === 'memory') {
-    const shared = createMemoryMigrationHistory();
-    newHistory = () => shared;
-  } else if (backing === 'postgres') {
-    newHistory = () => createPostgresMigrationHistory({ connectionString: services().databaseUrl, schema: h.schema });
-  } else {
-    const db = await pglite();
-    newHistory = () => createPgliteMigrationHistory({ pglite: db, schema: h.schema });
-  }
-  const history = newHistory();
+  const history = histories.history();
   const close = h.close;
   return Object.assign(h, {
     history,
     newHistory() {
-      const another = newHistory();
+      const another = histories.history();
       extra.push(another);
       return another;
     },

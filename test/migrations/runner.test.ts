@@ -525,20 +525,17 @@ describe('migration runner options', () => {
         /parsed migration/,
       );
       expect(() => createMigrationRunner({ ...ok, lockTimeoutMs: -1 })).toThrow(/lockTimeoutMs/);
-      const a = parseMigration({
-        name: 'a',
-        version: 1,
-        dependencies: ['b'],
-        selector: { id: 'x' },
-        operations: [{ op: 'delete', path: '/y' }],
-      });
-      const b = parseMigration({
-        name: 'b',
-        version: 1,
-        dependencies: ['a'],
-        selector: { id: 'x' },
-        operations: [{ op: 'delete', path: '/y' }],
-      });
+      // Two migrations that depend on each other.
+      const dependingOn = (name: string, dependency: string) =>
+        parseMigration({
+          name,
+          version: 1,
+          dependencies: [dependency],
+          selector: { id: 'x' },
+          operations: [{ op: 'delete', path: '/y' }],
+        });
+      const a = dependingOn('a', 'b');
+      const b = dependingOn('b', 'a');
       let error: unknown;
       try {
         createMigrationRunner({ ...ok, migrations: [a, b] });

@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { repoRoot } from '@summit-config/test-support/services';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { repoRoot } from '../helpers/services.js';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'summit-etag-'));

@@ -9,8 +9,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { repoRoot } from '@summit-config/test-support/services';
 import { afterAll, expect, it } from 'vitest';
-import { repoRoot } from '../helpers/services.js';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'summit-newcomer-'));

@@ -10,8 +10,8 @@ import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { repoRoot } from '@summit-config/test-support/services';
 import { afterAll, expect, it } from 'vitest';
-import { repoRoot } from '../helpers/services.js';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'summit-walkthrough-'));

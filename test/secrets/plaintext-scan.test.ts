@@ -37,16 +37,15 @@ import {
   SecretResolver,
   sqlFromPgPool,
 } from '@summit-config/secrets';
+import { TestClock } from '@summit-config/test-support/clock';
+import { webhookReceiver } from '@summit-config/test-support/rotation';
+import { services } from '@summit-config/test-support/services';
+import { q } from '@summit-config/test-support/sql';
+import { slowly, until } from '@summit-config/test-support/wait';
 import pg from 'pg';
 import { expect, it } from 'vitest';
-import { TestClock, waitFor, webhookReceiver } from '../../packages/secrets/test/rotation-helpers.js';
-import { services } from '../helpers/services.js';
 
 const HOUR = 3_600_000;
-
-function q(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
 
 /** The forms a value could take in stored text: as is, base64, hex (bytea), JSON-escaped. */
 function forms(value: string): Array<[string, string]> {
@@ -105,7 +104,7 @@ it('no secret value reaches Consul, PostgreSQL, the snapshot file, the audit tra
   const resolver = new SecretResolver({ providers: [provider] });
   const hook = await webhookReceiver();
   let client: ConfigClient | undefined;
-  const clock = new TestClock();
+  const clock = new TestClock(Date.now());
   const rotation = createRotationManager({
     policies: createSqlRotationPolicies({ sql: sqlFromPgPool(pool), schema, migrator: pgTier }),
     providers: [provider],
@@ -174,22 +173,29 @@ it('no secret value reaches Consul, PostgreSQL, the snapshot file, the audit tra
     await rotation.runDue();
     used.dbNew = (await provider.read('db-password')).value;
     expect(used.dbNew).not.toBe(used.dbOld);
-    await waitFor(
-      'the client reloaded',
+    await until(
       () => (client?.get('database') as { password?: string } | undefined)?.password === used.dbNew,
+      'the client reloaded',
+      slowly,
     );
     const bumped = (await store.getHead(parseRef('app:shop/database')))?.version as number;
-    await waitFor('the acknowledgement', async () =>
-      ((await store.listAcks?.(parseRef('app:shop/database'))) ?? []).some((a) => a.version === bumped),
+    await until(
+      async () => ((await store.listAcks?.(parseRef('app:shop/database'))) ?? []).some((a) => a.version === bumped),
+      'the acknowledgement',
+      slowly,
     );
     clock.advance(HOUR);
     await rotation.runDue();
     policy = (await rotation.getPolicy(admin, { provider: 'local', name: 'db-password' })) as typeof policy;
     expect(policy.state).toBe('idle');
-    await waitFor('the snapshot holds the bumped version', async () => {
-      const text = await readFile(snapshotFile, 'utf8').catch(() => '');
-      return text.includes('"secretRotation"');
-    });
+    await until(
+      async () => {
+        const text = await readFile(snapshotFile, 'utf8').catch(() => '');
+        return text.includes('"secretRotation"');
+      },
+      'the snapshot holds the bumped version',
+      slowly,
+    );
     await client.close();
     client = undefined;
     expect(hook.bodies.length).toBe(3);

@@ -3,28 +3,57 @@
  * the request state machine, expiry, scheduling, emergency changes, and concurrency (two approvers
  * at the same moment; apply called twice at once).
  */
-import { ApprovalRequiredError, type ChangeRequest, type Environment, refKey } from '@summit-config/core';
+import {
+  ApprovalRequiredError,
+  type ChangeRequest,
+  type ConfigService,
+  type Environment,
+  refKey,
+} from '@summit-config/core';
+import { actors } from '@summit-config/test-support/builders';
+import { codeOf } from '@summit-config/test-support/errors';
+import {
+  BACKINGS,
+  closeShared,
+  ENVIRONMENTS,
+  type Harness,
+  RBAC,
+  withHarness,
+} from '@summit-config/test-support/service';
 import { afterAll, describe, expect, it } from 'vitest';
-import { actors, BACKINGS, closeShared, codeOf, ENVIRONMENTS, type Harness, harness, RBAC } from './helpers.js';
 
 afterAll(closeShared);
 
 const REF = 'app:billing/database';
 
-async function withHarness(
+/**
+ * Runs `fn` on a harness whose RBAC adds a `writer` role (config write and read, approval requests),
+ * once version 1 of REF is written (see `create`).
+ */
+function withVersion1(
   backing: (typeof BACKINGS)[number],
-  fn: (h: Harness) => Promise<void>,
+  fn: (h: Harness, svc: ConfigService) => Promise<void>,
   environments: Environment[] = ENVIRONMENTS,
 ): Promise<void> {
-  const h = await harness(backing, {
-    environments,
-    rbac: { ...RBAC, roles: { ...RBAC.roles, writer: ['config:write', 'config:read', 'approval:request'] } },
-  });
-  try {
-    await fn(h);
-  } finally {
-    await h.close();
-  }
+  const rbac = { ...RBAC, roles: { ...RBAC.roles, writer: ['config:write', 'config:read', 'approval:request'] } };
+  return withHarness(
+    backing,
+    async (h) => {
+      await create(h);
+      await fn(h, h.service);
+    },
+    { environments, rbac },
+  );
+}
+
+/** The version the store holds for REF. */
+async function headVersion(h: Harness): Promise<number | undefined> {
+  return (await h.store.getHead({ scope: 'app:billing', id: 'database' }))?.version;
+}
+
+/** What `call` rejects with (or its result). */
+function refusal(call: Promise<unknown>): Promise<unknown> {
+  return call.catch((e: unknown) => e);
 }
 
 /** Version 1, written by root as an emergency change (its review is left pending). */
@@ -38,13 +67,11 @@ async function requestEvents(h: Harness, id: string): Promise<string[]> {
 
 describe.each(BACKINGS)('approvals (%s)', (backing) => {
   it('a guarded change needs approval: propose, approve twice, apply', async () => {
-    await withHarness(backing, async (h) => {
-      const svc = h.service;
-      await create(h);
-      const refused = await svc.set(actors.alice, { ref: REF, config: { pool: 2 } }).catch((e: unknown) => e);
+    await withVersion1(backing, async (h, svc) => {
+      const refused = await refusal(svc.set(actors.alice, { ref: REF, config: { pool: 2 } }));
       expect(refused).toBeInstanceOf(ApprovalRequiredError);
       expect((refused as ApprovalRequiredError).environments).toEqual(['production', 'production-eu']);
-      expect((await h.store.getHead({ scope: 'app:billing', id: 'database' }))?.version).toBe(1);
+      expect(await headVersion(h)).toBe(1);
 
       const request = await svc.propose(actors.alice, { ref: REF, config: { pool: 2 }, message: 'bigger pool' });
       expect(request).toMatchObject({
@@ -96,9 +123,7 @@ describe.each(BACKINGS)('approvals (%s)', (backing) => {
   });
 
   it('auto-approves non-guarded environments; an override reaches its descendants', async () => {
-    await withHarness(backing, async (h) => {
-      const svc = h.service;
-      await create(h);
+    await withVersion1(backing, async (h, svc) => {
       const dev = await svc.set(actors.alice, {
         ref: REF,
         config: { pool: 1 },
@@ -112,28 +137,26 @@ describe.each(BACKINGS)('approvals (%s)', (backing) => {
       });
       expect(staging).toMatchObject({ status: 'approved', requirements: [], requiredApprovals: 0 });
       expect((await svc.apply(actors.alice, staging.id)).appliedVersion).toBe(3);
-      const prod = await svc
-        .set(actors.alice, { ref: REF, config: { pool: 1 }, overrides: { production: { pool: 5 } } })
-        .catch((e: unknown) => e);
+      const prod = await refusal(
+        svc.set(actors.alice, { ref: REF, config: { pool: 1 }, overrides: { production: { pool: 5 } } }),
+      );
       expect(prod).toMatchObject({ code: 'APPROVAL_REQUIRED', environments: ['production', 'production-eu'] });
-      const eu = await svc
-        .set(actors.alice, {
+      const eu = await refusal(
+        svc.set(actors.alice, {
           ref: REF,
           config: { pool: 1 },
           overrides: { development: { pool: 9 }, staging: { pool: 3 }, 'production-eu': { pool: 5 } },
-        })
-        .catch((e: unknown) => e);
+        }),
+      );
       expect(eu).toMatchObject({ code: 'APPROVAL_REQUIRED', environments: ['production-eu'] });
-      expect((await h.store.getHead({ scope: 'app:billing', id: 'database' }))?.version).toBe(3);
+      expect(await headVersion(h)).toBe(3);
     });
   });
 
   it('refuses self-approval and ineligible approvers; the same approver twice counts once', async () => {
-    await withHarness(backing, async (h) => {
-      const svc = h.service;
-      await create(h);
+    await withVersion1(backing, async (_h, svc) => {
       const request = await svc.propose(actors.alice, { ref: REF, config: { pool: 2 } });
-      const self = await svc.approve(actors.alice, request.id).catch((e: unknown) => e);
+      const self = await refusal(svc.approve(actors.alice, request.id));
       expect(self).toMatchObject({ code: 'ACCESS_DENIED', permission: 'approval:approve' });
       expect((self as Error).message).toMatch(/no self-approval/);
       await svc.approve(actors.bob, request.id);
@@ -152,13 +175,11 @@ describe.each(BACKINGS)('approvals (%s)', (backing) => {
     const envs: Environment[] = [
       { name: 'prod', production: true, approvalPolicy: { requiredApprovals: 1, approvers: ['role:sre', 'carol'] } },
     ];
-    await withHarness(
+    await withVersion1(
       backing,
-      async (h) => {
-        const svc = h.service;
-        await create(h);
+      async (_h, svc) => {
         const request = await svc.propose(actors.alice, { ref: REF, config: { pool: 2 } });
-        const bob = await svc.approve(actors.bob, request.id).catch((e: unknown) => e);
+        const bob = await refusal(svc.approve(actors.bob, request.id));
         expect(bob).toMatchObject({ code: 'ACCESS_DENIED' });
         expect((bob as Error).message).toMatch(/not an eligible approver .*role:sre, carol/);
         expect((await svc.approve(actors.dave, request.id)).status).toBe('approved');
@@ -178,9 +199,7 @@ describe.each(BACKINGS)('approvals (%s)', (backing) => {
   });
 
   it('rejection and cancellation are final', async () => {
-    await withHarness(backing, async (h) => {
-      const svc = h.service;
-      await create(h);
+    await withVersion1(backing, async (h, svc) => {
       const r1 = await svc.propose(actors.alice, { ref: REF, config: { pool: 2 } });
       expect(await codeOf(svc.reject(actors.bob, r1.id, { reason: '' }))).toBe('CONSTRAINT_VIOLATION');
       const rejected = await svc.reject(actors.bob, r1.id, { reason: 'too big' });
@@ -200,20 +219,18 @@ describe.each(BACKINGS)('approvals (%s)', (backing) => {
       expect(await codeOf(svc.approve(actors.bob, "x'; DROP TABLE approval_workflows; --"))).toBe(
         'CONSTRAINT_VIOLATION',
       );
-      expect((await h.store.getHead({ scope: 'app:billing', id: 'database' }))?.version).toBe(1);
+      expect(await headVersion(h)).toBe(1);
       expect(await requestEvents(h, r1.id)).toEqual(['request.create', 'request.reject']);
       expect(await requestEvents(h, r2.id)).toEqual(['request.create', 'request.cancel']);
     });
   });
 
   it('a pending request expires: approving after expiry is refused and records the expiry', async () => {
-    await withHarness(backing, async (h) => {
-      const svc = h.service;
-      await create(h);
+    await withVersion1(backing, async (h, svc) => {
       const request = await svc.propose(actors.alice, { ref: REF, config: { pool: 2 } });
       await svc.approve(actors.bob, request.id);
       h.clock.advanceHours(24);
-      const late = await svc.approve(actors.carol, request.id).catch((e: unknown) => e);
+      const late = await refusal(svc.approve(actors.carol, request.id));
       expect(late).toMatchObject({ code: 'CONSTRAINT_VIOLATION' });
       expect((late as Error).message).toMatch(/expired at 2030-01-02T00:00:00.000Z/);
       expect((await svc.getRequest(actors.root, request.id)).status).toBe('expired');
@@ -223,9 +240,7 @@ describe.each(BACKINGS)('approvals (%s)', (backing) => {
   });
 
   it('applies scheduled requests when due (applyDue) and expires stale ones', async () => {
-    await withHarness(backing, async (h) => {
-      const svc = h.service;
-      await create(h);
+    await withVersion1(backing, async (h, svc) => {
       const scheduled = await svc.propose(actors.alice, {
         ref: REF,
         config: { pool: 2 },
@@ -257,14 +272,12 @@ describe.each(BACKINGS)('approvals (%s)', (backing) => {
   });
 
   it('applying a request whose base version is no longer the head is CONFLICTING_CHANGE', async () => {
-    await withHarness(backing, async (h) => {
-      const svc = h.service;
-      await create(h);
+    await withVersion1(backing, async (_h, svc) => {
       const request = await svc.propose(actors.alice, { ref: REF, config: { pool: 2 } });
       await svc.approve(actors.bob, request.id);
       await svc.approve(actors.carol, request.id);
       await svc.set(actors.root, { ref: REF, config: { pool: 7 } }, { emergency: true });
-      const error = await svc.apply(actors.alice, request.id).catch((e: unknown) => e);
+      const error = await refusal(svc.apply(actors.alice, request.id));
       expect(error).toMatchObject({ code: 'CONFLICTING_CHANGE' });
       expect((error as Error).message).toMatch(/made against v1, but the head is now v2/);
       expect((await svc.getRequest(actors.root, request.id)).status).toBe('approved');
@@ -276,9 +289,7 @@ describe.each(BACKINGS)('approvals (%s)', (backing) => {
   });
 
   it('emergency changes apply at once and open a mandatory review', async () => {
-    await withHarness(backing, async (h) => {
-      const svc = h.service;
-      await create(h);
+    await withVersion1(backing, async (h, svc) => {
       const written = await svc.set(actors.alice, { ref: REF, config: { pool: 50 } }, { emergency: true });
       expect(written.metadata).toMatchObject({ emergency: true });
       const id = written.metadata.changeRequest as string;
@@ -303,25 +314,21 @@ describe.each(BACKINGS)('approvals (%s)', (backing) => {
 
       // A role that may write but not declare emergencies.
       const writer = { id: 'wendy', roles: ['writer'] };
-      const denied = await svc.set(writer, { ref: REF, config: { pool: 1 } }, { emergency: true }).catch((e) => e);
+      const denied = await refusal(svc.set(writer, { ref: REF, config: { pool: 1 } }, { emergency: true }));
       expect(denied).toMatchObject({ code: 'ACCESS_DENIED', permission: 'approval:emergency' });
       await svc.updateEnvironment(actors.root, {
         name: 'production',
         production: true,
         approvalPolicy: { requiredApprovals: 2, allowEmergency: false },
       });
-      const forbidden = await svc
-        .set(actors.alice, { ref: REF, config: { pool: 1 } }, { emergency: true })
-        .catch((e) => e);
+      const forbidden = await refusal(svc.set(actors.alice, { ref: REF, config: { pool: 1 } }, { emergency: true }));
       expect(forbidden).toMatchObject({ code: 'APPROVAL_REQUIRED', environments: ['production'] });
-      expect((await h.store.getHead({ scope: 'app:billing', id: 'database' }))?.version).toBe(2);
+      expect(await headVersion(h)).toBe(2);
     });
   });
 
   it('delete and rollback go through approvals too', async () => {
-    await withHarness(backing, async (h) => {
-      const svc = h.service;
-      await create(h);
+    await withVersion1(backing, async (_h, svc) => {
       expect(await codeOf(svc.delete(actors.alice, REF))).toBe('APPROVAL_REQUIRED');
       const del = await svc.propose(actors.alice, { ref: REF, kind: 'delete', message: 'retire' });
       await svc.approve(actors.bob, del.id);
@@ -339,8 +346,7 @@ describe.each(BACKINGS)('approvals (%s)', (backing) => {
   });
 
   it('two approvers approving at the same moment both count', async () => {
-    await withHarness(backing, async (h) => {
-      await create(h);
+    await withVersion1(backing, async (h) => {
       const twin = await h.twin();
       try {
         for (let round = 0; round < 5; round++) {
@@ -365,8 +371,7 @@ describe.each(BACKINGS)('approvals (%s)', (backing) => {
   });
 
   it('apply called twice at the same moment applies once', async () => {
-    await withHarness(backing, async (h) => {
-      await create(h);
+    await withVersion1(backing, async (h) => {
       const twin = await h.twin();
       const ref = { scope: 'app:billing', id: 'database' } as const;
       try {

@@ -3,15 +3,16 @@
  * store's own rows and the service's events form one chain built by the trigger, and altering,
  * deleting or reordering a row with raw SQL is detected by verify(), which names the row.
  */
-import { readFileSync } from 'node:fs';
 import { MIGRATIONS } from '@summit-config/backends/postgres';
 import { type AuditRecord, auditHash } from '@summit-config/core';
+import { actors } from '@summit-config/test-support/builders';
+import { readJson } from '@summit-config/test-support/fixtures';
+import { closeShared, ENVIRONMENTS, type Harness, harness, q, withHarness } from '@summit-config/test-support/service';
 import { afterAll, describe, expect, it } from 'vitest';
-import { actors, closeShared, ENVIRONMENTS, type Harness, harness, q } from './helpers.js';
 
 afterAll(closeShared);
 
-const vectors = JSON.parse(readFileSync(new URL('../fixtures/audit-hash-vectors.json', import.meta.url), 'utf8')) as {
+const vectors = readJson('audit-hash-vectors.json') as {
   vectors: Array<{ name: string; record: Omit<AuditRecord, 'hash'>; hash: string }>;
 };
 
@@ -41,75 +42,75 @@ async function tamper(h: Harness, statement: string, params: unknown[] = []): Pr
 
 describe('audit events (memory)', () => {
   it('records one event per mutation and approval step, none per read', async () => {
-    const h = await harness('memory', { environments: ENVIRONMENTS });
-    try {
-      const svc = h.service;
-      const actions = async () => (await svc.audit(actors.root)).map((e) => e.action);
-      await svc.listEnvironments(actors.root);
-      expect(await actions()).toEqual(['environment.seed']);
-      await svc.set(actors.root, { ref: REF, config: { pool: 1 } }, { emergency: true, source: 'cli' });
-      await svc.set(actors.alice, { ref: REF, config: { pool: 1 }, overrides: { staging: { pool: 2 } } });
-      // Only the staging override differs: not guarded.
-      await svc.rollback(actors.alice, REF, { to: 1 });
-      const r = await svc.propose(actors.alice, { ref: REF, config: { pool: 3 } });
-      await svc.approve(actors.bob, r.id);
-      await svc.approve(actors.carol, r.id);
-      await svc.apply(actors.alice, r.id);
-      const r2 = await svc.propose(actors.alice, { ref: REF, config: { pool: 4 } });
-      await svc.reject(actors.bob, r2.id, { reason: 'no' });
-      const r3 = await svc.propose(actors.alice, { ref: REF, config: { pool: 5 } });
-      await svc.cancel(actors.alice, r3.id);
-      await svc.createEnvironment(actors.root, { name: 'qa', production: false });
-      await svc.updateEnvironment(actors.root, {
-        name: 'qa',
-        production: false,
-        approvalPolicy: { requiredApprovals: 0 },
-      });
-      await svc.registerSchema(actors.root, 'db', { type: 'object' });
-      await svc.publishSchema(actors.root, 'db', { type: 'object', properties: { pool: { type: 'number' } } });
-      await svc.putPolicy(actors.root, 'rotation', { days: 30 });
-      // Reads record nothing.
-      await svc.get(actors.root, REF);
-      await svc.history(actors.root, REF);
-      await svc.diff(actors.root, REF, 1, 2);
-      await svc.listRequests(actors.root);
-      await svc.verifyAudit(actors.root);
-      expect(await actions()).toEqual([
-        'environment.seed',
-        'config.set',
-        'config.set',
-        'config.rollback',
-        'request.create',
-        'request.approve',
-        'request.approve',
-        'request.apply',
-        'request.create',
-        'request.reject',
-        'request.create',
-        'request.cancel',
-        'environment.create',
-        'environment.update',
-        'schema.register',
-        'schema.register',
-        'policy.put',
-      ]);
-      const [first] = await svc.audit(actors.root, { action: 'config.set', limit: 1 });
-      expect(first).toMatchObject({ seq: 2, actor: 'root', source: 'cli', ref: REF, version: 1 });
-      expect(first?.changes).toEqual([
-        { op: 'replace', path: '/deleted', value: false },
-        { op: 'add', path: '/config/pool', value: 1 },
-      ]);
-      expect(await svc.verifyAudit(actors.root)).toMatchObject({ ok: true, checked: 17 });
-    } finally {
-      await h.close();
-    }
+    await withHarness(
+      'memory',
+      async (h) => {
+        const svc = h.service;
+        const actions = async () => (await svc.audit(actors.root)).map((e) => e.action);
+        await svc.listEnvironments(actors.root);
+        expect(await actions()).toEqual(['environment.seed']);
+        await svc.set(actors.root, { ref: REF, config: { pool: 1 } }, { emergency: true, source: 'cli' });
+        await svc.set(actors.alice, { ref: REF, config: { pool: 1 }, overrides: { staging: { pool: 2 } } });
+        // Only the staging override differs: not guarded.
+        await svc.rollback(actors.alice, REF, { to: 1 });
+        const r = await svc.propose(actors.alice, { ref: REF, config: { pool: 3 } });
+        await svc.approve(actors.bob, r.id);
+        await svc.approve(actors.carol, r.id);
+        await svc.apply(actors.alice, r.id);
+        const r2 = await svc.propose(actors.alice, { ref: REF, config: { pool: 4 } });
+        await svc.reject(actors.bob, r2.id, { reason: 'no' });
+        const r3 = await svc.propose(actors.alice, { ref: REF, config: { pool: 5 } });
+        await svc.cancel(actors.alice, r3.id);
+        await svc.createEnvironment(actors.root, { name: 'qa', production: false });
+        await svc.updateEnvironment(actors.root, {
+          name: 'qa',
+          production: false,
+          approvalPolicy: { requiredApprovals: 0 },
+        });
+        await svc.registerSchema(actors.root, 'db', { type: 'object' });
+        await svc.publishSchema(actors.root, 'db', { type: 'object', properties: { pool: { type: 'number' } } });
+        await svc.putPolicy(actors.root, 'rotation', { days: 30 });
+        // Reads record nothing.
+        await svc.get(actors.root, REF);
+        await svc.history(actors.root, REF);
+        await svc.diff(actors.root, REF, 1, 2);
+        await svc.listRequests(actors.root);
+        await svc.verifyAudit(actors.root);
+        expect(await actions()).toEqual([
+          'environment.seed',
+          'config.set',
+          'config.set',
+          'config.rollback',
+          'request.create',
+          'request.approve',
+          'request.approve',
+          'request.apply',
+          'request.create',
+          'request.reject',
+          'request.create',
+          'request.cancel',
+          'environment.create',
+          'environment.update',
+          'schema.register',
+          'schema.register',
+          'policy.put',
+        ]);
+        const [first] = await svc.audit(actors.root, { action: 'config.set', limit: 1 });
+        expect(first).toMatchObject({ seq: 2, actor: 'root', source: 'cli', ref: REF, version: 1 });
+        expect(first?.changes).toEqual([
+          { op: 'replace', path: '/deleted', value: false },
+          { op: 'add', path: '/config/pool', value: 1 },
+        ]);
+        expect(await svc.verifyAudit(actors.root)).toMatchObject({ ok: true, checked: 17 });
+      },
+      { environments: ENVIRONMENTS },
+    );
   });
 });
 
 describe.each(['postgres', 'pglite'] as const)('audit chain in SQL (%s)', (backing) => {
   it('the trigger hashes exactly as the formula (independent vectors)', async () => {
-    const h = await harness(backing);
-    try {
+    await withHarness(backing, async (h) => {
       await h.service.listEnvironments(actors.root);
       for (const { record, hash } of vectors.vectors) {
         const [row] = await h.sql<{ h: string }>(
@@ -131,14 +132,11 @@ describe.each(['postgres', 'pglite'] as const)('audit chain in SQL (%s)', (backi
         );
         expect(row?.h).toBe(hash);
       }
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   it("chains the store's own rows and the service's events into one verifiable chain", async () => {
-    const h = await harness(backing);
-    try {
+    await withHarness(backing, async (h) => {
       await activity(h);
       const records = await h.governance.readAuditChain(0, 1000);
       expect(records.map((r) => r.seq)).toEqual(records.map((_, i) => i + 1));
@@ -156,87 +154,60 @@ describe.each(['postgres', 'pglite'] as const)('audit chain in SQL (%s)', (backi
         checked: records.length,
         head: { seq: records.length, hash: records.at(-1)?.hash },
       });
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   it('is append-only: raw UPDATE, DELETE and TRUNCATE are refused', async () => {
-    const h = await harness(backing);
-    try {
+    await withHarness(backing, async (h) => {
       await activity(h);
       const t = `${q(h.schema as string)}.config_audit`;
       for (const statement of [`UPDATE ${t} SET message = 'x'`, `DELETE FROM ${t} WHERE seq = 1`, `TRUNCATE ${t}`]) {
         await expect(h.sql(statement)).rejects.toThrow(/append-only/);
       }
       expect(await h.service.verifyAudit(actors.root)).toMatchObject({ ok: true });
-    } finally {
-      await h.close();
-    }
+    });
   });
 
-  it('detects an altered row and names it', async () => {
-    const h = await harness(backing);
-    try {
-      await activity(h);
-      await tamper(h, `UPDATE $T SET message = 'nothing to see' WHERE seq = 3`);
-      expect(await h.service.verifyAudit(actors.root)).toMatchObject({
-        ok: false,
-        brokenAt: 3,
-        checked: 3,
-        reason: expect.stringMatching(/altered/),
-        head: { seq: 2 },
-      });
-    } finally {
-      await h.close();
-    }
-  });
-
-  it('detects an altered row whose hash was recomputed: the next link breaks', async () => {
-    const h = await harness(backing);
-    try {
-      await activity(h);
-      const s = q(h.schema as string);
-      await tamper(
-        h,
+  // Each row of the table tampers with the chain behind the store's back (the statements get the
+  // quoted schema); verify() must report the break.
+  it.each([
+    {
+      name: 'detects an altered row and names it',
+      tampering: () => [`UPDATE $T SET message = 'nothing to see' WHERE seq = 3`],
+      verified: { ok: false, brokenAt: 3, checked: 3, reason: expect.stringMatching(/altered/), head: { seq: 2 } },
+    },
+    {
+      name: 'detects an altered row whose hash was recomputed: the next link breaks',
+      tampering: (s: string) => [
         `UPDATE $T SET actor = 'mallory', hash = ${s}.summit_audit_hash(seq, "timestamp", 'mallory', action, config_id,
            version, environment, message, changes::text, source, request_id, prev_hash) WHERE seq = 4`,
-      );
-      expect(await h.service.verifyAudit(actors.root)).toMatchObject({ ok: false, brokenAt: 5 });
-    } finally {
-      await h.close();
-    }
-  });
-
-  it('detects a deleted row and names the row after the gap', async () => {
-    const h = await harness(backing);
-    try {
+      ],
+      verified: { ok: false, brokenAt: 5 },
+    },
+    {
+      name: 'detects a deleted row and names the row after the gap',
+      tampering: () => ['DELETE FROM $T WHERE seq = 5'],
+      verified: { ok: false, brokenAt: 6, reason: expect.stringMatching(/5\.\.5 are missing/) },
+    },
+    {
+      name: 'detects reordered rows',
+      tampering: () => [
+        'UPDATE $T SET seq = -1 WHERE seq = 3',
+        'UPDATE $T SET seq = 3 WHERE seq = 4',
+        'UPDATE $T SET seq = 4 WHERE seq = -1',
+      ],
+      verified: { ok: false, brokenAt: 3 },
+    },
+  ])('$name', ({ tampering, verified }) =>
+    withHarness(backing, async (h) => {
       await activity(h);
-      await tamper(h, 'DELETE FROM $T WHERE seq = 5');
-      const result = await h.service.verifyAudit(actors.root);
-      expect(result).toMatchObject({ ok: false, brokenAt: 6 });
-      expect(result.reason).toMatch(/5\.\.5 are missing/);
-    } finally {
-      await h.close();
-    }
-  });
-
-  it('detects reordered rows', async () => {
-    const h = await harness(backing);
-    try {
-      await activity(h);
-      await tamper(h, 'UPDATE $T SET seq = -1 WHERE seq = 3');
-      await tamper(h, 'UPDATE $T SET seq = 3 WHERE seq = 4');
-      await tamper(h, 'UPDATE $T SET seq = 4 WHERE seq = -1');
-      expect(await h.service.verifyAudit(actors.root)).toMatchObject({ ok: false, brokenAt: 3 });
-    } finally {
-      await h.close();
-    }
-  });
+      for (const statement of tampering(q(h.schema as string))) await tamper(h, statement);
+      expect(await h.service.verifyAudit(actors.root)).toMatchObject(verified);
+    }),
+  );
 
   it('a removed tail still verifies: compare with a head recorded elsewhere', async () => {
-    const h = await harness(backing);
-    try {
+    await withHarness(backing, async (h) => {
       await activity(h);
       const recorded = (await h.service.verifyAudit(actors.root)).head;
       const last = recorded?.seq as number;
@@ -245,9 +216,7 @@ describe.each(['postgres', 'pglite'] as const)('audit chain in SQL (%s)', (backi
       expect(now.ok).toBe(true);
       expect(now.head?.seq).toBe(last - 1);
       expect(now.head?.hash).not.toBe(recorded?.hash);
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   it('keeps one linear chain under concurrent writers on two connections', async () => {

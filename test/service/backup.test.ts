@@ -12,17 +12,20 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createMemoryStore } from '@summit-config/backends';
+import { createMemoryGovernance } from '@summit-config/backends/memory';
 import {
   type ConfigStore,
   createConfigService,
-  createMemoryGovernance,
   createRbac,
   errors,
   ImportError,
   isConfigError,
 } from '@summit-config/core';
+import type { Backing } from '@summit-config/test-support/backings';
+import { actors } from '@summit-config/test-support/builders';
+import { codeOf } from '@summit-config/test-support/errors';
+import { closeShared, ENVIRONMENTS, type Harness, harness, RBAC } from '@summit-config/test-support/service';
 import { afterAll, describe, expect, it } from 'vitest';
-import { actors, type Backing, closeShared, codeOf, ENVIRONMENTS, type Harness, harness, RBAC } from './helpers.js';
 
 const dirs: string[] = [];
 afterAll(async () => {

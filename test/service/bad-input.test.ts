@@ -3,14 +3,16 @@
  * documents, schema violations, unknown environments, injection strings, bad options. Each gets a
  * typed error and leaves nothing written (no version, no audit event, no request, no environment).
  */
-import { readFileSync } from 'node:fs';
 import { type Actor, type ConfigService, isConfigError, SchemaValidationError } from '@summit-config/core';
+import { actors } from '@summit-config/test-support/builders';
+import { codeOf } from '@summit-config/test-support/errors';
+import { readJson } from '@summit-config/test-support/fixtures';
+import { closeShared, type Harness, harness } from '@summit-config/test-support/service';
 import { afterAll, describe, expect, it } from 'vitest';
-import { actors, closeShared, codeOf, type Harness, harness } from './helpers.js';
 
 afterAll(closeShared);
 
-const refs = JSON.parse(readFileSync(new URL('../fixtures/refs.json', import.meta.url), 'utf8')) as {
+const refs = readJson('refs.json') as {
   invalid: string[];
 };
 const BAD_REFS: unknown[] = [
@@ -351,8 +353,8 @@ describe.each(['memory', 'postgres'] as const)('bad input (%s)', (backing) => {
 
 describe('service options', () => {
   it('names the bad option at construction', async () => {
-    const { createConfigService, createMemoryGovernance, createRbac } = await import('@summit-config/core');
-    const { createMemoryStore } = await import('@summit-config/backends');
+    const { createConfigService, createRbac } = await import('@summit-config/core');
+    const { createMemoryGovernance, createMemoryStore } = await import('@summit-config/backends/memory');
     const store = createMemoryStore();
     const governance = createMemoryGovernance();
     const rbac = createRbac();

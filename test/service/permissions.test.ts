@@ -12,8 +12,10 @@ import {
   isConfigError,
   parseRbacYaml,
 } from '@summit-config/core';
+import { actors } from '@summit-config/test-support/builders';
+import { readJson } from '@summit-config/test-support/fixtures';
+import { closeShared, type Harness, harness } from '@summit-config/test-support/service';
 import { afterAll, describe, expect, it } from 'vitest';
-import { actors, closeShared, type Harness, harness } from './helpers.js';
 
 afterAll(closeShared);
 
@@ -22,7 +24,7 @@ interface MatrixRow {
   permission: string;
   allowed: string[];
 }
-const matrix = JSON.parse(readFileSync(new URL('../fixtures/permission-matrix.json', import.meta.url), 'utf8')) as {
+const matrix = readJson('permission-matrix.json') as {
   roles: string[];
   operations: MatrixRow[];
 };

@@ -1,10 +1,12 @@
 /**
  * Diff and rollback through the service (fixture-driven), on memory and on the real PostgreSQL.
  */
-import { readFileSync } from 'node:fs';
 import { type JsonObject, parseRef } from '@summit-config/core';
+import { actors } from '@summit-config/test-support/builders';
+import { codeOf } from '@summit-config/test-support/errors';
+import { readJson } from '@summit-config/test-support/fixtures';
+import { closeShared, harness } from '@summit-config/test-support/service';
 import { afterAll, describe, expect, it } from 'vitest';
-import { actors, closeShared, codeOf, harness } from './helpers.js';
 
 afterAll(closeShared);
 
@@ -28,7 +30,7 @@ interface Case {
     message?: string;
   };
 }
-const fixture = JSON.parse(readFileSync(new URL('../fixtures/diff-rollback.json', import.meta.url), 'utf8')) as {
+const fixture = readJson('diff-rollback.json') as {
   rollbacks: Case[];
 };
 

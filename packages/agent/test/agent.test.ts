@@ -2,7 +2,8 @@
  * The agent's wiring, in process over memory tiers: leader jobs registered by users, the built-in
  * reconciliation and drift jobs, store events turned into metrics, and the lifecycle.
  */
-import { appendNext, createConfigService, createMemoryGovernance, createRbac } from '@summit-config/core';
+import { createMemoryGovernance } from '@summit-config/backends/memory';
+import { appendNext, createConfigService, createRbac } from '@summit-config/core';
 import {
   createLocalProvider,
   createMemoryRotationPolicies,
@@ -10,11 +11,12 @@ import {
   generateMasterKey,
   type RotationEvent,
 } from '@summit-config/secrets';
+import { until } from '@summit-config/test-support/wait';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../src/agent.js';
 import type { AgentEventMap } from '../src/events.js';
 import type { LeaderJobContext } from '../src/leader.js';
-import { memoryTiers, removeTestSnapshots, testConfig, until } from './helpers.js';
+import { memoryTiers, removeTestSnapshots, testConfig } from './helpers.js';
 
 const agents: Agent[] = [];
 afterEach(async () => {
@@ -138,8 +140,10 @@ describe('agent', () => {
     expect(job()).toMatchObject({ schedule: '*/1 * * * * *', runs: 0 });
 
     // The first tick rotates; the next tick, a second later, finds nothing due.
-    await until(async () => (await policies.get(secret))?.lastRun !== undefined, 'the scheduled rotation', 5_000);
-    await until(() => (job()?.runs ?? 0) >= 2, 'the next tick', 3_000);
+    await until(async () => (await policies.get(secret))?.lastRun !== undefined, 'the scheduled rotation', {
+      timeoutMs: 5_000,
+    });
+    await until(() => (job()?.runs ?? 0) >= 2, 'the next tick', { timeoutMs: 3_000 });
     expect(job()).toMatchObject({ failures: 0, lastError: undefined });
     const policy = await policies.get(secret);
     const current = await provider.read(secret.name);

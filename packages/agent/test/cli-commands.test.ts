@@ -6,8 +6,9 @@
 import { mkdir } from 'node:fs/promises';
 import { createPostgresStore } from '@summit-config/backends/postgres';
 import { appendNext } from '@summit-config/core';
+import { slowly, until } from '@summit-config/test-support/wait';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Harness, MASTER_KEY, realHarness, until } from './cli-harness.js';
+import { type Harness, MASTER_KEY, realHarness } from './cli-harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -212,10 +213,14 @@ describe('summit-config commands (--json, exit 0)', () => {
         for (const p of parts) lines.push(JSON.parse(p));
       },
     });
-    await until(() => lines.some((l) => l.initial === true && l.ref === 'global/database'), 'the initial heads');
+    await until(
+      () => lines.some((l) => l.initial === true && l.ref === 'global/database'),
+      'the initial heads',
+      slowly,
+    );
     expect(lines.every((l) => String(l.ref).endsWith('/database'))).toBe(true);
     const written = await ok(['set', 'global/database', '--json-value', '{"host":"db2"}', '-m', 'watched']);
-    await until(() => lines.some((l) => l.type === 'change'), 'the change');
+    await until(() => lines.some((l) => l.type === 'change'), 'the change', slowly);
     expect(lines.find((l) => l.type === 'change')).toEqual({
       type: 'change',
       ref: 'global/database',
@@ -240,10 +245,10 @@ describe('summit-config commands (--json, exit 0)', () => {
         for (const line of chunk.split('\n').filter(Boolean)) lines.push(JSON.parse(line));
       },
     });
-    await until(() => lines.length > 0, 'the initial value');
+    await until(() => lines.length > 0, 'the initial value', slowly);
     expect(lines[0]).toMatchObject({ type: 'value', initial: true, id: 'database', value: { host: 'db2', pool: 10 } });
     await ok(['set', 'app:billing/database', '--json-value', '{"pool":12,"tls":true}']);
-    await until(() => lines.some((l) => l.type === 'change'), 'the resolved change');
+    await until(() => lines.some((l) => l.type === 'change'), 'the resolved change', slowly);
     expect(lines.find((l) => l.type === 'change')).toMatchObject({
       id: 'database',
       ref: 'app:billing/database',

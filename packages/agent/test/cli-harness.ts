@@ -10,8 +10,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { services } from '@summit-config/test-support/services';
 import pg from 'pg';
-import { services } from '../../../test/helpers/services.js';
 import { runCli } from '../src/cli/program.js';
 
 export const RBAC_YAML = `roles:
@@ -158,14 +158,5 @@ export async function dropSchema(databaseUrl: string, schema: string): Promise<v
     await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
   } finally {
     await client.end();
-  }
-}
-
-/** Waits until `check` holds (polling every 20 ms). */
-export async function until(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
   }
 }

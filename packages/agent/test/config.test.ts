@@ -1,22 +1,12 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { tempDirs } from '@summit-config/test-support/temp';
+import { describe, expect, it } from 'vitest';
 import { checkSchedule, loadAgentConfig, parseAgentConfig, resolveAgentConfig } from '../src/config.js';
 
 const noEnv = {};
 
-/** The temp directories a test created, removed after each test. */
-const dirs: string[] = [];
-afterEach(async () => {
-  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
-});
-
-async function tempDir(prefix: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  dirs.push(dir);
-  return dir;
-}
+const tempDir = tempDirs();
 
 describe('agent config', () => {
   it('fills every default and runs on the embedded store when nothing is configured', () => {

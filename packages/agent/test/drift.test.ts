@@ -5,8 +5,8 @@
 import { createFailoverStore } from '@summit-config/backends';
 import { createMemoryStore } from '@summit-config/backends/memory';
 import { appendNext, type ConfigStore, createVersion, errors, parseRef, refKey } from '@summit-config/core';
+import { switchable } from '@summit-config/test-support/switchable-store';
 import { describe, expect, it } from 'vitest';
-import { switchable } from '../../../test/helpers/switchable-store.js';
 import { detectDrift } from '../src/drift.js';
 
 /** A tier whose listed refs read as tampered (CHECKSUM_MISMATCH) until repaired with `replace`. */

@@ -1,25 +1,15 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
+import { tempDirs } from '@summit-config/test-support/temp';
+import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { quoteEnvValue, renderConfig, renderEnv } from '../src/format.js';
 
 const run = promisify(execFile);
 
-/** The temp directories a test created, removed after each test. */
-const dirs: string[] = [];
-afterEach(async () => {
-  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
-});
-
-async function tempDir(prefix: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  dirs.push(dir);
-  return dir;
-}
+const tempDir = tempDirs();
 
 describe('rendered formats', () => {
   const value = {

@@ -1,24 +1,12 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { type Actor, createRbac, parseRef } from '@summit-config/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { tempDirs } from '@summit-config/test-support/temp';
+import { describe, expect, it } from 'vitest';
 import { resolveAgentConfig } from '../src/config.js';
 import { createGovernance } from '../src/governance.js';
 import { createAgentMetrics } from '../src/metrics.js';
 import { openRuntime } from '../src/runtime.js';
 
-/** The temp directories a test created, removed after each test. */
-const dirs: string[] = [];
-afterEach(async () => {
-  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
-});
-
-async function tempDir(prefix: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  dirs.push(dir);
-  return dir;
-}
+const tempDir = tempDirs();
 
 describe('agent governance jobs', () => {
   it('applies an approved change request when its applyAt comes, as the agent, on the shared record', async () => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFailoverStore } from '@summit-config/backends';
 import { createMemoryStore } from '@summit-config/backends/memory';
-import { type Switchable, switchable } from '../../../test/helpers/switchable-store.js';
+import { type Switchable, switchable } from '@summit-config/test-support/switchable-store';
 import { type AgentConfig, resolveAgentConfig } from '../src/config.js';
 import type { AgentStores } from '../src/runtime.js';
 
@@ -59,12 +59,4 @@ export function testConfig(raw: Record<string, unknown>): AgentConfig {
     },
     {},
   );
-}
-
-export async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }

@@ -3,10 +3,11 @@
  * timeout, client disconnect, shutdown drain), explain, readiness and metrics.
  */
 import { appendNext, type JsonObject } from '@summit-config/core';
+import { until } from '@summit-config/test-support/wait';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../src/agent.js';
 import { parseWait } from '../src/http.js';
-import { memoryTiers, removeTestSnapshots, testConfig, until } from './helpers.js';
+import { memoryTiers, removeTestSnapshots, testConfig } from './helpers.js';
 
 const agents: Agent[] = [];
 afterEach(async () => {
@@ -27,6 +28,15 @@ async function startAgent(raw: Record<string, unknown> = {}) {
   await agent.start();
   const base = `http://127.0.0.1:${agent.address?.port}`;
   return { agent, tiers, base };
+}
+
+/** An agent whose client loaded `app:billing/flags` ({ on: false }), and that document's ETag. */
+async function agentWithFlags(raw: Record<string, unknown> = {}) {
+  const { agent, base } = await startAgent(raw);
+  await write(agent, 'app:billing/flags', { on: false });
+  await until(() => agent.client('billing', 'prod')?.get('flags') !== undefined, 'the client to load');
+  const etag = (await get(`${base}/v1/config/app:billing/flags`)).headers.get('etag') as string;
+  return { agent, base, etag };
 }
 
 async function write(agent: Agent, ref: string, config: JsonObject, overrides: Record<string, JsonObject> = {}) {
@@ -115,11 +125,7 @@ describe('agent HTTP API', () => {
   });
 
   it('holds a long-poll until the value changes, and answers at once when the index is already stale', async () => {
-    const { agent, base } = await startAgent();
-    await write(agent, 'app:billing/flags', { on: false });
-    await until(() => agent.client('billing', 'prod')?.get('flags') !== undefined, 'the client to load');
-    const first = await get(`${base}/v1/config/app:billing/flags`);
-    const etag = first.headers.get('etag') as string;
+    const { agent, base, etag } = await agentWithFlags();
 
     const polling = get(`${base}/v1/config/app:billing/flags?index=${encodeURIComponent(etag)}&wait=10s`);
     const byVersion = get(`${base}/v1/config/app:billing/flags?index=1&wait=10s`);
@@ -139,10 +145,7 @@ describe('agent HTTP API', () => {
   });
 
   it('ends a long-poll when the wait ends, and releases it when the client goes away', async () => {
-    const { agent, base } = await startAgent();
-    await write(agent, 'app:billing/flags', { on: false });
-    await until(() => agent.client('billing', 'prod')?.get('flags') !== undefined, 'the client to load');
-    const etag = (await get(`${base}/v1/config/app:billing/flags`)).headers.get('etag') as string;
+    const { agent, base, etag } = await agentWithFlags();
     const timedOut = await get(`${base}/v1/config/app:billing/flags?index=${encodeURIComponent(etag)}&wait=200ms`);
     expect(timedOut.status).toBe(200);
     expect(timedOut.headers.get('etag')).toBe(etag);
@@ -160,10 +163,7 @@ describe('agent HTTP API', () => {
   });
 
   it('caps the wait a request asks for', async () => {
-    const { agent, base } = await startAgent({ http: { port: 0, maxWaitMs: 1000 } });
-    await write(agent, 'app:billing/flags', { on: false });
-    await until(() => agent.client('billing', 'prod')?.get('flags') !== undefined, 'the client to load');
-    const etag = (await get(`${base}/v1/config/app:billing/flags`)).headers.get('etag') as string;
+    const { base, etag } = await agentWithFlags({ http: { port: 0, maxWaitMs: 1000 } });
     // Asked for 100 minutes; answered (unchanged) once the 1 s cap ends, well inside the test timeout.
     const res = await get(`${base}/v1/config/app:billing/flags?index=${encodeURIComponent(etag)}&wait=100m`);
     expect(res.status).toBe(200);
@@ -171,10 +171,7 @@ describe('agent HTTP API', () => {
   });
 
   it('answers held long-polls with the current value on shutdown', async () => {
-    const { agent, base } = await startAgent();
-    await write(agent, 'app:billing/flags', { on: false });
-    await until(() => agent.client('billing', 'prod')?.get('flags') !== undefined, 'the client to load');
-    const etag = (await get(`${base}/v1/config/app:billing/flags`)).headers.get('etag') as string;
+    const { agent, base, etag } = await agentWithFlags();
     const held = get(`${base}/v1/config/app:billing/flags?index=${encodeURIComponent(etag)}&wait=5m`);
     await until(() => pendingPolls(agent) === 1, 'the poll to be held');
     await agent.close();

@@ -1,4 +1,5 @@
 import { ListenerSet } from '@summit-config/core';
+import { until } from '@summit-config/test-support/wait';
 import { describe, expect, it } from 'vitest';
 import { createLocalLeadership, type LeaderJobContext, LeaderJobRunner, type Leadership } from '../src/leader.js';
 
@@ -31,14 +32,6 @@ function manualLeadership() {
   return leadership;
 }
 
-async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 describe('leader job runner', () => {
   it('runs jobs only while leading, with the term fencing token, and aborts them when leadership is lost', async () => {
     const leadership = manualLeadership();
@@ -53,7 +46,7 @@ describe('leader job runner', () => {
     expect(runs).toHaveLength(0); // not leading: nothing runs
 
     leadership.lead(7);
-    await until(() => runs.length >= 2, 'two runs');
+    await until(() => runs.length >= 2, 'two runs', { intervalMs: 5 });
     expect(runs[0]?.fencingToken).toBe(7);
     expect(runs[0]?.guardOp()).toEqual({ KV: { Verb: 'check-session', Key: 'k', Session: 's' } });
     expect(await runs[0]?.verify()).toBe(true);
@@ -69,7 +62,7 @@ describe('leader job runner', () => {
     expect(runs.length).toBe(after); // stopped
 
     leadership.lead(8);
-    await until(() => runs.length > after, 'a run in the new term');
+    await until(() => runs.length > after, 'a run in the new term', { intervalMs: 5 });
     expect(runs.at(-1)?.fencingToken).toBe(8);
     expect(runs.at(-1)?.signal.aborted).toBe(false);
     await runner.close();
@@ -86,7 +79,7 @@ describe('leader job runner', () => {
       n++;
       if (n % 2 === 1) throw new Error('boom');
     });
-    await until(() => results.length >= 4, 'four runs');
+    await until(() => results.length >= 4, 'four runs', { intervalMs: 5 });
     expect(results.slice(0, 4).map((r) => r.ok)).toEqual([false, true, false, true]);
     const status = runner.status()[0];
     expect(status).toMatchObject({ name: 'flaky', schedule: 10, lastError: undefined });
@@ -131,7 +124,7 @@ describe('leader job runner', () => {
       },
       { timeoutMs: 30 },
     );
-    await until(() => signal?.aborted === true, 'the timeout to abort the run');
+    await until(() => signal?.aborted === true, 'the timeout to abort the run', { intervalMs: 5 });
     await runner.close();
   });
 });

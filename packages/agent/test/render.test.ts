@@ -1,31 +1,15 @@
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { tempDirs } from '@summit-config/test-support/temp';
+import { until } from '@summit-config/test-support/wait';
+import { describe, expect, it } from 'vitest';
 import type { RenderConfig } from '../src/config.js';
 import { type AgentEventMap, AgentEvents } from '../src/events.js';
 import { createAgentMetrics } from '../src/metrics.js';
 import { FileRenderer, writeFileAtomic } from '../src/render.js';
 
-/** Every directory or file a test created in the temp folder, removed after each test. */
-const created: string[] = [];
-afterEach(async () => {
-  await Promise.all(created.splice(0).map((p) => rm(p, { recursive: true, force: true })));
-});
-
-async function tempDir(prefix: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  created.push(dir);
-  return dir;
-}
-
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const tempDir = tempDirs();
 
 async function setup(overrides: Partial<RenderConfig> = {}) {
   const dir = await tempDir('agent-render-');
@@ -114,7 +98,7 @@ describe('FileRenderer', () => {
 
   it('reports a value that cannot be rendered and keeps the previous file', async () => {
     const envFile = join(tmpdir(), `agent-render-${process.pid}-${Date.now()}.env`);
-    created.push(envFile);
+    tempDir.track(envFile);
     const t = await setup({ format: 'env', path: envFile });
     const errors: AgentEventMap['error'][] = [];
     const events = new AgentEvents();

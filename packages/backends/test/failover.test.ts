@@ -1,8 +1,8 @@
 import { createFailoverStore, createMemoryStore, type FailoverEvent, reconcile } from '@summit-config/backends';
 import { appendNext, type BackendUnavailableError, parseRef } from '@summit-config/core';
+import { collect, doc, runStoreContract } from '@summit-config/test-support/contract/store-contract';
+import { switchable } from '@summit-config/test-support/switchable-store';
 import { describe, expect, it } from 'vitest';
-import { collect, doc, runStoreContract } from '../../../test/contract/store-contract.js';
-import { switchable } from '../../../test/helpers/switchable-store.js';
 
 const durable = { durable: true };
 function chain(events: FailoverEvent[] = []) {
@@ -121,11 +121,16 @@ describe('reconcile', () => {
     mirror: createMemoryStore({ name: 'consul', role: 'mirror' }),
     record: createMemoryStore({ name: 'postgres', role: 'record' }),
   });
+  /** A pair whose stores both hold the same version 1 of `ref`. */
+  const agreeingOnV1 = async () => {
+    const stores = pair();
+    await stores.mirror.append(doc(ref, 1));
+    await stores.record.append(doc(ref, 1));
+    return stores;
+  };
 
   it('copies missing versions both ways and is idempotent', async () => {
-    const { mirror: a, record: b } = pair();
-    await a.append(doc(ref, 1));
-    await b.append(doc(ref, 1));
+    const { mirror: a, record: b } = await agreeingOnV1();
     await b.append(doc(ref, 2));
     await a.append(doc('global/only-a', 1));
     const first = await reconcile([a, b]);
@@ -139,9 +144,7 @@ describe('reconcile', () => {
   });
 
   it('resolves a split brain: the record keeps the number, the mirror content is re-appended in both', async () => {
-    const { mirror: a, record: b } = pair();
-    await a.append(doc(ref, 1));
-    await b.append(doc(ref, 1));
+    const { mirror: a, record: b } = await agreeingOnV1();
     const fromMirror = doc(ref, 2, { writer: 'B-consul-only' });
     const fromRecord = doc(ref, 2, { writer: 'A-postgres-only' });
     await a.append(fromMirror, { provisional: true });
@@ -173,9 +176,7 @@ describe('reconcile', () => {
   });
 
   it('re-appends a divergent mirror run after the record head, keeping every record version', async () => {
-    const { mirror: a, record: b } = pair();
-    await a.append(doc(ref, 1));
-    await b.append(doc(ref, 1));
+    const { mirror: a, record: b } = await agreeingOnV1();
     await a.append(doc(ref, 2, { a: 2 }), { provisional: true });
     await a.append(doc(ref, 3, { a: 3 }), { provisional: true });
     for (const v of [2, 3, 4]) await b.append(doc(ref, v, { b: v }));

@@ -1,23 +1,14 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { createPgliteStore, type PostgresStore } from '@summit-config/backends/pglite';
 import { LATEST_MIGRATION } from '@summit-config/backends/postgres';
 import { type ConfigRef, type ConfigStore, createVersion, isConfigError, parseRef, refKey } from '@summit-config/core';
+import { collect, doc, runStoreContract } from '@summit-config/test-support/contract/store-contract';
+import { freshSchema, q } from '@summit-config/test-support/sql';
+import { tamperSql } from '@summit-config/test-support/stores';
+import { tempDirs } from '@summit-config/test-support/temp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collect, doc, runStoreContract } from '../../../test/contract/store-contract.js';
-import { freshSchema, q, tamperSql } from './sql-helpers.js';
 
-const dirs: string[] = [];
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'summit-pglite-'));
-  dirs.push(dir);
-  return dir;
-}
-afterAll(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
+const tempDir = tempDirs({ prefix: 'summit-pglite-', after: 'all' });
 
 /** The PGlite instance behind each store the contract creates, so `tamper` can edit behind its back. */
 const instances = new WeakMap<ConfigStore, PGlite>();

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { abRule } from '@summit-config/test-support/builders';
+import { readJson } from '@summit-config/test-support/fixtures';
 import murmurhash from 'murmurhash';
 import { describe, expect, it } from 'vitest';
 import { bucketOf, compileRollout, createBucketer, murmur3, TOTAL_BPS } from '../src/index.js';
@@ -8,9 +9,7 @@ interface Vectors {
   bucketVectors: Array<{ seed: string; value: string; hash: number; bucket: number }>;
 }
 
-const vectors = JSON.parse(
-  readFileSync(new URL('../../../test/fixtures/bucketing-vectors.json', import.meta.url), 'utf8'),
-) as Vectors;
+const vectors = readJson('bucketing-vectors.json') as Vectors;
 
 describe('murmur3 (MurmurHash3_x86_32)', () => {
   it('matches the published reference values', () => {
@@ -76,14 +75,10 @@ describe('distribution over 100 000 units', () => {
   it('splits 10/90 within one percentage point', () => {
     const rollout = compileRollout({
       rules: [
-        {
-          id: 'split',
-          strategy: 'ab',
-          variants: [
-            { name: 'a', weight: 1000, patch: { v: 'a' } },
-            { name: 'b', weight: 9000, patch: { v: 'b' } },
-          ],
-        },
+        abRule('split', [
+          ['a', 1000, { v: 'a' }],
+          ['b', 9000, { v: 'b' }],
+        ]),
       ],
     });
     const counts: Record<string, number> = {};
@@ -99,15 +94,11 @@ describe('distribution over 100 000 units', () => {
   it('splits 33/33/34 within one percentage point', () => {
     const rollout = compileRollout({
       rules: [
-        {
-          id: 'three',
-          strategy: 'ab',
-          variants: [
-            { name: 'a', weight: 3300, patch: {} },
-            { name: 'b', weight: 3300, patch: {} },
-            { name: 'c', weight: 3400, patch: {} },
-          ],
-        },
+        abRule('three', [
+          ['a', 3300],
+          ['b', 3300],
+          ['c', 3400],
+        ]),
       ],
     });
     const counts: Record<string, number> = {};

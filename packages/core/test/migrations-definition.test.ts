@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { thrown, throwsCode } from '@summit-config/test-support/errors';
+import { fixturePath, readJson } from '@summit-config/test-support/fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   compileIdPattern,
@@ -16,9 +18,6 @@ import {
   sha256Hex,
 } from '../src/index.js';
 
-const FIXTURES = new URL('../../../test/fixtures/migrations/', import.meta.url);
-const fixturePath = (p: string) => new URL(p, FIXTURES).pathname;
-
 interface InvalidCase {
   name: string;
   format: 'json' | 'yaml';
@@ -27,16 +26,7 @@ interface InvalidCase {
   pointer?: string;
   mentions?: string;
 }
-const invalid = JSON.parse(readFileSync(fixturePath('invalid-cases.json'), 'utf8')) as { cases: InvalidCase[] };
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
-}
+const invalid = readJson('migrations/invalid-cases.json') as { cases: InvalidCase[] };
 
 describe('malformed migration files (fixtures)', () => {
   it.each(invalid.cases)('$name', (c) => {
@@ -108,12 +98,7 @@ operations:
   });
 
   it('refuses a definition passed as something else than an object, or values JSON cannot hold', () => {
-    expect(
-      isConfigError(
-        thrown(() => parseMigration(null)),
-        'CONSTRAINT_VIOLATION',
-      ),
-    ).toBe(true);
+    expect(throwsCode(() => parseMigration(null), 'CONSTRAINT_VIOLATION')).toBe(true);
     const e = thrown(() =>
       parseMigration({
         name: 'n',
@@ -158,7 +143,7 @@ describe('module migrations', () => {
   });
 
   it('loads a module file; its checksum is the SHA-256 of the file text', async () => {
-    const path = fixturePath('modules/0003-double-pool.mjs');
+    const path = fixturePath('migrations/modules/0003-double-pool.mjs');
     const m = await loadMigrationFile(path);
     expect(m.name).toBe('0003-double-pool');
     expect(m.kind).toBe('module');
@@ -178,13 +163,13 @@ describe('files and directories', () => {
   });
 
   it('loads a directory in file-name order, ignoring other files', async () => {
-    const list = await loadMigrations(fixturePath('basic'));
+    const list = await loadMigrations(fixturePath('migrations/basic'));
     expect(list.map((m) => m.name)).toEqual(['0001-add-timeouts', '0002-rename-pool']);
     expect(list[0]?.file).toMatch(/0001-add-timeouts\.yaml$/);
   });
 
   it('refuses two files defining one name', async () => {
-    const error = await loadMigrations(fixturePath('duplicate')).catch((e: unknown) => e);
+    const error = await loadMigrations(fixturePath('migrations/duplicate')).catch((e: unknown) => e);
     expect(isConfigError(error, 'CONSTRAINT_VIOLATION')).toBe(true);
     expect((error as MigrationError).message).toContain('same');
   });

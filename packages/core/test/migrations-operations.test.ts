@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readJson } from '@summit-config/test-support/fixtures';
 import { describe, expect, it } from 'vitest';
 import {
   contentChecksum,
@@ -21,9 +21,7 @@ interface OperationCase {
   error?: string;
 }
 
-const fixture = JSON.parse(
-  readFileSync(new URL('../../../test/fixtures/migrations/operations-cases.json', import.meta.url), 'utf8'),
-) as { cases: OperationCase[] };
+const fixture = readJson('migrations/operations-cases.json') as { cases: OperationCase[] };
 
 const ref = { scope: 'global' as const, id: 'x' };
 

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { thrown, throwsCode } from '@summit-config/test-support/errors';
+import { readJson } from '@summit-config/test-support/fixtures';
 import { describe, expect, it } from 'vitest';
 import { isConfigError, MigrationError, orderMigrations, parseMigration, withDependencies } from '../src/index.js';
 
@@ -11,18 +12,7 @@ interface OrderCase {
   mentions?: string[];
 }
 
-const fixture = JSON.parse(
-  readFileSync(new URL('../../../test/fixtures/migrations/order-cases.json', import.meta.url), 'utf8'),
-) as { cases: OrderCase[] };
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
-}
+const fixture = readJson('migrations/order-cases.json') as { cases: OrderCase[] };
 
 describe('orderMigrations (fixtures)', () => {
   it.each(fixture.cases.filter((c) => c.order))('$name', (c) => {
@@ -63,12 +53,7 @@ describe('withDependencies', () => {
   });
 
   it('refuses an unknown target with NOT_FOUND', () => {
-    expect(
-      isConfigError(
-        thrown(() => withDependencies(ordered, ['nope'])),
-        'NOT_FOUND',
-      ),
-    ).toBe(true);
+    expect(throwsCode(() => withDependencies(ordered, ['nope']), 'NOT_FOUND')).toBe(true);
   });
 });
 

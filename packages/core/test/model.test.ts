@@ -11,8 +11,11 @@ import {
   validateEnvironments,
   verifyVersion,
 } from '@summit-config/core';
+import { abRule } from '@summit-config/test-support/builders';
+import { type RefFixture, readJson } from '@summit-config/test-support/fixtures';
 import { describe, expect, it } from 'vitest';
-import refs from '../../../test/fixtures/refs.json' with { type: 'json' };
+
+const refs = readJson('refs.json') as RefFixture;
 
 describe('ConfigRef', () => {
   it.each(refs.valid)('parses %s', (text, expected) => {
@@ -199,14 +202,10 @@ describe('rollouts are validated when a version is created', () => {
       { rules: [{ id: 'a', strategy: 'teleport', patch: {} }] },
       {
         rules: [
-          {
-            id: 'a',
-            strategy: 'ab',
-            variants: [
-              { name: 'x', weight: 6000, patch: {} },
-              { name: 'y', weight: 3000, patch: {} },
-            ],
-          },
+          abRule('a', [
+            ['x', 6000],
+            ['y', 3000],
+          ]),
         ],
       },
       {

@@ -1,4 +1,5 @@
 import { ErrorCode, type EventDetails, OpenFeature, ProviderEvents, ProviderStatus } from '@openfeature/server-sdk';
+import { evenSplit, groupThenRampFlag } from '@summit-config/test-support/builders';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileRollout, evaluateFlag, flagSetOf, type RolloutSpec } from '../src/index.js';
 import { createSummitFlagProvider, type FlagSource, MutableFlagSource } from '../src/openfeature/provider.js';
@@ -7,27 +8,12 @@ const spec: RolloutSpec = {
   seed: 'of',
   flags: {
     'dark-mode': true,
-    'new-checkout': {
-      variants: { on: true, off: false },
-      defaultVariant: 'off',
-      rules: [
-        { id: 'staff', when: { groups: ['staff'] }, variant: 'on' },
-        { id: 'ramp', variant: 'on', bps: 3000 },
-      ],
-    },
+    'new-checkout': groupThenRampFlag('staff', 3000),
     'legacy-api': { enabled: false, variants: { on: true, off: false }, defaultVariant: 'on', offVariant: 'off' },
     theme: {
       variants: { light: 'light', dark: 'dark' },
       defaultVariant: 'light',
-      rules: [
-        {
-          id: 'ab',
-          split: [
-            { variant: 'light', weight: 5000 },
-            { variant: 'dark', weight: 5000 },
-          ],
-        },
-      ],
+      rules: [{ id: 'ab', split: evenSplit('light', 'dark') }],
     },
     'max-items': {
       variants: { few: 10, many: 100 },

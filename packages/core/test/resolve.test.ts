@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { thrown, thrownAsync, throwsCode } from '@summit-config/test-support/errors';
+import { readJson } from '@summit-config/test-support/fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   compileRollout,
@@ -22,28 +23,10 @@ import {
 } from '../src/index.js';
 
 const mergeCases = (
-  JSON.parse(readFileSync(new URL('./fixtures/merge-rules.json', import.meta.url), 'utf8')) as {
+  readJson(new URL('./fixtures/merge-rules.json', import.meta.url)) as {
     cases: Array<{ name: string; layers: JsonObject[]; expected: JsonObject }>;
   }
 ).cases;
-
-async function thrownAsync(fn: () => Promise<unknown>): Promise<unknown> {
-  try {
-    await fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
-}
 
 describe('merge rules', () => {
   it.each(mergeCases)('$name', ({ layers, expected }) => {
@@ -213,17 +196,12 @@ describe('layering across global, app and the environment chain', async () => {
   });
 
   it('refuses layers that are not objects', () => {
+    expect(throwsCode(() => resolveLayers({ defaults: [] as unknown as JsonObject }), 'CONSTRAINT_VIOLATION')).toBe(
+      true,
+    );
     expect(
-      isConfigError(
-        thrown(() => resolveLayers({ defaults: [] as unknown as JsonObject })),
-        'CONSTRAINT_VIOLATION',
-      ),
-    ).toBe(true);
-    expect(
-      isConfigError(
-        thrown(() =>
-          resolveLayers({ extra: [{ kind: 'env', position: 'highest', value: 'x' as unknown as JsonObject }] }),
-        ),
+      throwsCode(
+        () => resolveLayers({ extra: [{ kind: 'env', position: 'highest', value: 'x' as unknown as JsonObject }] }),
         'CONSTRAINT_VIOLATION',
       ),
     ).toBe(true);
@@ -296,19 +274,9 @@ describe('environment variable source', () => {
     expect(isConfigError(error, 'CONSTRAINT_VIOLATION')).toBe(true);
     expect((error as Error).message).toContain('SUMMIT__DATABASE__PORT');
     const badJson = envSource({ env: { SUMMIT__DATABASE__REPLICAS: '[oops' } });
-    expect(
-      isConfigError(
-        thrown(() => badJson.layersFor('database', schema)),
-        'CONSTRAINT_VIOLATION',
-      ),
-    ).toBe(true);
+    expect(throwsCode(() => badJson.layersFor('database', schema), 'CONSTRAINT_VIOLATION')).toBe(true);
     const badBool = envSource({ env: { SUMMIT__DATABASE__SSL: 'maybe' } });
-    expect(
-      isConfigError(
-        thrown(() => badBool.layersFor('database', schema)),
-        'CONSTRAINT_VIOLATION',
-      ),
-    ).toBe(true);
+    expect(throwsCode(() => badBool.layersFor('database', schema), 'CONSTRAINT_VIOLATION')).toBe(true);
   });
 
   it('validates its options and the id', () => {

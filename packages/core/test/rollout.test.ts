@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { abRule, evenSplit, groupThenRampFlag } from '@summit-config/test-support/builders';
+import { thrown, throwsCode } from '@summit-config/test-support/errors';
+import { readJson } from '@summit-config/test-support/fixtures';
 import { describe, expect, it } from 'vitest';
 import {
   abortRollout,
@@ -24,18 +26,12 @@ interface InvalidCase {
   issues: Array<{ pointer: string; keyword: string }>;
 }
 
-const invalid = JSON.parse(readFileSync(new URL('./fixtures/invalid-rollouts.json', import.meta.url), 'utf8')) as {
+const invalid = readJson(new URL('./fixtures/invalid-rollouts.json', import.meta.url)) as {
   cases: InvalidCase[];
 };
 
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
-}
+/** Targets units whose country is FR. */
+const inFrance = { constraints: [{ attribute: 'country', operator: 'in', values: ['FR'] }] };
 
 const users = Array.from({ length: 20_000 }, (_, i) => ({
   userId: `user-${i}`,
@@ -79,14 +75,10 @@ describe('validateRollout: bad input is refused with typed errors', () => {
           stepIntervalMinutes: 30,
           healthGate: { kind: 'prometheus', query: 'rate(errors[5m])', max: 0.01 },
         },
-        {
-          id: 'colour',
-          strategy: 'ab',
-          variants: [
-            { name: 'blue', weight: 5000, patch: { colour: 'blue' } },
-            { name: 'green', weight: 5000, patch: { colour: 'green' } },
-          ],
-        },
+        abRule('colour', [
+          ['blue', 5000, { colour: 'blue' }],
+          ['green', 5000, { colour: 'green' }],
+        ]),
         {
           id: 'sale',
           strategy: 'window',
@@ -140,7 +132,7 @@ describe('evaluateRollout', () => {
           id: 'fr',
           strategy: 'immediate',
           patch: { lang: 'fr' },
-          when: { constraints: [{ attribute: 'country', operator: 'in', values: ['FR'] }] },
+          when: inFrance,
         },
       ],
     });
@@ -172,7 +164,7 @@ describe('evaluateRollout', () => {
           strategy: 'percentage',
           bps: 2000,
           patch: { pool: 50 },
-          when: { constraints: [{ attribute: 'country', operator: 'in', values: ['FR'] }] },
+          when: inFrance,
         },
       ],
     });
@@ -225,14 +217,10 @@ describe('evaluateRollout', () => {
   it('A/B: each unit gets one variant patch, SPLIT with the variant name', () => {
     const c = compileRollout({
       rules: [
-        {
-          id: 'colour',
-          strategy: 'ab',
-          variants: [
-            { name: 'control', weight: 5000, patch: {} },
-            { name: 'green', weight: 5000, patch: { colour: 'green' } },
-          ],
-        },
+        abRule('colour', [
+          ['control', 5000],
+          ['green', 5000, { colour: 'green' }],
+        ]),
       ],
     });
     const seen = new Map<string, unknown>();
@@ -360,24 +348,9 @@ describe('stepping, promoting and aborting', () => {
   it('refuses to step past the last step, and to step a non-progressive or unknown rule', () => {
     const last = advanceRollout(advanceRollout(advanceRollout(spec, 'ramp'), 'ramp'), 'ramp');
     expect(currentShare(ramp(last))).toBe(10000);
-    expect(
-      isConfigError(
-        thrown(() => advanceRollout(last, 'ramp')),
-        'CONSTRAINT_VIOLATION',
-      ),
-    ).toBe(true);
-    expect(
-      isConfigError(
-        thrown(() => advanceRollout(spec, 'fixed')),
-        'CONSTRAINT_VIOLATION',
-      ),
-    ).toBe(true);
-    expect(
-      isConfigError(
-        thrown(() => advanceRollout(spec, 'nope')),
-        'NOT_FOUND',
-      ),
-    ).toBe(true);
+    expect(throwsCode(() => advanceRollout(last, 'ramp'), 'CONSTRAINT_VIOLATION')).toBe(true);
+    expect(throwsCode(() => advanceRollout(spec, 'fixed'), 'CONSTRAINT_VIOLATION')).toBe(true);
+    expect(throwsCode(() => advanceRollout(spec, 'nope'), 'NOT_FOUND')).toBe(true);
   });
 
   it('promote serves everyone; abort serves no one; neither can follow the other', () => {
@@ -385,24 +358,9 @@ describe('stepping, promoting and aborting', () => {
     expect(compileRollout(promoted).evaluate({ userId: 'x' })).toMatchObject({ ruleId: 'ramp', reason: 'STATIC' });
     const aborted = abortRollout(spec, 'ramp');
     expect(compileRollout(aborted).evaluate({ userId: 'x' })).toMatchObject({ ruleId: 'fixed' });
-    expect(
-      isConfigError(
-        thrown(() => abortRollout(promoted, 'ramp')),
-        'CONSTRAINT_VIOLATION',
-      ),
-    ).toBe(true);
-    expect(
-      isConfigError(
-        thrown(() => promoteRollout(aborted, 'ramp')),
-        'CONSTRAINT_VIOLATION',
-      ),
-    ).toBe(true);
-    expect(
-      isConfigError(
-        thrown(() => advanceRollout(aborted, 'ramp')),
-        'CONSTRAINT_VIOLATION',
-      ),
-    ).toBe(true);
+    expect(throwsCode(() => abortRollout(promoted, 'ramp'), 'CONSTRAINT_VIOLATION')).toBe(true);
+    expect(throwsCode(() => promoteRollout(aborted, 'ramp'), 'CONSTRAINT_VIOLATION')).toBe(true);
+    expect(throwsCode(() => advanceRollout(aborted, 'ramp'), 'CONSTRAINT_VIOLATION')).toBe(true);
   });
 });
 
@@ -411,24 +369,14 @@ describe('flags', () => {
     seed: 'shop',
     flags: {
       'dark-mode': true,
-      'new-ui': {
-        variants: { on: true, off: false },
-        defaultVariant: 'off',
-        rules: [
-          { id: 'beta', when: { groups: ['beta'] }, variant: 'on' },
-          { id: 'ramp', variant: 'on', bps: 2000 },
-        ],
-      },
+      'new-ui': groupThenRampFlag('beta', 2000),
       theme: {
         variants: { light: 'light', dark: 'dark', solar: 'solar' },
         defaultVariant: 'light',
         rules: [
           {
             id: 'split',
-            split: [
-              { variant: 'dark', weight: 5000 },
-              { variant: 'solar', weight: 5000 },
-            ],
+            split: evenSplit('dark', 'solar'),
             when: { constraints: [{ attribute: 'plan', operator: 'eq', value: 'pro' }] },
           },
         ],

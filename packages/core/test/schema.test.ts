@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { rejection, thrown, throwsCode } from '@summit-config/test-support/errors';
+import { readJson } from '@summit-config/test-support/fixtures';
 import { describe, expect, it } from 'vitest';
 import {
   checkCompatibility,
@@ -12,13 +13,11 @@ import {
   schemaDefaults,
 } from '../src/index.js';
 
-const issuesFixture = JSON.parse(readFileSync(new URL('./fixtures/schema-issues.json', import.meta.url), 'utf8')) as {
+const issuesFixture = readJson(new URL('./fixtures/schema-issues.json', import.meta.url)) as {
   schema: JsonObject;
   cases: Array<{ name: string; value: unknown; issues: Array<{ pointer: string; keyword: string }> }>;
 };
-const compatFixture = JSON.parse(
-  readFileSync(new URL('./fixtures/schema-compatibility.json', import.meta.url), 'utf8'),
-) as {
+const compatFixture = readJson(new URL('./fixtures/schema-compatibility.json', import.meta.url)) as {
   cases: Array<{
     name: string;
     old: JsonObject;
@@ -27,24 +26,6 @@ const compatFixture = JSON.parse(
     changes: Array<{ pointer: string; kind: string; breaking: boolean }>;
   }>;
 };
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
-}
 
 const sortIssues = (list: ReadonlyArray<{ pointer: string; keyword?: string }>) =>
   list.map((i) => `${i.pointer} ${i.keyword}`).sort();
@@ -68,18 +49,8 @@ describe('SchemaRegistry.validate: every issue, each with a JSON pointer', async
   });
 
   it('an unknown schema is NOT_FOUND', () => {
-    expect(
-      isConfigError(
-        thrown(() => registry.validate('nope', {})),
-        'NOT_FOUND',
-      ),
-    ).toBe(true);
-    expect(
-      isConfigError(
-        thrown(() => registry.validate('database', {}, { version: 9 })),
-        'NOT_FOUND',
-      ),
-    ).toBe(true);
+    expect(throwsCode(() => registry.validate('nope', {}), 'NOT_FOUND')).toBe(true);
+    expect(throwsCode(() => registry.validate('database', {}, { version: 9 }), 'NOT_FOUND')).toBe(true);
   });
 });
 
@@ -245,14 +216,20 @@ describe('publish', () => {
     'app:billing/db@staging': { host: 'db2', mode: 'b' },
   };
 
-  it('publishes a compatible change and reports on the current documents', async () => {
+  /** Publishes v1, then v1 with property `name` added, over `currentDocuments`; the second report. */
+  async function publishAddition(name: string, schema: JsonObject, currentDocuments: Record<string, unknown>) {
     const registry = new SchemaRegistry();
     await registry.publish('db', v1);
     const report = await registry.publish(
       'db',
-      { ...v1, properties: { ...v1.properties, timeoutMs: { type: 'integer' } } },
-      { currentDocuments: docs },
+      { ...v1, properties: { ...v1.properties, [name]: schema } },
+      { currentDocuments },
     );
+    return { registry, report };
+  }
+
+  it('publishes a compatible change and reports on the current documents', async () => {
+    const { registry, report } = await publishAddition('timeoutMs', { type: 'integer' }, docs);
     expect(report).toMatchObject({
       id: 'db',
       version: 2,
@@ -302,13 +279,7 @@ describe('publish', () => {
   });
 
   it('a document that was already invalid does not block publishing', async () => {
-    const registry = new SchemaRegistry();
-    await registry.publish('db', v1);
-    const report = await registry.publish(
-      'db',
-      { ...v1, properties: { ...v1.properties, extra: { type: 'string' } } },
-      { currentDocuments: { broken: { port: 'x' } } },
-    );
+    const { report } = await publishAddition('extra', { type: 'string' }, { broken: { port: 'x' } });
     expect(report.documents[0]).toMatchObject({ name: 'broken', validBefore: false, validAfter: false });
     expect(report.stopsValidating).toEqual([]);
   });

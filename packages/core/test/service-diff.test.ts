@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readJson } from '@summit-config/test-support/fixtures';
 import { describe, expect, it } from 'vitest';
 import { applyJsonPatch, contentView, diffViews, type JsonObject, type JsonPatchOperation } from '../src/index.js';
 
@@ -8,9 +8,9 @@ interface Side {
   rollout?: JsonObject | null;
   deleted?: boolean;
 }
-const fixture = JSON.parse(
-  readFileSync(new URL('../../../test/fixtures/diff-rollback.json', import.meta.url), 'utf8'),
-) as { diffs: Array<{ name: string; from: Side | null; to: Side | null; patch: JsonPatchOperation[] }> };
+const fixture = readJson('diff-rollback.json') as {
+  diffs: Array<{ name: string; from: Side | null; to: Side | null; patch: JsonPatchOperation[] }>;
+};
 
 function view(side: Side | null) {
   if (side === null) return contentView(undefined);

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readJson } from '@summit-config/test-support/fixtures';
 import { describe, expect, it } from 'vitest';
 import { compileTargeting, type EvaluationContext, OPERATORS, rolloutIssues, type Targeting } from '../src/index.js';
 
@@ -9,7 +9,7 @@ interface Case {
   match: boolean;
 }
 
-const { cases } = JSON.parse(readFileSync(new URL('./fixtures/targeting-cases.json', import.meta.url), 'utf8')) as {
+const { cases } = readJson(new URL('./fixtures/targeting-cases.json', import.meta.url)) as {
   cases: Case[];
 };
 

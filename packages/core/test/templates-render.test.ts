@@ -1,3 +1,5 @@
+import { thrown } from '@summit-config/test-support/errors';
+import { fixturePath } from '@summit-config/test-support/fixtures';
 import { describe, expect, it } from 'vitest';
 import {
   type ConfigTemplate,
@@ -12,16 +14,7 @@ import {
   SchemaValidationError,
 } from '../src/index.js';
 
-const dir = new URL('../../../test/fixtures/migrations/templates/', import.meta.url).pathname;
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
-}
+const dir = fixturePath('migrations/templates/');
 
 describe('template files', () => {
   it('loads a directory sorted by name', async () => {

@@ -4,27 +4,16 @@
  */
 import { SanitizedCause, type SecretProvider } from '@summit-config/secrets';
 import { type AwsProviderOptions, createAwsProvider } from '@summit-config/secrets/aws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AwsFake, awsError, startAwsSecretsManager } from '../../../test/fakes/aws-secrets-manager.js';
-import { installNetworkGuard, type NetworkGuard } from '../../../test/fakes/network-guard.js';
+import { type AwsFake, awsError, startAwsSecretsManager } from '@summit-config/test-support/fakes/aws-secrets-manager';
+import { offlineClouds, stallNext } from '@summit-config/test-support/fakes/clouds';
+import { describe, expect, it } from 'vitest';
 import { everyTextOf, rejection, runProviderContract, secretName, secretText } from './provider-contract.js';
-
-// The clouds cannot be reached: no SDK may probe a metadata address (the test command exports these too).
-process.env.AWS_EC2_METADATA_DISABLED = 'true';
-process.env.METADATA_SERVER_DETECTION = 'none';
 
 const credentials = { accessKeyId: 'AKIDSUMMITFAKE0001', secretAccessKey: 'fake-secret-access-key' };
 let fake: AwsFake;
-let guard: NetworkGuard;
-
-beforeAll(async () => {
-  guard = installNetworkGuard();
+const guard = offlineClouds(async () => {
   fake = await startAwsSecretsManager({ accessKeyId: credentials.accessKeyId });
-});
-
-afterAll(async () => {
-  await fake.close();
-  guard.uninstall();
+  return [fake];
 });
 
 function aws(extra: Partial<AwsProviderOptions> = {}): SecretProvider {
@@ -34,11 +23,7 @@ function aws(extra: Partial<AwsProviderOptions> = {}): SecretProvider {
 runProviderContract('aws (real SDK, fake Secrets Manager)', {
   kind: 'aws',
   create: () => aws(),
-  stallNextRead: () => {
-    const before = fake.requests.length;
-    fake.fail({ op: 'GetSecretValue', status: 0, hang: true });
-    return () => fake.requests.slice(before).some((r) => r.op === 'GetSecretValue' && r.status === -2);
-  },
+  stallNextRead: () => stallNext(fake, 'GetSecretValue'),
   capabilities: { disable: false, destroy: false, labels: false, atomicPromote: true, durable: true },
 });
 
@@ -150,7 +135,7 @@ describe('aws provider: error mapping', () => {
     await p.create(secret, secretText());
     fake.fail({ op: 'GetSecretValue', status: 0, drop: true });
     expect(await rejection(p.read(secret))).toMatchObject({ reason: 'unavailable', secret });
-    const { startAwsSecretsManager: start } = await import('../../../test/fakes/aws-secrets-manager.js');
+    const { startAwsSecretsManager: start } = await import('@summit-config/test-support/fakes/aws-secrets-manager');
     const gone = await start();
     const url = gone.url;
     await gone.close();

@@ -6,32 +6,22 @@
 import { Agent } from 'node:https';
 import { SanitizedCause, type SecretProvider } from '@summit-config/secrets';
 import { type AzureProviderOptions, createAzureProvider, staticTokenCredential } from '@summit-config/secrets/azure';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AzureFake, startAzureKeyVault, vaultError } from '../../../test/fakes/azure-key-vault.js';
-import { installNetworkGuard, type NetworkGuard } from '../../../test/fakes/network-guard.js';
-import { selfSignedCertificate, type TestCertificate } from '../../../test/fakes/tls.js';
+import { type AzureFake, startAzureKeyVault, vaultError } from '@summit-config/test-support/fakes/azure-key-vault';
+import { offlineClouds, stallNext } from '@summit-config/test-support/fakes/clouds';
+import { selfSignedCertificate, type TestCertificate } from '@summit-config/test-support/fakes/tls';
+import { describe, expect, it } from 'vitest';
 import { everyTextOf, rejection, runProviderContract, secretName, secretText } from './provider-contract.js';
 
-process.env.AWS_EC2_METADATA_DISABLED = 'true';
-process.env.METADATA_SERVER_DETECTION = 'none';
-
 let fake: AzureFake;
-let guard: NetworkGuard;
 let tls: TestCertificate;
 let agent: Agent;
 const tokenRequests: string[][] = [];
 
-beforeAll(async () => {
-  guard = installNetworkGuard();
+const guard = offlineClouds(async () => {
   tls = await selfSignedCertificate();
   fake = await startAzureKeyVault({ tls });
   agent = new Agent({ ca: tls.cert, keepAlive: true });
-});
-
-afterAll(async () => {
-  agent.destroy();
-  await fake.close();
-  guard.uninstall();
+  return [{ close: () => agent.destroy() }, fake];
 });
 
 function azure(extra: Partial<AzureProviderOptions> = {}): SecretProvider {
@@ -54,11 +44,7 @@ function azure(extra: Partial<AzureProviderOptions> = {}): SecretProvider {
 runProviderContract('azure (real SDK, fake Key Vault over https)', {
   kind: 'azure',
   create: () => azure(),
-  stallNextRead: () => {
-    const before = fake.requests.length;
-    fake.fail({ op: 'listVersions', status: 0, hang: true });
-    return () => fake.requests.slice(before).some((r) => r.op === 'listVersions' && r.status === -2);
-  },
+  stallNextRead: () => stallNext(fake, 'listVersions'),
   capabilities: { disable: true, destroy: false, labels: true, atomicPromote: false, durable: true },
 });
 

@@ -4,26 +4,16 @@
  */
 import { SanitizedCause, type SecretProvider } from '@summit-config/secrets';
 import { createGcpProvider, type GcpProviderOptions, staticTokenAuth } from '@summit-config/secrets/gcp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type GcpFake, gcpError, startGcpSecretManager } from '../../../test/fakes/gcp-secret-manager.js';
-import { installNetworkGuard, type NetworkGuard } from '../../../test/fakes/network-guard.js';
+import { offlineClouds, stallNext } from '@summit-config/test-support/fakes/clouds';
+import { type GcpFake, gcpError, startGcpSecretManager } from '@summit-config/test-support/fakes/gcp-secret-manager';
+import { describe, expect, it } from 'vitest';
 import { everyTextOf, rejection, runProviderContract, secretName, secretText } from './provider-contract.js';
-
-process.env.AWS_EC2_METADATA_DISABLED = 'true';
-process.env.METADATA_SERVER_DETECTION = 'none';
 
 const token = 'ya29.summit-fake-token';
 let fake: GcpFake;
-let guard: NetworkGuard;
-
-beforeAll(async () => {
-  guard = installNetworkGuard();
+const guard = offlineClouds(async () => {
   fake = await startGcpSecretManager({ token });
-});
-
-afterAll(async () => {
-  await fake.close();
-  guard.uninstall();
+  return [fake];
 });
 
 function gcp(extra: Partial<GcpProviderOptions> = {}): SecretProvider {
@@ -41,11 +31,7 @@ function gcp(extra: Partial<GcpProviderOptions> = {}): SecretProvider {
 runProviderContract('gcp (real SDK in REST fallback mode, fake Secret Manager)', {
   kind: 'gcp',
   create: () => gcp(),
-  stallNextRead: () => {
-    const before = fake.requests.length;
-    fake.fail({ op: 'accessSecretVersion', status: 0, hang: true });
-    return () => fake.requests.slice(before).some((r) => r.op === 'accessSecretVersion' && r.status === -2);
-  },
+  stallNextRead: () => stallNext(fake, 'accessSecretVersion'),
   capabilities: { disable: true, destroy: true, labels: false, atomicPromote: true, durable: true },
 });
 

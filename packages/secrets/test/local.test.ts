@@ -1,6 +1,6 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createPgliteClient } from '@summit-config/backends/pglite';
 import {
   createLocalProvider,
   createMemorySecretStorage,
@@ -12,37 +12,25 @@ import {
   type SecretProvider,
   sqlFromPgPool,
 } from '@summit-config/secrets';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshSchema, masterKey, pglite, pgPool, quoteIdent, type TestPglite, type TestPool } from './helpers.js';
+import { masterKey } from '@summit-config/test-support/builders';
+import { adminPool, freshSchema, type Pglite, pglite, q, schemasToDrop } from '@summit-config/test-support/sql';
+import { tempDirs } from '@summit-config/test-support/temp';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { everyTextOf, rejection, runProviderContract, secretName, secretText } from './provider-contract.js';
 
 const key = masterKey();
-const schemas: string[] = [];
-const dirs: string[] = [];
-let pool: TestPool;
-let lite: TestPglite;
+const schemas = schemasToDrop();
+const tempDir = tempDirs({ prefix: 'summit-secrets-', after: 'all' });
+const pool = adminPool();
+let lite: Pglite;
 
 beforeAll(async () => {
-  pool = await pgPool();
   lite = await pglite();
 });
 
-afterAll(async () => {
-  for (const schema of schemas) await pool.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`);
-  await pool.end();
-  await lite.close();
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
-
-function pgStorage(schema = freshSchema()): LocalSecretStorage {
+function pgStorage(schema = freshSchema('sec')): LocalSecretStorage {
   schemas.push(schema);
   return createSqlSecretStorage({ sql: sqlFromPgPool(pool), schema });
-}
-
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'summit-secrets-'));
-  dirs.push(dir);
-  return dir;
 }
 
 runProviderContract('local (memory storage)', {
@@ -56,7 +44,11 @@ runProviderContract('local (PGlite storage)', {
   create: () =>
     createLocalProvider({
       key: key.hex,
-      storage: createSqlSecretStorage({ sql: lite, kind: 'pglite', schema: freshSchema('lite') }),
+      storage: createSqlSecretStorage({
+        sql: createPgliteClient({ pglite: lite }),
+        kind: 'pglite',
+        schema: freshSchema('lite'),
+      }),
     }),
   capabilities: { disable: true, destroy: true, labels: true, atomicPromote: true, durable: true },
 });
@@ -163,7 +155,7 @@ describe('local provider: PostgreSQL storage', () => {
     const v2 = (await provider.write(secret, json)).version;
     await provider.promote(secret, v2);
     for (const table of ['summit_secrets', 'summit_secret_versions']) {
-      const { rows } = await pool.query(`SELECT t::text AS row FROM ${quoteIdent(schema)}.${table} t`);
+      const { rows } = await pool.query(`SELECT t::text AS row FROM ${q(schema)}.${table} t`);
       expect(rows.length).toBeGreaterThan(0);
       for (const { row } of rows as Array<{ row: string }>) {
         expect(row).not.toContain(value);
@@ -198,7 +190,7 @@ describe('local provider: PostgreSQL storage', () => {
     const b = secretName('b');
     await provider.create(a, secretText('a'));
     await provider.create(b, secretText('b'));
-    const table = `${quoteIdent(schema)}.summit_secret_versions`;
+    const table = `${q(schema)}.summit_secret_versions`;
     // Same key, same version number, other secret: the additional data (name, version) differs.
     await pool.query(
       `UPDATE ${table} SET ciphertext = src.ciphertext, iv = src.iv, tag = src.tag

@@ -4,8 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { repoRoot } from '@summit-config/test-support/services';
 import { describe, expect, it } from 'vitest';
-import { repoRoot } from '../../../test/helpers/services.js';
 
 const pkgDir = join(repoRoot, 'packages', 'secrets');
 const CLOUD_SDK = /^@(aws-sdk|google-cloud|azure|azure-rest|smithy)\//;

@@ -12,8 +12,8 @@ import {
   secretRefIssues,
   validateSecretRef,
 } from '@summit-config/secrets';
+import { masterKey } from '@summit-config/test-support/builders';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { masterKey } from './helpers.js';
 import { everyTextOf, rejection, secretName, secretText } from './provider-contract.js';
 
 const ref = (inner: Record<string, unknown>) => ({ $secret: inner });

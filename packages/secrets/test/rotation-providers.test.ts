@@ -17,40 +17,36 @@ import {
 import { createAwsProvider } from '@summit-config/secrets/aws';
 import { createAzureProvider, staticTokenCredential } from '@summit-config/secrets/azure';
 import { createGcpProvider } from '@summit-config/secrets/gcp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AwsFake, startAwsSecretsManager } from '../../../test/fakes/aws-secrets-manager.js';
-import { type AzureFake, startAzureKeyVault } from '../../../test/fakes/azure-key-vault.js';
-import { type GcpFake, startGcpSecretManager } from '../../../test/fakes/gcp-secret-manager.js';
-import { installNetworkGuard, type NetworkGuard } from '../../../test/fakes/network-guard.js';
-import { selfSignedCertificate } from '../../../test/fakes/tls.js';
-import { freshSchema, masterKey, pgPool, quoteIdent, type TestPool } from './helpers.js';
-import { rejection, secretName, secretText } from './provider-contract.js';
+import { masterKey } from '@summit-config/test-support/builders';
+import { type AwsFake, startAwsSecretsManager } from '@summit-config/test-support/fakes/aws-secrets-manager';
+import { type AzureFake, startAzureKeyVault } from '@summit-config/test-support/fakes/azure-key-vault';
+import { offlineClouds } from '@summit-config/test-support/fakes/clouds';
+import { type GcpFake, startGcpSecretManager } from '@summit-config/test-support/fakes/gcp-secret-manager';
+import { selfSignedCertificate } from '@summit-config/test-support/fakes/tls';
 import {
   actors,
-  closeSharedDatabases,
   countingProvider,
+  RUN_EVENTS,
   recordEvents,
   resolverOf,
   rotationHarness,
-  waitFor,
-} from './rotation-helpers.js';
-
-process.env.AWS_EC2_METADATA_DISABLED = 'true';
-process.env.METADATA_SERVER_DETECTION = 'none';
+} from '@summit-config/test-support/rotation';
+import { adminPool, freshSchema, q, schemasToDrop } from '@summit-config/test-support/sql';
+import { slowly, until } from '@summit-config/test-support/wait';
+import { describe, expect, it } from 'vitest';
+import { rejection, secretName, secretText } from './provider-contract.js';
 
 const HOUR = 3_600_000;
 const awsCredentials = { accessKeyId: 'AKIDSUMMITFAKE0001', secretAccessKey: 'fake-secret-access-key' };
 const gcpToken = 'ya29.summit-fake-token';
-let guard: NetworkGuard;
 let aws: AwsFake;
 let gcp: GcpFake;
 let azure: AzureFake;
 let agent: Agent;
-let pool: TestPool;
-const schemas: string[] = [];
+const schemas = schemasToDrop();
+const pool = adminPool();
 
-beforeAll(async () => {
-  guard = installNetworkGuard();
+const guard = offlineClouds(async () => {
   const tls = await selfSignedCertificate();
   [aws, gcp, azure] = await Promise.all([
     startAwsSecretsManager({ accessKeyId: awsCredentials.accessKeyId }),
@@ -58,16 +54,7 @@ beforeAll(async () => {
     startAzureKeyVault({ tls }),
   ]);
   agent = new Agent({ ca: tls.cert, keepAlive: true });
-  pool = await pgPool();
-});
-
-afterAll(async () => {
-  agent.destroy();
-  await Promise.all([aws.close(), gcp.close(), azure.close()]);
-  for (const s of schemas) await pool.query(`DROP SCHEMA IF EXISTS ${quoteIdent(s)} CASCADE`);
-  await pool.end();
-  await closeSharedDatabases();
-  guard.uninstall();
+  return [{ close: () => agent.destroy() }, aws, gcp, azure];
 });
 
 interface ProviderCase {
@@ -92,7 +79,7 @@ const cases: ProviderCase[] = [
       (
         (
           await pool.query(
-            `SELECT state FROM ${quoteIdent(schemas[schemas.length - 1] as string)}.summit_secret_versions
+            `SELECT state FROM ${q(schemas[schemas.length - 1] as string)}.summit_secret_versions
            WHERE name = $1 AND version = $2`,
             [name, Number(version)],
           )
@@ -195,10 +182,16 @@ describe.each(cases)('full rotation on the $kind provider (PostgreSQL store, liv
       expect(bumped.config).toEqual(doc.config);
 
       // The client reloads on the bump (PostgreSQL LISTEN/NOTIFY) and acknowledges it.
-      await waitFor('the client applied the bump', () => client?.resolve('database').versions.app === bumped.version);
+      await until(
+        () => client?.resolve('database').versions.app === bumped.version,
+        'the client applied the bump',
+        slowly,
+      );
       expect(client.get('database')).toMatchObject({ password: newValue, fallback: oldValue });
-      await waitFor('the acknowledgement', async () =>
-        ((await h.store.listAcks?.(bumped.ref)) ?? []).some((a) => a.version === bumped.version),
+      await until(
+        async () => ((await h.store.listAcks?.(bumped.ref)) ?? []).some((a) => a.version === bumped.version),
+        'the acknowledgement',
+        slowly,
       );
 
       // Not before the grace period ends, then revoked.
@@ -217,16 +210,9 @@ describe.each(cases)('full rotation on the $kind provider (PostgreSQL store, liv
       expect(e).toMatchObject({ code: 'SECRET_PROVIDER', reason: 'revoked', secret: secret.name });
       expect(await c.revokedNatively(secret.name, v1)).toEqual(NATIVE_REVOKED[c.kind]);
       expect((await provider.read(secret.name)).value).toBe(newValue);
-      expect(events.map((x) => x.type).filter((t) => t !== 'step')).toEqual([
-        'started',
-        'written',
-        'promoted',
-        'bumped',
-        'revoked',
-        'completed',
-      ]);
+      expect(events.map((x) => x.type).filter((t) => t !== 'step')).toEqual(RUN_EVENTS);
       const rows = await h.sql<{ state: string; last_rotated_at: Date | null }>(
-        `SELECT state, last_rotated_at FROM ${quoteIdent(h.schema as string)}.secret_rotation_policies`,
+        `SELECT state, last_rotated_at FROM ${q(h.schema as string)}.secret_rotation_policies`,
       );
       expect(rows).toEqual([{ state: 'idle', last_rotated_at: expect.any(Date) }]);
     } finally {

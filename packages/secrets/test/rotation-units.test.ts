@@ -1,6 +1,7 @@
 /**
  * Rotation building blocks: the password generator, the database-user handler, the cron
- * evaluator, policy storage (memory, PostgreSQL, PGlite) with its compare-and-set, and the
+ * evaluator, what the SQL policy storage keeps for SQL users and its own migration (the contract
+ * every policy storage keeps is test/contract/rotation-policies.test.ts), and the
  * webhook sender.
  */
 import { once } from 'node:events';
@@ -8,12 +9,11 @@ import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { createPgliteStore, openPglite } from '@summit-config/backends/pglite';
+import { createPgliteClient, createPgliteStore } from '@summit-config/backends/pglite';
 import { createPostgresStore } from '@summit-config/backends/postgres';
 import { isConfigError } from '@summit-config/core';
 import {
   createLocalProvider,
-  createMemoryRotationPolicies,
   createSqlRotationPolicies,
   DEFAULT_SYMBOLS,
   databaseUserHandler,
@@ -22,13 +22,15 @@ import {
   nextCronTime,
   parseCron,
   postWebhooks,
-  type RotationPolicy,
   type RotationPolicyStore,
   sqlFromPgPool,
 } from '@summit-config/secrets';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot } from '../../../test/helpers/services.js';
-import { freshSchema, masterKey, pgPool, quoteIdent, type TestPool } from './helpers.js';
+import { masterKey } from '@summit-config/test-support/builders';
+import { rotationPolicy } from '@summit-config/test-support/contract/rotation-policies-contract';
+import { repoRoot } from '@summit-config/test-support/services';
+import type { TestPool } from '@summit-config/test-support/sql';
+import { adminPool, freshSchema, type Pglite, pglite, q, schemasToDrop } from '@summit-config/test-support/sql';
+import { beforeAll, describe, expect, it } from 'vitest';
 
 const LOWER = /[a-z]/;
 const UPPER = /[A-Z]/;
@@ -194,53 +196,25 @@ describe('cron', () => {
   });
 });
 
-function samplePolicy(name: string, overrides: Partial<RotationPolicy> = {}): RotationPolicy {
-  const now = new Date().toISOString();
-  return {
-    secret: { provider: 'aws', name },
-    intervalDays: 30,
-    cron: undefined,
-    graceMs: 90_000_000,
-    generator: { type: 'password', length: 24 },
-    notify: ['http://127.0.0.1:1/hook'],
-    enabled: true,
-    lastRotatedAt: undefined,
-    nextRotationAt: now,
-    state: 'idle',
-    step: undefined,
-    run: undefined,
-    error: undefined,
-    lastRun: undefined,
-    revision: 0,
-    createdAt: now,
-    updatedAt: now,
-    ...overrides,
-  };
-}
+// The stored-shape policy the rotation policy storage contract suite uses.
+const samplePolicy = rotationPolicy;
 
-let pool: TestPool;
-let lite: Awaited<ReturnType<typeof openPglite>>;
-const schemas: string[] = [];
+const schemas = schemasToDrop();
+const pool = adminPool();
+let lite: Pglite;
 beforeAll(async () => {
-  pool = await pgPool();
-  lite = await openPglite();
-});
-afterAll(async () => {
-  for (const s of schemas) await pool.query(`DROP SCHEMA IF EXISTS ${quoteIdent(s)} CASCADE`);
-  await pool.end();
-  await lite.close();
+  lite = await pglite();
 });
 
 interface Storage {
   store: RotationPolicyStore;
-  /** Raw SQL on the storage's schema (`$S` stands for the quoted schema); undefined for memory. */
-  query?: (text: string) => Promise<Record<string, unknown>[]>;
+  /** Raw SQL on the storage's schema (`$S` stands for the quoted schema). */
+  query: (text: string) => Promise<Record<string, unknown>[]>;
 }
 
-async function storeOf(kind: 'memory' | 'postgres' | 'pglite'): Promise<Storage> {
-  if (kind === 'memory') return { store: createMemoryRotationPolicies() };
+async function storeOf(kind: 'postgres' | 'pglite'): Promise<Storage> {
   const schema = freshSchema('rpol');
-  const S = quoteIdent(schema);
+  const S = q(schema);
   if (kind === 'postgres') {
     schemas.push(schema);
     const migrator = createPostgresStore({ connectionString: process.env.DATABASE_URL as string, schema });
@@ -253,7 +227,7 @@ async function storeOf(kind: 'memory' | 'postgres' | 'pglite'): Promise<Storage>
   }
   return {
     store: createSqlRotationPolicies({
-      sql: lite,
+      sql: createPgliteClient({ pglite: lite }),
       schema,
       kind: 'pglite',
       migrator: createPgliteStore({ pglite: lite, schema }),
@@ -262,101 +236,65 @@ async function storeOf(kind: 'memory' | 'postgres' | 'pglite'): Promise<Storage>
   };
 }
 
-describe.each(['memory', 'postgres', 'pglite'] as const)('rotation policy storage: %s', (kind) => {
-  it('creates, reads, lists and compare-and-sets on the revision', async () => {
-    const { store } = await storeOf(kind);
-    const a = samplePolicy('prod/db-a');
-    const stored = await store.save(a, 0);
-    expect(stored).toEqual({ ...a, revision: 1 });
-    expect(await store.get(a.secret)).toEqual(stored);
-    expect(await store.get({ provider: 'aws', name: 'missing' })).toBeUndefined();
-    // Creating twice, or writing at a stale revision, is VERSION_CONFLICT and changes nothing.
-    expect(isConfigError(await store.save(a, 0).catch((e) => e), 'VERSION_CONFLICT')).toBe(true);
-    const run = {
-      id: 'r1',
-      reason: 'manual' as const,
-      startedAt: new Date().toISOString(),
-      step: 'bump' as const,
-      attempts: 2,
-      knownVersions: ['1'],
-      previousVersion: '1',
-      newVersion: '2',
-      bumps: [{ ref: 'app:x/db', baseVersion: 3, version: 4 }],
-      owner: 'agent-a',
-      leaseUntil: new Date().toISOString(),
-    };
-    const rotating = await store.save({ ...stored, state: 'rotating', step: 'bump', run }, 1);
-    expect(rotating.revision).toBe(2);
-    expect(rotating.run).toEqual(run);
-    expect(isConfigError(await store.save({ ...stored, state: 'failed' }, 1).catch((e) => e), 'VERSION_CONFLICT')).toBe(
-      true,
+// The behaviour every policy storage shares (memory, PostgreSQL, PGlite) is the contract suite's:
+// test/contract/rotation-policies.test.ts. Here: what the SQL table keeps for SQL users.
+describe.each(['postgres', 'pglite'] as const)('rotation policy storage in SQL: %s', (kind) => {
+  it("keeps the seed's columns filled for SQL users", async () => {
+    const { store, query } = await storeOf(kind);
+    await store.save(samplePolicy('prod/db'), 0);
+    await store.save(
+      samplePolicy('other', { generator: { type: 'handler', name: 'db-user' }, notify: [], graceMs: 0 }),
+      0,
     );
-    expect((await store.get(a.secret))?.state).toBe('rotating');
-    const b = await store.save(samplePolicy('a-first', { cron: '0 3 * * *', intervalDays: undefined }), 0);
-    expect((await store.list()).map((p) => p.secret.name)).toEqual(['a-first', 'prod/db-a']);
-    expect(b.cron).toBe('0 3 * * *');
-    expect(isConfigError(await store.delete(a.secret, 1).catch((e) => e), 'VERSION_CONFLICT')).toBe(true);
-    expect(await store.delete(a.secret, 2)).toBe(true);
-    expect(await store.delete(a.secret, 2)).toBe(false);
-    await store.close();
-    await store.close();
-    expect(isConfigError(await store.list().catch((e) => e), 'CLOSED')).toBe(true);
-  });
-
-  if (kind !== 'memory') {
-    it("keeps the seed's columns filled for SQL users", async () => {
-      const { store, query } = await storeOf(kind);
-      await store.save(samplePolicy('prod/db'), 0);
-      await store.save(
-        samplePolicy('other', { generator: { type: 'handler', name: 'db-user' }, notify: [], graceMs: 0 }),
-        0,
-      );
-      const rows = await (query as NonNullable<Storage['query']>)(
-        `SELECT secret_id, provider, secret_name, rotation_interval_days, rotation_lambda, notify_on_rotation,
+    const rows = await query(
+      `SELECT secret_id, provider, secret_name, rotation_interval_days, rotation_lambda, notify_on_rotation,
                 grace_period_days, grace_ms::text AS grace_ms, state, revision
          FROM $S.secret_rotation_policies ORDER BY secret_id`,
-      );
-      expect(rows).toEqual([
-        {
-          secret_id: 'aws/other',
-          provider: 'aws',
-          secret_name: 'other',
-          rotation_interval_days: 30,
-          rotation_lambda: 'db-user',
-          notify_on_rotation: [],
-          grace_period_days: 0,
-          grace_ms: '0',
-          state: 'idle',
-          revision: 1,
-        },
-        {
-          secret_id: 'aws/prod/db',
-          provider: 'aws',
-          secret_name: 'prod/db',
-          rotation_interval_days: 30,
-          rotation_lambda: null,
-          notify_on_rotation: ['http://127.0.0.1:1/hook'],
-          grace_period_days: 1,
-          grace_ms: '90000000',
-          state: 'idle',
-          revision: 1,
-        },
-      ]);
-      // The table refuses a state the state machine does not know.
-      await expect(query?.(`UPDATE $S.secret_rotation_policies SET state = 'paused'`)).rejects.toThrow(/state_check/);
-      await store.close();
-    });
-  }
+    );
+    expect(rows).toEqual([
+      {
+        secret_id: 'aws/other',
+        provider: 'aws',
+        secret_name: 'other',
+        rotation_interval_days: 30,
+        rotation_lambda: 'db-user',
+        notify_on_rotation: [],
+        grace_period_days: 0,
+        grace_ms: '0',
+        state: 'idle',
+        revision: 1,
+      },
+      {
+        secret_id: 'aws/prod/db',
+        provider: 'aws',
+        secret_name: 'prod/db',
+        rotation_interval_days: 30,
+        rotation_lambda: null,
+        notify_on_rotation: ['http://127.0.0.1:1/hook'],
+        grace_period_days: 1,
+        grace_ms: '90000000',
+        state: 'idle',
+        revision: 1,
+      },
+    ]);
+    // The table refuses a state the state machine does not know.
+    await expect(query(`UPDATE $S.secret_rotation_policies SET state = 'paused'`)).rejects.toThrow(/state_check/);
+    await store.close();
+  });
 });
 
 describe('rotation policy storage: schema checks', () => {
-  it('an unmigrated schema is a CONSTRAINT_VIOLATION naming the migration; a dead database BACKEND_UNAVAILABLE', async () => {
+  it('a bare schema gets the table from the package migration; a dead database BACKEND_UNAVAILABLE', async () => {
     const schema = freshSchema('rbare');
     schemas.push(schema);
     const bare = createSqlRotationPolicies({ sql: sqlFromPgPool(pool), schema });
-    const e = await bare.list().catch((x: unknown) => x);
-    expect(isConfigError(e, 'CONSTRAINT_VIOLATION')).toBe(true);
-    expect((e as Error).message).toMatch(/is at migration 0, rotation policies need 5/);
+    // No store ever migrated this schema: the policy storage creates its own table.
+    expect(await bare.list()).toEqual([]);
+    const { rows } = await pool.query('SELECT to_regclass($1) IS NOT NULL AS found', [
+      `${q(schema)}.secret_rotation_policies`,
+    ]);
+    expect(rows).toEqual([{ found: true }]);
+    await bare.close();
     // The driver from the test package (this package loads none).
     const { Pool } = createRequire(join(repoRoot, 'test', 'package.json'))('pg') as {
       Pool: new (config: object) => TestPool;

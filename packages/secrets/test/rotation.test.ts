@@ -17,22 +17,23 @@ import {
   type RotationStep,
   type SecretId,
 } from '@summit-config/secrets';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { masterKey } from './helpers.js';
-import { rejection, secretName, secretText } from './provider-contract.js';
+import type { Backing } from '@summit-config/test-support/backings';
+import { masterKey } from '@summit-config/test-support/builders';
 import {
   actors,
-  type Backing,
   type CountingProvider,
-  closeSharedDatabases,
   countingProvider,
   type RotationHarness,
+  RUN_EVENTS,
   recordEvents,
   resolverOf,
   rotationHarness,
-  waitFor,
   webhookReceiver,
-} from './rotation-helpers.js';
+} from '@summit-config/test-support/rotation';
+import { closeShared } from '@summit-config/test-support/sql';
+import { slowly, until } from '@summit-config/test-support/wait';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { rejection, secretName, secretText } from './provider-contract.js';
 
 const key = masterKey();
 const HOUR = 3_600_000;
@@ -42,9 +43,7 @@ const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-afterAll(async () => {
-  await closeSharedDatabases();
-});
+afterAll(closeShared);
 
 async function harness(backing: Backing): Promise<RotationHarness> {
   const h = await rotationHarness(backing);
@@ -73,6 +72,11 @@ async function scenario(h: RotationHarness, provider: CountingProvider) {
 /** Writes a config as an admin. Production is guarded (one approval): the first write of a ref is an emergency change. */
 function seed(h: RotationHarness, input: Parameters<RotationHarness['service']['set']>[1]): Promise<ConfigVersion> {
   return h.service.set(actors.admin, input, { emergency: true });
+}
+
+/** Another config referencing `secret` (as its `password`). */
+function seedReference(h: RotationHarness, ref: string, secret: SecretId): Promise<ConfigVersion> {
+  return seed(h, { ref, config: { password: { $secret: { ...secret } } } });
 }
 
 async function head(h: RotationHarness, ref: string): Promise<ConfigVersion> {
@@ -175,14 +179,7 @@ describe.each(['memory', 'postgres', 'pglite'] as const)('rotation on the %s bac
 
     const steps = events.filter((e) => e.type === 'step').map((e) => (e as { step: RotationStep }).step);
     expect(steps).toEqual(['generate', 'write', 'verify', 'promote', 'bump', 'grace', 'revoke']);
-    expect(events.filter((e) => e.type !== 'step').map((e) => e.type)).toEqual([
-      'started',
-      'written',
-      'promoted',
-      'bumped',
-      'revoked',
-      'completed',
-    ]);
+    expect(events.filter((e) => e.type !== 'step').map((e) => e.type)).toEqual(RUN_EVENTS);
     // Nothing the manager recorded or emitted holds a value.
     const recorded = JSON.stringify([p, events, await h.policies.list()]) + inspect(events, { depth: 10 });
     expect(recorded).not.toContain(oldValue);
@@ -392,10 +389,7 @@ describe('crash between every pair of steps (memory backing)', () => {
       const h = await harness('memory');
       const provider = local();
       const { secret, app } = await scenario(h, provider);
-      const global = await seed(h, {
-        ref: 'global/database',
-        config: { password: { $secret: { ...secret } } },
-      });
+      const global = await seedReference(h, 'global/database', secret);
       const { counts, handler } = countingHandler();
       let crashed = 0;
       const m1 = h.manager([provider], {
@@ -477,10 +471,7 @@ describe('crash between every pair of steps (memory backing)', () => {
     const h = await harness('memory');
     const provider = local();
     const { secret, app } = await scenario(h, provider);
-    const second = await seed(h, {
-      ref: 'app:shop/database',
-      config: { password: { $secret: { ...secret } } },
-    });
+    const second = await seedReference(h, 'app:shop/database', secret);
     const m1 = h.manager([provider]);
     await m1.putPolicy(actors.secrets, { secret, intervalDays: 30, graceMs: HOUR });
     // The store reports the first bump; the runner dies before it records it.
@@ -700,7 +691,11 @@ describe('rotation: scheduling, failures, notifications, access (memory backing)
     const p = await m.rotate(actors.secrets, secret, { wait: true });
     expect(p.state).toBe('idle');
     const after = (await provider.read(secret.name)).value;
-    await waitFor('the client reloaded', () => (client.get('database') as { password: string }).password === after);
+    await until(
+      () => (client.get('database') as { password: string }).password === after,
+      'the client reloaded',
+      slowly,
+    );
     expect(after).not.toBe(before);
     const acks = await h.store.listAcks?.(parseRef('app:billing/database'));
     expect(acks?.map((a) => [a.instance, a.version, a.status])).toEqual([

@@ -6,10 +6,11 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createConsulStore } from '@summit-config/backends/consul';
 import { type HeadChange, parseRef } from '@summit-config/core';
+import { prefixes } from '@summit-config/test-support/consul';
+import { doc } from '@summit-config/test-support/contract/store-contract';
+import { services } from '@summit-config/test-support/services';
+import { slowly, until } from '@summit-config/test-support/wait';
 import { describe, expect, it } from 'vitest';
-import { doc } from '../../../test/contract/store-contract.js';
-import { services } from '../../../test/helpers/services.js';
-import { prefixes } from './consul-helpers.js';
 
 const { consulAddr } = services();
 const newPrefix = prefixes();
@@ -44,14 +45,6 @@ function connectionsTo(port: number): number {
   return count;
 }
 
-async function until(check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe('consul watch at scale', () => {
   it('1 000 refs with a listener each hold one blocking connection; a change wakes it once', async () => {
     const prefix = newPrefix();
@@ -76,7 +69,7 @@ describe('consul watch at scale', () => {
       );
     });
     try {
-      await until(() => [...seen.values()].every((events) => events.length === 1), 'every initial head');
+      await until(() => [...seen.values()].every((events) => events.length === 1), 'every initial head', slowly);
       expect(watcher.activeWatches).toBe(1);
       expect(connectionsTo(consulPort)).toBe(baseline + 1);
 
@@ -87,6 +80,7 @@ describe('consul watch at scale', () => {
       await until(
         () => changed.every((ref) => seen.get(`global/${ref.id}`)?.some((e) => e.version === 2)),
         'the ten changes',
+        slowly,
       );
       for (const [key, events] of seen) {
         const isChanged = changed.some((ref) => `global/${ref.id}` === key);
@@ -112,6 +106,6 @@ describe('consul watch at scale', () => {
       await watcher.close();
     }
     expect(watcher.activeWatches).toBe(0);
-    await until(() => connectionsTo(consulPort) === baseline, 'the watch connection to close');
+    await until(() => connectionsTo(consulPort) === baseline, 'the watch connection to close', slowly);
   }, 120_000);
 });

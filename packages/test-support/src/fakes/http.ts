@@ -170,3 +170,13 @@ export async function startFake(
     },
   };
 }
+
+/** A request body parsed as a JSON object (`{}` when empty); what `invalid()` returns is thrown when it is not JSON. */
+export function jsonBody(body: Buffer, invalid: () => Error): Record<string, unknown> {
+  if (body.length === 0) return {};
+  try {
+    return JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+  } catch {
+    throw invalid();
+  }
+}

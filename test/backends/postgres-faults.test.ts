@@ -4,23 +4,17 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { createPostgresStore, LATEST_MIGRATION, type PostgresStore } from '@summit-config/backends/postgres';
-import { type ConfigVersion, isConfigError, parseRef } from '@summit-config/core';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { collect, doc } from '../../../test/contract/store-contract.js';
-import { repoRoot, serviceCtl, services } from '../../../test/helpers/services.js';
-import { adminQuery, closeAdmin, dropSchemas, eventually, forgeSilentAppend, freshSchema, q } from './sql-helpers.js';
+import { LATEST_MIGRATION } from '@summit-config/backends/postgres';
+import { isConfigError, parseRef } from '@summit-config/core';
+import { collect, doc } from '@summit-config/test-support/contract/store-contract';
+import { errorCode as codeOf } from '@summit-config/test-support/errors';
+import { repoRoot, serviceCtl, services } from '@summit-config/test-support/services';
+import { adminQuery, freshSchema, q } from '@summit-config/test-support/sql';
+import { forgeSilentAppend, postgresStores } from '@summit-config/test-support/stores';
+import { slowly, until, whenBack } from '@summit-config/test-support/wait';
+import { describe, expect, it } from 'vitest';
 
-const schemas = new Set<string>();
-const stores: PostgresStore[] = [];
-
-function pgStore(options: Partial<Parameters<typeof createPostgresStore>[0]> = {}): PostgresStore {
-  const schema = options.schema ?? freshSchema('fault');
-  schemas.add(schema);
-  const store = createPostgresStore({ connectionString: services().databaseUrl, schema, ...options });
-  stores.push(store);
-  return store;
-}
+const pgStore = postgresStores('fault');
 
 function uniqueAppName(): string {
   return `summit-fault-${process.pid}-${Math.floor(Math.random() * 1e9)}`;
@@ -32,37 +26,6 @@ async function listenPids(applicationName: string): Promise<number[]> {
   ]);
   return rows.map((r) => r.pid);
 }
-
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise;
-    return undefined;
-  } catch (error) {
-    return isConfigError(error) ? error.code : `not a ConfigError: ${String(error)}`;
-  }
-}
-
-/** Retries while the store answers BACKEND_UNAVAILABLE (the server may still be starting). */
-async function whenBack(write: () => Promise<ConfigVersion>): Promise<ConfigVersion> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      return await write();
-    } catch (error) {
-      if (!isConfigError(error, 'BACKEND_UNAVAILABLE') || Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
-
-afterEach(async () => {
-  await Promise.all(stores.splice(0).map((s) => s.close()));
-});
-
-afterAll(async () => {
-  await dropSchemas(schemas);
-  await closeAdmin();
-});
 
 describe('postgres store under faults', () => {
   it('resumes its watch after PostgreSQL restarts and misses no change made before, during or after', async () => {
@@ -77,7 +40,7 @@ describe('postgres store under faults', () => {
 
     await watched.append(doc(before, 1));
     const w = collect(watched);
-    await eventually(async () => (await listenPids(applicationName)).length === 1, 'the LISTEN connection');
+    await until(async () => (await listenPids(applicationName)).length === 1, 'the LISTEN connection', slowly);
     await watched.append(doc(before, 2));
     await w.until((events) => events.some((e) => e.key === 'global/restart/before' && e.version === 2));
 
@@ -88,7 +51,7 @@ describe('postgres store under faults', () => {
       expect(await codeOf(watched.append(doc(before, 3)))).toBe('BACKEND_UNAVAILABLE');
       expect(await codeOf(watched.getHead(before))).toBe('BACKEND_UNAVAILABLE');
       expect(await codeOf(watched.ping())).toBe('BACKEND_UNAVAILABLE');
-      await eventually(() => w.errors.length > 0, 'the watch to report the outage');
+      await until(() => w.errors.length > 0, 'the watch to report the outage', slowly);
     } finally {
       await serviceCtl('postgres', 'start');
     }
@@ -112,7 +75,7 @@ describe('postgres store under faults', () => {
       for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThan(seen[i - 1] as number);
     }
     expect(w.errors.every((e) => isConfigError(e, 'BACKEND_UNAVAILABLE'))).toBe(true);
-    await eventually(async () => (await listenPids(applicationName)).length === 1, 'a new LISTEN connection');
+    await until(async () => (await listenPids(applicationName)).length === 1, 'a new LISTEN connection', slowly);
     w.stop();
   }, 120_000);
 
@@ -123,7 +86,7 @@ describe('postgres store under faults', () => {
     const ref = parseRef('global/terminated');
     await store.append(doc(ref, 1));
     const w = collect(store);
-    await eventually(async () => (await listenPids(applicationName)).length === 1, 'the LISTEN connection');
+    await until(async () => (await listenPids(applicationName)).length === 1, 'the LISTEN connection', slowly);
     const [firstPid] = await listenPids(applicationName);
 
     // A change whose notification is lost: written behind the store's back without NOTIFY.
@@ -135,17 +98,21 @@ describe('postgres store under faults', () => {
       `${applicationName}:listen`,
     ]);
     await w.until((events) => events.some((e) => e.version === 2), 20_000);
-    await eventually(async () => {
-      const pids = await listenPids(applicationName);
-      return pids.length === 1 && pids[0] !== firstPid;
-    }, 'a new LISTEN connection');
+    await until(
+      async () => {
+        const pids = await listenPids(applicationName);
+        return pids.length === 1 && pids[0] !== firstPid;
+      },
+      'a new LISTEN connection',
+      slowly,
+    );
     expect(w.errors.some((e) => isConfigError(e, 'BACKEND_UNAVAILABLE'))).toBe(true);
 
     // Idle pooled connections dropped by the server: logged by the pool, never an uncaught error.
     await adminQuery('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [
       applicationName,
     ]);
-    await eventually(
+    await until(
       async () =>
         (
           await adminQuery<{ n: number }>(
@@ -154,6 +121,7 @@ describe('postgres store under faults', () => {
           )
         )[0]?.n === 0,
       'the pooled connections to end',
+      slowly,
     );
     await store.append(doc(ref, 3));
     await w.until((events) => events.some((e) => e.version === 3));
@@ -163,8 +131,8 @@ describe('postgres store under faults', () => {
 
   it('applies the schema once when two processes migrate a fresh schema at the same moment', async () => {
     const schema = freshSchema('race');
-    schemas.add(schema);
-    const child = join(repoRoot, 'packages', 'backends', 'test', 'fixtures', 'migrate-child.ts');
+    pgStore.schemas.add(schema);
+    const child = join(repoRoot, 'test', 'backends', 'migrate-child.ts');
     const children: ChildProcess[] = [];
     try {
       const outputs = [0, 1].map(() => {
@@ -184,10 +152,10 @@ describe('postgres store under faults', () => {
         const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
         return { proc, out: () => out, err: () => err, exited };
       });
-      await eventually(
+      await until(
         () => outputs.every((o) => o.out().includes('ready')),
         `both children ready (stderr: ${outputs.map((o) => o.err()).join(' | ')})`,
-        60_000,
+        { ...slowly, timeoutMs: 60_000 },
       );
       for (const o of outputs) o.proc.stdin?.write('go\n');
       const codes = await Promise.all(outputs.map((o) => o.exited));

@@ -5,9 +5,10 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createConsulSession, createLeaderLock, type LeaderLock } from '@summit-config/backends/consul';
 import type { ConfigError } from '@summit-config/core';
+import { prefixes } from '@summit-config/test-support/consul';
+import { repoRoot, services } from '@summit-config/test-support/services';
+import { slowly, until } from '@summit-config/test-support/wait';
 import { afterEach, describe, expect, it } from 'vitest';
-import { repoRoot, services } from '../../../test/helpers/services.js';
-import { prefixes } from './consul-helpers.js';
 
 const { consulAddr } = services();
 const newPrefix = prefixes();
@@ -27,14 +28,6 @@ async function lockEntry(key: string): Promise<{ Session?: string; LockIndex: nu
   const res = await fetch(`${consulAddr}/v1/kv/${key}?consistent`);
   if (res.status === 404) return undefined;
   return ((await res.json()) as Array<{ Session?: string; LockIndex: number }>)[0];
-}
-
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 describe('consul sessions', () => {
@@ -110,7 +103,7 @@ describe('leader lock (one process)', () => {
 
     const guard = lock.guardOp();
     await consul('PUT', `session/destroy/${lock.sessionId}`);
-    await until(() => lost.length === 1, 'the loss to be noticed');
+    await until(() => lost.length === 1, 'the loss to be noticed', slowly);
     expect(lock.isHeld).toBe(false);
     expect(lock.fencingToken).toBeUndefined();
     // A deposed leader's guarded write is refused by Consul.
@@ -159,7 +152,7 @@ describe('leader lock (one process)', () => {
 describe('leader lock (two processes)', () => {
   it('exactly one process holds the lock; destroying its session hands it to the other', async () => {
     const prefix = newPrefix();
-    const script = join(repoRoot, 'packages', 'backends', 'test', 'consul-lock-child.ts');
+    const script = join(repoRoot, 'test', 'backends', 'consul-lock-child.ts');
     type Event = { label: string; event: string; token?: number; session?: string; code?: string };
     const events: Event[] = [];
     const children: ChildProcessWithoutNullStreams[] = [];
@@ -185,11 +178,14 @@ describe('leader lock (two processes)', () => {
     try {
       start('p1');
       start('p2');
-      await until(() => events.filter((e) => e.event === 'ready').length === 2, 'both children to start', 30_000);
+      await until(() => events.filter((e) => e.event === 'ready').length === 2, 'both children to start', {
+        ...slowly,
+        timeoutMs: 30_000,
+      });
       await until(
         () => events.some((e) => e.event === 'acquired') && events.some((e) => e.event === 'waiting'),
         'one holder and one waiting contender',
-        30_000,
+        { ...slowly, timeoutMs: 30_000 },
       );
       const first = events.find((e) => e.event === 'acquired') as Event;
       expect(events.find((e) => e.event === 'waiting')?.label).not.toBe(first.label);
@@ -201,10 +197,15 @@ describe('leader lock (two processes)', () => {
       await until(
         () => events.some((e) => e.event === 'acquired' && e.label !== first.label),
         'the other process to take over',
+        slowly,
       );
       const second = events.find((e) => e.event === 'acquired' && e.label !== first.label) as Event;
       expect(second.token).toBeGreaterThan(first.token as number);
-      await until(() => events.some((e) => e.event === 'lost' && e.label === first.label), 'the first to notice');
+      await until(
+        () => events.some((e) => e.event === 'lost' && e.label === first.label),
+        'the first to notice',
+        slowly,
+      );
       const entry = await lockEntry(key);
       expect(entry?.Session).toBe(second.session);
       // One holder at a time: the first, then (after its session was destroyed) the second only.

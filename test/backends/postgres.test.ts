@@ -1,39 +1,15 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { createPostgresStore, LATEST_MIGRATION, type PostgresStore } from '@summit-config/backends/postgres';
+import { createPostgresStore, LATEST_MIGRATION } from '@summit-config/backends/postgres';
 import { appendNext, type ConfigError, createVersion, isConfigError, parseRef, refKey } from '@summit-config/core';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { collect, doc, runStoreContract } from '../../../test/contract/store-contract.js';
-import { services } from '../../../test/helpers/services.js';
-import {
-  adminQuery,
-  closeAdmin,
-  dropSchemas,
-  eventually,
-  forgeSilentAppend,
-  freshSchema,
-  q,
-  tamperPg,
-} from './sql-helpers.js';
+import { collect, doc, runStoreContract } from '@summit-config/test-support/contract/store-contract';
+import { errorCode as codeOf } from '@summit-config/test-support/errors';
+import { services } from '@summit-config/test-support/services';
+import { adminQuery, q } from '@summit-config/test-support/sql';
+import { forgeSilentAppend, postgresStores, tamperPg } from '@summit-config/test-support/stores';
+import { slowly, until } from '@summit-config/test-support/wait';
+import { afterAll, describe, expect, it } from 'vitest';
 
-const schemas = new Set<string>();
-const stores: PostgresStore[] = [];
-
-function pgStore(options: Partial<Parameters<typeof createPostgresStore>[0]> = {}): PostgresStore {
-  const schema = options.schema ?? freshSchema('pg');
-  schemas.add(schema);
-  const store = createPostgresStore({ connectionString: services().databaseUrl, schema, ...options });
-  stores.push(store);
-  return store;
-}
-
-afterEach(async () => {
-  await Promise.all(stores.splice(0).map((s) => s.close()));
-});
-
-afterAll(async () => {
-  await dropSchemas(schemas);
-  await closeAdmin();
-});
+const pgStore = postgresStores('pg');
 
 runStoreContract('postgres', {
   create: () => pgStore(),
@@ -54,15 +30,6 @@ runStoreContract('postgres (small documents)', {
   capabilities: { watch: true, durable: true },
   tamper: tamperPg,
 });
-
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise;
-    return undefined;
-  } catch (error) {
-    return isConfigError(error) ? error.code : `not a ConfigError: ${String(error)}`;
-  }
-}
 
 describe('postgres store', () => {
   it('names the bad option at construction', () => {
@@ -108,7 +75,6 @@ describe('postgres store', () => {
 
   it('keeps a schema name with quotes, spaces and capitals as it is', async () => {
     const schema = `Odd "name"; DROP ${process.pid}`;
-    schemas.add(schema);
     const store = pgStore({ schema });
     await store.append(doc('global/odd', 1));
     expect((await store.getHead(parseRef('global/odd')))?.version).toBe(1);
@@ -238,7 +204,7 @@ describe('postgres store', () => {
       });
       await listener.query(`LISTEN ${q(store.channel)}`);
       await store.append(doc('app:x/notified', 1, { secret: 'not in the payload' }));
-      await eventually(() => payloads.length === 1, 'one notification');
+      await until(() => payloads.length === 1, 'one notification', slowly);
       expect(JSON.parse(payloads[0] as string)).toEqual({ scope: 'app:x', id: 'notified', version: 1 });
     } finally {
       await listener.end();
@@ -327,12 +293,12 @@ describe('postgres store', () => {
         ])
       )[0]?.n;
     const stops = [collect(store), collect(store), collect(store)];
-    await eventually(async () => (await listening()) === 1, 'the LISTEN connection');
+    await until(async () => (await listening()) === 1, 'the LISTEN connection', slowly);
     await store.append(doc('global/shared', 1));
     for (const w of stops) await w.until((events) => events.length === 1);
     expect(await listening()).toBe(1);
     for (const w of stops) w.stop();
-    await eventually(async () => (await listening()) === 0, 'the LISTEN connection to close');
+    await until(async () => (await listening()) === 0, 'the LISTEN connection to close', slowly);
   });
 
   it('delivers a write made through the store right after watch(), with no settling delay', async () => {
@@ -403,7 +369,7 @@ describe('postgres store: database unreachable', () => {
     await expectUnavailable(store.listAcks?.(ref) as Promise<unknown>);
     const reported: ConfigError[] = [];
     const stop = store.watch(() => {}, { onError: (e) => reported.push(e) });
-    await eventually(() => reported.length >= 2, 'the watch to report and retry');
+    await until(() => reported.length >= 2, 'the watch to report and retry', slowly);
     expect(reported.every((e) => e.code === 'BACKEND_UNAVAILABLE')).toBe(true);
     stop();
     await store.close();

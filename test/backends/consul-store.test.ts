@@ -2,7 +2,7 @@
  * The Consul store's own cases (the contract suite runs in consul.test.ts), against the real Consul
  * started by scripts/services.sh.
  */
-import { type ConsulStore, createConsulStore } from '@summit-config/backends/consul';
+import { createConsulStore } from '@summit-config/backends/consul';
 import {
   type ConfigVersion,
   computeChecksum,
@@ -11,33 +11,14 @@ import {
   isConfigError,
   parseRef,
 } from '@summit-config/core';
-import { afterEach, describe, expect, it } from 'vitest';
-import { collect, doc } from '../../../test/contract/store-contract.js';
-import { services } from '../../../test/helpers/services.js';
-import { prefixes } from './consul-helpers.js';
+import { consulStores } from '@summit-config/test-support/consul';
+import { collect, doc } from '@summit-config/test-support/contract/store-contract';
+import { errorCode as codeOf } from '@summit-config/test-support/errors';
+import { services } from '@summit-config/test-support/services';
+import { describe, expect, it } from 'vitest';
 
 const { consulAddr } = services();
-const newPrefix = prefixes();
-const open: ConsulStore[] = [];
-
-function fresh(options: Parameters<typeof createConsulStore>[0] = {}): ConsulStore {
-  const store = createConsulStore({ address: consulAddr, prefix: newPrefix(), ...options });
-  open.push(store);
-  return store;
-}
-
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((s) => s.close()));
-});
-
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise;
-    return undefined;
-  } catch (error) {
-    return isConfigError(error) ? error.code : `not a ConfigError: ${String(error)}`;
-  }
-}
+const { open: fresh } = consulStores();
 
 const raw = {
   async get(key: string): Promise<{ Value: string | null; Session?: string; ModifyIndex: number } | undefined> {

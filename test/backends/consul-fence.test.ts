@@ -7,27 +7,27 @@ import { createFailoverStore } from '@summit-config/backends';
 import { createConsulStore, createLeaderLock } from '@summit-config/backends/consul';
 import { createMemoryStore } from '@summit-config/backends/memory';
 import { parseRef, type WriteFence } from '@summit-config/core';
+import { doc } from '@summit-config/test-support/contract/store-contract';
+import { services } from '@summit-config/test-support/services';
+import { switchable } from '@summit-config/test-support/switchable-store';
 import { afterEach, describe, expect, it } from 'vitest';
-import { doc } from '../../../test/contract/store-contract.js';
-import { services } from '../../../test/helpers/services.js';
-import { switchable } from '../../../test/helpers/switchable-store.js';
 
 const closers: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const c of closers.splice(0).reverse()) await c().catch(() => {});
 });
 
-async function setup() {
+async function setup(name?: string) {
   const { consulAddr } = services();
   const prefix = `t-fence-${randomBytes(4).toString('hex')}/`;
-  const store = createConsulStore({ address: consulAddr, prefix });
+  const store = createConsulStore({ address: consulAddr, prefix, name });
   const lock = createLeaderLock({ address: consulAddr, prefix, name: 'jobs', ttlMs: 10_000, lockDelayMs: 0 });
   closers.push(
     () => store.close(),
     () => lock.close(),
   );
   const token = await lock.acquire();
-  const fence = (): WriteFence => ({ token, checks: { consul: lock.guardOp() } });
+  const fence = (): WriteFence => ({ token, checks: { [store.name]: lock.guardOp() } });
   return { store, lock, fence };
 }
 
@@ -49,6 +49,23 @@ describe('write fences on Consul', () => {
     expect((await store.getVersion(ref, 1))?.config).toEqual({ repaired: true });
     // Unfenced writes are unaffected.
     await store.append(doc(ref, 2));
+  });
+
+  it('is keyed by store name: a store takes only the check under its own name', async () => {
+    const { store, lock } = await setup('edge');
+    const ref = parseRef('global/named');
+    const token = lock.fencingToken as number;
+    const stale = { token, checks: { edge: lock.guardOp() } };
+    await lock.release();
+    // The check of another store (here under the default name) is not this store's: ignored.
+    await store.append(doc(ref, 1), { fence: { token, checks: { consul: stale.checks.edge } } });
+    await expect(store.append(doc(ref, 2), { fence: stale })).rejects.toMatchObject({ code: 'CONFLICTING_CHANGE' });
+    // A check under its name must be the lock's transaction operation.
+    await expect(store.append(doc(ref, 2), { fence: { token, checks: { edge: 'no' } } })).rejects.toMatchObject({
+      code: 'CONSTRAINT_VIOLATION',
+      message: expect.stringMatching(/write fence for edge/),
+    });
+    expect(await store.listVersions(ref)).toEqual([1]);
   });
 
   it('fences reconciliation: a deposed leader copies nothing into Consul', async () => {

@@ -2,38 +2,16 @@
  * Fault injection on the real Consul: SIGSTOP/SIGCONT and SIGKILL + restart of the dev agent
  * (which loses its data and restarts its index low). Every test restores the service in `finally`.
  */
-import { type ConsulStore, createConsulStore } from '@summit-config/backends/consul';
+import type { ConsulStoreOptions } from '@summit-config/backends/consul';
 import { type ConfigVersion, isConfigError, parseRef } from '@summit-config/core';
-import { afterEach, describe, expect, it } from 'vitest';
-import { collect, doc } from '../../../test/contract/store-contract.js';
-import { serviceCtl, services } from '../../../test/helpers/services.js';
-import { prefixes } from './consul-helpers.js';
+import { consulStores } from '@summit-config/test-support/consul';
+import { collect, doc } from '@summit-config/test-support/contract/store-contract';
+import { serviceCtl } from '@summit-config/test-support/services';
+import { whenBack } from '@summit-config/test-support/wait';
+import { describe, expect, it } from 'vitest';
 
-const { consulAddr } = services();
-const newPrefix = prefixes();
-const open: ConsulStore[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((s) => s.close()));
-});
-
-function fresh(prefix: string, options: Parameters<typeof createConsulStore>[0] = {}): ConsulStore {
-  const store = createConsulStore({ address: consulAddr, prefix, ...options });
-  open.push(store);
-  return store;
-}
-
-/** Retries `fn` while Consul is still coming back (BACKEND_UNAVAILABLE), up to `timeoutMs`. */
-async function whenBack<T>(fn: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (error) {
-      if (!isConfigError(error, 'BACKEND_UNAVAILABLE') || Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
+const { newPrefix, open } = consulStores();
+const fresh = (prefix: string, options: ConsulStoreOptions = {}) => open({ ...options, prefix });
 
 describe('consul faults', () => {
   it('fails with BACKEND_UNAVAILABLE (a timeout, no hang) while Consul is frozen, and recovers', async () => {

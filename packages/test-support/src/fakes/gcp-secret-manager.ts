@@ -21,7 +21,7 @@
  * Resource names in replies use the project number, as the service does.
  */
 import { randomBytes } from 'node:crypto';
-import { type HttpReply, type RunningFake, startFake } from './http.js';
+import { type HttpReply, jsonBody, type RunningFake, startFake } from './http.js';
 
 export interface GcpFakeOptions {
   /** The project id accepted in paths (besides the number). Default `summit-test`. */
@@ -343,14 +343,7 @@ export async function startGcpSecretManager(options: GcpFakeOptions = {}): Promi
           );
         }
         const intEnums = (url.searchParams.get('$alt') ?? '').includes('enum-encoding=int');
-        let parsed: Record<string, unknown> = {};
-        if (body.length > 0) {
-          try {
-            parsed = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
-          } catch {
-            throw new RpcError(400, 'INVALID_ARGUMENT', 'Invalid JSON payload received.');
-          }
-        }
+        const parsed = jsonBody(body, () => new RpcError(400, 'INVALID_ARGUMENT', 'Invalid JSON payload received.'));
         return { status: 200, body: handle(req.method ?? 'GET', url.pathname, url, parsed, intEnums) };
       } catch (error) {
         if (error instanceof RpcError) {

@@ -1,8 +1,8 @@
 import { type ConsulStore, createConsulStore } from '@summit-config/backends/consul';
 import { refKey } from '@summit-config/core';
-import { runStoreContract } from '../../../test/contract/store-contract.js';
-import { services } from '../../../test/helpers/services.js';
-import { prefixes } from './consul-helpers.js';
+import { prefixes } from '@summit-config/test-support/consul';
+import { runStoreContract } from '@summit-config/test-support/contract/store-contract';
+import { services } from '@summit-config/test-support/services';
 
 const { consulAddr } = services();
 const newPrefix = prefixes();

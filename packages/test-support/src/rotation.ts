@@ -1,25 +1,15 @@
 /**
  * Helpers of the rotation tests: a change service, a store and policy storage over one of three
- * backings (memory; the real PostgreSQL server; embedded PGlite), each in a fresh schema; a clock
- * the tests move; providers that count (and can fail) the calls rotation makes; a webhook receiver.
+ * backings (see backings.ts), a clock the tests move; providers that count (and can fail) the
+ * calls rotation makes; a webhook receiver.
  */
+
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createMemoryStore } from '@summit-config/backends';
-import { createPgliteGovernance, createPgliteStore, openPglite } from '@summit-config/backends/pglite';
-import { createPostgresGovernance, createPostgresStore } from '@summit-config/backends/postgres';
-import {
-  type Actor,
-  type ConfigService,
-  type ConfigStore,
-  createConfigService,
-  createMemoryGovernance,
-  createRbac,
-  type Environment,
-  type GovernanceStore,
-  type Rbac,
-} from '@summit-config/core';
+import { createPgliteClient } from '@summit-config/backends/pglite';
+import type { Actor, ConfigService, ConfigStore, Environment, GovernanceStore, Rbac } from '@summit-config/core';
+import { createConfigService, createRbac } from '@summit-config/core';
 import {
   createMemoryRotationPolicies,
   createRotationManager,
@@ -33,9 +23,10 @@ import {
   SecretResolver,
   sqlFromPgPool,
 } from '@summit-config/secrets';
-import { freshSchema, pgPool, quoteIdent, type TestPool } from './helpers.js';
-
-export type Backing = 'memory' | 'postgres' | 'pglite';
+import { type Backing, storage } from './backings.js';
+import { actors as people } from './builders.js';
+import { TestClock } from './clock.js';
+import { adminPool } from './sql.js';
 
 export const RBAC = {
   roles: {
@@ -47,25 +38,16 @@ export const RBAC = {
 
 export const actors = {
   agent: { id: 'rotation-agent', roles: ['rotation-agent'] } as Actor,
-  secrets: { id: 'sam', roles: ['secrets-admin'] } as Actor,
-  admin: { id: 'alice', roles: ['config-admin'] } as Actor,
-  reader: { id: 'rita', roles: ['config-reader'] } as Actor,
-  nobody: { id: 'nobody', roles: [] } as Actor,
+  secrets: people.secrets,
+  admin: people.alice,
+  reader: people.reader,
+  nobody: people.nobody,
 };
 
 export const ENVIRONMENTS: Environment[] = [
   { name: 'development', production: false },
   { name: 'production', production: true },
 ];
-
-/** A clock tests move by hand (starts at the real time so ISO stamps look sane). */
-export class TestClock {
-  #t = Date.now();
-  now = (): Date => new Date(this.#t);
-  advance(ms: number): void {
-    this.#t += ms;
-  }
-}
 
 export interface RotationHarness {
   backing: Backing;
@@ -83,68 +65,21 @@ export interface RotationHarness {
   close(): Promise<void>;
 }
 
-let pool: TestPool | undefined;
-async function sharedPool(): Promise<TestPool> {
-  pool ??= await pgPool(6);
-  return pool;
-}
-
-type Pglite = Awaited<ReturnType<typeof openPglite>>;
-let lite: Promise<Pglite> | undefined;
-
-/** Closes the shared pool and PGlite of a test file. */
-export async function closeSharedDatabases(): Promise<void> {
-  const p = pool;
-  pool = undefined;
-  await p?.end();
-  const l = lite;
-  lite = undefined;
-  if (l) await (await l).close();
-}
-
 export async function rotationHarness(backing: Backing): Promise<RotationHarness> {
-  const clock = new TestClock();
+  // Starts at the real time so ISO stamps look sane.
+  const clock = new TestClock(Date.now());
   const rbac = createRbac(RBAC);
   const managers: RotationManager[] = [];
-  let store: ConfigStore;
-  let governance: GovernanceStore;
-  let policies: RotationPolicyStore;
-  let schema: string | undefined;
-  let sql: RotationHarness['sql'] = async () => {
-    throw new Error('no SQL on the memory backing');
-  };
-  let drop = async () => {};
-  if (backing === 'memory') {
-    store = createMemoryStore();
-    governance = createMemoryGovernance();
-    policies = createMemoryRotationPolicies();
-  } else if (backing === 'postgres') {
-    schema = freshSchema('rot');
-    const url = process.env.DATABASE_URL as string;
-    const pgStore = createPostgresStore({ connectionString: url, schema });
-    store = pgStore;
-    governance = createPostgresGovernance({ connectionString: url, schema });
-    const p = await sharedPool();
-    policies = createSqlRotationPolicies({ sql: sqlFromPgPool(p), schema, migrator: pgStore });
-    sql = async (text, params) => (await p.query(text, params)).rows as never;
-    const s = schema;
-    drop = async () => {
-      await p.query(`DROP SCHEMA IF EXISTS ${quoteIdent(s)} CASCADE`);
-    };
-  } else {
-    schema = freshSchema('rotl');
-    lite ??= openPglite();
-    const db = await lite;
-    const liteStore = createPgliteStore({ pglite: db, schema });
-    store = liteStore;
-    governance = createPgliteGovernance({ pglite: db, schema });
-    policies = createSqlRotationPolicies({ sql: db, schema, kind: 'pglite', migrator: liteStore });
-    sql = async (text, params) => (await db.query(text, params)).rows as never;
-    const s = schema;
-    drop = async () => {
-      await db.query(`DROP SCHEMA IF EXISTS ${quoteIdent(s)} CASCADE`);
-    };
-  }
+  const s = await storage(backing, { tag: backing === 'pglite' ? 'rotl' : 'rot' });
+  const { schema } = s;
+  const { store, governance } = s.stores();
+  const migrator = store as { migrate(): Promise<unknown> };
+  const policies =
+    backing === 'memory'
+      ? createMemoryRotationPolicies()
+      : s.pglite
+        ? createSqlRotationPolicies({ sql: createPgliteClient({ pglite: s.pglite }), schema, kind: 'pglite', migrator })
+        : createSqlRotationPolicies({ sql: sqlFromPgPool(adminPool()), schema, migrator });
   const service = createConfigService({ store, governance, rbac, environments: ENVIRONMENTS });
   return {
     backing,
@@ -171,14 +106,14 @@ export async function rotationHarness(backing: Backing): Promise<RotationHarness
       managers.push(m);
       return m;
     },
-    sql,
+    sql: s.sql,
     async close() {
       await Promise.allSettled(managers.map((m) => m.close()));
       await service.close();
       await policies.close();
       await store.close();
       await governance.close();
-      await drop();
+      await s.drop();
     },
   };
 }
@@ -205,6 +140,16 @@ export function countingProvider(inner: SecretProvider): CountingProvider {
       });
     }
   };
+  // Counts the call, fails it when a fault is due, runs the `after` hook once it succeeded.
+  const counted =
+    <A extends unknown[], R>(method: keyof typeof calls, fn: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      calls[method]++;
+      guard(method);
+      const result = await fn(...args);
+      afters.get(method)?.();
+      return result;
+    };
   const wrapper: CountingProvider = {
     name: inner.name,
     kind: inner.kind,
@@ -217,45 +162,20 @@ export function countingProvider(inner: SecretProvider): CountingProvider {
       if (fn) afters.set(method, fn);
       else afters.delete(method);
     },
-    async create(name, value, options) {
-      calls.create++;
-      return inner.create(name, value, options);
-    },
-    async read(name, selector, options) {
-      calls.read++;
-      guard('read');
-      return inner.read(name, selector, options);
-    },
-    async write(name, value, options) {
-      calls.write++;
-      guard('write');
-      const r = await inner.write(name, value, options);
-      afters.get('write')?.();
-      return r;
-    },
-    async promote(name, version, options) {
-      calls.promote++;
-      guard('promote');
-      const r = await inner.promote(name, version, options);
-      afters.get('promote')?.();
-      return r;
-    },
-    async revoke(name, version, options) {
-      calls.revoke++;
-      guard('revoke');
-      await inner.revoke(name, version, options);
-      afters.get('revoke')?.();
-    },
-    async listVersions(name, options) {
-      calls.listVersions++;
-      guard('listVersions');
-      return inner.listVersions(name, options);
-    },
+    create: counted('create', inner.create.bind(inner)),
+    read: counted('read', inner.read.bind(inner)),
+    write: counted('write', inner.write.bind(inner)),
+    promote: counted('promote', inner.promote.bind(inner)),
+    revoke: counted('revoke', inner.revoke.bind(inner)),
+    listVersions: counted('listVersions', inner.listVersions.bind(inner)),
     close: () => inner.close(),
     [Symbol.asyncDispose]: () => inner.close(),
   };
   return wrapper;
 }
+
+/** The events of a rotation run that went through, in order (`step` events aside). */
+export const RUN_EVENTS = ['started', 'written', 'promoted', 'bumped', 'revoked', 'completed'];
 
 /** Records every event of a manager. */
 export function recordEvents(manager: RotationManager): RotationEvent[] {
@@ -305,13 +225,4 @@ export async function webhookReceiver(options: { hang?: boolean } = {}): Promise
 /** A resolver over `providers` (the client's, in the tests that run one). */
 export function resolverOf(providers: SecretProvider[]): SecretResolver {
   return new SecretResolver({ providers, ttlMs: 60_000 });
-}
-
-/** Polls `check` until it holds (a liveness bound, not a timing assertion). */
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000) {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }

@@ -15,7 +15,7 @@
  * scope, and (when `accessKeyId` is set) that access key.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { type FakeRequest, type HttpReply, type RunningFake, startFake } from './http.js';
+import { type FakeRequest, type HttpReply, jsonBody, type RunningFake, startFake } from './http.js';
 
 export interface AwsFakeOptions {
   /** Only this access key id is accepted (others get UnrecognizedClientException). Default: any. */
@@ -378,13 +378,8 @@ export async function startAwsSecretsManager(options: AwsFakeOptions = {}): Prom
         if (!String(req.headers['content-type'] ?? '').startsWith('application/x-amz-json-1.1')) {
           throw new AwsFault(400, 'SerializationException', 'Expected Content-Type application/x-amz-json-1.1');
         }
-        let parsed: unknown;
-        try {
-          parsed = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
-        } catch {
-          throw new AwsFault(400, 'SerializationException', 'Malformed JSON body');
-        }
-        return reply(200, op(parsed as Record<string, unknown>));
+        const parsed = jsonBody(body, () => new AwsFault(400, 'SerializationException', 'Malformed JSON body'));
+        return reply(200, op(parsed));
       } catch (error) {
         if (error instanceof AwsFault) return reply(error.status, { __type: error.type, Message: error.message });
         throw error;

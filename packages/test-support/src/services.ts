@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
-export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The repository's root directory. */
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const script = join(repoRoot, 'scripts', 'services.sh');
 
 export interface Services {

@@ -16,7 +16,7 @@
  * (innererror SecretDisabled) for reading a disabled version, 400 BadParameter, 401 Unauthorized.
  */
 import { randomBytes } from 'node:crypto';
-import { type HttpReply, type RunningFake, startFake } from './http.js';
+import { type HttpReply, jsonBody, type RunningFake, startFake } from './http.js';
 import type { TestCertificate } from './tls.js';
 
 export interface AzureFakeOptions {
@@ -220,14 +220,7 @@ export async function startAzureKeyVault(options: AzureFakeOptions): Promise<Azu
         if (!apiVersion)
           throw new VaultError(400, 'BadParameter', 'The request URI contains an invalid or missing api-version');
         apiVersions.add(apiVersion);
-        let parsed: Record<string, unknown> = {};
-        if (body.length > 0) {
-          try {
-            parsed = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
-          } catch {
-            throw new VaultError(400, 'BadParameter', 'The request body is not valid JSON.');
-          }
-        }
+        const parsed = jsonBody(body, () => new VaultError(400, 'BadParameter', 'The request body is not valid JSON.'));
         return { status: 200, body: route(req.method ?? 'GET', url.pathname, url, parsed) };
       } catch (error) {
         if (error instanceof VaultError) {
