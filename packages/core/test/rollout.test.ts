@@ -126,16 +126,7 @@ describe('evaluateRollout', () => {
   });
 
   it('targeting: TARGETING_MATCH when it matches, DEFAULT otherwise', () => {
-    const c = compileRollout({
-      rules: [
-        {
-          id: 'fr',
-          strategy: 'immediate',
-          patch: { lang: 'fr' },
-          when: inFrance,
-        },
-      ],
-    });
+    const c = compileRollout({ rules: [{ id: 'fr', strategy: 'immediate', patch: { lang: 'fr' }, when: inFrance }] });
     expect(c.evaluate({ country: 'FR' })).toMatchObject({
       overlay: { lang: 'fr' },
       reason: 'TARGETING_MATCH',
@@ -158,15 +149,7 @@ describe('evaluateRollout', () => {
 
   it('percentage gated by targeting: only matching units, about the share of them, SPLIT', () => {
     const c = compileRollout({
-      rules: [
-        {
-          id: 'fr-ramp',
-          strategy: 'percentage',
-          bps: 2000,
-          patch: { pool: 50 },
-          when: inFrance,
-        },
-      ],
+      rules: [{ id: 'fr-ramp', strategy: 'percentage', bps: 2000, patch: { pool: 50 }, when: inFrance }],
     });
     const fr = users.filter((u) => u.country === 'FR');
     const gb = users.filter((u) => u.country === 'GB');
