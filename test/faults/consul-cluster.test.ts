@@ -5,7 +5,6 @@
  * health probe is a consistent KV read, so each process's breaker opens once (no flapping), writes
  * and reads go on through PostgreSQL, and the chain comes back to Consul after the election.
  */
-
 import { clusterCtl, clusterNode } from '@summit-config/test-support/services';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { expectClean, ofKind, readerAndWatcher, Scenario, sleep } from './scenario.js';

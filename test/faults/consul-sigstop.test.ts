@@ -3,7 +3,6 @@
  * hangs, so each process's breaker must open on the request timeout, writes go on to PostgreSQL,
  * reads come from PostgreSQL, and after SIGCONT Consul catches up before it serves again.
  */
-
 import { serviceCtl } from '@summit-config/test-support/services';
 import { expect, it } from 'vitest';
 import { expectClean, ofKind, readerAndWatcher, scenarios, sleep } from './scenario.js';

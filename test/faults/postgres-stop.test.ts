@@ -4,7 +4,6 @@
  * a provisional version, which is never pruned, and is copied into PostgreSQL when it returns, at its
  * own number, without any new write.
  */
-
 import { serviceCtl } from '@summit-config/test-support/services';
 import { expect, it } from 'vitest';
 import { expectClean, ofKind, readerAndWatcher, scenarios, sleep } from './scenario.js';
