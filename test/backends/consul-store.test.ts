@@ -76,15 +76,8 @@ describe('consul store: bad input is refused before any request', () => {
 
   it('malformed refs', async () => {
     const store = offline();
-    const bad = [
-      { scope: 'global', id: '' },
-      { scope: 'global', id: 'a/../b' },
-      { scope: 'global', id: 'a b' },
-      { scope: 'app:', id: 'x' },
-      { scope: 'nope', id: 'x' },
-      'global',
-      null,
-    ];
+    const badIds = ['', 'a/../b', 'a b'].map((id) => ({ scope: 'global', id }));
+    const bad = [...badIds, { scope: 'app:', id: 'x' }, { scope: 'nope', id: 'x' }, 'global', null];
     for (const ref of bad) {
       expect(await codeOf(store.getHead(ref as never))).toBe('INVALID_CONFIG_REF');
       expect(await codeOf(store.getVersion(ref as never, 1))).toBe('INVALID_CONFIG_REF');
