@@ -21,6 +21,7 @@ import {
 } from '@summit-config/core';
 import { validate as validateCron } from 'node-cron';
 import { parse as parseYaml } from 'yaml';
+import { isLoopbackHost, normaliseHostEntry } from './http-guard.js';
 
 /** HTTP listener. */
 export interface HttpConfig {
@@ -34,6 +35,19 @@ export interface HttpConfig {
   maxWaitMs: number;
   /** Wait of a long-poll that gives `index` without `wait`, ms. Default 30000. */
   defaultWaitMs: number;
+  /**
+   * `Host` headers answered beside the loopback names (`localhost`, `127.0.0.1`, `[::1]`) and the
+   * bind host, each with or without the bound port: `name` (no port or the bound port), `name:port`,
+   * or `*` (any; behind a proxy that checks it). Any other `Host` is refused with 421, against DNS
+   * rebinding. Default none (env `SUMMIT_AGENT_ALLOWED_HOSTS`, comma-separated).
+   */
+  allowedHosts?: string[] | undefined;
+  /**
+   * Listen on this Unix socket instead of `host:port` (file mode `socketMode`, default 0600; a stale
+   * socket file is removed at start, the file at close). No `Host` check there: the file's
+   * permissions guard it. Default none (env `SUMMIT_AGENT_SOCKET`).
+   */
+  socket?: { path: string; mode: number } | undefined;
 }
 
 export interface ConsulConfig {
@@ -269,14 +283,65 @@ const TOP = [
 ] as const;
 
 function httpSection(raw: unknown, env: NodeJS.ProcessEnv): HttpConfig {
-  const o = object(raw, 'http', ['host', 'port', 'token', 'maxWaitMs', 'defaultWaitMs']);
+  const o = object(raw, 'http', [
+    'host',
+    'port',
+    'token',
+    'maxWaitMs',
+    'defaultWaitMs',
+    'allowedHosts',
+    'socket',
+    'socketMode',
+  ]);
   const host = str(env.SUMMIT_AGENT_HOST || o.host, 'http.host', '127.0.0.1');
   const port = int(env.SUMMIT_AGENT_PORT || o.port, 'http.port', 7070, 0, 65_535);
   const token = optStr(env.SUMMIT_AGENT_TOKEN || o.token, 'http.token');
   if (token !== undefined && /\s/.test(token)) throw fail('http.token', 'must not contain whitespace');
   const maxWaitMs = int(o.maxWaitMs, 'http.maxWaitMs', 300_000, 1000, 3_600_000);
   const defaultWaitMs = int(o.defaultWaitMs, 'http.defaultWaitMs', Math.min(30_000, maxWaitMs), 1, maxWaitMs);
-  return { host, port, token, maxWaitMs, defaultWaitMs };
+  const rawHosts = env.SUMMIT_AGENT_ALLOWED_HOSTS
+    ? env.SUMMIT_AGENT_ALLOWED_HOSTS.split(',').filter((h) => h.trim() !== '')
+    : list(o.allowedHosts, 'http.allowedHosts');
+  const allowedHosts = rawHosts.map((h, i) => {
+    const entry = typeof h === 'string' ? normaliseHostEntry(h) : undefined;
+    if (entry === undefined) {
+      throw fail(
+        `http.allowedHosts[${i}]`,
+        `must be "*", a host name or [IPv6], optionally with :port; got ${show(h)}`,
+      );
+    }
+    return entry;
+  });
+  const socketPath = optStr(env.SUMMIT_AGENT_SOCKET || o.socket, 'http.socket');
+  let socket: HttpConfig['socket'];
+  if (socketPath !== undefined) {
+    let mode = 0o600;
+    if (o.socketMode !== undefined) {
+      mode =
+        typeof o.socketMode === 'string' && /^0?o?[0-7]{3,4}$/.test(o.socketMode)
+          ? Number.parseInt(o.socketMode.replace(/^0?o?/, ''), 8)
+          : int(o.socketMode, 'http.socketMode', 0o600, 0, 0o777);
+    }
+    if ((mode & 0o600) !== 0o600) throw fail('http.socketMode', 'must let the owner read and write (like 0600)');
+    socket = { path: resolve(socketPath), mode };
+  } else if (o.socketMode !== undefined) {
+    throw fail('http.socketMode', 'needs http.socket');
+  }
+  if (socket === undefined && token === undefined && !isLoopbackHost(host)) {
+    throw fail(
+      'http.host',
+      `is ${show(host)}, not a loopback address, and no token is set: anyone who can reach it could read every configuration. Set http.token (SUMMIT_AGENT_TOKEN) or bind a loopback address (127.0.0.1)`,
+    );
+  }
+  return {
+    host,
+    port,
+    token,
+    maxWaitMs,
+    defaultWaitMs,
+    ...(allowedHosts.length > 0 ? { allowedHosts } : {}),
+    ...(socket ? { socket } : {}),
+  };
 }
 
 function storesSection(raw: unknown, env: NodeJS.ProcessEnv): StoresConfig {

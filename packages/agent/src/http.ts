@@ -12,24 +12,26 @@
  *
  * With a token configured, `/v1/*` and `/metrics` need `Authorization: Bearer <token>` (401
  * otherwise). Error bodies are `{"error":{"code":"<ConfigError code>","message":...}}`.
+ *
+ * Before any route, on TCP, the `Host` header must name the agent (loopback names, the bind host,
+ * `http.allowedHosts`): 421 otherwise, so a page that rebinds its DNS name to 127.0.0.1 reads nothing.
+ * A non-loopback bind needs a token. With `http.socket` the agent listens on that Unix socket instead
+ * (mode 0600), where the file's permissions guard it and no `Host` is checked.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   ConfigError,
-  canonicalJson,
   type EvaluationContext,
-  errors,
   isConfigError,
-  parseEnvironmentName,
-  parseId,
-  parseScope,
   type ResolveDetails,
   type Scope,
-  sha256Hex,
 } from '@summit-config/core';
+import { errors, parseEnvironmentName, parseId, parseScope } from '@summit-config/core/internal';
 import type { AppConfig, HttpConfig } from './config.js';
+import { HostGuard, listenGuarded, removeSocket } from './http-guard.js';
+import { etagOf, normaliseTag, parseWait, tagMatches } from './http-tags.js';
 import type { AgentMetrics } from './metrics.js';
 import type { ServedClient } from './served.js';
 import { type AgentLogger, toConfigError } from './util.js';
@@ -59,47 +61,6 @@ const STATUS_OF: Partial<Record<ConfigError['code'], number>> = {
   CHECKSUM_MISMATCH: 502,
 };
 
-/** Parses a wait like `30s`, `500ms`, `2m`, or bare seconds. Throws `CONSTRAINT_VIOLATION`. */
-export function parseWait(text: string): number {
-  const m = /^(\d{1,9})(ms|s|m)?$/.exec(text.trim());
-  if (!m) throw errors.constraint(`wait must look like 30s, 500ms or 2m, got ${JSON.stringify(text.slice(0, 40))}`);
-  const n = Number(m[1]);
-  return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
-}
-
-/**
- * The entity tag of a response: a digest of everything that shapes its body, so that one tag never
- * stands for two bodies: the representation (`value` or `explain`), the app, the environment, the
- * ref, the documents' checksums, the rollout outcome for the request's context, and the value itself.
- */
-export function etagOf(
-  details: ResolveDetails,
-  shape: { kind: 'value' | 'explain'; app: string; environment: string; ref: string },
-): string {
-  const parts = [
-    shape.kind,
-    shape.app,
-    shape.environment,
-    shape.ref,
-    details.checksum,
-    details.ruleId ?? '',
-    details.variant ?? '',
-    details.value === undefined ? '' : canonicalJson(details.value),
-  ];
-  return `"${sha256Hex(parts.join('\u0000')).slice(0, 40)}"`;
-}
-
-function normaliseTag(tag: string): string {
-  const t = tag.trim().replace(/^W\//, '');
-  return t.startsWith('"') ? t : `"${t}"`;
-}
-
-function tagMatches(header: string | undefined, etag: string): boolean {
-  if (!header) return false;
-  if (header.trim() === '*') return true;
-  return header.split(',').some((t) => normaliseTag(t) === etag);
-}
-
 interface Poll {
   finish(): void;
 }
@@ -119,17 +80,25 @@ interface Lookup {
   error?: ConfigError;
 }
 
+export { etagOf, parseWait };
+
 export class AgentHttpServer {
   readonly #deps: HttpServerDeps;
   readonly #server: Server;
   readonly #polls = new Set<Poll>();
   readonly #tokenDigest: Buffer | undefined;
+  /** The `Host` check on TCP; none on a Unix socket. */
+  readonly #hostGuard: HostGuard | undefined;
   #closing: Promise<void> | undefined;
+  /** The socket file this server created (removed at close). */
+  #socketFile: string | undefined;
 
   constructor(deps: HttpServerDeps) {
     this.#deps = deps;
     this.#tokenDigest = deps.config.token === undefined ? undefined : digest(deps.config.token);
-    this.#server = createServer({ keepAliveTimeout: 5000 }, (req, res) => {
+    this.#hostGuard = deps.config.socket ? undefined : new HostGuard(deps.config.host, deps.config.allowedHosts);
+    // Host is checked here (with a JSON error), and a request without one is fine on the socket.
+    this.#server = createServer({ keepAliveTimeout: 5000, requireHostHeader: false }, (req, res) => {
       void this.#handle(req, res).catch((error: unknown) => {
         this.#deps.logger?.error?.({ err: toConfigError(error).toJSON(), url: req.url }, 'request failed');
         if (!res.headersSent) this.#error(res, toConfigError(error), 'error');
@@ -138,27 +107,21 @@ export class AgentHttpServer {
     });
   }
 
-  /** Starts listening; resolves with the bound address (port 0 picks a free port). */
-  listen(): Promise<AddressInfo> {
-    const { host, port } = this.#deps.config;
-    return new Promise((resolve, reject) => {
-      const onError = (error: Error) => {
-        this.#server.off('listening', onListening);
-        reject(errors.constraint(`agent http: cannot listen on ${host}:${port}: ${error.message}`, { cause: error }));
-      };
-      const onListening = () => {
-        this.#server.off('error', onError);
-        resolve(this.#server.address() as AddressInfo);
-      };
-      this.#server.once('error', onError);
-      this.#server.once('listening', onListening);
-      this.#server.listen(port, host);
-    });
+  /**
+   * Starts listening; resolves with the bound address (port 0 picks a free port). On a Unix socket
+   * the address is the socket's path, with family `unix` and port 0. A non-loopback bind without a
+   * token is refused (`CONSTRAINT_VIOLATION`) before anything listens.
+   */
+  async listen(): Promise<AddressInfo> {
+    await listenGuarded(this.#server, this.#deps.config);
+    this.#socketFile = this.#deps.config.socket?.path;
+    return this.address as AddressInfo;
   }
 
   get address(): AddressInfo | undefined {
     const a = this.#server.address();
-    return a && typeof a === 'object' ? a : undefined;
+    if (typeof a === 'string') return { address: a, family: 'unix', port: 0 };
+    return a ?? undefined;
   }
 
   /** Long-poll requests being held. */
@@ -171,16 +134,21 @@ export class AgentHttpServer {
    * idle keep-alive connections, and destroys whatever is still open after `graceMs`.
    */
   close(graceMs = 300): Promise<void> {
+    const socketFile = this.#socketFile;
     this.#closing ??= new Promise<void>((resolve) => {
+      const done = () => {
+        if (socketFile) void removeSocket(socketFile).then(() => resolve());
+        else resolve();
+      };
       if (!this.#server.listening) {
-        resolve();
+        done();
         return;
       }
       const timer = setTimeout(() => this.#server.closeAllConnections(), graceMs);
       timer.unref();
       this.#server.close(() => {
         clearTimeout(timer);
-        resolve();
+        done();
       });
       for (const poll of [...this.#polls]) poll.finish();
       this.#server.closeIdleConnections();
@@ -202,6 +170,13 @@ export class AgentHttpServer {
         ? path.slice(1)
         : 'other';
     res.on('finish', () => this.#deps.metrics.httpRequests.inc({ route, status: String(res.statusCode) }));
+    if (this.#hostGuard) {
+      const refusal = this.#hostGuard.refusal(req.rawHeaders, this.address?.port ?? this.#deps.config.port);
+      if (refusal) {
+        this.#error(res, new ConfigError('ACCESS_DENIED', refusal), route, 421);
+        return;
+      }
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
       this.#error(res, errors.constraint(`method ${req.method} is not allowed`), route, 405);
