@@ -11,6 +11,14 @@
 #   scripts/services.sh cluster up|down|status|leader|kill-leader|start N|stop N
 #                                          a real 3-server Consul cluster (not dev mode,
 #                                          -bootstrap-expect=3) on 127.0.0.1:18610/18620/18630
+#   scripts/services.sh consul-acl up|down|env|status
+#                                          a second dev Consul with ACLs on (default deny) and a known
+#                                          management token, HTTP on 127.0.0.1:18700 (another with
+#                                          SUMMIT_CONSUL_ACL_PORT; SUMMIT_CONSUL_ACL_TOKEN sets the token)
+#   scripts/services.sh consul-tls up DIR|down|env|status
+#                                          a third dev Consul serving HTTPS on 127.0.0.1:18724 with
+#                                          verify_incoming (client certificates), certificates from DIR
+#                                          (ca.pem, server.pem, server-key.pem); plain HTTP on :18720
 #
 # Binaries: `consul` / PostgreSQL from PATH (or /usr/lib/postgresql/*/bin) when present; otherwise
 # Consul 1.8.7 comes from the Debian archive's bullseye suite through the machine's configured Debian
@@ -261,6 +269,86 @@ cluster_cmd() {
   esac
 }
 
+# ---------------------------------------------------------------- Consul with ACLs / with TLS
+# Single dev agents beside the default one, each with its own ports, config file and log in $RUN.
+ACL_PORT=${SUMMIT_CONSUL_ACL_PORT:-18700}
+ACL_TOKEN=${SUMMIT_CONSUL_ACL_TOKEN:-5f3c8e3a-2d5e-4c1b-9a7e-0c0000a5c1a5}
+TLS_PORT=${SUMMIT_CONSUL_TLS_PORT:-18720}
+TLS_HTTPS_PORT=$((TLS_PORT + 4))
+
+extra_pid() { [ -f "$RUN/$1.pid" ] && cat "$RUN/$1.pid" 2>/dev/null || true; }
+
+# extra_start NAME PORT CONFIG-FILE: a dev agent with HTTP on PORT (serf/server on PORT+1..3).
+extra_start() {
+  name=$1 port=$2 config=$3
+  alive "$(extra_pid "$name")" && return 0
+  bin=$(consul_bin)
+  nohup "$bin" agent -dev -bind=127.0.0.1 -client=127.0.0.1 -http-port="$port" \
+    -dns-port=-1 -grpc-port=-1 -serf-lan-port=$((port + 1)) -serf-wan-port=$((port + 2)) \
+    -server-port=$((port + 3)) -config-file="$config" -log-level=warn >"$RUN/$name.log" 2>&1 &
+  echo $! >"$RUN/$name.pid"
+}
+
+# extra_wait NAME PORT [TOKEN]: a leader and a KV read (200/404) over plain HTTP on PORT.
+extra_wait() {
+  name=$1 port=$2 token=${3:-}
+  i=0
+  until node -e "
+    const h = '$token' ? {'X-Consul-Token': '$token'} : {};
+    fetch('http://127.0.0.1:$port/v1/status/leader', {headers: h}).then(r => r.json())
+      .then(l => { if (!l) process.exit(1); return fetch('http://127.0.0.1:$port/v1/kv/summit-ping', {headers: h, signal: AbortSignal.timeout(1000)}) })
+      .then(r => process.exit(r.status === 200 || r.status === 404 ? 0 : 1)).catch(() => process.exit(1))" 2>/dev/null; do
+    i=$((i + 1))
+    alive "$(extra_pid "$name")" || die "$name exited at start (see $RUN/$name.log): $(tail -n 5 "$RUN/$name.log")"
+    [ $i -lt 150 ] || die "$name did not answer on 127.0.0.1:$port within 30 s (see $RUN/$name.log)"
+    sleep 0.2
+  done
+}
+
+extra_stop() {
+  stop_pid "$(extra_pid "$1")" TERM
+  rm -f "$RUN/$1.pid"
+}
+
+consul_acl_cmd() {
+  case "${1:-}" in
+    up)
+      printf '%s\n' 'primary_datacenter = "dc1"' 'acl {' '  enabled = true' '  default_policy = "deny"' \
+        '  enable_token_persistence = false' '  tokens {' "    master = \"$ACL_TOKEN\"" "    agent = \"$ACL_TOKEN\"" \
+        '  }' '}' >"$RUN/consul-acl-$ACL_PORT.hcl"
+      extra_start "consul-acl-$ACL_PORT" "$ACL_PORT" "$RUN/consul-acl-$ACL_PORT.hcl"
+      extra_wait "consul-acl-$ACL_PORT" "$ACL_PORT" "$ACL_TOKEN"
+      say "consul with ACLs (default deny) on http://127.0.0.1:$ACL_PORT" ;;
+    down) extra_stop "consul-acl-$ACL_PORT" ;;
+    env)
+      echo "export SUMMIT_CONSUL_ACL_ADDR=http://127.0.0.1:$ACL_PORT"
+      echo "export SUMMIT_CONSUL_ACL_TOKEN=$ACL_TOKEN" ;;
+    status) if alive "$(extra_pid "consul-acl-$ACL_PORT")"; then echo "consul-acl: running (http $ACL_PORT)"; else echo "consul-acl: stopped"; fi ;;
+    *) die "usage: services.sh consul-acl up|down|env|status" ;;
+  esac
+}
+
+consul_tls_cmd() {
+  case "${1:-}" in
+    up)
+      dir=${2:-}
+      [ -n "$dir" ] || die "usage: services.sh consul-tls up DIR (holding ca.pem, server.pem, server-key.pem)"
+      dir=$(CDPATH= cd -- "$dir" && pwd)
+      for f in ca.pem server.pem server-key.pem; do [ -f "$dir/$f" ] || die "consul-tls: $dir/$f is missing"; done
+      printf '%s\n' "ports { https = $TLS_HTTPS_PORT }" "ca_file = \"$dir/ca.pem\"" "cert_file = \"$dir/server.pem\"" \
+        "key_file = \"$dir/server-key.pem\"" 'verify_incoming_https = true' >"$RUN/consul-tls.hcl"
+      extra_start consul-tls "$TLS_PORT" "$RUN/consul-tls.hcl"
+      extra_wait consul-tls "$TLS_PORT"
+      say "consul with TLS on https://127.0.0.1:$TLS_HTTPS_PORT (client certificates required), http on :$TLS_PORT" ;;
+    down) extra_stop consul-tls ;;
+    env)
+      echo "export SUMMIT_CONSUL_TLS_ADDR=https://127.0.0.1:$TLS_HTTPS_PORT"
+      echo "export SUMMIT_CONSUL_TLS_HTTP_ADDR=http://127.0.0.1:$TLS_PORT" ;;
+    status) if alive "$(extra_pid consul-tls)"; then echo "consul-tls: running (https $TLS_HTTPS_PORT)"; else echo "consul-tls: stopped"; fi ;;
+    *) die "usage: services.sh consul-tls up DIR|down|env|status" ;;
+  esac
+}
+
 # ---------------------------------------------------------------- commands
 print_env() {
   cat <<EOF
@@ -313,6 +401,8 @@ case "$cmd" in
       *) die "usage: services.sh consul start|stop|kill|pause|resume" ;;
     esac ;;
   cluster) cluster_cmd "$@" ;;
+  consul-acl) consul_acl_cmd "$@" ;;
+  consul-tls) consul_tls_cmd "$@" ;;
   postgres)
     case "${1:-}" in
       start) pg_start ;;

@@ -10,15 +10,14 @@
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { extname, resolve } from 'node:path';
+import type { ConfigError, Environment } from '@summit-config/core';
 import {
-  type ConfigError,
-  type Environment,
   errors,
   isPlainObject,
   parseEnvironmentName,
   parseId,
   validateEnvironments,
-} from '@summit-config/core';
+} from '@summit-config/core/internal';
 import { validate as validateCron } from 'node-cron';
 import { parse as parseYaml } from 'yaml';
 import { isLoopbackHost, normaliseHostEntry } from './http-guard.js';
@@ -61,6 +60,25 @@ export interface ConsulConfig {
   timeoutMs: number;
   /** Versions kept per ref in Consul. Default 20. */
   historyLimit: number;
+  /** TLS to an `https://` Consul (`stores.consul.tls` and Consul's CLI variables); undefined when none is set. */
+  tls: ConsulTlsConfig | undefined;
+}
+
+/**
+ * `stores.consul.tls`, each field overridden by the environment variable Consul's own CLI reads.
+ * Files are PEM, read when the stores open; a TLS failure is `BACKEND_UNAVAILABLE` naming it.
+ */
+export interface ConsulTlsConfig {
+  /** CA certificate(s) that sign Consul's certificate (env `CONSUL_CACERT`). Default Node's CAs. */
+  caFile: string | undefined;
+  /** Client certificate, for a Consul with `verify_incoming` (env `CONSUL_CLIENT_CERT`). Needs `keyFile`. */
+  certFile: string | undefined;
+  /** The client certificate's private key (env `CONSUL_CLIENT_KEY`). */
+  keyFile: string | undefined;
+  /** Name Consul's certificate must carry, when not the address's host (env `CONSUL_TLS_SERVER_NAME`). */
+  serverName: string | undefined;
+  /** Verify Consul's certificate. Default true (env `CONSUL_HTTP_SSL_VERIFY`); off only for local testing. */
+  verify: boolean;
 }
 
 export interface PostgresConfig {
@@ -344,11 +362,35 @@ function httpSection(raw: unknown, env: NodeJS.ProcessEnv): HttpConfig {
   };
 }
 
+/** `stores.consul.tls` with Consul's CLI variables over it; undefined when neither sets anything. */
+function consulTls(raw: unknown, env: NodeJS.ProcessEnv, address: string): ConsulTlsConfig | undefined {
+  const path = 'stores.consul.tls';
+  const t = object(raw, path, ['caFile', 'certFile', 'keyFile', 'serverName', 'verify']);
+  const tls: ConsulTlsConfig = {
+    caFile: optStr(env.CONSUL_CACERT || t.caFile, `${path}.caFile`),
+    certFile: optStr(env.CONSUL_CLIENT_CERT || t.certFile, `${path}.certFile`),
+    keyFile: optStr(env.CONSUL_CLIENT_KEY || t.keyFile, `${path}.keyFile`),
+    serverName: optStr(env.CONSUL_TLS_SERVER_NAME || t.serverName, `${path}.serverName`),
+    verify: bool(env.CONSUL_HTTP_SSL_VERIFY || t.verify, `${path}.verify`, true),
+  };
+  if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {
+    throw fail(
+      `${path}.${tls.certFile ? 'keyFile' : 'certFile'}`,
+      'is required with the other (a client certificate and its key)',
+    );
+  }
+  if (raw !== undefined && raw !== null && !address.startsWith('https://')) {
+    throw fail(path, `needs an https:// address, got ${show(address)}`);
+  }
+  const set = tls.caFile || tls.certFile || tls.serverName || !tls.verify;
+  return set ? tls : undefined;
+}
+
 function storesSection(raw: unknown, env: NodeJS.ProcessEnv): StoresConfig {
   const o = object(raw, 'stores', ['consul', 'postgres', 'embedded']);
   let consul: ConsulConfig | undefined;
   if (o.consul !== undefined || env.CONSUL_HTTP_ADDR) {
-    const c = object(o.consul, 'stores.consul', ['address', 'token', 'prefix', 'timeoutMs', 'historyLimit']);
+    const c = object(o.consul, 'stores.consul', ['address', 'token', 'prefix', 'timeoutMs', 'historyLimit', 'tls']);
     const prefix = str(env.SUMMIT_CONSUL_PREFIX || c.prefix, 'stores.consul.prefix', 'summit/');
     if (!/^(?:[A-Za-z0-9_.:-]+\/)+$/.test(prefix) || /(^|\/)\.\.?\//.test(prefix)) {
       throw fail(
@@ -356,12 +398,16 @@ function storesSection(raw: unknown, env: NodeJS.ProcessEnv): StoresConfig {
         `must be path segments each ending in "/", like "summit/"; got ${show(prefix)}`,
       );
     }
+    let address = str(env.CONSUL_HTTP_ADDR || c.address, 'stores.consul.address');
+    if (!/^[a-z]+:\/\//i.test(address))
+      address = `${bool(env.CONSUL_HTTP_SSL, 'CONSUL_HTTP_SSL', false) ? 'https' : 'http'}://${address}`;
     consul = {
-      address: str(env.CONSUL_HTTP_ADDR || c.address, 'stores.consul.address'),
+      address,
       token: optStr(env.CONSUL_HTTP_TOKEN || c.token, 'stores.consul.token'),
       prefix,
       timeoutMs: int(c.timeoutMs, 'stores.consul.timeoutMs', 5000, 1, 600_000),
       historyLimit: int(c.historyLimit, 'stores.consul.historyLimit', 20, 1, 100_000),
+      tls: consulTls(c.tls, env, address),
     };
   }
   let postgres: PostgresConfig | undefined;

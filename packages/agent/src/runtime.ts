@@ -15,20 +15,22 @@
  * process fails at once with a clear `BACKEND_UNAVAILABLE` instead of corrupting it. Drivers are
  * loaded only for the tiers used (subpath imports): the embedded default never loads `pg` or `consul`.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { createFailoverStore, type FailoverEvent, type FailoverStore } from '@summit-config/backends';
 import { createMemoryStore } from '@summit-config/backends/memory';
 import {
   type AuditSource,
+  type ConfigError,
   type ConfigService,
   type ConfigStore,
   createConfigService,
-  errors,
   type GovernanceStore,
-  type MigrationHistory,
+  isConfigError,
   type Rbac,
 } from '@summit-config/core';
-import type { AgentConfig } from './config.js';
+import { errors } from '@summit-config/core/internal';
+import type { MigrationHistory } from '@summit-config/core/migrations';
+import type { AgentConfig, ConsulTlsConfig } from './config.js';
 import { claimEmbeddedDir } from './embedded-lock.js';
 import { openSecretSql, type SecretSqlHandle } from './local-secrets.js';
 import type { AgentLogger } from './util.js';
@@ -84,17 +86,20 @@ export async function openRuntime(config: AgentConfig, options: RuntimeOptions):
   };
   try {
     const tiers: ConfigStore[] = [];
+    let consulDenied: Promise<ConfigError | undefined> | undefined;
     if (consul) {
       const { createConsulStore } = await import('@summit-config/backends/consul');
-      tiers.push(
-        createConsulStore({
-          address: consul.address,
-          token: consul.token,
-          prefix: consul.prefix,
-          timeoutMs: consul.timeoutMs,
-          historyLimit: consul.historyLimit,
-        }),
-      );
+      const consulStore = createConsulStore({
+        address: consul.address,
+        token: consul.token,
+        prefix: consul.prefix,
+        timeoutMs: consul.timeoutMs,
+        historyLimit: consul.historyLimit,
+        ...(consul.tls ? { tls: await consulTlsOptions(consul.tls) } : {}),
+      });
+      tiers.push(consulStore);
+      closers.push(() => consulStore.close());
+      consulDenied = consulAccessDenied(consulStore, consul.timeoutMs);
     }
     let governance: (GovernanceStore & { migrate(): Promise<unknown> }) | undefined;
     let history: (() => MigrationHistory) | undefined;
@@ -146,6 +151,8 @@ export async function openRuntime(config: AgentConfig, options: RuntimeOptions):
     closers.unshift(async () => {
       for (const s of services.splice(0)) await s.close();
     });
+    const denied = await consulDenied;
+    if (denied) throw denied;
     const durable = tiers.filter((t) => t.capabilities.durable);
     return {
       config,
@@ -180,5 +187,45 @@ export async function openRuntime(config: AgentConfig, options: RuntimeOptions):
   } catch (error) {
     await close();
     throw error;
+  }
+}
+
+/** `stores.consul.tls` as the Consul store's TLS options: the PEM files read now. */
+async function consulTlsOptions(tls: ConsulTlsConfig) {
+  const read = async (field: keyof ConsulTlsConfig, file: string | undefined) => {
+    if (file === undefined) return undefined;
+    try {
+      return await readFile(file);
+    } catch (error) {
+      throw errors.constraint(`stores.consul.tls.${field}: ${file} cannot be read: ${(error as Error).message}`);
+    }
+  };
+  const [ca, cert, key] = await Promise.all([
+    read('caFile', tls.caFile),
+    read('certFile', tls.certFile),
+    read('keyFile', tls.keyFile),
+  ]);
+  return {
+    ...(ca ? { ca } : {}),
+    ...(cert ? { cert } : {}),
+    ...(key ? { key } : {}),
+    ...(tls.serverName ? { servername: tls.serverName } : {}),
+    rejectUnauthorized: tls.verify,
+  };
+}
+
+/**
+ * Consul's ACLs, checked while the other tiers open: a ping (a read of the prefix's epoch key) that
+ * Consul refuses (`ACCESS_DENIED`: no token, or one that may not read the prefix) fails the open, so
+ * the agent never starts serving and the CLI exits with the code, instead of the chain serving
+ * what the other tiers hold as if Consul's configs were absent. Any other failure (Consul down or
+ * slow) is left to the failover chain.
+ */
+async function consulAccessDenied(store: ConfigStore, timeoutMs: number): Promise<ConfigError | undefined> {
+  try {
+    await store.ping({ signal: AbortSignal.timeout(Math.min(timeoutMs, 2000)) });
+    return undefined;
+  } catch (error) {
+    return isConfigError(error, 'ACCESS_DENIED') ? error : undefined;
   }
 }

@@ -1,9 +1,13 @@
 /**
  * How to reach Consul: the connection options the store, sessions and the leader lock share, and
  * their validation into a resolved connection (address, `/v1` base URL, token, datacenter, TLS,
- * request timeout). Defaults come from `CONSUL_HTTP_ADDR` and `CONSUL_HTTP_TOKEN`.
+ * request timeout). Defaults come from the environment, named as Consul's own CLI names them:
+ * `CONSUL_HTTP_ADDR` (`https://` for TLS; a bare `host:port` is https with `CONSUL_HTTP_SSL=true`),
+ * `CONSUL_HTTP_TOKEN`, and for TLS `CONSUL_CACERT`, `CONSUL_CLIENT_CERT`, `CONSUL_CLIENT_KEY` (PEM
+ * files), `CONSUL_TLS_SERVER_NAME` and `CONSUL_HTTP_SSL_VERIFY=false`.
  */
-import { errors } from '@summit-config/core';
+import { readFileSync } from 'node:fs';
+import { errors } from '@summit-config/core/internal';
 import { intOption } from './integers.js';
 
 /** TLS options passed through to Node's `https` agent (same names as `tls.connect`). */
@@ -34,7 +38,11 @@ export interface ConsulConnectionOptions {
   token?: string;
   /** Datacenter to address (`?dc=`). Default: the agent's own. */
   datacenter?: string;
-  /** TLS options for an `https:` address. Default none (Node's defaults). */
+  /**
+   * TLS options for an `https:` address. Default: from `CONSUL_CACERT`, `CONSUL_CLIENT_CERT`,
+   * `CONSUL_CLIENT_KEY`, `CONSUL_TLS_SERVER_NAME` and `CONSUL_HTTP_SSL_VERIFY` when any is set,
+   * else none (Node's defaults).
+   */
   tls?: ConsulTlsOptions;
   /**
    * Absolute timeout of one non-blocking request, in milliseconds, from send to the last byte.
@@ -57,7 +65,9 @@ export function resolveConnection(options: ConsulConnectionOptions, what: string
   const bad = (option: string, detail: string) => errors.constraint(`${what} option ${option} ${detail}`);
   let address = options.address ?? process.env.CONSUL_HTTP_ADDR ?? 'http://127.0.0.1:8500';
   if (typeof address !== 'string' || address.length === 0) throw bad('address', 'must be a non-empty string');
-  if (!/^[a-z]+:\/\//i.test(address)) address = `http://${address}`;
+  if (!/^[a-z]+:\/\//i.test(address)) {
+    address = `${options.address === undefined && /^(1|true)$/i.test(process.env.CONSUL_HTTP_SSL ?? '') ? 'https' : 'http'}://${address}`;
+  }
   let url: URL;
   try {
     url = new URL(address);
@@ -91,7 +101,41 @@ export function resolveConnection(options: ConsulConnectionOptions, what: string
     baseUrl,
     token: token === '' ? undefined : token,
     datacenter,
-    tls: options.tls,
+    tls: options.tls ?? tlsFromEnv(process.env, what),
     timeoutMs,
   };
+}
+
+/**
+ * TLS options from Consul's CLI variables (`CONSUL_CACERT`, `CONSUL_CLIENT_CERT`,
+ * `CONSUL_CLIENT_KEY`: PEM files, read now; `CONSUL_TLS_SERVER_NAME`; `CONSUL_HTTP_SSL_VERIFY=false`
+ * turns verification off). `undefined` when none is set. A file that cannot be read is a
+ * `CONSTRAINT_VIOLATION` naming the variable.
+ */
+export function tlsFromEnv(env: NodeJS.ProcessEnv, what = 'consul'): ConsulTlsOptions | undefined {
+  const file = (name: string): Buffer | undefined => {
+    const path = env[name];
+    if (!path) return undefined;
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      throw errors.constraint(`${what}: ${name}=${path} cannot be read: ${(error as Error).message}`);
+    }
+  };
+  const tls: ConsulTlsOptions = {};
+  const ca = file('CONSUL_CACERT');
+  const cert = file('CONSUL_CLIENT_CERT');
+  const key = file('CONSUL_CLIENT_KEY');
+  if (ca) tls.ca = ca;
+  if (cert) tls.cert = cert;
+  if (key) tls.key = key;
+  if (env.CONSUL_TLS_SERVER_NAME) tls.servername = env.CONSUL_TLS_SERVER_NAME;
+  const verify = env.CONSUL_HTTP_SSL_VERIFY;
+  if (verify !== undefined && verify !== '') {
+    if (!/^(true|false|1|0)$/i.test(verify)) {
+      throw errors.constraint(`${what}: CONSUL_HTTP_SSL_VERIFY must be true or false, got ${JSON.stringify(verify)}`);
+    }
+    tls.rejectUnauthorized = /^(true|1)$/i.test(verify);
+  }
+  return Object.keys(tls).length > 0 ? tls : undefined;
 }

@@ -4,7 +4,8 @@
  * `BACKEND_UNAVAILABLE`), a rolled-back transaction, a refused write fence, and the store's
  * `CHECKSUM_MISMATCH` and ACL-filtered listings.
  */
-import { ConfigError, type ConfigRef, errors, fenceCheck, refKey, type WriteFence } from '@summit-config/core';
+import { ConfigError, type ConfigRef, refKey, type WriteFence } from '@summit-config/core';
+import { errors, fenceCheck } from '@summit-config/core/internal';
 import type { TxnError, TxnOp } from './consul-wire.js';
 
 /** Consul answered with a status code; kept as the `cause` of the mapped `ConfigError`. */
@@ -17,6 +18,33 @@ export class ConsulResponseError extends Error {
     this.status = status;
     this.body = body;
   }
+}
+
+/**
+ * The TLS handshake with Consul failed (an unknown CA, a name mismatch, a client certificate the
+ * server refused or none when it requires one); kept as the `cause` of a `BACKEND_UNAVAILABLE`
+ * whose message names it. `code` is Node's (e.g. `UNABLE_TO_VERIFY_LEAF_SIGNATURE`).
+ */
+export class ConsulTlsError extends Error {
+  readonly code: string;
+  constructor(address: string, code: string, detail: string, cause: unknown) {
+    super(`TLS with ${address} failed (${code}): ${detail}`, { cause });
+    this.name = 'ConsulTlsError';
+    this.code = code;
+  }
+}
+
+const TLS_CODE =
+  /^(ERR_SSL_|ERR_TLS_|CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED|SELF_SIGNED_CERT|HOSTNAME_MISMATCH|ERR_OSSL_|EPROTO$)/;
+
+/** A transport error, as a `ConsulTlsError` when it comes from TLS (an `https:` connection only). */
+export function transportError(error: unknown, address: string, secure: boolean): unknown {
+  if (!secure || !(error instanceof Error)) return error;
+  const code = (error as Error & { code?: unknown }).code;
+  const tlsLike =
+    (typeof code === 'string' && TLS_CODE.test(code)) || /\b(ssl|tls|certificate|handshake)\b/i.test(error.message);
+  if (!tlsLike) return error;
+  return new ConsulTlsError(address, typeof code === 'string' ? code : 'TLS', error.message, error);
 }
 
 /** The error is Consul saying the session does not exist (any more). */
@@ -90,6 +118,21 @@ export function incomplete(backend: string, what: string): ConfigError {
     'ACCESS_DENIED',
     `${backend}: the ACL token cannot read every key of the ${what}; ask for a scope it may read`,
     { backend },
+  );
+}
+
+/**
+ * Consul denied a recursive read of `prefix` behind a 404: versions that do not send
+ * `X-Consul-Results-Filtered-By-ACLs` (1.8.7 among them) answer a recursive read (or key listing)
+ * that their ACLs filtered down to nothing with 404, as for an empty prefix, and a plain read of the
+ * prefix itself with 403. `probe` is that 403, kept as the cause.
+ */
+export function aclDenied(backend: string, prefix: string, tokenSet: boolean, probe: unknown): ConfigError {
+  const who = tokenSet ? 'the ACL token' : 'no ACL token (CONSUL_HTTP_TOKEN / stores.consul.token unset)';
+  return new ConfigError(
+    'ACCESS_DENIED',
+    `${backend}: ${who} may not read ${prefix}: Consul answered the recursive read with 404 and a read of the prefix itself with 403 (ACLs deny it; the data is not known to be absent)`,
+    { backend, cause: probe },
   );
 }
 

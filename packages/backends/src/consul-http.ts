@@ -6,7 +6,9 @@
  * absolute request timeout, `AbortSignal` support (through the client's `ctx` cancel event), the
  * `X-Consul-*` response headers, and one error mapping (consul-errors.ts): a refused/reset
  * connection, a timeout, a 5xx or a 429 becomes `BACKEND_UNAVAILABLE` with the cause; 403 becomes
- * `ACCESS_DENIED`; 413 becomes `DOCUMENT_TOO_LARGE`; a 404 on a read is "absent", never an error.
+ * `ACCESS_DENIED`; 413 becomes `DOCUMENT_TOO_LARGE`; a 404 on a read is "absent", never an error,
+ * except that a 404 on a recursive read or key listing is confirmed first (`#confirmEmpty`): Consul
+ * versions without the ACL-filtered header answer a read their ACLs deny with the same 404.
  * The connection options are resolved in consul-connection.ts, the wire format is consul-wire.ts.
  *
  * Sessions, status, key listing, put/acquire/release and delete go through the client's public
@@ -16,10 +18,11 @@
 import { EventEmitter } from 'node:events';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { abortReason, ConfigError, errors, onAbort } from '@summit-config/core';
+import { ConfigError, isConfigError } from '@summit-config/core';
+import { abortReason, errors, onAbort } from '@summit-config/core/internal';
 import Consul from 'consul';
 import type { ResolvedConnection } from './consul-connection.js';
-import { mapStatus } from './consul-errors.js';
+import { aclDenied, mapStatus, transportError } from './consul-errors.js';
 import {
   blockingQuery,
   type CallOptions,
@@ -173,7 +176,10 @@ export class ConsulHttp {
       }
       this.#failed();
       if (error instanceof ConfigError) throw error;
-      throw errors.unavailable(this.#backend, error instanceof Error ? error : new Error(String(error)));
+      throw errors.unavailable(
+        this.#backend,
+        this.#transport(error instanceof Error ? error : new Error(String(error))),
+      );
     } finally {
       off();
     }
@@ -236,7 +242,7 @@ export class ConsulHttp {
           return;
         }
         this.#failed();
-        reject(error instanceof ConfigError ? error : errors.unavailable(this.#backend, error));
+        reject(error instanceof ConfigError ? error : errors.unavailable(this.#backend, this.#transport(error)));
       };
       const req = transport(
         {
@@ -272,6 +278,11 @@ export class ConsulHttp {
     });
   }
 
+  /** A failed connection's cause; a TLS failure becomes a `ConsulTlsError` that names it. */
+  #transport(error: unknown): unknown {
+    return transportError(error, this.conn.address, this.conn.baseUrl.protocol === 'https:');
+  }
+
   /** Parses a response body; a body that is not JSON means something other than Consul answered. */
   #json(text: string, operation: string): unknown {
     try {
@@ -281,6 +292,32 @@ export class ConsulHttp {
         this.#backend,
         new Error(`${operation}: the response is not JSON: ${text.slice(0, 100)}`, { cause: error }),
       );
+    }
+  }
+
+  /**
+   * Tells an empty prefix from one the ACLs hide. Consul 1.8.7 answers a recursive read or key
+   * listing its ACLs filtered down to nothing with 404 and no `X-Consul-Results-Filtered-By-ACLs`
+   * header, exactly like an empty prefix; a plain GET of the prefix as a key answers 403 when the
+   * token may not read it (whether or not anything lies below) and 404 (or 200) when it may. So a
+   * 404 listing costs one more request, and a denied one rejects `ACCESS_DENIED` instead of "empty".
+   */
+  async #confirmEmpty(prefix: string, options: CallOptions, meta: QueryMeta): Promise<void> {
+    if (meta.filtered) return; // the caller refuses the listing itself
+    try {
+      await this.#fast(
+        'GET',
+        `/kv/${encodeKey(prefix)}`,
+        {},
+        undefined,
+        { signal: options.signal, consistent: options.consistent },
+        'kv get (ACL check of an empty listing)',
+      );
+    } catch (error) {
+      if (isConfigError(error, 'ACCESS_DENIED')) {
+        throw aclDenied(this.#backend, prefix, this.conn.token !== undefined, error);
+      }
+      throw error;
     }
   }
 
@@ -298,7 +335,7 @@ export class ConsulHttp {
   }
 
   /**
-   * Recursive GET of a prefix: every entry below it (an empty list on 404). With `index`, a
+   * Recursive GET of a prefix: every entry below it (an empty list on a 404 the ACLs do not explain). With `index`, a
    * blocking query that returns when the prefix changes or after `wait` milliseconds.
    */
   async kvList(
@@ -307,26 +344,32 @@ export class ConsulHttp {
   ): Promise<{ entries: KvEntry[]; meta: QueryMeta }> {
     const query = { recurse: '', ...blockingQuery(options) };
     const res = await this.#fast('GET', `/kv/${encodeKey(prefix)}`, query, undefined, options, 'kv list');
-    if (res.status === 404) return { entries: [], meta: metaOf(res) };
+    if (res.status === 404) {
+      const meta = metaOf(res);
+      await this.#confirmEmpty(prefix, options, meta);
+      return { entries: [], meta };
+    }
     const list = this.#json(res.text, 'kv list');
     const entries = Array.isArray(list) ? (list as KvEntry[]) : [];
     for (const entry of entries) entry.Value = decodeValue(entry.Value);
     return { entries, meta: metaOf(res) };
   }
 
-  /** Key names below `prefix`, up to the next `separator` when given (empty on 404). */
+  /** Key names below `prefix`, up to the next `separator` when given (empty on a 404 the ACLs do not explain). */
   async kvKeys(
     prefix: string,
     options: CallOptions & { separator?: string } = {},
   ): Promise<{ keys: string[]; meta: QueryMeta }> {
-    return this.#call(
+    const out = await this.#call(
       'kv keys',
       options,
       (api, base) =>
         api.kv.keys({ ...base, key: prefix, ...(options.separator ? { separator: options.separator } : {}) }),
-      (res, body) => ({ keys: Array.isArray(body) ? (body as string[]) : [], meta: metaOf(res) }),
-      (status, res) => (status === 404 ? { value: { keys: [], meta: metaOf(res) } } : undefined),
+      (res, body) => ({ keys: Array.isArray(body) ? (body as string[]) : [], meta: metaOf(res), absent: false }),
+      (status, res) => (status === 404 ? { value: { keys: [], meta: metaOf(res), absent: true } } : undefined),
     );
+    if (out.absent) await this.#confirmEmpty(prefix, options, out.meta);
+    return { keys: out.keys, meta: out.meta };
   }
 
   /** PUT a key; with `acquire`/`release`/`cas` the answer says whether it took effect. */

@@ -24,18 +24,15 @@ import {
   type ConfigRef,
   type ConfigStore,
   type ConfigVersion,
-  delay,
-  errors,
   type Head,
+  isConfigError,
   type ListQuery,
-  parseScope,
   refKey,
   type Scope,
   type StoreCapabilities,
-  serializeVersion,
   type Unwatch,
-  verifyVersion,
 } from '@summit-config/core';
+import { delay, errors, parseScope, serializeVersion, verifyVersion } from '@summit-config/core/internal';
 import { ConsulAcks } from './consul-acks.js';
 import { createConsulContext } from './consul-context.js';
 import { fencedOut, fenceOf, fenceRefused, incomplete, mismatch, txnFailure } from './consul-errors.js';
@@ -49,6 +46,7 @@ import { base64, type TxnOp } from './consul-wire.js';
 import { isIntegerIn } from './integers.js';
 
 export type { ConsulConnectionOptions, ConsulTlsOptions } from './consul-connection.js';
+export { ConsulTlsError } from './consul-errors.js';
 export { createLeaderLock, type LeaderLock, type LeaderLockOptions } from './consul-lock.js';
 export { CONSUL_MAX_TXN_BYTES, CONSUL_MAX_VALUE_BYTES, type ConsulStoreOptions } from './consul-options.js';
 export { type ConsulSession, type ConsulSessionOptions, createConsulSession } from './consul-session.js';
@@ -399,7 +397,18 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
       lifecycle.assertOpen();
       // A consistent KV read goes through the raft leader: a follower that still names a dead leader
       // in /v1/status/leader fails this at once (or times out), as every KV write would.
-      await http.kvGet(layout.epoch(), { consistent: true, signal: o.signal });
+      try {
+        await http.kvGet(layout.epoch(), { consistent: true, signal: o.signal });
+      } catch (error) {
+        if (!isConfigError(error, 'ACCESS_DENIED')) throw error;
+        const who =
+          conn.token === undefined ? 'no ACL token (CONSUL_HTTP_TOKEN / stores.consul.token unset)' : 'the ACL token';
+        throw new ConfigError(
+          'ACCESS_DENIED',
+          `${backend}: ${who} may not read ${opts.prefix} (Consul answered 403 to a read of ${layout.epoch()})`,
+          { backend, cause: error },
+        );
+      }
     },
 
     close() {
