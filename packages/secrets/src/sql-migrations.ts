@@ -3,7 +3,8 @@
  * opened (on their first call), on the one SQL seam (`SqlDatabase` of `@summit-config/core`):
  *
  * - {@link migrateSecretStorageTables}: the local provider's encrypted versions, `summit_secrets`
- *   and `summit_secret_versions` (`createSqlSecretStorage`);
+ *   and `summit_secret_versions`, and its master key check value, `summit_secret_meta`
+ *   (`createSqlSecretStorage`);
  * - {@link migrateRotationPolicyTable}: `secret_rotation_policies` (`createSqlRotationPolicies`).
  *   Databases the PostgreSQL store migrated before also have it, from the store's migrations 1 and 5
  *   (`@summit-config/backends`, which keeps them for existing databases): this migration detects
@@ -14,7 +15,7 @@
  * Both are idempotent, and safe when several processes start at once (one transaction under an
  * advisory lock).
  */
-import { SQL_SCHEMA_LOCK, type SqlDatabase, type SqlQueryable } from '@summit-config/core';
+import { SQL_SCHEMA_LOCK, type SqlDatabase, type SqlQueryable } from '@summit-config/core/internal';
 
 function quote(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
@@ -33,7 +34,11 @@ async function withRetry(migrate: () => Promise<void>): Promise<void> {
   }
 }
 
-/** Creates the local provider's tables in `schema` (and the schema) when missing. */
+/**
+ * Creates the local provider's tables in `schema` (and the schema) when missing: `summit_secrets`,
+ * `summit_secret_versions` and `summit_secret_meta` (storage-wide values: the master key's check
+ * value), the last one also in databases created before it existed.
+ */
 export async function migrateSecretStorageTables(sql: SqlDatabase, schema: string): Promise<void> {
   const s = quote(schema);
   const secretsTable = `${s}.summit_secrets`;
@@ -67,6 +72,12 @@ export async function migrateSecretStorageTables(sql: SqlDatabase, schema: strin
       `CREATE UNIQUE INDEX IF NOT EXISTS summit_secret_versions_stage ON ${versionsTable} (name, stage)
        WHERE stage IS NOT NULL`,
     );
+    // Added later (the master key's check value): IF NOT EXISTS, so existing databases get it too.
+    await tx.query(`CREATE TABLE IF NOT EXISTS ${s}.summit_secret_meta (
+      key text PRIMARY KEY,
+      value text NOT NULL,
+      created_at timestamptz NOT NULL DEFAULT now()
+    )`);
   });
 }
 

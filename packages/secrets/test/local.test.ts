@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createPgliteClient } from '@summit-config/backends/pglite';
 import {
@@ -127,7 +127,7 @@ describe('local provider: master key', () => {
     expect(generateMasterKey()).not.toBe(text);
   });
 
-  it('a wrong key fails authentication on read; it never returns garbage', async () => {
+  it('a wrong key fails fast on the key check value: it reads nothing and creates nothing', async () => {
     const storage = createMemorySecretStorage();
     const secret = secretName();
     const value = secretText();
@@ -135,13 +135,63 @@ describe('local provider: master key', () => {
     await right.create(secret, value);
     const wrong = createLocalProvider({ key: masterKey().base64, storage });
     const e = await rejection(wrong.read(secret));
-    expect(e).toMatchObject({ code: 'SECRET_PROVIDER', reason: 'key', provider: 'local', secret, secretVersion: '1' });
-    expect(e.message).toMatch(/authentication failed/);
+    expect(e).toMatchObject({ code: 'SECRET_PROVIDER', reason: 'key', provider: 'local', secret });
+    expect(e.message).toMatch(/does not match the one this store was created with \(key check value mismatch\)/);
     expect(everyTextOf(e)).not.toContain(value);
-    // Metadata stays readable with the wrong key: only values need it.
-    expect(await wrong.listVersions(secret)).toHaveLength(1);
+    expect(await rejection(wrong.listVersions(secret))).toMatchObject({ reason: 'key' });
+    const other = secretName('other');
+    expect(await rejection(wrong.create(other, secretText()))).toMatchObject({ reason: 'key', secret: other });
+    expect(await storage.list(other)).toBeUndefined();
+    expect(await rejection(wrong.write(secret, secretText()))).toMatchObject({ reason: 'key' });
+    expect(await storage.list(secret)).toHaveLength(1);
     expect((await right.read(secret)).value).toBe(value);
   });
+
+  it('a version that does not decrypt under the right key fails authentication; it never returns garbage', async () => {
+    const storage = createMemorySecretStorage();
+    const secret = secretName();
+    const value = secretText();
+    const provider = createLocalProvider({ key: key.base64, storage });
+    await provider.create(secret, value);
+    // A version that the key does not open, written behind the provider's back.
+    await storage.change(secret, (snap) => ({
+      insert: {
+        stage: 'pending',
+        sealed: { iv: Buffer.alloc(12), tag: Buffer.alloc(16), ciphertext: Buffer.from('x') },
+        labels: {},
+      },
+      result: snap.nextVersion,
+    }));
+    const e = await rejection(provider.read(secret, 'pending'));
+    expect(e).toMatchObject({ code: 'SECRET_PROVIDER', reason: 'key', provider: 'local', secret, secretVersion: '2' });
+    expect(e.message).toMatch(/authentication failed/);
+    expect((await provider.read(secret)).value).toBe(value);
+  });
+
+  it.skipIf(process.platform === 'win32')(
+    'a key file group or others may read or write is refused, naming the file, its mode and the fix',
+    async () => {
+      const dir = await tempDir();
+      const loose = join(dir, 'loose.key');
+      await writeFile(loose, key.base64, { mode: 0o600 });
+      await chmod(loose, 0o644);
+      for (const options of [{ keyFile: loose, env: {} }, { env: { SUMMIT_MASTER_KEY_FILE: loose } }]) {
+        let error: unknown;
+        try {
+          createLocalProvider(options);
+        } catch (e) {
+          error = e;
+        }
+        expect(isSecretError(error, 'key')).toBe(true);
+        expect(error).toMatchObject({ code: 'SECRET_PROVIDER', provider: 'local' });
+        expect((error as Error).message).toBe(
+          `provider "local": the master key file ${JSON.stringify(loose)} has mode 0644: it is readable or writable by group or others; restrict it to its owner with \`chmod 600 ${loose}\``,
+        );
+      }
+      await chmod(loose, 0o600);
+      expect(() => createLocalProvider({ keyFile: loose, env: {} })).not.toThrow();
+    },
+  );
 });
 
 describe('local provider: PostgreSQL storage', () => {

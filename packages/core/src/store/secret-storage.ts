@@ -95,6 +95,22 @@ export interface LocalSecretStorage {
   get(name: string, lookup: VersionLookup): Promise<{ secretExists: boolean; row: StoredVersion | undefined }>;
   /** Every version, ascending, or `undefined` when the secret does not exist. */
   list(name: string): Promise<StoredVersionMeta[] | undefined>;
+  /**
+   * A storage-wide value by key, or `undefined` when it was never set. The provider keeps its master
+   * key's check value (KCV) here: never a key, never anything a key can be recovered from.
+   */
+  getMeta(key: string): Promise<string | undefined>;
+  /**
+   * Sets `key` to `value` unless it is set already: the first writer wins, concurrent callers
+   * included. Resolves to the value kept (`value`, or the one set before). Values never change.
+   */
+  putMeta(key: string, value: string): Promise<string>;
+  /**
+   * The oldest stored version that still holds its ciphertext (any secret, any state but
+   * `destroyed`), or `undefined` when none does: what the provider decrypts to check its key against
+   * a store that has no key check value yet.
+   */
+  firstSealed(): Promise<{ name: string; row: StoredVersion } | undefined>;
   /** Releases what the storage owns. Idempotent. */
   close(): Promise<void>;
 }

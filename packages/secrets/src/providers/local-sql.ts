@@ -10,8 +10,9 @@
  *   summit_secrets          (name PK, next_version, created_at, updated_at)
  *   summit_secret_versions  (name, version, stage, state, ciphertext, iv, tag, labels,
  *                            created_at, updated_at; PK (name, version); one row per (name, stage))
+ *   summit_secret_meta      (key PK, value, created_at): the master key's check value
  */
-import type { SqlDatabase, SqlQueryable, SqlResult } from '@summit-config/core';
+import type { SqlDatabase, SqlQueryable, SqlResult } from '@summit-config/core/internal';
 import type { SecretStage, SecretVersionState } from '../contract.js';
 import { isSecretError, sanitizeCause, secretError } from '../errors.js';
 import { optionError } from '../provider-kit.js';
@@ -158,6 +159,7 @@ export function createSqlSecretStorage(options: SqlSecretStorageOptions): LocalS
   if (kind !== 'postgres' && kind !== 'pglite') throw optionError('local', 'kind', 'must be "postgres" or "pglite"');
   const secretsTable = `${quote(schema)}.summit_secrets`;
   const versionsTable = `${quote(schema)}.summit_secret_versions`;
+  const metaTable = `${quote(schema)}.summit_secret_meta`;
   let ready: Promise<void> | undefined;
   let closing: Promise<void> | undefined;
 
@@ -305,6 +307,47 @@ export function createSqlSecretStorage(options: SqlSecretStorageOptions): LocalS
         return rows.filter((r) => r.version !== null).map(toMeta);
       } catch (error) {
         throw unavailable(error, name);
+      }
+    },
+
+    async getMeta(key) {
+      try {
+        await ensureReady();
+        const { rows } = await sql.query<{ value: string }>(`SELECT value FROM ${metaTable} WHERE key = $1`, [key]);
+        return rows[0]?.value;
+      } catch (error) {
+        throw unavailable(error);
+      }
+    },
+
+    async putMeta(key, value) {
+      try {
+        await ensureReady();
+        const inserted = await sql.query<{ value: string }>(
+          `INSERT INTO ${metaTable} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING RETURNING value`,
+          [key, value],
+        );
+        if (inserted.rows[0]) return inserted.rows[0].value;
+        // Set before (or by a concurrent caller, committed by now): a new statement sees it.
+        const { rows } = await sql.query<{ value: string }>(`SELECT value FROM ${metaTable} WHERE key = $1`, [key]);
+        if (!rows[0]) throw new Error(`meta value ${key} neither inserted nor found`);
+        return rows[0].value;
+      } catch (error) {
+        throw unavailable(error);
+      }
+    },
+
+    async firstSealed() {
+      try {
+        await ensureReady();
+        const { rows } = await sql.query<VersionRow & { name: string }>(
+          `SELECT name, ${META_COLUMNS}, ciphertext, iv, tag FROM ${versionsTable}
+           WHERE ciphertext IS NOT NULL ORDER BY created_at, name, version LIMIT 1`,
+        );
+        const row = rows[0];
+        return row && { name: row.name, row: toStored(row) };
+      } catch (error) {
+        throw unavailable(error);
       }
     },
 

@@ -11,7 +11,7 @@ import {
   type SealedValue,
   type StoredVersion,
   type StoredVersionMeta,
-} from '@summit-config/core';
+} from '@summit-config/core/internal';
 
 export {
   checkPlanStages,
@@ -23,7 +23,7 @@ export {
   type StoredVersionMeta,
   type VersionLookup,
   type VersionUpdate,
-} from '@summit-config/core';
+} from '@summit-config/core/internal';
 
 interface MemorySecret {
   nextVersion: number;
@@ -37,6 +37,7 @@ function copySealed(s: SealedValue): SealedValue {
 /** The in-memory storage: nothing survives the process (ciphertext only, like the SQL one). */
 export function createMemorySecretStorage(): LocalSecretStorage {
   const secrets = new Map<string, MemorySecret>();
+  const metaValues = new Map<string, string>();
 
   function meta(v: StoredVersion): StoredVersionMeta {
     return {
@@ -108,6 +109,26 @@ export function createMemorySecretStorage(): LocalSecretStorage {
     async list(name) {
       const secret = secrets.get(name);
       return secret ? [...secret.versions.values()].sort((a, b) => a.version - b.version).map(meta) : undefined;
+    },
+
+    async getMeta(key) {
+      return metaValues.get(key);
+    },
+
+    async putMeta(key, value) {
+      if (!metaValues.has(key)) metaValues.set(key, value);
+      return metaValues.get(key) as string;
+    },
+
+    async firstSealed() {
+      let first: { name: string; row: StoredVersion } | undefined;
+      for (const [name, secret] of secrets) {
+        for (const row of secret.versions.values()) {
+          if (!row.sealed) continue;
+          if (!first || row.createdAt < first.row.createdAt) first = { name, row };
+        }
+      }
+      return first && { name: first.name, row: { ...first.row, sealed: copySealed(first.row.sealed as SealedValue) } };
     },
 
     async close() {

@@ -10,9 +10,21 @@
  * the secret name and version number as additional data, so a wrong key, an edited ciphertext or a
  * row copied to another secret fails authentication (`SECRET_PROVIDER`, reason `key`): it never
  * decrypts to garbage.
+ *
+ * Hardened edges of the master key:
+ * - a key file readable or writable by group or others (mode & 0o077) is refused at construction
+ *   (`SECRET_PROVIDER`, reason `key`, naming the file, its mode and `chmod 600 <file>`);
+ * - a key check value (KCV), HMAC-SHA256 of a fixed label under the key (it reveals nothing of the
+ *   key), is kept in the storage (`putMeta`): the first write to an empty storage records it, and the
+ *   first operation of every provider compares it before reading or writing anything, so a wrong key
+ *   fails fast (reason `key`, "key check value mismatch") instead of creating versions no other
+ *   provider can read. A storage from before the KCV (versions, no KCV) adopts one on the first
+ *   successful decrypt of its oldest stored version, which every provider's first operation tries;
+ *   a key that does not decrypt it is refused the same way and records nothing. The provider has one
+ *   master key (no key ids), so a storage has one KCV.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import type { PromoteResult, SecretProvider, SecretStage, SecretVersionInfo } from '../contract.js';
 import { isSecretError, secretError } from '../errors.js';
 import { integerOption, optionError, ProviderKit, providerName, secretValue, versionInfo } from '../provider-kit.js';
@@ -45,6 +57,58 @@ const PROVIDER_KIND = 'local';
 const KEY_BYTES = 32;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
+/** The storage meta key of the master key's check value. */
+export const KEY_CHECK_META = 'local.master-key.kcv';
+const KEY_CHECK_LABEL = 'summit-config/local-secrets/key-check-value/v1';
+
+/**
+ * The master key's check value: HMAC-SHA256 of a fixed label under the key, as
+ * `hmac-sha256:<base64>`. One-way: it tells keys apart without revealing anything of the key.
+ */
+export function keyCheckValue(key: Uint8Array): string {
+  return `hmac-sha256:${createHmac('sha256', key).update(KEY_CHECK_LABEL).digest('base64')}`;
+}
+
+function sameCheckValue(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** `chmod 600 <file>` as a shell command (the file quoted when it needs it). */
+function chmodCommand(file: string): string {
+  return `chmod 600 ${/^[A-Za-z0-9_./+:@=-]+$/.test(file) ? file : `'${file.replace(/'/g, `'\\''`)}'`}`;
+}
+
+/** Reads a key file, refusing one that group or others may read or write (POSIX modes only). */
+function readKeyFile(file: string, provider: string): Buffer {
+  let fd: number | undefined;
+  try {
+    try {
+      fd = openSync(file, 'r');
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? 'error';
+      throw secretError('key', `cannot read the master key file ${JSON.stringify(file)} (${code})`, { provider });
+    }
+    // The mode of the file opened (not of a path that could change meanwhile), checked before reading.
+    const mode = fstatSync(fd).mode & 0o777;
+    if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
+      throw secretError(
+        'key',
+        `the master key file ${JSON.stringify(file)} has mode 0${mode.toString(8).padStart(3, '0')}: it is readable or writable by group or others; restrict it to its owner with \`${chmodCommand(file)}\``,
+        { provider },
+      );
+    }
+    try {
+      return readFileSync(fd);
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? 'error';
+      throw secretError('key', `cannot read the master key file ${JSON.stringify(file)} (${code})`, { provider });
+    }
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
 
 /** A new random master key as base64 text (what `SUMMIT_MASTER_KEY` holds). */
 export function generateMasterKey(): string {
@@ -87,14 +151,12 @@ function loadKey(options: LocalProviderOptions, provider: string): Buffer {
     return parseMasterKey(env.SUMMIT_MASTER_KEY, 'SUMMIT_MASTER_KEY', provider);
   }
   if (file !== undefined && file !== '') {
-    let bytes: Buffer;
+    const bytes = readKeyFile(file, provider);
     try {
-      bytes = readFileSync(file);
-    } catch (error) {
-      const code = (error as { code?: string }).code ?? 'error';
-      throw secretError('key', `cannot read the master key file ${JSON.stringify(file)} (${code})`, { provider });
+      return parseMasterKey(bytes, `key file ${JSON.stringify(file)}`, provider);
+    } finally {
+      bytes.fill(0);
     }
-    return parseMasterKey(bytes, `key file ${JSON.stringify(file)}`, provider);
   }
   throw secretError(
     'key',
@@ -126,6 +188,9 @@ export function createLocalProvider(options: LocalProviderOptions = {}): SecretP
     );
   }
   const key = loadKey(options, name);
+  const checkValue = keyCheckValue(key);
+  /** Set once this provider's key was found to match the storage's check value. */
+  let keyVerified = false;
   const kit = new ProviderKit({
     provider: name,
     kind: PROVIDER_KIND,
@@ -196,6 +261,66 @@ export function createLocalProvider(options: LocalProviderOptions = {}): SecretP
     }
   }
 
+  /** A storage error (which names no secret) reported for `secret`, under this instance's name. */
+  function forSecret(error: unknown, secret: string): unknown {
+    if (!isSecretError(error) || (error.secret !== undefined && error.provider === name)) return error;
+    const detail = error.message.slice(error.message.indexOf(': ') + 2);
+    return secretError(error.reason, detail, {
+      provider: name,
+      secret: error.secret ?? secret,
+      secretVersion: error.secretVersion,
+      cause: error.cause,
+    });
+  }
+
+  function keyMismatch(secret: string, why = ''): Error {
+    return secretError(
+      'key',
+      `the master key does not match the one this store was created with (key check value mismatch)${why}`,
+      { provider: name, secret },
+    );
+  }
+
+  /** Records this key's check value, unless another was recorded first (then: mismatch). */
+  async function adoptCheckValue(secret: string): Promise<void> {
+    const kept = await storage.putMeta(KEY_CHECK_META, checkValue);
+    if (!sameCheckValue(kept, checkValue)) throw keyMismatch(secret);
+    keyVerified = true;
+  }
+
+  /**
+   * The key check, before the first operation reads or writes anything: compares the storage's key
+   * check value, or (a storage without one) decrypts its oldest stored version and records the value,
+   * or (an empty storage) records it on the first write (`writing`).
+   */
+  async function checkKey(secret: string, writing: boolean): Promise<void> {
+    if (keyVerified) return;
+    try {
+      const stored = await storage.getMeta(KEY_CHECK_META);
+      if (stored !== undefined) {
+        if (!sameCheckValue(stored, checkValue)) throw keyMismatch(secret);
+        keyVerified = true;
+        return;
+      }
+      const first = await storage.firstSealed();
+      if (first) {
+        try {
+          open(first.name, first.row.version, first.row.sealed as SealedValue);
+        } catch {
+          throw keyMismatch(
+            secret,
+            `: the store has no key check value yet, and this key does not decrypt its oldest version (secret ${JSON.stringify(first.name)}, version ${first.row.version})`,
+          );
+        }
+        await adoptCheckValue(secret);
+        return;
+      }
+      if (writing) await adoptCheckValue(secret);
+    } catch (error) {
+      throw forSecret(error, secret);
+    }
+  }
+
   /** The version `version` of a secret, from its stored versions (`NOT_FOUND` when it is not there). */
   function findVersion(secret: string, versions: readonly StoredVersionMeta[], version: string): StoredVersionMeta {
     const n = versionNumber(version);
@@ -236,6 +361,7 @@ export function createLocalProvider(options: LocalProviderOptions = {}): SecretP
     verb: 'revoke' | 'destroy',
     plan: (target: StoredVersionMeta) => VersionUpdate | undefined,
   ): Promise<void> {
+    await checkKey(secret, false);
     await guard(() =>
       storage.change(secret, (snap) => {
         if (!snap.exists) throw kit.missingSecret(secret);
@@ -251,6 +377,7 @@ export function createLocalProvider(options: LocalProviderOptions = {}): SecretP
     {
       async create(secret, value, opts) {
         const labels = kit.writing(secret, value, opts);
+        await checkKey(secret, true);
         return guard(() =>
           storage.change(secret, (snap) => {
             if (snap.exists) throw kit.error('exists', 'the secret already exists', secret);
@@ -270,6 +397,7 @@ export function createLocalProvider(options: LocalProviderOptions = {}): SecretP
           if (n === undefined) throw kit.missingVersion(secret, shown);
           lookup = { version: n };
         }
+        await checkKey(secret, false);
         const { secretExists, row } = await guard(() => storage.get(secret, lookup));
         if (!secretExists) throw kit.missingSecret(secret);
         if (!row) {
@@ -290,6 +418,7 @@ export function createLocalProvider(options: LocalProviderOptions = {}): SecretP
 
       async write(secret, value, opts) {
         const labels = kit.writing(secret, value, opts);
+        await checkKey(secret, true);
         return guard(() =>
           storage.change(secret, (snap) => {
             if (!snap.exists) throw kit.missingSecret(secret);
@@ -304,6 +433,7 @@ export function createLocalProvider(options: LocalProviderOptions = {}): SecretP
 
       async promote(secret, version, opts) {
         const expected = kit.promoting(secret, version, opts);
+        await checkKey(secret, false);
         return guard(() =>
           storage.change<PromoteResult>(secret, (snap) => {
             if (!snap.exists) throw kit.missingSecret(secret);
@@ -353,6 +483,7 @@ export function createLocalProvider(options: LocalProviderOptions = {}): SecretP
 
       async listVersions(secret, opts) {
         kit.prelude(secret, opts);
+        await checkKey(secret, false);
         const versions = await guard(() => storage.list(secret));
         if (!versions) throw kit.missingSecret(secret);
         return versions.map((v) => info(secret, v));

@@ -8,7 +8,7 @@
  * what it created after each test. The storage only ever sees ciphertext: the suite hands it bytes.
  */
 import { randomBytes } from 'node:crypto';
-import type { LocalSecretStorage, SealedValue, SecretSnapshot, StoragePlan } from '@summit-config/core';
+import type { LocalSecretStorage, SealedValue, SecretSnapshot, StoragePlan } from '@summit-config/core/internal';
 import { isSecretError, SecretError } from '@summit-config/secrets';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -150,6 +150,44 @@ export function runSecretStorageContract(name: string, options: SecretStorageCon
       expect(outcomes.filter((o) => o === 'created')).toHaveLength(1);
       for (const o of outcomes) expect(['created', 'exists', 'rejected: exists']).toContain(o);
       expect(((await storage.list('race')) ?? []).map((v) => v.version)).toEqual([1]);
+    });
+
+    it('meta values: absent until set, the first writer wins, concurrent writers included', async () => {
+      const storage = await fresh();
+      expect(await storage.getMeta('kcv')).toBeUndefined();
+      expect(await storage.putMeta('kcv', 'first')).toBe('first');
+      expect(await storage.putMeta('kcv', 'second')).toBe('first');
+      expect(await storage.getMeta('kcv')).toBe('first');
+      expect(await storage.getMeta('other')).toBeUndefined();
+      const kept = await Promise.all(['a', 'b', 'c', 'd'].map((v) => storage.putMeta('race', v)));
+      expect(new Set(kept).size).toBe(1);
+      expect(await storage.getMeta('race')).toBe(kept[0]);
+      // Meta values are not secrets: no secret appears.
+      expect(await storage.list('kcv')).toBeUndefined();
+    });
+
+    it('firstSealed: none in an empty storage; the oldest version still holding ciphertext', async () => {
+      const storage = await fresh();
+      expect(await storage.firstSealed()).toBeUndefined();
+      const v1 = sealed();
+      await storage.change('one', createPlan(v1));
+      await new Promise((r) => setTimeout(r, 5));
+      await storage.change('two', createPlan(sealed()));
+      const first = await storage.firstSealed();
+      expect(first?.name).toBe('one');
+      expect(first?.row).toMatchObject({ version: 1, stage: 'current', state: 'enabled' });
+      expect(bytes(first?.row.sealed)).toEqual(bytes(v1));
+      // A destroyed version holds no ciphertext: the next one is the oldest.
+      await new Promise((r) => setTimeout(r, 5));
+      await storage.change('one', (snap) => ({
+        insert: { stage: 'pending', sealed: sealed(), labels: {} },
+        result: snap.nextVersion,
+      }));
+      await storage.change('one', () => ({
+        updates: [{ version: 1, stage: null, state: 'destroyed', wipe: true }],
+        result: undefined,
+      }));
+      expect((await storage.firstSealed())?.name).toBe('two');
     });
 
     it('close is idempotent', async () => {
