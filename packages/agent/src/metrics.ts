@@ -67,6 +67,12 @@ export function createAgentMetrics(options: AgentMetricsOptions = {}) {
     ),
     /** `summit_agent_failovers_total{tier,from,to}`: circuit-breaker transitions. */
     failovers: counter('failovers_total', 'Circuit-breaker transitions of the store tiers', ['tier', 'from', 'to']),
+    /** `summit_agent_store_tls_errors_total{tier}`: a tier's breaker opened on a failed TLS handshake. */
+    storeTlsErrors: counter(
+      'store_tls_errors_total',
+      'Times a store tier was taken out of service by a failed TLS handshake (unknown CA, refused client certificate, name mismatch)',
+      ['tier'],
+    ),
     /** `summit_agent_tier_up{tier}`: 1 while a tier's breaker is closed. */
     tierUp: gauge('tier_up', '1 while the tier serves (breaker closed), 0 otherwise', ['tier']),
     /** `summit_agent_unsynced_writes_total`: writes that reached fewer durable tiers than exist. */

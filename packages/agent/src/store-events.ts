@@ -18,14 +18,23 @@ export interface StoreEventSinks {
 export function observeStoreEvent(event: FailoverEvent, sinks: StoreEventSinks): void {
   const { metrics, logger, events, reportDrift } = sinks;
   switch (event.type) {
-    case 'breaker':
+    case 'breaker': {
       metrics.failovers.inc({ tier: event.tier, from: event.from, to: event.to });
       metrics.tierUp.set({ tier: event.tier }, event.to === 'closed' ? 1 : 0);
+      const tls = event.to === 'open' ? tlsFailure(event.error) : undefined;
+      if (tls) metrics.storeTlsErrors.inc({ tier: event.tier });
       logger?.warn?.(
-        { tier: event.tier, from: event.from, to: event.to, error: event.error ? String(event.error) : undefined },
-        'store tier breaker',
+        {
+          tier: event.tier,
+          from: event.from,
+          to: event.to,
+          error: event.error ? String(event.error) : undefined,
+          ...(tls ? { tls } : {}),
+        },
+        tls ? 'store tier breaker: TLS failure' : 'store tier breaker',
       );
       break;
+    }
     case 'watch-switch':
       logger?.info?.({ from: event.from, to: event.to }, 'watch switched tier');
       break;
@@ -87,4 +96,24 @@ export function observeStoreEvent(event: FailoverEvent, sinks: StoreEventSinks):
       break;
   }
   events.emit('store', event);
+}
+
+/**
+ * The TLS failure behind a tier's error, when there is one: the message of a `ConsulTlsError` (the
+ * Consul store's, found by name so this module does not load the Consul driver) among its causes
+ * and the tiers' failures.
+ */
+function tlsFailure(error: unknown, depth = 0): string | undefined {
+  if (error === null || typeof error !== 'object' || depth > 8) return undefined;
+  const e = error as { name?: unknown; message?: unknown; cause?: unknown; failures?: unknown };
+  if (e.name === 'ConsulTlsError' && typeof e.message === 'string') return e.message;
+  const found = tlsFailure(e.cause, depth + 1);
+  if (found) return found;
+  if (Array.isArray(e.failures)) {
+    for (const f of e.failures as Array<{ error?: unknown }>) {
+      const inner = tlsFailure(f?.error, depth + 1);
+      if (inner) return inner;
+    }
+  }
+  return undefined;
 }
