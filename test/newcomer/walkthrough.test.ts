@@ -93,8 +93,10 @@ it('runs the README walkthrough on a freshly seeded embedded store, every exit c
   const result = spawnSync('sh', ['walkthrough.sh'], { cwd: dir, env, encoding: 'utf8', timeout: 240_000 });
   expect(result.stderr.split('\n').filter((l) => l.startsWith('walkthrough line'))).toEqual([]);
   expect(result.status).toBe(0);
-  // The applied proposal reached production; the watch printed the heads; the backup restored.
-  expect(result.stdout).toContain('"max": 80');
+  // The proposal waits for a second person (one OS user is one approver): production keeps its
+  // seeded pool; the watch printed the heads; the backup restored.
+  expect(result.stdout).toContain('"max": 50');
+  expect(result.stdout).not.toContain('"max": 80');
   const watched = steps.find((s) => s.interrupt) as Step;
   expect(readFileSync(join(dir, `step-${watched.line}.out`), 'utf8')).toMatch(/app:demo\/database/);
   expect(result.stdout).toMatch(/imported \d+ version\(s\) of 3 ref\(s\), 3 environment\(s\)/);

@@ -3,13 +3,8 @@
  * the request state machine, expiry, scheduling, emergency changes, and concurrency (two approvers
  * at the same moment; apply called twice at once).
  */
-import {
-  ApprovalRequiredError,
-  type ChangeRequest,
-  type ConfigService,
-  type Environment,
-  refKey,
-} from '@summit-config/core';
+import { type ChangeRequest, type ConfigService, type Environment, refKey } from '@summit-config/core';
+import { ApprovalRequiredError } from '@summit-config/core/internal';
 import { actors } from '@summit-config/test-support/builders';
 import { codeOf } from '@summit-config/test-support/errors';
 import {
@@ -173,7 +168,11 @@ describe.each(BACKINGS)('approvals (%s)', (backing) => {
 
   it('honours the approvers list (users and role:<name>) and refuses a policy nobody can satisfy', async () => {
     const envs: Environment[] = [
-      { name: 'prod', production: true, approvalPolicy: { requiredApprovals: 1, approvers: ['role:sre', 'carol'] } },
+      {
+        name: 'prod',
+        production: true,
+        approvalPolicy: { requiredApprovals: 1, approvers: ['role:sre', 'carol'], allowEmergency: true },
+      },
     ];
     await withVersion1(
       backing,
@@ -325,6 +324,41 @@ describe.each(BACKINGS)('approvals (%s)', (backing) => {
       expect(forbidden).toMatchObject({ code: 'APPROVAL_REQUIRED', environments: ['production'] });
       expect(await headVersion(h)).toBe(2);
     });
+  });
+
+  it('production environments refuse emergency changes unless their policy allows them', async () => {
+    const environments: Environment[] = [
+      { name: 'staging', production: false },
+      { name: 'production', production: true },
+      { name: 'production-us', production: true, approvalPolicy: { requiredApprovals: 1, allowEmergency: true } },
+    ];
+    await withHarness(
+      backing,
+      async (h) => {
+        const svc = h.service;
+        // Default policy: production is guarded and allows no emergency bypass.
+        const refused = await refusal(
+          svc.set(actors.root, { ref: REF, config: { pool: 1 }, overrides: {} }, { emergency: true }),
+        );
+        expect(refused).toMatchObject({ code: 'APPROVAL_REQUIRED', environments: ['production'] });
+        expect((refused as Error).message).toMatch(/emergency changes are not allowed in production;/);
+        expect(await headVersion(h)).toBeUndefined();
+        // An explicit allowEmergency: true allows it (the base config touches both; make production allow too).
+        await svc.updateEnvironment(actors.root, {
+          name: 'production',
+          production: true,
+          approvalPolicy: { requiredApprovals: 1, allowEmergency: true },
+        });
+        const written = await svc.set(actors.root, { ref: REF, config: { pool: 1 } }, { emergency: true });
+        expect(written.metadata).toMatchObject({ emergency: true });
+        expect(await svc.getRequest(actors.root, written.metadata.changeRequest as string)).toMatchObject({
+          status: 'applied',
+          review: 'pending',
+          environments: ['production', 'production-us'],
+        });
+      },
+      { environments },
+    );
   });
 
   it('delete and rollback go through approvals too', async () => {

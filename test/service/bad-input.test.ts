@@ -28,7 +28,7 @@ const BAD_REFS: unknown[] = [
 
 const ENVS = [
   { name: 'staging', production: false },
-  { name: 'production', production: true, approvalPolicy: { requiredApprovals: 1 } },
+  { name: 'production', production: true, approvalPolicy: { requiredApprovals: 1, allowEmergency: true } },
 ];
 const REF = 'app:billing/database';
 const root = actors.root;

@@ -4,14 +4,8 @@
  * bindings from a YAML file.
  */
 import { readFileSync } from 'node:fs';
-import {
-  AccessDeniedError,
-  type Actor,
-  type ConfigService,
-  createRbac,
-  isConfigError,
-  parseRbacYaml,
-} from '@summit-config/core';
+import { type Actor, type ConfigService, createRbac, isConfigError, parseRbacYaml } from '@summit-config/core';
+import { AccessDeniedError } from '@summit-config/core/internal';
 import { actors } from '@summit-config/test-support/builders';
 import { readJson } from '@summit-config/test-support/fixtures';
 import { closeShared, type Harness, harness } from '@summit-config/test-support/service';
@@ -211,6 +205,15 @@ describe('rbac', () => {
     expect(rbac.can({ id: 'a', roles: ['auditor'] }, 'approval:approve')).toBe(false);
     expect(rbac.can({ id: 'a', roles: ['all'] }, 'import')).toBe(true);
     expect(rbac.can({ id: 'a', roles: ['narrow'] }, 'approval:apply')).toBe(false);
+  });
+
+  it('grants actor:impersonate only by name (or actor:*), never through *', () => {
+    const rbac = createRbac({
+      roles: { all: ['*'], named: ['actor:impersonate'], namespace: ['actor:*'] },
+    });
+    expect(rbac.can({ id: 'a', roles: ['all'] }, 'actor:impersonate')).toBe(false);
+    expect(rbac.can({ id: 'a', roles: ['named'] }, 'actor:impersonate')).toBe(true);
+    expect(rbac.can({ id: 'a', roles: ['namespace'] }, 'actor:impersonate')).toBe(true);
   });
 
   it('applies scoped bindings from a YAML file only within their scopes, and group bindings', async () => {

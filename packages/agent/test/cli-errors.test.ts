@@ -180,7 +180,7 @@ describe('the embedded default (PGlite in SUMMIT_DATA_DIR), in process', () => {
     const set = await runIn(env, ['set', 'global/app', '--json-value', '{"a":1}', '--json'], { actor: me });
     expect(set.code, set.stderr).toBe(0);
     expect(set.json()).toMatchObject({ ref: 'global/app', version: 1, createdBy: me });
-    const denied = await runIn(env, ['get', 'global/app', '--json'], { actor: 'someone-else' });
+    const denied = await runIn(env, ['get', 'global/app', '--actor', 'someone-else', '--json'], { actor: me });
     expect(denied.code).toBe(3);
 
     const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });

@@ -4,10 +4,14 @@
  *
  *   alice: operator ('*')      bob: config-admin      carol: config-admin + secrets-admin
  *   rita:  config-reader       (anyone else: no role)
+ *   the OS user running the tests: impersonator (`actor:impersonate`, for processes run with SUMMIT_ACTOR)
+ *
+ * Each in-process run acts as the OS user named by its `actor` option (the CLI's `user` hook), so
+ * alice, bob and carol are three people with three credentials, as on a shared host.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { services } from '@summit-config/test-support/services';
@@ -16,6 +20,7 @@ import { runCli } from '../src/cli/program.js';
 
 export const RBAC_YAML = `roles:
   operator: ['*']
+  impersonator: [actor:impersonate]
 bindings:
   - users: [alice]
     roles: [operator]
@@ -25,6 +30,8 @@ bindings:
     roles: [config-admin, secrets-admin]
   - users: [rita]
     roles: [config-reader]
+  - users: [${JSON.stringify(userInfo().username)}]
+    roles: [impersonator]
 `;
 
 export const MASTER_KEY = randomBytes(32).toString('base64');
@@ -41,7 +48,7 @@ export interface CliResult {
 }
 
 export interface RunOptions {
-  /** `SUMMIT_ACTOR` of this run. Default `alice`. */
+  /** The OS user this run acts as (the CLI's `user`; uid `test-<name>`). Default `alice`. */
   actor?: string;
   stdin?: string;
   signal?: AbortSignal;
@@ -104,7 +111,8 @@ export function result(code: number, stdout: string, stderr: string): CliResult 
 export async function runIn(env: NodeJS.ProcessEnv, args: readonly string[], options: RunOptions = {}) {
   const out = sink(options.onStdout);
   const err = sink(undefined, options.tty === true);
-  const runEnv: NodeJS.ProcessEnv = { ...env, SUMMIT_ACTOR: options.actor ?? 'alice' };
+  const runEnv: NodeJS.ProcessEnv = { ...env };
+  const actor = options.actor ?? 'alice';
   for (const [k, v] of Object.entries(options.env ?? {})) {
     if (v === undefined) delete runEnv[k];
     else runEnv[k] = v;
@@ -114,6 +122,7 @@ export async function runIn(env: NodeJS.ProcessEnv, args: readonly string[], opt
     stderr: err.stream,
     stdin: Readable.from(options.stdin === undefined ? [] : [options.stdin]),
     env: runEnv,
+    user: { username: actor, uid: `test-${actor}` },
     ...(options.signal ? { signal: options.signal } : {}),
   });
   return result(code, out.text(), err.text());

@@ -40,7 +40,9 @@ function setup() {
       roles: { stepper: ['config:read', 'config:list', 'config:write', 'rollout:step'], writer: ['config:*'] },
       bindings: [],
     }),
-    environments: [{ name: 'production', production: true, approvalPolicy: { requiredApprovals: 1 } }],
+    environments: [
+      { name: 'production', production: true, approvalPolicy: { requiredApprovals: 1, allowEmergency: true } },
+    ],
   });
   const admin: Actor = { id: 'alice', roles: ['config-admin'] };
   const agent: Actor = { id: 'summit-agent', roles: ['stepper'] };

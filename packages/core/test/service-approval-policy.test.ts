@@ -3,14 +3,13 @@ import {
   affectedEnvironments,
   type ChangeContent,
   checkApprovalPolicy,
-  type Environment,
   effectivePolicy,
   eligibleFor,
-  isConfigError,
   missingApprovals,
   requirementsFor,
-  validateEnvironments,
-} from '../src/index.js';
+} from '../src/approvals/policy.js';
+import { type Environment, isConfigError } from '../src/index.js';
+import { validateEnvironments } from '../src/internal.js';
 
 const envs = validateEnvironments([
   { name: 'development', production: false },
@@ -25,14 +24,41 @@ function content(partial: Partial<ChangeContent>): ChangeContent {
 }
 
 describe('approval policy', () => {
-  it('defaults: one approval for production, none elsewhere, 72 hours, emergencies allowed', () => {
+  it('defaults: one approval for production, none elsewhere, 72 hours, emergencies only outside production', () => {
     expect(effectivePolicy({ name: 'p', production: true })).toEqual({
       requiredApprovals: 1,
       approvers: [],
-      allowEmergency: true,
+      allowEmergency: false,
       expiresAfterHours: 72,
     });
-    expect(effectivePolicy({ name: 'd', production: false }).requiredApprovals).toBe(0);
+    expect(effectivePolicy({ name: 'd', production: false })).toMatchObject({
+      requiredApprovals: 0,
+      allowEmergency: true,
+    });
+    expect(
+      effectivePolicy({ name: 'p', production: true, approvalPolicy: { requiredApprovals: 1, allowEmergency: true } })
+        .allowEmergency,
+    ).toBe(true);
+  });
+
+  it('counts approvals made with one credential once, whatever ids they claim', () => {
+    const reqs = [{ environment: 'production', requiredApprovals: 2, approvers: [] }];
+    const approve = (by: string, credential?: string) => ({
+      decision: 'approve' as const,
+      environments: ['production'],
+      by,
+      ...(credential === undefined ? {} : { credential }),
+    });
+    const one = 'os-user:1000@host';
+    expect(missingApprovals(reqs, [approve('lead1', one), approve('lead2', one)])).toEqual([
+      { environment: 'production', missing: 1 },
+    ]);
+    expect(missingApprovals(reqs, [approve('lead1', one), approve('bob', 'os-user:1001@host')])).toEqual([]);
+    // Without a credential, the id stands for it.
+    expect(missingApprovals(reqs, [approve('bob'), approve('carol')])).toEqual([]);
+    expect(missingApprovals(reqs, [approve('bob'), approve('bob')])).toEqual([
+      { environment: 'production', missing: 1 },
+    ]);
   });
 
   it.each([

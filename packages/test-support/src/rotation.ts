@@ -46,7 +46,8 @@ export const actors = {
 
 export const ENVIRONMENTS: Environment[] = [
   { name: 'development', production: false },
-  { name: 'production', production: true },
+  // Guarded (one approval); the first write of a ref is an emergency change, which production must allow.
+  { name: 'production', production: true, approvalPolicy: { requiredApprovals: 1, allowEmergency: true } },
 ];
 
 export interface RotationHarness {

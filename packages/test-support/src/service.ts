@@ -30,8 +30,17 @@ export const RBAC: RbacDefinition = {
 export const ENVIRONMENTS: Environment[] = [
   { name: 'development', production: false },
   { name: 'staging', production: false },
-  { name: 'production', production: true, approvalPolicy: { requiredApprovals: 2, expiresAfterHours: 24 } },
-  { name: 'production-eu', parent: 'production', production: true },
+  {
+    name: 'production',
+    production: true,
+    approvalPolicy: { requiredApprovals: 2, expiresAfterHours: 24, allowEmergency: true },
+  },
+  {
+    name: 'production-eu',
+    parent: 'production',
+    production: true,
+    approvalPolicy: { requiredApprovals: 1, allowEmergency: true },
+  },
 ];
 
 export interface Harness {

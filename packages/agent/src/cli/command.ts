@@ -35,7 +35,11 @@ export function addCommonOptions(command: Command): Command {
     command.option('--config <file>', 'agent configuration YAML (the stores); env SUMMIT_AGENT_CONFIG');
   }
   if (!has('--rbac')) command.option('--rbac <file>', 'role bindings YAML; env SUMMIT_RBAC_FILE');
-  if (!has('--actor')) command.option('--actor <id>', 'who acts; env SUMMIT_ACTOR, default the OS user');
+  if (!has('--actor'))
+    command.option(
+      '--actor <id>',
+      'act under this id (needs actor:impersonate); env SUMMIT_ACTOR; default the OS user',
+    );
   return command;
 }
 
@@ -93,5 +97,6 @@ export function define<O extends object, A extends unknown[]>(
 
 /** The default `open`: the real session from the command's options and the run's environment. */
 export function defaultOpen(io: CliState['io']) {
-  return (options: CommonOptions) => openSession({ ...options, env: io.env });
+  return (options: CommonOptions) =>
+    openSession({ ...options, env: io.env, ...(io.user !== undefined ? { user: io.user } : {}) });
 }

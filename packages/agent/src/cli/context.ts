@@ -11,10 +11,15 @@
  * RBAC: `--rbac <file>` or env `SUMMIT_RBAC_FILE` (the YAML of `loadRbacFile`). Without one, the
  * embedded default binds the local OS user to `config-admin`, `secrets-admin` and `embedded-admin`
  * (`import`, `policy:write`: it may restore a backup); with real stores
- * a file is required (`CONSTRAINT_VIOLATION`). The actor is `--actor`, env `SUMMIT_ACTOR`, or the
- * OS user name.
+ * a file is required (`CONSTRAINT_VIOLATION`).
+ *
+ * Identity: the CLI holds the store credentials itself (direct mode), so the principal is the OS user
+ * running it: id = user name, credential = `os-user:<uid>@<host>`. `--actor <id>` or env
+ * `SUMMIT_ACTOR` act under another id only when the OS user holds `actor:impersonate` (granted by
+ * name; `*` does not cover it), else `ACCESS_DENIED` naming it; the actor then keeps the OS user's
+ * credential (its approvals still count as the OS user's) and the audit names the OS user.
  */
-import { userInfo } from 'node:os';
+import { hostname, userInfo } from 'node:os';
 import type { FailoverStore } from '@summit-config/backends';
 import {
   type Actor,
@@ -22,12 +27,12 @@ import {
   type ConfigStore,
   type ConfigVersion,
   createRbac,
-  errors,
   type GovernanceStore,
   loadRbacFile,
-  type MigrationHistory,
   type Rbac,
 } from '@summit-config/core';
+import { errors, impersonate } from '@summit-config/core/internal';
+import type { MigrationHistory } from '@summit-config/core/migrations';
 import type { RotationManager, SecretProvider } from '@summit-config/secrets';
 import { type AgentConfig, loadAgentConfig } from '../config.js';
 import { createLocalRotation } from '../local-secrets.js';
@@ -74,23 +79,39 @@ export interface Session {
   close(): Promise<void>;
 }
 
-export interface OpenOptions extends CommonOptions {
-  env: NodeJS.ProcessEnv;
+/** An OS user: its name and numeric id. */
+export interface OsUser {
+  username: string;
+  uid: number | string;
 }
 
-function osUser(env: NodeJS.ProcessEnv): string {
+export interface OpenOptions extends CommonOptions {
+  env: NodeJS.ProcessEnv;
+  /** The OS user acting (default: the process's own). */
+  user?: OsUser;
+}
+
+function processUser(env: NodeJS.ProcessEnv): OsUser {
+  let uid: number | string = typeof process.getuid === 'function' ? process.getuid() : 'unknown';
   try {
-    const name = userInfo().username;
-    if (name) return name;
+    const info = userInfo();
+    uid = info.uid;
+    if (info.username) return { username: info.username, uid };
   } catch {
     // no passwd entry (some containers)
   }
-  return env.USER || env.LOGNAME || 'unknown';
+  return { username: env.USER || env.LOGNAME || `uid-${uid}`, uid };
 }
 
-/** The actor id: `--actor`, env `SUMMIT_ACTOR`, else the OS user name. */
-export function actorId(options: OpenOptions): string {
-  return options.actor || options.env.SUMMIT_ACTOR || osUser(options.env);
+/** The principal of direct mode (core's `Principal`): the OS user, its uid on this host the credential. */
+export function osPrincipal(options: Pick<OpenOptions, 'env' | 'user'>) {
+  const user = options.user ?? processUser(options.env);
+  return { id: user.username, kind: 'os-user' as const, credential: `os-user:${user.uid}@${hostname()}` };
+}
+
+/** The id asked for with `--actor` or env `SUMMIT_ACTOR`, if any. */
+export function claimedActor(options: OpenOptions): string | undefined {
+  return options.actor || options.env.SUMMIT_ACTOR || undefined;
 }
 
 type Closer = () => Promise<unknown>;
@@ -121,7 +142,7 @@ export async function openSession(options: OpenOptions): Promise<Session> {
   // RBAC first: a missing file fails before anything is opened.
   const embeddedOnly = !consul && !postgres;
   const rbacFile = options.rbac || env.SUMMIT_RBAC_FILE || undefined;
-  const actor: Actor = { id: actorId(options) };
+  const principal = osPrincipal(options);
   let rbac: Rbac;
   let rbacSource: string;
   if (rbacFile) {
@@ -131,7 +152,7 @@ export async function openSession(options: OpenOptions): Promise<Session> {
     // The machine's own user administers its embedded store, restoring backups included.
     rbac = createRbac({
       roles: { 'embedded-admin': ['import', 'policy:write'] },
-      bindings: [{ users: [osUser(env)], roles: ['config-admin', 'secrets-admin', 'embedded-admin'] }],
+      bindings: [{ users: [principal.id], roles: ['config-admin', 'secrets-admin', 'embedded-admin'] }],
     });
     rbacSource = 'embedded default';
   } else {
@@ -139,6 +160,9 @@ export async function openSession(options: OpenOptions): Promise<Session> {
       'an RBAC file is required with Consul or PostgreSQL: pass --rbac <file> or set SUMMIT_RBAC_FILE (the embedded default makes the local OS user config-admin and secrets-admin)',
     );
   }
+  // --actor / SUMMIT_ACTOR: impersonation, refused before anything is opened.
+  const claimed = claimedActor(options);
+  const actor: Actor = claimed === undefined ? principal : impersonate(rbac, principal, claimed);
   if (!postgres && !embedded) {
     throw errors.constraint(
       'the CLI needs PostgreSQL (DATABASE_URL) or the embedded store (stores.embedded) for the audit trail, change requests and schemas: Consul alone holds only config versions',

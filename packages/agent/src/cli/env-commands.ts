@@ -21,10 +21,10 @@ function definition(name: string, opts: EnvOptions): Environment {
   const required = integer(opts.requiredApprovals, '--required-approvals', 0);
   const approvers = list(opts.approvers);
   const hours = integer(opts.expiresAfterHours, '--expires-after-hours', 1);
-  if (required !== undefined || approvers.length > 0 || opts.emergency === false || hours !== undefined) {
+  if (required !== undefined || approvers.length > 0 || opts.emergency !== undefined || hours !== undefined) {
     const policy: ApprovalPolicy = { requiredApprovals: required ?? (env.production ? 1 : 0) };
     if (approvers.length > 0) policy.approvers = approvers;
-    if (opts.emergency === false) policy.allowEmergency = false;
+    if (opts.emergency !== undefined) policy.allowEmergency = opts.emergency;
     if (hours !== undefined) policy.expiresAfterHours = hours;
     env.approvalPolicy = policy;
   }
@@ -37,7 +37,8 @@ function addDefinitionOptions(command: Command): Command {
     .option('--production', 'a production environment: guarded (1 approval) unless a policy says otherwise')
     .option('--required-approvals <n>', 'approvals a change needs here (0: auto-approve)')
     .option('--approvers <ids...>', 'who may approve: user ids or role:<name> (repeat or comma-separate)')
-    .option('--no-emergency', 'refuse emergency changes here')
+    .option('--emergency', 'allow emergency changes here (the default outside production)')
+    .option('--no-emergency', 'refuse emergency changes here (the default in production)')
     .option('--expires-after-hours <n>', 'pending requests expire after this many hours (default 72)');
 }
 
@@ -59,7 +60,7 @@ export function registerEnvCommands(program: Command, state: CliState): void {
           e.production ? 'yes' : 'no',
           String(p?.requiredApprovals ?? (e.production ? 1 : 0)),
           p?.approvers?.join(',') || 'any',
-          p?.allowEmergency === false ? 'no' : 'yes',
+          (p?.allowEmergency ?? !e.production) ? 'yes' : 'no',
           `${p?.expiresAfterHours ?? 72}h`,
         ];
       },

@@ -4,6 +4,7 @@
  * counter on stderr when it is a terminal.
  */
 import type { Readable } from 'node:stream';
+import type { OsUser } from './context.js';
 import { errorPayload } from './exit-codes.js';
 
 /** A writable the CLI prints to (`process.stdout`, or a test's sink). `isTTY` turns on progress. */
@@ -20,6 +21,11 @@ export interface CliIo {
   stdin?: Readable | NodeJS.ReadableStream;
   /** Environment variables (CONSUL_HTTP_ADDR, DATABASE_URL, SUMMIT_*). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * The OS user the run acts as (its principal in direct mode). Default: the process's own
+   * (`os.userInfo()`). Only in-process callers can set it (tests modelling several people).
+   */
+  user?: OsUser;
   /**
    * Stops long-running commands (`watch`, `secret rotate --wait`) and aborts long operations.
    * Default: SIGINT/SIGTERM while such a command runs.

@@ -26,7 +26,8 @@ Stores (the same as the agent's): --config <agent.yaml> (env SUMMIT_AGENT_CONFIG
   DATABASE_URL, SUMMIT_PG_SCHEMA                               PostgreSQL (record, governance)
   SUMMIT_DATA_DIR                                              embedded PGlite directory (the default
                                                                when neither Consul nor PostgreSQL is set)
-Who: --actor <id> (env SUMMIT_ACTOR, default the OS user); roles from --rbac <file> (env
+Who: the OS user running the command (its uid is the credential); --actor <id> (env SUMMIT_ACTOR)
+  acts under another id, only with permission actor:impersonate. Roles from --rbac <file> (env
   SUMMIT_RBAC_FILE). Without a file, the embedded default makes the local OS user config-admin and
   secrets-admin; with Consul or PostgreSQL a file is required.
 Secrets: the local provider (AES-256-GCM) with its key in SUMMIT_MASTER_KEY or SUMMIT_MASTER_KEY_FILE.

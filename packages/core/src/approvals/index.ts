@@ -3,6 +3,7 @@ export {
   type ChangeContent,
   checkApprovalPolicy,
   DEFAULT_EXPIRES_AFTER_HOURS,
+  decisionCredential,
   type EffectivePolicy,
   effectivePolicy,
   eligibleFor,

@@ -20,14 +20,15 @@ export interface EffectivePolicy {
 
 /**
  * The policy of `env`: its own, or by default one approval for production environments and none
- * (auto-approve) for the others.
+ * (auto-approve) for the others. Emergency changes (applied at once, reviewed after the fact) are
+ * refused by default in production environments; an explicit `allowEmergency: true` allows them.
  */
 export function effectivePolicy(env: Environment): EffectivePolicy {
   const p = env.approvalPolicy;
   return {
     requiredApprovals: p?.requiredApprovals ?? (env.production ? 1 : 0),
     approvers: [...(p?.approvers ?? [])],
-    allowEmergency: p?.allowEmergency ?? true,
+    allowEmergency: p?.allowEmergency ?? !env.production,
     expiresAfterHours: p?.expiresAfterHours ?? DEFAULT_EXPIRES_AFTER_HOURS,
   };
 }
@@ -163,14 +164,35 @@ export function eligibleFor(requirement: Requirement, actorId: string, roles: Re
   return requirement.approvers.some((a) => (a.startsWith('role:') ? roles.has(a.slice(5)) : a === actorId));
 }
 
-/** Approvals still missing per requirement (empty when the request has enough). */
+/** The credential a decision (or request) was made with: its own, else `id:<by>`. */
+export function decisionCredential(d: { by?: string; credential?: string }): string | undefined {
+  return d.credential ?? (d.by === undefined ? undefined : `id:${d.by}`);
+}
+
+/**
+ * Approvals still missing per requirement (empty when the request has enough). Approvals made with
+ * one credential count once, whatever ids they claim.
+ */
 export function missingApprovals(
   requirements: readonly Requirement[],
-  approvals: readonly { decision: 'approve' | 'reject'; environments: readonly string[] }[],
+  approvals: readonly {
+    decision: 'approve' | 'reject';
+    environments: readonly string[];
+    by?: string;
+    credential?: string;
+  }[],
 ): { environment: string; missing: number }[] {
   const out: { environment: string; missing: number }[] = [];
   for (const r of requirements) {
-    const got = approvals.filter((a) => a.decision === 'approve' && a.environments.includes(r.environment)).length;
+    const approvers = new Set<string>();
+    let anonymous = 0;
+    for (const a of approvals) {
+      if (a.decision !== 'approve' || !a.environments.includes(r.environment)) continue;
+      const credential = decisionCredential(a);
+      if (credential === undefined) anonymous++;
+      else approvers.add(credential);
+    }
+    const got = approvers.size + anonymous;
     if (got < r.requiredApprovals) out.push({ environment: r.environment, missing: r.requiredApprovals - got });
   }
   return out;

@@ -34,6 +34,13 @@ export interface Requirement {
 /** One approval or rejection. */
 export interface Decision {
   by: string;
+  /**
+   * The credential of the decider (see `Principal`), when it had one; decisions are told apart by it
+   * (absent: `id:<by>`).
+   */
+  credential?: string;
+  /** Who acted as `by` (`actor:impersonate`). */
+  impersonatedBy?: string;
   /** ISO-8601 UTC. */
   at: string;
   decision: 'approve' | 'reject';
@@ -52,6 +59,10 @@ export interface ChangeRequest {
   proposed: ProposedContent;
   message: string;
   requestedBy: string;
+  /** The requester's credential, when it had one (absent: `id:<requestedBy>`); no self-approval compares it. */
+  requestedByCredential?: string;
+  /** Who acted as `requestedBy` (`actor:impersonate`). */
+  requestedByImpersonator?: string;
   requestedAt: string;
   /** Guarded environments the change touches. */
   environments: string[];

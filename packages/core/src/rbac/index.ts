@@ -1,4 +1,11 @@
-export { checkGrant, grantCovers, isPermission, PERMISSIONS, type Permission } from './permissions.js';
+export {
+  checkGrant,
+  EXPLICIT_PERMISSIONS,
+  grantCovers,
+  isPermission,
+  PERMISSIONS,
+  type Permission,
+} from './permissions.js';
 export {
   type AccessContext,
   AccessDeniedError,
@@ -6,6 +13,11 @@ export {
   BUILTIN_ROLES,
   checkActor,
   createRbac,
+  credentialOf,
+  impersonate,
+  PRINCIPAL_KINDS,
+  type Principal,
+  type PrincipalKind,
   type Rbac,
   type RbacDefinition,
   type RoleBinding,

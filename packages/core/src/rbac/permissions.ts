@@ -2,7 +2,8 @@
  * Permission names and wildcard matching. A permission is `namespace:action` (some have three
  * segments, e.g. `config:audit:read`, and two are single words: `export`, `import`). A grant may end
  * in `*`: `config:*` covers every permission starting with `config:` (including `config:audit:read`),
- * and `*` covers everything.
+ * and `*` covers everything except `actor:impersonate` (acting under another id), which is only held
+ * when granted by name (`actor:impersonate` or `actor:*`).
  */
 import { errors } from '../errors/config-error.js';
 
@@ -32,6 +33,7 @@ export const PERMISSIONS = [
   'rollout:step',
   'export',
   'import',
+  'actor:impersonate',
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];
@@ -39,9 +41,13 @@ export type Permission = (typeof PERMISSIONS)[number];
 const KNOWN = new Set<string>(PERMISSIONS);
 const GRANT = /^(\*|[a-z]+(:[a-z]+)*(:\*)?)$/;
 
+/** Permissions the bare `*` grant does not cover: they must be granted by name (or `<namespace>:*`). */
+export const EXPLICIT_PERMISSIONS: readonly string[] = ['actor:impersonate'];
+
 /** Whether `grant` (an exact permission or a wildcard) covers `permission`. */
 export function grantCovers(grant: string, permission: string): boolean {
-  if (grant === '*' || grant === permission) return true;
+  if (grant === permission) return true;
+  if (grant === '*') return !EXPLICIT_PERMISSIONS.includes(permission);
   if (grant.endsWith(':*')) return permission.startsWith(grant.slice(0, -1));
   return false;
 }

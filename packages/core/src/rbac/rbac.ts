@@ -8,7 +8,36 @@ import { isPlainObject } from '../model/json.js';
 import { parseScope, type Scope } from '../model/ref.js';
 import { checkGrant, grantCovers, type Permission } from './permissions.js';
 
-/** Who is calling. `roles` apply everywhere; bindings may add more (see {@link RoleBinding}). */
+/** How a principal proved who it is. */
+export type PrincipalKind = 'os-user' | 'token' | 'oidc';
+export const PRINCIPAL_KINDS: readonly PrincipalKind[] = ['os-user', 'token', 'oidc'];
+
+/**
+ * An authenticated identity: who acts and the credential that proved it. In direct mode (the CLI
+ * holding the store credentials) it is the OS user (`kind: 'os-user'`, `credential:
+ * 'os-user:<uid>@<host>'`); a server will build it from a token (`token:<token id>`) or an OIDC
+ * login (`oidc:<issuer>#<subject>`).
+ */
+export interface Principal {
+  /** The id recorded in versions and the audit trail. */
+  readonly id: string;
+  readonly kind: PrincipalKind;
+  /**
+   * Stable id of the credential (never the secret itself). Two decisions with one credential are one
+   * person's: the no-self-approval rule and the distinct-approver count compare credentials.
+   */
+  readonly credential: string;
+  readonly roles?: readonly string[];
+  readonly groups?: readonly string[];
+  /** Set when the principal acts under another id: the id of the one holding `actor:impersonate`. */
+  readonly impersonatedBy?: string;
+}
+
+/**
+ * Who is calling, as the change service takes it: a {@link Principal}, or (library callers that
+ * authenticate themselves) just an id and roles. `roles` apply everywhere; bindings may add more (see
+ * {@link RoleBinding}). Without `credential` the id stands for the credential (`id:<id>`).
+ */
 export interface Actor {
   /** User or service id, 1-256 characters (recorded in versions and the audit trail). */
   readonly id: string;
@@ -16,6 +45,16 @@ export interface Actor {
   readonly roles?: readonly string[];
   /** Groups the actor belongs to, matched against bindings' `groups`. */
   readonly groups?: readonly string[];
+  readonly kind?: PrincipalKind;
+  /** Stable id of the credential that authenticated the actor (see {@link Principal}). */
+  readonly credential?: string;
+  /** The principal that acts under this id (`actor:impersonate`), recorded in the audit trail. */
+  readonly impersonatedBy?: string;
+}
+
+/** The credential an actor's decisions are compared by: its own, else `id:<id>`. */
+export function credentialOf(actor: { id: string; credential?: string }): string {
+  return actor.credential ?? `id:${actor.id}`;
 }
 
 export interface RoleDefinition {
@@ -200,9 +239,22 @@ export function normaliseDefinition(raw: unknown): {
 /** Checks the shape of an actor; throws `CONSTRAINT_VIOLATION` naming the bad field. */
 export function checkActor(actor: unknown): Actor {
   if (!isPlainObject(actor)) throw errors.constraint('actor must be an object { id, roles }');
-  const { id, roles, groups } = actor;
-  if (typeof id !== 'string' || id.length === 0 || id.length > 256 || id.includes('\u0000') || !id.isWellFormed()) {
+  const { id, roles, groups, kind, credential, impersonatedBy } = actor;
+  const text = (v: unknown) =>
+    typeof v === 'string' && v.length > 0 && v.length <= 256 && !v.includes('\u0000') && v.isWellFormed();
+  if (!text(id)) {
     throw errors.constraint('actor.id must be a well-formed string of 1-256 characters without NUL');
+  }
+  if (kind !== undefined && !PRINCIPAL_KINDS.includes(kind as PrincipalKind)) {
+    throw errors.constraint(`actor.kind must be one of ${PRINCIPAL_KINDS.join(', ')}`);
+  }
+  for (const [name, value] of [
+    ['credential', credential],
+    ['impersonatedBy', impersonatedBy],
+  ] as const) {
+    if (value !== undefined && !text(value)) {
+      throw errors.constraint(`actor.${name} must be a well-formed string of 1-256 characters without NUL`);
+    }
   }
   for (const [name, list] of [
     ['roles', roles],
@@ -268,4 +320,24 @@ export function createRbac(definition?: RbacDefinition): Rbac {
       );
     },
   };
+}
+
+/**
+ * `principal` acting as `id` (`--actor`, `SUMMIT_ACTOR`): allowed only when the principal holds
+ * `actor:impersonate` (granted by name; `*` does not cover it), else `ACCESS_DENIED` naming it. The
+ * returned actor keeps the principal's credential, so its decisions still count as the principal's,
+ * and names it in `impersonatedBy`. Acting as oneself is no impersonation.
+ */
+export function impersonate(rbac: Rbac, principal: Principal, id: string): Actor {
+  if (id === principal.id) return principal;
+  const { roles: _roles, groups: _groups, ...self } = principal;
+  checkActor({ ...self, id });
+  if (!rbac.can(principal, 'actor:impersonate')) {
+    throw new AccessDeniedError(
+      `access denied: ${principal.id} may not act as ${id}: acting under another id (--actor, SUMMIT_ACTOR) needs permission actor:impersonate`,
+      'actor:impersonate',
+      principal.id,
+    );
+  }
+  return { id, kind: principal.kind, credential: principal.credential, impersonatedBy: principal.id };
 }

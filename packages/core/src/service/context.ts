@@ -121,7 +121,7 @@ export function createServiceContext(options: ConfigServiceOptions): ServiceCont
           at: now().toISOString(),
           actor: ctx.actor.id,
           action: 'schema.register',
-          message: `schema ${id} v${version}`,
+          message: `schema ${id} v${version}${ctx.actor.impersonatedBy !== undefined ? ` [impersonated by ${ctx.actor.impersonatedBy}]` : ''}`,
           changes: [{ op: 'add', path: '', value: schema }],
           source: ctx.source,
         };
@@ -144,13 +144,18 @@ export function createServiceContext(options: ConfigServiceOptions): ServiceCont
     fields: Omit<AuditInput, 'at' | 'actor' | 'action' | 'source'>,
     source: AuditSource,
   ): AuditInput {
-    return {
+    const input: AuditInput = {
       at: now().toISOString(),
       actor: typeof actor === 'string' ? actor : actor.id,
       action,
       source,
       ...fields,
     };
+    // The event's actor is the id acted under; the principal that impersonated it is named too.
+    if (typeof actor !== 'string' && actor.impersonatedBy !== undefined) {
+      input.message = `${input.message} [impersonated by ${actor.impersonatedBy}]`;
+    }
+    return input;
   }
 
   let seeding: Promise<void> | undefined;

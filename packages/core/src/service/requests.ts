@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   affectedEnvironments,
+  decisionCredential,
   effectivePolicy,
   eligibleFor,
   missingApprovals,
@@ -19,7 +20,7 @@ import type { Environment } from '../model/environment.js';
 import { isPlainObject } from '../model/json.js';
 import { parseRef, refKey } from '../model/ref.js';
 import type { ConfigVersion } from '../model/version.js';
-import { AccessDeniedError, type Actor } from '../rbac/rbac.js';
+import { AccessDeniedError, type Actor, credentialOf } from '../rbac/rbac.js';
 import { type ChangeSteps, describeRequirements } from './changes.js';
 import type { ServiceContext } from './context.js';
 import { contentView, diffViews } from './diff.js';
@@ -131,20 +132,25 @@ export function requestMethods(
           { ref: key },
         );
       }
-      if (cur.requestedBy === actor.id) {
+      // One person is one credential, whatever id is claimed: the requester's credential may not decide.
+      const credential = credentialOf(actor);
+      const requester = decisionCredential({ by: cur.requestedBy, credential: cur.requestedByCredential });
+      if (cur.requestedBy === actor.id || requester === credential) {
+        const as = cur.requestedBy === actor.id ? '' : ` (as ${cur.requestedBy}, with the same credential)`;
         throw new AccessDeniedError(
-          `${actor.id} requested ${id} and may not ${decision} it (no self-approval)`,
+          `${actor.id} requested ${id}${as} and may not ${decision} it (no self-approval)`,
           'approval:approve',
           actor.id,
           { ref: key },
         );
       }
-      const previous = cur.approvals.find((a) => a.by === actor.id);
+      const previous = cur.approvals.find((a) => a.by === actor.id || decisionCredential(a) === credential);
       if (previous) {
-        // The same approver twice counts once.
+        // The same approver (id or credential) twice counts once.
         if (previous.decision === decision) return undefined;
+        const as = previous.by === actor.id ? '' : ` (as ${previous.by}, with the same credential)`;
         throw errors.constraint(
-          `${actor.id} already ${previous.decision === 'approve' ? 'approved' : 'rejected'} ${id}`,
+          `${actor.id} already ${previous.decision === 'approve' ? 'approved' : 'rejected'} ${id}${as}`,
           {
             ref: key,
           },
@@ -160,6 +166,8 @@ export function requestMethods(
         );
       }
       const d: Decision = { by: actor.id, at: iso, decision, environments: eligible };
+      if (actor.credential !== undefined) d.credential = actor.credential;
+      if (actor.impersonatedBy !== undefined) d.impersonatedBy = actor.impersonatedBy;
       if (comment !== undefined) d.comment = comment;
       const approvals = [...cur.approvals, d];
       const next: ChangeRequest = { ...cur, approvals, updatedAt: iso, revision: cur.revision + 1 };
@@ -337,6 +345,8 @@ export function requestMethods(
         updatedAt: iso,
         revision: 1,
       };
+      if (actor.credential !== undefined) request.requestedByCredential = actor.credential;
+      if (actor.impersonatedBy !== undefined) request.requestedByImpersonator = actor.impersonatedBy;
       if (applyAt !== undefined) request.applyAt = applyAt;
       await governance.createRequest(
         request,

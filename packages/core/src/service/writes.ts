@@ -114,6 +114,8 @@ export function writeMethods(
         updatedAt: iso,
         revision: 1,
       };
+      if (actor.credential !== undefined) request.requestedByCredential = actor.credential;
+      if (actor.impersonatedBy !== undefined) request.requestedByImpersonator = actor.impersonatedBy;
     }
     const written = await store.append(doc, { signal: options.signal });
     const audit = event(
