@@ -26,7 +26,8 @@ import { createFailoverStore, type FailoverStore } from '@summit-config/backends
 import { createConsulStore } from '@summit-config/backends/consul';
 import { createMemoryStore } from '@summit-config/backends/memory';
 import { createPostgresStore } from '@summit-config/backends/postgres';
-import { appendNext, type ConfigRef, type ConfigVersion, isPlainObject, parseRef, refKey } from '@summit-config/core';
+import { appendNext, type ConfigRef, type ConfigVersion, parseRef, refKey } from '@summit-config/core';
+import { isPlainObject } from '@summit-config/core/internal';
 
 const devConsul = process.env.CONSUL_HTTP_ADDR;
 const databaseUrl = process.env.DATABASE_URL;

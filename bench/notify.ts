@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createPostgresStore } from '@summit-config/backends/postgres';
-import { createVersion } from '@summit-config/core';
+import { createVersion } from '@summit-config/core/internal';
 import pg from 'pg';
 import { percentile, round } from './_measure.js';
 

@@ -12,7 +12,8 @@ import { Agent, request } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createConsulStore } from '@summit-config/backends/consul';
-import { createVersion, parseRef } from '@summit-config/core';
+import { parseRef } from '@summit-config/core';
+import { createVersion } from '@summit-config/core/internal';
 import { percentile, round } from './_measure.js';
 
 const CHANGES = Number(process.env.BENCH_CHANGES ?? 500);

@@ -13,7 +13,8 @@ import { createFailoverStore } from '@summit-config/backends';
 import { type ConsulStore, createConsulStore } from '@summit-config/backends/consul';
 import { createMemoryStore } from '@summit-config/backends/memory';
 import { createPostgresStore } from '@summit-config/backends/postgres';
-import { appendNext, type ConfigStore, createConfigClient, createVersion, parseRef } from '@summit-config/core';
+import { appendNext, type ConfigStore, createConfigClient, parseRef } from '@summit-config/core';
+import { createVersion } from '@summit-config/core/internal';
 import { round } from './_measure.js';
 
 const REFS = 10_000;

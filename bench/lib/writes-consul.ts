@@ -9,7 +9,8 @@
 import { randomUUID } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { createConsulStore } from '@summit-config/backends/consul';
-import { type ConfigStore, createVersion, type JsonObject, parseRef, serializeVersion } from '@summit-config/core';
+import { type ConfigStore, type JsonObject, parseRef } from '@summit-config/core';
+import { createVersion, serializeVersion } from '@summit-config/core/internal';
 import { throughput } from './throughput.js';
 
 const address = () => process.env.CONSUL_HTTP_ADDR ?? 'http://127.0.0.1:18500';

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { createPgliteStore } from '@summit-config/backends/pglite';
 import { createPostgresStore, type PostgresStore } from '@summit-config/backends/postgres';
-import { createVersion } from '@summit-config/core';
+import { createVersion } from '@summit-config/core/internal';
 import pg from 'pg';
 import { throughput } from './throughput.js';
 

@@ -3,14 +3,8 @@
  * started by scripts/services.sh.
  */
 import { createConsulStore } from '@summit-config/backends/consul';
-import {
-  type ConfigVersion,
-  computeChecksum,
-  createVersion,
-  type HeadChange,
-  isConfigError,
-  parseRef,
-} from '@summit-config/core';
+import { type ConfigVersion, type HeadChange, isConfigError, parseRef } from '@summit-config/core';
+import { computeChecksum, createVersion } from '@summit-config/core/internal';
 import { consulStores } from '@summit-config/test-support/consul';
 import { collect, doc } from '@summit-config/test-support/contract/store-contract';
 import { errorCode as codeOf } from '@summit-config/test-support/errors';

@@ -1,6 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { createPostgresStore, LATEST_MIGRATION } from '@summit-config/backends/postgres';
-import { appendNext, type ConfigError, createVersion, isConfigError, parseRef, refKey } from '@summit-config/core';
+import { appendNext, type ConfigError, isConfigError, parseRef, refKey } from '@summit-config/core';
+import { createVersion } from '@summit-config/core/internal';
 import { collect, doc, runStoreContract } from '@summit-config/test-support/contract/store-contract';
 import { errorCode as codeOf } from '@summit-config/test-support/errors';
 import { services } from '@summit-config/test-support/services';

@@ -6,10 +6,10 @@ import {
   type ConfigChange,
   type ConfigError,
   createConfigClient,
-  errors,
   parseRef,
   SchemaValidationError,
 } from '@summit-config/core';
+import { errors } from '@summit-config/core/internal';
 import { switchable } from '@summit-config/test-support/switchable-store';
 import { tempDirs } from '@summit-config/test-support/temp';
 import { until } from '@summit-config/test-support/wait';

@@ -9,13 +9,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FailoverEvent, FailoverStore } from '@summit-config/backends';
-import {
-  appendNext,
-  type BackendUnavailableError,
-  type ConfigClient,
-  createConfigClient,
-  parseRef,
-} from '@summit-config/core';
+import { appendNext, type ConfigClient, createConfigClient, parseRef } from '@summit-config/core';
+import type { BackendUnavailableError } from '@summit-config/core/internal';
 import { serviceCtl, services } from '@summit-config/test-support/services';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createChain, startReaders, startWriters, uniqueNames, waitFor } from './chain.js';

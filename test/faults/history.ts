@@ -4,14 +4,8 @@
  * failed verification or reported an outage as a missing key. The real-process scenarios use the
  * fuller checker in records.ts.
  */
-import {
-  type ConfigRef,
-  type ConfigStore,
-  type ConfigVersion,
-  isConfigError,
-  refKey,
-  verifyVersion,
-} from '@summit-config/core';
+import { type ConfigRef, type ConfigStore, type ConfigVersion, isConfigError, refKey } from '@summit-config/core';
+import { verifyVersion } from '@summit-config/core/internal';
 
 export interface AckedWrite {
   key: string;

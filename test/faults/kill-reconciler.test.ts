@@ -3,7 +3,8 @@
  * write steps, again and again (each time one step further), then a last process finishes the job.
  * Nothing acknowledged is lost, and no content is re-appended twice.
  */
-import { isPlainObject, parseRef } from '@summit-config/core';
+import { parseRef } from '@summit-config/core';
+import { isPlainObject } from '@summit-config/core/internal';
 import { expect, it } from 'vitest';
 import { splitBrain } from './partition.js';
 import { scenarios } from './scenario.js';

@@ -18,7 +18,8 @@
  */
 import { readFileSync } from 'node:fs';
 import type { ConfigStore, ConfigVersion } from '@summit-config/core';
-import { isPlainObject, parseRef } from '@summit-config/core';
+import { parseRef } from '@summit-config/core';
+import { isPlainObject } from '@summit-config/core/internal';
 
 export type Role = 'writer' | 'cas' | 'service' | 'reader' | 'watcher' | 'client' | 'reconciler';
 

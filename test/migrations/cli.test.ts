@@ -7,7 +7,7 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadMigrationFile, type MigrationPlan, type MigrationStatusEntry } from '@summit-config/core';
+import { loadMigrationFile, type MigrationPlan, type MigrationStatusEntry } from '@summit-config/core/migrations';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { runIn } from '../../packages/agent/test/cli-harness.js';
 import { actors, closeShared, FIXTURES, type MigrationHarness, migrationHarness, SELECTED, seed } from './helpers.js';

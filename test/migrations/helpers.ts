@@ -3,16 +3,13 @@
  * PostgreSQL server, embedded PGlite; see @summit-config/test-support/service), a migration history on the
  * same storage, seeded documents, and a service wrapper that fails after N writes.
  */
+import type { Actor, ConfigService, ConfigVersion, JsonObject } from '@summit-config/core';
 import {
-  type Actor,
-  type ConfigService,
-  type ConfigVersion,
-  type JsonObject,
   loadMigrationFile,
   loadMigrations,
   type Migration,
   type MigrationHistory,
-} from '@summit-config/core';
+} from '@summit-config/core/migrations';
 import { type Backing, storage } from '@summit-config/test-support/backings';
 import { fixturePath } from '@summit-config/test-support/fixtures';
 import { type Harness, type HarnessOptions, harness } from '@summit-config/test-support/service';

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createPostgresMigrationHistory } from '@summit-config/backends/postgres';
-import type { MigrationRecord, MigrationRefRecord } from '@summit-config/core';
+import type { MigrationRecord, MigrationRefRecord } from '@summit-config/core/migrations';
 import { type Backing, storage as storageOn } from '@summit-config/test-support/backings';
 import { migrationRecord, migrationRefRecord } from '@summit-config/test-support/builders';
 import { codeOf } from '@summit-config/test-support/errors';

@@ -3,16 +3,16 @@
  * runs, apply, resume after a failure part-way, concurrent runners, rollback, schema refusals,
  * approvals in guarded environments, changed migrations, bad selectors.
  */
+import { isConfigError } from '@summit-config/core';
 import {
   contentChecksum,
   createMigrationRunner,
   defineMigration,
-  isConfigError,
   type Migration,
   MigrationError,
   type MigrationRunner,
   parseMigration,
-} from '@summit-config/core';
+} from '@summit-config/core/migrations';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   actors,

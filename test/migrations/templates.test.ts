@@ -3,7 +3,8 @@
  * in its metadata, a change request when the environments are guarded, and refusals (parameters,
  * the target schema, an existing ref) that write nothing.
  */
-import { createFromTemplate, loadTemplateFile, type SchemaValidationError } from '@summit-config/core';
+import type { SchemaValidationError } from '@summit-config/core';
+import { createFromTemplate, loadTemplateFile } from '@summit-config/core/templates';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   actors,

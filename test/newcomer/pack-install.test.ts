@@ -72,7 +72,20 @@ it('packs, installs with npm outside the workspace, type-checks strictly, loads 
       subpaths.push(key === '.' ? `@summit-config/${name}` : `@summit-config/${name}/${key.slice(2)}`);
     }
   }
-  expect(subpaths).toContain('@summit-config/backends/postgres');
+  expect(subpaths).toEqual(
+    expect.arrayContaining([
+      '@summit-config/core/migrations',
+      '@summit-config/core/templates',
+      '@summit-config/core/openfeature',
+      '@summit-config/core/internal',
+      '@summit-config/backends/consul',
+      '@summit-config/backends/postgres',
+      '@summit-config/backends/pglite',
+      '@summit-config/backends/memory',
+    ]),
+  );
+  // The drivers are optional peers of backends, installed above from its peerDependencies.
+  expect(peers()).toEqual(expect.arrayContaining([expect.stringMatching(/^consul@/), expect.stringMatching(/^pg@/)]));
 
   writeFileSync(
     join(app, 'check.ts'),
@@ -113,6 +126,38 @@ it('packs, installs with npm outside the workspace, type-checks strictly, loads 
     expect(lines.map((l) => l.split(' ')[0])).toEqual(subpaths);
     for (const line of lines) expect(Number(line.split(' ')[1])).toBeGreaterThan(0);
   }
+  // What an entry loads, seen by a module resolve hook: the root of core loads no migration or
+  // template module, and the roots of backends load no driver (only their subpaths do).
+  writeFileSync(
+    join(app, 'hooks.mjs'),
+    `import { appendFileSync } from 'node:fs';\nexport async function resolve(specifier, context, next) {\n  const result = await next(specifier, context);\n  appendFileSync(process.env.RESOLVE_LOG, result.url + '\\n');\n  return result;\n}\n`,
+  );
+  writeFileSync(
+    join(app, 'register.mjs'),
+    `import { register } from 'node:module';\nregister('./hooks.mjs', import.meta.url);\n`,
+  );
+  const loads = async (entry: string): Promise<string[]> => {
+    const log = join(app, `resolved-${entry.replace(/\W/g, '_')}.log`);
+    writeFileSync(log, '');
+    await run(
+      process.execPath,
+      ['--no-warnings', '--import', './register.mjs', '--input-type=module', '-e', `await import('${entry}');`],
+      {
+        cwd: app,
+        timeout: 60_000,
+        env: { ...process.env, RESOLVE_LOG: log },
+      },
+    );
+    return readFileSync(log, 'utf8').trim().split('\n');
+  };
+  const drivers = /\/node_modules\/(consul|pg|@electric-sql\/pglite)\//;
+  const core = await loads('@summit-config/core');
+  expect(core.some((url) => url.includes('/@summit-config/core/dist/index.js'))).toBe(true);
+  expect(core.filter((url) => /\/core\/dist\/(migrations|templates)\//.test(url) || drivers.test(url))).toEqual([]);
+  for (const entry of ['@summit-config/backends', '@summit-config/backends/memory'])
+    expect((await loads(entry)).filter((url) => drivers.test(url))).toEqual([]);
+  expect((await loads('@summit-config/backends/postgres')).some((url) => /\/node_modules\/pg\//.test(url))).toBe(true);
+
   const { stdout } = await run(join(app, 'node_modules', '.bin', 'summit-config'), ['--version'], { cwd: app });
   expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
 }, 900_000);

@@ -4,7 +4,7 @@
  * deleting or reordering a row with raw SQL is detected by verify(), which names the row.
  */
 import { MIGRATIONS } from '@summit-config/backends/postgres';
-import { type AuditRecord, auditHash } from '@summit-config/core';
+import { type AuditRecord, auditHash } from '@summit-config/core/internal';
 import { actors } from '@summit-config/test-support/builders';
 import { readJson } from '@summit-config/test-support/fixtures';
 import { closeShared, ENVIRONMENTS, type Harness, harness, q, withHarness } from '@summit-config/test-support/service';

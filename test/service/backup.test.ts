@@ -13,14 +13,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createMemoryStore } from '@summit-config/backends';
 import { createMemoryGovernance } from '@summit-config/backends/memory';
-import {
-  type ConfigStore,
-  createConfigService,
-  createRbac,
-  errors,
-  ImportError,
-  isConfigError,
-} from '@summit-config/core';
+import { type ConfigStore, createConfigService, createRbac, isConfigError } from '@summit-config/core';
+import { errors, ImportError } from '@summit-config/core/internal';
 import type { Backing } from '@summit-config/test-support/backings';
 import { actors } from '@summit-config/test-support/builders';
 import { codeOf } from '@summit-config/test-support/errors';

@@ -11,7 +11,8 @@
  */
 import { hostname } from 'node:os';
 import type { FailoverEvent, FailoverStore } from '@summit-config/backends';
-import { type ConfigClient, type ConfigError, errors, Lifecycle, type WriteFence } from '@summit-config/core';
+import type { ConfigClient, ConfigError, WriteFence } from '@summit-config/core';
+import { errors, Lifecycle } from '@summit-config/core/internal';
 import type { AgentConfig } from './config.js';
 import { DRIFT_KINDS, type DriftFinding, type DriftReport, detectDrift } from './drift.js';
 import { AgentEvents } from './events.js';

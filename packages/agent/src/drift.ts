@@ -20,13 +20,12 @@ import {
   type ConfigRef,
   type ConfigStore,
   type ConfigVersion,
-  delay,
   type Head,
   isConfigError,
   refKey,
-  throwIfAborted,
   type WriteFence,
 } from '@summit-config/core';
+import { delay, throwIfAborted } from '@summit-config/core/internal';
 
 export const DRIFT_KINDS = [
   'head-mismatch',

@@ -16,7 +16,7 @@
  */
 import { mkdir, open, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
-import { BackendUnavailableError } from '@summit-config/core';
+import { BackendUnavailableError } from '@summit-config/core/internal';
 
 /** The claim file inside the data directory. */
 export const CLI_LOCK_FILE = 'summit.lock';

@@ -4,7 +4,8 @@
  * `AbortSignal`.
  */
 import type { FailoverEvent, ReconcileReport } from '@summit-config/backends';
-import { type ConfigError, ListenerSet, onAbort } from '@summit-config/core';
+import type { ConfigError } from '@summit-config/core';
+import { ListenerSet, onAbort } from '@summit-config/core/internal';
 import type { DriftFinding, DriftReport } from './drift.js';
 import { toConfigError } from './util.js';
 

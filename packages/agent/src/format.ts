@@ -7,7 +7,8 @@
  * from a shell and to read with dotenv; numbers and booleans are bare; `null` is an empty value.
  * Two keys that flatten to the same name are a `CONSTRAINT_VIOLATION` (nothing is written).
  */
-import { errors, isPlainObject, type JsonObject, type JsonValue } from '@summit-config/core';
+import type { JsonObject, JsonValue } from '@summit-config/core';
+import { errors, isPlainObject } from '@summit-config/core/internal';
 import { stringify as stringifyYaml } from 'yaml';
 import type { RenderFormat } from './config.js';
 

@@ -8,7 +8,8 @@
  * lock aborts the running jobs' signal and stops their schedules at once.
  */
 import type { LeaderLock } from '@summit-config/backends/consul';
-import { backoffDelay, type ConfigError, delay, errors, ListenerSet, onAbort } from '@summit-config/core';
+import type { ConfigError } from '@summit-config/core';
+import { backoffDelay, delay, errors, ListenerSet, onAbort } from '@summit-config/core/internal';
 import { createTask, type ScheduledTask } from 'node-cron';
 import { type ConsulConfig, checkSchedule, type LeaderConfig } from './config.js';
 import { type AgentLogger, toConfigError } from './util.js';

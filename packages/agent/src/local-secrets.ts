@@ -4,14 +4,8 @@
  * job and by the CLI's secret commands.
  */
 import type { PGlite } from '@electric-sql/pglite';
-import {
-  type Actor,
-  ConfigError,
-  type ConfigService,
-  type ConfigStore,
-  type Rbac,
-  type SqlDatabase,
-} from '@summit-config/core';
+import { type Actor, ConfigError, type ConfigService, type ConfigStore, type Rbac } from '@summit-config/core';
+import type { SqlDatabase } from '@summit-config/core/internal';
 import type { RotationManager, SecretProvider } from '@summit-config/secrets';
 
 export interface SecretSqlHandle {

@@ -14,11 +14,11 @@ import {
   type ConfigVersion,
   type HealthGate,
   isConfigError,
-  messageOf,
   promoteRollout,
   type RolloutSpec,
   validateRollout,
 } from '@summit-config/core';
+import { messageOf } from '@summit-config/core/internal';
 
 export interface GateResult {
   healthy: boolean;

@@ -6,16 +6,14 @@
 import { join } from 'node:path';
 import type { FailoverStore } from '@summit-config/backends';
 import {
-  backoffDelay,
   type ConfigChange,
   type ConfigClient,
   type ConfigError,
   createConfigClient,
-  delay,
   type Environment,
-  errors,
   refKey,
 } from '@summit-config/core';
+import { backoffDelay, delay, errors } from '@summit-config/core/internal';
 import type { AgentEvents } from './events.js';
 import type { AgentMetrics } from './metrics.js';
 import { type AgentLogger, settleWithin, toConfigError } from './util.js';

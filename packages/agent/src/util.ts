@@ -1,5 +1,6 @@
 /** Small helpers shared by the agent's modules. */
-import { type ConfigError, errors, isConfigError, messageOf } from '@summit-config/core';
+import { type ConfigError, isConfigError } from '@summit-config/core';
+import { errors, messageOf } from '@summit-config/core/internal';
 
 /**
  * A pino-compatible logger (`info(obj, msg)`). The agent never writes to the console itself: the

@@ -4,7 +4,8 @@
  */
 import { createFailoverStore } from '@summit-config/backends';
 import { createMemoryStore } from '@summit-config/backends/memory';
-import { appendNext, type ConfigStore, createVersion, errors, parseRef, refKey } from '@summit-config/core';
+import { appendNext, type ConfigStore, parseRef, refKey } from '@summit-config/core';
+import { createVersion, errors } from '@summit-config/core/internal';
 import { switchable } from '@summit-config/test-support/switchable-store';
 import { describe, expect, it } from 'vitest';
 import { detectDrift } from '../src/drift.js';

@@ -1,4 +1,4 @@
-import { ListenerSet } from '@summit-config/core';
+import { ListenerSet } from '@summit-config/core/internal';
 import { until } from '@summit-config/test-support/wait';
 import { describe, expect, it } from 'vitest';
 import { createLocalLeadership, type LeaderJobContext, LeaderJobRunner, type Leadership } from '../src/leader.js';

@@ -4,18 +4,8 @@
  * acknowledgements vanish when it dies. A store re-publishes its own acknowledgements under a new
  * session after the old one was lost.
  */
-import {
-  type AppliedAck,
-  backoffDelay,
-  type ConfigError,
-  type ConfigRef,
-  delay,
-  errors,
-  isPlainObject,
-  parseEnvironmentName,
-  parseRef,
-  refKey,
-} from '@summit-config/core';
+import { type AppliedAck, type ConfigError, type ConfigRef, parseRef, refKey } from '@summit-config/core';
+import { backoffDelay, delay, errors, isPlainObject, parseEnvironmentName } from '@summit-config/core/internal';
 import type { ConsulStoreContext } from './consul-context.js';
 import { incomplete, isInvalidSession } from './consul-errors.js';
 import { CHECKSUM_RE, checkInstance } from './consul-layout.js';

@@ -2,7 +2,8 @@
  * What the Consul store's modules share: the resolved options and connection, the key layout, the
  * lifecycle, head reads, and the memory of the ModifyIndex of heads this store wrote itself.
  */
-import { type ConfigRef, type Head, Lifecycle, parseRef, type ReadOptions } from '@summit-config/core';
+import { type ConfigRef, type Head, parseRef, type ReadOptions } from '@summit-config/core';
+import { Lifecycle } from '@summit-config/core/internal';
 import { type ResolvedConnection, resolveConnection } from './consul-connection.js';
 import { ConsulHttp } from './consul-http.js';
 import { decodeHead, Layout } from './consul-layout.js';

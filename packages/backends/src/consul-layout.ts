@@ -16,16 +16,13 @@
 import {
   type ConfigRef,
   type ConfigVersion,
-  errors,
   type Head,
   isConfigError,
-  isPlainObject,
-  parseEnvironmentName,
   parseRef,
   refKey,
   type Scope,
-  verifyVersion,
 } from '@summit-config/core';
+import { errors, isPlainObject, parseEnvironmentName, verifyVersion } from '@summit-config/core/internal';
 import { mismatch } from './consul-errors.js';
 
 const PREFIX_RE = /^(?:[A-Za-z0-9_.:-]+\/)+$/;

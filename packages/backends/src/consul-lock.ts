@@ -11,16 +11,8 @@
  *   await lock.close();                              // releases, destroys the session
  */
 import { hostname } from 'node:os';
-import {
-  backoffDelay,
-  ConfigError,
-  delay,
-  errors,
-  isConfigError,
-  Lifecycle,
-  ListenerSet,
-  throwIfAborted,
-} from '@summit-config/core';
+import { ConfigError, isConfigError } from '@summit-config/core';
+import { backoffDelay, delay, errors, Lifecycle, ListenerSet, throwIfAborted } from '@summit-config/core/internal';
 import { type ConsulConnectionOptions, resolveConnection } from './consul-connection.js';
 import { ConsulHttp } from './consul-http.js';
 import { checkLockName, checkPrefix, Layout } from './consul-layout.js';

@@ -7,13 +7,11 @@ import {
   type ConfigRef,
   type ConfigStore,
   type ConfigVersion,
-  errors,
   parseRef,
   refKey,
-  serializeVersion,
-  verifyVersion,
   type WriteFence,
 } from '@summit-config/core';
+import { errors, serializeVersion, verifyVersion } from '@summit-config/core/internal';
 import type { ConsulStoreContext } from './consul-context.js';
 import { fencedOut, fenceOf, fenceRefused, incomplete, notLeader, txnFailure } from './consul-errors.js';
 import { encodeHead } from './consul-layout.js';

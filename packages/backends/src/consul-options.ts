@@ -2,7 +2,7 @@
  * The Consul store's options (`createConsulStore`'s argument, re-exported by consul.ts) and their
  * validation: each bad option is named with its range.
  */
-import { DEFAULT_MAX_DOCUMENT_BYTES, errors } from '@summit-config/core';
+import { DEFAULT_MAX_DOCUMENT_BYTES, errors } from '@summit-config/core/internal';
 import type { ConsulConnectionOptions } from './consul-connection.js';
 import { checkPrefix } from './consul-layout.js';
 import { intOption } from './integers.js';

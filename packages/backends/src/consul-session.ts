@@ -6,7 +6,8 @@
  * renewed within one TTL can no longer be sure it still holds anything: the managed session then
  * declares itself lost. That is the safe side for a leader lock.
  */
-import { ConfigError, errors, isConfigError, Lifecycle, ListenerSet } from '@summit-config/core';
+import { ConfigError, isConfigError } from '@summit-config/core';
+import { errors, Lifecycle, ListenerSet } from '@summit-config/core/internal';
 import { type ConsulConnectionOptions, resolveConnection } from './consul-connection.js';
 import { ConsulHttp } from './consul-http.js';
 import type { SessionInfo } from './consul-wire.js';

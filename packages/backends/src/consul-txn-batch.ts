@@ -12,7 +12,7 @@
  * again. Two groups for the same ref never share a batch, so a group's failure is always caused by
  * state Consul already held, never by a sibling.
  */
-import { abortReason, onAbort } from '@summit-config/core';
+import { abortReason, onAbort } from '@summit-config/core/internal';
 import type { ConsulHttp } from './consul-http.js';
 import type { TxnError, TxnOp } from './consul-wire.js';
 

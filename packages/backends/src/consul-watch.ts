@@ -15,21 +15,16 @@
  * change is normal; the HTTP timeout is `wait + wait/16` plus the request timeout; 404 is an empty tree.
  */
 import {
-  backoffDelay,
   type ConfigError,
-  compareHeads,
-  delay,
-  errors,
   type Head,
   type HeadChange,
   type HeadListener,
-  headChange,
   isConfigError,
-  onAbort,
   refKey,
   type Scope,
   type Unwatch,
 } from '@summit-config/core';
+import { backoffDelay, compareHeads, delay, errors, headChange, onAbort } from '@summit-config/core/internal';
 import type { ConsulHttp } from './consul-http.js';
 import { decodeHead, type Layout } from './consul-layout.js';
 import type { KvEntry } from './consul-wire.js';

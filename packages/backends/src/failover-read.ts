@@ -12,7 +12,6 @@ import {
   type ConfigRef,
   type ConfigStore,
   type ConfigVersion,
-  errors,
   type Head,
   isConfigError,
   type ListQuery,
@@ -20,8 +19,8 @@ import {
   type ReadOptions,
   refKey,
   type TierFailure,
-  throwIfAborted,
 } from '@summit-config/core';
+import { errors, throwIfAborted } from '@summit-config/core/internal';
 import type { ChainSync } from './failover-sync.js';
 import { type Breakers, failureOf, isOutage, type Tier, unavailable } from './failover-tiers.js';
 

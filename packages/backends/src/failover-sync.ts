@@ -15,7 +15,8 @@
  *   the same number to the record) is reported through `onEvent`.
  */
 import { randomUUID } from 'node:crypto';
-import { type ConfigRef, type ConfigVersion, errors, refKey, type WriteFence } from '@summit-config/core';
+import { type ConfigRef, type ConfigVersion, refKey, type WriteFence } from '@summit-config/core';
+import { errors } from '@summit-config/core/internal';
 import type { Breakers, Tier } from './failover-tiers.js';
 import { isOutage } from './failover-tiers.js';
 import { type ChainRoles, emptyReport, type HealOptions, healChain, healRef, type ReconcileReport } from './heal.js';

@@ -5,13 +5,8 @@
  * beside it (`capabilities.mirror`, Consul), one non-durable **cache** (`capabilities.cache`), or a
  * single durable tier in **plain** mode (the embedded PGlite, Consul alone, PostgreSQL alone).
  */
-import {
-  BackendUnavailableError,
-  type ConfigStore,
-  errors,
-  isConfigError,
-  type TierFailure,
-} from '@summit-config/core';
+import { type ConfigStore, isConfigError, type TierFailure } from '@summit-config/core';
+import { BackendUnavailableError, errors } from '@summit-config/core/internal';
 
 /**
  * Breaker state of one tier. `syncing`: it answers again but has not caught up with the record (or

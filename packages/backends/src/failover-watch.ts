@@ -6,16 +6,14 @@
  */
 import {
   type ConfigError,
-  errors,
   type HeadChange,
   type HeadListener,
-  ListenerSet,
-  onAbort,
   parseRef,
   type Scope,
   type Unwatch,
   type WatchOptions,
 } from '@summit-config/core';
+import { errors, ListenerSet, onAbort } from '@summit-config/core/internal';
 import { type Breakers, errorText, isOutage, type Tier } from './failover-tiers.js';
 
 interface Sub {

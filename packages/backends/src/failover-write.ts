@@ -22,13 +22,13 @@
 import {
   type ConfigError,
   type ConfigVersion,
-  errors,
   isConfigError,
   type PendingAppend,
   refKey,
   type TierFailure,
   type WriteFence,
 } from '@summit-config/core';
+import { errors } from '@summit-config/core/internal';
 import type { ChainSync } from './failover-sync.js';
 import { type Breakers, failureOf, isOutage, type Tier, unavailable } from './failover-tiers.js';
 

@@ -1,13 +1,10 @@
 import {
   type AppliedAck,
-  BackendUnavailableError,
   type ConfigError,
   type ConfigRef,
   type ConfigStore,
   type ConfigVersion,
-  errors,
   type Head,
-  Lifecycle,
   parseRef,
   type ReadOptions,
   type ReadSource,
@@ -15,6 +12,7 @@ import {
   type StoreCapabilities,
   type WriteFence,
 } from '@summit-config/core';
+import { BackendUnavailableError, errors, Lifecycle } from '@summit-config/core/internal';
 import { ChainReader } from './failover-read.js';
 import { ChainSync, type SyncEvent } from './failover-sync.js';
 import {

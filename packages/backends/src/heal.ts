@@ -19,16 +19,13 @@ import {
   type ConfigRef,
   type ConfigStore,
   type ConfigVersion,
-  createVersion,
-  errors,
   type Head,
   isConfigError,
-  isPlainObject,
   type ProvisionalVersion,
   refKey,
-  throwIfAborted,
   type WriteFence,
 } from '@summit-config/core';
+import { createVersion, errors, isPlainObject, throwIfAborted } from '@summit-config/core/internal';
 
 /** One version copied from one tier to another. */
 export interface CopiedVersion {

@@ -2,7 +2,7 @@
  * The integer checks the stores, sessions and locks share: of an option (with its default and
  * range, the option named in the error), of a list limit, and of a version number.
  */
-import { errors } from '@summit-config/core';
+import { errors } from '@summit-config/core/internal';
 
 /** Whether `value` is a safe integer from `min` to `max`. */
 export function isIntegerIn(value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): value is number {

@@ -5,28 +5,30 @@
  * concurrent updates serialise; the audit chain is computed in TypeScript with the same formula as
  * the SQL trigger.
  */
+import type {
+  AuditQuery,
+  ChangeRequest,
+  Environment,
+  GovernanceStore,
+  JsonObject,
+  RequestQuery,
+  StoredPolicy,
+} from '@summit-config/core';
 import {
   type AuditInput,
-  type AuditQuery,
   type AuditRecord,
   auditHash,
-  type ChangeRequest,
   canonicalJson,
   checkAuditInput,
   checkAuditQuery,
-  type Environment,
   errors,
   type GovernanceSnapshot,
-  type GovernanceStore,
   type GovernanceUpdate,
-  type JsonObject,
   Lifecycle,
   matchesAudit,
   normaliseAt,
-  type RequestQuery,
-  type StoredPolicy,
   type StoredSchema,
-} from '@summit-config/core';
+} from '@summit-config/core/internal';
 
 export interface MemoryGovernanceOptions {
   /** Name used in errors. Default `memory`. */

@@ -3,17 +3,9 @@
  * implementation of core's `MigrationHistory` contract (`@summit-config/backends/memory`). Runners
  * exclude each other with an in-process lock; `save()` is a compare-and-set on `(status, run)`.
  */
-import {
-  ConfigError,
-  checkMigrationRecord,
-  checkRefRecord,
-  createLocalLock,
-  errors,
-  Lifecycle,
-  type MigrationHistory,
-  type MigrationRecord,
-  type MigrationRefRecord,
-} from '@summit-config/core';
+import { ConfigError } from '@summit-config/core';
+import { checkMigrationRecord, checkRefRecord, createLocalLock, errors, Lifecycle } from '@summit-config/core/internal';
+import type { MigrationHistory, MigrationRecord, MigrationRefRecord } from '@summit-config/core/migrations';
 
 export interface MemoryMigrationHistoryOptions {
   /** Name used in errors. Default `memory`. */

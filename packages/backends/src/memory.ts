@@ -10,25 +10,27 @@ import {
   type ConfigRef,
   type ConfigStore,
   type ConfigVersion,
-  compareHeads,
-  DEFAULT_MAX_DOCUMENT_BYTES,
-  errors,
   type Head,
   type HeadChange,
   type HeadListener,
-  headChange,
-  headOf,
-  Lifecycle,
-  ListenerSet,
   type ListQuery,
-  onAbort,
   parseRef,
   refKey,
   type StoreCapabilities,
   type Unwatch,
-  verifyVersion,
   type WatchOptions,
 } from '@summit-config/core';
+import {
+  compareHeads,
+  DEFAULT_MAX_DOCUMENT_BYTES,
+  errors,
+  headChange,
+  headOf,
+  Lifecycle,
+  ListenerSet,
+  onAbort,
+  verifyVersion,
+} from '@summit-config/core/internal';
 import { LRUCache } from 'lru-cache';
 
 export { createMemoryGovernance, type MemoryGovernanceOptions } from './memory-governance.js';

@@ -13,7 +13,8 @@
  *
  * Bounded: beyond `max` entries the oldest are forgotten (and lose the first guarantee).
  */
-import { type ConfigStore, type ConfigVersion, createVersion, isConfigError, refKey } from '@summit-config/core';
+import { type ConfigStore, type ConfigVersion, isConfigError, refKey } from '@summit-config/core';
+import { createVersion } from '@summit-config/core/internal';
 import { findReappended } from './heal.js';
 
 export interface Renumbered {

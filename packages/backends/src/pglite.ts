@@ -11,7 +11,7 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { errors } from '@summit-config/core';
+import { errors } from '@summit-config/core/internal';
 import { createPgliteClient } from './pglite-client.js';
 import { createSqlGovernance, type SqlGovernance } from './postgres-governance.js';
 import {

@@ -2,14 +2,8 @@
  * Applied-state acknowledgements on the PostgreSQL store: one row per (ref, environment,
  * instance), replaced by the instance's next acknowledgement.
  */
-import {
-  type AppliedAck,
-  type ConfigStore,
-  errors,
-  parseEnvironmentName,
-  refKey,
-  type Scope,
-} from '@summit-config/core';
+import { type AppliedAck, type ConfigStore, refKey, type Scope } from '@summit-config/core';
+import { errors, parseEnvironmentName } from '@summit-config/core/internal';
 import { isIntegerIn } from './integers.js';
 import type { SqlStoreContext } from './postgres-context.js';
 import { iso, MAX_VERSION } from './postgres-rows.js';

@@ -2,15 +2,8 @@
  * What every member of the PostgreSQL store runs through: CLOSED first, then the migrations
  * (applied once, on first use), the caller's AbortSignal, and one mapping of driver errors.
  */
-import {
-  type ConfigError,
-  type ConfigRef,
-  errors,
-  Lifecycle,
-  onAbort,
-  parseRef,
-  throwIfAborted,
-} from '@summit-config/core';
+import { type ConfigError, type ConfigRef, parseRef } from '@summit-config/core';
+import { errors, Lifecycle, onAbort, throwIfAborted } from '@summit-config/core/internal';
 import { lazyMigrate, type MigrationResult } from './postgres-migrations.js';
 import type { DocumentLimits } from './postgres-rows.js';
 import { type SqlTables, sqlTables } from './postgres-sql.js';

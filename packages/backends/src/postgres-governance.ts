@@ -9,26 +9,28 @@
  * table lock for environments), so concurrent approvals of one request run one after the other and
  * each sees the other's result.
  */
+import type {
+  AuditQuery,
+  ChangeRequest,
+  ConfigError,
+  Environment,
+  GovernanceStore,
+  JsonObject,
+  RequestQuery,
+  StoredPolicy,
+} from '@summit-config/core';
 import {
   type AuditInput,
-  type AuditQuery,
   type AuditRecord,
-  type ChangeRequest,
-  type ConfigError,
   canonicalJson,
   checkAuditInput,
   checkAuditQuery,
   checkRequestShape,
-  type Environment,
   errors,
   type GovernanceSnapshot,
-  type GovernanceStore,
-  type JsonObject,
   Lifecycle,
-  type RequestQuery,
-  type StoredPolicy,
   type StoredSchema,
-} from '@summit-config/core';
+} from '@summit-config/core/internal';
 import { type MigrationResult, migrate } from './postgres-migrations.js';
 import { escapeLike, mapSqlError, quoteIdent, type SqlClient, type SqlQueryable, sqlState } from './sql-client.js';
 

@@ -12,10 +12,10 @@
  * Behind the lock, `save()` is a compare-and-set on `(status, run)`: two runners can never both
  * claim one run even if the lock were lost.
  */
+import { ConfigError } from '@summit-config/core';
 import {
   type AcquireOptions,
   abortReason,
-  ConfigError,
   checkMigrationRecord,
   checkRefRecord,
   createLocalLock,
@@ -23,12 +23,14 @@ import {
   errors,
   Lifecycle,
   type LocalLock,
-  type MigrationHistory,
-  type MigrationLock,
-  type MigrationRecord,
-  type MigrationRefRecord,
   type RecordExpectation,
-} from '@summit-config/core';
+} from '@summit-config/core/internal';
+import type {
+  MigrationHistory,
+  MigrationLock,
+  MigrationRecord,
+  MigrationRefRecord,
+} from '@summit-config/core/migrations';
 import { type MigrationResult, migrate } from './postgres-migrations.js';
 import { mapSqlError, quoteIdent, type SqlClient } from './sql-client.js';
 

@@ -25,7 +25,7 @@
  * `\u0000` or a lone surrogate, which `jsonb` refuses) and every number round-trips, and the
  * checksum (over canonical JSON of the parsed value) verifies on read.
  */
-import { SQL_SCHEMA_LOCK } from '@summit-config/core';
+import { SQL_SCHEMA_LOCK } from '@summit-config/core/internal';
 import { quoteIdent, type SqlClient, type SqlQueryable, sqlState } from './sql-client.js';
 
 export interface Migration {

@@ -7,12 +7,11 @@ import {
   type ConfigError,
   type ConfigStore,
   type ConfigVersion,
-  errors,
   type Head,
-  headOf,
   type PendingAppend,
   refKey,
 } from '@summit-config/core';
+import { errors, headOf } from '@summit-config/core/internal';
 import { listLimit } from './integers.js';
 import type { SqlStoreContext } from './postgres-context.js';
 import { checkDocument, type HeadRow, headOfRow, versionParams } from './postgres-rows.js';

@@ -3,15 +3,8 @@
  * (verified against its checksum), and a document checked and turned into statement parameters on
  * its way in (a version number an `integer` holds, text PostgreSQL keeps exactly).
  */
-import {
-  type ConfigVersion,
-  errors,
-  type Head,
-  isConfigError,
-  refKey,
-  type Scope,
-  verifyVersion,
-} from '@summit-config/core';
+import { type ConfigVersion, type Head, isConfigError, refKey, type Scope } from '@summit-config/core';
+import { errors, verifyVersion } from '@summit-config/core/internal';
 
 /** Largest version number an `integer` column holds. */
 export const MAX_VERSION = 2_147_483_647;

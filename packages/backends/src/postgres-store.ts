@@ -14,19 +14,15 @@ import {
   type ConfigRef,
   type ConfigStore,
   type ConfigVersion,
-  compareHeads,
-  errors,
   type HeadListener,
-  headOf,
   type ListQuery,
-  parseScope,
   type ReadOptions,
   refKey,
   type StoreCapabilities,
-  throwIfAborted,
   type Unwatch,
   type WatchOptions,
 } from '@summit-config/core';
+import { compareHeads, errors, headOf, parseScope, throwIfAborted } from '@summit-config/core/internal';
 import { isIntegerIn } from './integers.js';
 import { ackMembers } from './postgres-acks.js';
 import { abortable, createSqlContext } from './postgres-context.js';

@@ -2,7 +2,8 @@
  * The sync ledger of the PostgreSQL store: per (ref, version, tier), whether that tier holds the
  * version yet. An append records the tiers its document's `metadata.unsynced` names, atomically.
  */
-import { type ConfigRef, errors, isPlainObject, parseRef, refKey } from '@summit-config/core';
+import { type ConfigRef, parseRef, refKey } from '@summit-config/core';
+import { errors, isPlainObject } from '@summit-config/core/internal';
 import { listLimit } from './integers.js';
 import type { SqlStoreContext } from './postgres-context.js';
 import { iso } from './postgres-rows.js';

@@ -9,21 +9,16 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  backoffDelay,
   type ConfigError,
   type ConfigRef,
-  compareHeads,
-  delay,
-  errors,
   type Head,
   type HeadChange,
   type HeadListener,
-  headChange,
-  onAbort,
   refKey,
   type Scope,
   type Unwatch,
 } from '@summit-config/core';
+import { backoffDelay, compareHeads, delay, errors, headChange, onAbort } from '@summit-config/core/internal';
 import { type HeadRow, headOfRow } from './postgres-rows.js';
 import { mapSqlError, type SqlClient, type SqlListener, type StoreLogger } from './sql-client.js';
 import { callListener, tellError } from './watch-listeners.js';

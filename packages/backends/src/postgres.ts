@@ -4,7 +4,7 @@
  *
  *   const store = createPostgresStore({ connectionString: process.env.DATABASE_URL });
  */
-import { errors } from '@summit-config/core';
+import { errors } from '@summit-config/core/internal';
 import pg from 'pg';
 import { createPgClient } from './pg-client.js';
 import { createSqlGovernance, type SqlGovernance } from './postgres-governance.js';

@@ -3,7 +3,8 @@
  * tools): see heal.ts for the rule. The record keeps every version under its number; the mirror is
  * brought in line with it, and content only the mirror held is copied or re-appended, never dropped.
  */
-import { type ConfigStore, errors } from '@summit-config/core';
+import type { ConfigStore } from '@summit-config/core';
+import { errors } from '@summit-config/core/internal';
 import { type HealOptions, healChain, type ReconcileReport } from './heal.js';
 
 export type { CopiedVersion, ReconcileConflict, ReconcileReport } from './heal.js';

@@ -3,7 +3,8 @@
  * on `pg` (`pg-client.ts`) and on embedded PGlite (`pglite-client.ts`): identifier quoting, LIKE
  * escaping, SQLSTATE mapping. This file loads no driver.
  */
-import { ConfigError, errors } from '@summit-config/core';
+import { ConfigError } from '@summit-config/core';
+import { errors } from '@summit-config/core/internal';
 
 // The seam's types live in core (store/sql-client.ts), shared with the secrets' SQL storage.
 export type {
@@ -13,7 +14,7 @@ export type {
   SqlListener,
   SqlQueryable,
   SqlResult,
-} from '@summit-config/core';
+} from '@summit-config/core/internal';
 
 /** The longest identifier PostgreSQL keeps (NAMEDATALEN - 1), in bytes. */
 export const MAX_IDENTIFIER_BYTES = 63;

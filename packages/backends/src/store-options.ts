@@ -1,7 +1,7 @@
 /**
  * Option checks shared by the PostgreSQL and PGlite entry points: each bad option is named.
  */
-import { DEFAULT_MAX_DOCUMENT_BYTES, errors } from '@summit-config/core';
+import { DEFAULT_MAX_DOCUMENT_BYTES, errors } from '@summit-config/core/internal';
 import { checkIdentifier, type StoreLogger } from './sql-client.js';
 
 /** Options both SQL stores accept. */

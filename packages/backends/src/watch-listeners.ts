@@ -3,7 +3,8 @@
  * is reported to its `onError` (CONSTRAINT_VIOLATION) and the feed goes on; a reporter that throws
  * is ignored.
  */
-import { type ConfigError, errors, type HeadChange, type HeadListener } from '@summit-config/core';
+import type { ConfigError, HeadChange, HeadListener } from '@summit-config/core';
+import { errors } from '@summit-config/core/internal';
 
 /** Calls `onError` with `error`; a throwing reporter must not break the feed. */
 export function tellError(onError: ((error: ConfigError) => void) | undefined, error: ConfigError): void {

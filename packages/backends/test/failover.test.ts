@@ -1,5 +1,6 @@
 import { createFailoverStore, createMemoryStore, type FailoverEvent, reconcile } from '@summit-config/backends';
-import { appendNext, type BackendUnavailableError, parseRef } from '@summit-config/core';
+import { appendNext, parseRef } from '@summit-config/core';
+import type { BackendUnavailableError } from '@summit-config/core/internal';
 import { collect, doc, runStoreContract } from '@summit-config/test-support/contract/store-contract';
 import { switchable } from '@summit-config/test-support/switchable-store';
 import { describe, expect, it } from 'vitest';
@@ -199,7 +200,7 @@ describe('reconcile', () => {
     await b.append(doc(ref, 1, { record: 1 }));
     // The first step of a repair ran (the mirror's content was re-appended), then the process died.
     const loser = (await a.getVersion(ref, 1)) as NonNullable<Awaited<ReturnType<typeof a.getVersion>>>;
-    const { createVersion } = await import('@summit-config/core');
+    const { createVersion } = await import('@summit-config/core/internal');
     await b.append(
       createVersion(
         {

@@ -1,7 +1,8 @@
 import { PGlite } from '@electric-sql/pglite';
 import { createPgliteStore, type PostgresStore } from '@summit-config/backends/pglite';
 import { LATEST_MIGRATION } from '@summit-config/backends/postgres';
-import { type ConfigRef, type ConfigStore, createVersion, isConfigError, parseRef, refKey } from '@summit-config/core';
+import { type ConfigRef, type ConfigStore, isConfigError, parseRef, refKey } from '@summit-config/core';
+import { createVersion } from '@summit-config/core/internal';
 import { collect, doc, runStoreContract } from '@summit-config/test-support/contract/store-contract';
 import { freshSchema, q } from '@summit-config/test-support/sql';
 import { tamperSql } from '@summit-config/test-support/stores';

@@ -2,7 +2,8 @@ import { abRule } from '@summit-config/test-support/builders';
 import { readJson } from '@summit-config/test-support/fixtures';
 import murmurhash from 'murmurhash';
 import { describe, expect, it } from 'vitest';
-import { bucketOf, compileRollout, createBucketer, murmur3, TOTAL_BPS } from '../src/index.js';
+import { compileRollout } from '../src/index.js';
+import { bucketOf, createBucketer, murmur3, TOTAL_BPS } from '../src/rollout/bucketing.js';
 
 interface Vectors {
   hashVectors: Array<{ input: string; seed: number; hash: number; hex: string }>;

@@ -2,15 +2,10 @@
  * Hostile JSON is refused before anything is stored: keys that could change an object's prototype,
  * and nesting deeper than the documented limit (a RangeError, shown as UNEXPECTED, before).
  */
-import {
-  computeChecksum,
-  createVersion,
-  isConfigError,
-  MAX_JSON_DEPTH,
-  mergeAll,
-  verifyVersion,
-} from '@summit-config/core';
+import { isConfigError } from '@summit-config/core';
+import { computeChecksum, createVersion, verifyVersion } from '@summit-config/core/internal';
 import { describe, expect, it } from 'vitest';
+import { MAX_JSON_DEPTH, mergeAll } from '../src/model/index.js';
 
 const ref = 'app:shop/payments';
 

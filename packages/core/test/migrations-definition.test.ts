@@ -5,18 +5,18 @@ import { join } from 'node:path';
 import { thrown, throwsCode } from '@summit-config/test-support/errors';
 import { fixturePath, readJson } from '@summit-config/test-support/fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isConfigError } from '../src/index.js';
+import { sha256Hex } from '../src/internal.js';
+import { migrationToJson } from '../src/migrations/definition.js';
+import { compileIdPattern } from '../src/migrations/glob.js';
 import {
-  compileIdPattern,
   defineMigration,
-  isConfigError,
   loadMigrationFile,
   loadMigrations,
   MigrationError,
-  migrationToJson,
   parseMigration,
   parseMigrationText,
-  sha256Hex,
-} from '../src/index.js';
+} from '../src/migrations/index.js';
 
 interface InvalidCase {
   name: string;

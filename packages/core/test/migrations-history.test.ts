@@ -3,7 +3,8 @@
  * PostgreSQL, PGlite) run the contract suite: test/contract/migration-history.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { createLocalLock, isConfigError } from '../src/index.js';
+import { isConfigError } from '../src/index.js';
+import { createLocalLock } from '../src/internal.js';
 
 describe('in-process lock', () => {
   it('grants one holder at a time, in arrival order', async () => {

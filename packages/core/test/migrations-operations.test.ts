@@ -1,16 +1,14 @@
 import { readJson } from '@summit-config/test-support/fixtures';
 import { describe, expect, it } from 'vitest';
+import { isConfigError, type JsonObject } from '../src/index.js';
 import {
   contentChecksum,
   defineMigration,
-  isConfigError,
-  type JsonObject,
   type MigratedContent,
   type MigrationError,
-  migrateContent,
   parseMigration,
-  parsePointer,
-} from '../src/index.js';
+} from '../src/migrations/index.js';
+import { migrateContent, parsePointer } from '../src/migrations/operations.js';
 
 interface OperationCase {
   name: string;

@@ -1,7 +1,9 @@
 import { thrown, throwsCode } from '@summit-config/test-support/errors';
 import { readJson } from '@summit-config/test-support/fixtures';
 import { describe, expect, it } from 'vitest';
-import { isConfigError, MigrationError, orderMigrations, parseMigration, withDependencies } from '../src/index.js';
+import { isConfigError } from '../src/index.js';
+import { MigrationError, parseMigration } from '../src/migrations/index.js';
+import { orderMigrations, withDependencies } from '../src/migrations/order.js';
 
 interface OrderCase {
   name: string;

@@ -1,19 +1,15 @@
+import { ConfigError, ERROR_CODES, isConfigError, parseRef, refKey } from '@summit-config/core';
 import {
-  ConfigError,
   canonicalJson,
   computeChecksum,
   createVersion,
-  ERROR_CODES,
-  environmentChain,
-  isConfigError,
-  parseRef,
-  refKey,
   validateEnvironments,
   verifyVersion,
-} from '@summit-config/core';
+} from '@summit-config/core/internal';
 import { abRule } from '@summit-config/test-support/builders';
 import { type RefFixture, readJson } from '@summit-config/test-support/fixtures';
 import { describe, expect, it } from 'vitest';
+import { environmentChain } from '../src/model/index.js';
 
 const refs = readJson('refs.json') as RefFixture;
 

@@ -6,21 +6,20 @@ import { readJson } from '@summit-config/test-support/fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   compileRollout,
-  createVersion,
-  type ExtraLayer,
-  environmentChain,
   envSource,
   isConfigError,
   type JsonObject,
   type LayerSource,
   loadFileSource,
-  mergeAll,
   resolveLayers,
   SchemaRegistry,
-  sourceLayers,
-  validateEnvironments,
   withRollout,
 } from '../src/index.js';
+import { createVersion, validateEnvironments } from '../src/internal.js';
+import { environmentChain } from '../src/model/environment.js';
+import { mergeAll } from '../src/model/merge.js';
+import type { ExtraLayer } from '../src/resolve/resolver.js';
+import { sourceLayers } from '../src/resolve/sources.js';
 
 const mergeCases = (
   readJson(new URL('./fixtures/merge-rules.json', import.meta.url)) as {

@@ -6,19 +6,18 @@ import {
   abortRollout,
   advanceRollout,
   compileRollout,
-  createVersion,
-  currentShare,
   evaluateFlag,
   evaluateFlags,
-  evaluateRollout,
   isConfigError,
-  NO_ROLLOUT,
-  type ProgressiveRule,
   promoteRollout,
   type RolloutSpec,
   SchemaValidationError,
   validateRollout,
 } from '../src/index.js';
+import { createVersion } from '../src/internal.js';
+import { evaluateRollout, NO_ROLLOUT } from '../src/rollout/evaluate.js';
+import { currentShare } from '../src/rollout/progress.js';
+import type { ProgressiveRule } from '../src/rollout/rules.js';
 
 interface InvalidCase {
   name: string;

@@ -1,17 +1,14 @@
 import { rejection, thrown, throwsCode } from '@summit-config/test-support/errors';
 import { readJson } from '@summit-config/test-support/fixtures';
 import { describe, expect, it } from 'vitest';
+import { isConfigError, type JsonObject, SchemaRegistry, SchemaValidationError } from '../src/index.js';
+import { checkCompatibility } from '../src/schema/compatibility.js';
+import { schemaDefaults } from '../src/schema/defaults.js';
 import {
-  checkCompatibility,
-  isConfigError,
-  type JsonObject,
   SchemaCompatibilityError,
   type SchemaPersistence,
   SchemaPublishValidationError,
-  SchemaRegistry,
-  SchemaValidationError,
-  schemaDefaults,
-} from '../src/index.js';
+} from '../src/schema/registry.js';
 
 const issuesFixture = readJson(new URL('./fixtures/schema-issues.json', import.meta.url)) as {
   schema: JsonObject;

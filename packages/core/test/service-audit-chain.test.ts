@@ -5,7 +5,8 @@
  */
 import { readJson } from '@summit-config/test-support/fixtures';
 import { describe, expect, it } from 'vitest';
-import { type AuditRecord, auditHash, auditHashText } from '../src/index.js';
+import { auditHashText } from '../src/audit/chain.js';
+import { type AuditRecord, auditHash } from '../src/internal.js';
 
 const fixture = readJson('audit-hash-vectors.json') as {
   vectors: Array<{ name: string; record: Omit<AuditRecord, 'hash'>; hash: string }>;

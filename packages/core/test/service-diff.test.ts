@@ -1,6 +1,7 @@
 import { readJson } from '@summit-config/test-support/fixtures';
 import { describe, expect, it } from 'vitest';
-import { applyJsonPatch, contentView, diffViews, type JsonObject, type JsonPatchOperation } from '../src/index.js';
+import type { JsonObject, JsonPatchOperation } from '../src/index.js';
+import { applyJsonPatch, contentView, diffViews } from '../src/service/diff.js';
 
 interface Side {
   config: JsonObject;

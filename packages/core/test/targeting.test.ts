@@ -1,6 +1,8 @@
 import { readJson } from '@summit-config/test-support/fixtures';
 import { describe, expect, it } from 'vitest';
-import { compileTargeting, type EvaluationContext, OPERATORS, rolloutIssues, type Targeting } from '../src/index.js';
+import type { EvaluationContext } from '../src/index.js';
+import { compileTargeting, OPERATORS, type Targeting } from '../src/rollout/targeting.js';
+import { rolloutIssues } from '../src/rollout/validate.js';
 
 interface Case {
   name: string;

@@ -1,18 +1,16 @@
 import { thrown } from '@summit-config/test-support/errors';
 import { fixturePath } from '@summit-config/test-support/fixtures';
 import { describe, expect, it } from 'vitest';
+import { isConfigError, SchemaRegistry, SchemaValidationError } from '../src/index.js';
+import { MigrationError } from '../src/migrations/index.js';
 import {
   type ConfigTemplate,
-  isConfigError,
   loadTemplateFile,
   loadTemplates,
-  MigrationError,
   parseTemplate,
   parseTemplateText,
   renderTemplate,
-  SchemaRegistry,
-  SchemaValidationError,
-} from '../src/index.js';
+} from '../src/templates/index.js';
 
 const dir = fixturePath('migrations/templates/');
 

@@ -36,11 +36,11 @@
  *   as a sanitised `cause`;
  * - after `close()` every call rejects with `CLOSED`; an aborted `signal` rejects with its reason.
  */
-import type { SecretStage, SecretVersionState } from '@summit-config/core';
+import type { SecretStage, SecretVersionState } from '@summit-config/core/internal';
 import type { SecretError } from './errors.js';
 
 // The stage and state types are shared with the secret storage contract (core's store/secret-storage.ts).
-export type { SecretStage, SecretVersionState } from '@summit-config/core';
+export type { SecretStage, SecretVersionState } from '@summit-config/core/internal';
 
 /** The three stages a version can hold. */
 export const SECRET_STAGES: readonly SecretStage[] = ['current', 'previous', 'pending'];

@@ -4,7 +4,7 @@
  * {@link SecretValue}. Internal: not exported from the package index.
  */
 import { inspect } from 'node:util';
-import { abortReason, errors, Lifecycle, throwIfAborted } from '@summit-config/core';
+import { abortReason, errors, Lifecycle, throwIfAborted } from '@summit-config/core/internal';
 import type {
   PromoteOptions,
   SecretCallOptions,

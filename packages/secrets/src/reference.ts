@@ -12,13 +12,8 @@
  * The document stored in the config store keeps the reference; only a resolved copy, in memory,
  * holds the value (see {@link resolveSecretRefs}).
  */
-import {
-  escapePointer,
-  isPlainObject,
-  type JsonValue,
-  SchemaValidationError,
-  type ValidationIssue,
-} from '@summit-config/core';
+import { type JsonValue, SchemaValidationError, type ValidationIssue } from '@summit-config/core';
+import { escapePointer, isPlainObject } from '@summit-config/core/internal';
 import type { SecretCallOptions } from './contract.js';
 import { isSecretError, SecretError } from './errors.js';
 

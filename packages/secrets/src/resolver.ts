@@ -9,7 +9,8 @@
  *   resolver.invalidate('aws', 'prod-db');
  */
 import { inspect } from 'node:util';
-import { errors, isPlainObject, type JsonValue, Lifecycle, throwIfAborted } from '@summit-config/core';
+import type { JsonValue } from '@summit-config/core';
+import { errors, isPlainObject, Lifecycle, throwIfAborted } from '@summit-config/core/internal';
 import type { SecretCallOptions, SecretProvider, SecretSelector } from './contract.js';
 import { secretError } from './errors.js';
 import { resolveSecretRefs, type SecretRef, type SecretRefResolver } from './reference.js';

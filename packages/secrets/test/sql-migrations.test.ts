@@ -7,7 +7,7 @@
 
 import { createPgliteClient, createPgliteStore } from '@summit-config/backends/pglite';
 import { createPostgresStore, MIGRATIONS } from '@summit-config/backends/postgres';
-import type { SqlDatabase } from '@summit-config/core';
+import type { SqlDatabase } from '@summit-config/core/internal';
 import { createSqlRotationPolicies, sqlFromPgPool } from '@summit-config/secrets';
 import { services } from '@summit-config/test-support/services';
 import { adminPool, freshSchema, pglite, q, schemasToDrop } from '@summit-config/test-support/sql';

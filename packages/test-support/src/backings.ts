@@ -15,7 +15,8 @@ import {
   createPostgresMigrationHistory,
   createPostgresStore,
 } from '@summit-config/backends/postgres';
-import type { ConfigStore, GovernanceStore, MigrationHistory } from '@summit-config/core';
+import type { ConfigStore, GovernanceStore } from '@summit-config/core';
+import type { MigrationHistory } from '@summit-config/core/migrations';
 import { services } from './services.js';
 import { adminPool, freshSchema, type Pglite, pglite, q } from './sql.js';
 

@@ -1,6 +1,7 @@
 /** Builders of the values tests pass around: actors, migration records, master keys. */
 import { randomBytes } from 'node:crypto';
-import type { Actor, JsonObject, MigrationRecord, MigrationRefRecord } from '@summit-config/core';
+import type { Actor, JsonObject } from '@summit-config/core';
+import type { MigrationRecord, MigrationRefRecord } from '@summit-config/core/migrations';
 
 /**
  * The people and processes of the service tests (the roles are the built-in ones unless a test's

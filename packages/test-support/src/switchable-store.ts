@@ -4,7 +4,7 @@
  * freeze the real Consul and PostgreSQL instead.
  */
 import type { ConfigStore, StoreCapabilities } from '@summit-config/core';
-import { errors } from '@summit-config/core';
+import { errors } from '@summit-config/core/internal';
 
 export interface Switchable extends ConfigStore {
   down: boolean;

@@ -1,7 +1,8 @@
 /**
  * Change requests: propose, approve, reject, cancel, apply, pending.
  */
-import { type ChangeRequest, errors, REQUEST_STATUSES, type RequestStatus, refKey } from '@summit-config/core';
+import { type ChangeRequest, type RequestStatus, refKey } from '@summit-config/core';
+import { errors, REQUEST_STATUSES } from '@summit-config/core/internal';
 import type { Command } from 'commander';
 import { type CliState, define, type Run } from './command.js';
 import { addContentOptions, CONTENT_HELP, type ContentOptions, contentFor } from './content.js';

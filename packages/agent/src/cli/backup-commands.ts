@@ -6,7 +6,8 @@
 import { createReadStream } from 'node:fs';
 import { open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { type ExportTrailer, errors, type ImportReport, messageOf } from '@summit-config/core';
+import type { ImportReport } from '@summit-config/core';
+import { type ExportTrailer, errors, messageOf } from '@summit-config/core/internal';
 import type { Command } from 'commander';
 import { type CliState, define, type Run } from './command.js';
 import { date } from './input.js';

@@ -2,16 +2,8 @@
  * Reading config documents: `get` (resolved, or the stored version), `list`, `diff`, `versions`,
  * `explain` (which layer set each value).
  */
-import {
-  ConfigError,
-  type ConfigVersion,
-  compilePattern,
-  errors,
-  isTombstone,
-  parseScope,
-  refKey,
-  type Scope,
-} from '@summit-config/core';
+import { ConfigError, type ConfigVersion, refKey, type Scope } from '@summit-config/core';
+import { compilePattern, errors, isTombstone, parseScope } from '@summit-config/core/internal';
 import { type Command, Option } from 'commander';
 import { type CliState, define, type Run } from './command.js';
 import { collect, contextOf, integer, ref } from './input.js';

@@ -3,7 +3,8 @@
  * `rollback` (an earlier version's content as a new version). Guarded environments refuse them with
  * APPROVAL_REQUIRED unless `--emergency` (where the policy allows it): the hint says to propose.
  */
-import { type ConfigVersion, isConfigError, isTombstone, refKey } from '@summit-config/core';
+import { type ConfigVersion, isConfigError, refKey } from '@summit-config/core';
+import { isTombstone } from '@summit-config/core/internal';
 import type { Command } from 'commander';
 import { type CliState, define, type Hint, type Run } from './command.js';
 import { addContentOptions, CONTENT_HELP, type ContentOptions, contentFor } from './content.js';

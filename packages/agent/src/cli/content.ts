@@ -3,7 +3,8 @@
  * into the head's document: its config by default, the overrides of one environment with `--env`,
  * or the whole document with `--document`.
  */
-import { type ConfigVersion, errors, isTombstone, type JsonObject, type SetInput } from '@summit-config/core';
+import type { ConfigVersion, JsonObject, SetInput } from '@summit-config/core';
+import { errors, isTombstone } from '@summit-config/core/internal';
 import type { Command } from 'commander';
 import type { Run } from './command.js';
 import type { Session } from './context.js';

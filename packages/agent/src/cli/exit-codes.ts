@@ -14,7 +14,8 @@
  * anything else is `UNEXPECTED`, exit 1. Command bodies throw; the frame (`command.ts`) prints the
  * error and takes its exit code from here.
  */
-import { type ErrorCode, isConfigError, messageOf } from '@summit-config/core';
+import { type ErrorCode, isConfigError } from '@summit-config/core';
+import { messageOf } from '@summit-config/core/internal';
 
 /**
  * The CLI's own codes: `USAGE` for a command line commander refused (unknown option, missing

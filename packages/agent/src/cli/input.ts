@@ -5,15 +5,8 @@
  * input is read and checked.
  */
 import { readFile } from 'node:fs/promises';
-import {
-  type ConfigRef,
-  errors,
-  isPlainObject,
-  type JsonObject,
-  type JsonValue,
-  messageOf,
-  parseRef,
-} from '@summit-config/core';
+import { type ConfigRef, type JsonObject, type JsonValue, parseRef } from '@summit-config/core';
+import { errors, isPlainObject, messageOf } from '@summit-config/core/internal';
 import { parse as parseYaml } from 'yaml';
 import { type CliIo, readAll } from './io.js';
 

@@ -6,17 +6,16 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { JsonObject } from '@summit-config/core';
+import { errors, messageOf } from '@summit-config/core/internal';
 import {
   createMigrationRunner,
-  errors,
-  type JsonObject,
   loadMigrations,
   MIGRATION_NAME,
   type Migration,
   type MigrationProgress,
-  messageOf,
   parseMigrationText,
-} from '@summit-config/core';
+} from '@summit-config/core/migrations';
 import type { Command } from 'commander';
 import { stringify as stringifyYaml } from 'yaml';
 import { type CliState, define, type Run } from './command.js';

@@ -2,13 +2,13 @@
  * The human text of `migrate plan`, `apply`, `status` and `rollback` (with `--json` they print the
  * runner's reports as they are).
  */
+import type { JsonValue } from '@summit-config/core';
 import type {
   ApplyReport,
-  JsonValue,
   MigrationPlan,
   MigrationRollbackReport,
   MigrationStatusEntry,
-} from '@summit-config/core';
+} from '@summit-config/core/migrations';
 import { table } from './io.js';
 
 function show(value: JsonValue | undefined): string {

@@ -12,12 +12,9 @@ import {
   type ConfigStore,
   createConfigClient,
   type Environment,
-  errors,
   isConfigError,
-  parseEnvironmentName,
-  parseId,
-  scopeApp,
 } from '@summit-config/core';
+import { errors, parseEnvironmentName, parseId, scopeApp } from '@summit-config/core/internal';
 import type { Session } from './context.js';
 import { maybeRef } from './input.js';
 

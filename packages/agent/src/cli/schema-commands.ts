@@ -1,7 +1,8 @@
 /**
  * JSON Schemas per config id: register (publish, with the compatibility report), validate, get, list.
  */
-import { errors, parseId, SchemaValidationError } from '@summit-config/core';
+import { SchemaValidationError } from '@summit-config/core';
+import { errors, parseId } from '@summit-config/core/internal';
 import type { Command } from 'commander';
 import { type CliState, define, type Run } from './command.js';
 import { asObject, integer, readValue, type ValueOptions } from './input.js';

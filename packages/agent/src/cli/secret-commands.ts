@@ -3,7 +3,8 @@
  * versions in the same database as the config): `secret create`, `secret rotate` (the rotation
  * manager's resumable run), `secret list`, `secret policy`. Values are never printed.
  */
-import { ConfigError, ERROR_CODES, type ErrorCode, errors } from '@summit-config/core';
+import { ConfigError, ERROR_CODES, type ErrorCode } from '@summit-config/core';
+import { errors } from '@summit-config/core/internal';
 import {
   generateMasterKey,
   generatePassword,

@@ -5,15 +5,9 @@
  * service (a change request where the environment is guarded).
  */
 import { readFile } from 'node:fs/promises';
-import {
-  createFromTemplate,
-  errors,
-  isPlainObject,
-  type JsonObject,
-  loadTemplates,
-  messageOf,
-  renderTemplate,
-} from '@summit-config/core';
+import type { JsonObject } from '@summit-config/core';
+import { errors, isPlainObject, messageOf } from '@summit-config/core/internal';
+import { createFromTemplate, loadTemplates, renderTemplate } from '@summit-config/core/templates';
 import type { Command } from 'commander';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { type CliState, define, type Run } from './command.js';

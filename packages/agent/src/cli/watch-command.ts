@@ -6,13 +6,11 @@ import {
   type ConfigChange,
   type ConfigError,
   type ConfigVersion,
-  compilePattern,
   type HeadChange,
-  isTombstone,
-  parseScope,
   refKey,
   type Scope,
 } from '@summit-config/core';
+import { compilePattern, isTombstone, parseScope } from '@summit-config/core/internal';
 import type { Command } from 'commander';
 import { toConfigError } from '../util.js';
 import { type CliState, define, type Run } from './command.js';

@@ -1,3 +1,5 @@
+// `@summit-config/core/templates`: generate new configs from parameterised templates (README "API",
+// docs/templates.md).
 export {
   type ConfigTemplate,
   type CreateFromTemplateOptions,

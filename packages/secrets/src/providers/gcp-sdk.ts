@@ -4,7 +4,7 @@
  * bearer-token auth client its REST transport calls, and the abort race its calls need (they take
  * no signal).
  */
-import { abortReason } from '@summit-config/core';
+import { abortReason } from '@summit-config/core/internal';
 import type { SecretVersionState } from '../contract.js';
 import { type FailedCall, isNetworkError, type SecretErrorReason } from '../errors.js';
 import { type SdkErrors, toIso } from '../provider-kit.js';

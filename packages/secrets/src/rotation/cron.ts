@@ -9,7 +9,7 @@
  * `a-b/n` or `a/n`, or a comma list of these. As in Vixie cron, when both day fields are
  * restricted a day matches either.
  */
-import { errors } from '@summit-config/core';
+import { errors } from '@summit-config/core/internal';
 
 interface CronField {
   readonly values: ReadonlySet<number>;

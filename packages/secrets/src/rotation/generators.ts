@@ -5,7 +5,7 @@
  * database logins that calls the functions you pass in.
  */
 import { randomInt } from 'node:crypto';
-import { errors, isPlainObject } from '@summit-config/core';
+import { errors, isPlainObject } from '@summit-config/core/internal';
 import type { SecretProvider } from '../contract.js';
 import type { PasswordGeneratorSpec, SecretId } from './types.js';
 

@@ -13,16 +13,8 @@
  * policy goes to state `failed` with the error. Secret values live in this process's memory only,
  * for the duration of a run.
  */
-import {
-  type Actor,
-  checkActor,
-  errors,
-  isConfigError,
-  Lifecycle,
-  ListenerSet,
-  onAbort,
-  throwIfAborted,
-} from '@summit-config/core';
+import { type Actor, isConfigError } from '@summit-config/core';
+import { checkActor, errors, Lifecycle, ListenerSet, onAbort, throwIfAborted } from '@summit-config/core/internal';
 import type { SecretProvider } from '../contract.js';
 import { sanitizeCause } from '../errors.js';
 import type { RotationHandler } from './generators.js';

@@ -4,16 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import {
-  type Actor,
-  type AppliedAck,
-  type ConfigService,
-  type ConfigStore,
-  checkActor,
-  errors,
-  isPlainObject,
-  type Rbac,
-} from '@summit-config/core';
+import type { Actor, AppliedAck, ConfigService, ConfigStore, Rbac } from '@summit-config/core';
+import { checkActor, errors, isPlainObject } from '@summit-config/core/internal';
 import type { SecretProvider } from '../contract.js';
 import type { RotationHandler } from './generators.js';
 import type { WebhookOptions } from './notify.js';

@@ -13,10 +13,10 @@ import {
   RotationPolicyConflictError,
   type RotationPolicyStore,
   secretKey,
-} from '@summit-config/core';
+} from '@summit-config/core/internal';
 import type { SecretId } from './types.js';
 
-export { RotationPolicyConflictError, type RotationPolicyStore } from '@summit-config/core';
+export { RotationPolicyConflictError, type RotationPolicyStore } from '@summit-config/core/internal';
 
 export function conflict(secret: SecretId, expected: number, found: number | undefined): RotationPolicyConflictError {
   return new RotationPolicyConflictError(secret, expected, found);

@@ -2,7 +2,7 @@
  * Validation of rotation policies and the schedule arithmetic. Every check throws
  * `CONSTRAINT_VIOLATION` naming the bad field; nothing is stored before a policy passes.
  */
-import { errors, isPlainObject } from '@summit-config/core';
+import { errors, isPlainObject } from '@summit-config/core/internal';
 import { nextCronTime, parseCron } from './cron.js';
 import { checkPasswordSpec } from './generators.js';
 import type { GeneratorSpec, RotationPolicy, RotationPolicyInput, SecretId } from './types.js';
@@ -39,7 +39,7 @@ export function checkSecretId(raw: unknown, where = 'secret'): SecretId {
 }
 
 // `<provider>/<name>`: the policy's key (`secret_id` in SQL), defined with the storage contract in core.
-export { secretKey } from '@summit-config/core';
+export { secretKey } from '@summit-config/core/internal';
 
 /** The `SecretId` of a key made by {@link secretKey}. */
 export function parseSecretKey(key: string): SecretId {

@@ -11,7 +11,8 @@
  * runner (`leaseMs`), so two agents, or an agent and a CLI, never run the same step twice at once.
  */
 import { randomUUID } from 'node:crypto';
-import { delay, isConfigError, throwIfAborted } from '@summit-config/core';
+import { isConfigError } from '@summit-config/core';
+import { delay, throwIfAborted } from '@summit-config/core/internal';
 import { isSecretError, sanitizeCause } from '../errors.js';
 import { RotationPolicyConflictError } from './policies.js';
 import { nextRotation, secretKey } from './policy.js';

@@ -3,7 +3,7 @@
  * schedule (settings, clock, log, events, the fenced save), and the state of one step in progress.
  * Internal: nothing here is exported from the package.
  */
-import type { Lifecycle } from '@summit-config/core';
+import type { Lifecycle } from '@summit-config/core/internal';
 import type { SecretProvider } from '../contract.js';
 import type { RotationHandler } from './generators.js';
 import type { RotationLogger, RotationSettings } from './options.js';

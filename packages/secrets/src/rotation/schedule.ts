@@ -3,7 +3,8 @@
  * `nextRotation`), which policies are due at a given time, and `runDue`, which starts the due
  * rotations and advances the runs under way, a few policies at a time.
  */
-import { errors, isConfigError, isPlainObject, throwIfAborted } from '@summit-config/core';
+import { isConfigError } from '@summit-config/core';
+import { errors, isPlainObject, throwIfAborted } from '@summit-config/core/internal';
 import { sanitizeCause } from '../errors.js';
 import { RotationPolicyConflictError } from './policies.js';
 import { type CheckedPolicyInput, nextRotation, secretKey } from './policy.js';

@@ -12,7 +12,8 @@
  * `grace_period_days` rounded down, `last_rotated_at`, `next_rotation_at`); the run in progress is
  * the `run` JSON column (version ids, refs, sanitised errors: never a secret value).
  */
-import { errors, isConfigError, Lifecycle, type SqlDatabase } from '@summit-config/core';
+import { isConfigError } from '@summit-config/core';
+import { errors, Lifecycle, type SqlDatabase } from '@summit-config/core/internal';
 import { isSchemaName } from '../providers/local-sql.js';
 import { migrateRotationPolicyTable } from '../sql-migrations.js';
 import { conflict, type RotationPolicyStore } from './policies.js';

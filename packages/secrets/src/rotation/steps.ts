@@ -6,17 +6,8 @@
  * attempt already did: a pending version this run wrote is adopted, a promote that happened is
  * recognised, a config already bumped is not bumped again.
  */
-import {
-  type ConfigVersion,
-  errors,
-  isConfigError,
-  isPlainObject,
-  isTombstone,
-  type JsonObject,
-  parseRef,
-  refKey,
-  throwIfAborted,
-} from '@summit-config/core';
+import { type ConfigVersion, isConfigError, type JsonObject, parseRef, refKey } from '@summit-config/core';
+import { errors, isPlainObject, isTombstone, throwIfAborted } from '@summit-config/core/internal';
 import { isSecretError } from '../errors.js';
 import { findSecretRefs } from '../reference.js';
 import { generatePassword, type HandlerContext } from './generators.js';

@@ -18,7 +18,7 @@ import type {
   RotationStep,
   RotationSummary,
   SecretId,
-} from '@summit-config/core';
+} from '@summit-config/core/internal';
 
 // The stored types belong to the rotation policy storage contract (core's store/rotation-policies.ts).
 export type {
@@ -34,7 +34,7 @@ export type {
   RotationStep,
   RotationSummary,
   SecretId,
-} from '@summit-config/core';
+} from '@summit-config/core/internal';
 
 /** What `putPolicy` takes. Exactly one of `intervalDays` and `cron`; at most one of `gracePeriodDays` and `graceMs`. */
 export interface RotationPolicyInput {

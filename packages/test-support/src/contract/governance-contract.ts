@@ -7,16 +7,8 @@
  * `create` must return a fresh, empty storage (or one on a fresh schema) each time; the suite closes
  * what it created after each test.
  */
-import {
-  type AuditInput,
-  type AuditRecord,
-  auditHash,
-  type ChangeRequest,
-  errors,
-  type GovernanceStore,
-  isConfigError,
-  verifyAuditChain,
-} from '@summit-config/core';
+import { type ChangeRequest, type GovernanceStore, isConfigError } from '@summit-config/core';
+import { type AuditInput, type AuditRecord, auditHash, errors, verifyAuditChain } from '@summit-config/core/internal';
 import { afterEach, describe, expect, it } from 'vitest';
 import { codeOf } from '../errors.js';
 

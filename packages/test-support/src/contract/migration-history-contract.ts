@@ -8,7 +8,7 @@
  * per call where instances can share one storage (SQL: another runner's view), the same one where
  * they cannot (memory). The suite closes what it opened after each test.
  */
-import type { MigrationHistory, MigrationRecord, MigrationRefRecord } from '@summit-config/core';
+import type { MigrationHistory, MigrationRecord, MigrationRefRecord } from '@summit-config/core/migrations';
 import { afterEach, describe, expect, it } from 'vitest';
 import { migrationRecord, migrationRefRecord } from '../builders.js';
 import { codeOf } from '../errors.js';

@@ -7,12 +7,12 @@
  * `create` must return a fresh, empty storage (or one on a fresh schema) each time; the suite closes
  * what it created after each test.
  */
+import { isConfigError } from '@summit-config/core';
 import {
-  isConfigError,
   type RotationPolicy,
   RotationPolicyConflictError,
   type RotationPolicyStore,
-} from '@summit-config/core';
+} from '@summit-config/core/internal';
 import { afterEach, describe, expect, it } from 'vitest';
 
 export interface RotationPoliciesContractOptions {

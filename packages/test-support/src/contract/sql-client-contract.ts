@@ -8,7 +8,7 @@
  * own. LISTEN and `close()` are checked when the client has them (`SqlClient`); a `SqlDatabase` only
  * (e.g. `sqlFromPgPool`) answers statements and transactions.
  */
-import type { SqlClient, SqlDatabase } from '@summit-config/core';
+import type { SqlClient, SqlDatabase } from '@summit-config/core/internal';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freshSchema, q } from '../sql.js';
 

@@ -10,13 +10,13 @@ import {
   type ConfigRef,
   type ConfigStore,
   type ConfigVersion,
-  createVersion,
   type HeadChange,
   isConfigError,
   type JsonObject,
   parseRef,
   type StoreCapabilities,
 } from '@summit-config/core';
+import { createVersion } from '@summit-config/core/internal';
 import { afterEach, describe, expect, it } from 'vitest';
 
 export interface ContractOptions {
