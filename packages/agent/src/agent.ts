@@ -235,11 +235,14 @@ export class Agent implements AsyncDisposable {
     }
     leadership.start();
     this.#startedAt = new Date().toISOString();
-    const url = `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
-    logger?.info?.(
-      { url, host: address.address, port: address.port, pid: process.pid, instance: config.instance },
-      'agent listening',
-    );
+    const where = config.http.socket
+      ? { socket: config.http.socket.path }
+      : {
+          url: `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`,
+          host: address.address,
+          port: address.port,
+        };
+    logger?.info?.({ ...where, pid: process.pid, instance: config.instance }, 'agent listening');
   }
 
   #registerBuiltinJobs(): void {

@@ -6,8 +6,13 @@
 import { type ConfigRef, refKey } from '../model/ref.js';
 import type { Actor } from '../rbac/rbac.js';
 import { isTombstone } from '../service/diff.js';
+import type {
+  MigrationLock,
+  MigrationRecord,
+  MigrationRefRecord,
+  MigrationRunStatus,
+} from '../store/migration-history.js';
 import { throwIfAborted } from '../util/abort.js';
-import type { MigrationLock, MigrationRecord, MigrationRefRecord, MigrationRunStatus } from '../store/migration-history.js';
 import { migrateContent, sameContent } from './operations.js';
 import { findPrior, selectRefs } from './ref-records.js';
 import {

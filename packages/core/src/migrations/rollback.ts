@@ -5,9 +5,9 @@
  */
 import { errors } from '../errors/config-error.js';
 import type { Actor } from '../rbac/rbac.js';
+import type { MigrationLock, MigrationRecord, MigrationRefRecord } from '../store/migration-history.js';
 import { throwIfAborted } from '../util/abort.js';
 import { MigrationError } from './errors.js';
-import type { MigrationLock, MigrationRecord, MigrationRefRecord } from '../store/migration-history.js';
 import { latestRefs, syncRefs } from './ref-records.js';
 import { afterWriteError, changedSince, errorInfo, rollbackMessage } from './run-records.js';
 import type { RunnerContext } from './runner-context.js';

@@ -6,8 +6,8 @@ import { type ErrorCode, isConfigError, messageOf } from '../errors/config-error
 import { isPlainObject, type JsonObject } from '../model/json.js';
 import type { ConfigVersion } from '../model/version.js';
 import { isTombstone } from '../service/diff.js';
-import { MigrationError } from './errors.js';
 import type { MigrationRecord, MigrationRefRecord } from '../store/migration-history.js';
+import { MigrationError } from './errors.js';
 import { contentChecksum } from './operations.js';
 import type { MigratedContent, Migration } from './types.js';
 

@@ -3,7 +3,13 @@ import type { JsonPatchOperation } from '../audit/types.js';
 import type { ErrorCode, ValidationIssue } from '../errors/config-error.js';
 import type { Actor } from '../rbac/rbac.js';
 import type { ConfigService } from '../service/service.js';
-import type { MigrationHistory, MigrationRecord, MigrationRefRecord, MigrationRunStatus, RefState } from '../store/migration-history.js';
+import type {
+  MigrationHistory,
+  MigrationRecord,
+  MigrationRefRecord,
+  MigrationRunStatus,
+  RefState,
+} from '../store/migration-history.js';
 import type { Migration } from './types.js';
 
 export interface MigrationRunnerOptions {

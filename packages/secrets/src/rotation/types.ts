@@ -6,17 +6,10 @@
  */
 
 import type {
-  BumpedConfig,
   GeneratorSpec,
-  HandlerGeneratorSpec,
   LaggingInstance,
-  PasswordGeneratorSpec,
   RotationErrorInfo,
-  RotationPolicy,
-  RotationRun,
-  RotationState,
   RotationStep,
-  RotationSummary,
   SecretId,
 } from '@summit-config/core/internal';
 
