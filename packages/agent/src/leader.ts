@@ -12,6 +12,7 @@ import type { ConfigError } from '@summit-config/core';
 import { backoffDelay, delay, errors, ListenerSet, onAbort } from '@summit-config/core/internal';
 import { createTask, type ScheduledTask } from 'node-cron';
 import { type ConsulConfig, checkSchedule, type LeaderConfig } from './config.js';
+import { consulTlsOptions } from './runtime.js';
 import { type AgentLogger, toConfigError } from './util.js';
 
 /** A Consul `/v1/txn` operation (the lock's guard). */
@@ -129,6 +130,7 @@ export async function createConsulLeadership(options: ConsulLeadershipOptions): 
   const lock = createLeaderLock({
     address: options.consul.address,
     token: options.consul.token,
+    ...(options.consul.tls ? { tls: await consulTlsOptions(options.consul.tls) } : {}),
     timeoutMs: Math.min(options.consul.timeoutMs, 5000),
     prefix: options.consul.prefix,
     name: options.leader.name,

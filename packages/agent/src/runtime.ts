@@ -191,7 +191,7 @@ export async function openRuntime(config: AgentConfig, options: RuntimeOptions):
 }
 
 /** `stores.consul.tls` as the Consul store's TLS options: the PEM files read now. */
-async function consulTlsOptions(tls: ConsulTlsConfig) {
+export async function consulTlsOptions(tls: ConsulTlsConfig) {
   const read = async (field: keyof ConsulTlsConfig, file: string | undefined) => {
     if (file === undefined) return undefined;
     try {

@@ -10,7 +10,8 @@ import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import type { SecretProvider, SecretProviderCapabilities, SecretVersionInfo } from '@summit-config/secrets';
 import { isSecretError } from '@summit-config/secrets';
-import { afterAll, describe, expect, it } from 'vitest';
+import { opened } from '@summit-config/test-support/contract/opened';
+import { describe, expect, it } from 'vitest';
 
 export interface ProviderContractOptions {
   /** A provider (fresh or shared); the suite closes those it creates at the end. */
@@ -71,15 +72,7 @@ function byVersion(list: readonly SecretVersionInfo[], version: string): SecretV
 
 export function runProviderContract(name: string, options: ProviderContractOptions): void {
   describe(`secret provider contract: ${name}`, () => {
-    const opened: SecretProvider[] = [];
-    async function provider(): Promise<SecretProvider> {
-      const p = await options.create();
-      opened.push(p);
-      return p;
-    }
-    afterAll(async () => {
-      await Promise.all(opened.map((p) => p.close()));
-    });
+    const provider = opened<SecretProvider>(options.create, 'all');
 
     /** A secret with one current version. */
     async function created(p: SecretProvider) {

@@ -9,8 +9,9 @@
  */
 import { type ChangeRequest, type GovernanceStore, isConfigError } from '@summit-config/core';
 import { type AuditInput, type AuditRecord, auditHash, errors, verifyAuditChain } from '@summit-config/core/internal';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { codeOf } from '../errors.js';
+import { opened } from './opened.js';
 
 export interface GovernanceContractOptions {
   /** A fresh, empty governance storage. */
@@ -60,15 +61,7 @@ function input(n: number, extra: Partial<AuditInput> = {}): AuditInput {
 
 export function runGovernanceContract(name: string, options: GovernanceContractOptions): void {
   describe(`governance contract: ${name}`, () => {
-    const open: GovernanceStore[] = [];
-    async function fresh(): Promise<GovernanceStore> {
-      const g = await options.create();
-      open.push(g);
-      return g;
-    }
-    afterEach(async () => {
-      await Promise.all(open.splice(0).map((g) => g.close()));
-    });
+    const fresh = opened<GovernanceStore>(options.create);
 
     async function chainOf(n: number): Promise<AuditRecord[]> {
       const g = await fresh();

@@ -13,7 +13,8 @@ import {
   RotationPolicyConflictError,
   type RotationPolicyStore,
 } from '@summit-config/core/internal';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { opened } from './opened.js';
 
 export interface RotationPoliciesContractOptions {
   /** A fresh, empty policy storage. */
@@ -49,15 +50,7 @@ export function rotationPolicy(name: string, overrides: Partial<RotationPolicy> 
 
 export function runRotationPoliciesContract(name: string, options: RotationPoliciesContractOptions): void {
   describe(`rotation policy storage contract: ${name}`, () => {
-    const open: RotationPolicyStore[] = [];
-    async function fresh(): Promise<RotationPolicyStore> {
-      const store = await options.create();
-      open.push(store);
-      return store;
-    }
-    afterEach(async () => {
-      await Promise.all(open.splice(0).map((s) => s.close()));
-    });
+    const fresh = opened<RotationPolicyStore>(options.create);
 
     it('creates, reads, lists and compare-and-sets on the revision', async () => {
       const store = await fresh();

@@ -10,7 +10,8 @@
 import { randomBytes } from 'node:crypto';
 import type { LocalSecretStorage, SealedValue, SecretSnapshot, StoragePlan } from '@summit-config/core/internal';
 import { isSecretError, SecretError } from '@summit-config/secrets';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { opened } from './opened.js';
 
 export interface SecretStorageContractOptions {
   /** A fresh, empty storage. */
@@ -37,15 +38,7 @@ function createPlan(value: SealedValue, labels: Record<string, string> = {}) {
 
 export function runSecretStorageContract(name: string, options: SecretStorageContractOptions): void {
   describe(`secret storage contract: ${name}`, () => {
-    const open: LocalSecretStorage[] = [];
-    async function fresh(): Promise<LocalSecretStorage> {
-      const storage = await options.create();
-      open.push(storage);
-      return storage;
-    }
-    afterEach(async () => {
-      await Promise.all(open.splice(0).map((s) => s.close()));
-    });
+    const fresh = opened<LocalSecretStorage>(options.create);
 
     it('declares its kind and durability; an unknown secret is absent, not an error', async () => {
       const storage = await fresh();

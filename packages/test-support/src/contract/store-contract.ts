@@ -17,7 +17,8 @@ import {
   type StoreCapabilities,
 } from '@summit-config/core';
 import { createVersion } from '@summit-config/core/internal';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { opened } from './opened.js';
 
 export interface ContractOptions {
   /** A fresh, empty store. */
@@ -93,15 +94,7 @@ export function runStoreContract(name: string, options: ContractOptions): void {
   const watchTimeout = options.watchTimeoutMs ?? 5000;
 
   describe(`store contract: ${name}`, () => {
-    const open: ConfigStore[] = [];
-    async function fresh(): Promise<ConfigStore> {
-      const store = await options.create();
-      open.push(store);
-      return store;
-    }
-    afterEach(async () => {
-      await Promise.all(open.splice(0).map((s) => s.close()));
-    });
+    const fresh = opened<ConfigStore>(options.create);
 
     it('declares its capabilities and a name', async () => {
       const store = await fresh();
