@@ -197,7 +197,8 @@ describe('leader lock (two processes)', () => {
       await until(
         () => events.some((e) => e.event === 'acquired' && e.label !== first.label),
         'the other process to take over',
-        slowly,
+        // A liveness bound: two tsx children and Consul share 2 cores with the parallel suites.
+        { ...slowly, timeoutMs: 60_000 },
       );
       const second = events.find((e) => e.event === 'acquired' && e.label !== first.label) as Event;
       expect(second.token).toBeGreaterThan(first.token as number);
