@@ -4,7 +4,7 @@
  * `BACKEND_UNAVAILABLE`), a rolled-back transaction, a refused write fence, and the store's
  * `CHECKSUM_MISMATCH` and ACL-filtered listings.
  */
-import { ConfigError, type ConfigRef, refKey, type WriteFence } from '@summit-config/core';
+import { ConfigError, type ConfigRef, isConfigError, refKey, type WriteFence } from '@summit-config/core';
 import { errors, fenceCheck } from '@summit-config/core/internal';
 import type { TxnError, TxnOp } from './consul-wire.js';
 
@@ -49,7 +49,7 @@ export function transportError(error: unknown, address: string, secure: boolean)
 
 /** The error is Consul saying the session does not exist (any more). */
 export function isInvalidSession(error: unknown): boolean {
-  const cause = error instanceof ConfigError ? (error.cause as unknown) : error;
+  const cause = isConfigError(error) ? (error.cause as unknown) : error;
   return (
     cause instanceof ConsulResponseError &&
     (cause.status === 404 || cause.status === 500) &&

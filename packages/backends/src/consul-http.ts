@@ -18,7 +18,7 @@
 import { EventEmitter } from 'node:events';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { ConfigError, isConfigError } from '@summit-config/core';
+import { isConfigError } from '@summit-config/core';
 import { abortReason, errors, onAbort } from '@summit-config/core/internal';
 import Consul from 'consul';
 import type { ResolvedConnection } from './consul-connection.js';
@@ -175,7 +175,7 @@ export class ConsulHttp {
         throw mapped;
       }
       this.#failed();
-      if (error instanceof ConfigError) throw error;
+      if (isConfigError(error)) throw error;
       throw errors.unavailable(
         this.#backend,
         this.#transport(error instanceof Error ? error : new Error(String(error))),
@@ -242,7 +242,7 @@ export class ConsulHttp {
           return;
         }
         this.#failed();
-        reject(error instanceof ConfigError ? error : errors.unavailable(this.#backend, this.#transport(error)));
+        reject(isConfigError(error) ? error : errors.unavailable(this.#backend, this.#transport(error)));
       };
       const req = transport(
         {

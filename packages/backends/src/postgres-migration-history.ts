@@ -12,7 +12,7 @@
  * Behind the lock, `save()` is a compare-and-set on `(status, run)`: two runners can never both
  * claim one run even if the lock were lost.
  */
-import { ConfigError } from '@summit-config/core';
+import { ConfigError, isConfigError } from '@summit-config/core';
 import {
   type AcquireOptions,
   abortReason,
@@ -274,7 +274,7 @@ export function advisoryLockStrategy(
       }
     } catch (error) {
       await session.end();
-      throw error instanceof ConfigError ? error : mapSqlError(error, backend);
+      throw isConfigError(error) ? error : mapSqlError(error, backend);
     }
     let released = false;
     return {

@@ -3,7 +3,7 @@
  * on `pg` (`pg-client.ts`) and on embedded PGlite (`pglite-client.ts`): identifier quoting, LIKE
  * escaping, SQLSTATE mapping. This file loads no driver.
  */
-import { ConfigError } from '@summit-config/core';
+import { type ConfigError, isConfigError } from '@summit-config/core';
 import { errors } from '@summit-config/core/internal';
 
 // The seam's types live in core (store/sql-client.ts), shared with the secrets' SQL storage.
@@ -76,7 +76,7 @@ export function isConnectionError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && NETWORK_CODES.has(code)) return true;
   // pg reports its own timeouts and closed sockets without a code.
-  return !(error instanceof ConfigError);
+  return !isConfigError(error);
 }
 
 /**
@@ -92,7 +92,7 @@ export function mapSqlError(
   backend: string,
   ctx: { ref?: string; version?: number } = {},
 ): ConfigError {
-  if (error instanceof ConfigError) return error;
+  if (isConfigError(error)) return error;
   const state = sqlState(error);
   if (state === '23505') {
     return errors.versionConflict(`${ctx.ref ?? 'ref'}: version ${ctx.version ?? '?'} already exists`, {

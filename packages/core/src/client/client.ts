@@ -5,7 +5,7 @@
  * (evaluating and explaining from memory), `acks.ts` (applied-state acknowledgements) and
  * `snapshot-keeper.ts` (the last-known-good snapshot).
  */
-import { ConfigError, errors, messageOf } from '../errors/config-error.js';
+import { errors, isConfigError, messageOf } from '../errors/config-error.js';
 import type { JsonObject } from '../model/json.js';
 import type { ConfigVersion } from '../model/version.js';
 import type { Explain } from '../resolve/explain.js';
@@ -202,7 +202,7 @@ export async function createConfigClient(options: ClientOptions): Promise<Config
     await client.ready();
   } catch (error) {
     await client.close();
-    throw error instanceof ConfigError ? error : errors.constraint(messageOf(error), { cause: error });
+    throw isConfigError(error) ? error : errors.constraint(messageOf(error), { cause: error });
   }
   return client;
 }

@@ -28,7 +28,7 @@
 import { createHash } from 'node:crypto';
 import type { ChangeRequest } from '../approvals/types.js';
 import type { AuditInput } from '../audit/types.js';
-import { ConfigError, type ErrorCode, errors, messageOf } from '../errors/config-error.js';
+import { ConfigError, type ErrorCode, errors, isConfigError, messageOf } from '../errors/config-error.js';
 import { type Environment, validateEnvironments } from '../model/environment.js';
 import { canonicalJson, isPlainObject, type JsonObject } from '../model/json.js';
 import { parseId, parseRef, refKey } from '../model/ref.js';
@@ -347,7 +347,7 @@ async function parseFile(deps: BackupDeps, source: ImportSource, signal?: AbortS
           throw bad(lineNo, `unknown record type ${JSON.stringify(value.type)}`);
       }
     } catch (error) {
-      if (error instanceof ConfigError && !error.message.startsWith('import file line')) {
+      if (isConfigError(error) && !error.message.startsWith('import file line')) {
         // Keep the code (CHECKSUM_MISMATCH, SCHEMA_VALIDATION, ...) and say where.
         const located = new ConfigError(error.code, `import file line ${lineNo}: ${error.message}`, {
           ref: error.ref,
@@ -466,7 +466,7 @@ export async function importRecords(
     refs: {},
   };
   const fail = (error: unknown, what: string): ImportError => {
-    const code: ErrorCode = error instanceof ConfigError ? error.code : 'BACKEND_UNAVAILABLE';
+    const code: ErrorCode = isConfigError(error) ? error.code : 'BACKEND_UNAVAILABLE';
     const written = `${progress.governance ? 'the governance records' : 'no governance records'} and ${progress.versions} of ${totalVersions} versions`;
     return new ImportError(
       code,

@@ -451,7 +451,7 @@ export function requestMethods(
         } catch (error) {
           report.failed.push({
             id: r.id,
-            error: error instanceof ConfigError ? error : errors.unavailable(store.name, error),
+            error: isConfigError(error) ? error : errors.unavailable(store.name, error),
           });
         }
       }
