@@ -6,9 +6,9 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { httpGet as get } from '@summit-config/test-support/http-client';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { killAllAgents, startAgentProcess, uniqueSuffix, until } from './agent-process.js';
 
@@ -44,31 +44,6 @@ function agentConfig(dir: string, http: Record<string, unknown>) {
     drift: { enabled: false },
     reconcile: { intervalMs: 0 },
   };
-}
-
-interface Answer {
-  status: number;
-  body: unknown;
-}
-
-function get(
-  target: { port: number } | { socketPath: string },
-  path: string,
-  headers: Record<string, string> = {},
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const where = 'socketPath' in target ? target : { host: '127.0.0.1', port: target.port };
-    const req = request({ ...where, path, headers, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => {
-        text += c;
-      });
-      res.on('end', () => resolve({ status: res.statusCode as number, body: text ? JSON.parse(text) : undefined }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 describe('agent process HTTP edges', () => {

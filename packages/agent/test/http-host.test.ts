@@ -1,18 +1,16 @@
-/**
- * The agent's HTTP edges on TCP, in process over memory tiers: the `Host` allow-list against DNS
- * rebinding (before every route), requests without or with two Host headers, and the refusal of a
- * non-loopback bind without a token.
- */
-import { request } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { appendNext, isConfigError } from '@summit-config/core';
 import { rejection, thrown } from '@summit-config/test-support/errors';
+import { httpGet, rawHttp } from '@summit-config/test-support/http-client';
 import { until } from '@summit-config/test-support/wait';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../src/agent.js';
 import { resolveAgentConfig } from '../src/config.js';
 import { HostGuard, isLoopbackHost } from '../src/http-guard.js';
 import { memoryTiers, removeTestSnapshots, testConfig } from './helpers.js';
+
+const get = (port: number, path: string, headers: Record<string, string>) => httpGet({ port }, path, headers);
+const raw = (port: number, text: string) => rawHttp({ port }, text);
 
 const agents: Agent[] = [];
 afterEach(async () => {
@@ -35,46 +33,6 @@ async function startAgent(raw: Record<string, unknown> = {}) {
   await appendNext(agent.store, { ref: 'global/database', config: { pool: 5 }, overrides: {}, createdBy: 'test' });
   await until(() => agent.client('billing', 'prod')?.get('database') !== undefined, 'the client to load');
   return { agent, port: agent.address?.port as number };
-}
-
-interface Answer {
-  status: number;
-  body: unknown;
-}
-
-/** A GET to 127.0.0.1:`port` with exactly the given headers (`Host` included). */
-function get(port: number, path: string, headers: Record<string, string>): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => {
-        text += c;
-      });
-      res.on('end', () => resolve({ status: res.statusCode as number, body: text ? JSON.parse(text) : undefined }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-/** Sends `text` as the whole request on a raw TCP connection; the status and JSON body of the answer. */
-function raw(port: number, text: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    let data = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (c: string) => {
-      data += c;
-    });
-    socket.on('error', reject);
-    socket.on('end', () => {
-      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(data)?.[1]);
-      const body = data.slice(data.indexOf('\r\n\r\n') + 4);
-      resolve({ status, body: body ? JSON.parse(body) : undefined });
-    });
-    socket.write(text);
-  });
 }
 
 const refused = expect.objectContaining({

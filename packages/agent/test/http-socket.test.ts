@@ -5,17 +5,21 @@
  */
 import { existsSync } from 'node:fs';
 import { link, readFile, rename, stat, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { appendNext, isConfigError } from '@summit-config/core';
 import { rejection } from '@summit-config/test-support/errors';
+import { httpGet, rawHttp } from '@summit-config/test-support/http-client';
 import { tempDirs } from '@summit-config/test-support/temp';
 import { until } from '@summit-config/test-support/wait';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../src/agent.js';
 import { resolveAgentConfig } from '../src/config.js';
 import { memoryTiers, removeTestSnapshots, testConfig } from './helpers.js';
+
+const get = (socketPath: string, path: string, headers: Record<string, string> = {}) =>
+  httpGet({ socketPath }, path, headers);
+const raw = (socketPath: string, text: string) => rawHttp({ socketPath }, text);
 
 const tempDir = tempDirs();
 const agents: Agent[] = [];
@@ -31,45 +35,6 @@ function makeAgent(http: Record<string, unknown>) {
   });
   agents.push(agent);
   return agent;
-}
-
-interface Answer {
-  status: number;
-  body: unknown;
-}
-
-/** A GET over the Unix socket at `socketPath`, with exactly the given headers. */
-function get(socketPath: string, path: string, headers: Record<string, string> = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path, headers, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => {
-        text += c;
-      });
-      res.on('end', () => resolve({ status: res.statusCode as number, body: text ? JSON.parse(text) : undefined }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-/** Sends `text` as the whole request over the socket; the status line and the body of the answer. */
-function raw(socketPath: string, text: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ path: socketPath });
-    let data = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (c: string) => {
-      data += c;
-    });
-    socket.on('error', reject);
-    socket.on('end', () => {
-      const body = data.slice(data.indexOf('\r\n\r\n') + 4);
-      resolve({ status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(data)?.[1]), body: body ? JSON.parse(body) : undefined });
-    });
-    socket.write(text);
-  });
 }
 
 /** A socket file that nobody listens on, as a crashed agent leaves it. */
