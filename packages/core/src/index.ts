@@ -7,12 +7,30 @@
 // The change service, its governance storage contract, change requests, audit, export/import
 export type { ChangeKind, ChangeRequest, RequestStatus } from './approvals/index.js';
 export type {
+  AuditAnchor,
+  AuditCheckpoint,
   AuditEvent,
   AuditQuery,
   AuditSource,
   AuditVerifyResult,
   JsonPatchOperation,
 } from './audit/index.js';
+// Signed versions and the trust root (docs/trust.md)
+export {
+  checkVersionTrust,
+  createSigner,
+  createTrustRoot,
+  generateSigningKey,
+  keyIdOf,
+  SignatureInvalidError,
+  type Signer,
+  signVersion,
+  type TrustedKey,
+  type TrustedKeyInput,
+  type TrustRoot,
+  type VersionTrustCode,
+  type VersionTrustFailure,
+} from './trust/index.js';
 // The client
 export {
   type CandidateValidator,

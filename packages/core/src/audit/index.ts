@@ -1,3 +1,4 @@
+export type { AuditAnchor, AuditCheckpoint } from './anchor.js';
 export { AUDIT_HASH_PREFIX, AuditChainVerifier, auditHash, auditHashText, verifyAuditChain } from './chain.js';
 export {
   AUDIT_SOURCES,

@@ -5,6 +5,7 @@
  * `createConfigService`; the reads, writes, requests and admin areas receive it.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { AuditAnchor } from '../audit/anchor.js';
 import type { AuditInput, AuditSource } from '../audit/types.js';
 import { BackendUnavailableError, type ConfigError, errors } from '../errors/config-error.js';
 import { type Environment, validateEnvironments } from '../model/environment.js';
@@ -16,6 +17,7 @@ import { type Actor, checkActor, type Rbac } from '../rbac/rbac.js';
 import { SchemaRegistry } from '../schema/registry.js';
 import type { ConfigStore } from '../store/config-store.js';
 import { type GovernanceStore, governanceSchemaPersistence } from '../store/governance.js';
+import { createTrustRoot, type Signer, type TrustRoot } from '../trust/keys.js';
 import { Lifecycle } from '../util/lifecycle.js';
 import { checkEnvironmentInput, checkSource, optionsObject } from './inputs.js';
 import type { CallOptions, ConfigServiceOptions } from './types.js';
@@ -37,6 +39,11 @@ export interface ServiceContext {
   readonly lifecycle: Lifecycle;
   readonly defaultSource: AuditSource;
   readonly limits: { maxDocumentBytes: number };
+  /** The writer key, when the service signs. */
+  readonly signer: Signer | undefined;
+  /** The keys the service verifies with (default: the signer's own key). */
+  readonly trust: TrustRoot | undefined;
+  readonly auditAnchors: readonly AuditAnchor[];
   /** The clock's time; `CONSTRAINT_VIOLATION` when it returns no valid Date. */
   now(): Date;
   /** The service is open and the actor well formed; returns the checked actor. */
@@ -95,6 +102,10 @@ export function createServiceContext(options: ConfigServiceOptions): ServiceCont
     throw errors.constraint('config service option maxDocumentBytes must be a positive integer');
   }
   const limits = { maxDocumentBytes };
+  const { signer, trust } = trustOptions(options);
+  const auditAnchors = options.auditAnchors ?? [];
+  if (!Array.isArray(auditAnchors) || auditAnchors.some((a) => typeof a?.read !== 'function' || typeof a.write !== 'function'))
+    throw errors.constraint('config service option auditAnchors must be a list of AuditAnchor');
   const seed = (options.environments ?? []).map((e, i) => checkEnvironmentInput(e, `option environments[${i}]`));
   validateEnvironments(seed);
   const clock = options.clock ?? (() => new Date());
@@ -247,6 +258,9 @@ export function createServiceContext(options: ConfigServiceOptions): ServiceCont
     lifecycle,
     defaultSource,
     limits,
+    signer,
+    trust,
+    auditAnchors,
     now,
     begin,
     authorize,
@@ -258,4 +272,15 @@ export function createServiceContext(options: ConfigServiceOptions): ServiceCont
     readVersion,
     writtenButNotAudited,
   };
+}
+
+/** The signer and trust root of the options; the trust root defaults to the signer's own key. */
+function trustOptions(options: ConfigServiceOptions): { signer: Signer | undefined; trust: TrustRoot | undefined } {
+  const { signer, trust } = options;
+  if (signer !== undefined && (typeof signer?.sign !== 'function' || typeof signer.keyId !== 'string'))
+    throw errors.constraint('config service option signer must be a Signer (createSigner)');
+  if (trust !== undefined && (typeof trust?.check !== 'function' || !Array.isArray(trust.keys)))
+    throw errors.constraint('config service option trust must be a TrustRoot (createTrustRoot)');
+  if (trust !== undefined || signer === undefined) return { signer, trust };
+  return { signer, trust: signer.publicKey !== undefined ? createTrustRoot([{ publicKey: signer.publicKey }]) : undefined };
 }

@@ -3,6 +3,7 @@
  * `ConfigService` interface itself (implemented by `createConfigService` in `service.ts`).
  */
 import type { ChangeKind, ChangeRequest } from '../approvals/types.js';
+import type { AuditAnchor } from '../audit/anchor.js';
 import type { AuditEvent, AuditQuery, AuditSource, AuditVerifyResult } from '../audit/types.js';
 import type { ConfigError, ValidationIssue } from '../errors/config-error.js';
 import type { Environment } from '../model/environment.js';
@@ -13,6 +14,7 @@ import type { Actor, Rbac } from '../rbac/rbac.js';
 import type { PublishOptions, PublishReport, SchemaRegistry, SchemaVersion } from '../schema/registry.js';
 import type { ConfigStore, ListQuery } from '../store/config-store.js';
 import type { GovernanceStore, RequestQuery, StoredPolicy } from '../store/governance.js';
+import type { Signer, TrustRoot } from '../trust/keys.js';
 import type { ExportOptions, ImportOptions, ImportReport, ImportSource } from './backup.js';
 import type { diffViews } from './diff.js';
 
@@ -36,6 +38,18 @@ export interface ConfigServiceOptions {
   source?: AuditSource;
   /** Largest canonical JSON of a document, in bytes. Default 256 KiB. */
   maxDocumentBytes?: number;
+  /**
+   * The writer key (`createSigner`): every version, approval and audit event this service writes is
+   * signed with it. Without it nothing is signed (readers that enforce a trust root then refuse).
+   */
+  signer?: Signer;
+  /**
+   * The public keys trusted when the service verifies (approvals before apply, imports, the audit
+   * trail). Default: only the signer's own key, when there is a signer.
+   */
+  trust?: TrustRoot;
+  /** Where audit checkpoints are kept outside the governance database (Consul, a file). */
+  auditAnchors?: readonly AuditAnchor[];
 }
 
 /** A document to write: the whole content (set replaces the document; it does not merge). */
