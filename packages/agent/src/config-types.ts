@@ -155,6 +155,8 @@ export interface JobsConfig {
   rotationsMs: number;
   /** Prometheus base URL for health gates that name none. Default none. */
   prometheusUrl: string | undefined;
+  /** Verifies the audit trail and writes a signed checkpoint to every anchor (needs a signing key). Default 300000. */
+  auditCheckpointsMs: number;
 }
 
 export interface LeaderConfig {

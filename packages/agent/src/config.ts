@@ -199,7 +199,7 @@ function reconcileSection(raw: unknown): ReconcileConfig {
 }
 
 function jobsSection(raw: unknown): JobsConfig {
-  const o = object(raw, 'jobs', ['scheduledAppliesMs', 'rolloutStepsMs', 'rotationsMs', 'prometheusUrl']);
+  const o = object(raw, 'jobs', ['scheduledAppliesMs', 'rolloutStepsMs', 'rotationsMs', 'prometheusUrl', 'auditCheckpointsMs']);
   const interval = (value: unknown, name: string, fallback: number) => {
     const ms = int(value, `jobs.${name}`, fallback, 0, 86_400_000);
     if (ms !== 0 && ms < 100) throw fail(`jobs.${name}`, 'must be 0 (off) or at least 100');
@@ -214,6 +214,7 @@ function jobsSection(raw: unknown): JobsConfig {
     rolloutStepsMs: interval(o.rolloutStepsMs, 'rolloutStepsMs', 60_000),
     rotationsMs: interval(o.rotationsMs, 'rotationsMs', 60_000),
     prometheusUrl,
+    auditCheckpointsMs: interval(o.auditCheckpointsMs, 'auditCheckpointsMs', 300_000),
   };
 }
 
