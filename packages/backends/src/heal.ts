@@ -23,8 +23,12 @@ import {
   isConfigError,
   type ProvisionalVersion,
   refKey,
+  type Signer,
+  type TrustRoot,
+  type VersionTrustCode,
   type WriteFence,
 } from '@summit-config/core';
+import { checkVersionTrust, signVersion } from '@summit-config/core';
 import { createVersion, errors, isPlainObject, throwIfAborted } from '@summit-config/core/internal';
 
 /** One version copied from one tier to another. */
@@ -62,6 +66,22 @@ export interface ReconcileReport {
   incomplete: Array<{ ref: string; reason: string; concurrent?: boolean }>;
   /** Refs compared. */
   examined: number;
+  /**
+   * Mirror versions that do not verify against the trust root (unsigned, forged, or signed by an
+   * untrusted key): never copied; replaced by the record's version of that number when it has one.
+   */
+  rejected: RejectedVersion[];
+}
+
+/** A version a tier holds that does not verify (see `checkVersionTrust`). */
+export interface RejectedVersion {
+  ref: string;
+  version: number;
+  tier: string;
+  code: VersionTrustCode;
+  message: string;
+  /** The record's verified version replaced it on the mirror. */
+  repaired: boolean;
 }
 
 export interface HealOptions {
@@ -74,6 +94,10 @@ export interface HealOptions {
   concurrency?: number;
   /** The leader's write fence: every repair write carries it, so a deposed leader writes nothing. */
   fence?: WriteFence;
+  /** The writers' public keys: a mirror version that does not verify is never copied (see `rejected`). */
+  trust?: TrustRoot;
+  /** Signs the versions repair writes under a new number (re-appended conflicts). */
+  signer?: Signer;
 }
 
 /** The two durable roles of a chain. */
@@ -83,7 +107,7 @@ export interface ChainRoles {
 }
 
 export function emptyReport(): ReconcileReport {
-  return { refs: [], copied: [], conflicts: [], incomplete: [], examined: 0 };
+  return { refs: [], copied: [], conflicts: [], incomplete: [], examined: 0, rejected: [] };
 }
 
 function need<K extends keyof ConfigStore>(store: ConfigStore, member: K): NonNullable<ConfigStore[K]> {
@@ -157,11 +181,19 @@ export async function healRef(
 
   const copies: ConfigVersion[] = [];
   const losers: ConfigVersion[] = [];
+  const forged: Array<{ version: number; record: ConfigVersion | undefined }> = [];
   for (const v of [...examine].sort((a, b) => a - b)) {
     throwIfAborted(signal);
     const m = v <= mHead ? await fromMirror(v) : undefined;
     if (!m) continue;
     const r = v <= rHead ? await fromRecord(v) : undefined;
+    const failure = options.trust && checkVersionTrust(m, options.trust);
+    if (failure) {
+      // Never copied, never re-appended: the record's own version of the number (if any) replaces it.
+      forged.push({ version: v, record: r });
+      report.rejected.push({ ref: key, version: v, tier: mirror.name, ...failure, repaired: false });
+      continue;
+    }
     if (r?.checksum === m.checksum) continue;
     // Copied at its own number only while the run stays contiguous above the record's head and no
     // conflict came before it; anything else keeps its content under a new number.
@@ -185,7 +217,7 @@ export async function healRef(
       let at = await findReappended(record, ref, origin, signal);
       if (at === undefined) {
         at = top + 1;
-        const doc = createVersion(
+        const built = createVersion(
           {
             ref,
             config: loser.config,
@@ -201,6 +233,7 @@ export async function healRef(
           },
           at,
         );
+        const doc = options.signer ? signVersion(built, options.signer) : built;
         await record.append(doc, { fence, signal });
         const kept = (await fromRecord(loser.version))?.checksum ?? '';
         const conflict: ReconcileConflict = {
@@ -228,6 +261,15 @@ export async function healRef(
     }
   }
 
+  // 2c. Forged mirror versions the record holds a verified version of: the record's replaces them.
+  for (const f of forged) {
+    if (!f.record || (options.trust && checkVersionTrust(f.record, options.trust))) continue;
+    await need(mirror, 'replace')(f.record, { reason: `repair: ${mirror.name} v${f.version} does not verify`, fence });
+    const entry = report.rejected.find((x) => x.ref === key && x.version === f.version && !x.repaired);
+    if (entry) entry.repaired = true;
+    report.copied.push({ ref: key, version: f.version, from: record.name, to: mirror.name });
+  }
+
   // 3. The record's versions the mirror lacks (the latest `historyLimit` of them).
   if (top > mHead) {
     const limit = mirror.capabilities.historyLimit;
@@ -250,7 +292,7 @@ export async function healRef(
     );
   }
   if (top > 0) await need(record, 'markMirrored')(ref, top);
-  if (copies.length > 0 || losers.length > 0 || top > mHead) report.refs.push(key);
+  if (copies.length > 0 || losers.length > 0 || forged.length > 0 || top > mHead) report.refs.push(key);
 }
 
 /** Groups provisional marks by ref key. */

@@ -47,6 +47,8 @@ export interface Decision {
   comment?: string;
   /** The requirements (environment names) this approval counts for. */
   environments: string[];
+  /** `<keyId>:<base64 Ed25519>` by the decider's writer key (see trust/approvals.ts), when it had one. */
+  signature?: string;
 }
 
 /** A change request (seed 002's approval workflow, DESIGN section 2). */

@@ -37,6 +37,9 @@ export function createClientContext(options: ClientOptions): ClientContext {
   const envs = validateEnvironments(options.environments ?? [{ name: environment, production: false }]);
   const chain = environmentChain(environment, envs);
   const instance = options.instance ?? `${hostname()}-${process.pid}`;
+  if (options.trust !== undefined && typeof options.trust?.check !== 'function') {
+    throw errors.constraint('client option trust must be a TrustRoot (createTrustRoot)');
+  }
   if (
     options.loadConcurrency !== undefined &&
     !(Number.isSafeInteger(options.loadConcurrency) && options.loadConcurrency > 0)

@@ -7,6 +7,7 @@ import { messageOf } from '../errors/config-error.js';
 import { type ConfigRef, refKey } from '../model/ref.js';
 import type { ConfigVersion } from '../model/version.js';
 import type { HeadChange } from '../store/config-store.js';
+import { assertVersionTrusted } from '../trust/versions.js';
 import type { ListenerSet } from '../util/listeners.js';
 import type { Acknowledger } from './acks.js';
 import type { ClientContext } from './context.js';
@@ -35,6 +36,8 @@ export class RefLoader {
   readonly #queues = new Map<string, Promise<void>>();
   /** True while the initial load runs; head events meanwhile wait in `#deferred`. */
   #deferring = false;
+  /** Documents whose signature verified (each is checked once). */
+  readonly #verified = new WeakSet<ConfigVersion>();
   readonly #deferred = new Map<string, HeadChange>();
 
   constructor(ctx: ClientContext, parts: LoaderParts) {
@@ -150,6 +153,16 @@ export class RefLoader {
    * a secret cannot be resolved.
    */
   async recompute(id: string): Promise<void> {
+    const trust = this.#ctx.options.trust;
+    if (trust) {
+      // Every held document of the id verifies before anything is built, tombstones included.
+      for (const key of [`global/${id}`, `app:${this.#ctx.app}/${id}`]) {
+        const held = this.docs.get(key);
+        if (!held || this.#verified.has(held.doc)) continue;
+        assertVersionTrusted(held.doc, trust, held.source);
+        this.#verified.add(held.doc);
+      }
+    }
     // A tombstone (a delete through the change service) is a version like any other, read as absent.
     const live = (key: string) => {
       const held = this.docs.get(key);

@@ -8,6 +8,7 @@ import type { LayerSource } from '../resolve/sources.js';
 import type { EvaluationContext } from '../rollout/targeting.js';
 import type { SchemaRegistry } from '../schema/registry.js';
 import type { ConfigStore } from '../store/config-store.js';
+import type { TrustRoot } from '../trust/keys.js';
 
 export interface ClientLogger {
   debug?(obj: object, msg?: string): void;
@@ -67,6 +68,12 @@ export interface ClientOptions {
   logger?: ClientLogger;
   /** Called for problems the client handled (a rejected version, a failed ack, a watch error). */
   onError?: (error: ConfigError) => void;
+  /**
+   * The public keys of the writers (`createTrustRoot`). When set, every version (tombstones
+   * included, from any tier or the snapshot) must carry a valid signature by one of them; one that
+   * does not is rejected like an invalid version (`SIGNATURE_INVALID`, the last good one kept).
+   */
+  trust?: TrustRoot;
 }
 
 export interface ResolveDetails<T = JsonObject> {

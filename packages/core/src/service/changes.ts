@@ -10,6 +10,7 @@ import type { Environment } from '../model/environment.js';
 import type { JsonObject } from '../model/json.js';
 import { type ConfigRef, refKey } from '../model/ref.js';
 import { type ConfigVersion, createVersion, type Head } from '../model/version.js';
+import { signVersion } from '../trust/versions.js';
 import type { ServiceContext } from './context.js';
 import { isTombstone } from './diff.js';
 import { checkText, userMetadata } from './inputs.js';
@@ -132,7 +133,7 @@ export function changeSteps(ctx: ServiceContext) {
     at: Date,
     extra: JsonObject = {},
   ): ConfigVersion {
-    return createVersion(
+    const doc = createVersion(
       {
         ref,
         config: content.config,
@@ -146,6 +147,7 @@ export function changeSteps(ctx: ServiceContext) {
       version,
       limits,
     );
+    return ctx.signer ? signVersion(doc, ctx.signer) : doc;
   }
 
   /** The documents of `doc`'s id that `doc` resolves with (tombstones left out), `doc` included. */

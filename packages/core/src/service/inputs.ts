@@ -13,7 +13,17 @@ import type { ConfigVersion } from '../model/version.js';
 import { isTombstone } from './diff.js';
 import { storableText } from './records.js';
 
-const RESERVED_METADATA = ['deleted', 'changeRequest', 'emergency', 'rollbackOf', 'restoredFrom', 'unsynced'];
+const RESERVED_METADATA = [
+  'deleted',
+  'changeRequest',
+  'emergency',
+  'rollbackOf',
+  'restoredFrom',
+  'unsynced',
+  'signature',
+  'approvedBy',
+  'conflict',
+];
 
 /** What the approval policy compares: the content of a version (undefined for no version). */
 export function changeContent(doc: Pick<ConfigVersion, 'config' | 'overrides' | 'rollout' | 'metadata'>): ChangeContent;

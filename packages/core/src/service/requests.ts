@@ -20,6 +20,7 @@ import type { Environment } from '../model/environment.js';
 import { isPlainObject } from '../model/json.js';
 import { parseRef, refKey } from '../model/ref.js';
 import type { ConfigVersion } from '../model/version.js';
+import { signDecision, verifiedApprovers } from '../trust/approvals.js';
 import { AccessDeniedError, type Actor, credentialOf } from '../rbac/rbac.js';
 import { type ChangeSteps, describeRequirements } from './changes.js';
 import type { ServiceContext } from './context.js';
@@ -165,10 +166,11 @@ export function requestMethods(
           { ref: key },
         );
       }
-      const d: Decision = { by: actor.id, at: iso, decision, environments: eligible };
+      let d: Decision = { by: actor.id, at: iso, decision, environments: eligible };
       if (actor.credential !== undefined) d.credential = actor.credential;
       if (actor.impersonatedBy !== undefined) d.impersonatedBy = actor.impersonatedBy;
       if (comment !== undefined) d.comment = comment;
+      if (ctx.signer) d = signDecision(cur, d, ctx.signer);
       const approvals = [...cur.approvals, d];
       const next: ChangeRequest = { ...cur, approvals, updatedAt: iso, revision: cur.revision + 1 };
       const done = decision === 'approve' && missingApprovals(cur.requirements, approvals).length === 0;
@@ -226,10 +228,12 @@ export function requestMethods(
     if (request.applyAt !== undefined && at.getTime() < Date.parse(request.applyAt)) {
       throw errors.constraint(`change request ${request.id} is scheduled for ${request.applyAt}`, { ref: key });
     }
+    const approvedBy = verifiedApprovers(request, ctx.trust);
     const target = request.baseVersion + 1;
     const envs = await environmentMap();
     const doc = candidate(ref, target, request.proposed, request.requestedBy, request.message, at, {
       changeRequest: request.id,
+      approvedBy,
     });
     let written: ConfigVersion;
     const head = await store.getHead(ref, { consistent: true });
