@@ -161,6 +161,7 @@ export class Agent implements AsyncDisposable {
           events: this.events,
           metrics: this.metrics,
           logger,
+          ...(stores.keys?.trust ? { trust: stores.keys.trust } : {}),
         });
         this.#served.set(served.key, served);
       }
@@ -314,6 +315,8 @@ export class Agent implements AsyncDisposable {
         remediate: options.remediate ?? drift.remediate,
         concurrency: drift.concurrency,
         signal: options.signal,
+        ...(stores.keys?.trust ? { trust: stores.keys.trust } : {}),
+        ...(stores.keys?.signer ? { signer: stores.keys.signer } : {}),
       });
     } catch (error) {
       this.metrics.driftRuns.inc({ result: 'error' });

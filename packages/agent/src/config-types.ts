@@ -1,5 +1,6 @@
 /** The agent configuration's types (validated by config.ts). */
 import type { Environment } from '@summit-config/core';
+import type { TrustConfig } from './config-trust.js';
 
 /** HTTP listener. */
 export interface HttpConfig {
@@ -182,4 +183,6 @@ export interface AgentConfig {
   jobs: JobsConfig;
   /** Last-known-good snapshots of each served (app, environment). Default `SUMMIT_SNAPSHOT_DIR`, else `./.summit/snapshots`. */
   snapshotDir: string;
+  /** Signing and verification keys, audit checkpoints (`config-trust.ts`). */
+  trust: TrustConfig;
 }

@@ -16,6 +16,7 @@ import { validate as validateCron } from 'node-cron';
 import { parse as parseYaml } from 'yaml';
 import { appName, bool, checked, envName, fail, int, list, object, optStr, show, str } from './config-fields.js';
 import { httpSection, storesSection } from './config-stores.js';
+import { trustSection } from './config-trust.js';
 import type {
   AgentConfig,
   AppConfig,
@@ -43,6 +44,7 @@ export type {
   RenderFormat,
   StoresConfig,
 } from './config-types.js';
+export type { TrustConfig } from './config-trust.js';
 
 const TOP = [
   'instance',
@@ -55,6 +57,7 @@ const TOP = [
   'leader',
   'jobs',
   'snapshotDir',
+  'trust',
 ] as const;
 
 function environmentEntry(value: unknown, path: string): Environment | string {
@@ -250,10 +253,11 @@ export function resolveAgentConfig(raw: unknown, env: NodeJS.ProcessEnv = proces
     else app.entries.push(r.environment);
   }
   const apps = rawApps.map(buildApp);
+  const stores = storesSection(o.stores, env);
   const config: AgentConfig = {
     instance,
     http: httpSection(o.http, env),
-    stores: storesSection(o.stores, env),
+    stores,
     apps,
     render,
     drift: driftSection(o.drift),
@@ -261,6 +265,7 @@ export function resolveAgentConfig(raw: unknown, env: NodeJS.ProcessEnv = proces
     leader: leaderSection(o.leader),
     jobs: jobsSection(o.jobs),
     snapshotDir: resolve(str(env.SUMMIT_SNAPSHOT_DIR || o.snapshotDir, 'snapshotDir', './.summit/snapshots')),
+    trust: trustSection(o.trust, env, stores.embedded),
   };
   return config;
 }

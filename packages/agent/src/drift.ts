@@ -20,12 +20,17 @@ import {
   type ConfigRef,
   type ConfigStore,
   type ConfigVersion,
+  checkVersionTrust,
   type Head,
   isConfigError,
   refKey,
+  type Signer,
+  signVersion,
+  type TrustRoot,
+  type VersionTrustCode,
   type WriteFence,
 } from '@summit-config/core';
-import { delay, throwIfAborted } from '@summit-config/core/internal';
+import { createVersion, delay, throwIfAborted } from '@summit-config/core/internal';
 
 export const DRIFT_KINDS = [
   'head-mismatch',
@@ -33,7 +38,17 @@ export const DRIFT_KINDS = [
   'checksum-mismatch',
   'lagging-instance',
   'rejected-instance',
+  'unsigned-version',
+  'forged-version',
+  'untrusted-key',
 ] as const;
+
+/** The drift kind of a version that does not verify against the trust root. */
+const TRUST_KINDS: Record<VersionTrustCode, DriftKind> = {
+  UNSIGNED_VERSION: 'unsigned-version',
+  FORGED_VERSION: 'forged-version',
+  UNTRUSTED_KEY: 'untrusted-key',
+};
 
 export type DriftKind = (typeof DRIFT_KINDS)[number];
 
@@ -91,6 +106,10 @@ export interface DriftOptions {
   confirmDelayMs?: number;
   /** Clock in ms. Default `Date.now`. */
   now?: () => number;
+  /** Every head document must verify against these keys (`unsigned-version`, `forged-version`, `untrusted-key`). */
+  trust?: TrustRoot;
+  /** Signs the re-signed head that replaces a forged version the record does not hold (remediation). */
+  signer?: Signer;
 }
 
 interface RefState {
@@ -191,6 +210,20 @@ export async function detectDrift(options: DriftOptions): Promise<DriftReport> {
       if (!head) continue;
       try {
         const doc = await tier.getVersion(s.ref, head.version, { consistent: true, signal });
+        const untrusted = doc && options.trust ? checkVersionTrust(doc, options.trust) : undefined;
+        if (untrusted) {
+          badDocs.push({ state: s, tier, version: head.version });
+          findings.push({
+            kind: TRUST_KINDS[untrusted.code],
+            ref: s.key,
+            source: 'scan',
+            tier: tier.name,
+            version: head.version,
+            reason: untrusted.code,
+            message: `${untrusted.message} in ${tier.name}`,
+          });
+          return;
+        }
         if (doc) noteCreated(s, doc);
       } catch (error) {
         if (!isConfigError(error, 'CHECKSUM_MISMATCH')) throw error;
@@ -248,7 +281,7 @@ export async function detectDrift(options: DriftOptions): Promise<DriftReport> {
   if (options.remediate) {
     for (const bad of badDocs) {
       const finding = findings.find(
-        (f) => f.kind === 'checksum-mismatch' && f.ref === bad.state.key && f.tier === bad.tier.name,
+        (f) => f.ref === bad.state.key && f.tier === bad.tier.name && f.version === bad.version && f.source === 'scan',
       ) as DriftFinding;
       const other = tiers.find((t) => t !== bad.tier);
       if (!other) {
@@ -262,7 +295,16 @@ export async function detectDrift(options: DriftOptions): Promise<DriftReport> {
         continue;
       }
       try {
-        const good = await other.getVersion(bad.state.ref, bad.version, { consistent: true, signal });
+        let good = await other.getVersion(bad.state.ref, bad.version, { consistent: true, signal });
+        if (good && options.trust && checkVersionTrust(good, options.trust)) {
+          finding.remediated = false;
+          finding.remediation = `${other.name}'s v${bad.version} does not verify either`;
+          continue;
+        }
+        if (!good && other === record && options.signer) {
+          good = await resign(record, bad.state.ref, bad.version, bad.tier.name, options);
+          if (good) finding.remediation = `re-signed the record's head as v${bad.version}`;
+        }
         if (!good) {
           finding.remediated = false;
           finding.remediation = `${other.name} does not hold v${bad.version}`;
@@ -275,7 +317,7 @@ export async function detectDrift(options: DriftOptions): Promise<DriftReport> {
         // Proof: it reads back and verifies.
         const back = await bad.tier.getVersion(bad.state.ref, bad.version, { consistent: true, signal });
         finding.remediated = back?.checksum === good.checksum;
-        finding.remediation = `rewrote v${bad.version} in ${bad.tier.name} from ${other.name}`;
+        finding.remediation = `${finding.remediation ? `${finding.remediation}; ` : ''}rewrote v${bad.version} in ${bad.tier.name} from ${other.name}`;
       } catch (error) {
         finding.remediated = false;
         finding.remediation = `repair failed: ${(error as Error).message}`;
@@ -322,6 +364,42 @@ export async function detectDrift(options: DriftOptions): Promise<DriftReport> {
     remediated: findings.filter((f) => f.remediated === true).length,
     ...(reconcileReport ? { reconcile: reconcileReport } : {}),
   };
+}
+
+/**
+ * A forged version `version` the record does not hold (written straight into the primary above the
+ * record's head): the record takes the same number with its head's content again, signed by this
+ * process, so history only moves forward and the primary can be repaired from it. Undefined when
+ * the record's head is not right below `version` (a later pass, or reconciliation, handles it).
+ */
+async function resign(
+  record: ConfigStore,
+  ref: ConfigRef,
+  version: number,
+  tier: string,
+  options: DriftOptions,
+): Promise<ConfigVersion | undefined> {
+  const head = await record.getHead(ref, { consistent: true, signal: options.signal });
+  if (!head || head.version !== version - 1 || !options.signer) return undefined;
+  const base = await record.getVersion(ref, head.version, { consistent: true, signal: options.signal });
+  if (!base) return undefined;
+  const doc = signVersion(
+    createVersion(
+      {
+        ref,
+        config: base.config,
+        overrides: { ...base.overrides },
+        rollout: base.rollout,
+        metadata: base.metadata.deleted === true ? { deleted: true } : {},
+        createdBy: options.signer.principal ?? 'summit-agent',
+        message: `repair: v${version} in ${tier} did not verify; v${head.version} re-signed in its place`,
+      },
+      version,
+    ),
+    options.signer,
+  );
+  await record.append(doc, { fence: options.fence, signal: options.signal });
+  return doc;
 }
 
 function noteCreated(state: RefState, doc: ConfigVersion): void {

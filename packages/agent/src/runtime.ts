@@ -33,6 +33,7 @@ import type { MigrationHistory } from '@summit-config/core/migrations';
 import type { AgentConfig, ConsulTlsConfig } from './config.js';
 import { claimEmbeddedDir } from './embedded-lock.js';
 import { openSecretSql, type SecretSqlHandle } from './local-secrets.js';
+import { type OpenedTrust, openTrust } from './trust.js';
 import type { AgentLogger } from './util.js';
 
 /** Who runs on the runtime: it names the database connections (`application_name`). */
@@ -40,6 +41,8 @@ export type RuntimeRole = 'agent' | 'cli' | 'server';
 
 export interface RuntimeOptions {
   role: RuntimeRole;
+  /** The credential the signing key is bound to (the CLI's OS user), recorded as the signer's principal. */
+  principal?: string;
   onEvent?: (event: FailoverEvent) => void;
   logger?: AgentLogger;
 }
@@ -62,6 +65,8 @@ export interface AgentStores {
   readonly secretSql?: () => Promise<SecretSqlHandle>;
   /** A change service over this store and governance, closed with the stores (with `governance`). */
   service?(rbac: Rbac, options: { source: AuditSource; store?: ConfigStore }): ConfigService;
+  /** The writer key and the trust root (`trust.ts`); undefined (or both keys undefined) when not configured. */
+  readonly keys?: OpenedTrust;
   /** Closes everything the runtime opened, in order. Idempotent. */
   close(): Promise<void>;
 }
@@ -74,6 +79,7 @@ export interface Runtime extends AgentStores {
   service(rbac: Rbac, options: { source: AuditSource; store?: ConfigStore }): ConfigService;
   /** The embedded PGlite, when the runtime runs on it. */
   readonly pglite?: import('@electric-sql/pglite').PGlite;
+  readonly keys: OpenedTrust;
 }
 
 export async function openRuntime(config: AgentConfig, options: RuntimeOptions): Promise<Runtime> {
@@ -85,6 +91,7 @@ export async function openRuntime(config: AgentConfig, options: RuntimeOptions):
     for (const c of closers.splice(0)) await c().catch(() => {});
   };
   try {
+    const keys = await openTrust(config.trust, options.principal ? { principal: options.principal } : {});
     const tiers: ConfigStore[] = [];
     let consulDenied: Promise<ConfigError | undefined> | undefined;
     if (consul) {
@@ -145,7 +152,12 @@ export async function openRuntime(config: AgentConfig, options: RuntimeOptions):
     const owned = governance;
     if (owned) closers.unshift(() => owned.close());
     tiers.push(createMemoryStore({ name: 'cache' }));
-    const store = createFailoverStore({ tiers, onEvent: options.onEvent });
+    const store = createFailoverStore({
+      tiers,
+      onEvent: options.onEvent,
+      ...(keys.trust ? { trust: keys.trust } : {}),
+      ...(keys.signer ? { signer: keys.signer } : {}),
+    });
     closers.unshift(() => store.close());
     const services: ConfigService[] = [];
     closers.unshift(async () => {
@@ -161,6 +173,7 @@ export async function openRuntime(config: AgentConfig, options: RuntimeOptions):
       record: durable[1],
       tiers: tiers.map((t) => t.name),
       embedded: !consul,
+      keys,
       ...(governance ? { governance } : {}),
       ...(secretSql ? { secretSql } : {}),
       ...(pglite ? { pglite } : {}),
@@ -178,7 +191,14 @@ export async function openRuntime(config: AgentConfig, options: RuntimeOptions):
             'the change service needs PostgreSQL (DATABASE_URL) or the embedded store for the audit trail, change requests and schemas: Consul alone holds only config versions',
           );
         }
-        const service = createConfigService({ store: o.store ?? store, governance, rbac, source: o.source });
+        const service = createConfigService({
+          store: o.store ?? store,
+          governance,
+          rbac,
+          source: o.source,
+          ...(keys.signer ? { signer: keys.signer } : {}),
+          ...(keys.trust ? { trust: keys.trust } : {}),
+        });
         services.push(service);
         return service;
       },

@@ -12,6 +12,7 @@ import {
   createConfigClient,
   type Environment,
   refKey,
+  type TrustRoot,
 } from '@summit-config/core';
 import { backoffDelay, delay, errors } from '@summit-config/core/internal';
 import type { AgentEvents } from './events.js';
@@ -28,6 +29,8 @@ export interface ServedClientOptions {
   events: AgentEvents;
   metrics: AgentMetrics;
   logger?: AgentLogger;
+  /** Verify every version against these keys (`trust` section). */
+  trust?: TrustRoot;
 }
 
 /** At most this many `createdAt` stamps are kept for the propagation metric. */
@@ -93,6 +96,7 @@ export class ServedClient {
           instance: o.instance,
           snapshotFile: o.snapshotDir ? join(o.snapshotDir, `${o.app}.${o.environment}.json`) : undefined,
           logger: o.logger,
+          ...(o.trust ? { trust: o.trust } : {}),
           onError: (error) => this.#onClientError(error),
           validate: ({ docs }) => {
             for (const d of docs) {

@@ -36,6 +36,9 @@ export interface SyncOptions {
   repairIntervalMs: number;
   emit: (event: SyncEvent) => void;
   isClosed: () => boolean;
+  /** Passed to every repair: the trust root and the signer (see `HealOptions`). */
+  trust?: HealOptions['trust'];
+  signer?: HealOptions['signer'];
 }
 
 export class ChainSync {
@@ -260,7 +263,7 @@ export class ChainSync {
     // A caller's own signal (the leader's reconcile job) is that caller's to abort.
     const signal = options.signal ?? this.#stopped.signal;
     const run = (async () => {
-      const report = await healChain(roles, { ...options, signal });
+      const report = await healChain(roles, { ...options, ...this.#keys(), signal });
       this.divergent = report.incomplete.length;
       if (report.refs.length > 0 || report.conflicts.length > 0 || options.full) {
         this.#o.emit({ type: 'reconciled', report });
@@ -312,9 +315,14 @@ export class ChainSync {
     const key = refKey(ref);
     const marks = (await roles.mirror.listProvisional()).filter((p) => refKey(p.ref) === key).map((p) => p.version);
     const report = emptyReport();
-    await healRef(roles, ref, marks, report);
+    await healRef(roles, ref, marks, report, this.#keys());
     if (report.refs.length > 0) this.#o.emit({ type: 'reconciled', report });
     return report.refs.length > 0;
+  }
+
+  /** The trust root and signer every repair uses. */
+  #keys(): Pick<HealOptions, 'trust' | 'signer'> {
+    return { trust: this.#o.trust, signer: this.#o.signer };
   }
 
   #scheduleRepair(ms: number): void {

@@ -10,6 +10,8 @@ import {
   type ReadSource,
   refKey,
   type StoreCapabilities,
+  type Signer,
+  type TrustRoot,
   type WriteFence,
 } from '@summit-config/core';
 import { BackendUnavailableError, errors, Lifecycle } from '@summit-config/core/internal';
@@ -93,6 +95,13 @@ export interface FailoverOptions {
   mirrorWriteTimeoutMs?: number;
   /** Observability hook; must not throw (a throw is swallowed). */
   onEvent?: (event: FailoverEvent) => void;
+  /**
+   * The writers' public keys (`createTrustRoot`): repair never copies a mirror version that does
+   * not verify, and replaces it from the record (`ReconcileReport.rejected`).
+   */
+  trust?: TrustRoot;
+  /** Signs the versions repair re-appends under a new number after a conflict. */
+  signer?: Signer;
 }
 
 export interface FailoverStore extends ConfigStore {
@@ -183,6 +192,8 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
     repairIntervalMs: opts.repairIntervalMs,
     emit: emitEvent,
     isClosed: () => lifecycle.closed,
+    trust: options.trust,
+    signer: options.signer,
   });
   const reader = new ChainReader({
     tiers,

@@ -7,7 +7,7 @@ import type { ConfigStore } from '@summit-config/core';
 import { errors } from '@summit-config/core/internal';
 import { type HealOptions, healChain, type ReconcileReport } from './heal.js';
 
-export type { CopiedVersion, ReconcileConflict, ReconcileReport } from './heal.js';
+export type { CopiedVersion, ReconcileConflict, ReconcileReport, RejectedVersion } from './heal.js';
 
 export type ReconcileOptions = HealOptions;
 
