@@ -5,7 +5,14 @@
  * process's configuration, so whoever holds store credentials cannot add a key.
  */
 import { readFile } from 'node:fs/promises';
-import { createSigner, createTrustRoot, generateSigningKey, type Signer, type TrustRoot } from '@summit-config/core';
+import {
+  createSigner,
+  createTrustRoot,
+  generateSigningKey,
+  keyIdOf,
+  type Signer,
+  type TrustRoot,
+} from '@summit-config/core';
 import { createOwnerOnlyFile, errors, readOwnerOnlyFile } from '@summit-config/core/internal';
 import { parse as parseYaml } from 'yaml';
 import type { TrustConfig } from './config-trust.js';
@@ -49,7 +56,8 @@ export async function openTrust(config: TrustConfig, options: { principal?: stri
     }
     inputs.push(...trustedKeys(parsed, `trust.keysFile (${config.keysFile})`));
   }
-  if (signer && !inputs.some((k) => k.publicKey === signer.publicKey)) inputs.push({ publicKey: signer.publicKey });
+  // The signing key's own public key is trusted too (once: an entry naming it keeps its principal).
+  if (signer && !inputs.some((k) => keyIdOf(k.publicKey) === signer.keyId)) inputs.push({ publicKey: signer.publicKey });
   const require = config.require ?? inputs.length > 0;
   if (require && inputs.length === 0) {
     throw errors.constraint('trust.require is true but no key is trusted (trust.keys, trust.keysFile or a signing key)');
@@ -60,4 +68,14 @@ export async function openTrust(config: TrustConfig, options: { principal?: stri
     checkpointFile: config.checkpointFile,
     generated,
   };
+}
+
+/** Throws unless the signing key may act for `credential`: a trusted key bound to another principal may not. */
+export function assertKeyOwner(keys: OpenedTrust, credential: string): void {
+  const owner = keys.signer && keys.trust?.key(keys.signer.keyId)?.principal;
+  if (owner !== undefined && owner !== credential) {
+    throw errors.constraint(
+      `the signing key ${keys.signer?.keyId} belongs to ${owner}, not to ${credential}: sign with your own key (SUMMIT_SIGNING_KEY_FILE)`,
+    );
+  }
 }

@@ -37,6 +37,7 @@ import type { RotationManager, SecretProvider } from '@summit-config/secrets';
 import { type AgentConfig, loadAgentConfig } from '../config.js';
 import { createLocalRotation } from '../local-secrets.js';
 import { openRuntime } from '../runtime.js';
+import { assertKeyOwner, type OpenedTrust } from '../trust.js';
 import { settleWithin } from '../util.js';
 
 /** Options every command accepts. */
@@ -74,6 +75,8 @@ export interface Session {
   readonly service: ConfigService;
   /** Called after every version the service appends (import progress). */
   onAppend: ((doc: ConfigVersion) => void) | undefined;
+  /** The writer key and trust root of the configuration (`trust` section). */
+  readonly keys: OpenedTrust;
   migrationHistory(): MigrationHistory;
   secrets(): Promise<SecretsSession>;
   close(): Promise<void>;
@@ -169,8 +172,15 @@ export async function openSession(options: OpenOptions): Promise<Session> {
     );
   }
 
-  const runtime = await openRuntime(config, { role: 'cli' });
+  const runtime = await openRuntime(config, { role: 'cli', principal: principal.credential });
   const closers: Closer[] = [() => runtime.close()];
+  try {
+    // The signing key is bound to its holder: a key the trust root names for another OS user is refused.
+    assertKeyOwner(runtime.keys, principal.credential);
+  } catch (error) {
+    await runtime.close();
+    throw error;
+  }
   const close = async () => {
     for (const c of closers.splice(0)) await settleWithin(c(), 3000);
   };
@@ -198,6 +208,7 @@ export async function openSession(options: OpenOptions): Promise<Session> {
       set onAppend(fn) {
         state.onAppend = fn;
       },
+      keys: runtime.keys,
       migrationHistory: () => runtime.migrationHistory(),
       secrets() {
         secrets ??= (async () => {

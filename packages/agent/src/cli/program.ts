@@ -19,6 +19,7 @@ import { registerMigrateCommands } from './migrate-commands.js';
 import { registerSchemaCommands } from './schema-commands.js';
 import { registerSecretCommands } from './secret-commands.js';
 import { registerTemplateCommands } from './template-commands.js';
+import { registerTrustCommands } from './trust-commands.js';
 
 const ENVIRONMENT_HELP = `
 Stores (the same as the agent's): --config <agent.yaml> (env SUMMIT_AGENT_CONFIG), and
@@ -72,6 +73,7 @@ export function createProgram(state: CliState): Command {
 
   registerMigrateCommands(program, state);
   registerTemplateCommands(program, state);
+  registerTrustCommands(program, state);
 
   registerAgentCommand(program, state.io.env);
 

@@ -39,6 +39,7 @@ export {
   type DeleteOptions,
   type DiffResult,
   type ProposeInput,
+  type ResignReport,
   type ServiceRollbackOptions,
   type SetInput,
   type VersionSummary,

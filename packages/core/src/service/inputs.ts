@@ -23,6 +23,7 @@ const RESERVED_METADATA = [
   'signature',
   'approvedBy',
   'conflict',
+  'resignOf',
 ];
 
 /** What the approval policy compares: the content of a version (undefined for no version). */

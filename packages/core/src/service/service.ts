@@ -18,6 +18,7 @@ import { changeSteps } from './changes.js';
 import { createServiceContext } from './context.js';
 import { readMethods } from './reads.js';
 import { requestMethods } from './requests.js';
+import { signingMethods } from './signing.js';
 import type { ConfigService, ConfigServiceOptions } from './types.js';
 import { writeMethods } from './writes.js';
 
@@ -37,6 +38,7 @@ export function createConfigService(options: ConfigServiceOptions): ConfigServic
     ...writeMethods(ctx, steps),
     ...requestMethods(ctx, steps),
     ...adminMethods(ctx, steps),
+    ...signingMethods(ctx),
 
     close() {
       return ctx.lifecycle.close(() => {});

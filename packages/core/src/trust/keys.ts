@@ -132,7 +132,8 @@ export function createTrustRoot(inputs: readonly TrustedKeyInput[]): TrustRoot {
       ...(input.principal !== undefined ? { principal: input.principal } : {}),
       ...(input.notAfter !== undefined ? { notAfter: new Date(input.notAfter).toISOString() } : {}),
     };
-    byId.set(keyId, { entry, object });
+    // The first entry of a key wins (a later duplicate, e.g. the signer's own key, adds nothing).
+    if (!byId.has(keyId)) byId.set(keyId, { entry, object });
   });
   return {
     keys: [...byId.values()].map((k) => k.entry),
