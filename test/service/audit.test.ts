@@ -153,6 +153,8 @@ describe.each(['postgres', 'pglite'] as const)('audit chain in SQL (%s)', (backi
         ok: true,
         checked: records.length,
         head: { seq: records.length, hash: records.at(-1)?.hash },
+        problems: [],
+        signatures: 'not-checked',
       });
     });
   });

@@ -3,7 +3,8 @@
  * the store chain (PostgreSQL in the store's schema, or the shared embedded PGlite), acting as the
  * agent's own actor,
  * and the leader jobs that need it: scheduled applies of approved change requests, canary steps behind
- * health gates, and due secret rotations (local provider, when a master key is configured).
+ * health gates, due secret rotations (local provider, when a master key is configured), and audit
+ * checkpoints (verify the trail, sign its head into every anchor; when the service has a signing key).
  */
 import { type Actor, type ConfigService, createRbac, isConfigError } from '@summit-config/core';
 import type { AgentConfig } from './config.js';
@@ -18,6 +19,7 @@ const AGENT_ROLE = [
   'config:read',
   'config:list',
   'config:write',
+  'config:audit:read',
   'env:read',
   'schema:read',
   'approval:apply',
@@ -54,7 +56,13 @@ export async function createGovernance(options: GovernanceOptions): Promise<Gove
   const { config, stores, metrics, logger } = options;
   const env = options.env ?? process.env;
   const { jobs } = config;
-  if (jobs.scheduledAppliesMs === 0 && jobs.rolloutStepsMs === 0 && jobs.rotationsMs === 0) return undefined;
+  if (
+    jobs.scheduledAppliesMs === 0 &&
+    jobs.rolloutStepsMs === 0 &&
+    jobs.rotationsMs === 0 &&
+    jobs.auditCheckpointsMs === 0
+  )
+    return undefined;
   const { governance, secretSql } = stores;
   if (!governance || !stores.service) {
     logger?.info?.({}, 'governance jobs off: no PostgreSQL or embedded store to keep their state');
@@ -106,6 +114,27 @@ export async function createGovernance(options: GovernanceOptions): Promise<Gove
             logger?.warn?.({ err: isConfigError(error) ? error.toJSON() : String(error) }, 'rollout step failed');
           }
         });
+      }
+      if (jobs.auditCheckpointsMs > 0 && service.signerKeyId !== undefined) {
+        register('audit-checkpoints', jobs.auditCheckpointsMs, async ({ signal }) => {
+          try {
+            const report = await service.checkpointAudit(actor, { signal });
+            const { seq, signedFrom } = report.checkpoint;
+            logger?.info?.({ seq, signedFrom, anchors: report.anchors }, `audit checkpoint at seq ${seq}`);
+            for (const f of report.failed) {
+              logger?.warn?.({ anchor: f.anchor, err: f.message }, `audit checkpoint not kept in ${f.anchor}`);
+            }
+          } catch (error) {
+            if (signal.aborted) return;
+            // A trail that does not verify is never checkpointed: say so loudly, keep the agent running.
+            const tampered = isConfigError(error, 'CHECKSUM_MISMATCH') || isConfigError(error, 'SIGNATURE_INVALID');
+            const err = isConfigError(error) ? error.toJSON() : String(error);
+            if (tampered) logger?.error?.({ err }, 'audit trail does not verify: no checkpoint written');
+            else logger?.warn?.({ err }, 'audit checkpoint failed');
+          }
+        });
+      } else if (jobs.auditCheckpointsMs > 0) {
+        logger?.info?.({}, 'audit checkpoints off: the change service has no signing key');
       }
       if (rotation) {
         const manager = rotation;

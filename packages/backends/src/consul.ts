@@ -45,6 +45,11 @@ import { WatcherRegistry, type WatcherStats } from './consul-watch.js';
 import { base64, type TxnOp } from './consul-wire.js';
 import { isIntegerIn } from './integers.js';
 
+export {
+  type ConsulAuditAnchor,
+  type ConsulAuditAnchorOptions,
+  createConsulAuditAnchor,
+} from './consul-audit-anchor.js';
 export type { ConsulConnectionOptions, ConsulTlsOptions } from './consul-connection.js';
 export { ConsulTlsError } from './consul-errors.js';
 export { createLeaderLock, type LeaderLock, type LeaderLockOptions } from './consul-lock.js';

@@ -21,6 +21,7 @@ import {
   canonicalJson,
   checkAuditInput,
   checkAuditQuery,
+  checkAuditSignatureField,
   errors,
   type GovernanceSnapshot,
   type GovernanceUpdate,
@@ -50,9 +51,9 @@ export function createMemoryGovernance(options: MemoryGovernanceOptions = {}): G
   const policies = new Map<string, StoredPolicy>();
 
   function append(input: AuditInput): AuditRecord {
-    const checked = checkAuditInput(input);
+    const checked = check(input);
     const last = audit.at(-1);
-    const base: Omit<AuditRecord, 'hash'> = {
+    const base: Omit<AuditRecord, 'hash' | 'signature'> = {
       seq: (last?.seq ?? 0) + 1,
       at: normaliseAt(checked.at),
       actor: checked.actor,
@@ -66,14 +67,20 @@ export function createMemoryGovernance(options: MemoryGovernanceOptions = {}): G
       requestId: checked.requestId ?? null,
       prevHash: last?.hash ?? null,
     };
-    const record = Object.freeze({ ...base, hash: auditHash(base) });
+    const record: AuditRecord = Object.freeze({ ...base, hash: auditHash(base), signature: checked.signature ?? null });
     audit.push(record);
     return record;
   }
 
+  function check(input: AuditInput): AuditInput {
+    checkAuditInput(input);
+    checkAuditSignatureField(input.signature);
+    return input;
+  }
+
   /** Validates an audit input before a state change, so that nothing is written when it is bad. */
   function precheck(input: AuditInput | undefined): void {
-    if (input) checkAuditInput(input);
+    if (input) check(input);
   }
 
   function emptyNow(): boolean {

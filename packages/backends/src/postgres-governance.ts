@@ -23,8 +23,9 @@ import {
   type AuditInput,
   type AuditRecord,
   canonicalJson,
-  checkAuditInput,
+  checkAuditInput as checkAuditFields,
   checkAuditQuery,
+  checkAuditSignatureField,
   checkRequestShape,
   errors,
   type GovernanceSnapshot,
@@ -64,6 +65,7 @@ interface AuditRow {
   request_id: string | null;
   prev_hash: string | null;
   hash: string | null;
+  signature: string | null;
 }
 
 interface EnvironmentRow {
@@ -76,7 +78,7 @@ interface EnvironmentRow {
 const AUDIT_COLUMNS = `seq::text AS seq_text,
   to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at,
   actor, action, config_id, version, environment, message, changes::text AS changes, source, request_id,
-  prev_hash, hash`;
+  prev_hash, hash, signature`;
 
 function recordOf(row: AuditRow): AuditRecord {
   return Object.freeze({
@@ -93,7 +95,15 @@ function recordOf(row: AuditRow): AuditRecord {
     requestId: row.request_id,
     prevHash: row.prev_hash,
     hash: row.hash,
+    signature: row.signature ?? null,
   });
+}
+
+/** The shared checks of an audit input, and its signature's shape (the signature is not hashed). */
+function checkAuditInput(input: AuditInput): AuditInput {
+  checkAuditFields(input);
+  checkAuditSignatureField(input.signature);
+  return input;
 }
 
 function environmentOf(row: EnvironmentRow): Environment {
@@ -148,8 +158,8 @@ export function createSqlGovernance(config: SqlGovernanceConfig): SqlGovernance 
   async function insertAudit(q: SqlQueryable, input: AuditInput): Promise<AuditRecord> {
     const { rows } = await q.query<AuditRow>(
       `INSERT INTO ${t.audit} ("timestamp", actor, action, config_id, version, environment, message, changes, source,
-                               request_id)
-       VALUES ($1::timestamptz, $2, $3, $4, $5, $6, $7, $8::json, $9, $10)
+                               request_id, signature)
+       VALUES ($1::timestamptz, $2, $3, $4, $5, $6, $7, $8::json, $9, $10, $11)
        RETURNING ${AUDIT_COLUMNS}`,
       [
         input.at,
@@ -162,6 +172,7 @@ export function createSqlGovernance(config: SqlGovernanceConfig): SqlGovernance 
         json(input.changes ?? []),
         input.source ?? null,
         input.requestId ?? null,
+        input.signature ?? null,
       ],
     );
     const row = rows[0];

@@ -7,7 +7,8 @@
  * - `config_versions`      every version of every ref, immutable except for reconciliation repairs
  * - `config_heads`         the head of each ref (the row appends lock)
  * - `config_audit`         the audit trail: the store's own rows (append, replace) and the change
- *                          service's events, hash-chained by a trigger (migration 3), append-only
+ *                          service's events, hash-chained by a trigger (migration 3), append-only;
+ *                          the service's events signed by its writer key (`signature`, migration 7)
  * - `config_applied_state` applied-state acknowledgements per (ref, environment, instance)
  * - `approval_workflows`   change requests
  * - `secret_rotation_policies` the secrets package's rotation policies: created here by migrations 1
@@ -344,6 +345,15 @@ export const MIGRATIONS: readonly Migration[] = [
         value text NOT NULL,
         updated_at timestamptz NOT NULL DEFAULT now()
       )`,
+    ],
+  },
+  {
+    version: 7,
+    name: 'signed audit events: the writer key signature of each event (not part of the hash chain)',
+    statements: (s) => [
+      // '<keyId>:<base64 Ed25519 signature>' (core/src/audit/signing.ts); the chain trigger does not
+      // hash it, so rows from before keep their hashes and a forger cannot make one with the trigger.
+      `ALTER TABLE ${s}.config_audit ADD COLUMN signature text`,
     ],
   },
 ];

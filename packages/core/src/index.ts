@@ -6,14 +6,17 @@
 
 // The change service, its governance storage contract, change requests, audit, export/import
 export type { ChangeKind, ChangeRequest, RequestStatus } from './approvals/index.js';
-export type {
-  AuditAnchor,
-  AuditCheckpoint,
-  AuditEvent,
-  AuditQuery,
-  AuditSource,
-  AuditVerifyResult,
-  JsonPatchOperation,
+export {
+  type AuditAnchor,
+  type AuditCheckpoint,
+  type AuditEvent,
+  type AuditProblem,
+  type AuditProblemCode,
+  type AuditQuery,
+  type AuditSource,
+  type AuditVerifyResult,
+  createFileAuditAnchor,
+  type JsonPatchOperation,
 } from './audit/index.js';
 // Signed versions and the trust root (docs/trust.md)
 export {

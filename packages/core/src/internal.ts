@@ -4,7 +4,19 @@
 // `/migrations`, `/templates` and `/openfeature` subpaths.
 
 export { ApprovalRequiredError, REQUEST_STATUSES } from './approvals/index.js';
-export { type AuditInput, type AuditRecord, auditHash, verifyAuditChain } from './audit/index.js';
+export {
+  type AuditInput,
+  type AuditRecord,
+  auditCheckpointText,
+  auditHash,
+  auditSigningText,
+  auditTrailError,
+  checkAuditSignatureField,
+  isAuditCheckpoint,
+  signAuditCheckpoint,
+  signAuditInput,
+  verifyAuditChain,
+} from './audit/index.js';
 export { compilePattern } from './client/index.js';
 export { BackendUnavailableError, errors, messageOf } from './errors/index.js';
 export {

@@ -1,7 +1,9 @@
 /**
- * The audit trail: `audit [ref]` queries it, `audit verify` checks its hash chain.
+ * The audit trail: `audit [ref]` queries it, `audit verify` checks its hash chain, its signatures and
+ * its checkpoints, `audit checkpoint` signs its head into every anchor.
  */
-import { type AuditQuery, ConfigError, refKey } from '@summit-config/core';
+import { type AuditQuery, type AuditVerifyResult, refKey } from '@summit-config/core';
+import { auditTrailError } from '@summit-config/core/internal';
 import type { Command } from 'commander';
 import { type CliState, define, type Run } from './command.js';
 import { date, integer, ref } from './input.js';
@@ -67,21 +69,56 @@ export function registerAuditCommands(program: Command, state: CliState): void {
     state,
     audit
       .command('verify')
-      .description('verify the hash chain of the audit trail (CHECKSUM_MISMATCH, exit 1, when it is broken)'),
+      .description(
+        'verify the audit trail: hash chain, event signatures, checkpoints in the anchors (exit 1 naming each problem)',
+      ),
     async (run: Run<object>) => {
       const s = await run.session();
       const result = await s.service.verifyAudit(s.actor);
-      run.out.result(result, () =>
-        result.ok
-          ? `audit chain ok: ${result.checked} event(s)${result.head ? `, head seq ${result.head.seq} ${result.head.hash.slice(0, 16)}…` : ''}`
-          : `audit chain BROKEN at seq ${result.brokenAt ?? '?'}: ${result.reason ?? ''} (${result.checked} checked)`,
-      );
-      if (!result.ok) {
-        throw new ConfigError(
-          'CHECKSUM_MISMATCH',
-          `the audit chain is broken at seq ${result.brokenAt ?? '?'}: ${result.reason ?? 'unknown reason'}`,
-        );
-      }
+      run.out.result(result, () => verifyText(result));
+      if (!result.ok) throw auditTrailError(result);
     },
   );
+
+  define(
+    state,
+    audit
+      .command('checkpoint')
+      .description('verify the audit trail, then sign its head and keep the checkpoint in every anchor')
+      .option(
+        '--adopt',
+        'first checkpoint of a trail written before signing: accept its events so far unsigned (needs policy:write)',
+      ),
+    async (run: Run<{ adopt?: boolean }>) => {
+      const s = await run.session();
+      const report = await s.service.checkpointAudit(s.actor, { adopt: run.opts.adopt === true });
+      const { checkpoint } = report;
+      run.out.result({ checkpoint, anchors: report.anchors, failed: report.failed }, () =>
+        [
+          `audit checkpoint: seq ${checkpoint.seq} ${checkpoint.hash.slice(0, 16)}… at ${checkpoint.at}, signed from seq ${checkpoint.signedFrom} by ${checkpoint.keyId}`,
+          ...report.anchors.map((a) => `  kept in ${a}`),
+          ...report.failed.map((f) => `  NOT kept in ${f.anchor}: ${f.message}`),
+        ].join('\n'),
+      );
+    },
+  );
+}
+
+/** The human text of a verification: the summary, then one line per problem with its code. */
+function verifyText(result: AuditVerifyResult): string {
+  const head = result.head ? `, head seq ${result.head.seq} ${result.head.hash.slice(0, 16)}…` : '';
+  const signatures =
+    result.signatures === 'checked'
+      ? `signatures checked from seq ${result.signedFrom ?? 1}`
+      : 'signatures not checked (no trust root)';
+  const checkpoint = result.checkpoint
+    ? `checkpoint seq ${result.checkpoint.seq} (${result.checkpoint.anchors.join(', ')})`
+    : 'no checkpoint';
+  const lines = [
+    `audit trail ${result.ok ? 'ok' : 'NOT OK'}: ${result.checked} event(s)${head}; ${signatures}; ${checkpoint}`,
+  ];
+  for (const p of result.problems) lines.push(`  ${p.code}${p.seq !== undefined ? ` seq ${p.seq}` : ''}: ${p.message}`);
+  if (result.omittedProblems) lines.push(`  ... and ${result.omittedProblems} more problem(s)`);
+  for (const a of result.unreadableAnchors ?? []) lines.push(`  anchor ${a} could not be read`);
+  return lines.join('\n');
 }

@@ -92,14 +92,9 @@ function policyText(p: RotationPolicy): string {
   return lines.join('\n');
 }
 
+/** Records the event through the service, which signs it (the actor holds `secrets:write`: checked before). */
 async function audit(s: Session, action: string, message: string): Promise<void> {
-  await s.governance.appendAudit({
-    at: new Date().toISOString(),
-    actor: s.actor.id,
-    action,
-    message,
-    source: 'cli',
-  });
+  await s.service.recordEvent(s.actor, { action, message, permission: 'secrets:write' }, { source: 'cli' });
 }
 
 export function registerSecretCommands(program: Command, state: CliState): void {

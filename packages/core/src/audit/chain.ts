@@ -29,7 +29,7 @@ function field(value: string | number | null): string {
 }
 
 /** The exact text that is hashed for `record` (see the module comment). */
-export function auditHashText(record: Omit<AuditRecord, 'hash'>): string {
+export function auditHashText(record: Omit<AuditRecord, 'hash' | 'signature'>): string {
   return (
     AUDIT_HASH_PREFIX +
     field(record.seq) +
@@ -48,7 +48,7 @@ export function auditHashText(record: Omit<AuditRecord, 'hash'>): string {
 }
 
 /** SHA-256 (lower-case hex) of {@link auditHashText}. */
-export function auditHash(record: Omit<AuditRecord, 'hash'>): string {
+export function auditHash(record: Omit<AuditRecord, 'hash' | 'signature'>): string {
   return sha256Hex(auditHashText(record));
 }
 
@@ -96,9 +96,17 @@ export class AuditChainVerifier {
   result(): AuditVerifyResult {
     const head = this.#last ? { seq: this.#last.seq, hash: this.#last.hash } : undefined;
     if (this.#broken) {
-      return { ok: false, checked: this.#count, head, brokenAt: this.#broken.seq, reason: this.#broken.reason };
+      const { seq, reason } = this.#broken;
+      return {
+        ok: false,
+        checked: this.#count,
+        head,
+        brokenAt: seq,
+        reason,
+        problems: [{ code: 'AUDIT_CHAIN_BROKEN', seq, message: reason }],
+      };
     }
-    return { ok: true, checked: this.#count, head };
+    return { ok: true, checked: this.#count, head, problems: [] };
   }
 }
 

@@ -31,6 +31,11 @@ export interface AuditInput {
   source?: AuditSource;
   /** The change request concerned, if any. */
   requestId?: string;
+  /**
+   * `<keyId>:<base64 Ed25519 signature>` of `auditSigningText` (signing.ts), set by the change
+   * service's writer key. Not part of the hash chain.
+   */
+  signature?: string;
 }
 
 /**
@@ -52,6 +57,8 @@ export interface AuditRecord {
   requestId: string | null;
   prevHash: string | null;
   hash: string | null;
+  /** `<keyId>:<sig>` of the writer key, or null (the store's own rows, events from before signing). */
+  signature: string | null;
 }
 
 /** An audit event as the service returns it. */
@@ -69,6 +76,7 @@ export interface AuditEvent {
   readonly requestId?: string;
   readonly prevHash: string | null;
   readonly hash: string | null;
+  readonly signature: string | null;
 }
 
 export interface AuditQuery {
@@ -88,16 +96,51 @@ export interface AuditQuery {
   limit?: number;
 }
 
+/** What `verifyAudit` found wrong, one code per kind of tampering. */
+export type AuditProblemCode =
+  /** A link of the hash chain does not hold (an event altered, removed or reordered without re-hashing). */
+  | 'AUDIT_CHAIN_BROKEN'
+  /** An event that must be signed carries no signature (e.g. a row inserted with SQL). */
+  | 'AUDIT_UNSIGNED_EVENT'
+  /** A signature that does not verify, a replayed signature, or a store row naming a version that does not verify. */
+  | 'AUDIT_FORGED_EVENT'
+  /** The event a checkpoint names is gone: the newest events were deleted. */
+  | 'AUDIT_TAIL_DELETED'
+  /** The event a checkpoint names has another hash: the chain was rewritten and re-hashed. */
+  | 'AUDIT_REWRITTEN'
+  /** A checkpoint read from an anchor is malformed or its signature does not verify. */
+  | 'AUDIT_CHECKPOINT_INVALID';
+
+export interface AuditProblem {
+  readonly code: AuditProblemCode;
+  readonly seq?: number;
+  readonly message: string;
+}
+
 export interface AuditVerifyResult {
-  /** True when every link holds. */
+  /** True when every link holds (and, when signatures are checked, nothing else is wrong). */
   ok: boolean;
   /** Events examined. */
   checked: number;
   /** The last event that verified: record it elsewhere to detect later truncation of the tail. */
   head: { seq: number; hash: string } | undefined;
-  /** The `seq` of the first broken event. */
+  /** The `seq` of the first broken event (the first problem's, when the chain holds). */
   brokenAt?: number;
   reason?: string;
+  /** Everything found wrong (empty when `ok`); at most 1000, `omittedProblems` counts the rest. */
+  problems: AuditProblem[];
+  omittedProblems?: number;
+  /**
+   * `checked` when signatures and checkpoints were verified against the trust root; `not-checked`
+   * when the service has no trust root (the hash chain alone was verified).
+   */
+  signatures?: 'checked' | 'not-checked';
+  /** Events with `seq >= signedFrom` had to be signed. */
+  signedFrom?: number;
+  /** The latest valid checkpoint and the anchors that hold it. */
+  checkpoint?: { seq: number; anchors: string[] };
+  /** Anchors that could not be read (unreachable): not evidence of tampering, but not checked. */
+  unreadableAnchors?: string[];
 }
 
 /** Parses a stored record into the event shape (changes parsed; NULL fields left out). */
@@ -122,6 +165,7 @@ export function eventOf(record: AuditRecord): AuditEvent {
     changes,
     prevHash: record.prevHash,
     hash: record.hash,
+    signature: record.signature ?? null,
   };
   if (record.ref !== null) event.ref = record.ref;
   if (record.version !== null) event.version = record.version;

@@ -3,13 +3,14 @@
  * chain verification) and export / import of everything. Every change here writes its audit event in
  * the same step as the change.
  */
-import { AuditChainVerifier } from '../audit/chain.js';
+import { checkpointTrail } from '../audit/checkpoint.js';
 import { type AuditQuery, type AuditSource, eventOf } from '../audit/types.js';
+import { verifyAuditTrail } from '../audit/verify.js';
 import { errors } from '../errors/config-error.js';
 import { type Environment, validateEnvironments } from '../model/environment.js';
 import { assertJson, canonicalJson, isPlainObject } from '../model/json.js';
 import { parseId, parseRef, refKey } from '../model/ref.js';
-import type { Permission } from '../rbac/permissions.js';
+import { isPermission, type Permission } from '../rbac/permissions.js';
 import type { Actor } from '../rbac/rbac.js';
 import { schemaDefaults } from '../schema/defaults.js';
 import { SchemaRegistry } from '../schema/registry.js';
@@ -23,6 +24,9 @@ import type { CallOptions, ConfigService } from './types.js';
 import { resolvedViews } from './views.js';
 
 const POLICY_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
+/** What `recordEvent` may record: `<namespace>.<verb>`, not in a namespace the service writes itself. */
+const RECORDED_ACTION = /^[a-z][a-z0-9_-]{0,31}\.[a-z0-9_.-]{1,31}$/;
+const OWN_NAMESPACES = new Set(['config', 'request', 'environment', 'schema', 'policy', 'import', 'export', 'audit']);
 
 type AdminMethod =
   | 'createEnvironment'
@@ -38,6 +42,9 @@ type AdminMethod =
   | 'listPolicies'
   | 'audit'
   | 'verifyAudit'
+  | 'checkpointAudit'
+  | 'recordEvent'
+  | 'signerKeyId'
   | 'exportAll'
   | 'importAll';
 
@@ -54,7 +61,7 @@ type EnvironmentChange = (
 ) => { action: string; message: string; previous: object };
 
 export function adminMethods(ctx: ServiceContext, steps: ChangeSteps): Pick<ConfigService, AdminMethod> {
-  const { store, governance, schemas, schemaAudit, limits, defaultSource } = ctx;
+  const { store, governance, schemas, schemaAudit, limits, defaultSource, signer, trust, auditAnchors } = ctx;
   const { begin, authorize, callSource, event, now, ready, environmentMap } = ctx;
   const { documentsOf } = steps;
 
@@ -206,15 +213,55 @@ export function adminMethods(ctx: ServiceContext, steps: ChangeSteps): Pick<Conf
     async verifyAudit(actorInput) {
       const actor = begin(actorInput);
       authorize(actor, 'config:audit:read');
-      const verifier = new AuditChainVerifier();
-      let after = 0;
-      for (;;) {
-        const page = await governance.readAuditChain(after, 1000);
-        for (const record of page) if (!verifier.push(record)) return verifier.result();
-        if (page.length < 1000) return verifier.result();
-        after = page.at(-1)?.seq ?? after;
-      }
+      return verifyAuditTrail(trailSource());
     },
+
+    async checkpointAudit(actorInput, opts) {
+      const actor = begin(actorInput);
+      authorize(actor, 'config:audit:read');
+      const o = optionsObject(opts, 'checkpointAudit');
+      if (o.adopt !== undefined && typeof o.adopt !== 'boolean') throw errors.constraint('adopt must be a boolean');
+      if (o.adopt === true) authorize(actor, 'policy:write');
+      if (!signer || !trust) {
+        throw errors.constraint(
+          "checkpointAudit needs the service's signing key (option signer, with its public key or a trust root): a checkpoint must be signed",
+        );
+      }
+      return checkpointTrail({
+        ...trailSource(),
+        signer,
+        trust,
+        now,
+        adopt: o.adopt === true,
+        ...(o.signal !== undefined ? { signal: o.signal as AbortSignal } : {}),
+      });
+    },
+
+    async recordEvent(actorInput, input, opts) {
+      const actor = begin(actorInput);
+      if (!isPlainObject(input)) throw errors.constraint('recordEvent needs { action, message, permission }');
+      if (!isPermission(input.permission)) throw errors.constraint('recordEvent permission must be a known permission');
+      authorize(actor, input.permission);
+      const source = callSource(opts, 'recordEvent');
+      if (
+        typeof input.action !== 'string' ||
+        !RECORDED_ACTION.test(input.action) ||
+        OWN_NAMESPACES.has(input.action.slice(0, input.action.indexOf('.')))
+      ) {
+        throw errors.constraint(
+          `recordEvent action ${JSON.stringify(input.action)} must be <namespace>.<verb> outside the service's own namespaces`,
+        );
+      }
+      if (typeof input.message !== 'string') throw errors.constraint('recordEvent message must be a string');
+      const fields = {
+        message: input.message,
+        ...(input.ref !== undefined ? { ref: refKey(parseRef(input.ref)) } : {}),
+        ...(input.environment !== undefined ? { environment: input.environment } : {}),
+      };
+      return eventOf(await governance.appendAudit(event(actor, input.action, fields, source)));
+    },
+
+    signerKeyId: signer?.keyId,
 
     async exportAll(actorInput, opts) {
       const actor = begin(actorInput);
@@ -231,6 +278,16 @@ export function adminMethods(ctx: ServiceContext, steps: ChangeSteps): Pick<Conf
       return importRecords(backupDeps(actor, checkSource(o.source, defaultSource)), source, o);
     },
   };
+
+  /** What the audit verification reads: the chain, the store's versions, the trust root and the anchors. */
+  function trailSource() {
+    return {
+      readChain: (after: number, limit: number) => governance.readAuditChain(after, limit),
+      version: (ref: string, version: number) => store.getVersion(parseRef(ref), version, { consistent: true }),
+      trust,
+      anchors: auditAnchors,
+    };
+  }
 
   function diffViewsOf(a: object, b: object) {
     return diffViews(a as never, b as never);

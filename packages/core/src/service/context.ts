@@ -6,6 +6,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { AuditAnchor } from '../audit/anchor.js';
+import { signAuditInput } from '../audit/signing.js';
 import type { AuditInput, AuditSource } from '../audit/types.js';
 import { BackendUnavailableError, type ConfigError, errors } from '../errors/config-error.js';
 import { type Environment, validateEnvironments } from '../model/environment.js';
@@ -68,6 +69,8 @@ export interface ServiceContext {
     fields: Omit<AuditInput, 'at' | 'actor' | 'action' | 'source'>,
     source: AuditSource,
   ): AuditInput;
+  /** `input` signed with the writer key (unchanged without one): every event is signed here or in `event`. */
+  signAudit(input: AuditInput): AuditInput;
   /** Creates the environments of the options that are missing (once; retried after a failure). */
   ready(): Promise<void>;
   environmentMap(): Promise<Map<string, Environment>>;
@@ -104,7 +107,10 @@ export function createServiceContext(options: ConfigServiceOptions): ServiceCont
   const limits = { maxDocumentBytes };
   const { signer, trust } = trustOptions(options);
   const auditAnchors = options.auditAnchors ?? [];
-  if (!Array.isArray(auditAnchors) || auditAnchors.some((a) => typeof a?.read !== 'function' || typeof a.write !== 'function'))
+  if (
+    !Array.isArray(auditAnchors) ||
+    auditAnchors.some((a) => typeof a?.read !== 'function' || typeof a.write !== 'function')
+  )
     throw errors.constraint('config service option auditAnchors must be a list of AuditAnchor');
   const seed = (options.environments ?? []).map((e, i) => checkEnvironmentInput(e, `option environments[${i}]`));
   validateEnvironments(seed);
@@ -128,14 +134,14 @@ export function createServiceContext(options: ConfigServiceOptions): ServiceCont
         const ctx = schemaAudit.getStore();
         if (!ctx) return undefined;
         ctx.recorded = true;
-        return {
+        return signAudit({
           at: now().toISOString(),
           actor: ctx.actor.id,
           action: 'schema.register',
           message: `schema ${id} v${version}${ctx.actor.impersonatedBy !== undefined ? ` [impersonated by ${ctx.actor.impersonatedBy}]` : ''}`,
           changes: [{ op: 'add', path: '', value: schema }],
           source: ctx.source,
-        };
+        });
       }),
     });
 
@@ -166,7 +172,12 @@ export function createServiceContext(options: ConfigServiceOptions): ServiceCont
     if (typeof actor !== 'string' && actor.impersonatedBy !== undefined) {
       input.message = `${input.message} [impersonated by ${actor.impersonatedBy}]`;
     }
-    return input;
+    // Signed last, over the fields exactly as they will be stored.
+    return signAudit(input);
+  }
+
+  function signAudit(input: AuditInput): AuditInput {
+    return signAuditInput(input, signer);
   }
 
   let seeding: Promise<void> | undefined;
@@ -267,6 +278,7 @@ export function createServiceContext(options: ConfigServiceOptions): ServiceCont
     callSource,
     visibleTo,
     event,
+    signAudit,
     ready,
     environmentMap,
     readVersion,
@@ -282,5 +294,8 @@ function trustOptions(options: ConfigServiceOptions): { signer: Signer | undefin
   if (trust !== undefined && (typeof trust?.check !== 'function' || !Array.isArray(trust.keys)))
     throw errors.constraint('config service option trust must be a TrustRoot (createTrustRoot)');
   if (trust !== undefined || signer === undefined) return { signer, trust };
-  return { signer, trust: signer.publicKey !== undefined ? createTrustRoot([{ publicKey: signer.publicKey }]) : undefined };
+  return {
+    signer,
+    trust: signer.publicKey !== undefined ? createTrustRoot([{ publicKey: signer.publicKey }]) : undefined,
+  };
 }

@@ -4,12 +4,14 @@
  */
 import type { ChangeKind, ChangeRequest } from '../approvals/types.js';
 import type { AuditAnchor } from '../audit/anchor.js';
+import type { AuditCheckpointReport } from '../audit/checkpoint.js';
 import type { AuditEvent, AuditQuery, AuditSource, AuditVerifyResult } from '../audit/types.js';
 import type { ConfigError, ValidationIssue } from '../errors/config-error.js';
 import type { Environment } from '../model/environment.js';
 import type { JsonObject } from '../model/json.js';
 import type { ConfigRef } from '../model/ref.js';
 import type { ConfigVersion, Head } from '../model/version.js';
+import type { Permission } from '../rbac/permissions.js';
 import type { Actor, Rbac } from '../rbac/rbac.js';
 import type { PublishOptions, PublishReport, SchemaRegistry, SchemaVersion } from '../schema/registry.js';
 import type { ConfigStore, ListQuery } from '../store/config-store.js';
@@ -122,6 +124,16 @@ export interface DiffResult {
   patch: ReturnType<typeof diffViews>;
 }
 
+export interface RecordEventInput {
+  /** e.g. `secret.create`: `<namespace>.<verb>`; the service's own actions and the store's are refused. */
+  action: string;
+  message: string;
+  /** The permission the actor needs for this event (that of the act it records). */
+  permission: Permission;
+  ref?: string;
+  environment?: string;
+}
+
 export interface ApplyDueReport {
   applied: ChangeRequest[];
   expired: ChangeRequest[];
@@ -177,7 +189,26 @@ export interface ConfigService extends AsyncDisposable {
   listPolicies(actor: Actor): Promise<StoredPolicy[]>;
 
   audit(actor: Actor, query?: AuditQuery): Promise<AuditEvent[]>;
+  /**
+   * Verifies the audit trail: the hash chain; with a trust root, the signature of every event from
+   * the checkpoints' `signedFrom` on (the store's own rows: the version they name) and every valid
+   * checkpoint in the anchors. `problems` lists what is wrong; `ok` when nothing is.
+   */
   verifyAudit(actor: Actor): Promise<AuditVerifyResult>;
+  /**
+   * Verifies the trail (refusing one that does not verify: `CHECKSUM_MISMATCH` or
+   * `SIGNATURE_INVALID`), then signs its head and writes the checkpoint to every anchor. Needs the
+   * signer (else `CONSTRAINT_VIOLATION`) and `config:audit:read`; `adopt` (the first checkpoint of a
+   * trail written before signing: its events are accepted unsigned) also needs `policy:write`.
+   */
+  checkpointAudit(actor: Actor, options?: { adopt?: boolean; signal?: AbortSignal }): Promise<AuditCheckpointReport>;
+  /**
+   * Records an event about something done outside the service (e.g. a secret created by the CLI),
+   * signed like every other: the actor must hold `permission`, the permission of what the event reports.
+   */
+  recordEvent(actor: Actor, event: RecordEventInput, options?: CallOptions): Promise<AuditEvent>;
+  /** The writer key's id, when the service signs. */
+  readonly signerKeyId: string | undefined;
 
   /** The export file as lines (NDJSON, see `backup.ts`); pipe it to a file with `Readable.from`. */
   exportAll(actor: Actor, options?: ExportOptions): Promise<AsyncIterable<string>>;

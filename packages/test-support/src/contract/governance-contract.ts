@@ -79,7 +79,29 @@ export function runGovernanceContract(name: string, options: GovernanceContractO
         ok: true,
         checked: 5,
         head: { seq: 5, hash: records[4]?.hash },
+        problems: [],
       });
+    });
+
+    it("keeps each event's signature as given (outside the hash), null when there is none", async () => {
+      const g = await fresh();
+      const signature = `ed25519:${'ab'.repeat(16)}:${Buffer.from('sig of event 1').toString('base64')}`;
+      await g.appendAudit(input(1, { signature }));
+      await g.appendAudit(input(2));
+      const records = await g.readAuditChain(0, 10);
+      expect(records.map((r) => r.signature)).toEqual([signature, null]);
+      expect((await g.queryAudit({})).map((r) => r.signature)).toEqual([signature, null]);
+      // The signature is not part of the hash: the record hashes as it would without one.
+      expect(records[0]?.hash).toBe(auditHash(records[0] as AuditRecord));
+      expect(verifyAuditChain(records)).toMatchObject({ ok: true, checked: 2 });
+      // Stored fields are what the signer signed: the time in milliseconds, the patch as JSON text.
+      expect(records[0]).toMatchObject({ at: '2030-01-01T00:00:01.123Z', changes: JSON.stringify(input(1).changes) });
+      for (const bad of ['no-colon', 'key:not base64!', 'x'.repeat(2000), 42]) {
+        await expect(g.appendAudit(input(3, { signature: bad as string }))).rejects.toMatchObject({
+          code: 'CONSTRAINT_VIOLATION',
+        });
+      }
+      expect(await g.readAuditChain(0, 10)).toHaveLength(2);
     });
 
     it('gives a chain in which verification names the first broken link: altered, removed, reordered, re-hashed', async () => {
