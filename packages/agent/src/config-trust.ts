@@ -16,8 +16,8 @@
  */
 import { dirname, join, resolve } from 'node:path';
 import type { TrustedKeyInput } from '@summit-config/core';
-import type { EmbeddedConfig } from './config-types.js';
 import { bool, fail, list, object, optStr, show, str } from './config-fields.js';
+import type { EmbeddedConfig } from './config-types.js';
 
 export interface TrustConfig {
   /** The writer key (PKCS#8 PEM, mode 0600). Embedded default: `<data dir>/../signing.key`, generated on first start. */

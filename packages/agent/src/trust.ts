@@ -57,10 +57,13 @@ export async function openTrust(config: TrustConfig, options: { principal?: stri
     inputs.push(...trustedKeys(parsed, `trust.keysFile (${config.keysFile})`));
   }
   // The signing key's own public key is trusted too (once: an entry naming it keeps its principal).
-  if (signer && !inputs.some((k) => keyIdOf(k.publicKey) === signer.keyId)) inputs.push({ publicKey: signer.publicKey });
+  if (signer && !inputs.some((k) => keyIdOf(k.publicKey) === signer.keyId))
+    inputs.push({ publicKey: signer.publicKey });
   const require = config.require ?? inputs.length > 0;
   if (require && inputs.length === 0) {
-    throw errors.constraint('trust.require is true but no key is trusted (trust.keys, trust.keysFile or a signing key)');
+    throw errors.constraint(
+      'trust.require is true but no key is trusted (trust.keys, trust.keysFile or a signing key)',
+    );
   }
   return {
     signer,

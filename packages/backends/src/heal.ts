@@ -19,16 +19,17 @@ import {
   type ConfigRef,
   type ConfigStore,
   type ConfigVersion,
+  checkVersionTrust,
   type Head,
   isConfigError,
   type ProvisionalVersion,
   refKey,
   type Signer,
+  signVersion,
   type TrustRoot,
   type VersionTrustCode,
   type WriteFence,
 } from '@summit-config/core';
-import { checkVersionTrust, signVersion } from '@summit-config/core';
 import { createVersion, errors, isPlainObject, throwIfAborted } from '@summit-config/core/internal';
 
 /** One version copied from one tier to another. */

@@ -45,7 +45,9 @@ export function registerTrustCommands(program: Command, state: CliState): void {
       const s = await run.session();
       const { signer, trust: root, checkpointFile } = s.keys;
       const info = {
-        signingKey: signer ? { keyId: signer.keyId, publicKey: signer.publicKey, principal: signer.principal ?? null } : null,
+        signingKey: signer
+          ? { keyId: signer.keyId, publicKey: signer.publicKey, principal: signer.principal ?? null }
+          : null,
         verification: root ? 'required' : 'off',
         trusted: root?.keys ?? [],
         checkpointFile: checkpointFile ?? null,
@@ -55,7 +57,8 @@ export function registerTrustCommands(program: Command, state: CliState): void {
           `signing key:  ${signer ? `${signer.keyId} (${signer.publicKey})` : 'none (nothing this configuration writes is signed)'}`,
           `verification: ${root ? 'every version must verify' : 'off (no key is trusted)'}`,
           ...(root?.keys ?? []).map(
-            (k) => `  trusted ${k.keyId}${k.principal ? ` (${k.principal})` : ''}${k.notAfter ? ` until ${k.notAfter}` : ''}`,
+            (k) =>
+              `  trusted ${k.keyId}${k.principal ? ` (${k.principal})` : ''}${k.notAfter ? ` until ${k.notAfter}` : ''}`,
           ),
           `checkpoints:  ${checkpointFile ?? 'no file anchor'}`,
         ].join('\n'),
@@ -67,7 +70,9 @@ export function registerTrustCommands(program: Command, state: CliState): void {
     state,
     trust
       .command('resign')
-      .description('sign every head that does not verify: the same content again as the next version (turns signing on)')
+      .description(
+        'sign every head that does not verify: the same content again as the next version (turns signing on)',
+      )
       .option('--dry-run', 'only list the heads that would be re-signed'),
     async (run: Run<{ dryRun?: boolean }>) => {
       const s = await run.session();

@@ -46,7 +46,8 @@ export function signingMethods(ctx: ServiceContext): Pick<ConfigService, 'resign
               config: doc.config,
               overrides: { ...doc.overrides },
               rollout: doc.rollout,
-              metadata: doc.metadata.deleted === true ? { deleted: true, resignOf: head.version } : { resignOf: head.version },
+              metadata:
+                doc.metadata.deleted === true ? { deleted: true, resignOf: head.version } : { resignOf: head.version },
               createdBy: actor.id,
               message: `re-signed v${head.version} (${failure.code})`,
               createdAt: now(),
@@ -70,7 +71,11 @@ export function signingMethods(ctx: ServiceContext): Pick<ConfigService, 'resign
             event(
               actor,
               'config.resign',
-              { ref: key, version: written.version, message: `v${head.version} re-signed as v${written.version}: ${failure.message}` },
+              {
+                ref: key,
+                version: written.version,
+                message: `v${head.version} re-signed as v${written.version}: ${failure.message}`,
+              },
               source,
             ),
           );

@@ -19,7 +19,10 @@ import { SignatureInvalidError } from './versions.js';
 
 export const DECISION_SIGNATURE_PREFIX = 'summit-decision-v1\n';
 
-type RequestPart = Pick<ChangeRequest, 'id' | 'ref' | 'baseVersion' | 'proposed' | 'requestedBy' | 'requestedByCredential'>;
+type RequestPart = Pick<
+  ChangeRequest,
+  'id' | 'ref' | 'baseVersion' | 'proposed' | 'requestedBy' | 'requestedByCredential'
+>;
 
 /** The exact text a decision's signature covers. */
 export function decisionSigningText(request: RequestPart, d: Decision): string {

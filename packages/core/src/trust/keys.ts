@@ -8,7 +8,15 @@
  * new key to every trust root, switching writers to it, and later removing the old key (versions it
  * signed then stop verifying, so re-sign heads first: `summit-config trust adopt`).
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  sign,
+  verify,
+} from 'node:crypto';
 import { errors } from '../errors/config-error.js';
 import { isPlainObject } from '../model/json.js';
 
@@ -64,7 +72,9 @@ function publicKeyObject(input: string, what: string): KeyObject {
     if (key.asymmetricKeyType !== 'ed25519') throw new Error(`an ${key.asymmetricKeyType} key`);
     return key;
   } catch (error) {
-    throw errors.constraint(`${what} is not an Ed25519 public key (PEM or base64 SPKI DER): ${(error as Error).message}`);
+    throw errors.constraint(
+      `${what} is not an Ed25519 public key (PEM or base64 SPKI DER): ${(error as Error).message}`,
+    );
   }
 }
 
@@ -82,11 +92,18 @@ export function keyIdOf(publicKey: string): string {
 export function generateSigningKey(): { privateKeyPem: string; publicKey: string; keyId: string } {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const pub = spkiBase64(publicKey);
-  return { privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), publicKey: pub, keyId: keyIdOf(pub) };
+  return {
+    privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    publicKey: pub,
+    keyId: keyIdOf(pub),
+  };
 }
 
 /** A signer from a PKCS#8 PEM private key. `CONSTRAINT_VIOLATION` when it is not an Ed25519 key. */
-export function createSigner(privateKeyPem: string, options: { principal?: string } = {}): Signer & { publicKey: string } {
+export function createSigner(
+  privateKeyPem: string,
+  options: { principal?: string } = {},
+): Signer & { publicKey: string } {
   let key: KeyObject;
   try {
     key = createPrivateKey(privateKeyPem);
@@ -108,7 +125,8 @@ export function createSigner(privateKeyPem: string, options: { principal?: strin
 
 /** Builds a trust root; every entry is checked (a bad one is named) and its id derived. */
 export function createTrustRoot(inputs: readonly TrustedKeyInput[]): TrustRoot {
-  if (!Array.isArray(inputs)) throw errors.constraint('trust keys must be a list of { publicKey, principal?, notAfter? }');
+  if (!Array.isArray(inputs))
+    throw errors.constraint('trust keys must be a list of { publicKey, principal?, notAfter? }');
   const byId = new Map<string, { entry: TrustedKey; object: KeyObject }>();
   inputs.forEach((input: TrustedKeyInput, i) => {
     if (!isPlainObject(input) || typeof input.publicKey !== 'string') {
@@ -120,7 +138,10 @@ export function createTrustRoot(inputs: readonly TrustedKeyInput[]): TrustRoot {
     if (input.keyId !== undefined && input.keyId !== keyId) {
       throw errors.constraint(`trust key #${i + 1}: keyId ${input.keyId} is not this key's fingerprint ${keyId}`);
     }
-    if (input.notAfter !== undefined && (typeof input.notAfter !== 'string' || Number.isNaN(Date.parse(input.notAfter)))) {
+    if (
+      input.notAfter !== undefined &&
+      (typeof input.notAfter !== 'string' || Number.isNaN(Date.parse(input.notAfter)))
+    ) {
       throw errors.constraint(`trust key #${i + 1}: notAfter must be an ISO-8601 time`);
     }
     if (input.principal !== undefined && (typeof input.principal !== 'string' || input.principal.length === 0)) {

@@ -74,7 +74,8 @@ export function checkVersionTrust(doc: ConfigVersion, trust: TrustRoot): Version
   }
   const outcome = trust.check(s.keyId, versionSigningText(doc), s.sig, doc.createdAt);
   if (outcome === 'ok') return undefined;
-  if (outcome === 'unknown-key') return { code: 'UNTRUSTED_KEY', message: `${at} is signed by ${s.keyId}, which is not trusted` };
+  if (outcome === 'unknown-key')
+    return { code: 'UNTRUSTED_KEY', message: `${at} is signed by ${s.keyId}, which is not trusted` };
   if (outcome === 'expired-key') {
     return { code: 'UNTRUSTED_KEY', message: `${at} is signed by ${s.keyId} after that key's notAfter` };
   }
