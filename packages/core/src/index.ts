@@ -142,6 +142,7 @@ export {
   type ImportReport,
   type ImportSource,
   type ProposeInput,
+  type ResignReport,
   type RequestQuery,
   type ServiceRollbackOptions,
   type SetInput,

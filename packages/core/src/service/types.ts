@@ -17,6 +17,7 @@ import type { PublishOptions, PublishReport, SchemaRegistry, SchemaVersion } fro
 import type { ConfigStore, ListQuery } from '../store/config-store.js';
 import type { GovernanceStore, RequestQuery, StoredPolicy } from '../store/governance.js';
 import type { Signer, TrustRoot } from '../trust/keys.js';
+import type { VersionTrustCode } from '../trust/versions.js';
 import type { ExportOptions, ImportOptions, ImportReport, ImportSource } from './backup.js';
 import type { diffViews } from './diff.js';
 
@@ -140,6 +141,18 @@ export interface ApplyDueReport {
   failed: Array<{ id: string; error: ConfigError }>;
 }
 
+/** What `resignHeads` did. */
+export interface ResignReport {
+  /** Refs whose head was read. */
+  examined: number;
+  /** Heads that verified already. */
+  verified: number;
+  /** Heads re-signed (with `dryRun`: that would be), and why each did not verify. */
+  resigned: Array<{ ref: string; from: number; to: number; reason: VersionTrustCode }>;
+  /** Refs a concurrent writer moved meanwhile (their new head is signed by that writer). */
+  conflicts: string[];
+}
+
 export interface ConfigService extends AsyncDisposable {
   /** The schema registry the service validates with (share it with clients for typed access). */
   readonly schemas: SchemaRegistry;
@@ -195,6 +208,11 @@ export interface ConfigService extends AsyncDisposable {
    * checkpoint in the anchors. `problems` lists what is wrong; `ok` when nothing is.
    */
   verifyAudit(actor: Actor): Promise<AuditVerifyResult>;
+  /**
+   * Turning signing on for an existing store: appends a signed copy of every head that does not
+   * verify (docs/trust.md). Needs the signer and `import`. `dryRun` only lists them.
+   */
+  resignHeads(actor: Actor, options?: CallOptions & { dryRun?: boolean }): Promise<ResignReport>;
   /**
    * Verifies the trail (refusing one that does not verify: `CHECKSUM_MISMATCH` or
    * `SIGNATURE_INVALID`), then signs its head and writes the checkpoint to every anchor. Needs the
