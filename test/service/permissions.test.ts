@@ -4,11 +4,22 @@
  * bindings from a YAML file.
  */
 import { readFileSync } from 'node:fs';
-import { type Actor, type ConfigService, createRbac, isConfigError, parseRbacYaml } from '@summit-config/core';
+import {
+  type Actor,
+  type AuditAnchor,
+  type AuditCheckpoint,
+  type ConfigService,
+  createConfigService,
+  createRbac,
+  createSigner,
+  generateSigningKey,
+  isConfigError,
+  parseRbacYaml,
+} from '@summit-config/core';
 import { AccessDeniedError } from '@summit-config/core/internal';
 import { actors } from '@summit-config/test-support/builders';
 import { readJson } from '@summit-config/test-support/fixtures';
-import { closeShared, type Harness, harness } from '@summit-config/test-support/service';
+import { closeShared, type Harness, harness, RBAC } from '@summit-config/test-support/service';
 import { afterAll, describe, expect, it } from 'vitest';
 
 afterAll(closeShared);
@@ -121,12 +132,41 @@ function call(op: string, s: Seeded, a: Actor): Promise<unknown> {
       return svc.audit(a);
     case 'verifyAudit':
       return svc.verifyAudit(a);
+    case 'checkpointAudit':
+      return checkpointAs(s, a);
+    case 'recordEvent':
+      return svc.recordEvent(a, { action: 'secret.create', message: 'm', permission: 'secrets:write' });
     case 'exportAll':
       return drain(svc.exportAll(a));
     case 'importAll':
       return s.target.service.importAll(a, s.exported);
     default:
       throw new Error(`no call for ${op}`);
+  }
+}
+
+/** checkpointAudit needs a signing service: one over the same storage, its unsigned trail adopted by root. */
+async function checkpointAs(s: Seeded, a: Actor): Promise<unknown> {
+  let kept: AuditCheckpoint | undefined;
+  const anchor: AuditAnchor = {
+    name: 'memory',
+    read: async () => kept,
+    write: async (c) => {
+      if (!kept || kept.seq <= c.seq) kept = c;
+    },
+  };
+  const signing = createConfigService({
+    store: s.h.store,
+    governance: s.h.governance,
+    rbac: createRbac(RBAC),
+    signer: createSigner(generateSigningKey().privateKeyPem),
+    auditAnchors: [anchor],
+  });
+  try {
+    await signing.checkpointAudit(actors.root, { adopt: true });
+    return await signing.checkpointAudit(a);
+  } finally {
+    await signing.close();
   }
 }
 
