@@ -5,7 +5,7 @@
  */
 import { checkpointTrail } from '../audit/checkpoint.js';
 import { type AuditQuery, type AuditSource, eventOf } from '../audit/types.js';
-import { verifyAuditTrail } from '../audit/verify.js';
+import { readAnchors, verifyAuditTrail } from '../audit/verify.js';
 import { errors } from '../errors/config-error.js';
 import { type Environment, validateEnvironments } from '../model/environment.js';
 import { assertJson, canonicalJson, isPlainObject } from '../model/json.js';
@@ -358,6 +358,9 @@ export function adminMethods(ctx: ServiceContext, steps: ChangeSteps): Pick<Conf
       },
       checkEnvironment: checkEnvironmentInput,
       auditFor: (action: string, message: string) => event(actor, action, { message }, source),
+      signer,
+      trust,
+      checkpoints: async () => (trust ? (await readAnchors(auditAnchors, trust)).valid.map((v) => v.checkpoint) : []),
     };
   }
 }

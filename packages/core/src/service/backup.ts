@@ -27,109 +27,32 @@
  */
 import { createHash } from 'node:crypto';
 import type { ChangeRequest } from '../approvals/types.js';
-import type { AuditInput } from '../audit/types.js';
+import type { AuditCheckpoint } from '../audit/anchor.js';
+import { isAuditCheckpoint } from '../audit/signing.js';
 import { ConfigError, type ErrorCode, errors, isConfigError, messageOf } from '../errors/config-error.js';
-import { type Environment, validateEnvironments } from '../model/environment.js';
+import { validateEnvironments } from '../model/environment.js';
 import { canonicalJson, isPlainObject, type JsonObject } from '../model/json.js';
 import { parseId, parseRef, refKey } from '../model/ref.js';
-import { type ConfigVersion, type DocumentLimits, verifyVersion } from '../model/version.js';
-import type { ConfigStore } from '../store/config-store.js';
-import type { GovernanceSnapshot, GovernanceStore, StoredPolicy, StoredSchema } from '../store/governance.js';
+import { type ConfigVersion, verifyVersion } from '../model/version.js';
+import type { GovernanceSnapshot, GovernanceStore } from '../store/governance.js';
+import {
+  type BackupDeps,
+  EXPORT_FORMAT,
+  EXPORT_FORMAT_VERSION,
+  type ExportHeader,
+  type ExportOptions,
+  type ExportRecord,
+  type ExportTrailer,
+  ImportError,
+  type ImportOptions,
+  type ImportProgress,
+  type ImportReport,
+  type ImportSource,
+} from './backup-format.js';
+import { checkImportTrust, signTrailer } from './backup-trust.js';
 import { checkRequestShape } from './records.js';
 
-export const EXPORT_FORMAT = 'summit-config-export';
-export const EXPORT_FORMAT_VERSION = 1;
-
-export interface ExportHeader {
-  type: 'header';
-  format: typeof EXPORT_FORMAT;
-  formatVersion: number;
-  /** ISO-8601 UTC time of the export. */
-  createdAt: string;
-  /** The point in time exported, or null for "now". */
-  asOf: string | null;
-  /** The store's name. */
-  source: string;
-}
-
-export type ExportRecord =
-  | { type: 'environment'; environment: Environment }
-  | { type: 'schema'; schema: StoredSchema }
-  | { type: 'policy'; policy: StoredPolicy }
-  | { type: 'version'; version: ConfigVersion }
-  | { type: 'request'; request: ChangeRequest };
-
-export interface ExportTrailer {
-  type: 'trailer';
-  records: number;
-  sha256: string;
-}
-
-export interface ExportOptions {
-  /** Export the state as of this time (see the module comment). Default: now. */
-  asOf?: Date | string;
-  signal?: AbortSignal;
-}
-
-/** What `importAll` reads: the file's text or bytes, whole or as a stream of chunks. */
-export type ImportSource = string | Uint8Array | Iterable<string | Uint8Array> | AsyncIterable<string | Uint8Array>;
-
-export interface ImportOptions {
-  /**
-   * Continue an import that stopped midway: records already present with the same content are
-   * skipped; anything present with other content is a conflict. Default false (stores must be empty).
-   */
-  resume?: boolean;
-  signal?: AbortSignal;
-}
-
-/** How much was written (or skipped when resuming). */
-export interface ImportProgress {
-  /** The governance part (environments, schemas, policies, requests) is stored. */
-  governance: boolean;
-  environments: number;
-  schemas: number;
-  policies: number;
-  requests: number;
-  /** Versions appended by this call. */
-  versions: number;
-  /** Versions found already present (resume). */
-  skippedVersions: number;
-  /** Per ref, the highest version now present from the file. */
-  refs: Record<string, number>;
-}
-
-export interface ImportReport extends ImportProgress {
-  header: ExportHeader;
-  /** The trailer's SHA-256 (identifies the file). */
-  sha256: string;
-}
-
-/** An import that failed after writing started; `progress` says exactly what was written. */
-export class ImportError extends ConfigError {
-  readonly progress: ImportProgress;
-  constructor(code: ErrorCode, message: string, progress: ImportProgress, cause: unknown) {
-    super(code, message, { cause });
-    this.name = 'ImportError';
-    this.progress = progress;
-  }
-  override toJSON(): Record<string, unknown> {
-    return { ...super.toJSON(), progress: this.progress };
-  }
-}
-
-export interface BackupDeps {
-  store: ConfigStore;
-  governance: GovernanceStore;
-  limits: DocumentLimits;
-  now: () => Date;
-  /** Validates a schema (throws SCHEMA_VALIDATION). */
-  checkSchema: (schema: unknown, id: string) => void;
-  /** Validates an environment record (throws CONSTRAINT_VIOLATION). */
-  checkEnvironment: (raw: unknown, where: string) => Environment;
-  /** Builds the audit event of an import. */
-  auditFor: (action: string, message: string) => AuditInput;
-}
+export * from './backup-format.js';
 
 function parseTime(value: Date | string, what: string): number {
   const t = value instanceof Date ? value.getTime() : Date.parse(value);
@@ -194,7 +117,14 @@ export async function* exportLines(deps: BackupDeps, options: ExportOptions = {}
     if (asOf !== undefined && Date.parse(request.requestedAt) > asOf) continue;
     yield record({ type: 'request', request });
   }
-  const trailer: ExportTrailer = { type: 'trailer', records, sha256: hash.digest('hex') };
+  for (const checkpoint of (await deps.checkpoints?.()) ?? []) yield record({ type: 'checkpoint', checkpoint });
+  const sha256 = hash.digest('hex');
+  const trailer: ExportTrailer = {
+    type: 'trailer',
+    records,
+    sha256,
+    ...(deps.signer ? { signature: signTrailer(records, sha256, deps.signer) } : {}),
+  };
   yield `${JSON.stringify(trailer)}\n`;
 }
 
@@ -256,6 +186,7 @@ async function parseFile(deps: BackupDeps, source: ImportSource, signal?: AbortS
   const refs = new Map<string, ConfigVersion[]>();
   const schemaVersions = new Map<string, number>();
   const names = { policies: new Set<string>(), requests: new Set<string>() };
+  const checkpoints: AuditCheckpoint[] = [];
 
   const handle = (text: string): void => {
     lineNo++;
@@ -343,6 +274,11 @@ async function parseFile(deps: BackupDeps, source: ImportSource, signal?: AbortS
           snapshot.requests.push(r);
           return;
         }
+        case 'checkpoint':
+          if (!isAuditCheckpoint(value.checkpoint))
+            throw bad(lineNo, 'a checkpoint record needs { seq, hash, at, signedFrom, keyId, sig }');
+          checkpoints.push(value.checkpoint);
+          return;
         default:
           throw bad(lineNo, `unknown record type ${JSON.stringify(value.type)}`);
       }
@@ -384,6 +320,12 @@ async function parseFile(deps: BackupDeps, source: ImportSource, signal?: AbortS
   if (t.sha256 !== digest) {
     throw errors.checksumMismatch(
       `import file: trailer SHA-256 ${String(t.sha256).slice(0, 12)}… does not match the content ${digest.slice(0, 12)}…`,
+    );
+  }
+  if (deps.trust) {
+    checkImportTrust(
+      { trailer: t, versions: [...refs.values()].flat(), requests: snapshot.requests, checkpoints },
+      deps.trust,
     );
   }
   validateEnvironments(snapshot.environments);
