@@ -20,6 +20,7 @@ import {
   createRbac,
   createSigner,
   generateSigningKey,
+  parseRef,
 } from '@summit-config/core';
 import { createVersion, verifyAuditChain } from '@summit-config/core/internal';
 import { type Storage, storage } from '@summit-config/test-support/backings';
@@ -185,7 +186,7 @@ describe('signed audit trail with checkpoints (PostgreSQL, Consul and a file)', 
     const { service, chainOnly, pair } = await setup();
     await activity(service, 'one');
     await service.checkpointAudit(actors.root);
-    const head = await pair.store.getHead(REF);
+    const head = await pair.store.getHead(parseRef(REF));
     // Straight to the store with database access: a valid version and a valid audit row, but unsigned.
     await pair.store.append(
       createVersion({ ref: REF, config: { pool: 999 }, createdBy: 'root' }, (head?.version ?? 0) + 1),
