@@ -22,7 +22,8 @@ describe('agent governance jobs', () => {
     expect(governance).toBeDefined();
     const jobs = new Map<string, (ctx: { signal: AbortSignal }) => Promise<void>>();
     governance?.register((name, _ms, fn) => jobs.set(name, fn));
-    expect([...jobs.keys()].sort()).toEqual(['rollout-steps', 'scheduled-applies']);
+    // The embedded default generates a signing key, so audit checkpoints run too.
+    expect([...jobs.keys()].sort()).toEqual(['audit-checkpoints', 'rollout-steps', 'scheduled-applies']);
 
     // People use their own service over the same governance storage.
     const people = stores.service(createRbac({ bindings: [{ users: ['alice', 'bob'], roles: ['config-admin'] }] }), {
@@ -61,6 +62,42 @@ describe('agent governance jobs', () => {
     await stores.close();
   }, 60_000);
 
+  it('the audit checkpoint job logs what it did or why not, and never throws', async () => {
+    const dataDir = await tempDir('summit-gov-');
+    const stores = await openRuntime(
+      resolveAgentConfig({ stores: { embedded: { dataDir } }, jobs: { rotationsMs: 0 } }, {}),
+      { role: 'agent' },
+    );
+    const logged: Array<{ level: string; msg: string }> = [];
+    const log = (level: string) => (_obj: object, msg?: string) => logged.push({ level, msg: msg ?? '' });
+    const logger = { info: log('info'), warn: log('warn'), error: log('error') };
+    const config = resolveAgentConfig({ jobs: { rotationsMs: 0, auditCheckpointsMs: 1000 } }, {});
+    const governance = await createGovernance({ config, stores, metrics: createAgentMetrics(), env: {}, logger });
+    const jobs = new Map<string, (ctx: { signal: AbortSignal }) => Promise<void>>();
+    governance?.register((name, _ms, fn) => jobs.set(name, fn));
+    const job = jobs.get('audit-checkpoints') as (ctx: { signal: AbortSignal }) => Promise<void>;
+    expect(job).toBeDefined();
+    await expect(job({ signal: new AbortController().signal })).resolves.toBeUndefined();
+    expect(logged.filter((l) => /audit (checkpoint|trail)/.test(l.msg))).toHaveLength(1);
+    await governance?.close();
+    await stores.close();
+  }, 60_000);
+
+  it('no audit checkpoint job when it is off', async () => {
+    const dataDir = await tempDir('summit-gov-');
+    const stores = await openRuntime(
+      resolveAgentConfig({ stores: { embedded: { dataDir } }, jobs: { rotationsMs: 0 } }, {}),
+      { role: 'agent' },
+    );
+    const config = resolveAgentConfig({ jobs: { rotationsMs: 0, auditCheckpointsMs: 0 } }, {});
+    const governance = await createGovernance({ config, stores, metrics: createAgentMetrics(), env: {} });
+    const jobs: string[] = [];
+    governance?.register((name) => jobs.push(name));
+    expect(jobs).not.toContain('audit-checkpoints');
+    await governance?.close();
+    await stores.close();
+  }, 60_000);
+
   it('runs due rotations of the local provider when a master key is configured', async () => {
     const dataDir = await tempDir('summit-gov-');
     const stores = await openRuntime(resolveAgentConfig({ stores: { embedded: { dataDir } } }, {}), { role: 'agent' });
@@ -69,7 +106,7 @@ describe('agent governance jobs', () => {
     const governance = await createGovernance({ config, stores, metrics: createAgentMetrics(), env });
     const jobs = new Map<string, (ctx: { signal: AbortSignal }) => Promise<void>>();
     governance?.register((name, _ms, fn) => jobs.set(name, fn));
-    expect([...jobs.keys()].sort()).toEqual(['rollout-steps', 'rotations', 'scheduled-applies']);
+    expect([...jobs.keys()].sort()).toEqual(['audit-checkpoints', 'rollout-steps', 'rotations', 'scheduled-applies']);
     // No policy is due: the run does nothing and does not fail.
     await jobs.get('rotations')?.({ signal: new AbortController().signal });
     await governance?.close();
