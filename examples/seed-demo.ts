@@ -1,15 +1,12 @@
 /**
  * Seeds the demo of the main job into the embedded store (PGlite in SUMMIT_DATA_DIR, default
- * ./.summit/data): the environments `staging`, `production` and `production-eu` (production ones
+ * ./.summit/data, signed by the embedded writer key): the environments `staging`, `production` and `production-eu` (production ones
  * need one approval), and three configs, written through the change service so that the audit trail
  * starts with them. Idempotent: a second run changes nothing.
  */
-import { createFailoverStore } from '@summit-config/backends';
-import { createMemoryStore } from '@summit-config/backends/memory';
-import { createPgliteGovernance, createPgliteStore, openPglite } from '@summit-config/backends/pglite';
-import { createConfigService, createRbac, type Environment, parseRef, type SetInput } from '@summit-config/core';
+import { loadAgentConfig, openRuntime } from '@summit-config/agent';
+import { createRbac, type Environment, parseRef, type SetInput } from '@summit-config/core';
 
-const dataDir = process.env.SUMMIT_DATA_DIR ?? '.summit/data';
 const environments: Environment[] = [
   { name: 'staging', production: false },
   { name: 'production', production: true, approvalPolicy: { requiredApprovals: 1 } },
@@ -39,14 +36,12 @@ const configs: SetInput[] = [
   },
 ];
 
-const db = await openPglite(dataDir);
-const store = createFailoverStore({ tiers: [createPgliteStore({ pglite: db }), createMemoryStore({ name: 'cache' })] });
-const governance = createPgliteGovernance({ pglite: db });
+// The agent's own runtime: the embedded store in SUMMIT_DATA_DIR (default ./.summit/data) and its
+// writer key (generated on first start beside the data directory), so every seeded version is signed.
+const runtime = await openRuntime(await loadAgentConfig(), { role: 'cli' });
+const { store } = runtime;
 const seed = { id: 'seed', roles: ['seeder'] };
-const service = createConfigService({
-  store,
-  governance,
-  rbac: createRbac({ roles: { seeder: ['env:*', 'config:*'] }, bindings: [] }),
+const service = runtime.service(createRbac({ roles: { seeder: ['env:*', 'config:*'] }, bindings: [] }), {
   source: 'cli',
 });
 try {
@@ -70,8 +65,5 @@ try {
     console.log(`seeded environment ${environment.name}${environment.production ? ' (production: 1 approval)' : ''}`);
   }
 } finally {
-  await service.close();
-  await governance.close();
-  await store.close();
-  await db.close();
+  await runtime.close();
 }

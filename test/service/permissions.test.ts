@@ -136,6 +136,8 @@ function call(op: string, s: Seeded, a: Actor): Promise<unknown> {
       return checkpointAs(s, a);
     case 'recordEvent':
       return svc.recordEvent(a, { action: 'secret.create', message: 'm', permission: 'secrets:write' });
+    case 'resignHeads':
+      return svc.resignHeads(a, { dryRun: true });
     case 'exportAll':
       return drain(svc.exportAll(a));
     case 'importAll':

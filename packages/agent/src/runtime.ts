@@ -19,11 +19,14 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { createFailoverStore, type FailoverEvent, type FailoverStore } from '@summit-config/backends';
 import { createMemoryStore } from '@summit-config/backends/memory';
 import {
+  type AuditAnchor,
   type AuditSource,
   type ConfigError,
   type ConfigService,
   type ConfigStore,
   createConfigService,
+  createFileAuditAnchor,
+  createRbac,
   type GovernanceStore,
   isConfigError,
   type Rbac,
@@ -165,6 +168,25 @@ export async function openRuntime(config: AgentConfig, options: RuntimeOptions):
     });
     const denied = await consulDenied;
     if (denied) throw denied;
+    const auditAnchors = await openAuditAnchors(config, keys, closers);
+    // The embedded default's key was just generated: what the directory already holds was written
+    // by its owner before signing existed; it is signed now, once (docs/trust.md, "embedded").
+    if (keys.generated && keys.signer && governance) {
+      const system = { id: 'summit-embedded', roles: ['embedded-signer'] };
+      const adopt = createConfigService({
+        store,
+        governance,
+        rbac: createRbac({ roles: { 'embedded-signer': ['import', 'policy:write', 'config:audit:read'] } }),
+        source: 'agent',
+        signer: keys.signer,
+        ...(keys.trust ? { trust: keys.trust } : {}),
+      });
+      try {
+        await adopt.resignHeads(system);
+      } finally {
+        await adopt.close();
+      }
+    }
     const durable = tiers.filter((t) => t.capabilities.durable);
     return {
       config,
@@ -198,6 +220,7 @@ export async function openRuntime(config: AgentConfig, options: RuntimeOptions):
           source: o.source,
           ...(keys.signer ? { signer: keys.signer } : {}),
           ...(keys.trust ? { trust: keys.trust } : {}),
+          auditAnchors,
         });
         services.push(service);
         return service;
@@ -208,6 +231,33 @@ export async function openRuntime(config: AgentConfig, options: RuntimeOptions):
     await close();
     throw error;
   }
+}
+
+/**
+ * Where audit checkpoints are kept: Consul (when configured, beside the store's keys) and the
+ * checkpoint file (when configured; the embedded default's is beside its data directory).
+ */
+async function openAuditAnchors(
+  config: AgentConfig,
+  keys: OpenedTrust,
+  closers: Array<() => Promise<unknown>>,
+): Promise<AuditAnchor[]> {
+  const anchors: AuditAnchor[] = [];
+  const { consul } = config.stores;
+  if (consul) {
+    const { createConsulAuditAnchor } = await import('@summit-config/backends/consul');
+    const anchor = createConsulAuditAnchor({
+      address: consul.address,
+      token: consul.token,
+      prefix: consul.prefix,
+      timeoutMs: consul.timeoutMs,
+      ...(consul.tls ? { tls: await consulTlsOptions(consul.tls) } : {}),
+    });
+    closers.unshift(() => anchor.close());
+    anchors.push(anchor);
+  }
+  if (keys.checkpointFile) anchors.push(createFileAuditAnchor(keys.checkpointFile));
+  return anchors;
 }
 
 /** `stores.consul.tls` as the Consul store's TLS options: the PEM files read now. */
