@@ -28,6 +28,7 @@ import type {
   RenderFormat,
 } from './config-types.js';
 
+export type { TrustConfig } from './config-trust.js';
 export type {
   AgentConfig,
   AppConfig,
@@ -44,7 +45,6 @@ export type {
   RenderFormat,
   StoresConfig,
 } from './config-types.js';
-export type { TrustConfig } from './config-trust.js';
 
 const TOP = [
   'instance',
@@ -202,7 +202,13 @@ function reconcileSection(raw: unknown): ReconcileConfig {
 }
 
 function jobsSection(raw: unknown): JobsConfig {
-  const o = object(raw, 'jobs', ['scheduledAppliesMs', 'rolloutStepsMs', 'rotationsMs', 'prometheusUrl', 'auditCheckpointsMs']);
+  const o = object(raw, 'jobs', [
+    'scheduledAppliesMs',
+    'rolloutStepsMs',
+    'rotationsMs',
+    'prometheusUrl',
+    'auditCheckpointsMs',
+  ]);
   const interval = (value: unknown, name: string, fallback: number) => {
     const ms = int(value, `jobs.${name}`, fallback, 0, 86_400_000);
     if (ms !== 0 && ms < 100) throw fail(`jobs.${name}`, 'must be 0 (off) or at least 100');

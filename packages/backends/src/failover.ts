@@ -9,8 +9,8 @@ import {
   type ReadOptions,
   type ReadSource,
   refKey,
-  type StoreCapabilities,
   type Signer,
+  type StoreCapabilities,
   type TrustRoot,
   type WriteFence,
 } from '@summit-config/core';
@@ -130,6 +130,12 @@ function checkOptions(options: FailoverOptions) {
   for (const t of options.tiers) {
     if (names.has(t.name)) throw errors.constraint(`failover option tiers: two tiers are named "${t.name}"`);
     names.add(t.name);
+  }
+  if (options.trust !== undefined && typeof options.trust?.check !== 'function') {
+    throw errors.constraint('failover option trust must be a TrustRoot (createTrustRoot)');
+  }
+  if (options.signer !== undefined && typeof options.signer?.sign !== 'function') {
+    throw errors.constraint('failover option signer must be a Signer (createSigner)');
   }
   if (!options.tiers.some((t) => t.capabilities.durable)) {
     throw errors.constraint(

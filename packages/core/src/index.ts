@@ -18,22 +18,6 @@ export {
   createFileAuditAnchor,
   type JsonPatchOperation,
 } from './audit/index.js';
-// Signed versions and the trust root (docs/trust.md)
-export {
-  checkVersionTrust,
-  createSigner,
-  createTrustRoot,
-  generateSigningKey,
-  keyIdOf,
-  SignatureInvalidError,
-  type Signer,
-  signVersion,
-  type TrustedKey,
-  type TrustedKeyInput,
-  type TrustRoot,
-  type VersionTrustCode,
-  type VersionTrustFailure,
-} from './trust/index.js';
 // The client
 export {
   type CandidateValidator,
@@ -142,8 +126,8 @@ export {
   type ImportReport,
   type ImportSource,
   type ProposeInput,
-  type ResignReport,
   type RequestQuery,
+  type ResignReport,
   type ServiceRollbackOptions,
   type SetInput,
   type StoredPolicy,
@@ -173,3 +157,19 @@ export {
   type WatchOptions,
   type WriteFence,
 } from './store/index.js';
+// Signed versions and the trust root (docs/trust.md)
+export {
+  checkVersionTrust,
+  createSigner,
+  createTrustRoot,
+  generateSigningKey,
+  keyIdOf,
+  SignatureInvalidError,
+  type Signer,
+  signVersion,
+  type TrustedKey,
+  type TrustedKeyInput,
+  type TrustRoot,
+  type VersionTrustCode,
+  type VersionTrustFailure,
+} from './trust/index.js';
