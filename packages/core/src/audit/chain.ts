@@ -22,29 +22,28 @@ import type { AuditRecord, AuditVerifyResult } from './types.js';
 
 export const AUDIT_HASH_PREFIX = 'summit-audit-v1\n';
 
-function field(value: string | number | null): string {
+/** F(x): `-\n` for NULL, else `<UTF-8 length>:x\n` (see the module comment). */
+export function auditField(value: string | number | null): string {
   if (value === null) return '-\n';
   const text = String(value);
   return `${Buffer.byteLength(text, 'utf8')}:${text}\n`;
 }
 
+/** The event's own fields, F-encoded in chain order (shared by the hash and the signature). */
+export function auditFieldsText(
+  r: Pick<
+    AuditRecord,
+    'at' | 'actor' | 'action' | 'ref' | 'version' | 'environment' | 'message' | 'changes' | 'source' | 'requestId'
+  >,
+): string {
+  return [r.at, r.actor, r.action, r.ref, r.version, r.environment, r.message, r.changes, r.source, r.requestId]
+    .map(auditField)
+    .join('');
+}
+
 /** The exact text that is hashed for `record` (see the module comment). */
 export function auditHashText(record: Omit<AuditRecord, 'hash' | 'signature'>): string {
-  return (
-    AUDIT_HASH_PREFIX +
-    field(record.seq) +
-    field(record.at) +
-    field(record.actor) +
-    field(record.action) +
-    field(record.ref) +
-    field(record.version) +
-    field(record.environment) +
-    field(record.message) +
-    field(record.changes) +
-    field(record.source) +
-    field(record.requestId) +
-    field(record.prevHash)
-  );
+  return AUDIT_HASH_PREFIX + auditField(record.seq) + auditFieldsText(record) + auditField(record.prevHash);
 }
 
 /** SHA-256 (lower-case hex) of {@link auditHashText}. */

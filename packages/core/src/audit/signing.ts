@@ -19,6 +19,7 @@ import { errors } from '../errors/config-error.js';
 import { isPlainObject } from '../model/json.js';
 import type { SignatureCheck, Signer, TrustRoot } from '../trust/keys.js';
 import type { AuditCheckpoint } from './anchor.js';
+import { auditFieldsText } from './chain.js';
 import type { AuditInput, AuditRecord } from './types.js';
 
 export const AUDIT_SIGNATURE_PREFIX = 'summit-audit-sig-v1\n';
@@ -30,27 +31,9 @@ export type AuditSignedFields = Pick<
   'at' | 'actor' | 'action' | 'ref' | 'version' | 'environment' | 'message' | 'changes' | 'source' | 'requestId'
 >;
 
-function field(value: string | number | null): string {
-  if (value === null) return '-\n';
-  const text = String(value);
-  return `${Buffer.byteLength(text, 'utf8')}:${text}\n`;
-}
-
 /** The exact text an event's signature covers (see the module comment). */
 export function auditSigningText(record: AuditSignedFields): string {
-  return (
-    AUDIT_SIGNATURE_PREFIX +
-    field(record.at) +
-    field(record.actor) +
-    field(record.action) +
-    field(record.ref) +
-    field(record.version) +
-    field(record.environment) +
-    field(record.message) +
-    field(record.changes) +
-    field(record.source) +
-    field(record.requestId)
-  );
+  return AUDIT_SIGNATURE_PREFIX + auditFieldsText(record);
 }
 
 /** The fields of `input` as the governance stores will keep them (memory and SQL agree). */
