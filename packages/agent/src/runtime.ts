@@ -180,9 +180,17 @@ export async function openRuntime(config: AgentConfig, options: RuntimeOptions):
         source: 'agent',
         signer: keys.signer,
         ...(keys.trust ? { trust: keys.trust } : {}),
+        auditAnchors,
       });
       try {
         await adopt.resignHeads(system);
+        // Its unsigned audit events are adopted too: the first checkpoint anchors them. A trail that
+        // does not verify is left for `audit verify` to name (the store still opens).
+        if (auditAnchors.length > 0 && (await governance.readAuditChain(0, 1)).length > 0) {
+          await adopt.checkpointAudit(system, { adopt: true }).catch((error: unknown) => {
+            options.logger?.warn?.({ err: error }, 'the audit trail was not adopted: run summit-config audit verify');
+          });
+        }
       } finally {
         await adopt.close();
       }

@@ -6,7 +6,8 @@
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkVersionTrust, createTrustRoot } from '@summit-config/core';
+import { createPgliteStore } from '@summit-config/backends/pglite';
+import { appendNext, checkVersionTrust, createTrustRoot } from '@summit-config/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, realHarness, runIn } from './cli-harness.js';
 
@@ -123,6 +124,32 @@ describe('writer keys from the CLI (real Consul and PostgreSQL)', () => {
 });
 
 describe('the embedded default', () => {
+  it('on its first start signs what the directory held before (heads re-signed, audit trail adopted)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'summit-embedded-adopt-'));
+    try {
+      const dataDir = join(dir, 'data');
+      // Written by an earlier version, without any key.
+      const old = createPgliteStore({ dataDir });
+      await appendNext(old, { ref: 'app:demo/db', config: { pool: 1 }, createdBy: 'before' });
+      await old.close();
+      const e: NodeJS.ProcessEnv = { PATH: process.env.PATH, SUMMIT_DATA_DIR: dataDir };
+      const shown = await runIn(e, ['trust', 'show', '--json']);
+      expect(shown.code, shown.stderr).toBe(0);
+      const trust = createTrustRoot([{ publicKey: shown.json().signingKey.publicKey }]);
+      const head = (await runIn(e, ['get', 'app:demo/db', '--version', '2', '--json'])).json();
+      expect(head.config).toEqual({ pool: 1 });
+      expect(checkVersionTrust(head, trust)).toBeUndefined();
+      const verified = await runIn(e, ['audit', 'verify', '--json']);
+      expect(verified.code, verified.stderr).toBe(0);
+      expect(verified.json()).toMatchObject({ ok: true, signatures: 'checked' });
+      expect(verified.json().checkpoint.anchors).toEqual([`file:${join(dir, 'audit-checkpoint.json')}`]);
+      const checkpoint = await runIn(e, ['audit', 'checkpoint', '--json']);
+      expect(checkpoint.code, checkpoint.stderr).toBe(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('generates its writer key (mode 0600) on first start, keeps it, and signs every version with it', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'summit-embedded-trust-'));
     try {
