@@ -14,18 +14,26 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { round } from './_measure.js';
 import { measureBareKvPuts, measureChainWrites, measureConsulWrites } from './lib/writes-consul.js';
+import { measureServiceWrites } from './lib/writes-service.js';
 
 const durationMs = Number(process.env.BENCH_DURATION_MS ?? 3000);
 
-async function pair(concurrency: number): Promise<{ consul: number; chain: number; bare: number }> {
+async function pair(concurrency: number): Promise<{ consul: number; chain: number; service: number; bare: number }> {
   const half = Math.max(200, Math.round(durationMs / 2));
   const bare1 = await measureBareKvPuts(concurrency, half);
   const consul1 = await measureConsulWrites(concurrency, half);
   const chain1 = await measureChainWrites(concurrency, half);
+  const service1 = await measureServiceWrites(concurrency, half);
+  const service2 = await measureServiceWrites(concurrency, half);
   const chain2 = await measureChainWrites(concurrency, half);
   const consul2 = await measureConsulWrites(concurrency, half);
   const bare2 = await measureBareKvPuts(concurrency, half);
-  return { consul: (consul1 + consul2) / 2, chain: (chain1 + chain2) / 2, bare: (bare1 + bare2) / 2 };
+  return {
+    consul: (consul1 + consul2) / 2,
+    chain: (chain1 + chain2) / 2,
+    service: (service1 + service2) / 2,
+    bare: (bare1 + bare2) / 2,
+  };
 }
 
 const c1 = await pair(1);
@@ -43,6 +51,12 @@ const result: Record<string, unknown> = {
   chain_c32: round(c32.chain, 1),
   chain_ratio_c1: round(c1.chain / c1.bare),
   chain_ratio_c32: round(c32.chain / c32.bare),
+  // service.set: RBAC, schema, a signed version and its audit event, over the same chain, with
+  // PostgreSQL governance on the record's schema.
+  service_c1: round(c1.service, 1),
+  service_c32: round(c32.service, 1),
+  ratio_service_c1: round(c1.service / c1.bare),
+  ratio_service_c32: round(c32.service / c32.bare),
 };
 
 interface PgWrites {

@@ -16,7 +16,7 @@ import { throughput } from './throughput.js';
 const address = () => process.env.CONSUL_HTTP_ADDR ?? 'http://127.0.0.1:18500';
 
 /** A realistic small configuration document. */
-function config(writer: number, n: number): JsonObject {
+export function benchConfig(writer: number, n: number): JsonObject {
   return {
     host: `db${writer}.internal`,
     port: 5432,
@@ -55,7 +55,7 @@ async function measureStoreWrites(
     return await throughput(concurrency, durationMs, async (w) => {
       const ref = parseRef(`global/bench/writer-${w}`);
       const v = (versions[w] as number) + 1;
-      await store.append(createVersion({ ref, config: config(w, v), createdBy: 'bench' }, v));
+      await store.append(createVersion({ ref, config: benchConfig(w, v), createdBy: 'bench' }, v));
       versions[w] = v;
     });
   } finally {
@@ -101,7 +101,7 @@ export async function measureBareKvPuts(concurrency: number, durationMs: number)
   try {
     return await throughput(concurrency, durationMs, async (w) => {
       const v = (versions[w] as number) + 1;
-      const doc = createVersion({ ref: `global/bench/writer-${w}`, config: config(w, v), createdBy: 'bench' }, v);
+      const doc = createVersion({ ref: `global/bench/writer-${w}`, config: benchConfig(w, v), createdBy: 'bench' }, v);
       await raw(agent, 'PUT', `/v1/kv/${prefix}writer-${w}`, serializeVersion(doc));
       versions[w] = v;
     });
