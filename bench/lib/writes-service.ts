@@ -2,7 +2,9 @@
  * The real write path, for bench/writes.ts: `service.set` (RBAC, schema, signed version, audit event)
  * of `createConfigService` over the same failover chain as `measureChainWrites` (Consul mirror +
  * PostgreSQL record), with `createPostgresGovernance` on the record's schema, `concurrency` writers
- * each setting its own ref. Returns sets per second over `durationMs` (after one warm-up set each).
+ * each setting its own app's ref of one id (`app:bench-<w>/settings`) whose schema is registered and
+ * which has a global document, so every set validates the view resolved with the global layer.
+ * Returns sets per second over `durationMs` (after one warm-up set each).
  */
 import { randomUUID } from 'node:crypto';
 import { Agent, request } from 'node:http';
@@ -15,6 +17,24 @@ const address = () => process.env.CONSUL_HTTP_ADDR ?? 'http://127.0.0.1:18500';
 const databaseUrl = () => process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:15432/summit';
 
 const ACTOR: Actor = { id: 'bench', roles: ['config-admin'] };
+
+/** The schema of the benchmark's id: what `benchConfig` writes, with a default. */
+const SCHEMA = {
+  type: 'object',
+  properties: {
+    host: { type: 'string' },
+    port: { type: 'integer', minimum: 1, maximum: 65535 },
+    pool: {
+      type: 'object',
+      properties: { min: { type: 'integer' }, max: { type: 'integer' }, idleTimeoutMs: { type: 'integer' } },
+    },
+    features: { type: 'object' },
+    tags: { type: 'array', items: { type: 'string' } },
+    n: { type: 'integer' },
+    notes: { type: 'string' },
+    region: { type: 'string', default: 'eu-west-1' },
+  },
+};
 
 function dropPrefix(prefix: string): Promise<void> {
   const url = new URL(address());
@@ -80,9 +100,11 @@ export async function measureServiceWrites(concurrency: number, durationMs: numb
   });
   const versions = new Array<number>(concurrency).fill(0);
   try {
+    await service.registerSchema(ACTOR, 'settings', SCHEMA);
+    await service.set(ACTOR, { ref: 'global/settings', config: { port: 5432, pool: { min: 1, max: 10 } } });
     return await throughput(concurrency, durationMs, async (w) => {
       const v = (versions[w] as number) + 1;
-      await service.set(ACTOR, { ref: `global/bench/writer-${w}`, config: benchConfig(w, v) });
+      await service.set(ACTOR, { ref: `app:bench-${w}/settings`, config: benchConfig(w, v) });
       versions[w] = v;
     });
   } finally {
