@@ -10,8 +10,12 @@ import type { ConsulStoreContext } from './consul-context.js';
 import { incomplete, isInvalidSession } from './consul-errors.js';
 import { CHECKSUM_RE, checkInstance } from './consul-layout.js';
 import { ManagedSession, resolveSessionSettings } from './consul-session.js';
+import { MAX_TXN_OPS } from './consul-txn-batch.js';
 import { base64, type KvEntry } from './consul-wire.js';
 import { isIntegerIn } from './integers.js';
+
+/** Acknowledgement transactions in flight at once. */
+const TXNS_IN_FLIGHT = 4;
 
 export class ConsulAcks {
   readonly #ctx: ConsulStoreContext;
@@ -19,6 +23,8 @@ export class ConsulAcks {
   /** This store's own acks, re-published under a new session after the old one was lost. */
   readonly #mine = new Map<string, string>();
   #republishing = false;
+  /** Acknowledgements waiting for the next transaction. */
+  readonly #pending: Array<{ key: string; value: string; resolve: () => void; reject: (error: unknown) => void }> = [];
 
   constructor(ctx: ConsulStoreContext) {
     this.#ctx = ctx;
@@ -34,10 +40,95 @@ export class ConsulAcks {
     this.#session.onLost(() => void this.#republish());
   }
 
-  /** Writes (or replaces) an instance's acknowledgement, held by this store's session. */
+  /**
+   * Writes (or replaces) an instance's acknowledgement, held by this store's session. Acknowledgements
+   * sent in the same moment travel together (one transaction per {@link MAX_TXN_OPS}).
+   */
   async ack(ack: AppliedAck): Promise<void> {
     this.#ctx.lifecycle.assertOpen();
     const { key, value } = this.#check(ack);
+    return new Promise<void>((resolve, reject) => {
+      this.#pending.push({ key, value, resolve, reject });
+      if (this.#pending.length === 1) setImmediate(() => void this.#flush());
+    });
+  }
+
+  /**
+   * Writes many acknowledgements: one transaction per {@link MAX_TXN_OPS} (a few in flight), the
+   * last one per key winning. A malformed one rejects with `CONSTRAINT_VIOLATION` before anything is sent.
+   */
+  async many(items: readonly AppliedAck[]): Promise<void> {
+    this.#ctx.lifecycle.assertOpen();
+    const byKey = new Map<string, string>();
+    for (const ack of items) {
+      const { key, value } = this.#check(ack);
+      byKey.delete(key);
+      byKey.set(key, value);
+    }
+    const failures = await this.#write([...byKey]);
+    if (failures.length > 0) throw failures[0]?.error;
+  }
+
+  async #flush(): Promise<void> {
+    const batch = this.#pending.splice(0);
+    const byKey = new Map<string, string>();
+    for (const p of batch) {
+      byKey.delete(p.key);
+      byKey.set(p.key, p.value);
+    }
+    let failures: Array<{ key: string; error: unknown }>;
+    try {
+      failures = await this.#write([...byKey]);
+    } catch (error) {
+      failures = [...byKey.keys()].map((key) => ({ key, error }));
+    }
+    const failed = new Map(failures.map((f) => [f.key, f.error]));
+    for (const p of batch) {
+      if (failed.has(p.key)) p.reject(failed.get(p.key));
+      else p.resolve();
+    }
+  }
+
+  /**
+   * Writes `[key, value]` pairs (distinct keys) under the session, a transaction of locks per chunk; a
+   * chunk Consul refuses (a key held by another session, a lost session) is written key by key.
+   * Returns the keys that could not be written.
+   */
+  async #write(entries: ReadonlyArray<readonly [string, string]>): Promise<Array<{ key: string; error: unknown }>> {
+    const chunks: Array<ReadonlyArray<readonly [string, string]>> = [];
+    for (let i = 0; i < entries.length; i += MAX_TXN_OPS) chunks.push(entries.slice(i, i + MAX_TXN_OPS));
+    const failures: Array<{ key: string; error: unknown }> = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < chunks.length) {
+        const chunk = chunks[next++] as ReadonlyArray<readonly [string, string]>;
+        if (chunk.length > 1 && (await this.#lockAll(chunk))) continue;
+        for (const [key, value] of chunk) {
+          try {
+            await this.#ackOne(key, value);
+          } catch (error) {
+            failures.push({ key, error });
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(TXNS_IN_FLIGHT, chunks.length) }, worker));
+    return failures;
+  }
+
+  /** One transaction locking every key of `chunk` with its value; false when Consul refused it. */
+  async #lockAll(chunk: ReadonlyArray<readonly [string, string]>): Promise<boolean> {
+    const sid = await this.#session.ensure();
+    this.#session.start();
+    const out = await this.#ctx.http.txn(
+      chunk.map(([key, value]) => ({ KV: { Verb: 'lock', Key: key, Value: base64(value), Session: sid } })),
+    );
+    if (!out.ok) return false;
+    for (const [key, value] of chunk) this.#mine.set(key, value);
+    return true;
+  }
+
+  async #ackOne(key: string, value: string): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       const sid = await this.#session.ensure();
       this.#session.start();
@@ -85,9 +176,7 @@ export class ConsulAcks {
     try {
       for (let attempt = 0; !lifecycle.closed; attempt++) {
         try {
-          const sid = await this.#session.ensure();
-          for (const [key, value] of this.#mine) await this.#put(key, value, sid);
-          return;
+          if ((await this.#write([...this.#mine])).length === 0) return;
         } catch {
           await delay(backoffDelay(attempt, opts.retryBaseMs, opts.retryMaxMs)).catch(() => {});
         }

@@ -5,6 +5,7 @@ import {
   type ConfigStore,
   type ConfigVersion,
   type Head,
+  isConfigError,
   parseRef,
   type ReadOptions,
   type ReadSource,
@@ -229,6 +230,24 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
     },
   });
 
+  /** Records acknowledgements on every durable tier that keeps them and answers; one must take them. */
+  async function ackOnTiers(what: string, send: (store: ConfigStore) => Promise<void> | undefined): Promise<void> {
+    const targets = tiers.filter((t) => t.durable && t.store.capabilities.appliedState && t.state !== 'open');
+    const results = await Promise.allSettled(targets.map((t) => send(t.store)));
+    if (targets.length === 0 || results.every((r) => r.status === 'rejected')) {
+      // Refused by every tier as malformed: the caller's error, not an outage.
+      const reasons = results.map((r) => (r as PromiseRejectedResult).reason);
+      if (reasons.length > 0 && reasons.every((e) => isConfigError(e, 'CONSTRAINT_VIOLATION'))) throw reasons[0];
+      throw new BackendUnavailableError(
+        `no tier recorded ${what}`,
+        targets.map((t, i) => ({
+          backend: t.store.name,
+          error: (results[i] as PromiseRejectedResult | undefined)?.reason,
+        })),
+      );
+    }
+  }
+
   const capabilities: StoreCapabilities = Object.freeze({
     watch: tiers.some((t) => t.store.capabilities.watch),
     durable: true,
@@ -268,17 +287,21 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
 
     async ack(ack: AppliedAck) {
       await sync.ready;
-      const targets = tiers.filter((t) => t.durable && t.store.capabilities.appliedState && t.state !== 'open');
-      const results = await Promise.allSettled(targets.map((t) => t.store.ack?.(ack)));
-      if (targets.length === 0 || results.every((r) => r.status === 'rejected')) {
-        throw new BackendUnavailableError(
-          `no tier recorded the acknowledgement of ${refKey(ack.ref)}`,
-          targets.map((t, i) => ({
-            backend: t.store.name,
-            error: (results[i] as PromiseRejectedResult | undefined)?.reason,
-          })),
-        );
-      }
+      await ackOnTiers(`the acknowledgement of ${refKey(ack.ref)}`, (s) => s.ack?.(ack));
+    },
+
+    // Routed like `ack`; a tier without `ackMany` gets one `ack` each (sent together).
+    async ackMany(acks: readonly AppliedAck[]) {
+      await sync.ready;
+      lifecycle.assertOpen();
+      for (const a of acks) parseRef(a.ref);
+      if (acks.length === 0) return;
+      await ackOnTiers(`${acks.length} acknowledgements`, async (s) => {
+        if (s.ackMany) return s.ackMany(acks);
+        const results = await Promise.allSettled(acks.map((a) => s.ack?.(a)));
+        const failed = results.find((r) => r.status === 'rejected');
+        if (failed) throw failed.reason;
+      });
     },
 
     async listAcks(ref) {

@@ -365,6 +365,15 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): ConfigStore
       acks.set(`${refKey(ref)}|${ack.environment}|${ack.instance}`, Object.freeze({ ...ack, ref }));
     },
 
+    async ackMany(items) {
+      // Every ref is checked before anything is recorded: a malformed batch records nothing.
+      const refs = items.map((a) => open(a.ref));
+      items.forEach((ack, i) => {
+        const ref = refs[i] as ConfigRef;
+        acks.set(`${refKey(ref)}|${ack.environment}|${ack.instance}`, Object.freeze({ ...ack, ref }));
+      });
+    },
+
     async listAcks(ref) {
       const prefix = `${refKey(open(ref))}|`;
       return [...acks.entries()].filter(([k]) => k.startsWith(prefix)).map(([, v]) => v);

@@ -109,6 +109,7 @@ function keepNewer(loader: RefLoader, previous: readonly ConfigVersion[]): Set<s
 async function applyInitial(ctx: ClientContext, parts: StartupParts): Promise<void> {
   const { loader, acks } = parts;
   const ids = new Set([...loader.docs.values()].map((d) => d.doc.ref.id));
+  const applied: ConfigVersion[] = [];
   for (const id of ids) {
     const docs = [`global/${id}`, `app:${ctx.app}/${id}`]
       .map((k) => loader.docs.get(k)?.doc)
@@ -121,7 +122,9 @@ async function applyInitial(ctx: ClientContext, parts: StartupParts): Promise<vo
       ctx.report(error);
       continue;
     }
-    for (const d of docs) void acks.ack(d, 'applied');
+    applied.push(...docs);
   }
+  // One batch for the whole start (the store sends it in a few requests where it can).
+  void acks.ackMany(applied, 'applied');
   parts.snapshots.schedule();
 }

@@ -187,6 +187,14 @@ export interface ConfigStore extends AsyncDisposable {
 
   /** Records an applied-state acknowledgement. Only when `capabilities.appliedState`. */
   ack?(ack: AppliedAck): Promise<void>;
+  /**
+   * Records many acknowledgements in a few requests (one SQL statement, one Consul transaction per
+   * 64): a client's start-up acknowledges every ref at once. Same effect as `ack` on each in order
+   * (a later acknowledgement of the same ref, environment and instance wins); rejects with
+   * `INVALID_CONFIG_REF` or `CONSTRAINT_VIOLATION`, writing nothing, when one is malformed. Optional even when
+   * `capabilities.appliedState`: without it, callers send `ack` per acknowledgement.
+   */
+  ackMany?(acks: readonly AppliedAck[]): Promise<void>;
   /** Acknowledgements for `ref`, all instances and environments. Only when `capabilities.appliedState`. */
   listAcks?(ref: ConfigRef): Promise<AppliedAck[]>;
 

@@ -428,6 +428,50 @@ export function runStoreContract(name: string, options: ContractOptions): void {
       });
     }
 
+    if (options.capabilities.appliedState) {
+      it('records many acknowledgements at once (ackMany, where implemented)', async () => {
+        const store = await fresh();
+        if (!store.ackMany) return;
+        const refs = Array.from({ length: 70 }, (_, i) => parseRef(`app:billing/many-${i}`));
+        const docs = await Promise.all(refs.map((ref) => store.append(doc(ref, 1))));
+        const at = new Date().toISOString();
+        const ack = (i: number, status: 'applied' | 'rejected', instance = 'i-1') => ({
+          ref: refs[i] as ConfigRef,
+          environment: 'production',
+          instance,
+          version: 1,
+          checksum: (docs[i] as ConfigVersion).checksum,
+          status,
+          ...(status === 'rejected' ? { reason: 'schema' } : {}),
+          at,
+        });
+        await store.ackMany([]);
+        // More than one Consul transaction's worth; the later acknowledgement of a key wins.
+        await store.ackMany([
+          ...refs.map((_, i) => ack(i, 'rejected')),
+          ...refs.map((_, i) => ack(i, 'applied')),
+          ack(3, 'rejected', 'i-2'),
+        ]);
+        for (const [i, ref] of refs.entries()) {
+          const acks = (await store.listAcks?.(ref)) ?? [];
+          expect(acks.map((a) => [a.instance, a.status, a.version]).sort()).toEqual(
+            i === 3
+              ? [
+                  ['i-1', 'applied', 1],
+                  ['i-2', 'rejected', 1],
+                ]
+              : [['i-1', 'applied', 1]],
+          );
+        }
+        // A malformed batch records none of it.
+        const bad = { ...ack(5, 'applied', 'i-9'), ref: { scope: 'nope', id: '' } as unknown as ConfigRef };
+        await expect(store.ackMany([ack(4, 'applied', 'i-9'), bad])).rejects.toMatchObject({
+          code: expect.stringMatching(/^(INVALID_CONFIG_REF|CONSTRAINT_VIOLATION)$/),
+        });
+        expect(((await store.listAcks?.(refs[4] as ConfigRef)) ?? []).map((a) => a.instance)).toEqual(['i-1']);
+      });
+    }
+
     it('is closed for good after close(): idempotent, later calls reject with CLOSED', async () => {
       const store = await fresh();
       await store.append(doc('global/closing', 1));
