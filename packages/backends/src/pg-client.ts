@@ -3,6 +3,7 @@
  * LISTEN. Every connection has an `error` listener, so a connection the server drops (restart,
  * `pg_terminate_backend`, network loss) is discarded and never crashes the process.
  */
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import {
   isConnectionError,
@@ -12,6 +13,7 @@ import {
   type SqlListener,
   type SqlQueryable,
   type SqlResult,
+  type SqlStatementOptions,
   type StoreLogger,
 } from './sql-client.js';
 
@@ -29,8 +31,31 @@ export interface PgClientOptions {
 
 type PgQueryTarget = Pick<pg.PoolClient, 'query'> | Pick<pg.Pool, 'query'>;
 
-async function run<R>(target: PgQueryTarget, text: string, params?: readonly unknown[]): Promise<SqlResult<R>> {
-  const result = await target.query(text, params as unknown[] | undefined);
+/** Names of prepared statements, by text (`pg` prepares a named statement once per connection). */
+const statementNames = new Map<string, string>();
+/** Beyond this many distinct prepared texts, statements run unnamed (bounds every connection's plans). */
+const MAX_PREPARED = 256;
+
+/** The name a prepared statement of `text` has on every connection: a digest of the text. */
+function statementName(text: string): string | undefined {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    if (statementNames.size >= MAX_PREPARED) return undefined;
+    name = `summit_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+    statementNames.set(text, name);
+  }
+  return name;
+}
+
+async function run<R>(
+  target: PgQueryTarget,
+  text: string,
+  params?: readonly unknown[],
+  options?: SqlStatementOptions,
+): Promise<SqlResult<R>> {
+  const name = options?.prepare === true ? statementName(text) : undefined;
+  const values = params as unknown[] | undefined;
+  const result = name === undefined ? await target.query(text, values) : await target.query({ name, text, values });
   return { rows: result.rows as R[], rowCount: result.rowCount ?? result.rows.length };
 }
 
@@ -83,16 +108,16 @@ export function createPgClient(options: PgClientOptions): SqlClient {
   return {
     kind: 'postgres',
 
-    async query(text, params) {
+    async query(text, params, statement) {
       try {
-        return await run(pool, text, params);
+        return await run(pool, text, params, statement);
       } catch (error) {
         // A pooled connection the server terminated while idle (pg_terminate_backend, a restart) can
         // be handed out before the pool notices. A terminated backend rolls back what it was running,
         // so one retry on a fresh connection repeats nothing; every write here is a compare-and-set,
         // which would refuse (never duplicate) a statement that did commit.
         if (!terminatedBeforeRunning(error)) throw error;
-        return run(pool, text, params);
+        return run(pool, text, params, statement);
       }
     },
 
@@ -101,7 +126,7 @@ export function createPgClient(options: PgClientOptions): SqlClient {
       let broken: Error | undefined;
       try {
         await client.query('BEGIN');
-        const tx: SqlQueryable = { query: (text, params) => run(client, text, params) };
+        const tx: SqlQueryable = { query: (text, params, statement) => run(client, text, params, statement) };
         const result = await fn(tx);
         await client.query('COMMIT');
         return result;

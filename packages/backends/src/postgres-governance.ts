@@ -174,6 +174,7 @@ export function createSqlGovernance(config: SqlGovernanceConfig): SqlGovernance 
         input.requestId ?? null,
         input.signature ?? null,
       ],
+      { prepare: true },
     );
     const row = rows[0];
     if (!row) throw errors.unavailable(name, new Error('audit insert returned no row'));
@@ -264,6 +265,8 @@ export function createSqlGovernance(config: SqlGovernanceConfig): SqlGovernance 
   async function listEnvironmentsIn(q: SqlQueryable): Promise<Environment[]> {
     const { rows } = await q.query<EnvironmentRow>(
       `SELECT name, parent, production, approval_policy FROM ${t.environments} ORDER BY name`,
+      [],
+      { prepare: true },
     );
     return rows.map(environmentOf);
   }

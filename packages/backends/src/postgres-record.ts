@@ -19,6 +19,8 @@ import { beginSql, commitSql } from './postgres-sql.js';
 import { notifyPayload } from './postgres-watch.js';
 import type { SqlQueryable } from './sql-client.js';
 
+/** The statements every write runs: prepared once per connection where the driver can. */
+const PREPARED = { prepare: true } as const;
 /** A `beginAppend` not settled within this long rolls back by itself. */
 const HOLD_LIMIT_MS = 30_000;
 /** Thrown inside a held transaction to roll it back (a ConfigError, so the connection is kept). */
@@ -75,17 +77,17 @@ export function recordMembers(ctx: SqlStoreContext, channel: string, noteWrite: 
       const guard = setTimeout(() => decide({ commit: false, mirrored: false }), HOLD_LIMIT_MS);
       guard.unref();
       const done = client.transaction(async (tx) => {
-        const { rows } = await tx.query<{ written: number }>(beginSql(t, version === 1), [
-          ...versionParams(verified),
-          channel,
-          notifyPayload(ref, version),
-        ]);
+        const { rows } = await tx.query<{ written: number }>(
+          beginSql(t, version === 1),
+          [...versionParams(verified), channel, notifyPayload(ref, version)],
+          PREPARED,
+        );
         if (rows[0]?.written !== 1) throw await conflictOf(ctx, tx, key, version);
         begun = true;
         resolveBegin(pending);
         const d = await decision;
         if (!d.commit) throw ROLLED_BACK;
-        await tx.query(commit, [key, version, d.mirrored, verified.createdBy, verified.message]);
+        await tx.query(commit, [key, version, d.mirrored, verified.createdBy, verified.message], PREPARED);
       });
       done.then(
         () => clearTimeout(guard),

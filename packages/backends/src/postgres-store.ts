@@ -45,6 +45,10 @@ import { channelFor, FeedRegistry, notifyPayload } from './postgres-watch.js';
 import { escapeLike, type SqlClient, type StoreLogger } from './sql-client.js';
 
 export type { UnsyncedVersion } from './postgres-sync-ledger.js';
+
+/** The statements of reads and appends: prepared once per connection where the driver can. */
+const PREPARED = { prepare: true } as const;
+
 export { channelFor } from './postgres-watch.js';
 
 export interface SqlStoreConfig {
@@ -120,10 +124,12 @@ export function createSqlStore(config: SqlStoreConfig): PostgresStore {
              JOIN ${t.versions} v ON v.config_id = h.config_id AND v.version = h.version
              WHERE h.config_id = $1`,
             [key],
+            PREPARED,
           )
         : await client.query<VersionRow>(
             `SELECT ${VERSION_COLUMNS} FROM ${t.versions} v WHERE v.config_id = $1 AND v.version = $2`,
             [key, version],
+            PREPARED,
           );
     const row = rows[0];
     return row ? verifyStored(key, row, limits, name) : undefined;
@@ -157,6 +163,7 @@ export function createSqlStore(config: SqlStoreConfig): PostgresStore {
           const { rows } = await client.query<HeadRow>(
             `SELECT config_id, scope, ref_id, version, checksum FROM ${t.heads} WHERE config_id = $1`,
             [key],
+            PREPARED,
           );
           return rows[0] ? headOfRow(rows[0]) : undefined;
         },
@@ -237,12 +244,11 @@ export function createSqlStore(config: SqlStoreConfig): PostgresStore {
       throwIfAborted(options.signal);
       return op(
         async () => {
-          const { rows } = await client.query<{ written: number }>(appendSql(t, version === 1), [
-            ...versionParams(verified),
-            tiers,
-            channel,
-            notifyPayload(ref, version),
-          ]);
+          const { rows } = await client.query<{ written: number }>(
+            appendSql(t, version === 1),
+            [...versionParams(verified), tiers, channel, notifyPayload(ref, version)],
+            PREPARED,
+          );
           if (rows[0]?.written !== 1) throw await conflictOf(ctx, client, key, version);
           feeds.noteWrite(headOf(verified));
           return verified;

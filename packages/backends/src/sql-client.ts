@@ -14,6 +14,7 @@ export type {
   SqlListener,
   SqlQueryable,
   SqlResult,
+  SqlStatementOptions,
 } from '@summit-config/core/internal';
 
 /** The longest identifier PostgreSQL keeps (NAMEDATALEN - 1), in bytes. */

@@ -9,7 +9,7 @@ import { ConfigError, errors } from '../errors/config-error.js';
 import type { Environment } from '../model/environment.js';
 import type { JsonObject } from '../model/json.js';
 import { type ConfigRef, refKey } from '../model/ref.js';
-import { type ConfigVersion, createVersion, type Head } from '../model/version.js';
+import { type ConfigVersion, createVersion, type Head, headOf } from '../model/version.js';
 import { signVersion } from '../trust/versions.js';
 import type { ServiceContext } from './context.js';
 import { isTombstone } from './diff.js';
@@ -56,7 +56,10 @@ export function changeSteps(ctx: ServiceContext) {
     const key = refKey(ref);
     const message = checkText(input.message, 'message');
     const metadata = kind === 'set' ? userMetadata(input.metadata) : {};
-    const head = await store.getHead(ref, { consistent: true });
+    // One consistent read of the head's document: the append's compare-and-set (the version after it)
+    // refuses the write if the head moves meanwhile.
+    const before = await store.getVersion(ref, undefined, { consistent: true });
+    const head = before ? headOf(before) : undefined;
     const current = head?.version ?? 0;
     if (expectedVersion !== undefined && expectedVersion !== current) {
       throw errors.versionConflict(`${key}: expected head v${expectedVersion}, found v${current}`, {
@@ -64,7 +67,6 @@ export function changeSteps(ctx: ServiceContext) {
         version: expectedVersion,
       });
     }
-    const before = head ? await readVersion(ref, head.version) : undefined;
     switch (kind) {
       case 'set':
         return {
@@ -150,23 +152,32 @@ export function changeSteps(ctx: ServiceContext) {
     return ctx.signer ? signVersion(doc, ctx.signer) : doc;
   }
 
-  /** The documents of `doc`'s id that `doc` resolves with (tombstones left out), `doc` included. */
-  async function documentsWith(doc: ConfigVersion): Promise<DocumentsOfId> {
-    const id = doc.ref.id;
+  /**
+   * The current documents a new version of `ref` resolves with (tombstones left out, `ref`'s own
+   * left out): for a global ref every app's, for an app ref the global one. Undefined when no schema
+   * of the id is registered (nothing is resolved then), so a write can read them while it reads its head.
+   */
+  async function documentsAround(ref: ConfigRef): Promise<DocumentsOfId | undefined> {
+    const id = ref.id;
+    await schemas.load(id);
+    if (schemas.latestVersion(id) === undefined) return undefined;
     const out: DocumentsOfId = { global: undefined, apps: [] };
-    if (doc.ref.scope === 'global') {
+    if (ref.scope === 'global') {
       for (const head of await store.listHeads({ prefix: id })) {
         if (head.ref.id !== id || head.ref.scope === 'global') continue;
         const app = await store.getVersion(head.ref, head.version);
         if (app && !isTombstone(app)) out.apps.push(app);
       }
-      out.global = doc;
     } else {
       const global = await store.getVersion({ scope: 'global', id });
       if (global && !isTombstone(global)) out.global = global;
-      out.apps.push(doc);
     }
     return out;
+  }
+
+  /** The documents of `doc`'s id that `doc` resolves with, `doc` included. */
+  function documentsWith(doc: ConfigVersion, around: DocumentsOfId): DocumentsOfId {
+    return doc.ref.scope === 'global' ? { global: doc, apps: around.apps } : { global: around.global, apps: [doc] };
   }
 
   /** The current documents of an id, global and per app (tombstones left out). */
@@ -182,8 +193,15 @@ export function changeSteps(ctx: ServiceContext) {
     return out;
   }
 
-  /** Environments named by overrides exist; every resolved view validates against the schema. */
-  async function checkDocument(doc: ConfigVersion, envs: ReadonlyMap<string, Environment>): Promise<void> {
+  /**
+   * Environments named by overrides exist; every resolved view validates against the schema.
+   * `around`: what `documentsAround(doc.ref)` returned, read before (read now when not given).
+   */
+  async function checkDocument(
+    doc: ConfigVersion,
+    envs: ReadonlyMap<string, Environment>,
+    around?: DocumentsOfId,
+  ): Promise<void> {
     const key = refKey(doc.ref);
     for (const name of Object.keys(doc.overrides)) {
       if (!envs.has(name)) {
@@ -200,11 +218,14 @@ export function changeSteps(ctx: ServiceContext) {
     const id = doc.ref.id;
     await schemas.load(id);
     if (schemas.latestVersion(id) === undefined) return;
-    const views = resolvedViews(await documentsWith(doc), envs, schemas.defaults(id), doc);
+    // A schema registered since `around` was read: read them now.
+    const others = around ?? (await documentsAround(doc.ref));
+    if (others === undefined) return;
+    const views = resolvedViews(documentsWith(doc, others), envs, schemas.defaults(id), doc);
     for (const view of views) schemas.validate(id, view.value, { ref: view.name });
   }
 
-  return { prepare, candidate, checkDocument, documentsOf };
+  return { prepare, candidate, checkDocument, documentsAround, documentsOf };
 }
 
 export type ChangeSteps = ReturnType<typeof changeSteps>;

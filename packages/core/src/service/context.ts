@@ -73,7 +73,11 @@ export interface ServiceContext {
   signAudit(input: AuditInput): AuditInput;
   /** Creates the environments of the options that are missing (once; retried after a failure). */
   ready(): Promise<void>;
-  environmentMap(): Promise<Map<string, Environment>>;
+  /**
+   * The environments, read from the governance storage, or the list read at most `maxAgeMs` ago
+   * (default 0: always read). The service's own environment writes (and imports) drop the kept list.
+   */
+  environmentMap(maxAgeMs?: number): Promise<Map<string, Environment>>;
   /** The version, read consistently; `NOT_FOUND` naming the store when it does not exist. */
   readVersion(ref: ConfigRef, version: number): Promise<ConfigVersion>;
   /** The error of a version that was written but whose audit event could not be stored. */
@@ -83,13 +87,19 @@ export interface ServiceContext {
 /** Validates the options (the bad one is named) and builds the context; nothing is read or written. */
 export function createServiceContext(options: ConfigServiceOptions): ServiceContext {
   if (!isPlainObject(options)) throw errors.constraint('config service options are required');
-  const { store, governance, rbac } = options;
+  const { store, rbac } = options;
   if (!store || typeof store.append !== 'function' || typeof store.getHead !== 'function') {
     throw errors.constraint('config service option store must be a ConfigStore');
   }
-  if (!governance || typeof governance.appendAudit !== 'function' || typeof governance.updateRequest !== 'function') {
+  if (
+    !options.governance ||
+    typeof options.governance.appendAudit !== 'function' ||
+    typeof options.governance.updateRequest !== 'function'
+  ) {
     throw errors.constraint('config service option governance must be a GovernanceStore');
   }
+  const environments = new EnvironmentCache();
+  const governance = environments.watching(options.governance);
   if (!rbac || typeof rbac.check !== 'function' || typeof rbac.rolesOf !== 'function') {
     throw errors.constraint('config service option rbac must be an Rbac (createRbac or loadRbacFile)');
   }
@@ -215,9 +225,9 @@ export function createServiceContext(options: ConfigServiceOptions): ServiceCont
     return seeding;
   }
 
-  async function environmentMap(): Promise<Map<string, Environment>> {
+  async function environmentMap(maxAgeMs = 0): Promise<Map<string, Environment>> {
     await ready();
-    return validateEnvironments(await governance.listEnvironments());
+    return environments.get(maxAgeMs, async () => validateEnvironments(await governance.listEnvironments()));
   }
 
   async function readVersion(ref: ConfigRef, version: number): Promise<ConfigVersion> {
@@ -284,6 +294,77 @@ export function createServiceContext(options: ConfigServiceOptions): ServiceCont
     readVersion,
     writtenButNotAudited,
   };
+}
+
+/** GovernanceStore methods that may change the environments: a kept list is dropped around them. */
+const ENVIRONMENT_WRITES: ReadonlySet<PropertyKey> = new Set(['updateEnvironments', 'importSnapshot']);
+
+/**
+ * The environments last read, and when. A read started before the service changed the environments
+ * never becomes the kept list (generations), and concurrent callers share one read.
+ */
+class EnvironmentCache {
+  #kept: { map: Map<string, Environment>; at: number } | undefined;
+  #reading: { promise: Promise<Map<string, Environment>>; generation: number } | undefined;
+  #generation = 0;
+
+  get(maxAgeMs: number, read: () => Promise<Map<string, Environment>>): Promise<Map<string, Environment>> {
+    const kept = this.#kept;
+    if (maxAgeMs > 0 && kept && performance.now() - kept.at <= maxAgeMs) return Promise.resolve(kept.map);
+    if (maxAgeMs > 0 && this.#reading?.generation === this.#generation) return this.#reading.promise;
+    const generation = this.#generation;
+    const at = performance.now();
+    const promise = read();
+    const reading = { promise, generation };
+    this.#reading = reading;
+    const settle = () => {
+      if (this.#reading === reading) this.#reading = undefined;
+    };
+    promise.then((map) => {
+      settle();
+      if (generation === this.#generation && (!this.#kept || this.#kept.at <= at)) this.#kept = { map, at };
+    }, settle);
+    return promise;
+  }
+
+  /** Drops the kept list (and what is being read). */
+  invalidate(): void {
+    this.#generation++;
+    this.#kept = undefined;
+  }
+
+  /** `governance`, whose environment writes drop the kept list before and after they run. */
+  watching(governance: GovernanceStore): GovernanceStore {
+    const bound = new Map<PropertyKey, unknown>();
+    return new Proxy(governance, {
+      get: (target, property) => {
+        const value = Reflect.get(target, property, target) as unknown;
+        if (typeof value !== 'function') return value;
+        let fn = bound.get(property);
+        if (fn === undefined || (fn as { original?: unknown }).original !== value) {
+          const f = value as (...args: unknown[]) => unknown;
+          const wrapped = ENVIRONMENT_WRITES.has(property)
+            ? (...args: unknown[]) => {
+                this.invalidate();
+                const done = () => this.invalidate();
+                try {
+                  const out = f.apply(target, args);
+                  if (out instanceof Promise) return out.finally(done);
+                  done();
+                  return out;
+                } catch (error) {
+                  done();
+                  throw error;
+                }
+              }
+            : f.bind(target);
+          fn = Object.assign(wrapped, { original: value });
+          bound.set(property, fn);
+        }
+        return fn;
+      },
+    });
+  }
 }
 
 /** The signer and trust root of the options; the trust root defaults to the signer's own key. */

@@ -26,13 +26,19 @@ const WRITE_PERMISSION: Record<ChangeKind, Permission> = {
   rollback: 'config:rollback',
 };
 
+/**
+ * How old the environments a direct write checks against may be (the service's own environment
+ * changes are seen at once; another process's within this long).
+ */
+const ENVIRONMENTS_MAX_AGE_MS = 1_000;
+
 export function writeMethods(
   ctx: ServiceContext,
   steps: ChangeSteps,
 ): Pick<ConfigService, 'set' | 'delete' | 'rollback'> {
   const { store, governance, rbac, defaultSource, begin, authorize, event, now, environmentMap, writtenButNotAudited } =
     ctx;
-  const { prepare, candidate, checkDocument } = steps;
+  const { prepare, candidate, checkDocument, documentsAround } = steps;
 
   async function write(
     actorInput: Actor,
@@ -54,11 +60,18 @@ export function writeMethods(
     if (options.emergency !== undefined && typeof options.emergency !== 'boolean') {
       throw errors.constraint('emergency must be a boolean');
     }
-    const envs = await environmentMap();
-    const p = await prepare(ref, kind, input, expected);
+    // The environments (kept for a moment), the head and the documents the schema check resolves
+    // with are read at once; the append's compare-and-set guards the head read.
+    const [kept, p, around] = await Promise.all([
+      environmentMap(ENVIRONMENTS_MAX_AGE_MS),
+      prepare(ref, kind, input, expected),
+      kind === 'delete' ? undefined : documentsAround(ref),
+    ]);
     const at = now();
     let doc = candidate(ref, p.current + 1, p.content, actor.id, p.message, at);
-    await checkDocument(doc, envs);
+    // An environment the kept list does not know may have been created since: read them again.
+    const envs = Object.keys(doc.overrides).some((name) => !kept.has(name)) ? await environmentMap() : kept;
+    await checkDocument(doc, envs, around);
     let requirements = requirementsFor(affectedEnvironments(changeContent(p.before), changeContent(doc), envs), envs);
     // An approved canary moving along its own schedule (or aborted) needs `rollout:step`, not a new approval.
     if (

@@ -18,9 +18,22 @@ export interface SqlResult<R> {
   rowCount: number;
 }
 
+/** How a statement is run. */
+export interface SqlStatementOptions {
+  /**
+   * The statement runs often with the same text: a driver that can (`pg`) prepares it once per
+   * connection and reuses the plan, under a name derived from the text. Ignored by the others.
+   */
+  prepare?: boolean;
+}
+
 /** Runs one statement with `$1`-style parameters (never string interpolation of values). */
 export interface SqlQueryable {
-  query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<SqlResult<R>>;
+  query<R = Record<string, unknown>>(
+    text: string,
+    params?: readonly unknown[],
+    options?: SqlStatementOptions,
+  ): Promise<SqlResult<R>>;
 }
 
 /** Statements, and transactions on one connection. */
