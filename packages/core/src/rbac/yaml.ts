@@ -17,9 +17,18 @@
  * A bad file is `CONSTRAINT_VIOLATION` naming the file, the line and the field.
  */
 import { readFile } from 'node:fs/promises';
-import { isNode, LineCounter, parseDocument } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
 import { errors, messageOf } from '../errors/config-error.js';
 import { createRbac, formatPath, normaliseDefinition, type Rbac, type RbacDefinition, RbacFieldError } from './rbac.js';
+
+// `yaml` (CommonJS) is loaded on the first role-bindings text parsed, not when the package is imported.
+const requireCjs = createRequire(import.meta.url);
+let yamlModule: typeof Yaml | undefined;
+function yaml(): typeof Yaml {
+  yamlModule ??= requireCjs('yaml') as typeof Yaml;
+  return yamlModule;
+}
 
 /**
  * Parses and validates a role-bindings YAML text; `source` names it in messages (default `rbac`).
@@ -28,6 +37,7 @@ import { createRbac, formatPath, normaliseDefinition, type Rbac, type RbacDefini
 export function parseRbacYaml(text: string, options: { source?: string } = {}): RbacDefinition {
   const source = options.source ?? 'rbac';
   if (typeof text !== 'string') throw errors.constraint(`${source}: the role-bindings file must be text`);
+  const { isNode, LineCounter, parseDocument } = yaml();
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
   const first = doc.errors[0];

@@ -4,14 +4,23 @@
  * defaults). They show up in `explain` as `env` (naming the variable) and `file` (naming the file).
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { extname, join, relative, sep } from 'node:path';
-import YAML from 'yaml';
+import type * as Yaml from 'yaml';
 import { errors, messageOf } from '../errors/config-error.js';
 import { assertJson, deepFreeze, isPlainObject, type JsonObject, type JsonValue } from '../model/json.js';
 import { parseId } from '../model/ref.js';
 import { propertyNames, propertySchema, typesOf } from '../schema/walk.js';
 import type { SourcePosition } from './explain.js';
 import type { ExtraLayer } from './resolver.js';
+
+// `yaml` (CommonJS) is loaded on the first YAML file read, not when the package is imported.
+const requireCjs = createRequire(import.meta.url);
+let yamlModule: typeof Yaml | undefined;
+function yaml(): typeof Yaml {
+  yamlModule ??= requireCjs('yaml') as typeof Yaml;
+  return yamlModule;
+}
 
 /** A source of extra layers for config documents. */
 export interface LayerSource {
@@ -214,7 +223,7 @@ async function parseFile(path: string, parse: FileSourceOptions['parse']): Promi
     const value = parse
       ? parse(text, path)
       : YAML_EXTENSIONS.has(ext)
-        ? YAML.parse(text, { maxAliasCount: 100, uniqueKeys: true })
+        ? yaml().parse(text, { maxAliasCount: 100, uniqueKeys: true })
         : JSON.parse(text);
     assertJson(value);
     return value;

@@ -1,5 +1,15 @@
-import * as semver from 'semver';
+import { createRequire } from 'node:module';
+import type * as Semver from 'semver';
 import { checkKeys, checkOneOf, child, type IssueList, isRecord, parseTime } from './issues.js';
+
+// `semver` (CommonJS) is loaded on the first semver constraint compiled or checked, not when the
+// package is imported: most processes never use one, and loading it costs ~10 ms of start-up.
+const requireCjs = createRequire(import.meta.url);
+let semverModule: typeof Semver | undefined;
+function semver(): typeof Semver {
+  semverModule ??= requireCjs('semver') as typeof Semver;
+  return semverModule;
+}
 
 /**
  * The context a rollout or flag is evaluated for. `targetingKey` (OpenFeature's name) or `userId`
@@ -133,13 +143,14 @@ function toNumber(value: unknown): number {
  * reports are few, so after warm-up a comparison costs a map lookup instead of a parse.
  */
 const SEMVER_MEMO_LIMIT = 1024;
-const semverMemo = new Map<string, semver.SemVer | null>();
-function semverParser(): (value: unknown) => semver.SemVer | null {
+const semverMemo = new Map<string, Semver.SemVer | null>();
+function semverParser(): (value: unknown) => Semver.SemVer | null {
+  const { parse } = semver();
   return (value) => {
     if (typeof value !== 'string') return null;
     let parsed = semverMemo.get(value);
     if (parsed === undefined) {
-      parsed = semver.parse(value);
+      parsed = parse(value);
       if (semverMemo.size >= SEMVER_MEMO_LIMIT) semverMemo.clear();
       semverMemo.set(value, parsed);
     }
@@ -243,7 +254,7 @@ export function compileConstraint(constraint: Constraint): Predicate {
     return op === 'before' ? (ctx) => parseTime(read(ctx)) < target : (ctx) => parseTime(read(ctx)) > target;
   }
   if (op === 'semver_satisfies') {
-    const range = new semver.Range(String(constraint.value));
+    const range = new (semver().Range)(String(constraint.value));
     const parse = semverParser();
     return (ctx) => {
       const v = parse(read(ctx));
@@ -251,7 +262,7 @@ export function compileConstraint(constraint: Constraint): Predicate {
     };
   }
   if (SEMVER_OPERATORS.has(op)) {
-    const target = semver.parse(String(constraint.value)) as semver.SemVer;
+    const target = semver().parse(String(constraint.value)) as Semver.SemVer;
     const parse = semverParser();
     const test: (c: number) => boolean =
       op === 'semver_eq'
@@ -396,11 +407,11 @@ export function checkConstraint(raw: unknown, pointer: string, issues: IssueList
       );
     }
   } else if (operator === 'semver_satisfies') {
-    if (typeof value !== 'string' || semver.validRange(value) === null) {
+    if (typeof value !== 'string' || semver().validRange(value) === null) {
       issues.add(vp, `operator "semver_satisfies" needs a semver range, got ${JSON.stringify(value)}`, 'format');
     }
   } else if (SEMVER_OPERATORS.has(operator)) {
-    if (typeof value !== 'string' || semver.parse(value) === null) {
+    if (typeof value !== 'string' || semver().parse(value) === null) {
       issues.add(vp, `operator "${operator}" needs a semantic version, got ${JSON.stringify(value)}`, 'format');
     }
   }

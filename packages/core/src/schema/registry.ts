@@ -1,5 +1,6 @@
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
-import addFormatsModule from 'ajv-formats';
+import { createRequire } from 'node:module';
+import type { Ajv2020, Options as AjvOptions, ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
+import type addFormatsModule from 'ajv-formats';
 import {
   ConfigError,
   type ErrorContext,
@@ -13,8 +14,18 @@ import { parseId } from '../model/ref.js';
 import { type CompatibilityReport, checkCompatibility, type SchemaChange } from './compatibility.js';
 import { schemaDefaults } from './defaults.js';
 
-// ajv-formats is CommonJS: under NodeNext its default import is the plugin function itself.
-const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
+// ajv and ajv-formats (CommonJS) are loaded when a registry first checks or compiles a schema, not
+// when the package is imported: a process without schemas never pays for them (~15 ms of start-up).
+// ajv-formats' `module.exports` is the plugin function itself.
+const requireCjs = createRequire(import.meta.url);
+let ajvModules: { Ajv: typeof Ajv2020; addFormats: typeof addFormatsModule.default } | undefined;
+function loadAjv(): NonNullable<typeof ajvModules> {
+  ajvModules ??= {
+    Ajv: (requireCjs('ajv/dist/2020.js') as { Ajv2020: typeof Ajv2020 }).Ajv2020,
+    addFormats: requireCjs('ajv-formats') as typeof addFormatsModule.default,
+  };
+  return ajvModules;
+}
 
 /** One stored version of a schema. */
 export interface SchemaVersion {
@@ -150,7 +161,9 @@ interface Entry {
  * compatibility-checked publishing.
  */
 export class SchemaRegistry {
-  readonly #ajv: Ajv2020;
+  readonly #ajvOptions: AjvOptions;
+  readonly #formats: boolean;
+  #ajvInstance: Ajv2020 | undefined;
   readonly #persistence: SchemaPersistence | undefined;
   readonly #entries = new Map<string, Entry>();
   readonly #validators = new Map<string, ValidateFunction>();
@@ -168,14 +181,25 @@ export class SchemaRegistry {
       throw errors.constraint('SchemaRegistry option "persistence" must have load(id) and save(id, version, schema)');
     }
     this.#persistence = p;
-    this.#ajv = new Ajv2020({
+    this.#ajvOptions = {
       allErrors: true,
       strict: options.strict ?? true,
       allowUnionTypes: true,
       logger: false,
       validateFormats: options.formats ?? true,
-    });
-    if (options.formats ?? true) addFormats(this.#ajv);
+    };
+    this.#formats = options.formats ?? true;
+  }
+
+  /** The registry's ajv instance, created (and ajv loaded) on first use. */
+  get #ajv(): Ajv2020 {
+    if (!this.#ajvInstance) {
+      const { Ajv, addFormats } = loadAjv();
+      const ajv = new Ajv(this.#ajvOptions);
+      if (this.#formats) addFormats(ajv);
+      this.#ajvInstance = ajv;
+    }
+    return this.#ajvInstance;
   }
 
   #entry(id: string): Entry {
