@@ -136,7 +136,7 @@ export function createServiceContext(options: ConfigServiceOptions): ServiceCont
 
   // Schema registrations record their audit event in the same step as the schema (AsyncLocalStorage
   // carries the caller into the registry's persistence hook).
-  const schemaAudit = new AsyncLocalStorage<SchemaAuditContext>();
+  const schemaAudit = new ScopedStorage<SchemaAuditContext>();
   const schemas =
     options.schemas ??
     new SchemaRegistry({
@@ -294,6 +294,37 @@ export function createServiceContext(options: ConfigServiceOptions): ServiceCont
     readVersion,
     writtenButNotAudited,
   };
+}
+
+/**
+ * An AsyncLocalStorage enabled only while a `run` is under way. On Node before 24, an enabled
+ * storage installs promise hooks that every promise of the process pays for until it is disabled:
+ * a schema registration must not slow every later write down.
+ */
+class ScopedStorage<T> extends AsyncLocalStorage<T> {
+  #running = 0;
+
+  override run<R, A extends unknown[]>(store: T, callback: (...args: A) => R, ...args: A): R {
+    this.#running++;
+    let result: R;
+    try {
+      result = super.run(store, callback, ...args);
+    } catch (error) {
+      this.#done();
+      throw error;
+    }
+    if (result instanceof Promise) {
+      result.then(
+        () => this.#done(),
+        () => this.#done(),
+      );
+    } else this.#done();
+    return result;
+  }
+
+  #done(): void {
+    if (--this.#running === 0) this.disable();
+  }
 }
 
 /** GovernanceStore methods that may change the environments: a kept list is dropped around them. */
