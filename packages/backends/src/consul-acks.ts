@@ -25,6 +25,8 @@ export class ConsulAcks {
   #republishing = false;
   /** Acknowledgements waiting for the next transaction. */
   readonly #pending: Array<{ key: string; value: string; resolve: () => void; reject: (error: unknown) => void }> = [];
+  /** The flush under way (or the last one). */
+  #flushing: Promise<void> = Promise.resolve();
 
   constructor(ctx: ConsulStoreContext) {
     this.#ctx = ctx;
@@ -49,7 +51,12 @@ export class ConsulAcks {
     const { key, value } = this.#check(ack);
     return new Promise<void>((resolve, reject) => {
       this.#pending.push({ key, value, resolve, reject });
-      if (this.#pending.length === 1) setImmediate(() => void this.#flush());
+      if (this.#pending.length > 1) return;
+      // One flush at a time (a later value of a key is never overtaken by an earlier one); those
+      // queued meanwhile go together in the next.
+      setImmediate(() => {
+        this.#flushing = this.#flushing.then(() => this.#flush());
+      });
     });
   }
 

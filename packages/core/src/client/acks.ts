@@ -25,8 +25,6 @@ export class Acknowledger {
   #queue: Queued[] = [];
   #running = 0;
   #scheduled = false;
-  /** Requests sent to the store (for tests and benchmarks). */
-  requests = 0;
 
   constructor(ctx: ClientContext) {
     this.#ctx = ctx;
@@ -89,7 +87,6 @@ export class Acknowledger {
     while (this.#running < limit && this.#queue.length > 0) {
       const batch = this.#queue.splice(0, batched ? MAX_ACK_BATCH : 1);
       this.#running++;
-      this.requests++;
       void this.#send(batch).finally(() => {
         this.#running--;
         this.#pump();
