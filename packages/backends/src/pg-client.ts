@@ -4,6 +4,7 @@
  * `pg_terminate_backend`, network loss) is discarded and never crashes the process.
  */
 import { createHash } from 'node:crypto';
+import { errors } from '@summit-config/core/internal';
 import pg from 'pg';
 import {
   isConnectionError,
@@ -124,16 +125,33 @@ export function createPgClient(options: PgClientOptions): SqlClient {
     async transaction(fn) {
       const client = await pool.connect();
       let broken: Error | undefined;
+      // Set once COMMIT was sent behind a `last` statement: the transaction is over, either way.
+      let ended = false;
       try {
         await client.query('BEGIN');
-        const tx: SqlQueryable = { query: (text, params, statement) => run(client, text, params, statement) };
+        const tx: SqlQueryable = {
+          async query(text, params, statement) {
+            if (ended) throw errors.constraint("a statement ran after the transaction's last one");
+            if (statement?.last !== true) return run(client, text, params, statement);
+            ended = true;
+            // pg sends queued queries as soon as the previous one completes: COMMIT follows the
+            // statement at once, without a round trip through this process. If the statement
+            // fails, the server turns the COMMIT of the aborted transaction into a ROLLBACK.
+            const result = run<never>(client, text, params, statement);
+            const commit = client.query('COMMIT');
+            const [ran, committed] = await Promise.allSettled([result, commit]);
+            if (ran.status === 'rejected') throw ran.reason;
+            if (committed.status === 'rejected') throw committed.reason;
+            return ran.value;
+          },
+        };
         const result = await fn(tx);
-        await client.query('COMMIT');
+        if (!ended) await client.query('COMMIT');
         return result;
       } catch (error) {
         if (isConnectionError(error)) {
           broken = error instanceof Error ? error : new Error(String(error));
-        } else {
+        } else if (!ended) {
           await client.query('ROLLBACK').catch((rollbackError: unknown) => {
             broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
           });

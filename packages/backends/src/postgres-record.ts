@@ -21,6 +21,7 @@ import type { SqlQueryable } from './sql-client.js';
 
 /** The statements every write runs: prepared once per connection where the driver can. */
 const PREPARED = { prepare: true } as const;
+const LAST = { prepare: true, last: true } as const;
 /** A `beginAppend` not settled within this long rolls back by itself. */
 const HOLD_LIMIT_MS = 30_000;
 /** Thrown inside a held transaction to roll it back (a ConfigError, so the connection is kept). */
@@ -87,7 +88,8 @@ export function recordMembers(ctx: SqlStoreContext, channel: string, noteWrite: 
         resolveBegin(pending);
         const d = await decision;
         if (!d.commit) throw ROLLED_BACK;
-        await tx.query(commit, [key, version, d.mirrored, verified.createdBy, verified.message], PREPARED);
+        // The commit statement takes the audit chain's lock: COMMIT follows it at once.
+        await tx.query(commit, [key, version, d.mirrored, verified.createdBy, verified.message], LAST);
       });
       done.then(
         () => clearTimeout(guard),

@@ -25,6 +25,13 @@ export interface SqlStatementOptions {
    * connection and reuses the plan, under a name derived from the text. Ignored by the others.
    */
   prepare?: boolean;
+  /**
+   * Inside a transaction: the transaction's last statement. A driver may send COMMIT right behind
+   * it, without waiting for its result (so locks it takes are held for no client round trip); the
+   * statement then resolves once the commit did, and rejects if either failed. Nothing may run
+   * through the transaction after it. Ignored outside a transaction and by other drivers.
+   */
+  last?: boolean;
 }
 
 /** Runs one statement with `$1`-style parameters (never string interpolation of values). */
