@@ -394,6 +394,10 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
       return acks.ack(ack);
     },
 
+    ackMany(items) {
+      return acks.many(items);
+    },
+
     listAcks(refInput) {
       return acks.list(refInput);
     },

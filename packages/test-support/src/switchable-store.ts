@@ -38,6 +38,9 @@ export function switchable(
     listVersions: guard((ref, o) => inner.listVersions(ref, o)),
     append: guard((d, o) => inner.append(d, o)),
     ack: guard((a) => inner.ack?.(a) ?? Promise.resolve()),
+    ...(inner.ackMany && {
+      ackMany: guard((items) => (inner.ackMany as NonNullable<ConfigStore['ackMany']>)(items)),
+    }),
     listAcks: guard((ref) => inner.listAcks?.(ref) ?? Promise.resolve([])),
     replace: guard((d, o) => inner.replace?.(d, o) ?? Promise.resolve()),
     prime: guard((d) => inner.prime?.(d) ?? Promise.resolve()),
