@@ -176,8 +176,9 @@ export class ConfigClient implements AsyncDisposable {
     return this.#ctx.lifecycle.close(async () => {
       this.#closed = true;
       for (const stop of this.#unwatch.splice(0)) stop();
-      await this.#snapshots.flush();
+      // Loads under way finish first, so the snapshot written last holds what they applied.
       await this.#loader.settle();
+      await this.#snapshots.flush();
       // Acknowledgements still queued are dropped (best effort); those under way finish.
       await this.#acks.drain();
       this.#listeners.clear();
