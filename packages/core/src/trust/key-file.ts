@@ -21,8 +21,8 @@ export function readOwnerOnlyFile(file: string, what: string): Buffer {
       fd = openSync(file, 'r');
     } catch (error) {
       const code = (error as { code?: string }).code ?? 'error';
-      if (code === 'ENOENT') throw errors.notFound(`${what} ${JSON.stringify(file)} does not exist`);
-      throw errors.constraint(`cannot read ${what} ${JSON.stringify(file)} (${code})`);
+      const message = `cannot read ${what} ${JSON.stringify(file)} (${code})`;
+      throw code === 'ENOENT' ? errors.notFound(message) : errors.constraint(message);
     }
     const mode = fstatSync(fd).mode & 0o777;
     if (process.platform !== 'win32' && (mode & 0o077) !== 0) {

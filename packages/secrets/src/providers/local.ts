@@ -24,7 +24,7 @@
  *   master key (no key ids), so a storage has one KCV.
  */
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
+import { messageOf, readOwnerOnlyFile } from '@summit-config/core/internal';
 import type { PromoteResult, SecretProvider, SecretStage, SecretVersionInfo } from '../contract.js';
 import { isSecretError, secretError } from '../errors.js';
 import { integerOption, optionError, ProviderKit, providerName, secretValue, versionInfo } from '../provider-kit.js';
@@ -75,38 +75,12 @@ function sameCheckValue(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** `chmod 600 <file>` as a shell command (the file quoted when it needs it). */
-function chmodCommand(file: string): string {
-  return `chmod 600 ${/^[A-Za-z0-9_./+:@=-]+$/.test(file) ? file : `'${file.replace(/'/g, `'\\''`)}'`}`;
-}
-
-/** Reads a key file, refusing one that group or others may read or write (POSIX modes only). */
+/** Reads the master key file, refusing one that group or others may read or write (POSIX modes only). */
 function readKeyFile(file: string, provider: string): Buffer {
-  let fd: number | undefined;
   try {
-    try {
-      fd = openSync(file, 'r');
-    } catch (error) {
-      const code = (error as { code?: string }).code ?? 'error';
-      throw secretError('key', `cannot read the master key file ${JSON.stringify(file)} (${code})`, { provider });
-    }
-    // The mode of the file opened (not of a path that could change meanwhile), checked before reading.
-    const mode = fstatSync(fd).mode & 0o777;
-    if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
-      throw secretError(
-        'key',
-        `the master key file ${JSON.stringify(file)} has mode 0${mode.toString(8).padStart(3, '0')}: it is readable or writable by group or others; restrict it to its owner with \`${chmodCommand(file)}\``,
-        { provider },
-      );
-    }
-    try {
-      return readFileSync(fd);
-    } catch (error) {
-      const code = (error as { code?: string }).code ?? 'error';
-      throw secretError('key', `cannot read the master key file ${JSON.stringify(file)} (${code})`, { provider });
-    }
-  } finally {
-    if (fd !== undefined) closeSync(fd);
+    return readOwnerOnlyFile(file, 'the master key file');
+  } catch (error) {
+    throw secretError('key', messageOf(error), { provider });
   }
 }
 
