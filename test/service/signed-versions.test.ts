@@ -49,6 +49,11 @@ function signed(h: Harness, signer = writer): ConfigService {
   });
 }
 
+/** A production change of REF to `pool` (needs two approvals), proposed by alice. */
+function proposeProduction(svc: ConfigService, pool: number) {
+  return svc.propose(actors.alice, { ref: REF, config: { pool }, overrides: { production: { pool } } });
+}
+
 async function rejects(p: Promise<unknown>): Promise<{ code: string; reason?: string }> {
   try {
     await p;
@@ -81,11 +86,7 @@ describe.each(BACKINGS)('signed versions (%s)', (backing) => {
         );
         await svc.delete(actors.root, REF, { emergency: true });
         await svc.rollback(actors.root, REF, { emergency: true });
-        const r = await svc.propose(actors.alice, {
-          ref: REF,
-          config: { pool: 3 },
-          overrides: { production: { pool: 3 } },
-        });
+        const r = await proposeProduction(svc, 3);
         await svc.approve(actors.bob, r.id);
         await svc.approve(actors.carol, r.id);
         await svc.apply(actors.alice, r.id);
@@ -131,11 +132,7 @@ describe.each(BACKINGS)('signed versions (%s)', (backing) => {
         const headBefore = async () => (await h.store.getHead(ref, { consistent: true }))?.version;
 
         // 1. Approvals typed into the governance storage (what store credentials allow).
-        const r1 = await svc.propose(actors.alice, {
-          ref: REF,
-          config: { pool: 66 },
-          overrides: { production: { pool: 66 } },
-        });
+        const r1 = await proposeProduction(svc, 66);
         const forge = (id: string, change: (r: ChangeRequest) => ChangeRequest) =>
           h.governance.updateRequest(id, (cur) => ({ value: { ...change(cur), revision: cur.revision + 1 } }));
         await forge(r1.id, (cur) => ({
@@ -153,11 +150,7 @@ describe.each(BACKINGS)('signed versions (%s)', (backing) => {
         expect(await headBefore()).toBe(1);
 
         // 2. Real approvals, then the proposal swapped behind them.
-        const r2 = await svc.propose(actors.alice, {
-          ref: REF,
-          config: { pool: 2 },
-          overrides: { production: { pool: 2 } },
-        });
+        const r2 = await proposeProduction(svc, 2);
         await svc.approve(actors.bob, r2.id);
         await svc.approve(actors.carol, r2.id);
         await forge(r2.id, (cur) => ({ ...cur, proposed: { ...cur.proposed, config: { pool: 666 } } }));
@@ -165,11 +158,7 @@ describe.each(BACKINGS)('signed versions (%s)', (backing) => {
         expect(await headBefore()).toBe(1);
 
         // 3. One real approval of two, the status set to approved by hand.
-        const r3 = await svc.propose(actors.alice, {
-          ref: REF,
-          config: { pool: 3 },
-          overrides: { production: { pool: 3 } },
-        });
+        const r3 = await proposeProduction(svc, 3);
         await svc.approve(actors.bob, r3.id);
         await forge(r3.id, (cur) => ({ ...cur, status: 'approved' }));
         expect((await rejects(svc.apply(actors.alice, r3.id))).code).toBe('INSUFFICIENT_APPROVERS');
@@ -177,11 +166,7 @@ describe.each(BACKINGS)('signed versions (%s)', (backing) => {
 
         // 4. An approval signed by a key nobody trusts.
         const rogue = signed(h, createSigner(generateSigningKey().privateKeyPem));
-        const r4 = await svc.propose(actors.alice, {
-          ref: REF,
-          config: { pool: 4 },
-          overrides: { production: { pool: 4 } },
-        });
+        const r4 = await proposeProduction(svc, 4);
         await rogue.approve(actors.bob, r4.id);
         await svc.approve(actors.carol, r4.id);
         expect(await rejects(svc.apply(actors.alice, r4.id))).toMatchObject({ code: 'SIGNATURE_INVALID' });
@@ -189,11 +174,7 @@ describe.each(BACKINGS)('signed versions (%s)', (backing) => {
         await rogue.close();
 
         // The untouched path still works.
-        const r5 = await svc.propose(actors.alice, {
-          ref: REF,
-          config: { pool: 5 },
-          overrides: { production: { pool: 5 } },
-        });
+        const r5 = await proposeProduction(svc, 5);
         await svc.approve(actors.bob, r5.id);
         await svc.approve(actors.carol, r5.id);
         expect((await svc.apply(actors.alice, r5.id)).status).toBe('applied');

@@ -25,12 +25,11 @@ import {
   isConfigError,
   refKey,
   type Signer,
-  signVersion,
   type TrustRoot,
   type VersionTrustCode,
   type WriteFence,
 } from '@summit-config/core';
-import { createVersion, delay, throwIfAborted } from '@summit-config/core/internal';
+import { delay, signedCopy, throwIfAborted } from '@summit-config/core/internal';
 
 export const DRIFT_KINDS = [
   'head-mismatch',
@@ -383,21 +382,10 @@ async function resign(
   if (!head || head.version !== version - 1 || !options.signer) return undefined;
   const base = await record.getVersion(ref, head.version, { consistent: true, signal: options.signal });
   if (!base) return undefined;
-  const doc = signVersion(
-    createVersion(
-      {
-        ref,
-        config: base.config,
-        overrides: { ...base.overrides },
-        rollout: base.rollout,
-        metadata: base.metadata.deleted === true ? { deleted: true } : {},
-        createdBy: options.signer.principal ?? 'summit-agent',
-        message: `repair: v${version} in ${tier} did not verify; v${head.version} re-signed in its place`,
-      },
-      version,
-    ),
-    options.signer,
-  );
+  const doc = signedCopy(base, version, options.signer, {
+    createdBy: options.signer.principal ?? 'summit-agent',
+    message: `repair: v${version} in ${tier} did not verify; v${head.version} re-signed in its place`,
+  });
   await record.append(doc, { fence: options.fence, signal: options.signal });
   return doc;
 }

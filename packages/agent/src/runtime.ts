@@ -97,16 +97,17 @@ export async function openRuntime(config: AgentConfig, options: RuntimeOptions):
     const keys = await openTrust(config.trust, options.principal ? { principal: options.principal } : {});
     const tiers: ConfigStore[] = [];
     let consulDenied: Promise<ConfigError | undefined> | undefined;
-    if (consul) {
+    // One connection description for the store and the audit anchor beside it.
+    const consulConnection = consul && {
+      address: consul.address,
+      token: consul.token,
+      prefix: consul.prefix,
+      timeoutMs: consul.timeoutMs,
+      ...(consul.tls ? { tls: await consulTlsOptions(consul.tls) } : {}),
+    };
+    if (consul && consulConnection) {
       const { createConsulStore } = await import('@summit-config/backends/consul');
-      const consulStore = createConsulStore({
-        address: consul.address,
-        token: consul.token,
-        prefix: consul.prefix,
-        timeoutMs: consul.timeoutMs,
-        historyLimit: consul.historyLimit,
-        ...(consul.tls ? { tls: await consulTlsOptions(consul.tls) } : {}),
-      });
+      const consulStore = createConsulStore({ ...consulConnection, historyLimit: consul.historyLimit });
       tiers.push(consulStore);
       closers.push(() => consulStore.close());
       consulDenied = consulAccessDenied(consulStore, consul.timeoutMs);
@@ -168,7 +169,7 @@ export async function openRuntime(config: AgentConfig, options: RuntimeOptions):
     });
     const denied = await consulDenied;
     if (denied) throw denied;
-    const auditAnchors = await openAuditAnchors(config, keys, closers);
+    const auditAnchors = await openAuditAnchors(consulConnection, keys, closers);
     // The embedded default's key was just generated: what the directory already holds was written
     // by its owner before signing existed; it is signed now, once (docs/trust.md, "embedded").
     if (keys.generated && keys.signer && governance) {
@@ -246,21 +247,14 @@ export async function openRuntime(config: AgentConfig, options: RuntimeOptions):
  * checkpoint file (when configured; the embedded default's is beside its data directory).
  */
 async function openAuditAnchors(
-  config: AgentConfig,
+  consulConnection: import('@summit-config/backends/consul').ConsulAuditAnchorOptions | undefined,
   keys: OpenedTrust,
   closers: Array<() => Promise<unknown>>,
 ): Promise<AuditAnchor[]> {
   const anchors: AuditAnchor[] = [];
-  const { consul } = config.stores;
-  if (consul) {
+  if (consulConnection) {
     const { createConsulAuditAnchor } = await import('@summit-config/backends/consul');
-    const anchor = createConsulAuditAnchor({
-      address: consul.address,
-      token: consul.token,
-      prefix: consul.prefix,
-      timeoutMs: consul.timeoutMs,
-      ...(consul.tls ? { tls: await consulTlsOptions(consul.tls) } : {}),
-    });
+    const anchor = createConsulAuditAnchor(consulConnection);
     closers.unshift(() => anchor.close());
     anchors.push(anchor);
   }

@@ -182,7 +182,7 @@ export async function healRef(
 
   const copies: ConfigVersion[] = [];
   const losers: ConfigVersion[] = [];
-  const forged: Array<{ version: number; record: ConfigVersion | undefined }> = [];
+  const forged: Array<{ entry: RejectedVersion; record: ConfigVersion | undefined }> = [];
   for (const v of [...examine].sort((a, b) => a - b)) {
     throwIfAborted(signal);
     const m = v <= mHead ? await fromMirror(v) : undefined;
@@ -191,8 +191,9 @@ export async function healRef(
     const failure = options.trust && checkVersionTrust(m, options.trust);
     if (failure) {
       // Never copied, never re-appended: the record's own version of the number (if any) replaces it.
-      forged.push({ version: v, record: r });
-      report.rejected.push({ ref: key, version: v, tier: mirror.name, ...failure, repaired: false });
+      const entry: RejectedVersion = { ref: key, version: v, tier: mirror.name, ...failure, repaired: false };
+      forged.push({ entry, record: r });
+      report.rejected.push(entry);
       continue;
     }
     if (r?.checksum === m.checksum) continue;
@@ -265,10 +266,10 @@ export async function healRef(
   // 2c. Forged mirror versions the record holds a verified version of: the record's replaces them.
   for (const f of forged) {
     if (!f.record || (options.trust && checkVersionTrust(f.record, options.trust))) continue;
-    await need(mirror, 'replace')(f.record, { reason: `repair: ${mirror.name} v${f.version} does not verify`, fence });
-    const entry = report.rejected.find((x) => x.ref === key && x.version === f.version && !x.repaired);
-    if (entry) entry.repaired = true;
-    report.copied.push({ ref: key, version: f.version, from: record.name, to: mirror.name });
+    const { version } = f.entry;
+    await need(mirror, 'replace')(f.record, { reason: `repair: ${mirror.name} v${version} does not verify`, fence });
+    f.entry.repaired = true;
+    report.copied.push({ ref: key, version, from: record.name, to: mirror.name });
   }
 
   // 3. The record's versions the mirror lacks (the latest `historyLimit` of them).

@@ -69,4 +69,5 @@ export * from './store/rotation-policies.js';
 export * from './store/secret-storage.js';
 export * from './store/sql-client.js';
 export { createOwnerOnlyFile, readOwnerOnlyFile } from './trust/key-file.js';
+export { signedCopy } from './trust/versions.js';
 export { abortReason, backoffDelay, delay, Lifecycle, ListenerSet, onAbort, throwIfAborted } from './util/index.js';

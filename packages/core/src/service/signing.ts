@@ -7,8 +7,7 @@
  */
 import { errors, isConfigError } from '../errors/config-error.js';
 import { refKey } from '../model/ref.js';
-import { createVersion } from '../model/version.js';
-import { checkVersionTrust, signVersion } from '../trust/versions.js';
+import { checkVersionTrust, signedCopy } from '../trust/versions.js';
 import type { ServiceContext } from './context.js';
 import { optionsObject } from './inputs.js';
 import type { ConfigService, ResignReport } from './types.js';
@@ -39,23 +38,17 @@ export function signingMethods(ctx: ServiceContext): Pick<ConfigService, 'resign
           report.resigned.push({ ref: key, from: head.version, to: head.version + 1, reason: failure.code });
           continue;
         }
-        const next = signVersion(
-          createVersion(
-            {
-              ref: head.ref,
-              config: doc.config,
-              overrides: { ...doc.overrides },
-              rollout: doc.rollout,
-              metadata:
-                doc.metadata.deleted === true ? { deleted: true, resignOf: head.version } : { resignOf: head.version },
-              createdBy: actor.id,
-              message: `re-signed v${head.version} (${failure.code})`,
-              createdAt: now(),
-            },
-            head.version + 1,
-            ctx.limits,
-          ),
+        const next = signedCopy(
+          doc,
+          head.version + 1,
           signer,
+          {
+            createdBy: actor.id,
+            message: `re-signed v${head.version} (${failure.code})`,
+            metadata: { resignOf: head.version },
+            createdAt: now(),
+          },
+          ctx.limits,
         );
         let written: typeof next;
         try {

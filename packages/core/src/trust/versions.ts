@@ -16,7 +16,7 @@
 import { ConfigError, type ErrorContext } from '../errors/config-error.js';
 import { canonicalJson, isPlainObject, type JsonObject, type JsonValue } from '../model/json.js';
 import { refKey } from '../model/ref.js';
-import { type ConfigVersion, computeChecksum } from '../model/version.js';
+import { type ConfigVersion, computeChecksum, createVersion, type DocumentLimits } from '../model/version.js';
 import type { Signer, TrustRoot } from './keys.js';
 
 export const VERSION_SIGNATURE_PREFIX = 'summit-version-sig-v1\n';
@@ -106,4 +106,34 @@ export function assertVersionTrusted(doc: ConfigVersion, trust: TrustRoot, backe
     });
   }
   return doc;
+}
+
+/**
+ * `base`'s content (and its tombstone flag) again as version `version`, signed by `signer`: how a
+ * head that does not verify is replaced without rewriting history (`resignHeads`, drift repair).
+ */
+export function signedCopy(
+  base: ConfigVersion,
+  version: number,
+  signer: Signer,
+  fields: { createdBy: string; message: string; metadata?: JsonObject; createdAt?: Date },
+  limits?: DocumentLimits,
+): ConfigVersion {
+  return signVersion(
+    createVersion(
+      {
+        ref: base.ref,
+        config: base.config,
+        overrides: { ...base.overrides },
+        rollout: base.rollout,
+        metadata: { ...(base.metadata.deleted === true ? { deleted: true } : {}), ...fields.metadata },
+        createdBy: fields.createdBy,
+        message: fields.message,
+        ...(fields.createdAt ? { createdAt: fields.createdAt } : {}),
+      },
+      version,
+      limits,
+    ),
+    signer,
+  );
 }
