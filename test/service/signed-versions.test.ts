@@ -243,6 +243,9 @@ describe('a trusting client (memory store)', () => {
           trust,
           onError: (e) => errors.push(e as never),
         });
+        // Everything the client ever handed the application, recorded as it happened.
+        const seen: unknown[] = [];
+        client.watch('*', (change) => seen.push(change.value));
         try {
           const forged = (version: number, over: Record<string, unknown>) => {
             const doc = createVersion({ ref, config: { pool: 666 }, createdBy: 'mallory', ...over }, version);
@@ -266,6 +269,8 @@ describe('a trusting client (memory store)', () => {
             await new Promise((r) => setTimeout(r, 20));
           }
           expect(client.get('db')).toEqual({ pool: 5 });
+          // The only change ever delivered is the signed one: no forged value, no forged deletion.
+          expect(seen).toEqual([{ pool: 5 }]);
         } finally {
           await client.close();
         }
