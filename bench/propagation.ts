@@ -1,10 +1,12 @@
 /**
  * `pnpm bench propagation`: write-to-callback latency across processes through the real Consul.
- * This process appends; a forked child watches and reports when each callback ran (wall clock, same
- * host). The anchor, measured in the same run, is a bare watch: a plain HTTP PUT of a small value
- * here and a plain recursive blocking GET loop in another child. Changes alternate between the
- * two, so that machine noise hits both alike. Each change waits for the previous one
- * to arrive (plus a small random gap), so nothing coalesces.
+ * Three series, each writing here and timing the callback in a forked child (wall clock, same host):
+ * - store:   a Consul store's `append` to a Consul store's watch;
+ * - service: `service.set` (RBAC, schema, signature, audit, over the failover chain of Consul and
+ *   PostgreSQL) to a config client's `watch` callback (the client over its own chain);
+ * - bare (the anchor): a plain HTTP PUT of a small value to a plain recursive blocking GET loop.
+ * Changes rotate between the series (the order rotates too), so that machine noise hits all alike.
+ * Each change waits for the previous one to arrive (plus a small random gap), so nothing coalesces.
  */
 import { fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -15,6 +17,7 @@ import { createConsulStore } from '@summit-config/backends/consul';
 import { parseRef } from '@summit-config/core';
 import { createVersion } from '@summit-config/core/internal';
 import { percentile, round } from './_measure.js';
+import { openBenchService } from './lib/writes-service.js';
 
 const CHANGES = Number(process.env.BENCH_CHANGES ?? 500);
 const WARMUP = 20;
@@ -29,8 +32,8 @@ interface Arrival {
   at: number;
 }
 
-function startChild(mode: 'store' | 'bare', prefix: string) {
-  const child = fork(join(here, 'lib', 'propagation-child.ts'), [mode, address, prefix], {
+function startChild(mode: 'store' | 'bare' | 'client', prefix: string, schema = '') {
+  const child = fork(join(here, 'lib', 'propagation-child.ts'), [mode, address, prefix, schema], {
     cwd: root,
     execArgv: ['--import', 'tsx', '--conditions=source'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -110,12 +113,25 @@ const barePut = (version: number) =>
   });
 await barePut(0);
 
+const bench = await openBenchService();
+let serviceVersion = 0;
+const serviceSet = async () => {
+  const doc = await bench.service.set(bench.actor, {
+    ref: 'app:prop/settings',
+    config: { n: serviceVersion + 1, notes: 'x'.repeat(200) },
+  });
+  serviceVersion = doc.version;
+};
+await serviceSet();
+
 const storeChild = startChild('store', prefix);
 const bareChild = startChild('bare', barePrefix);
-await Promise.all([storeChild.ready, bareChild.ready]);
+const clientChild = startChild('client', bench.prefix, bench.schema);
+await Promise.all([storeChild.ready, bareChild.ready, clientChild.ready]);
 
 const storeLatencies: number[] = [];
 const bareLatencies: number[] = [];
+const serviceLatencies: number[] = [];
 const gap = () => new Promise((r) => setTimeout(r, 1 + Math.random() * 2));
 
 async function storeOne(record: boolean): Promise<void> {
@@ -139,29 +155,33 @@ async function bareOne(record: boolean): Promise<void> {
   if (record) bareLatencies.push(at - sent);
 }
 
-for (let i = 0; i < WARMUP; i++) {
-  await storeOne(false);
-  await bareOne(false);
+async function serviceOne(record: boolean): Promise<void> {
+  const version = serviceVersion + 1;
+  const arrived = clientChild.arrival('app:prop/settings', version);
+  const sent = now();
+  await serviceSet();
+  const { at } = await arrived;
+  progress = Date.now();
+  if (record) serviceLatencies.push(at - sent);
 }
-// Alternate store and bare change by change (which goes first alternates too), so that both see
-// the same machine noise.
+
+const series = [storeOne, bareOne, serviceOne];
+for (let i = 0; i < WARMUP; i++) for (const one of series) await one(false);
+// Rotate the series change by change (which goes first rotates too), so that all see the same
+// machine noise.
 for (let i = 0; i < CHANGES; i++) {
-  if (i % 2 === 0) {
-    await storeOne(true);
+  for (let k = 0; k < series.length; k++) {
+    await (series[(i + k) % series.length] as (record: boolean) => Promise<void>)(true);
     await gap();
-    await bareOne(true);
-  } else {
-    await bareOne(true);
-    await gap();
-    await storeOne(true);
   }
-  await gap();
 }
 
 finished = true;
 storeChild.child.disconnect();
 bareChild.child.disconnect();
+clientChild.child.disconnect();
 await store.close();
+await bench.close();
 await new Promise<void>((resolve) => {
   const req = request(
     { host: url.hostname, port: url.port, path: `/v1/kv/${prefix}?recurse`, method: 'DELETE', agent },
@@ -179,6 +199,8 @@ const p50 = percentile(storeLatencies, 50);
 const p99 = percentile(storeLatencies, 99);
 const bareP50 = percentile(bareLatencies, 50);
 const bareP99 = percentile(bareLatencies, 99);
+const serviceP50 = percentile(serviceLatencies, 50);
+const serviceP99 = percentile(serviceLatencies, 99);
 console.log(
   JSON.stringify({
     bench: 'propagation',
@@ -189,5 +211,9 @@ console.log(
     bare_p99_ms: round(bareP99, 3),
     ratio_p50: round(p50 / bareP50),
     ratio_p99: round(p99 / bareP99),
+    service_p50_ms: round(serviceP50, 3),
+    service_p99_ms: round(serviceP99, 3),
+    ratio_service_p50: round(serviceP50 / bareP50),
+    ratio_service_p99: round(serviceP99 / bareP99),
   }),
 );

@@ -2,6 +2,8 @@
  * The receiving side of bench/propagation.ts, run in its own process (forked with IPC).
  *   mode "store": a Consul store watch on the `global` scope of <prefix> (watch-child.ts).
  *   mode "bare":  a plain recursive blocking-query loop (node:http) on <prefix>.
+ *   mode "client": a config client of app `prop` (environment `staging`) over the failover chain of
+ *                 <prefix> and PostgreSQL schema <schema>, reporting `client.watch('settings')`.
  * Sends { ready } once its watch is established, then { key, version, at } per change, where `at` is
  * wall-clock milliseconds (performance.timeOrigin + performance.now()) when the callback ran.
  */
@@ -9,10 +11,27 @@ import { Agent, request } from 'node:http';
 import { createConsulStore } from '@summit-config/backends/consul';
 import { now, reportWatch, send } from './watch-child.js';
 
-const [mode, address, prefix] = process.argv.slice(2) as [string, string, string];
+const [mode, address, prefix, schema] = process.argv.slice(2) as [string, string, string, string];
 
 if (mode === 'store') {
   reportWatch(createConsulStore({ address, prefix }));
+} else if (mode === 'client') {
+  const { createFailoverStore } = await import('@summit-config/backends');
+  const { createPostgresStore } = await import('@summit-config/backends/postgres');
+  const { createConfigClient } = await import('@summit-config/core');
+  const store = createFailoverStore({
+    tiers: [
+      createConsulStore({ address, prefix }),
+      createPostgresStore({ connectionString: process.env.DATABASE_URL as string, schema }),
+    ],
+  });
+  const client = await createConfigClient({ store, app: 'prop', environment: 'staging' });
+  client.watch('settings', (change) => {
+    const at = now();
+    send({ key: `app:prop/${change.id}`, version: change.version, at });
+  });
+  send({ ready: true });
+  process.on('disconnect', () => void client.close().then(() => store.close().then(() => process.exit(0))));
 } else {
   const agent = new Agent({ keepAlive: true });
   const url = new URL(address);

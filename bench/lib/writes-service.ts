@@ -70,8 +70,12 @@ async function dropSchema(schema: string): Promise<void> {
   }
 }
 
-/** `service.set` per second at `concurrency`, each writer on its own ref. */
-export async function measureServiceWrites(concurrency: number, durationMs: number): Promise<number> {
+/**
+ * The benchmark's change service over a fresh prefix and schema: the failover chain (Consul mirror
+ * + PostgreSQL record), PostgreSQL governance, a signer, the schema of `settings` registered and a
+ * global document written. `close` drops the prefix and the schema.
+ */
+export async function openBenchService(concurrency = 1) {
   const tag = randomUUID().slice(0, 8);
   const prefix = `bench-service-${tag}/`;
   const schema = `bench_service_${tag}`;
@@ -98,20 +102,34 @@ export async function measureServiceWrites(concurrency: number, durationMs: numb
       { name: 'staging', production: false, parent: 'dev' },
     ],
   });
-  const versions = new Array<number>(concurrency).fill(0);
+  const close = async () => {
+    await service.close();
+    await store.close();
+    await governance.close();
+    await dropPrefix(prefix);
+    await dropSchema(schema);
+  };
   try {
     await service.registerSchema(ACTOR, 'settings', SCHEMA);
     await service.set(ACTOR, { ref: 'global/settings', config: { port: 5432, pool: { min: 1, max: 10 } } });
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { service, actor: ACTOR, prefix, schema, close };
+}
+
+/** `service.set` per second at `concurrency`, each writer on its own ref. */
+export async function measureServiceWrites(concurrency: number, durationMs: number): Promise<number> {
+  const { service, close } = await openBenchService(concurrency);
+  const versions = new Array<number>(concurrency).fill(0);
+  try {
     return await throughput(concurrency, durationMs, async (w) => {
       const v = (versions[w] as number) + 1;
       await service.set(ACTOR, { ref: `app:bench-${w}/settings`, config: benchConfig(w, v) });
       versions[w] = v;
     });
   } finally {
-    await service.close();
-    await store.close();
-    await governance.close();
-    await dropPrefix(prefix);
-    await dropSchema(schema);
+    await close();
   }
 }

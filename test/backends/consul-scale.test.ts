@@ -1,6 +1,7 @@
 /**
  * 1 000 refs watched through one watch: one blocking connection to Consul, counted from the
- * kernel's socket table (/proc/net/tcp{,6}) joined with this process's file descriptors.
+ * kernel's socket table (/proc/net/tcp{,6}) joined with this process's file descriptors, and the
+ * heads tree listed once, the changes arriving through the scope's feed.
  */
 
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
@@ -97,9 +98,13 @@ describe('consul watch at scale', () => {
         );
       }
       expect(connectionsTo(consulPort)).toBe(baseline + 1);
-      // One sync request, then at most one blocking request per change (fewer when changes coalesce).
+      // One sync (the feed, made when absent, then the tree, listed once), then at most one blocking
+      // request on the feed per change (fewer when changes coalesce), each carrying its document.
       const stats = watcher.watchStats().global;
-      expect(stats?.requests).toBeLessThanOrEqual(1 + changed.length + 1);
+      expect(stats?.listings).toBe(1);
+      expect(stats?.requests).toBeLessThanOrEqual(3 + changed.length + 1);
+      expect(stats?.fed).toBe(changed.length);
+      expect(stats?.inlined).toBe(changed.length);
       expect(stats?.failures).toBe(0);
     } finally {
       for (const stop of stops) stop();

@@ -311,6 +311,9 @@ describe('consul store: tampering is detected, never served', () => {
     await store.append(doc('global/w', 1));
     await w.until((e) => e.some((c) => c.key === 'global/w'));
     await raw.put(`${store.prefix}heads/global/w`, '{"version":"x"}');
+    // A feed that is not one makes the watch list the tree, where it finds the bad head; the next
+    // append replaces the feed (a new feed id: the watch lists the tree again) and is delivered.
+    await raw.put(`${store.prefix}feed/global`, 'not a feed');
     await store.append(doc('global/w2', 1));
     await w.until((e) => e.some((c) => c.key === 'global/w2'));
     expect(w.errors.some((e) => isConfigError(e, 'CHECKSUM_MISMATCH'))).toBe(true);

@@ -15,6 +15,7 @@
  * same-number conflicts by the design's rule). Instances are only reported: the agent cannot make
  * another process apply a version.
  */
+import { getMaxListeners, setMaxListeners } from 'node:events';
 import type { FailoverStore, ReconcileReport } from '@summit-config/backends';
 import {
   type ConfigRef,
@@ -125,6 +126,8 @@ async function forEach<T>(
   signal: AbortSignal | undefined,
   fn: (item: T) => Promise<void>,
 ) {
+  // Each worker's request listens on the run's signal: `width` listeners at once are expected.
+  if (signal) setMaxListeners(Math.max(getMaxListeners(signal), width * 2 + 10), signal);
   let next = 0;
   const worker = async () => {
     while (next < items.length) {

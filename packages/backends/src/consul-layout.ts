@@ -8,6 +8,7 @@
  *   <prefix>provisional/<scope>/<id>/<N>                a version written while the record was
  *                                                       unreachable (value: its checksum); never pruned
  *   <prefix>epoch                                       the failover chain's epoch (the record's copy)
+ *   <prefix>feed/<scope>                                the scope's change feed (consul-feed.ts)
  *
  * Ids contain `/` (and may contain a `v` segment), so keys are parsed from known anchors: a scope
  * never contains `/`; a doc key ends in `/v/<digits>`; an ack key ends in `/<env>/<instance>`.
@@ -92,6 +93,10 @@ export class Layout {
   }
   epoch(): string {
     return `${this.prefix}epoch`;
+  }
+  /** The change feed of a scope, rewritten with every head of the scope it moves. */
+  feed(scope: Scope): string {
+    return `${this.prefix}feed/${scope}`;
   }
 
   /** `{ ref, version }` of a provisional key, or `undefined` for a key that is not one. */

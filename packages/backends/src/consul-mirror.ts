@@ -14,8 +14,9 @@ import {
 import { errors, serializeVersion, verifyVersion } from '@summit-config/core/internal';
 import type { ConsulStoreContext } from './consul-context.js';
 import { fencedOut, fenceOf, fenceRefused, incomplete, notLeader, txnFailure } from './consul-errors.js';
+import type { ChangeFeed } from './consul-feed.js';
 import { encodeHead } from './consul-layout.js';
-import { MAX_TXN_OPS } from './consul-txn-batch.js';
+import { FEED_TXN_RESERVE, MAX_TXN_OPS } from './consul-txn-batch.js';
 import { base64, type TxnOp } from './consul-wire.js';
 
 export type MirrorMembers = Required<
@@ -40,6 +41,7 @@ export async function readProvisional(
 /** The mirror members of a store; `prune` runs after a successful `extend` (history pruning). */
 export function mirrorMembers(
   ctx: ConsulStoreContext,
+  feed: ChangeFeed,
   prune: (ref: ConfigRef, version: number) => void,
 ): MirrorMembers {
   const { backend, http, layout, lifecycle, opts, headIndex } = ctx;
@@ -83,9 +85,10 @@ export function mirrorMembers(
           ? { KV: { Verb: 'check-not-exists', Key: headKey } }
           : { KV: { Verb: 'check-index', Key: headKey, Index: observed } },
       );
-      let bytes = Buffer.byteLength(JSON.stringify(ops), 'utf8') + 400;
+      // Room for the head's operation and the feed's.
+      let bytes = Buffer.byteLength(JSON.stringify(ops), 'utf8') + 400 + FEED_TXN_RESERVE;
       const start = i;
-      while (i < docs.length && ops.length < MAX_TXN_OPS - 1) {
+      while (i < docs.length && ops.length < MAX_TXN_OPS - 2) {
         const d = docs[i] as ConfigVersion;
         const body = serializeVersion(d);
         const size = Buffer.byteLength(body, 'utf8');
@@ -100,7 +103,8 @@ export function mirrorMembers(
       }
       const top = docs[i - 1] as ConfigVersion;
       ops.push({ KV: { Verb: 'set', Key: headKey, Value: base64(encodeHead(top.version, top.checksum)) } });
-      const out = await http.txn(ops, { signal: o.signal });
+      const change = { id: ref.id, version: top.version, checksum: top.checksum, doc: serializeVersion(top) };
+      const out = await feed.commit(ref.scope, [change], ops, (t) => http.txn(t, { signal: o.signal }));
       if (!out.ok) {
         headIndex.forget(key);
         if (fenceRefused(fenceOp, out.errors)) throw fencedOut(backend, ref, top.version);

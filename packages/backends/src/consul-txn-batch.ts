@@ -11,13 +11,31 @@
  * their own operations); the other groups of the batch were only rolled back with them and are sent
  * again. Two groups for the same ref never share a batch, so a group's failure is always caused by
  * state Consul already held, never by a sibling.
+ *
+ * Every group that moves a head carries its change for the scope's feed (consul-feed.ts): a batch
+ * holds groups of one scope, the feed's operation goes last, and a scope has one transaction in
+ * flight at a time (the next batch of that scope gathers what queued meanwhile).
  */
+import type { Scope } from '@summit-config/core';
 import { abortReason, onAbort } from '@summit-config/core/internal';
+import { type ChangeFeed, FEED_MAX_BYTES, type FeedChange } from './consul-feed.js';
 import type { ConsulHttp } from './consul-http.js';
-import type { TxnError, TxnOp } from './consul-wire.js';
+import type { TxnError, TxnOp, TxnOutcome } from './consul-wire.js';
 
 /** Operations per transaction Consul 1.8 accepts. */
 export const MAX_TXN_OPS = 64;
+
+/** Request bytes kept free in a transaction for the feed's operation (base64 value, key, framing). */
+export const FEED_TXN_RESERVE = Math.ceil((FEED_MAX_BYTES * 4) / 3) + 1024;
+
+/** What a group carries besides its operations. */
+export interface GroupOptions {
+  signal?: AbortSignal | undefined;
+  /** The change this group makes to its scope's feed. */
+  feed?: { scope: Scope; change: FeedChange } | undefined;
+  /** Never shares a transaction (a fenced write: its lock check must fail only itself). */
+  alone?: boolean;
+}
 
 export type GroupOutcome =
   | { ok: true; results: Array<{ KV?: { Key: string; ModifyIndex: number } }> }
@@ -29,6 +47,8 @@ interface Group {
   ops: TxnOp[];
   bytes: number;
   signal: AbortSignal | undefined;
+  feed: GroupOptions['feed'];
+  alone: boolean;
   settled: boolean;
   resolve: (outcome: GroupOutcome) => void;
   reject: (error: unknown) => void;
@@ -37,21 +57,26 @@ interface Group {
 
 export class TxnBatcher {
   readonly #http: ConsulHttp;
+  readonly #feed: ChangeFeed;
   readonly #maxBytes: number;
   readonly #maxInFlight: number;
   #queue: Group[] = [];
   #inFlight = 0;
+  /** Scopes with a transaction in flight. */
+  readonly #busy = new Set<Scope>();
   /** Transactions sent, groups carried, and groups sent again after a sibling's failure. */
   readonly stats = { transactions: 0, groups: 0, retried: 0 };
 
-  constructor(http: ConsulHttp, options: { maxBytes: number; maxInFlight: number }) {
+  constructor(http: ConsulHttp, feed: ChangeFeed, options: { maxBytes: number; maxInFlight: number }) {
     this.#http = http;
+    this.#feed = feed;
     this.#maxBytes = options.maxBytes;
     this.#maxInFlight = options.maxInFlight;
   }
 
   /** Commits `ops` atomically (possibly alongside other groups); resolves with this group's outcome. */
-  submit(key: string, ops: TxnOp[], signal?: AbortSignal): Promise<GroupOutcome> {
+  submit(key: string, ops: TxnOp[], options: GroupOptions = {}): Promise<GroupOutcome> {
+    const { signal } = options;
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     return new Promise<GroupOutcome>((resolve, reject) => {
       const group: Group = {
@@ -59,6 +84,8 @@ export class TxnBatcher {
         ops,
         bytes: Buffer.byteLength(JSON.stringify(ops), 'utf8') + 1,
         signal,
+        feed: options.feed,
+        alone: options.alone === true,
         settled: false,
         resolve,
         reject,
@@ -84,25 +111,40 @@ export class TxnBatcher {
   #pump(): void {
     while (this.#inFlight < this.#maxInFlight && this.#queue.length > 0) {
       const batch = this.#take();
+      if (batch.length === 0) return; // every queued group waits for its scope's transaction
+      const scope = batch[0]?.feed?.scope;
+      if (scope !== undefined) this.#busy.add(scope);
       this.#inFlight++;
       void this.#send(batch).finally(() => {
+        if (scope !== undefined) this.#busy.delete(scope);
         this.#inFlight--;
         this.#pump();
       });
     }
   }
 
-  /** The next batch, in queue order: distinct keys, within the operation and byte limits. */
+  /**
+   * The next batch, in queue order: distinct keys, one scope whose feed is not being written, within
+   * the operation and byte limits (room kept for the feed's operation).
+   */
   #take(): Group[] {
     const batch: Group[] = [];
     const keys = new Set<string>();
     let ops = 0;
-    let bytes = 2;
+    let bytes = 2 + FEED_TXN_RESERVE;
     const rest: Group[] = [];
     for (const group of this.#queue) {
+      const scope = group.feed?.scope;
+      const first = batch[0];
       const fits =
-        batch.length === 0 ||
-        (!keys.has(group.key) && ops + group.ops.length <= MAX_TXN_OPS && bytes + group.bytes <= this.#maxBytes);
+        !(scope !== undefined && this.#busy.has(scope)) &&
+        (first === undefined ||
+          (!first.alone &&
+            !group.alone &&
+            first.feed?.scope === scope &&
+            !keys.has(group.key) &&
+            ops + group.ops.length <= MAX_TXN_OPS - 1 &&
+            bytes + group.bytes <= this.#maxBytes));
       if (fits) {
         batch.push(group);
         keys.add(group.key);
@@ -123,10 +165,10 @@ export class TxnBatcher {
     }
     this.stats.transactions++;
     this.stats.groups += batch.length;
-    let out: Awaited<ReturnType<ConsulHttp['txn']>>;
+    let out: TxnOutcome;
     try {
       // A lone group may be aborted with its own signal; a shared request is never aborted.
-      out = await this.#http.txn(ops, { signal: batch.length === 1 ? batch[0]?.signal : undefined });
+      out = await this.#transmit(batch, ops, batch.length === 1 ? batch[0]?.signal : undefined);
     } catch (error) {
       for (const group of batch) this.#settle(group, () => group.reject(error));
       return;
@@ -163,9 +205,18 @@ export class TxnBatcher {
     this.#queue = [...retry, ...this.#queue];
   }
 
+  /** Sends a batch's operations, with its scope's feed operation last when it moves heads. */
+  #transmit(batch: readonly Group[], ops: TxnOp[], signal: AbortSignal | undefined): Promise<TxnOutcome> {
+    const send = (all: TxnOp[]) => this.#http.txn(all, { signal });
+    const scope = batch[0]?.feed?.scope;
+    if (scope === undefined) return send(ops);
+    const changes = batch.flatMap((g) => (g.feed ? [g.feed.change] : []));
+    return this.#feed.commit(scope, changes, ops, send);
+  }
+
   async #alone(group: Group): Promise<void> {
     try {
-      const out = await this.#http.txn(group.ops, { signal: group.signal });
+      const out = await this.#transmit([group], group.ops, group.signal);
       this.#settle(group, () =>
         group.resolve(out.ok ? { ok: true, results: out.results } : { ok: false, errors: out.errors }),
       );

@@ -1,13 +1,18 @@
 /**
- * One recursive blocking query on `heads/<scope>/` (or `heads/` for every scope), shared by every
- * listener of that scope: started with the first listener, stopped after the last
- * ({@link WatcherRegistry} keeps a store's loops).
+ * The watch loops of a Consul store, one per watched scope (or `*` for every scope), shared by every
+ * listener of it: started with the first listener, stopped after the last ({@link WatcherRegistry}).
+ *
+ * A scope's loop follows its change feed (consul-feed.ts): a blocking query on one small key whose
+ * value names the last changes of the scope, documents inline when small. At every (re)sync, and
+ * whenever the feed shows a gap or was made anew, it lists the scope's heads tree once and diffs it.
+ * A watch of every scope, or a store whose feed cannot be made (a token that may not write it),
+ * follows the heads tree itself with a recursive blocking query, as before feeds.
  *
  * Why not the `consul` client's `Watch` helper: it sends index 0 after a reset (a non-blocking read
  * on every loop if Consul keeps answering 0), ends itself on a 400, retries without jitter, has no
  * rate limit, keeps blocking with a stale index after Consul restarts (so a restarted dev agent is
- * only noticed after a full `wait`), and only reports "the index moved". This loop uses the same
- * client's `kv.get` and adds: a non-blocking resync after every failure, a token bucket, capped
+ * only noticed after a full `wait`), and only reports "the index moved". These loops use the same
+ * client's `kv.get` and add: a non-blocking resync after every failure, a token bucket, capped
  * exponential backoff with full jitter, and a diff of the heads by version and checksum.
  *
  * Index rules (Consul's blocking-query guidance): send the last `X-Consul-Index`, never 0 (clamped to
@@ -16,17 +21,20 @@
  */
 import {
   type ConfigError,
+  type ConfigVersion,
   type Head,
   type HeadChange,
   type HeadListener,
   isConfigError,
+  parseRef,
   refKey,
   type Scope,
   type Unwatch,
 } from '@summit-config/core';
 import { backoffDelay, compareHeads, delay, errors, headChange, onAbort } from '@summit-config/core/internal';
+import { decodeFeed, emptyFeed, type FeedEntry } from './consul-feed.js';
 import type { ConsulHttp } from './consul-http.js';
-import { decodeHead, type Layout } from './consul-layout.js';
+import { decodeDoc, decodeHead, type Layout } from './consul-layout.js';
 import type { KvEntry } from './consul-wire.js';
 import { callListener, tellError } from './watch-listeners.js';
 
@@ -72,6 +80,8 @@ export interface WatcherOptions {
   retryBaseMs: number;
   retryMaxMs: number;
   backend: string;
+  /** Documents carried by the feed are verified like any read. */
+  limits: { maxDocumentBytes: number };
 }
 
 interface Subscription {
@@ -92,11 +102,27 @@ export interface WatcherStats {
   /** Index resets (index went backwards, or data loss seen after a failure). */
   resets: number;
   failures: number;
+  /** Response bytes received (wake-ups and resyncs). */
+  bytes: number;
+  /** Heads listings (initial, after a failure, or a gap in the feed). */
+  listings: number;
+  /** Changes delivered from the feed, and how many carried their document. */
+  fed: number;
+  inlined: number;
 }
 
 export class HeadWatcher {
   readonly scope: Scope | undefined;
-  readonly stats: WatcherStats = { requests: 0, wakeups: 0, resets: 0, failures: 0 };
+  readonly stats: WatcherStats = {
+    requests: 0,
+    wakeups: 0,
+    resets: 0,
+    failures: 0,
+    bytes: 0,
+    listings: 0,
+    fed: 0,
+    inlined: 0,
+  };
   readonly #http: ConsulHttp;
   readonly #layout: Layout;
   readonly #options: WatcherOptions;
@@ -201,6 +227,127 @@ export class HeadWatcher {
   }
 
   async #loop(signal: AbortSignal): Promise<void> {
+    if (this.scope === undefined || !(await this.#feedLoop(this.scope, signal))) await this.#treeLoop(signal);
+  }
+
+  /**
+   * Follows the scope's feed. Returns false (before delivering anything) when the store has no
+   * readable feed and none can be made: the caller follows the heads tree instead.
+   */
+  async #feedLoop(scope: Scope, signal: AbortSignal): Promise<boolean> {
+    const { waitMs, timeoutMs, retryBaseMs, retryMaxMs } = this.#options;
+    const key = this.#layout.feed(scope);
+    const prefix = this.#layout.headsPrefix(scope);
+    let index = 0; // 0: the next round is a (re)sync: the feed's position, then the heads tree
+    let attempt = 0;
+    let afterFailure = false;
+    let reset = false;
+    let position: { feed: string; seq: number } | undefined;
+    while (!signal.aborted) {
+      await this.#bucket.take(signal);
+      try {
+        if (index === 0) {
+          this.stats.requests++;
+          let got = await this.#http.kvGet(key, { timeoutMs, signal });
+          if (!got.entry) {
+            await this.#ensure(key, JSON.stringify(emptyFeed()), signal);
+            this.stats.requests++;
+            got = await this.#http.kvGet(key, { timeoutMs, signal });
+            if (!got.entry) return false; // no feed and none can be made: follow the tree
+          }
+          this.stats.bytes += got.meta.bytes;
+          const value = got.entry ? decodeFeed(got.entry.Value) : undefined;
+          // Everything up to this position of the feed is in the tree listed now.
+          this.stats.requests++;
+          this.stats.listings++;
+          const tree = await this.#http.kvList(prefix, { timeoutMs, signal });
+          this.stats.bytes += tree.meta.bytes;
+          attempt = 0;
+          this.stats.wakeups++;
+          this.#apply(tree.entries, { reset, afterFailure, filtered: tree.meta.filtered });
+          reset = false;
+          afterFailure = false;
+          position = value && { feed: value.feed, seq: value.seq };
+          index = Math.max(1, got.meta.index);
+          continue;
+        }
+        this.stats.requests++;
+        const { entry, meta } = await this.#http.kvGet(key, {
+          index,
+          waitMs,
+          timeoutMs: waitMs + Math.ceil(waitMs / 16) + timeoutMs,
+          signal,
+        });
+        attempt = 0;
+        const newIndex = Math.max(1, meta.index);
+        if (!entry || newIndex < index) {
+          // The feed vanished or the index went backwards: Consul lost its state (a restarted dev agent).
+          this.stats.resets++;
+          reset = true;
+          index = 0;
+          continue;
+        }
+        if (newIndex === index) continue; // timed out without a change: normal
+        this.stats.wakeups++;
+        this.stats.bytes += meta.bytes;
+        const value = decodeFeed(entry.Value);
+        if (!value || !position || value.feed !== position.feed || value.seq < position.seq) {
+          // A feed made anew (or unreadable): whatever happened meanwhile, the tree says.
+          reset = position !== undefined && value !== undefined && value.feed !== position.feed;
+          index = 0;
+          continue;
+        }
+        const fresh = value.entries.filter((e) => e.seq > (position as { seq: number }).seq);
+        if (value.seq > position.seq && fresh[0]?.seq !== position.seq + 1) {
+          index = 0; // fell behind the entries the feed keeps: list the tree
+          continue;
+        }
+        this.#applyFeed(scope, fresh);
+        position = { feed: value.feed, seq: value.seq };
+        index = newIndex;
+      } catch (error) {
+        if (signal.aborted) return true;
+        this.stats.failures++;
+        this.#report(isConfigError(error) ? error : errors.unavailable(this.#options.backend, error));
+        index = 0;
+        afterFailure = true;
+        await delay(backoffDelay(attempt++, retryBaseMs, retryMaxMs), signal).catch(() => {});
+      }
+    }
+    return true;
+  }
+
+  /** Delivers the feed's new entries, documents attached when they verify. */
+  #applyFeed(scope: Scope, entries: readonly FeedEntry[]): void {
+    for (const e of entries) {
+      let ref: ReturnType<typeof parseRef>;
+      try {
+        ref = parseRef(`${scope}/${e.id}`);
+      } catch {
+        continue; // not a ref: nothing watches it (the tree listing would skip it too)
+      }
+      const key = refKey(ref);
+      const prev = this.#known.get(key);
+      if (prev && (prev.version > e.version || (prev.version === e.version && prev.checksum === e.checksum))) continue;
+      const head: Head = Object.freeze({ ref, version: e.version, checksum: e.checksum });
+      this.#known.set(key, head);
+      let document: ConfigVersion | undefined;
+      if (e.doc !== undefined) {
+        try {
+          const doc = decodeDoc(ref, e.version, e.doc, this.#options.limits, this.#options.backend);
+          if (doc.checksum === e.checksum) document = doc;
+        } catch {
+          // not served from the feed: the reader fetches it and sees the store's own error
+        }
+      }
+      this.stats.fed++;
+      if (document) this.stats.inlined++;
+      const change = headChange(head, false, document);
+      for (const sub of [...this.#subs]) this.#deliver(sub, change);
+    }
+  }
+
+  async #treeLoop(signal: AbortSignal): Promise<void> {
     const { waitMs, timeoutMs, retryBaseMs, retryMaxMs } = this.#options;
     const prefix = this.#layout.headsPrefix(this.scope);
     let index = 0; // 0: the next request is a non-blocking (re)sync
@@ -211,7 +358,7 @@ export class HeadWatcher {
     while (!signal.aborted) {
       await this.#bucket.take(signal);
       const blocking = index > 0;
-      if (!blocking) await this.#ensureMarker(prefix, signal);
+      if (!blocking) await this.#ensure(prefix, '', signal);
       let result: Awaited<ReturnType<ConsulHttp['kvList']>>;
       this.stats.requests++;
       try {
@@ -231,6 +378,7 @@ export class HeadWatcher {
         continue;
       }
       attempt = 0;
+      this.stats.bytes += result.meta.bytes;
       const newIndex = Math.max(1, result.meta.index);
       if (lastIndex > 0 && newIndex < lastIndex) {
         // The index went backwards (e.g. Consul restarted and lost its state): reset and resync.
@@ -252,15 +400,15 @@ export class HeadWatcher {
   }
 
   /**
-   * Consul answers a blocking query on a prefix that holds no key with the index of the whole KV
-   * store, so every write anywhere would wake this watch. A marker key at the prefix itself (an empty
-   * id, which no ref can have) keeps the prefix non-empty, so only changes below it wake the watch.
-   * Created if absent (cas=0) at every (re)sync, because a restarted dev agent loses it. Best effort:
-   * a token without write access just costs extra wake-ups.
+   * Creates `key` if absent (cas=0). Consul answers a blocking query on a key or prefix that holds
+   * nothing with the index of the whole KV store, so every write anywhere would wake the watch: the
+   * tree loop keeps a marker key at the prefix itself (an empty id, which no ref can have), the feed
+   * loop an empty feed. Made at every (re)sync, because a restarted dev agent loses them. Best effort:
+   * a token without write access falls back to the tree, or just costs extra wake-ups.
    */
-  async #ensureMarker(prefix: string, signal: AbortSignal): Promise<void> {
+  async #ensure(key: string, value: string, signal: AbortSignal): Promise<void> {
     try {
-      await this.#http.kvPut(prefix, '', { cas: 0, signal, timeoutMs: this.#options.timeoutMs });
+      await this.#http.kvPut(key, value, { cas: 0, signal, timeoutMs: this.#options.timeoutMs });
     } catch {
       // reported by the list request that follows if Consul is really unreachable
     }

@@ -54,6 +54,8 @@ export interface QueryMeta {
   index: number;
   /** `X-Consul-Results-Filtered-By-ACLs: true`: a recursive read left keys out. */
   filtered: boolean;
+  /** Length of the response body (what a watcher was sent). */
+  bytes: number;
 }
 
 export interface CallOptions {
@@ -98,11 +100,12 @@ function header(res: { headers: ResponseHeaders } | undefined, name: string): st
   return Array.isArray(v) ? v[0] : v;
 }
 
-export function metaOf(res: { headers: ResponseHeaders } | undefined): QueryMeta {
+export function metaOf(res: { headers: ResponseHeaders; text?: string } | undefined): QueryMeta {
   const index = Number(header(res, 'x-consul-index') ?? 0);
   return {
     index: Number.isFinite(index) && index > 0 ? index : 0,
     filtered: header(res, 'x-consul-results-filtered-by-acls') === 'true',
+    bytes: typeof res?.text === 'string' ? res.text.length : 0,
   };
 }
 

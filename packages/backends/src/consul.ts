@@ -36,11 +36,12 @@ import { delay, errors, parseScope, serializeVersion, verifyVersion } from '@sum
 import { ConsulAcks } from './consul-acks.js';
 import { createConsulContext } from './consul-context.js';
 import { fencedOut, fenceOf, fenceRefused, incomplete, mismatch, txnFailure } from './consul-errors.js';
+import { ChangeFeed } from './consul-feed.js';
 import { HistoryPruner } from './consul-history.js';
 import { crossCheck, decodeDoc, decodeHead, encodeHead } from './consul-layout.js';
 import { mirrorMembers } from './consul-mirror.js';
 import type { ConsulStoreOptions } from './consul-options.js';
-import { MAX_TXN_OPS, TxnBatcher } from './consul-txn-batch.js';
+import { FEED_TXN_RESERVE, MAX_TXN_OPS, TxnBatcher } from './consul-txn-batch.js';
 import { WatcherRegistry, type WatcherStats } from './consul-watch.js';
 import { base64, type TxnOp } from './consul-wire.js';
 import { isIntegerIn } from './integers.js';
@@ -69,20 +70,23 @@ export interface ConsulStore extends ConfigStore {
   /** Waits for pending history pruning (deletes of documents beyond `historyLimit`). */
   flushHistory(): Promise<void>;
   /**
-   * Append transactions sent, the appends (groups) they carried, and appends sent again because
-   * another append in their transaction failed: group commit at work.
+   * Append transactions sent, the appends (groups) they carried, appends sent again because another
+   * append in their transaction failed (group commit at work), and transactions sent again because
+   * another process moved a scope's change feed first.
    */
-  appendStats(): { transactions: number; groups: number; retried: number };
+  appendStats(): { transactions: number; groups: number; retried: number; feedConflicts: number };
 }
 
 /** Creates a Consul store. Options are validated now; the connection opens on first use. */
 export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore {
   const ctx = createConsulContext(options);
   const { opts, conn, backend, http, layout, lifecycle, limits, headIndex, open, readHead } = ctx;
-  const batcher = new TxnBatcher(http, { maxBytes: opts.maxTxnBytes, maxInFlight: 4 });
+  const feed = new ChangeFeed(http, layout);
+  const batcher = new TxnBatcher(http, feed, { maxBytes: opts.maxTxnBytes, maxInFlight: 4 });
   const history = new HistoryPruner(ctx);
   const acks = new ConsulAcks(ctx);
   const watchers = new WatcherRegistry(http, layout, {
+    limits,
     waitMs: opts.watchWaitMs,
     timeoutMs: conn.timeoutMs,
     ratePerSecond: opts.perSecond,
@@ -123,7 +127,7 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
     },
 
     appendStats() {
-      return { ...batcher.stats };
+      return { ...batcher.stats, feedConflicts: feed.conflicts };
     },
 
     async getHead(refInput, o = {}) {
@@ -284,8 +288,13 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
         { KV: { Verb: 'set', Key: docKey, Value: base64(body) } },
       ];
       // The body size is known before reading anything: refuse an oversize transaction up front
-      // (the document's operations plus the head's, values base64-encoded).
-      const estimate = Buffer.byteLength(JSON.stringify(docOps), 'utf8') + 2 * headKey.length + headValue.length + 200;
+      // (the document's operations plus the head's, values base64-encoded, and room for the feed's).
+      const estimate =
+        Buffer.byteLength(JSON.stringify(docOps), 'utf8') +
+        2 * headKey.length +
+        headValue.length +
+        200 +
+        FEED_TXN_RESERVE;
       if (estimate > opts.maxTxnBytes) throw errors.tooLarge(estimate, opts.maxTxnBytes, ctx);
 
       const fenceOp = fenceOf(o.fence, backend);
@@ -303,10 +312,12 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
               { KV: { Verb: 'set', Key: headKey, Value: headValue } },
               ...markOps,
             ];
-        // A fenced (leader-only) write carries the lock check in its own transaction, first.
-        const out = fenceOp
-          ? await http.txn([fenceOp, ...docOps, ...headOps], { signal: o.signal })
-          : await batcher.submit(key, [...docOps, ...headOps], o.signal);
+        // A fenced (leader-only) write carries the lock check first, in a transaction of its own.
+        const out = await batcher.submit(key, fenceOp ? [fenceOp, ...docOps, ...headOps] : [...docOps, ...headOps], {
+          signal: o.signal,
+          alone: fenceOp !== undefined,
+          feed: { scope: ref.scope, change: { id: ref.id, version, checksum: verified.checksum, doc: body } },
+        });
         if (!out.ok && fenceRefused(fenceOp, out.errors)) throw fencedOut(backend, ref, version);
         if (out.ok) {
           // The head op's result carries the new head's ModifyIndex.
@@ -375,13 +386,20 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
         throw errors.tooLarge(Buffer.byteLength(JSON.stringify(ops), 'utf8'), opts.maxTxnBytes, ctx);
       }
       const fenceOp = fenceOf(o.fence, backend);
-      const out = await http.txn(fenceOp ? [fenceOp, ...ops] : ops);
+      const all = fenceOp ? [fenceOp, ...ops] : ops;
+      // A repaired head (its checksum changes) is a change watchers must hear of.
+      const out =
+        current.head.version === version
+          ? await feed.commit(ref.scope, [{ id: ref.id, version, checksum: verified.checksum, doc: body }], all, (t) =>
+              http.txn(t),
+            )
+          : await http.txn(all);
       headIndex.forget(key);
       if (!out.ok && fenceRefused(fenceOp, out.errors)) throw fencedOut(backend, ref, version);
       if (!out.ok) throw txnFailure(backend, ref, version, out.errors, fenceOp ? [1, 3] : [0, 2]);
     },
 
-    ...mirrorMembers(ctx, prune),
+    ...mirrorMembers(ctx, feed, prune),
 
     watch(listener, w = {}): Unwatch {
       lifecycle.assertOpen();

@@ -128,7 +128,7 @@ export class WatchFanout {
       const coveredBefore = new Set(this.#seededScopes);
       current.stops.set(
         scope,
-        best.store.watch((change) => this.#deliver(change, coveredBefore), {
+        best.store.watch((change) => this.#deliver(change, coveredBefore, best.store.name), {
           scope: scope === '*' ? undefined : (scope as Scope),
           initial: true,
           onError: (error) => {
@@ -153,7 +153,7 @@ export class WatchFanout {
    * changes missed across a switch or a re-attachment are emitted. A head older than what was
    * delivered is never emitted (a tier catching up).
    */
-  #deliver(change: HeadChange, coveredBefore: ReadonlySet<string>): void {
+  #deliver(change: HeadChange, coveredBefore: ReadonlySet<string>, source: string): void {
     const seedOnly = change.initial && !coveredBefore.has('*') && !coveredBefore.has(change.ref.scope);
     this.#seededScopes.add(this.#watching?.stops.has('*') ? '*' : change.ref.scope);
     const last = this.#lastSeen.get(change.key);
@@ -169,7 +169,8 @@ export class WatchFanout {
       this.#subs.emit(Object.freeze({ ...change, initial: true }));
       return;
     }
-    if (isNew) this.#subs.emit(Object.freeze({ ...change, initial: false }));
+    // A document delivered with the change names the tier it came from.
+    if (isNew) this.#subs.emit(Object.freeze({ ...change, initial: false, ...(change.document ? { source } : {}) }));
   }
 
   #reportError(error: ConfigError): void {

@@ -65,7 +65,8 @@ export class RefLoader {
       return;
     }
     if (this.#holds(change.key, change.version, change.checksum)) return;
-    void this.enqueue(change.ref.id, () => this.load(change.ref, change.version, true, change.checksum));
+    const given = change.document && { doc: change.document, source: change.source ?? this.#ctx.store.name };
+    void this.enqueue(change.ref.id, () => this.load(change.ref, change.version, true, change.checksum, given));
   }
 
   /** Runs loads for one config id (its global and app documents) in order, never two at once. */
@@ -97,10 +98,17 @@ export class RefLoader {
   }
 
   /**
-   * Reads `version` of `ref` and applies it: on success it is acknowledged, snapshotted and (with
-   * `notify`) reported to watchers; a rejected version leaves the last good one in place.
+   * Reads `version` of `ref` (unless the watch delivered it: `given`) and applies it: on success it
+   * is acknowledged, snapshotted and (with `notify`) reported to watchers; a rejected version leaves
+   * the last good one in place.
    */
-  async load(ref: ConfigRef, version: number, notify: boolean, checksum?: string): Promise<void> {
+  async load(
+    ref: ConfigRef,
+    version: number,
+    notify: boolean,
+    checksum?: string,
+    given?: { doc: ConfigVersion; source: string },
+  ): Promise<void> {
     if (this.#ctx.lifecycle.closed) return;
     const { store } = this.#ctx;
     const { acks, resolver } = this.#parts;
@@ -110,7 +118,9 @@ export class RefLoader {
     let doc: ConfigVersion | undefined;
     let source = store.name;
     let stale = false;
-    if (store.capabilities.tiered && store.getVersionDetailed) {
+    if (given && given.doc.version === version && given.doc.checksum === checksum) {
+      ({ doc, source } = given);
+    } else if (store.capabilities.tiered && store.getVersionDetailed) {
       const r = await store.getVersionDetailed(ref, version);
       ({ doc, source, stale } = r);
     } else {
