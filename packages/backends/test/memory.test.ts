@@ -30,6 +30,20 @@ describe('memory store', () => {
     await store.close();
   });
 
+  it('counts a read as a use: the document read last is not the one evicted', async () => {
+    const store = createMemoryStore({ maxDocuments: 3 });
+    const a = parseRef('global/lru-a');
+    const b = parseRef('global/lru-b');
+    const c = parseRef('global/lru-c');
+    const d = parseRef('global/lru-d');
+    for (const ref of [a, b, c]) await store.append(doc(ref, 1));
+    expect((await store.getVersion(a, 1))?.version).toBe(1);
+    await store.append(doc(d, 1));
+    expect(await store.getVersion(b, 1)).toBeUndefined();
+    for (const ref of [a, c, d]) expect((await store.getVersion(ref, 1))?.version).toBe(1);
+    await store.close();
+  });
+
   it('supports await using', async () => {
     let closedStore: ReturnType<typeof createMemoryStore> | undefined;
     {
