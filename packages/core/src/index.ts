@@ -3,32 +3,35 @@
 // templates behind `@summit-config/core/templates`, the OpenFeature provider behind
 // `@summit-config/core/openfeature`, and the helpers the sibling packages share behind
 // `@summit-config/core/internal` (no compatibility promise).
+//
+// Every name comes from the module that defines it, not through the areas' index files: importing
+// the package loads only what these names need (start-up cost is per module loaded). Type-only
+// names use `export type`, which loads nothing. The change service's methods, diffs, approvals and
+// backup load at a service's first call (service/service.ts).
 
 // The change service, its governance storage contract, change requests, audit, export/import
-export type { ChangeKind, ChangeRequest, RequestStatus } from './approvals/index.js';
-export {
-  type AuditAnchor,
-  type AuditCheckpoint,
-  type AuditEvent,
-  type AuditProblem,
-  type AuditProblemCode,
-  type AuditQuery,
-  type AuditSource,
-  type AuditVerifyResult,
-  createFileAuditAnchor,
-  type JsonPatchOperation,
-} from './audit/index.js';
+export type { ChangeKind, ChangeRequest, RequestStatus } from './approvals/types.js';
+export type { AuditAnchor, AuditCheckpoint } from './audit/anchor.js';
+export { createFileAuditAnchor } from './audit/file-anchor.js';
+export type {
+  AuditEvent,
+  AuditProblem,
+  AuditProblemCode,
+  AuditQuery,
+  AuditSource,
+  AuditVerifyResult,
+  JsonPatchOperation,
+} from './audit/types.js';
 // The client
-export {
-  type CandidateValidator,
-  type ClientLogger,
-  type ClientOptions,
-  type ClientSecrets,
-  type ConfigChange,
-  ConfigClient,
-  createConfigClient,
-  type ResolveDetails,
-} from './client/index.js';
+export { ConfigClient, createConfigClient } from './client/client.js';
+export type {
+  CandidateValidator,
+  ClientLogger,
+  ClientOptions,
+  ClientSecrets,
+  ConfigChange,
+  ResolveDetails,
+} from './client/types.js';
 // Errors
 export {
   ConfigError,
@@ -40,70 +43,50 @@ export {
   SchemaValidationError,
   type TierFailure,
   type ValidationIssue,
-} from './errors/index.js';
+} from './errors/config-error.js';
 // The model
-export {
-  type ApprovalPolicy,
-  type ConfigRef,
-  type ConfigVersion,
-  type Environment,
-  type Head,
-  type JsonObject,
-  type JsonPrimitive,
-  type JsonValue,
-  parseRef,
-  refKey,
-  type Scope,
-} from './model/index.js';
+export type { ApprovalPolicy, Environment } from './model/environment.js';
+export type { JsonObject, JsonPrimitive, JsonValue } from './model/json.js';
+export { type ConfigRef, parseRef, refKey, type Scope } from './model/ref.js';
+export type { ConfigVersion, Head } from './model/version.js';
 // RBAC
+export type { Permission } from './rbac/permissions.js';
 export {
   type Actor,
   createRbac,
-  loadRbacFile,
-  type Permission,
-  parseRbacYaml,
   type Rbac,
   type RbacDefinition,
   type RoleBinding,
   type RoleDefinition,
-} from './rbac/index.js';
+} from './rbac/rbac.js';
+export { loadRbacFile, parseRbacYaml } from './rbac/yaml.js';
 // Layers, sources and explain
+export type { Explain, ExplainEntry, LayerKind } from './resolve/explain.js';
+export { type Resolution, type ResolveInput, resolveLayers, withRollout } from './resolve/resolver.js';
 export {
   type EnvSourceOptions,
-  type Explain,
-  type ExplainEntry,
   envSource,
   type FileSourceOptions,
-  type LayerKind,
   type LayerSource,
   loadFileSource,
-  type Resolution,
-  type ResolveInput,
-  resolveLayers,
-  withRollout,
-} from './resolve/index.js';
+} from './resolve/sources.js';
 // Rollouts and flags (docs/rollouts.md)
 export {
-  abortRollout,
-  advanceRollout,
   type CompiledFlag,
   type CompiledRollout,
   compileRollout,
-  type EvaluationContext,
   evaluateFlag,
   evaluateFlags,
   type FlagEvaluation,
   type FlagSet,
   flagSetOf,
-  type HealthGate,
-  promoteRollout,
   type RolloutOutcome,
   type RolloutReason,
-  type RolloutRule,
-  type RolloutSpec,
-  type ValidateRolloutOptions,
-  validateRollout,
-} from './rollout/index.js';
+} from './rollout/evaluate.js';
+export { abortRollout, advanceRollout, promoteRollout } from './rollout/progress.js';
+export type { HealthGate, RolloutRule, RolloutSpec } from './rollout/rules.js';
+export type { EvaluationContext } from './rollout/targeting.js';
+export { type ValidateRolloutOptions, validateRollout } from './rollout/validate.js';
 // Schemas
 export {
   type PublishOptions,
@@ -111,65 +94,56 @@ export {
   SchemaRegistry,
   type SchemaRegistryOptions,
   type SchemaVersion,
-} from './schema/index.js';
-export {
-  type ApplyDueReport,
-  type CallOptions,
-  type ConfigService,
-  type ConfigServiceOptions,
-  createConfigService,
-  type DeleteOptions,
-  type DiffResult,
-  type ExportOptions,
-  type GovernanceStore,
-  type ImportOptions,
-  type ImportReport,
-  type ImportSource,
-  type ProposeInput,
-  type RequestQuery,
-  type ResignReport,
-  type ServiceRollbackOptions,
-  type SetInput,
-  type StoredPolicy,
-  type VersionSummary,
-  type WriteOptions,
-} from './service/index.js';
+} from './schema/registry.js';
+export type { ExportOptions, ImportOptions, ImportReport, ImportSource } from './service/backup-format.js';
+export { createConfigService } from './service/service.js';
+export type {
+  ApplyDueReport,
+  CallOptions,
+  ConfigService,
+  ConfigServiceOptions,
+  DeleteOptions,
+  DiffResult,
+  ProposeInput,
+  ResignReport,
+  ServiceRollbackOptions,
+  SetInput,
+  VersionSummary,
+  WriteOptions,
+} from './service/types.js';
 // The store contract, and versioned writes on any store
-export {
-  type AppendNextOptions,
-  type AppendOptions,
-  type AppliedAck,
-  appendNext,
-  type ConfigStore,
-  type ExtendOptions,
-  type HeadChange,
-  type HeadListener,
-  type ListQuery,
-  type MirrorLag,
-  type PendingAppend,
-  type ProvisionalVersion,
-  type ReadOptions,
-  type ReadSource,
-  type RollbackOptions,
-  rollbackTo,
-  type StoreCapabilities,
-  type Unwatch,
-  type WatchOptions,
-  type WriteFence,
-} from './store/index.js';
+export type {
+  AppendOptions,
+  AppliedAck,
+  ConfigStore,
+  HeadChange,
+  HeadListener,
+  ListQuery,
+  ReadOptions,
+  ReadSource,
+  StoreCapabilities,
+  Unwatch,
+  WatchOptions,
+  WriteFence,
+} from './store/config-store.js';
+export type { GovernanceStore, RequestQuery, StoredPolicy } from './store/governance.js';
+export type { ExtendOptions, MirrorLag, PendingAppend, ProvisionalVersion } from './store/roles.js';
+export { type AppendNextOptions, appendNext, type RollbackOptions, rollbackTo } from './store/write.js';
 // Signed versions and the trust root (docs/trust.md)
 export {
-  checkVersionTrust,
   createSigner,
   createTrustRoot,
   generateSigningKey,
   keyIdOf,
-  SignatureInvalidError,
   type Signer,
-  signVersion,
   type TrustedKey,
   type TrustedKeyInput,
   type TrustRoot,
+} from './trust/keys.js';
+export {
+  checkVersionTrust,
+  SignatureInvalidError,
+  signVersion,
   type VersionTrustCode,
   type VersionTrustFailure,
-} from './trust/index.js';
+} from './trust/versions.js';

@@ -2,67 +2,51 @@
 // (backends, secrets, agent) and this repository's tests share. Not public API: no compatibility
 // promise, any release may change it. Applications import `@summit-config/core` and its
 // `/migrations`, `/templates` and `/openfeature` subpaths.
+//
+// As in index.ts, every name comes from the module that defines it (not through the areas' index
+// files), so that importing this entry loads only what its names need.
 
-export { ApprovalRequiredError, REQUEST_STATUSES } from './approvals/index.js';
+export { ApprovalRequiredError, REQUEST_STATUSES } from './approvals/types.js';
+export { auditHash, verifyAuditChain } from './audit/chain.js';
+export { auditTrailError } from './audit/checkpoint.js';
 export {
-  type AuditInput,
-  type AuditRecord,
   auditCheckpointText,
-  auditHash,
   auditSigningText,
-  auditTrailError,
   checkAuditSignatureField,
   isAuditCheckpoint,
   signAuditCheckpoint,
   signAuditInput,
-  verifyAuditChain,
-} from './audit/index.js';
-export { compilePattern } from './client/index.js';
-export { BackendUnavailableError, errors, messageOf } from './errors/index.js';
+} from './audit/signing.js';
+export type { AuditInput, AuditRecord } from './audit/types.js';
+export { compilePattern } from './client/pattern.js';
+export { BackendUnavailableError, errors, messageOf } from './errors/config-error.js';
+export { validateEnvironments } from './model/environment.js';
+export { canonicalJson, escapePointer, isPlainObject, sha256Hex } from './model/json.js';
+export { parseEnvironmentName, parseId, parseScope, scopeApp } from './model/ref.js';
 export {
-  canonicalJson,
   computeChecksum,
   createVersion,
   DEFAULT_MAX_DOCUMENT_BYTES,
-  escapePointer,
   headOf,
-  isPlainObject,
-  parseEnvironmentName,
-  parseId,
-  parseScope,
-  scopeApp,
   serializeVersion,
-  sha256Hex,
-  validateEnvironments,
   verifyVersion,
-} from './model/index.js';
-export { AccessDeniedError, checkActor, credentialOf, impersonate } from './rbac/index.js';
-export {
-  checkAuditInput,
-  checkAuditQuery,
-  checkRequestShape,
-  type ExportTrailer,
-  ImportError,
-  isTombstone,
-  matchesAudit,
-  normaliseAt,
-} from './service/index.js';
+} from './model/version.js';
+export { AccessDeniedError, checkActor, credentialOf, impersonate } from './rbac/rbac.js';
+export { type ExportTrailer, ImportError } from './service/backup-format.js';
+export { isTombstone } from './service/diff.js';
+export { checkAuditInput, checkAuditQuery, checkRequestShape, matchesAudit, normaliseAt } from './service/records.js';
 // What store implementations share: the config store's and governance's helpers, the migration
 // history's checks and in-process lock.
+export { fenceCheck } from './store/fence.js';
+export type { GovernanceSnapshot, GovernanceUpdate, StoredSchema } from './store/governance.js';
+export { compareHeads, headChange } from './store/heads.js';
+export { createLocalLock, type LocalLock } from './store/local-lock.js';
 export {
   type AcquireOptions,
   checkMigrationRecord,
   checkRefRecord,
-  compareHeads,
-  createLocalLock,
-  fenceCheck,
-  type GovernanceSnapshot,
-  type GovernanceUpdate,
-  headChange,
-  type LocalLock,
   type RecordExpectation,
-  type StoredSchema,
-} from './store/index.js';
+} from './store/migration-history.js';
 // The persistence contracts of @summit-config/secrets (rotation policies, local secret storage) and
 // the SQL seam that the PostgreSQL and PGlite clients implement.
 export * from './store/rotation-policies.js';
@@ -70,4 +54,6 @@ export * from './store/secret-storage.js';
 export * from './store/sql-client.js';
 export { createOwnerOnlyFile, readOwnerOnlyFile } from './trust/key-file.js';
 export { signedCopy } from './trust/versions.js';
-export { abortReason, backoffDelay, delay, Lifecycle, ListenerSet, onAbort, throwIfAborted } from './util/index.js';
+export { abortReason, backoffDelay, delay, onAbort, throwIfAborted } from './util/abort.js';
+export { Lifecycle } from './util/lifecycle.js';
+export { ListenerSet } from './util/listeners.js';

@@ -3,13 +3,20 @@
  * content view `{ config, overrides, rollout, deleted }`; a ref that does not exist yet (version 0)
  * has the view of a tombstone, so creating, deleting and restoring read the same way.
  */
-import fastJsonPatch from 'fast-json-patch';
+import { createRequire } from 'node:module';
+import type fastJsonPatch from 'fast-json-patch';
 import type { JsonPatchOperation } from '../audit/types.js';
 import type { JsonObject, JsonValue } from '../model/json.js';
 import type { ConfigVersion } from '../model/version.js';
 
-// fast-json-patch is CommonJS: under NodeNext its default import is the module object itself.
-const jsonPatch = fastJsonPatch as unknown as typeof fastJsonPatch.default;
+// fast-json-patch (CommonJS, its `module.exports` is the API) is loaded at the first diff or patch,
+// not when the package is imported, like yaml, ajv and semver.
+const requireCjs = createRequire(import.meta.url);
+let patchModule: typeof fastJsonPatch.default | undefined;
+function jsonPatch(): typeof fastJsonPatch.default {
+  patchModule ??= requireCjs('fast-json-patch') as typeof fastJsonPatch.default;
+  return patchModule;
+}
 
 /** What a diff compares. */
 export interface ContentView {
@@ -37,10 +44,11 @@ export function contentView(doc: Pick<ConfigVersion, 'config' | 'overrides' | 'r
 
 /** The RFC 6902 patch that turns `from` into `to`. */
 export function diffViews(from: ContentView, to: ContentView): JsonPatchOperation[] {
-  return jsonPatch.compare(structuredClone(from), structuredClone(to)) as JsonPatchOperation[];
+  return jsonPatch().compare(structuredClone(from), structuredClone(to)) as JsonPatchOperation[];
 }
 
 /** Applies a patch to a copy of `document`; throws when the patch does not apply. */
 export function applyJsonPatch<T extends JsonValue>(document: T, patch: readonly JsonPatchOperation[]): T {
-  return jsonPatch.applyPatch(structuredClone(document), structuredClone(patch) as never, true, true).newDocument as T;
+  return jsonPatch().applyPatch(structuredClone(document), structuredClone(patch) as never, true, true)
+    .newDocument as T;
 }

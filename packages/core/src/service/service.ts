@@ -12,18 +12,59 @@
  * Order of checks in every entry point: the service is open, the actor is well formed, the ref is
  * valid, the actor holds the permission, the input is valid (JSON, size, rollout, environments,
  * schema), the approval policy; only then is anything written.
+ *
+ * The methods live in areas.ts and the modules it imports (the areas, approvals, backup, diffs),
+ * loaded at a service's first call: a process that imports the package to read configuration (the
+ * client) does not load them. Every method returns a promise, so waiting for that load changes no
+ * caller's contract; once loaded, calls go straight to the methods.
  */
-import { adminMethods } from './admin.js';
-import { changeSteps } from './changes.js';
 import { createServiceContext } from './context.js';
-import { readMethods } from './reads.js';
-import { requestMethods } from './requests.js';
-import { signingMethods } from './signing.js';
 import type { ConfigService, ConfigServiceOptions } from './types.js';
-import { writeMethods } from './writes.js';
 
 // The public shapes stay importable from here as well as from the package index.
 export type * from './types.js';
+
+type ServiceMethods = import('./areas.js').ServiceMethods;
+type Method = (...args: unknown[]) => Promise<unknown>;
+
+// Every method of the service, by name: a method missing here, or one the interface does not have,
+// fails to compile.
+const METHODS: Record<keyof ServiceMethods, true> = {
+  get: true,
+  getVersion: true,
+  list: true,
+  history: true,
+  diff: true,
+  set: true,
+  delete: true,
+  rollback: true,
+  propose: true,
+  approve: true,
+  reject: true,
+  cancel: true,
+  apply: true,
+  applyDue: true,
+  getRequest: true,
+  listRequests: true,
+  createEnvironment: true,
+  updateEnvironment: true,
+  listEnvironments: true,
+  registerSchema: true,
+  publishSchema: true,
+  getSchema: true,
+  listSchemas: true,
+  validateDocument: true,
+  putPolicy: true,
+  getPolicy: true,
+  listPolicies: true,
+  audit: true,
+  verifyAudit: true,
+  resignHeads: true,
+  checkpointAudit: true,
+  recordEvent: true,
+  exportAll: true,
+  importAll: true,
+};
 
 /**
  * Creates the change service. Options are validated now (the bad one is named); nothing is read or
@@ -31,22 +72,32 @@ export type * from './types.js';
  */
 export function createConfigService(options: ConfigServiceOptions): ConfigService {
   const ctx = createServiceContext(options);
-  const steps = changeSteps(ctx);
-  const service: ConfigService = {
+  let methods: ServiceMethods | undefined;
+  let loading: Promise<ServiceMethods> | undefined;
+  const load = () => {
+    loading ??= import('./areas.js').then((areas) => {
+      methods = areas.serviceMethods(ctx);
+      return methods;
+    });
+    return loading;
+  };
+  const service: Record<string, unknown> = {
     schemas: ctx.schemas,
-    ...readMethods(ctx),
-    ...writeMethods(ctx, steps),
-    ...requestMethods(ctx, steps),
-    ...adminMethods(ctx, steps),
-    ...signingMethods(ctx),
+    signerKeyId: ctx.signer?.keyId,
 
     close() {
       return ctx.lifecycle.close(() => {});
     },
 
     [Symbol.asyncDispose]() {
-      return service.close();
+      return ctx.lifecycle.close(() => {});
     },
   };
-  return service;
+  for (const name of Object.keys(METHODS) as (keyof ServiceMethods)[]) {
+    service[name] = (...args: unknown[]): Promise<unknown> => {
+      if (methods) return (methods[name] as Method)(...args);
+      return load().then((loaded) => (loaded[name] as Method)(...args));
+    };
+  }
+  return service as unknown as ConfigService;
 }
