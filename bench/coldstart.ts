@@ -3,9 +3,9 @@
  * node-config in the same run.
  *
  * Every run spawns plain `node` (no tsx, no `source` condition) on the BUILT packages (`dist`, built
- * first with `tsc -b` unless `--no-build`), so import cost is real. Each scenario runs `--runs` times
- * (default 10), interleaved (A B C ... A B C ...) so machine noise hits all of them alike; figures
- * are medians.
+ * first with `tsc -b`, then core's bundle with `scripts/bundle-core.mjs`, unless `--no-build`), so
+ * import cost is real. Each scenario runs `--runs` times (default 10), interleaved (A B C ... A B C
+ * ...) so machine noise hits all of them alike; figures are medians.
  *
  * - `node_config`: `require('config')` with a config directory holding `default.json`, then
  *   `config.get('database')` (node-config's normal setup).
@@ -42,6 +42,12 @@ if (!process.argv.includes('--no-build')) {
   const tsc = join(root, 'node_modules', '.bin', 'tsc');
   const built = spawnSync(tsc, ['-b', 'packages/core', 'packages/backends'], { cwd: root, stdio: 'inherit' });
   if (built.status !== 0) throw new Error('coldstart: `tsc -b packages/core packages/backends` failed');
+  // Core's package exports load its bundle (dist/bundle), built from tsc's output.
+  const bundled = spawnSync(process.execPath, [join(root, 'scripts', 'bundle-core.mjs')], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+  if (bundled.status !== 0) throw new Error('coldstart: `node scripts/bundle-core.mjs` failed');
 }
 
 const configDir = mkdtempSync(join(tmpdir(), 'summit-coldstart-'));

@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { repoRoot } from '@summit-config/test-support/services';
 import { afterAll, expect, it } from 'vitest';
@@ -152,8 +153,17 @@ it('packs, installs with npm outside the workspace, type-checks strictly, loads 
   };
   const drivers = /\/node_modules\/(consul|pg|@electric-sql\/pglite)\//;
   const core = await loads('@summit-config/core');
-  expect(core.some((url) => url.includes('/@summit-config/core/dist/index.js'))).toBe(true);
-  expect(core.filter((url) => /\/core\/dist\/(migrations|templates)\//.test(url) || drivers.test(url))).toEqual([]);
+  expect(core.some((url) => url.includes('/@summit-config/core/dist/bundle/index.js'))).toBe(true);
+  expect(
+    core.filter((url) => /\/core\/dist\/(bundle\/)?(migrations|templates)\//.test(url) || drivers.test(url)),
+  ).toEqual([]);
+  // Core runs as one bundle for all its subpaths (scripts/bundle-core.mjs): the source maps of the
+  // bundle files the root loads name every module in them, and none is a migration or template module.
+  const coreModules = core
+    .filter((url) => url.includes('/@summit-config/core/dist/bundle/'))
+    .flatMap((url) => (JSON.parse(readFileSync(`${fileURLToPath(url)}.map`, 'utf8')) as { sources: string[] }).sources);
+  expect(coreModules.some((source) => source.endsWith('/src/client/client.ts'))).toBe(true);
+  expect(coreModules.filter((source) => /\/src\/(migrations|templates)\//.test(source))).toEqual([]);
   for (const entry of ['@summit-config/backends', '@summit-config/backends/memory'])
     expect((await loads(entry)).filter((url) => drivers.test(url))).toEqual([]);
   expect((await loads('@summit-config/backends/postgres')).some((url) => /\/node_modules\/pg\//.test(url))).toBe(true);
