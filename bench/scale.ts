@@ -37,9 +37,11 @@ import { type ConfigStore, createConfigClient, parseRef } from '@summit-config/c
 import { createVersion } from '@summit-config/core/internal';
 import pg from 'pg';
 import { percentile, round } from './_measure.js';
+import { dropPrefix, dropSchema } from './lib/writes-service.js';
 
-const CALLBACKS = 1_000;
-const CHANGES = Number(process.env.BENCH_CHANGES ?? 200);
+/** Watch callbacks, the same number at both sizes (one ref in 100 has one at 10 000 refs, every ref at 100). */
+const CALLBACKS = 100;
+const CHANGES = Number(process.env.BENCH_CHANGES ?? 500);
 const AGENT_CHANGES = Number(process.env.BENCH_AGENT_CHANGES ?? 10_000);
 /** The large size (10 000; smaller only to try the benchmark quickly). */
 const LARGE = Number(process.env.BENCH_REFS_LARGE ?? 10_000);
@@ -72,7 +74,11 @@ async function seed(store: ConfigStore, count: number): Promise<void> {
         const id = idOf(cursor++);
         await store.append(
           createVersion(
-            { ref: { scope: 'app:scale', id }, config: { id, pool: { min: 1, max: 10 }, flags: ['a', 'b'] }, createdBy: 'bench' },
+            {
+              ref: { scope: 'app:scale', id },
+              config: { id, pool: { min: 1, max: 10 }, flags: ['a', 'b'] },
+              createdBy: 'bench',
+            },
             1,
           ),
         );
@@ -142,7 +148,8 @@ async function scenario(refs: number) {
   if (client.ids().length !== refs) throw new Error(`client loaded ${client.ids().length} ids, expected ${refs}`);
   // The start's acknowledgements are sent in the background: wait for every ref's.
   const acksDeadline = Date.now() + 60_000;
-  while ((acks.docs < refs || acks.inFlight > 0) && Date.now() < acksDeadline) await new Promise((r) => setTimeout(r, 5));
+  while ((acks.docs < refs || acks.inFlight > 0) && Date.now() < acksDeadline)
+    await new Promise((r) => setTimeout(r, 5));
   if (acks.docs < refs) throw new Error(`only ${acks.docs} of ${refs} refs acknowledged at start`);
   const acksRequestsAtStart = acks.requests;
   const consulRequestsAtStart = consulRequests - consul0;
@@ -175,7 +182,10 @@ async function scenario(refs: number) {
     const version = (versions.get(id) ?? 1) + 1;
     versions.set(id, version);
     const arrived = new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`change ${c} (${id} v${version}) never reached its callback`)), 10_000);
+      const timer = setTimeout(
+        () => reject(new Error(`change ${c} (${id} v${version}) never reached its callback`)),
+        10_000,
+      );
       arrivals.set(`${id}@${version}`, (at) => {
         clearTimeout(timer);
         resolve(at);
@@ -292,6 +302,10 @@ await small.seeding.store.close();
 const large = await scenario(LARGE);
 const agent = await agentRss(large.prefix, large.schema, large.seeding.store, LARGE);
 await large.seeding.store.close();
+for (const { prefix, schema } of [small, large]) {
+  await dropPrefix(prefix);
+  await dropSchema(schema);
+}
 
 const suffixed = (o: Record<string, number>, suffix: string) =>
   Object.fromEntries(Object.entries(o).map(([k, v]) => [`${k}_${suffix}`, v]));

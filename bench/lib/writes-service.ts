@@ -36,7 +36,7 @@ const SCHEMA = {
   },
 };
 
-function dropPrefix(prefix: string): Promise<void> {
+export function dropPrefix(prefix: string): Promise<void> {
   const url = new URL(address());
   return new Promise((resolve) => {
     const req = request(
@@ -57,7 +57,7 @@ function dropPrefix(prefix: string): Promise<void> {
   });
 }
 
-async function dropSchema(schema: string): Promise<void> {
+export async function dropSchema(schema: string): Promise<void> {
   const { default: pg } = await import('pg');
   const client = new pg.Client({ connectionString: databaseUrl() });
   try {

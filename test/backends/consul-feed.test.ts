@@ -87,6 +87,16 @@ describe('consul change feed', () => {
       expect(after.inlined - before.inlined, 'every document arrived with its change').toBe(CHANGES);
       const changes = w.events.filter((e) => !e.initial);
       expect(changes.every((e) => e.document !== undefined)).toBe(true);
+      // The feed itself stays within 8 KiB: contiguous entries, the newest whole, older documents dropped first.
+      const raw = (await rawGet(`${prefix}feed/app:feed`))?.value ?? '';
+      expect(Buffer.byteLength(raw)).toBeLessThanOrEqual(8 * 1024);
+      const feed = JSON.parse(raw) as { seq: number; entries: Array<{ seq: number; doc?: string }> };
+      const seqs = feed.entries.map((e) => e.seq);
+      expect(seqs.at(-1)).toBe(feed.seq);
+      expect(seqs).toEqual(seqs.map((_, i) => (seqs[0] as number) + i));
+      expect(feed.entries.at(-1)?.doc).toBeDefined();
+      const firstWithDoc = feed.entries.findIndex((e) => e.doc !== undefined);
+      expect(feed.entries.slice(firstWithDoc).every((e) => e.doc !== undefined)).toBe(true);
       await expectConverged(writer, w.events, 'app:feed');
       w.stop();
     }

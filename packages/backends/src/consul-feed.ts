@@ -94,28 +94,48 @@ export function decodeFeed(value: string | null | undefined): FeedValue | undefi
   return { feed: parsed.feed, seq: parsed.seq as number, entries };
 }
 
-/** The feed after `changes`, within {@link FEED_MAX_ENTRIES} and {@link FEED_MAX_BYTES}. */
-export function nextFeed(current: FeedValue, changes: readonly FeedChange[]): FeedValue {
+/** Each entry's JSON, computed once per entry object (entries never change). */
+const entryTexts = new WeakMap<FeedEntry, string>();
+
+function textOf(entry: FeedEntry): string {
+  let text = entryTexts.get(entry);
+  if (text === undefined) {
+    text = JSON.stringify(entry);
+    entryTexts.set(entry, text);
+  }
+  return text;
+}
+
+/**
+ * The feed after `changes`, within {@link FEED_MAX_ENTRIES} and {@link FEED_MAX_BYTES}, with its
+ * JSON text (what is written).
+ */
+export function nextFeed(current: FeedValue, changes: readonly FeedChange[]): { value: FeedValue; text: string } {
   let seq = current.seq;
   const added = changes.map((c): FeedEntry => {
     const doc = c.doc !== undefined && Buffer.byteLength(c.doc, 'utf8') <= FEED_INLINE_DOC_BYTES ? c.doc : undefined;
     return { seq: ++seq, id: c.id, version: c.version, checksum: c.checksum, ...(doc === undefined ? {} : { doc }) };
   });
   const entries = [...current.entries, ...added].slice(-FEED_MAX_ENTRIES);
-  const next: FeedValue = { feed: current.feed, seq, entries };
+  const head = `{"feed":${JSON.stringify(current.feed)},"seq":${seq},"entries":[`;
+  const sizes = entries.map((e) => Buffer.byteLength(textOf(e), 'utf8'));
+  // The envelope, each entry, and the commas between them.
+  let size = head.length + 2 + sizes.reduce((a, b) => a + b, 0) + Math.max(0, entries.length - 1);
   // Oldest inline documents go first, then oldest entries, until it fits (the newest entry always stays).
-  let size = Buffer.byteLength(JSON.stringify(next), 'utf8');
   for (let i = 0; size > FEED_MAX_BYTES && i < entries.length - 1; i++) {
     const e = entries[i] as FeedEntry;
     if (e.doc === undefined) continue;
-    size -= Buffer.byteLength(JSON.stringify(e.doc), 'utf8') + 7;
-    entries[i] = { seq: e.seq, id: e.id, version: e.version, checksum: e.checksum };
+    const bare: FeedEntry = { seq: e.seq, id: e.id, version: e.version, checksum: e.checksum };
+    const bytes = Buffer.byteLength(textOf(bare), 'utf8');
+    size -= (sizes[i] as number) - bytes;
+    entries[i] = bare;
+    sizes[i] = bytes;
   }
   while (size > FEED_MAX_BYTES && entries.length > 1) {
     entries.shift();
-    size = Buffer.byteLength(JSON.stringify(next), 'utf8');
+    size -= (sizes.shift() as number) + 1;
   }
-  return next;
+  return { value: { feed: current.feed, seq, entries }, text: `${head}${entries.map(textOf).join(',')}]}` };
 }
 
 /** A feed with no entries and a new id. */
@@ -182,8 +202,8 @@ export class ChangeFeed {
     const feedIndex = ops.length;
     for (let attempt = 0; ; attempt++) {
       const known = this.#known.get(scope) ?? (await this.#read(scope));
-      const next = nextFeed(known.value, changes);
-      const feedOp: TxnOp = { KV: { Verb: 'cas', Key: key, Value: base64(JSON.stringify(next)), Index: known.index } };
+      const { value: next, text } = nextFeed(known.value, changes);
+      const feedOp: TxnOp = { KV: { Verb: 'cas', Key: key, Value: base64(text), Index: known.index } };
       let out: TxnOutcome;
       try {
         out = await send([...ops, feedOp]);
