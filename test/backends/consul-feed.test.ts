@@ -161,6 +161,22 @@ describe('consul change feed', () => {
     }
   }, 60_000);
 
+  it("a quiet scope's feed keeps only its recent changes; a watcher that kept up never lists again", async () => {
+    const prefix = newPrefix();
+    const writer = fresh({ prefix });
+    const watcher = fresh({ prefix });
+    const w = collect(watcher, { scope: 'global', initial: true });
+    for (let v = 1; v <= 5; v++) await writer.append(doc('global/q', v));
+    await w.until((e) => e.some((x) => x.key === 'global/q' && x.version === 5));
+    await new Promise((r) => setTimeout(r, 5200)); // past the 5 s the feed keeps
+    await writer.append(doc('global/q', 6));
+    await w.until((e) => e.some((x) => x.key === 'global/q' && x.version === 6));
+    const feed = JSON.parse((await rawGet(`${prefix}feed/global`))?.value ?? '{}');
+    expect(feed.entries.map((e: { seq: number }) => e.seq)).toEqual([6]);
+    expect(watcher.watchStats().global?.listings).toBe(1);
+    await expectConverged(writer, w.events, 'global');
+  }, 30_000);
+
   it('a feed deleted or overwritten behind the store is made anew and the watch carries on', async () => {
     const prefix = newPrefix();
     const writer = fresh({ prefix });

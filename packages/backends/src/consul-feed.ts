@@ -2,9 +2,10 @@
  * The change feed of a scope: one small key, `<prefix>feed/<scope>`, rewritten (compare-and-set) in
  * the same transaction as every head it moves. Its value is
  *
- *   {"feed":"<random id>","seq":N,"entries":[{"seq":N,"id":"<id>","version":V,"checksum":"…","doc":"…"}, …]}
+ *   {"feed":"<random id>","seq":N,"entries":[{"seq":N,"id":"<id>","version":V,"checksum":"…","doc":"…","at":T}, …]}
  *
- * the last changes of the scope, newest last, each with its document inline when small. A watcher
+ * the last changes of the scope (of the last few seconds), newest last, each with its document
+ * inline when small. A watcher
  * blocks on that one key instead of the whole heads tree, so a wake-up carries a few KB whatever the
  * number of refs, and usually the document itself (no second fetch).
  *
@@ -31,6 +32,12 @@ export const FEED_INLINE_DOC_BYTES = 4096;
  * first): base64-encoded in Consul's answer, a wake-up stays under 16 KiB.
  */
 export const FEED_MAX_BYTES = 8 * 1024;
+/**
+ * Entries older than this (by the writer's clock, when it writes) are dropped: a quiet scope's feed
+ * holds its last few changes, so a wake-up carries little more than the change itself. A watcher
+ * that fell further behind finds a gap and lists the tree; one that kept up never notices.
+ */
+export const FEED_KEEP_MS = 5000;
 /** Resends after another process moved the feed first. */
 const MAX_CONFLICTS = 20;
 
@@ -45,6 +52,8 @@ export interface FeedChange {
 
 export interface FeedEntry extends FeedChange {
   seq: number;
+  /** When it was written (ms since the epoch, the writer's clock). */
+  at?: number;
 }
 
 export interface FeedValue {
@@ -78,7 +87,8 @@ export function decodeFeed(value: string | null | undefined): FeedValue | undefi
       (e.version as number) < 1 ||
       typeof e.checksum !== 'string' ||
       !CHECKSUM_RE.test(e.checksum) ||
-      (e.doc !== undefined && typeof e.doc !== 'string')
+      (e.doc !== undefined && typeof e.doc !== 'string') ||
+      (e.at !== undefined && !Number.isSafeInteger(e.at))
     ) {
       return undefined;
     }
@@ -89,6 +99,7 @@ export function decodeFeed(value: string | null | undefined): FeedValue | undefi
       version: e.version as number,
       checksum: e.checksum,
       ...(e.doc === undefined ? {} : { doc: e.doc as string }),
+      ...(e.at === undefined ? {} : { at: e.at as number }),
     });
   }
   return { feed: parsed.feed, seq: parsed.seq as number, entries };
@@ -107,16 +118,24 @@ function textOf(entry: FeedEntry): string {
 }
 
 /**
- * The feed after `changes`, within {@link FEED_MAX_ENTRIES} and {@link FEED_MAX_BYTES}, with its
- * JSON text (what is written).
+ * The feed after `changes` at time `now`: entries older than {@link FEED_KEEP_MS} dropped, within
+ * {@link FEED_MAX_ENTRIES} and {@link FEED_MAX_BYTES}, with its JSON text (what is written).
  */
-export function nextFeed(current: FeedValue, changes: readonly FeedChange[]): { value: FeedValue; text: string } {
+export function nextFeed(
+  current: FeedValue,
+  changes: readonly FeedChange[],
+  now = Date.now(),
+): { value: FeedValue; text: string } {
   let seq = current.seq;
   const added = changes.map((c): FeedEntry => {
     const doc = c.doc !== undefined && Buffer.byteLength(c.doc, 'utf8') <= FEED_INLINE_DOC_BYTES ? c.doc : undefined;
-    return { seq: ++seq, id: c.id, version: c.version, checksum: c.checksum, ...(doc === undefined ? {} : { doc }) };
+    const entry: FeedEntry = { seq: ++seq, id: c.id, version: c.version, checksum: c.checksum };
+    if (doc !== undefined) entry.doc = doc;
+    entry.at = now;
+    return entry;
   });
-  const entries = [...current.entries, ...added].slice(-FEED_MAX_ENTRIES);
+  const kept = current.entries.filter((e) => e.at !== undefined && e.at >= now - FEED_KEEP_MS);
+  const entries = [...kept, ...added].slice(-FEED_MAX_ENTRIES);
   const head = `{"feed":${JSON.stringify(current.feed)},"seq":${seq},"entries":[`;
   const sizes = entries.map((e) => Buffer.byteLength(textOf(e), 'utf8'));
   // The envelope, each entry, and the commas between them.
@@ -126,6 +145,7 @@ export function nextFeed(current: FeedValue, changes: readonly FeedChange[]): { 
     const e = entries[i] as FeedEntry;
     if (e.doc === undefined) continue;
     const bare: FeedEntry = { seq: e.seq, id: e.id, version: e.version, checksum: e.checksum };
+    if (e.at !== undefined) bare.at = e.at;
     const bytes = Buffer.byteLength(textOf(bare), 'utf8');
     size -= (sizes[i] as number) - bytes;
     entries[i] = bare;
