@@ -209,7 +209,8 @@ const dev = await phase({
   faultAtMs: 5_000,
   recoverAtMs: 12_000,
   fault: async () => {
-    process.kill(Number(readFileSync(join(root, '.cache', 'run', 'consul.pid'), 'utf8')), 'SIGKILL');
+    const port = process.env.SUMMIT_CONSUL_PORT ?? '18500';
+    process.kill(Number(readFileSync(join(root, '.cache', 'run', `consul-${port}.pid`), 'utf8')), 'SIGKILL');
   },
   recover: async () => void (await ctl('consul', 'start')),
 });

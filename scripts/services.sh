@@ -32,7 +32,8 @@ CONSUL_PORT=${SUMMIT_CONSUL_PORT:-18500}
 PG_PORT=${SUMMIT_PG_PORT:-15432}
 # PostgreSQL runs as the postgres user, which may not reach the project folder: keep its data in /tmp.
 PG_TAG=$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1)
-PG_DATA=${SUMMIT_PG_DATA:-/tmp/summit-pg-$PG_TAG}
+# Per checkout and port, so two port sets of one checkout never share a server.
+PG_DATA=${SUMMIT_PG_DATA:-/tmp/summit-pg-$PG_TAG-$PG_PORT}
 PG_DB=summit
 
 say() { printf 'services: %s\n' "$*" >&2; }
@@ -78,7 +79,10 @@ install_consul() {
   "$CACHE/bin/consul" version | head -n 1 >&2
 }
 
-consul_pid() { [ -f "$RUN/consul.pid" ] && cat "$RUN/consul.pid" 2>/dev/null || true; }
+# The pid and log files are named by port: two port sets of one checkout never kill each other's.
+CONSUL_PIDFILE="$RUN/consul-$CONSUL_PORT.pid"
+CONSUL_LOG="$RUN/consul-$CONSUL_PORT.log"
+consul_pid() { [ -f "$CONSUL_PIDFILE" ] && cat "$CONSUL_PIDFILE" 2>/dev/null || true; }
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
 
 consul_answers() {
@@ -98,14 +102,14 @@ consul_start() {
     # Dev mode: in-memory state, single server; every port moved off the defaults.
     nohup "$bin" agent -dev -bind=127.0.0.1 -client=127.0.0.1 -http-port="$CONSUL_PORT" \
       -dns-port=-1 -grpc-port=-1 -serf-lan-port=$((CONSUL_PORT + 1)) -serf-wan-port=$((CONSUL_PORT + 2)) \
-      -server-port=$((CONSUL_PORT + 3)) -log-level=warn >"$RUN/consul.log" 2>&1 &
-    echo $! >"$RUN/consul.pid"
+      -server-port=$((CONSUL_PORT + 3)) -log-level=warn >"$CONSUL_LOG" 2>&1 &
+    echo $! >"$CONSUL_PIDFILE"
   fi
   i=0
   until consul_answers; do
     i=$((i + 1))
-    alive "$(consul_pid)" || die "consul exited at start (see $RUN/consul.log): $(tail -n 5 "$RUN/consul.log")"
-    [ $i -lt 150 ] || die "consul did not answer on 127.0.0.1:$CONSUL_PORT within 30 s (see $RUN/consul.log)"
+    alive "$(consul_pid)" || die "consul exited at start (see $CONSUL_LOG): $(tail -n 5 "$CONSUL_LOG")"
+    [ $i -lt 150 ] || die "consul did not answer on 127.0.0.1:$CONSUL_PORT within 30 s (see $CONSUL_LOG)"
     sleep 0.2
   done
 }
@@ -123,7 +127,7 @@ stop_pid() {
 
 consul_stop() {
   stop_pid "$(consul_pid)" "${1:-TERM}"
-  rm -f "$RUN/consul.pid"
+  rm -f "$CONSUL_PIDFILE"
 }
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -195,7 +199,7 @@ pg_stop() {
 # ---------------------------------------------------------------- Consul cluster (3 servers)
 # Node N (1..3): HTTP on 18600+10N, serf LAN +1, serf WAN +2, server RPC +3; data in $RUN/cluster/nN.
 CLUSTER_BASE=${SUMMIT_CLUSTER_PORT:-18600}
-CLUSTER="$RUN/cluster"
+CLUSTER="$RUN/cluster-$CLUSTER_BASE"
 node_port() { echo $((CLUSTER_BASE + 10 * $1 + ${2:-0})); }
 node_pid() { [ -f "$CLUSTER/n$1.pid" ] && cat "$CLUSTER/n$1.pid" 2>/dev/null || true; }
 
@@ -336,15 +340,15 @@ consul_tls_cmd() {
       dir=$(CDPATH= cd -- "$dir" && pwd)
       for f in ca.pem server.pem server-key.pem; do [ -f "$dir/$f" ] || die "consul-tls: $dir/$f is missing"; done
       printf '%s\n' "ports { https = $TLS_HTTPS_PORT }" "ca_file = \"$dir/ca.pem\"" "cert_file = \"$dir/server.pem\"" \
-        "key_file = \"$dir/server-key.pem\"" 'verify_incoming_https = true' >"$RUN/consul-tls.hcl"
-      extra_start consul-tls "$TLS_PORT" "$RUN/consul-tls.hcl"
-      extra_wait consul-tls "$TLS_PORT"
+        "key_file = \"$dir/server-key.pem\"" 'verify_incoming_https = true' >"$RUN/consul-tls-$TLS_PORT.hcl"
+      extra_start "consul-tls-$TLS_PORT" "$TLS_PORT" "$RUN/consul-tls-$TLS_PORT.hcl"
+      extra_wait "consul-tls-$TLS_PORT" "$TLS_PORT"
       say "consul with TLS on https://127.0.0.1:$TLS_HTTPS_PORT (client certificates required), http on :$TLS_PORT" ;;
-    down) extra_stop consul-tls ;;
+    down) extra_stop "consul-tls-$TLS_PORT" ;;
     env)
       echo "export SUMMIT_CONSUL_TLS_ADDR=https://127.0.0.1:$TLS_HTTPS_PORT"
       echo "export SUMMIT_CONSUL_TLS_HTTP_ADDR=http://127.0.0.1:$TLS_PORT" ;;
-    status) if alive "$(extra_pid consul-tls)"; then echo "consul-tls: running (https $TLS_HTTPS_PORT)"; else echo "consul-tls: stopped"; fi ;;
+    status) if alive "$(extra_pid "consul-tls-$TLS_PORT")"; then echo "consul-tls: running (https $TLS_HTTPS_PORT)"; else echo "consul-tls: stopped"; fi ;;
     *) die "usage: services.sh consul-tls up DIR|down|env|status" ;;
   esac
 }
