@@ -87,9 +87,9 @@ describe('consul change feed', () => {
       expect(after.inlined - before.inlined, 'every document arrived with its change').toBe(CHANGES);
       const changes = w.events.filter((e) => !e.initial);
       expect(changes.every((e) => e.document !== undefined)).toBe(true);
-      // The feed itself stays within 8 KiB: contiguous entries, the newest whole, older documents dropped first.
+      // The feed itself stays within 4 KiB: contiguous entries, the newest whole, older documents dropped first.
       const raw = (await rawGet(`${prefix}feed/app:feed`))?.value ?? '';
-      expect(Buffer.byteLength(raw)).toBeLessThanOrEqual(8 * 1024);
+      expect(Buffer.byteLength(raw)).toBeLessThanOrEqual(4 * 1024);
       const feed = JSON.parse(raw) as { seq: number; entries: Array<{ seq: number; doc?: string }> };
       const seqs = feed.entries.map((e) => e.seq);
       expect(seqs.at(-1)).toBe(feed.seq);

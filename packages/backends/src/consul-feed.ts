@@ -24,14 +24,15 @@ import { CHECKSUM_RE, type Layout } from './consul-layout.js';
 import { base64, type TxnOp, type TxnOutcome } from './consul-wire.js';
 
 /** Entries a feed keeps. */
-export const FEED_MAX_ENTRIES = 48;
+export const FEED_MAX_ENTRIES = 32;
 /** A document is carried inline when its JSON is at most this long. */
-export const FEED_INLINE_DOC_BYTES = 4096;
+export const FEED_INLINE_DOC_BYTES = 2048;
 /**
  * The feed value's JSON never grows past this (older inline documents, then older entries, go
- * first): base64-encoded in Consul's answer, a wake-up stays under 16 KiB.
+ * first): base64-encoded in Consul's answer, a wake-up stays near 6 KiB (under the 16 KiB bound)
+ * and every append writes little more than its own change.
  */
-export const FEED_MAX_BYTES = 8 * 1024;
+export const FEED_MAX_BYTES = 4 * 1024;
 /**
  * Entries older than this (by the writer's clock, when it writes) are dropped: a quiet scope's feed
  * holds its last few changes, so a wake-up carries little more than the change itself. A watcher

@@ -72,7 +72,7 @@ export interface HeadChange {
   readonly initial: boolean;
   /**
    * The version itself, when the store delivered it with the change (Consul's change feed carries
-   * documents up to 4 KiB), already verified like any read: a reader need not fetch it.
+   * documents up to 2 KiB), already verified like any read: a reader need not fetch it.
    */
   readonly document?: ConfigVersion;
   /** The store the change (and its document) came from, when a failover chain delivered it. */
