@@ -177,6 +177,22 @@ describe('consul change feed', () => {
     await expectConverged(writer, w.events, 'global');
   }, 30_000);
 
+  it('a head moved without the feed (a raw write) is delivered at the periodic listing', async () => {
+    const prefix = newPrefix();
+    const writer = fresh({ prefix });
+    const watcher = fresh({ prefix, watchResyncMs: 1000, watchWaitMs: 1000 });
+    const w = collect(watcher, { scope: 'global', initial: true });
+    await writer.append(doc('global/raw', 1));
+    await w.until((e) => e.some((x) => x.key === 'global/raw'));
+    const v2 = doc('global/raw', 2);
+    await rawPut(`${prefix}docs/global/raw/v/2`, JSON.stringify(v2));
+    await rawPut(`${prefix}heads/global/raw`, JSON.stringify({ version: 2, checksum: v2.checksum }));
+    await w.until((e) => e.some((x) => x.key === 'global/raw' && x.version === 2), 10_000);
+    expect(watcher.watchStats().global?.listings).toBeGreaterThan(1);
+    await expectConverged(writer, w.events, 'global');
+    expect(() => createConsulStore({ address: consulAddr, watchResyncMs: -1 })).toThrow(/watchResyncMs/);
+  }, 30_000);
+
   it('a feed deleted or overwritten behind the store is made anew and the watch carries on', async () => {
     const prefix = newPrefix();
     const writer = fresh({ prefix });

@@ -34,6 +34,12 @@ export interface ConsulStoreOptions extends ConsulConnectionOptions {
   /** How long one blocking query waits for a change, ms (1 s to 10 min). Default 30000. */
   watchWaitMs?: number;
   /**
+   * A scope's watch follows its change feed and lists the heads tree only at a (re)sync or a gap;
+   * it also lists it once this long after the last listing, ms, to catch a head moved without the
+   * feed (a raw `consul kv put`, a writer of an older version). 0: never. Default 300000 (5 min).
+   */
+  watchResyncMs?: number;
+  /**
    * Token bucket on each watch loop: at most `burst` requests at once, refilled at `perSecond`.
    * Default `{ perSecond: 200, burst: 200 }`.
    */
@@ -65,6 +71,7 @@ export interface ResolvedConsulOptions {
   maxValueBytes: number;
   maxTxnBytes: number;
   watchWaitMs: number;
+  watchResyncMs: number;
   perSecond: number;
   burst: number;
   retryBaseMs: number;
@@ -115,6 +122,7 @@ export function resolveConsulOptions(options: ConsulStoreOptions): ResolvedConsu
     maxValueBytes,
     maxTxnBytes,
     watchWaitMs: intOption(what, 'watchWaitMs', options.watchWaitMs, 30_000, 1000, 600_000),
+    watchResyncMs: intOption(what, 'watchResyncMs', options.watchResyncMs, 300_000, 0, 86_400_000),
     perSecond,
     burst,
     retryBaseMs,

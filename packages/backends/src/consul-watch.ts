@@ -73,6 +73,8 @@ export class TokenBucket {
 export interface WatcherOptions {
   /** Blocking query wait, ms. */
   waitMs: number;
+  /** A feed watch lists the tree again this long after its last listing, ms (0: never). */
+  resyncMs: number;
   /** Non-blocking request timeout, ms (also the margin added to a blocking query's timeout). */
   timeoutMs: number;
   ratePerSecond: number;
@@ -243,9 +245,13 @@ export class HeadWatcher {
     let afterFailure = false;
     let reset = false;
     let position: { feed: string; seq: number } | undefined;
+    let listedAt = 0;
     while (!signal.aborted) {
       await this.#bucket.take(signal);
       try {
+        // A head moved without the feed (a raw write, an older writer) is caught by a periodic listing.
+        if (index > 0 && this.#options.resyncMs > 0 && performance.now() - listedAt >= this.#options.resyncMs)
+          index = 0;
         if (index === 0) {
           this.stats.requests++;
           let got = await this.#http.kvGet(key, { timeoutMs, signal });
@@ -260,6 +266,7 @@ export class HeadWatcher {
           // Everything up to this position of the feed is in the tree listed now.
           this.stats.requests++;
           this.stats.listings++;
+          listedAt = performance.now();
           const tree = await this.#http.kvList(prefix, { timeoutMs, signal });
           this.stats.bytes += tree.meta.bytes;
           attempt = 0;

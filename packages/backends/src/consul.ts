@@ -88,6 +88,7 @@ export function createConsulStore(options: ConsulStoreOptions = {}): ConsulStore
   const watchers = new WatcherRegistry(http, layout, {
     limits,
     waitMs: opts.watchWaitMs,
+    resyncMs: opts.watchResyncMs,
     timeoutMs: conn.timeoutMs,
     ratePerSecond: opts.perSecond,
     burst: opts.burst,
