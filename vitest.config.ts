@@ -14,7 +14,7 @@ function workspaceSources(): Plugin {
     name: 'summit-workspace-sources',
     enforce: 'pre',
     resolveId(id) {
-      const m = /^@summit-config\/(core|backends|secrets|agent|test-support)(\/.+)?$/.exec(id);
+      const m = /^@summit-config\/(core|backends|secrets|agent|server|test-support)(\/.+)?$/.exec(id);
       if (!m) return null;
       const pkgDir = join(root, 'packages', m[1] as string);
       const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as {
