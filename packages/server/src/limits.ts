@@ -1,0 +1,59 @@
+/**
+ * Request limits that run before authentication: the `Host` allow-list (`421` for another host, so a
+ * DNS-rebinding page cannot talk to a loopback server) and CORS, closed unless the `Origin` is listed.
+ * The body limit is Fastify's own (`bodyLimit`), answered `413` by the error handler.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { CheckedOptions } from './options.js';
+import { problem } from './problems.js';
+import { sendProblem } from './reply.js';
+
+const ALLOWED_METHODS = 'GET, PUT, POST, PATCH, DELETE';
+const ALLOWED_HEADERS = 'Authorization, Content-Type, If-Match, If-None-Match';
+const EXPOSED_HEADERS = 'ETag, Location, WWW-Authenticate, request-id';
+
+/** The host name of a `Host` header, lower case, without port or IPv6 brackets. */
+export function hostName(host: string | undefined): string | undefined {
+  if (!host) return undefined;
+  const h = host.trim().toLowerCase();
+  if (h.startsWith('[')) {
+    const end = h.indexOf(']');
+    return end < 0 ? undefined : h.slice(1, end);
+  }
+  const colon = h.indexOf(':');
+  return colon < 0 ? h : h.slice(0, colon);
+}
+
+export function hostGuard(options: CheckedOptions) {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const name = hostName(request.headers.host);
+    if (name !== undefined && options.allowedHosts.has(name)) return;
+    await sendProblem(
+      request,
+      reply,
+      problem(421, 'CONSTRAINT_VIOLATION', 'this server does not answer for the Host of the request'),
+    );
+  };
+}
+
+/**
+ * CORS: an `Origin` in `cors.origins` gets `Access-Control-Allow-Origin` (and a preflight its `204`);
+ * any other origin gets no `Access-Control-*` header at all, so the browser refuses the response.
+ */
+export function corsGuard(options: CheckedOptions) {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const origin = request.headers.origin;
+    if (origin === undefined || !options.corsOrigins.has(origin)) return;
+    reply.header('Access-Control-Allow-Origin', origin);
+    reply.header('Vary', 'Origin');
+    const preflight = request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined;
+    if (!preflight) {
+      reply.header('Access-Control-Expose-Headers', EXPOSED_HEADERS);
+      return;
+    }
+    reply.header('Access-Control-Allow-Methods', ALLOWED_METHODS);
+    reply.header('Access-Control-Allow-Headers', ALLOWED_HEADERS);
+    reply.header('Access-Control-Max-Age', '600');
+    await reply.code(204).send();
+  };
+}

@@ -1,0 +1,74 @@
+/**
+ * `createConfigServer`: the Fastify application of the config API. It composes the rooms: the
+ * options (`options.ts`), the limits that run first (`limits.ts`: Host, CORS; Fastify's body limit),
+ * authentication (`authenticate.ts`), problem+json errors (`problems.ts`), the OpenAPI document
+ * (`openapi.ts`) and one file of routes per area (`routes/`).
+ */
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { authenticationHook } from './authenticate.js';
+import { corsGuard, hostGuard } from './limits.js';
+import { registerOpenApi } from './openapi.js';
+import { type CheckedOptions, type ConfigServerOptions, checkOptions } from './options.js';
+import { problem, problemOf } from './problems.js';
+import { sendProblem } from './reply.js';
+import { hasIfMatch } from './request-context.js';
+import { auditRoutes } from './routes/audit.js';
+import { configRoutes } from './routes/configs.js';
+import { environmentRoutes, schemaRoutes } from './routes/governance.js';
+import { requestRoutes } from './routes/requests.js';
+import { resolvedRoutes } from './routes/resolved.js';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * The config server's Fastify instance, not listening: call `listen()` to serve, or `inject()` to
+ * test. Options are checked at once (`CONSTRAINT_VIOLATION` naming the bad one). The service and
+ * store are borrowed: `close()` closes the server, not them.
+ */
+export function createConfigServer(options: ConfigServerOptions): FastifyInstance {
+  const checked: CheckedOptions = checkOptions(options);
+  const app = Fastify({
+    bodyLimit: checked.bodyLimit,
+    logger: false,
+    // A caller's request id is kept when it is well-formed, so a trace spans both sides.
+    requestIdHeader: 'x-request-id',
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+  });
+  // Only JSON bodies: text/plain is refused (415) rather than validated as a string.
+  app.removeContentTypeParser('text/plain');
+
+  app.addHook('onRequest', hostGuard(checked));
+  app.addHook('onRequest', corsGuard(checked));
+  app.addHook('onRequest', authenticationHook(checked));
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('request-id', request.id);
+    reply.header('Cache-Control', 'no-store');
+  });
+
+  app.setErrorHandler(async (error, request, reply) =>
+    sendProblem(request, reply, problemOf(error, hasIfMatch(request))),
+  );
+  app.setNotFoundHandler(async (request, reply) =>
+    sendProblem(
+      request,
+      reply,
+      problem(404, 'NOT_FOUND', `no route ${request.method} ${request.url.split('?', 1)[0]}`),
+    ),
+  );
+
+  registerOpenApi(app);
+  app.register(async (api) => {
+    configRoutes(api, checked);
+    resolvedRoutes(api, checked);
+    environmentRoutes(api, checked);
+    schemaRoutes(api, checked);
+    auditRoutes(api, checked);
+    requestRoutes(api, checked);
+  });
+  return app;
+}
