@@ -26,8 +26,10 @@ function authRequest(request: FastifyRequest): AuthRequest {
 
 export function authenticationHook(options: CheckedOptions) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const path = request.url.split('?', 1)[0] ?? '';
-    if (path !== API_PREFIX && !path.startsWith(`${API_PREFIX}/`)) return;
+    // Decided on the route that matched, not on the raw URL, so no spelling of a path (encoded
+    // characters, dot segments) reaches an API route unauthenticated.
+    const route = request.routeOptions.url;
+    if (route === undefined || !route.startsWith(`${API_PREFIX}/`)) return;
     const seen = authRequest(request);
     let result: AuthResult | undefined;
     try {

@@ -28,6 +28,28 @@ describe('authentication', () => {
     expect(await s.h.service.list(ROOT_ACTOR)).toEqual([]);
   });
 
+  it('every /api/v1 route of the OpenAPI document answers 401 without a credential', async () => {
+    s = await serverHarness();
+    const doc = json<{ paths: Record<string, Record<string, unknown>> }>(
+      await s.app.inject({ url: '/api/openapi.json' }),
+    );
+    let checked = 0;
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      const url = path
+        .replace('{scope}', 'global')
+        .replace('{app}', 'web')
+        .replace(/\{[^}]+\}/g, 'x');
+      for (const method of Object.keys(ops)) {
+        const res = await s.app.inject({ method: method.toUpperCase() as 'GET', url, payload: {} });
+        expect({ method, url, status: res.statusCode }).toEqual({ method, url, status: 401 });
+        checked++;
+      }
+    }
+    expect(checked).toBe(23);
+    const spelled = await s.app.inject({ url: '/api/v1/%63onfigs' });
+    expect([401, 404]).toContain(spelled.statusCode);
+  });
+
   it('authenticators are tried in order; a failure that is not ACCESS_DENIED is a 500 problem without internals', async () => {
     s = await serverHarness('memory', {
       authenticators: [

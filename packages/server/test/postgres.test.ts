@@ -46,6 +46,19 @@ describe('config server on PostgreSQL', () => {
     expect(json(lost).code).toBe('VERSION_CONFLICT');
     const rows = await s.h.sql<{ n: string }>(`SELECT count(*)::text AS n FROM "${s.h.schema}".config_versions`);
     expect(rows[0]?.n).toBe('2');
+    // Injection strings are refused as refs, or matched as plain text.
+    const injected = await s.app.inject({
+      method: 'PUT',
+      url: `/api/v1/configs/global/${encodeURIComponent("x';DROP TABLE config_versions;--")}`,
+      payload: { config: {} },
+      headers: ROOT,
+    });
+    expect(json(injected)).toMatchObject({ status: 400, code: 'INVALID_CONFIG_REF' });
+    const prefix = await s.app.inject({
+      url: `/api/v1/configs?prefix=${encodeURIComponent("' OR 1=1 --")}`,
+      headers: ROOT,
+    });
+    expect(json(prefix)).toEqual({ items: [] });
     const got = await s.app.inject({ url, headers: auth('reader-secret') });
     expect(json(got)).toMatchObject({ version: 2, config: { size: 2 } });
     const resolved = await s.app.inject({ url: '/api/v1/resolved/web/staging/db/pool?explain=true', headers: ROOT });
