@@ -18,6 +18,7 @@ import {
   type AuditInput,
   type AuditRecord,
   auditHash,
+  auditOriginText,
   canonicalJson,
   checkAuditInput,
   checkAuditQuery,
@@ -67,7 +68,12 @@ export function createMemoryGovernance(options: MemoryGovernanceOptions = {}): G
       requestId: checked.requestId ?? null,
       prevHash: last?.hash ?? null,
     };
-    const record: AuditRecord = Object.freeze({ ...base, hash: auditHash(base), signature: checked.signature ?? null });
+    const record: AuditRecord = Object.freeze({
+      ...base,
+      hash: auditHash(base),
+      signature: checked.signature ?? null,
+      origin: auditOriginText(checked.origin),
+    });
     audit.push(record);
     return record;
   }

@@ -22,6 +22,7 @@ import type {
 import {
   type AuditInput,
   type AuditRecord,
+  auditOriginText,
   canonicalJson,
   checkAuditInput as checkAuditFields,
   checkAuditQuery,
@@ -66,6 +67,7 @@ interface AuditRow {
   prev_hash: string | null;
   hash: string | null;
   signature: string | null;
+  origin: string | null;
 }
 
 interface EnvironmentRow {
@@ -78,7 +80,7 @@ interface EnvironmentRow {
 const AUDIT_COLUMNS = `seq::text AS seq_text,
   to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at,
   actor, action, config_id, version, environment, message, changes::text AS changes, source, request_id,
-  prev_hash, hash, signature`;
+  prev_hash, hash, signature, origin`;
 
 function recordOf(row: AuditRow): AuditRecord {
   return Object.freeze({
@@ -96,6 +98,7 @@ function recordOf(row: AuditRow): AuditRecord {
     prevHash: row.prev_hash,
     hash: row.hash,
     signature: row.signature ?? null,
+    origin: row.origin ?? null,
   });
 }
 
@@ -158,8 +161,8 @@ export function createSqlGovernance(config: SqlGovernanceConfig): SqlGovernance 
   async function insertAudit(q: SqlQueryable, input: AuditInput): Promise<AuditRecord> {
     const { rows } = await q.query<AuditRow>(
       `INSERT INTO ${t.audit} ("timestamp", actor, action, config_id, version, environment, message, changes, source,
-                               request_id, signature)
-       VALUES ($1::timestamptz, $2, $3, $4, $5, $6, $7, $8::json, $9, $10, $11)
+                               request_id, signature, origin)
+       VALUES ($1::timestamptz, $2, $3, $4, $5, $6, $7, $8::json, $9, $10, $11, $12)
        RETURNING ${AUDIT_COLUMNS}`,
       [
         input.at,
@@ -173,6 +176,7 @@ export function createSqlGovernance(config: SqlGovernanceConfig): SqlGovernance 
         input.source ?? null,
         input.requestId ?? null,
         input.signature ?? null,
+        auditOriginText(input.origin),
       ],
       { prepare: true },
     );

@@ -356,6 +356,15 @@ export const MIGRATIONS: readonly Migration[] = [
       `ALTER TABLE ${s}.config_audit ADD COLUMN signature text`,
     ],
   },
+  {
+    version: 8,
+    name: 'audit origin: where a call came from (a server request), covered by the signature, not the hash chain',
+    statements: (s) => [
+      // The JSON text of core's AuditOrigin (auditOriginText): method, token id, remote address, user
+      // agent, request id. Like the signature, the chain trigger does not hash it.
+      `ALTER TABLE ${s}.config_audit ADD COLUMN origin text`,
+    ],
+  },
 ];
 
 /** The newest schema version this code knows. */

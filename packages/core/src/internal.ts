@@ -9,6 +9,7 @@
 export { ApprovalRequiredError, REQUEST_STATUSES } from './approvals/types.js';
 export { auditHash, verifyAuditChain } from './audit/chain.js';
 export { auditTrailError } from './audit/checkpoint.js';
+export { auditOriginText, checkAuditOrigin } from './audit/origin.js';
 export {
   auditCheckpointText,
   auditSigningText,
@@ -17,7 +18,7 @@ export {
   signAuditCheckpoint,
   signAuditInput,
 } from './audit/signing.js';
-export type { AuditInput, AuditRecord } from './audit/types.js';
+export type { AuditInput, AuditOrigin, AuditRecord } from './audit/types.js';
 export { compilePattern } from './client/pattern.js';
 export { BackendUnavailableError, errors, messageOf } from './errors/config-error.js';
 export { validateEnvironments } from './model/environment.js';

@@ -5,7 +5,10 @@
  * of the text
  *
  *   "summit-audit-sig-v1\n" + F(at) + F(actor) + F(action) + F(ref) + F(version) + F(environment)
- *                           + F(message) + F(changes) + F(source) + F(requestId)
+ *                           + F(message) + F(changes) + F(source) + F(requestId) [+ F(origin)]
+ *
+ * `F(origin)` is appended only for an event with an origin (its stored JSON text,
+ * `auditOriginText`), so the signed text of every event without one is unchanged.
  *
  * with F() the length-prefixed encoding of the hash chain (chain.ts) and every field exactly as it is
  * stored (`at` in ISO-8601 with milliseconds, `changes` the stored JSON text). The signature covers
@@ -19,7 +22,8 @@ import { errors } from '../errors/config-error.js';
 import { isPlainObject } from '../model/json.js';
 import type { SignatureCheck, Signer, TrustRoot } from '../trust/keys.js';
 import type { AuditCheckpoint } from './anchor.js';
-import { auditFieldsText } from './chain.js';
+import { auditField, auditFieldsText } from './chain.js';
+import { auditOriginText } from './origin.js';
 import type { AuditInput, AuditRecord } from './types.js';
 
 export const AUDIT_SIGNATURE_PREFIX = 'summit-audit-sig-v1\n';
@@ -28,12 +32,23 @@ export const AUDIT_CHECKPOINT_PREFIX = 'summit-audit-checkpoint-v1\n';
 /** The stored fields a signature covers. */
 export type AuditSignedFields = Pick<
   AuditRecord,
-  'at' | 'actor' | 'action' | 'ref' | 'version' | 'environment' | 'message' | 'changes' | 'source' | 'requestId'
+  | 'at'
+  | 'actor'
+  | 'action'
+  | 'ref'
+  | 'version'
+  | 'environment'
+  | 'message'
+  | 'changes'
+  | 'source'
+  | 'requestId'
+  | 'origin'
 >;
 
 /** The exact text an event's signature covers (see the module comment). */
 export function auditSigningText(record: AuditSignedFields): string {
-  return AUDIT_SIGNATURE_PREFIX + auditFieldsText(record);
+  const origin = record.origin ?? null;
+  return AUDIT_SIGNATURE_PREFIX + auditFieldsText(record) + (origin === null ? '' : auditField(origin));
 }
 
 /** The fields of `input` as the governance stores will keep them (memory and SQL agree). */
@@ -51,6 +66,7 @@ export function storedFieldsOf(input: AuditInput): AuditSignedFields {
     changes: JSON.stringify(input.changes ?? []),
     source: input.source ?? null,
     requestId: input.requestId ?? null,
+    origin: auditOriginText(input.origin),
   };
 }
 

@@ -4,6 +4,25 @@ import type { JsonValue } from '../model/json.js';
 export type AuditSource = 'cli' | 'api' | 'agent';
 export const AUDIT_SOURCES: readonly AuditSource[] = ['cli', 'api', 'agent'];
 
+/**
+ * Where a call came from, beyond its `source`: set by a server for the requests it serves (the
+ * actor's `origin`), recorded in each audit event the call writes. Every field is optional text.
+ */
+export interface AuditOrigin {
+  /** How the principal authenticated (`token`, `oidc`, `os-user`). */
+  readonly method?: string;
+  /** The credential's id, never a secret (e.g. an API token's id). */
+  readonly tokenId?: string;
+  /** The peer's address as the server saw it. */
+  readonly remoteAddress?: string;
+  readonly userAgent?: string;
+  /** The server's id of the request (its `request-id` header). */
+  readonly requestId?: string;
+}
+
+/** The fields of an {@link AuditOrigin}, in the order its stored JSON lists them. */
+export const AUDIT_ORIGIN_FIELDS = ['method', 'tokenId', 'remoteAddress', 'userAgent', 'requestId'] as const;
+
 /** One RFC 6902 operation. */
 export interface JsonPatchOperation {
   op: 'add' | 'remove' | 'replace' | 'move' | 'copy' | 'test';
@@ -31,6 +50,8 @@ export interface AuditInput {
   source?: AuditSource;
   /** The change request concerned, if any. */
   requestId?: string;
+  /** Where the call came from (a server's request); covered by the signature, not the hash chain. */
+  origin?: AuditOrigin;
   /**
    * `<keyId>:<base64 Ed25519 signature>` of `auditSigningText` (signing.ts), set by the change
    * service's writer key. Not part of the hash chain.
@@ -59,6 +80,8 @@ export interface AuditRecord {
   hash: string | null;
   /** `<keyId>:<sig>` of the writer key, or null (the store's own rows, events from before signing). */
   signature: string | null;
+  /** The JSON text of the origin (`auditOriginText`), or null. Not part of the hash chain. */
+  origin?: string | null;
 }
 
 /** An audit event as the service returns it. */
@@ -74,6 +97,8 @@ export interface AuditEvent {
   readonly changes: readonly JsonPatchOperation[];
   readonly source?: string;
   readonly requestId?: string;
+  /** Where the call came from, when a server recorded it. */
+  readonly origin?: AuditOrigin;
   readonly prevHash: string | null;
   readonly hash: string | null;
   readonly signature: string | null;
@@ -172,5 +197,15 @@ export function eventOf(record: AuditRecord): AuditEvent {
   if (record.environment !== null) event.environment = record.environment;
   if (record.source !== null) event.source = record.source;
   if (record.requestId !== null) event.requestId = record.requestId;
+  if (record.origin !== undefined && record.origin !== null) {
+    try {
+      const parsed: unknown = JSON.parse(record.origin);
+      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
+        event.origin = Object.freeze(parsed as AuditOrigin);
+      }
+    } catch {
+      // An unparsable stored origin fails the event's signature check; the event shows none.
+    }
+  }
   return Object.freeze(event);
 }

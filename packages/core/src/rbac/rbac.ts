@@ -3,6 +3,9 @@
  * (`actor.roles`, valid everywhere) and through bindings (users or groups -> roles, optionally only
  * for some scopes). A role is a list of grants (`config:read`, `config:*`, `*`).
  */
+
+import { checkAuditOrigin } from '../audit/origin.js';
+import type { AuditOrigin } from '../audit/types.js';
 import { ConfigError, type ErrorContext, errors } from '../errors/config-error.js';
 import { isPlainObject } from '../model/json.js';
 import { parseScope, type Scope } from '../model/ref.js';
@@ -50,6 +53,12 @@ export interface Actor {
   readonly credential?: string;
   /** The principal that acts under this id (`actor:impersonate`), recorded in the audit trail. */
   readonly impersonatedBy?: string;
+  /**
+   * Where this actor's call came from, set by a server for the request it serves (remote address,
+   * user agent, request id; the authentication method and token id). The change service records it
+   * in every audit event of the call. Not used for any access decision.
+   */
+  readonly origin?: AuditOrigin;
 }
 
 /** The credential an actor's decisions are compared by: its own, else `id:<id>`. */
@@ -239,7 +248,8 @@ export function normaliseDefinition(raw: unknown): {
 /** Checks the shape of an actor; throws `CONSTRAINT_VIOLATION` naming the bad field. */
 export function checkActor(actor: unknown): Actor {
   if (!isPlainObject(actor)) throw errors.constraint('actor must be an object { id, roles }');
-  const { id, roles, groups, kind, credential, impersonatedBy } = actor;
+  const { id, roles, groups, kind, credential, impersonatedBy, origin } = actor;
+  checkAuditOrigin(origin, 'actor.origin');
   const text = (v: unknown) =>
     typeof v === 'string' && v.length > 0 && v.length <= 256 && !v.includes('\u0000') && v.isWellFormed();
   if (!text(id)) {

@@ -182,6 +182,8 @@ export function createServiceContext(options: ConfigServiceOptions): ServiceCont
     if (typeof actor !== 'string' && actor.impersonatedBy !== undefined) {
       input.message = `${input.message} [impersonated by ${actor.impersonatedBy}]`;
     }
+    // A server's request: where it came from (checked with the actor, so never refused here).
+    if (typeof actor !== 'string' && actor.origin !== undefined) input.origin = actor.origin;
     // Signed last, over the fields exactly as they will be stored.
     return signAudit(input);
   }

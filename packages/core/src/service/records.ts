@@ -3,6 +3,7 @@
  * audit queries, and the shape of stored change requests and environments read back or imported.
  */
 import { REQUEST_STATUSES } from '../approvals/types.js';
+import { checkAuditOrigin } from '../audit/origin.js';
 import { AUDIT_SOURCES, type AuditInput, type AuditQuery, type AuditRecord } from '../audit/types.js';
 import { errors } from '../errors/config-error.js';
 import { assertJson, isPlainObject } from '../model/json.js';
@@ -53,6 +54,7 @@ export function checkAuditInput(input: AuditInput): AuditInput {
     if (!Array.isArray(input.changes)) throw errors.constraint('audit changes must be a JSON Patch array');
     assertJson(input.changes, '/changes');
   }
+  checkAuditOrigin(input.origin);
   return input;
 }
 

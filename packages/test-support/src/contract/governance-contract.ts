@@ -8,7 +8,14 @@
  * what it created after each test.
  */
 import { type ChangeRequest, type GovernanceStore, isConfigError } from '@summit-config/core';
-import { type AuditInput, type AuditRecord, auditHash, errors, verifyAuditChain } from '@summit-config/core/internal';
+import {
+  type AuditInput,
+  type AuditRecord,
+  auditHash,
+  auditOriginText,
+  errors,
+  verifyAuditChain,
+} from '@summit-config/core/internal';
 import { describe, expect, it } from 'vitest';
 import { codeOf } from '../errors.js';
 import { opened } from './opened.js';
@@ -139,6 +146,35 @@ export function runGovernanceContract(name: string, options: GovernanceContractO
 
       const outOfOrder = [records[0], records[2], records[1]] as AuditRecord[];
       expect(verifyAuditChain(outOfOrder)).toMatchObject({ ok: false, brokenAt: 3 });
+    });
+
+    it("keeps each event's origin as JSON text (outside the hash), null when there is none", async () => {
+      const g = await fresh();
+      const origin = {
+        requestId: 'req-1',
+        method: 'token',
+        tokenId: 'k3d7x2mq7ahf',
+        remoteAddress: '127.0.0.1',
+        userAgent: 'curl/8 "quoted"',
+      };
+      await g.appendAudit(input(1, { origin }));
+      await g.appendAudit(input(2));
+      const records = await g.readAuditChain(0, 10);
+      // Stored in a fixed field order, whatever the order given.
+      const text = auditOriginText(origin);
+      expect(text).toBe(
+        '{"method":"token","tokenId":"k3d7x2mq7ahf","remoteAddress":"127.0.0.1","userAgent":"curl/8 \\"quoted\\"","requestId":"req-1"}',
+      );
+      expect(records.map((r) => r.origin)).toEqual([text, null]);
+      expect((await g.queryAudit({})).map((r) => r.origin)).toEqual([text, null]);
+      expect(records[0]?.hash).toBe(auditHash(records[0] as AuditRecord));
+      expect(verifyAuditChain(records)).toMatchObject({ ok: true, checked: 2 });
+      for (const bad of [{ host: 'x' }, { userAgent: 'x'.repeat(513) }, { requestId: 'a\u0000b' }, 'text']) {
+        await expect(g.appendAudit(input(3, { origin: bad as never }))).rejects.toMatchObject({
+          code: 'CONSTRAINT_VIOLATION',
+        });
+      }
+      expect(await g.readAuditChain(0, 10)).toHaveLength(2);
     });
 
     it('refuses bad audit inputs with CONSTRAINT_VIOLATION and writes nothing', async () => {
