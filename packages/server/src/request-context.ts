@@ -4,7 +4,7 @@
  * (`If-Match` in, `ETag` out).
  */
 import type { Actor, CallOptions, ConfigVersion } from '@summit-config/core';
-import { errors } from '@summit-config/core/internal';
+import { type AuditOrigin, errors } from '@summit-config/core/internal';
 import type { FastifyRequest } from 'fastify';
 import type { AuthResult } from './auth.js';
 
@@ -18,11 +18,44 @@ export function authOf(request: FastifyRequest): AuthResult | undefined {
   return authenticated.get(request);
 }
 
-/** The authenticated actor; every `/api/v1` route runs after the authentication hook set it. */
+/** Longest origin field the audit trail keeps (core's `MAX_ORIGIN_FIELD`); longer values are cut. */
+const ORIGIN_FIELD_MAX = 512;
+
+function originText(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  // Well-formed, without NUL, at most the field limit: a hostile header is recorded, not refused.
+  const clean = value.replaceAll('\u0000', '');
+  return (clean.length > ORIGIN_FIELD_MAX ? clean.slice(0, ORIGIN_FIELD_MAX) : clean).toWellFormed();
+}
+
+/** Where a request came from, as the audit trail records it. */
+export function originOf(request: FastifyRequest, auth: AuthResult): AuditOrigin {
+  const userAgent = request.headers['user-agent'];
+  const origin: { -readonly [K in keyof AuditOrigin]: AuditOrigin[K] } = {
+    method: auth.method,
+    remoteAddress: originText(request.ip),
+    requestId: originText(request.id),
+  };
+  if (auth.tokenId !== undefined) origin.tokenId = originText(auth.tokenId);
+  if (typeof userAgent === 'string') origin.userAgent = originText(userAgent);
+  return origin;
+}
+
+const actors = new WeakMap<FastifyRequest, Actor>();
+
+/**
+ * The authenticated actor, with the request's origin (method, token id, remote address, user agent,
+ * request id) that the change service records in the audit trail. Every `/api/v1` route runs after
+ * the authentication hook set it.
+ */
 export function actorOf(request: FastifyRequest): Actor {
+  const kept = actors.get(request);
+  if (kept) return kept;
   const auth = authenticated.get(request);
   if (!auth) throw new Error('unauthenticated request reached a route');
-  return auth.actor;
+  const actor: Actor = { ...auth.actor, origin: originOf(request, auth) };
+  actors.set(request, actor);
+  return actor;
 }
 
 /** The options of every service call made for this request: the audit source is the API. */

@@ -91,6 +91,18 @@ export const auditEventSchema = {
     ref: { type: 'string' },
     version: { type: 'integer' },
     message: { type: 'string' },
+    source: { type: 'string' },
+    origin: {
+      type: 'object',
+      description: 'where the call came from (a server request)',
+      properties: {
+        method: { type: 'string' },
+        tokenId: { type: 'string' },
+        remoteAddress: { type: 'string' },
+        userAgent: { type: 'string' },
+        requestId: { type: 'string' },
+      },
+    },
   },
   ...open,
 } as const;

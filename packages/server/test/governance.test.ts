@@ -123,6 +123,40 @@ describe('audit', () => {
       ['app:web/x', 'alice', 'config.set'],
     ]);
     expect(events.every((e) => e.source === 'api')).toBe(true);
+    // Each write made through the server records where it came from.
+    const traced = await s.app.inject({
+      method: 'PUT',
+      url: '/api/v1/configs/global/traced',
+      payload: { config: {} },
+      headers: { ...auth('alice-secret'), 'user-agent': 'tests/1.0', 'x-request-id': 'req-traced' },
+    });
+    expect(traced.statusCode).toBe(201);
+    const tracedEvents = await s.app.inject({ url: '/api/v1/audit?ref=global/traced', headers: ROOT });
+    expect(json<{ items: unknown[] }>(tracedEvents).items).toEqual([
+      expect.objectContaining({
+        actor: 'alice',
+        action: 'config.set',
+        source: 'api',
+        origin: {
+          method: 'token',
+          tokenId: 't-alice',
+          remoteAddress: '127.0.0.1',
+          userAgent: 'tests/1.0',
+          requestId: 'req-traced',
+        },
+      }),
+    ]);
+    // A hostile User-Agent is recorded cut to 512 characters, not refused.
+    const long = await s.app.inject({
+      method: 'PUT',
+      url: '/api/v1/configs/global/long-ua',
+      payload: { config: {} },
+      headers: { ...ROOT, 'user-agent': 'u'.repeat(5000) },
+    });
+    expect(long.statusCode).toBe(201);
+    const longEvents = await s.app.inject({ url: '/api/v1/audit?ref=global/long-ua', headers: ROOT });
+    const ua = json<{ items: Array<{ origin: { userAgent: string } }> }>(longEvents).items[0]?.origin.userAgent;
+    expect(ua).toBe('u'.repeat(512));
     const byRef = await s.app.inject({ url: '/api/v1/audit?ref=app:web/x&actor=alice', headers: ROOT });
     expect(json<{ items: unknown[] }>(byRef).items).toHaveLength(1);
     const future = await s.app.inject({ url: '/api/v1/audit?since=2999-01-01T00:00:00Z', headers: ROOT });

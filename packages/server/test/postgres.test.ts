@@ -103,6 +103,17 @@ describe('config server on PostgreSQL', () => {
     const actions = json<{ items: Array<{ action: string; actor: string }> }>(audit).items.map(
       (e) => `${e.action}:${e.actor}`,
     );
+    const decided = json<{ items: Array<{ action: string; origin?: Record<string, string> }> }>(audit).items;
+    expect(decided.find((e) => e.action === 'request.approve')?.origin).toMatchObject({
+      method: 'token',
+      tokenId: 't-bob',
+      remoteAddress: '127.0.0.1',
+      requestId: expect.any(String),
+    });
+    const rows = await s.h.sql<{ origin: string | null }>(
+      `SELECT origin FROM "${s.h.schema}".config_audit WHERE action = 'request.apply'`,
+    );
+    expect(JSON.parse(rows[0]?.origin ?? 'null')).toMatchObject({ method: 'token', tokenId: 't-alice' });
     expect(actions).toEqual(
       expect.arrayContaining([
         'request.create:alice',
