@@ -151,6 +151,19 @@ describe('limits', () => {
     expect(json(res).code).toBe('DOCUMENT_TOO_LARGE');
   });
 
+  it('without a store, resolved reads are a 501 problem and the rest works', async () => {
+    s = await serverHarness();
+    const app = createConfigServer({ service: s.h.service, authenticators: [staticBearer()] });
+    try {
+      const res = await app.inject({ url: '/api/v1/resolved/web/development/db', headers: ROOT });
+      expect(res.statusCode).toBe(501);
+      expect(json(res)).toMatchObject({ status: 501, title: 'Not Implemented' });
+      expect((await app.inject({ url: '/api/v1/configs', headers: ROOT })).statusCode).toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('checks its options, naming the bad one', async () => {
     s = await serverHarness();
     const service = s.h.service;
