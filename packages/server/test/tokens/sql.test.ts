@@ -4,12 +4,12 @@
  * the table it creates (only hashes stored), concurrent first use, a revocation made by raw SQL.
  */
 import { createPgliteClient } from '@summit-config/backends/pglite';
+import { sqlFromPgPool } from '@summit-config/secrets';
 import { runTokenStoreContract } from '@summit-config/test-support/contract/token-store-contract';
 import { adminPool, adminQuery, freshSchema, pglite, pgPool, q, schemasToDrop } from '@summit-config/test-support/sql';
 import type pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createSqlTokenStore, hashToken, type TokenStore } from '../../src/tokens/index.js';
-import { sqlOnPool } from './pg-sql.js';
 
 const schemas = schemasToDrop();
 const pools: pg.Pool[] = [];
@@ -31,11 +31,12 @@ runTokenStoreContract('postgres', {
   create: (now) => {
     const schema = freshSchema('tok');
     schemas.push(schema);
-    const store = createSqlTokenStore({ sql: sqlOnPool(adminPool()), schema, now });
+    const store = createSqlTokenStore({ sql: sqlFromPgPool(adminPool()), schema, now });
     schemaOf.set(store, schema);
     return store;
   },
-  peer: (store, now) => createSqlTokenStore({ sql: sqlOnPool(ownPool()), schema: schemaOf.get(store) as string, now }),
+  peer: (store, now) =>
+    createSqlTokenStore({ sql: sqlFromPgPool(ownPool()), schema: schemaOf.get(store) as string, now }),
 });
 
 runTokenStoreContract('pglite', {
@@ -64,7 +65,7 @@ describe('sql token store on the real PostgreSQL', () => {
   it('stores only the SHA-256 of the token, in hex, never the token or its secret', async () => {
     const schema = freshSchema('tok');
     schemas.push(schema);
-    const store = createSqlTokenStore({ sql: sqlOnPool(adminPool()), schema });
+    const store = createSqlTokenStore({ sql: sqlFromPgPool(adminPool()), schema });
     const { token, record } = await store.create({ name: 'ci', owner: 'svc:ci', roles: ['config-reader'] });
     const rows = await adminQuery(`SELECT * FROM ${q(schema)}.server_tokens`);
     expect(rows).toHaveLength(1);
@@ -79,14 +80,14 @@ describe('sql token store on the real PostgreSQL', () => {
   it('creates its table once when many processes start at once on a bare schema', async () => {
     const schema = freshSchema('tok');
     schemas.push(schema);
-    const stores = Array.from({ length: 6 }, () => createSqlTokenStore({ sql: sqlOnPool(ownPool()), schema }));
+    const stores = Array.from({ length: 6 }, () => createSqlTokenStore({ sql: sqlFromPgPool(ownPool()), schema }));
     const created = await Promise.all(
       stores.map((s, i) => s.create({ name: `p${i}`, owner: 'svc:ci', roles: ['config-reader'] })),
     );
     expect(new Set(created.map((c) => c.record.id)).size).toBe(6);
     expect((await stores[0]?.list())?.length).toBe(6);
     // A second start finds the table complete.
-    const again = createSqlTokenStore({ sql: sqlOnPool(ownPool()), schema });
+    const again = createSqlTokenStore({ sql: sqlFromPgPool(ownPool()), schema });
     expect(await again.list()).toHaveLength(6);
     await Promise.all([...stores, again].map((s) => s.close()));
   });
@@ -94,7 +95,7 @@ describe('sql token store on the real PostgreSQL', () => {
   it('a revocation written by anyone (raw SQL) holds from the next verify: nothing is cached', async () => {
     const schema = freshSchema('tok');
     schemas.push(schema);
-    const store = createSqlTokenStore({ sql: sqlOnPool(adminPool()), schema });
+    const store = createSqlTokenStore({ sql: sqlFromPgPool(adminPool()), schema });
     const { token, record } = await store.create({ name: 'ci', owner: 'svc:ci', roles: ['config-reader'] });
     expect(await store.verify(token)).toBeDefined();
     await adminQuery(`UPDATE ${q(schema)}.server_tokens SET revoked_at = now(), revoked_by = 'dba' WHERE id = $1`, [
@@ -107,14 +108,16 @@ describe('sql token store on the real PostgreSQL', () => {
   it('a database it cannot reach is BACKEND_UNAVAILABLE, never "unknown token"', async () => {
     const pool = pgPool(1);
     await pool.end();
-    const store = createSqlTokenStore({ sql: sqlOnPool(pool), schema: freshSchema('tok') });
+    const store = createSqlTokenStore({ sql: sqlFromPgPool(pool), schema: freshSchema('tok') });
     const error = await store.verify(`sct_${'a'.repeat(12)}_${'A'.repeat(43)}`).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
   });
 
   it('refuses bad options with CONSTRAINT_VIOLATION naming the option', () => {
     expect(() => createSqlTokenStore({ sql: {} as never })).toThrow(/option sql/);
-    expect(() => createSqlTokenStore({ sql: sqlOnPool(adminPool()), schema: '' })).toThrow(/option schema/);
-    expect(() => createSqlTokenStore({ sql: sqlOnPool(adminPool()), kind: 'mysql' as never })).toThrow(/option kind/);
+    expect(() => createSqlTokenStore({ sql: sqlFromPgPool(adminPool()), schema: '' })).toThrow(/option schema/);
+    expect(() => createSqlTokenStore({ sql: sqlFromPgPool(adminPool()), kind: 'mysql' as never })).toThrow(
+      /option kind/,
+    );
   });
 });
