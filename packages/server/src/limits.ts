@@ -1,12 +1,16 @@
 /**
- * Request limits that run before authentication: the `Host` allow-list (`421` for another host, so a
+ * Request limits. Before authentication: the `Host` allow-list (`421` for another host, so a
  * DNS-rebinding page cannot talk to a loopback server) and CORS, closed unless the `Origin` is listed.
- * The body limit is Fastify's own (`bodyLimit`), answered `413` by the error handler.
+ * The body limit is Fastify's own (`bodyLimit`), answered `413` by the error handler. Around every
+ * route handler: the request timeout (`504`, the service call's signal aborted). The rate limit per
+ * principal, after authentication, is `rate-limit.ts`.
  */
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import { errors } from '@summit-config/core/internal';
+import type { FastifyReply, FastifyRequest, RouteHandlerMethod, RouteOptions } from 'fastify';
 import type { CheckedOptions } from './options.js';
 import { problem } from './problems.js';
 import { sendProblem } from './reply.js';
+import { setSignal } from './request-context.js';
 
 const ALLOWED_METHODS = 'GET, PUT, POST, PATCH, DELETE';
 const ALLOWED_HEADERS = 'Authorization, Content-Type, If-Match, If-None-Match';
@@ -55,5 +59,38 @@ export function corsGuard(options: CheckedOptions) {
     reply.header('Access-Control-Allow-Headers', ALLOWED_HEADERS);
     reply.header('Access-Control-Max-Age', '600');
     await reply.code(204).send();
+  };
+}
+
+/**
+ * The request timeout, as an `onRoute` hook: each route handler races a timer of `requestTimeoutMs`.
+ * When the timer wins, the request's `AbortSignal` (given to the service calls that accept one) is
+ * aborted and the request fails with `TIMEOUT` (`504`); whatever the handler does later is ignored.
+ */
+export function timeoutOnRoute(options: CheckedOptions) {
+  const ms = options.requestTimeoutMs;
+  return (route: RouteOptions): void => {
+    const handler = route.handler as RouteHandlerMethod;
+    if (typeof handler !== 'function') return;
+    route.handler = async function timed(this: unknown, request: FastifyRequest, reply: FastifyReply) {
+      const controller = new AbortController();
+      setSignal(request, controller.signal);
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          const error = errors.timeout(`the request took longer than ${ms} ms`);
+          controller.abort(error);
+          reject(error);
+        }, ms);
+      });
+      const work = Promise.resolve().then(() => handler.call(this as never, request as never, reply as never));
+      // The handler may still fail after the timeout answered: that failure has no one to tell.
+      work.catch(() => undefined);
+      try {
+        return await Promise.race([work, timedOut]);
+      } finally {
+        clearTimeout(timer);
+      }
+    } as RouteHandlerMethod;
   };
 }

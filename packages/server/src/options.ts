@@ -11,6 +11,22 @@ export interface CorsOptions {
   origins: readonly string[];
 }
 
+export interface RateLimitOptions {
+  /** Tokens added to a principal's bucket per second (the sustained rate). Positive. */
+  perSecond: number;
+  /** Bucket size: requests a principal may make at once after being idle. A positive integer. */
+  burst: number;
+  /**
+   * The clock, in milliseconds (default `Date.now`); for tests, so a bucket can refill without sleeping.
+   */
+  clock?: () => number;
+  /**
+   * Most principals whose buckets are kept (default 10 000). Full (idle) buckets are evicted first;
+   * over this bound the least recently seen principal's bucket is dropped.
+   */
+  maxPrincipals?: number;
+}
+
 export interface ConfigServerOptions {
   /** The change service every route goes through (it checks RBAC for the authenticated actor). Borrowed. */
   service: ConfigService;
@@ -33,6 +49,25 @@ export interface ConfigServerOptions {
   allowedHosts?: readonly string[];
   /** Cross-origin access. Default: closed (no `Access-Control-*` header is ever sent). */
   cors?: CorsOptions;
+  /**
+   * A token bucket per authenticated principal (its credential, else its id), in this process (so
+   * per replica). Over it is `429` with `Retry-After`. Default 50 per second, burst 100. `false`:
+   * no limit.
+   */
+  rateLimit?: RateLimitOptions | false;
+  /**
+   * Longest a route handler may run, in milliseconds; longer is `504` (`TIMEOUT`) and the service
+   * call's `AbortSignal` is aborted. Also Node's `requestTimeout` (receiving the whole request).
+   * Default 30 000.
+   */
+  requestTimeoutMs?: number;
+}
+
+export interface CheckedRateLimit {
+  perSecond: number;
+  burst: number;
+  clock: () => number;
+  maxPrincipals: number;
 }
 
 export interface CheckedOptions {
@@ -42,9 +77,16 @@ export interface CheckedOptions {
   bodyLimit: number;
   allowedHosts: ReadonlySet<string>;
   corsOrigins: ReadonlySet<string>;
+  rateLimit: CheckedRateLimit | false;
+  requestTimeoutMs: number;
 }
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+export const DEFAULT_RATE_LIMIT: Readonly<{ perSecond: number; burst: number }> = { perSecond: 50, burst: 100 };
+export const DEFAULT_MAX_PRINCIPALS = 10_000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+/** Largest timeout `setTimeout` keeps (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMEOUT_MS = 2_147_483_647;
 export const DEFAULT_ALLOWED_HOSTS: readonly string[] = ['localhost', '127.0.0.1', '::1'];
 
 export function checkOptions(options: ConfigServerOptions): CheckedOptions {
@@ -76,6 +118,13 @@ export function checkOptions(options: ConfigServerOptions): CheckedOptions {
   if (!Array.isArray(origins) || origins.some((o) => typeof o !== 'string' || o === '*' || o.length === 0)) {
     throw errors.constraint('config server option cors.origins must be a list of origins (no wildcard)');
   }
+  const rateLimit = checkRateLimit(options.rateLimit);
+  const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  if (!Number.isSafeInteger(requestTimeoutMs) || requestTimeoutMs < 1 || requestTimeoutMs > MAX_TIMEOUT_MS) {
+    throw errors.constraint(
+      `config server option requestTimeoutMs must be a positive integer (milliseconds, at most ${MAX_TIMEOUT_MS})`,
+    );
+  }
   return {
     service,
     authenticators: [...authenticators],
@@ -83,5 +132,29 @@ export function checkOptions(options: ConfigServerOptions): CheckedOptions {
     bodyLimit,
     allowedHosts: new Set(hosts.map((h) => h.toLowerCase().replace(/^\[(.*)\]$/, '$1'))),
     corsOrigins: new Set(origins),
+    rateLimit,
+    requestTimeoutMs,
   };
+}
+
+function checkRateLimit(given: RateLimitOptions | false | undefined): CheckedRateLimit | false {
+  if (given === false) return false;
+  if (given !== undefined && (typeof given !== 'object' || given === null)) {
+    throw errors.constraint('config server option rateLimit must be { perSecond, burst } or false');
+  }
+  const perSecond = given?.perSecond ?? DEFAULT_RATE_LIMIT.perSecond;
+  if (typeof perSecond !== 'number' || !Number.isFinite(perSecond) || perSecond <= 0) {
+    throw errors.constraint('config server option rateLimit.perSecond must be a positive number');
+  }
+  const burst = given?.burst ?? DEFAULT_RATE_LIMIT.burst;
+  if (!Number.isSafeInteger(burst) || burst < 1) {
+    throw errors.constraint('config server option rateLimit.burst must be a positive integer');
+  }
+  const clock = given?.clock ?? Date.now;
+  if (typeof clock !== 'function') throw errors.constraint('config server option rateLimit.clock must be a function');
+  const maxPrincipals = given?.maxPrincipals ?? DEFAULT_MAX_PRINCIPALS;
+  if (!Number.isSafeInteger(maxPrincipals) || maxPrincipals < 1) {
+    throw errors.constraint('config server option rateLimit.maxPrincipals must be a positive integer');
+  }
+  return { perSecond, burst, clock, maxPrincipals };
 }

@@ -5,8 +5,11 @@
  */
 import { type ErrorCode, isConfigError } from '@summit-config/core';
 
-/** A `ConfigError` code, or `INTERNAL` for a failure that is not one (always `500`). */
-export type ProblemCode = ErrorCode | 'INTERNAL';
+/**
+ * A `ConfigError` code, or one of the server's own: `INTERNAL` for a failure that is not a
+ * `ConfigError` (always `500`), `RATE_LIMITED` for a principal over its rate limit (always `429`).
+ */
+export type ProblemCode = ErrorCode | 'INTERNAL' | 'RATE_LIMITED';
 
 export interface Problem {
   type: string;
@@ -59,6 +62,7 @@ const TITLES: Readonly<Record<number, string>> = {
   415: 'Unsupported Media Type',
   421: 'Misdirected Request',
   422: 'Unprocessable Content',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
   501: 'Not Implemented',
   502: 'Bad Gateway',

@@ -63,6 +63,22 @@ export function callOptions(_request: FastifyRequest): CallOptions {
   return { source: 'api' };
 }
 
+const signals = new WeakMap<FastifyRequest, AbortSignal>();
+
+/** Set by the request timeout (`limits.ts`): aborted when the handler runs past `requestTimeoutMs`. */
+export function setSignal(request: FastifyRequest, signal: AbortSignal): void {
+  signals.set(request, signal);
+}
+
+/**
+ * The options of a service call that accepts an `AbortSignal` (`set`, `delete`, `rollback`): the
+ * call options and the request's timeout signal.
+ */
+export function writeCallOptions(request: FastifyRequest): CallOptions & { signal?: AbortSignal } {
+  const signal = signals.get(request);
+  return signal === undefined ? callOptions(request) : { ...callOptions(request), signal };
+}
+
 /** The `ETag` of a version: its number and checksum (a strong validator). */
 export function etagOf(doc: Pick<ConfigVersion, 'version' | 'checksum'>): string {
   return `"${doc.version}:${doc.checksum}"`;

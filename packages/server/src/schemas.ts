@@ -127,7 +127,7 @@ export const ifMatchHeader = {
 /** Error responses every route may give. */
 export function errorResponses(...statuses: number[]): Record<string, typeof problemSchema> {
   const out: Record<string, typeof problemSchema> = {};
-  for (const s of [400, 401, 403, ...statuses, 500, 503]) out[String(s)] = problemSchema;
+  for (const s of [400, 401, 403, ...statuses, 429, 500, 503, 504]) out[String(s)] = problemSchema;
   return out;
 }
 

@@ -1,16 +1,18 @@
 /**
  * `createConfigServer`: the Fastify application of the config API. It composes the rooms: the
  * options (`options.ts`), the limits that run first (`limits.ts`: Host, CORS; Fastify's body limit),
- * authentication (`authenticate.ts`), problem+json errors (`problems.ts`), the OpenAPI document
+ * authentication (`authenticate.ts`), the rate limit per principal (`rate-limit.ts`), the request
+ * timeout around every handler (`limits.ts`), problem+json errors (`problems.ts`), the OpenAPI document
  * (`openapi.ts`) and one file of routes per area (`routes/`).
  */
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { authenticationHook } from './authenticate.js';
-import { corsGuard, hostGuard } from './limits.js';
+import { corsGuard, hostGuard, timeoutOnRoute } from './limits.js';
 import { registerOpenApi } from './openapi.js';
 import { type CheckedOptions, type ConfigServerOptions, checkOptions } from './options.js';
 import { problem, problemOf } from './problems.js';
+import { rateLimitHook } from './rate-limit.js';
 import { sendProblem } from './reply.js';
 import { hasIfMatch } from './request-context.js';
 import { auditRoutes } from './routes/audit.js';
@@ -20,6 +22,8 @@ import { requestRoutes } from './routes/requests.js';
 import { resolvedRoutes } from './routes/resolved.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** How much longer than `requestTimeoutMs` an idle socket is kept (Fastify's `connectionTimeout`). */
+const CONNECTION_GRACE_MS = 5_000;
 
 /**
  * The config server's Fastify instance, not listening: call `listen()` to serve, or `inject()` to
@@ -31,6 +35,11 @@ export function createConfigServer(options: ConfigServerOptions): FastifyInstanc
   const app = Fastify({
     bodyLimit: checked.bodyLimit,
     logger: false,
+    // Node's own limits on a socket: the whole request must arrive within the timeout (a slow client
+    // cannot hold a connection), and an idle socket is closed a little after it, so a handler's 504
+    // is sent before the socket goes.
+    requestTimeout: checked.requestTimeoutMs,
+    connectionTimeout: checked.requestTimeoutMs + CONNECTION_GRACE_MS,
     // A caller's request id is kept when it is well-formed, so a trace spans both sides.
     requestIdHeader: 'x-request-id',
     genReqId: (req) => {
@@ -45,6 +54,9 @@ export function createConfigServer(options: ConfigServerOptions): FastifyInstanc
   app.addHook('onRequest', hostGuard(checked));
   app.addHook('onRequest', corsGuard(checked));
   app.addHook('onRequest', authenticationHook(checked));
+  const rateLimit = rateLimitHook(checked);
+  if (rateLimit) app.addHook('onRequest', rateLimit);
+  app.addHook('onRoute', timeoutOnRoute(checked));
   app.addHook('onSend', async (request, reply) => {
     reply.header('request-id', request.id);
     reply.header('Cache-Control', 'no-store');

@@ -5,7 +5,7 @@
 import { type JsonObject, refKey } from '@summit-config/core';
 import { errors, parseScope } from '@summit-config/core/internal';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { actorOf, callOptions, etagOf, expectedVersionOf } from '../request-context.js';
+import { actorOf, etagOf, expectedVersionOf, writeCallOptions } from '../request-context.js';
 import {
   emptyBodyAsObject,
   errorResponses,
@@ -146,7 +146,7 @@ export function configRoutes(app: FastifyInstance, { service }: ServerContext): 
           ...(body.message !== undefined ? { message: body.message } : {}),
         },
         {
-          ...callOptions(request),
+          ...writeCallOptions(request),
           ...(expectedVersion !== undefined ? { expectedVersion } : {}),
           ...(body.emergency !== undefined ? { emergency: body.emergency } : {}),
         },
@@ -178,7 +178,7 @@ export function configRoutes(app: FastifyInstance, { service }: ServerContext): 
       const q = request.query as { message?: string; emergency?: boolean };
       const expectedVersion = expectedVersionOf(request);
       const doc = await service.delete(actorOf(request), refOf(request), {
-        ...callOptions(request),
+        ...writeCallOptions(request),
         ...(expectedVersion !== undefined ? { expectedVersion } : {}),
         ...(q.message !== undefined ? { message: q.message } : {}),
         ...(q.emergency !== undefined ? { emergency: q.emergency } : {}),
@@ -297,7 +297,7 @@ export function configRoutes(app: FastifyInstance, { service }: ServerContext): 
       const body = (request.body ?? {}) as { to?: number; message?: string; emergency?: boolean };
       const expectedVersion = expectedVersionOf(request);
       const doc = await service.rollback(actorOf(request), refOf(request), {
-        ...callOptions(request),
+        ...writeCallOptions(request),
         ...(expectedVersion !== undefined ? { expectedVersion } : {}),
         ...(body.to !== undefined ? { to: body.to } : {}),
         ...(body.message !== undefined ? { message: body.message } : {}),
