@@ -204,6 +204,25 @@ describe('request timeout', () => {
     }
   });
 
+  it('a call that takes no signal (a list) is answered 504 all the same', async () => {
+    s = await serverHarness();
+    const service = new Proxy(s.h.service, {
+      get(target, prop) {
+        if (prop === 'list') return () => new Promise(() => undefined);
+        const value = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const app = createConfigServer({ service, authenticators: [staticBearer()], requestTimeoutMs: 20 });
+    try {
+      const res = await app.inject({ url: '/api/v1/configs', headers: ROOT });
+      expect(res.statusCode).toBe(504);
+      expect(json(res)).toMatchObject({ code: 'TIMEOUT', detail: 'the operation timed out' });
+    } finally {
+      await app.close();
+    }
+  });
+
   it('a request within the timeout succeeds and its signal is not aborted', async () => {
     s = await serverHarness();
     const signals: AbortSignal[] = [];
