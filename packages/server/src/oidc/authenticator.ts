@@ -313,6 +313,9 @@ function checkOptions(options: OidcAuthenticatorOptions): Settings {
   };
 }
 
+/** jose's codes for a key set that could not be fetched: timeout, a non-200 or non-JSON answer, not a JWKS. */
+const UNAVAILABLE_CODES = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JOSE_GENERIC', 'ERR_JWKS_INVALID']);
+
 /** Marks a key-source failure (not a refusal of the token). */
 class KeySourceUnavailable extends Error {}
 
@@ -336,8 +339,11 @@ function keyResolver(options: OidcAuthenticatorOptions, settings: Settings): JWT
       try {
         return await remote(header, token);
       } catch (error) {
+        // The fetch failed (refused, timed out, not a JWKS): an outage, not a refusal. Another
+        // jose error (no matching key, a key it cannot use for this token) is the token's fault.
         const code = (error as { code?: unknown }).code;
-        if (code === 'ERR_JWKS_NO_MATCHING_KEY' || code === 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') throw error;
+        const jose = typeof code === 'string' && code.startsWith('ERR_J');
+        if (jose && !UNAVAILABLE_CODES.has(code)) throw error;
         throw new KeySourceUnavailable('the JWKS could not be fetched');
       }
     };

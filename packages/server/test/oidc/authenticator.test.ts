@@ -356,6 +356,32 @@ describe('createOidcAuthenticator with a real OpenID provider', () => {
       (e: unknown) => e,
     );
     expect(isConfigError(error, 'BACKEND_UNAVAILABLE'), String(error)).toBe(true);
+
+    // A JWKS endpoint that answers 500, or something that is not a key set.
+    const answers = [
+      { status: 500, body: 'oops' },
+      { status: 200, body: 'not json' },
+      { status: 200, body: '{"keys":"nope"}' },
+    ];
+    for (const answer of answers) {
+      const broken = createServer((_req, res) => {
+        res.writeHead(answer.status, { 'content-type': 'application/json' });
+        res.end(answer.body);
+      });
+      await new Promise<void>((resolve) => broken.listen(0, '127.0.0.1', resolve));
+      const brokenPort = (broken.address() as AddressInfo).port;
+      try {
+        const viaBroken = createOidcAuthenticator(options({ jwksUri: `http://127.0.0.1:${brokenPort}/jwks` }));
+        const e = await viaBroken(bearer(await provider.accessToken())).then(
+          () => undefined,
+          (x: unknown) => x,
+        );
+        expect(isConfigError(e, 'BACKEND_UNAVAILABLE'), `${answer.body}: ${String(e)}`).toBe(true);
+      } finally {
+        broken.closeAllConnections();
+        await new Promise<void>((resolve) => broken.close(() => resolve()));
+      }
+    }
   });
 });
 
