@@ -3,9 +3,17 @@
  * service. docs/server.md documents every export.
  */
 export type { Authenticator, AuthMethod, AuthRequest, AuthResult } from './auth.js';
+// The OIDC authenticator's whole public surface (docs/server-oidc.md).
+export * from './oidc/index.js';
 export { OPENAPI_PATH } from './openapi.js';
-export type { ConfigServerOptions, CorsOptions } from './options.js';
-export { DEFAULT_ALLOWED_HOSTS, DEFAULT_BODY_LIMIT } from './options.js';
+export type { ConfigServerOptions, CorsOptions, RateLimitOptions } from './options.js';
+export {
+  DEFAULT_ALLOWED_HOSTS,
+  DEFAULT_BODY_LIMIT,
+  DEFAULT_MAX_PRINCIPALS,
+  DEFAULT_RATE_LIMIT,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+} from './options.js';
 export { type Problem, type ProblemCode, STATUS_BY_CODE } from './problems.js';
 export { createConfigServer } from './server.js';
 export {
