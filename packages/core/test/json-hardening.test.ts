@@ -5,7 +5,8 @@
 import { isConfigError } from '@summit-config/core';
 import { computeChecksum, createVersion, verifyVersion } from '@summit-config/core/internal';
 import { describe, expect, it } from 'vitest';
-import { MAX_JSON_DEPTH, mergeAll } from '../src/model/index.js';
+import { MAX_JSON_DEPTH } from '../src/model/json.js';
+import { mergeAll } from '../src/model/merge.js';
 
 const ref = 'app:shop/payments';
 

@@ -9,7 +9,7 @@ import {
 import { abRule } from '@summit-config/test-support/builders';
 import { type RefFixture, readJson } from '@summit-config/test-support/fixtures';
 import { describe, expect, it } from 'vitest';
-import { environmentChain } from '../src/model/index.js';
+import { environmentChain } from '../src/model/environment.js';
 
 const refs = readJson('refs.json') as RefFixture;
 
