@@ -53,6 +53,7 @@ export {
 export * from './store/rotation-policies.js';
 export * from './store/secret-storage.js';
 export * from './store/sql-client.js';
+export * from './store/token-store.js';
 export { createOwnerOnlyFile, readOwnerOnlyFile } from './trust/key-file.js';
 export { signedCopy } from './trust/versions.js';
 export { abortReason, backoffDelay, delay, onAbort, throwIfAborted } from './util/abort.js';

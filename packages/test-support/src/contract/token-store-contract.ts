@@ -1,5 +1,5 @@
 /**
- * The API token store contract suite (`TokenStore` of `@summit-config/server`, `src/tokens/types.ts`).
+ * The API token store contract suite (`TokenStore`, `core/src/store/token-store.ts`).
  * Every implementation runs it with one call:
  *
  *   runTokenStoreContract('postgres', { durable: true, create: (now) => createSqlTokenStore({ sql, schema, now }) });
@@ -7,47 +7,14 @@
  * `create` must return a fresh, empty store (or one on a fresh schema) that reads time from `now`;
  * `peer`, where the store is shared, opens another store on the same storage as the given one
  * (another process's view). The suite closes what it opened after each test.
- *
- * The store is described here structurally ({@link TokenStoreUnderTest}): this package does not
- * depend on the server package, and a store that drifts from the suite fails to typecheck at the
- * `runTokenStoreContract` call.
  */
 import { createHash } from 'node:crypto';
 import { isConfigError } from '@summit-config/core';
+import type { TokenStore } from '@summit-config/core/internal';
 import { describe, expect, it } from 'vitest';
 import { opened } from './opened.js';
 
-/** A token record as the suite reads it. */
-export interface TokenRecordUnderTest {
-  readonly id: string;
-  readonly name: string;
-  readonly owner: string;
-  readonly roles: readonly string[];
-  readonly createdAt: string;
-  readonly expiresAt?: string;
-  readonly lastUsedAt?: string;
-  readonly revokedAt?: string;
-  readonly revokedBy?: string;
-}
-
-/** The token store as the suite drives it. */
-export interface TokenStoreUnderTest {
-  readonly name: string;
-  readonly capabilities: { readonly durable: boolean };
-  create(input: {
-    name: string;
-    owner: string;
-    roles: readonly string[];
-    expiresAt?: Date | string;
-  }): Promise<{ token: string; record: TokenRecordUnderTest }>;
-  list(filter?: { owner?: string }): Promise<TokenRecordUnderTest[]>;
-  get(id: string): Promise<TokenRecordUnderTest | undefined>;
-  revoke(id: string, by: string): Promise<TokenRecordUnderTest>;
-  verify(token: string): Promise<TokenRecordUnderTest | undefined>;
-  close(): Promise<void>;
-}
-
-export interface TokenStoreContractOptions<S extends TokenStoreUnderTest> {
+export interface TokenStoreContractOptions<S extends TokenStore> {
   /** A fresh, empty store whose clock is `now` (milliseconds since the epoch). */
   create: (now: () => number) => Promise<S> | S;
   /** Another store on the same storage as `store`, with the clock `now`. Omitted where storage is not shared (memory). */
@@ -87,10 +54,7 @@ const input = (over: Record<string, unknown> = {}) => ({
   ...over,
 });
 
-export function runTokenStoreContract<S extends TokenStoreUnderTest>(
-  name: string,
-  options: TokenStoreContractOptions<S>,
-): void {
+export function runTokenStoreContract<S extends TokenStore>(name: string, options: TokenStoreContractOptions<S>): void {
   describe(`token store contract: ${name}`, () => {
     const clock = testClock();
     const fresh = opened<S>(() => options.create(clock.now));
