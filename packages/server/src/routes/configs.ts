@@ -137,19 +137,16 @@ export function configRoutes(app: FastifyInstance, { service }: ServerContext): 
       const expectedVersion = expectedVersionOf(request);
       const doc = await service.set(
         actorOf(request),
+        // The service reads an absent field and an undefined one alike.
         {
           ref,
           config: body.config,
-          ...(body.overrides !== undefined ? { overrides: body.overrides } : {}),
-          ...(body.rollout !== undefined ? { rollout: body.rollout } : {}),
-          ...(body.metadata !== undefined ? { metadata: body.metadata } : {}),
-          ...(body.message !== undefined ? { message: body.message } : {}),
+          overrides: body.overrides,
+          rollout: body.rollout,
+          metadata: body.metadata,
+          message: body.message,
         },
-        {
-          ...writeCallOptions(request),
-          ...(expectedVersion !== undefined ? { expectedVersion } : {}),
-          ...(body.emergency !== undefined ? { emergency: body.emergency } : {}),
-        },
+        { ...writeCallOptions(request), expectedVersion, emergency: body.emergency },
       );
       reply.header('ETag', etagOf(doc));
       if (doc.version === 1) reply.code(201).header('Location', `/api/v1/configs/${ref}`);
@@ -179,9 +176,9 @@ export function configRoutes(app: FastifyInstance, { service }: ServerContext): 
       const expectedVersion = expectedVersionOf(request);
       const doc = await service.delete(actorOf(request), refOf(request), {
         ...writeCallOptions(request),
-        ...(expectedVersion !== undefined ? { expectedVersion } : {}),
-        ...(q.message !== undefined ? { message: q.message } : {}),
-        ...(q.emergency !== undefined ? { emergency: q.emergency } : {}),
+        expectedVersion,
+        message: q.message,
+        emergency: q.emergency,
       });
       reply.header('ETag', etagOf(doc));
       return doc;
@@ -298,10 +295,10 @@ export function configRoutes(app: FastifyInstance, { service }: ServerContext): 
       const expectedVersion = expectedVersionOf(request);
       const doc = await service.rollback(actorOf(request), refOf(request), {
         ...writeCallOptions(request),
-        ...(expectedVersion !== undefined ? { expectedVersion } : {}),
-        ...(body.to !== undefined ? { to: body.to } : {}),
-        ...(body.message !== undefined ? { message: body.message } : {}),
-        ...(body.emergency !== undefined ? { emergency: body.emergency } : {}),
+        expectedVersion,
+        to: body.to,
+        message: body.message,
+        emergency: body.emergency,
       });
       reply.header('ETag', etagOf(doc));
       return doc;
