@@ -210,6 +210,14 @@ export class HeadWatcher {
     for (const sub of [...this.#subs]) if (sub.active) tellError(sub.onError, error);
   }
 
+  /** A failed request or loop: counted, reported to every listener, then a backoff before the next try. */
+  async #failed(error: unknown, attempt: number, signal: AbortSignal): Promise<void> {
+    this.stats.failures++;
+    this.#report(isConfigError(error) ? error : errors.unavailable(this.#options.backend, error));
+    const { retryBaseMs, retryMaxMs } = this.#options;
+    await delay(backoffDelay(attempt, retryBaseMs, retryMaxMs), signal).catch(() => {});
+  }
+
   /** Restarts the loop if it ever ends unexpectedly; ends only when stopped. */
   async #supervise(): Promise<void> {
     const signal = this.#controller.signal;
@@ -219,11 +227,7 @@ export class HeadWatcher {
         await this.#loop(signal);
       } catch (error) {
         if (signal.aborted) return;
-        this.stats.failures++;
-        this.#report(isConfigError(error) ? error : errors.unavailable(this.#options.backend, error));
-        await delay(backoffDelay(attempt++, this.#options.retryBaseMs, this.#options.retryMaxMs), signal).catch(
-          () => {},
-        );
+        await this.#failed(error, attempt++, signal);
       }
     }
   }
@@ -237,7 +241,7 @@ export class HeadWatcher {
    * readable feed and none can be made: the caller follows the heads tree instead.
    */
   async #feedLoop(scope: Scope, signal: AbortSignal): Promise<boolean> {
-    const { waitMs, timeoutMs, retryBaseMs, retryMaxMs } = this.#options;
+    const { waitMs, timeoutMs } = this.#options;
     const key = this.#layout.feed(scope);
     const prefix = this.#layout.headsPrefix(scope);
     let index = 0; // 0: the next round is a (re)sync: the feed's position, then the heads tree
@@ -314,11 +318,9 @@ export class HeadWatcher {
         index = newIndex;
       } catch (error) {
         if (signal.aborted) return true;
-        this.stats.failures++;
-        this.#report(isConfigError(error) ? error : errors.unavailable(this.#options.backend, error));
         index = 0;
         afterFailure = true;
-        await delay(backoffDelay(attempt++, retryBaseMs, retryMaxMs), signal).catch(() => {});
+        await this.#failed(error, attempt++, signal);
       }
     }
     return true;
@@ -355,7 +357,7 @@ export class HeadWatcher {
   }
 
   async #treeLoop(signal: AbortSignal): Promise<void> {
-    const { waitMs, timeoutMs, retryBaseMs, retryMaxMs } = this.#options;
+    const { waitMs, timeoutMs } = this.#options;
     const prefix = this.#layout.headsPrefix(this.scope);
     let index = 0; // 0: the next request is a non-blocking (re)sync
     let lastIndex = 0;
@@ -377,11 +379,9 @@ export class HeadWatcher {
         );
       } catch (error) {
         if (signal.aborted) return;
-        this.stats.failures++;
-        this.#report(isConfigError(error) ? error : errors.unavailable(this.#options.backend, error));
         index = 0;
         afterFailure = true;
-        await delay(backoffDelay(attempt++, retryBaseMs, retryMaxMs), signal).catch(() => {});
+        await this.#failed(error, attempt++, signal);
         continue;
       }
       attempt = 0;
