@@ -18,6 +18,7 @@ import { hasIfMatch } from './request-context.js';
 import { auditRoutes } from './routes/audit.js';
 import { configRoutes } from './routes/configs.js';
 import { environmentRoutes, schemaRoutes } from './routes/governance.js';
+import { policyRoutes } from './routes/policies.js';
 import { requestRoutes } from './routes/requests.js';
 import { resolvedRoutes } from './routes/resolved.js';
 
@@ -81,6 +82,7 @@ export function createConfigServer(options: ConfigServerOptions): FastifyInstanc
     schemaRoutes(api, checked);
     auditRoutes(api, checked);
     requestRoutes(api, checked);
+    policyRoutes(api, checked);
   });
   return app;
 }

@@ -1,7 +1,12 @@
-/** Environments (list, create, update) and schemas (list, get, register). */
-import type { Environment } from '@summit-config/core';
+/**
+ * Environments (list, create, update) and schemas (list, get, register; publish with a
+ * compatibility report, and a compatibility check that writes nothing).
+ */
+import { type Environment, isConfigError, type PublishReport } from '@summit-config/core';
 import { errors } from '@summit-config/core/internal';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { type Problem, problem, problemOf } from '../problems.js';
+import { sendProblem } from '../reply.js';
 import { actorOf, callOptions } from '../request-context.js';
 import { environmentSchema, errorResponses, jsonObject, security } from '../schemas.js';
 import { pathId } from './configs.js';
@@ -177,4 +182,138 @@ export function schemaRoutes(app: FastifyInstance, { service }: ServerContext): 
       return { id, version };
     },
   );
+  schemaPublishRoutes(app, service);
+}
+
+const changeSchema = {
+  type: 'object',
+  properties: {
+    pointer: { type: 'string' },
+    kind: { type: 'string' },
+    breaking: { type: 'boolean' },
+    message: { type: 'string' },
+  },
+  additionalProperties: true,
+} as const;
+
+const compatibilitySchema = {
+  type: 'object',
+  description: 'CompatibilityReport: every change found between the two versions, and the breaking subset',
+  properties: {
+    compatible: { type: 'boolean' },
+    changes: { type: 'array', items: changeSchema },
+    breaking: { type: 'array', items: changeSchema },
+  },
+  required: ['compatible', 'changes', 'breaking'],
+} as const;
+
+const publishBody = {
+  type: 'object',
+  properties: {
+    schema: jsonObject,
+    force: { type: 'boolean', description: '`publish` only: publish although breaking or documents stop validating' },
+  },
+  required: ['schema'],
+  additionalProperties: false,
+} as const;
+
+/** A `PublishReport` (`publish`) or `{ id, against, compatibility, documentsChecked: false }` (`compatibility`). */
+const publishResponse = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    version: { type: 'integer', description: '`publish`: the version published (the latest when unchanged)' },
+    previousVersion: { type: ['integer', 'null'] },
+    changed: { type: 'boolean', description: '`publish`: false when the schema equals the latest version' },
+    forced: { type: 'boolean' },
+    against: { type: ['integer', 'null'], description: '`compatibility`: the latest version compared with' },
+    compatibility: compatibilitySchema,
+    documents: { type: 'array', items: jsonObject },
+    stopsValidating: { type: 'array', items: { type: 'string' } },
+    documentsChecked: { type: 'boolean' },
+  },
+  required: ['id', 'compatibility'],
+  additionalProperties: true,
+} as const;
+
+/** A refused publish: the service's error carries the report (breaking change, documents that stop validating). */
+function reportOf(error: unknown): PublishReport | undefined {
+  if (!isConfigError(error)) return undefined;
+  const report = (error as { report?: unknown }).report;
+  return typeof report === 'object' && report !== null ? (report as PublishReport) : undefined;
+}
+
+/**
+ * `POST /api/v1/schemas/{id}/publish` and `POST /api/v1/schemas/{id}/compatibility`: one route, as
+ * ids contain `/` (the last segment is the action; an id may itself end in `publish`).
+ */
+function schemaPublishRoutes(app: FastifyInstance, service: ServerContext['service']): void {
+  app.post(
+    '/api/v1/schemas/*',
+    {
+      schema: {
+        tags: ['schemas'],
+        summary:
+          '`{id}/publish`: publish a new version with its compatibility report (refused when breaking or when stored documents stop validating, unless `force`); `{id}/compatibility`: compare with the latest version, writing nothing',
+        security,
+        params: {
+          type: 'object',
+          properties: {
+            '*': { type: 'string', description: '`<config id>/publish` or `<config id>/compatibility`' },
+          },
+          required: ['*'],
+        },
+        body: publishBody,
+        response: { 200: publishResponse, ...errorResponses(404, 422) },
+      },
+    },
+    async (request, reply) => {
+      const m = /^(.+)\/(publish|compatibility)$/.exec((request.params as { '*': string })['*']);
+      if (!m) {
+        const path = request.url.split('?', 1)[0] as string;
+        return sendProblem(request, reply, problem(404, 'NOT_FOUND', `no route POST ${path.slice(0, 300)}`));
+      }
+      const id = pathId(m[1] as string);
+      const { schema, force } = request.body as { schema: unknown; force?: boolean };
+      if (m[2] === 'compatibility') {
+        if (force !== undefined) throw errors.constraint('force applies to publish, not to a compatibility check');
+        return compatibilityOf(service, request, id, schema);
+      }
+      return publish(service, request, reply, id, schema, force === true);
+    },
+  );
+}
+
+async function publish(
+  service: ServerContext['service'],
+  request: FastifyRequest,
+  reply: FastifyReply,
+  id: string,
+  schema: unknown,
+  force: boolean,
+): Promise<unknown> {
+  try {
+    return await service.publishSchema(actorOf(request), id, schema, { ...callOptions(request), force });
+  } catch (error) {
+    const report = reportOf(error);
+    if (!report) throw error;
+    // The refusal's problem (400 for a breaking change, 422 for documents) with the report inside.
+    const body: Problem & { report: PublishReport } = { ...problemOf(error, false), report };
+    return sendProblem(request, reply, body);
+  }
+}
+
+async function compatibilityOf(
+  service: ServerContext['service'],
+  request: FastifyRequest,
+  id: string,
+  schema: unknown,
+): Promise<unknown> {
+  // `schema:read` (and the id) first: a caller without it learns nothing of the latest version.
+  const latest = await service.getSchema(actorOf(request), id);
+  const checked = service.schemas.checkSchema(schema, id);
+  const compatibility = latest
+    ? service.schemas.compatibility(latest.schema, checked)
+    : { compatible: true, changes: [], breaking: [] };
+  return { id, against: latest?.version ?? null, compatibility, documentsChecked: false };
 }
