@@ -21,6 +21,15 @@ export const problemSchema = {
   ...open,
 } as const;
 
+/** The `$id` of `problemSchema` as a shared schema (`components.schemas.Problem` in the document). */
+export const PROBLEM_SCHEMA_ID = 'Problem';
+
+/** An error response: problem+json (the content type `sendProblem` answers with), `problemSchema`. */
+export const problemResponse = {
+  description: 'RFC 9457 problem details (`application/problem+json`); `code` is the ConfigError code',
+  content: { 'application/problem+json': { schema: { $ref: `${PROBLEM_SCHEMA_ID}#` } } },
+} as const;
+
 export const jsonObject = { type: 'object', ...open } as const;
 
 export const refSchema = {
@@ -124,10 +133,14 @@ export const ifMatchHeader = {
   },
 } as const;
 
-/** Error responses every route may give. */
-export function errorResponses(...statuses: number[]): Record<string, typeof problemSchema> {
-  const out: Record<string, typeof problemSchema> = {};
-  for (const s of [400, 401, 403, ...statuses, 429, 500, 503, 504]) out[String(s)] = problemSchema;
+/**
+ * Error responses of a route: those every service call may give and `statuses`. The server's own
+ * hooks' answers (421, 401, 429, 413, 415...) are added to every operation of the document by
+ * `openapi.ts`.
+ */
+export function errorResponses(...statuses: number[]): Record<string, typeof problemResponse> {
+  const out: Record<string, typeof problemResponse> = {};
+  for (const s of [400, 401, 403, ...statuses, 429, 500, 503, 504]) out[String(s)] = problemResponse;
   return out;
 }
 

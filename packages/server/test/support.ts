@@ -1,6 +1,8 @@
 /**
  * The server tests' helpers: a real authenticator over static bearer secrets (each mapped to an
- * actor), a change service harness (memory or PostgreSQL) and the server over it.
+ * actor), a change service harness (memory or PostgreSQL) and the server over it. Every response
+ * the harness's `app.inject` returns is checked against the OpenAPI document the server serves
+ * (`openapi-check.ts`): a response that does not match it fails the test.
  */
 import type { Actor, Environment, RbacDefinition } from '@summit-config/core';
 import { ConfigError } from '@summit-config/core';
@@ -8,6 +10,9 @@ import { type Backing, ENVIRONMENTS, type Harness, harness } from '@summit-confi
 import type { FastifyInstance } from 'fastify';
 import type { Authenticator } from '../src/auth.js';
 import { type ConfigServerOptions, createConfigServer } from '../src/index.js';
+import { type ValidatedApp, validateResponses } from './openapi-check.js';
+
+export { OpenApiChecker, OpenApiViolation, validateResponses } from './openapi-check.js';
 
 /** Bearer secret -> actor. */
 export const TOKENS: Record<string, Actor> = {
@@ -43,7 +48,10 @@ export const ROOT = auth('root-secret');
 
 export interface ServerHarness {
   h: Harness;
+  /** Its `inject` validates every response against the served OpenAPI document. */
   app: FastifyInstance;
+  /** The response checker (`checker()` is set after the first `inject`). */
+  openapi: ValidatedApp;
   close(): Promise<void>;
 }
 
@@ -65,9 +73,11 @@ export async function serverHarness(
 ): Promise<ServerHarness> {
   const h = await harness(backing, { rbac: SERVER_RBAC, environments });
   const app = createConfigServer({ service: h.service, store: h.store, authenticators: [staticBearer()], ...options });
+  const openapi = validateResponses(app, { host: options.allowedHosts?.[0] });
   return {
     h,
     app,
+    openapi,
     async close() {
       await app.close();
       await h.service.close();
