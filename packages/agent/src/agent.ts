@@ -28,8 +28,10 @@ import {
   type Leadership,
 } from './leader.js';
 import { type AgentMetrics, createAgentMetrics } from './metrics.js';
+import { osPrincipal } from './os-user.js';
 import { FileRenderer } from './render.js';
 import { type AgentStores, openRuntime } from './runtime.js';
+import { type ServingServer, serveConfigServer } from './serve.js';
 import { ServedClient } from './served.js';
 import { observeStoreEvent } from './store-events.js';
 import { type AgentLogger, settleWithin, toConfigError } from './util.js';
@@ -84,6 +86,7 @@ export class Agent implements AsyncDisposable {
   #leadership: Leadership | undefined;
   #runner: LeaderJobRunner | undefined;
   #http: AgentHttpServer | undefined;
+  #server: ServingServer | undefined;
   readonly #served = new Map<string, ServedClient>();
   readonly #renderers: FileRenderer[] = [];
   readonly #pendingJobs: PendingJob[] = [];
@@ -244,6 +247,16 @@ export class Agent implements AsyncDisposable {
           port: address.port,
         };
     logger?.info?.({ ...where, pid: process.pid, instance: config.instance }, 'agent listening');
+    // The config server beside the agent (the main job), on the same stores.
+    if (config.server) {
+      this.#server = await serveConfigServer({
+        runtime: stores,
+        config,
+        server: config.server,
+        owner: osPrincipal({ env: process.env }).id,
+        ...(logger ? { logger } : {}),
+      });
+    }
   }
 
   #registerBuiltinJobs(): void {
@@ -444,6 +457,7 @@ export class Agent implements AsyncDisposable {
       await Promise.all([
         this.#runner?.close(300),
         this.#http?.close(300),
+        this.#server ? settleWithin(this.#server.close(), 500) : undefined,
         this.#leadership ? settleWithin(this.#leadership.close(), 1000) : undefined,
         ...this.#renderers.map((r) => r.close(200)),
       ]);

@@ -1,5 +1,6 @@
 /** The agent configuration's types (validated by config.ts). */
 import type { Environment } from '@summit-config/core';
+import type { ServerConfig } from './config-server.js';
 import type { TrustConfig } from './config-trust.js';
 
 /** HTTP listener. */
@@ -185,4 +186,9 @@ export interface AgentConfig {
   snapshotDir: string;
   /** Signing and verification keys, audit checkpoints (`config-trust.ts`). */
   trust: TrustConfig;
+  /**
+   * The config server served beside the agent in the same process (`config-server.ts`); undefined
+   * when the file has no `server` section.
+   */
+  server: ServerConfig | undefined;
 }

@@ -15,6 +15,7 @@ import { errors, parseId, validateEnvironments } from '@summit-config/core/inter
 import { validate as validateCron } from 'node-cron';
 import { parse as parseYaml } from 'yaml';
 import { appName, bool, checked, envName, fail, int, list, object, optStr, show, str } from './config-fields.js';
+import { serverSection } from './config-server.js';
 import { httpSection, storesSection } from './config-stores.js';
 import { trustSection } from './config-trust.js';
 import type {
@@ -58,6 +59,7 @@ const TOP = [
   'jobs',
   'snapshotDir',
   'trust',
+  'server',
 ] as const;
 
 function environmentEntry(value: unknown, path: string): Environment | string {
@@ -272,6 +274,7 @@ export function resolveAgentConfig(raw: unknown, env: NodeJS.ProcessEnv = proces
     jobs: jobsSection(o.jobs),
     snapshotDir: resolve(str(env.SUMMIT_SNAPSHOT_DIR || o.snapshotDir, 'snapshotDir', './.summit/snapshots')),
     trust: trustSection(o.trust, env, stores.embedded),
+    server: serverSection(o.server, env, stores.embedded),
   };
   return config;
 }

@@ -6,7 +6,7 @@ export type { Authenticator, AuthMethod, AuthRequest, AuthResult } from './auth.
 // The OIDC authenticator's whole public surface (docs/server-oidc.md).
 export * from './oidc/index.js';
 export { OPENAPI_PATH } from './openapi.js';
-export type { ConfigServerOptions, CorsOptions, RateLimitOptions } from './options.js';
+export type { ConfigServerOptions, CorsOptions, RateLimitOptions, TokenAdministration } from './options.js';
 export {
   DEFAULT_ALLOWED_HOSTS,
   DEFAULT_BODY_LIMIT,
@@ -21,12 +21,16 @@ export {
   type CreateTokenInput,
   createMemoryTokenStore,
   createSqlTokenStore,
+  createTokenAdmin,
   createTokenAuthenticator,
   LAST_USED_RESOLUTION_MS,
   type ListTokensFilter,
   type MemoryTokenStoreOptions,
   type SqlTokenStoreOptions,
   TOKEN_PREFIX,
+  type TokenAdmin,
+  type TokenAdminOptions,
   type TokenRecord,
+  type TokenRequest,
   type TokenStore,
 } from './tokens/index.js';

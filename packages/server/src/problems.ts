@@ -107,6 +107,14 @@ export function problemOf(error: unknown, ifMatch: boolean): Problem {
     if (error.code === 'APPROVAL_REQUIRED' && Array.isArray(extra.environments)) {
       p.environments = extra.environments as string[];
     }
+    // A client error's own fields (e.g. the permission an ACCESS_DENIED names) go with it, so a remote
+    // caller sees what a local one would; a server error's never do (they may name hosts or files).
+    if (status < 500) {
+      for (const [key, value] of Object.entries(error.toJSON())) {
+        if (!(key in p) && key !== 'message' && key !== 'backend')
+          (p as unknown as Record<string, unknown>)[key] = value;
+      }
+    }
     return p;
   }
   const f = (typeof error === 'object' && error !== null ? error : {}) as FrameworkError;

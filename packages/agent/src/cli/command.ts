@@ -2,11 +2,15 @@
  * The frame every CLI command runs in: common options, the session opened on first use and closed
  * after the command (also when it fails), and errors turned into output and an exit code.
  */
+import { errors } from '@summit-config/core/internal';
 import type { Command } from 'commander';
+import { EmbeddedStoreBusyError } from '../embedded-lock.js';
+import { runningServer } from '../serve.js';
 import type { CommonOptions, Session } from './context.js';
 import { openSession } from './context.js';
 import { exitCodeFor } from './exit-codes.js';
 import { type CliIo, createOutput, type Output } from './io.js';
+import { openRemoteSession, serverOf, tokenFor, tokenFromFile } from './remote/session.js';
 
 /** State of one `runCli` call, shared by its commands. */
 export interface CliState {
@@ -35,6 +39,9 @@ export function addCommonOptions(command: Command): Command {
     command.option('--config <file>', 'agent configuration YAML (the stores); env SUMMIT_AGENT_CONFIG');
   }
   if (!has('--rbac')) command.option('--rbac <file>', 'role bindings YAML; env SUMMIT_RBAC_FILE');
+  if (!has('--server')) {
+    command.option('--server <url>', 'go through this config server (token: SUMMIT_TOKEN or login); env SUMMIT_SERVER');
+  }
   if (!has('--actor'))
     command.option(
       '--actor <id>',
@@ -95,8 +102,34 @@ export function define<O extends object, A extends unknown[]>(
   return addCommonOptions(command).action(action(state, body, hint));
 }
 
-/** The default `open`: the real session from the command's options and the run's environment. */
+/**
+ * The default `open`: remote mode when `--server` or `SUMMIT_SERVER` names a config server; else the
+ * stores from the command's options and the run's environment, and when the embedded directory is
+ * busy because the main job runs there with its server, that server (with the admin token).
+ */
 export function defaultOpen(io: CliState['io']) {
-  return (options: CommonOptions) =>
-    openSession({ ...options, env: io.env, ...(io.user !== undefined ? { user: io.user } : {}) });
+  return async (options: CommonOptions): Promise<Session> => {
+    const url = serverOf(options, io.env);
+    if (url !== undefined) {
+      refuseActor(options, io.env);
+      return openRemoteSession(url, await tokenFor(url, io.env));
+    }
+    try {
+      return await openSession({ ...options, env: io.env, ...(io.user !== undefined ? { user: io.user } : {}) });
+    } catch (error) {
+      const running = error instanceof EmbeddedStoreBusyError ? runningServer(error.dataDir) : undefined;
+      if (!running) throw error;
+      refuseActor(options, io.env);
+      return openRemoteSession(running.url, tokenFromFile(running.adminTokenFile));
+    }
+  };
+}
+
+/** `--actor` acts under another id with the stores' credentials; a server authenticates its callers instead. */
+function refuseActor(options: CommonOptions, env: NodeJS.ProcessEnv): void {
+  if (options.actor || env.SUMMIT_ACTOR) {
+    throw errors.constraint(
+      '--actor (SUMMIT_ACTOR) is not available through a config server: use a token of that actor',
+    );
+  }
 }

@@ -19,7 +19,6 @@
  * name; `*` does not cover it), else `ACCESS_DENIED` naming it; the actor then keeps the OS user's
  * credential (its approvals still count as the OS user's) and the audit names the OS user.
  */
-import { hostname, userInfo } from 'node:os';
 import type { FailoverStore } from '@summit-config/backends';
 import {
   type Actor,
@@ -34,15 +33,21 @@ import {
 import { errors, impersonate } from '@summit-config/core/internal';
 import type { MigrationHistory } from '@summit-config/core/migrations';
 import type { RotationManager, SecretProvider } from '@summit-config/secrets';
+import type { TokenAdmin } from '@summit-config/server';
 import { type AgentConfig, loadAgentConfig } from '../config.js';
 import { createLocalRotation } from '../local-secrets.js';
+import { type OsUser, osPrincipal } from '../os-user.js';
 import { openRuntime } from '../runtime.js';
+import { EMBEDDED_ADMIN_GRANTS, EMBEDDED_ADMIN_ROLE } from '../serve.js';
 import { assertKeyOwner, type OpenedTrust } from '../trust.js';
 import { settleWithin } from '../util.js';
+import type { RemoteInfo } from './remote/session.js';
 
 /** Options every command accepts. */
 export interface CommonOptions {
   json?: boolean;
+  /** The config server to go through (remote mode); env `SUMMIT_SERVER`. */
+  server?: string;
   config?: string;
   rbac?: string;
   actor?: string;
@@ -77,39 +82,22 @@ export interface Session {
   onAppend: ((doc: ConfigVersion) => void) | undefined;
   /** The writer key and trust root of the configuration (`trust` section). */
   readonly keys: OpenedTrust;
+  /** Set in remote mode: the config server the session goes through (`remote/session.ts`). */
+  readonly remote?: RemoteInfo;
   migrationHistory(): MigrationHistory;
   secrets(): Promise<SecretsSession>;
+  /** API token administration (`token` commands): the server's rules, on the tokens beside the store. */
+  tokens(): Promise<TokenAdmin>;
   close(): Promise<void>;
 }
 
-/** An OS user: its name and numeric id. */
-export interface OsUser {
-  username: string;
-  uid: number | string;
-}
+export type { OsUser };
+export { osPrincipal };
 
 export interface OpenOptions extends CommonOptions {
   env: NodeJS.ProcessEnv;
   /** The OS user acting (default: the process's own). */
   user?: OsUser;
-}
-
-function processUser(env: NodeJS.ProcessEnv): OsUser {
-  let uid: number | string = typeof process.getuid === 'function' ? process.getuid() : 'unknown';
-  try {
-    const info = userInfo();
-    uid = info.uid;
-    if (info.username) return { username: info.username, uid };
-  } catch {
-    // no passwd entry (some containers)
-  }
-  return { username: env.USER || env.LOGNAME || `uid-${uid}`, uid };
-}
-
-/** The principal of direct mode (core's `Principal`): the OS user, its uid on this host the credential. */
-export function osPrincipal(options: Pick<OpenOptions, 'env' | 'user'>) {
-  const user = options.user ?? processUser(options.env);
-  return { id: user.username, kind: 'os-user' as const, credential: `os-user:${user.uid}@${hostname()}` };
 }
 
 /** The id asked for with `--actor` or env `SUMMIT_ACTOR`, if any. */
@@ -154,7 +142,7 @@ export async function openSession(options: OpenOptions): Promise<Session> {
   } else if (embeddedOnly) {
     // The machine's own user administers its embedded store, restoring backups included.
     rbac = createRbac({
-      roles: { 'embedded-admin': ['import', 'policy:write'] },
+      roles: { [EMBEDDED_ADMIN_ROLE]: EMBEDDED_ADMIN_GRANTS },
       bindings: [{ users: [principal.id], roles: ['config-admin', 'secrets-admin', 'embedded-admin'] }],
     });
     rbacSource = 'embedded default';
@@ -190,6 +178,7 @@ export async function openSession(options: OpenOptions): Promise<Session> {
     const service = runtime.service(rbac, { source: 'cli', store: counting(store, state) });
     const governance = runtime.governance as GovernanceStore & { migrate(): Promise<unknown> };
     let secrets: Promise<SecretsSession> | undefined;
+    let tokens: Promise<TokenAdmin> | undefined;
     const session: Session = {
       config,
       store,
@@ -232,6 +221,17 @@ export async function openSession(options: OpenOptions): Promise<Session> {
           };
         })();
         return secrets;
+      },
+      tokens() {
+        tokens ??= (async () => {
+          const handle = await (runtime.secretSql as NonNullable<typeof runtime.secretSql>)();
+          closers.unshift(() => handle.close());
+          const { createSqlTokenStore, createTokenAdmin } = await import('@summit-config/server');
+          const tokenStore = createSqlTokenStore({ sql: handle.sql, schema: handle.schema, kind: handle.kind });
+          closers.unshift(() => tokenStore.close());
+          return createTokenAdmin({ store: tokenStore, rbac, service });
+        })();
+        return tokens;
       },
       close,
     };

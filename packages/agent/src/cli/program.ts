@@ -15,10 +15,13 @@ import { registerDriftCommands } from './drift-commands.js';
 import { registerEnvCommands } from './env-commands.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeOf } from './exit-codes.js';
 import type { CliIo } from './io.js';
+import { registerLoginCommands } from './login-commands.js';
 import { registerMigrateCommands } from './migrate-commands.js';
 import { registerSchemaCommands } from './schema-commands.js';
 import { registerSecretCommands } from './secret-commands.js';
+import { registerServerCommand } from './server-command.js';
 import { registerTemplateCommands } from './template-commands.js';
+import { registerTokenCommands } from './token-commands.js';
 import { registerTrustCommands } from './trust-commands.js';
 
 const ENVIRONMENT_HELP = `
@@ -74,8 +77,11 @@ export function createProgram(state: CliState): Command {
   registerMigrateCommands(program, state);
   registerTemplateCommands(program, state);
   registerTrustCommands(program, state);
+  registerTokenCommands(program, state);
+  registerLoginCommands(program, state);
 
   registerAgentCommand(program, state.io.env);
+  registerServerCommand(program, state.io.env);
 
   const addExitHelp = (command: Command) => {
     for (const sub of command.commands) {

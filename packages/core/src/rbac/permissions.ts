@@ -33,6 +33,8 @@ export const PERMISSIONS = [
   'rollout:step',
   'export',
   'import',
+  'token:read',
+  'token:manage',
   'actor:impersonate',
 ] as const;
 

@@ -3,6 +3,7 @@
  * memory and SQL implementations, the token format, and the authenticator that turns
  * `Authorization: Bearer sct_...` into a `token` principal. Re-exports only.
  */
+export { createTokenAdmin, type TokenAdmin, type TokenAdminOptions, type TokenRequest } from './admin.js';
 export { createTokenAuthenticator } from './authenticator.js';
 export { hashToken, isTokenId, parseToken, TOKEN_PREFIX } from './format.js';
 export { createMemoryTokenStore, type MemoryTokenStoreOptions } from './memory.js';
