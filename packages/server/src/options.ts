@@ -2,9 +2,11 @@
  * The options of `createConfigServer`, checked at construction: a bad option throws
  * `CONSTRAINT_VIOLATION` naming it.
  */
-import type { ConfigService, ConfigStore } from '@summit-config/core';
+import type { ConfigService, ConfigStore, Rbac } from '@summit-config/core';
 import { errors } from '@summit-config/core/internal';
 import type { Authenticator } from './auth.js';
+import type { DriftSource } from './routes/operations.js';
+import type { ServerSecretsOptions } from './routes/secrets.js';
 
 export interface CorsOptions {
   /** Origins (`scheme://host[:port]`, compared exactly) a browser may call the API from. Default: none. */
@@ -61,6 +63,16 @@ export interface ConfigServerOptions {
    * Default 30 000.
    */
   requestTimeoutMs?: number;
+  /**
+   * The change service's access checker (the same definition), for the routes that do not go through
+   * the service: status and drift (`config:audit:read`), secrets metadata (`secrets:read`,
+   * `secrets:write`). Without it those routes answer `501`. Needed by `secrets` and `drift`.
+   */
+  rbac?: Rbac;
+  /** Secrets metadata, rotation policies and a rotation trigger (`/api/v1/secrets`); never values. Borrowed. */
+  secrets?: ServerSecretsOptions;
+  /** The latest drift report (`/api/v1/drift`), e.g. what the agent's leader kept of its last run. */
+  drift?: DriftSource;
 }
 
 export interface CheckedRateLimit {
@@ -79,6 +91,9 @@ export interface CheckedOptions {
   corsOrigins: ReadonlySet<string>;
   rateLimit: CheckedRateLimit | false;
   requestTimeoutMs: number;
+  rbac: Rbac | undefined;
+  secrets: ServerSecretsOptions | undefined;
+  drift: DriftSource | undefined;
 }
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -134,7 +149,33 @@ export function checkOptions(options: ConfigServerOptions): CheckedOptions {
     corsOrigins: new Set(origins),
     rateLimit,
     requestTimeoutMs,
+    ...checkOperations(options),
   };
+}
+
+function checkOperations(options: ConfigServerOptions): Pick<CheckedOptions, 'rbac' | 'secrets' | 'drift'> {
+  const { rbac, secrets, drift } = options;
+  if (rbac !== undefined && (typeof rbac?.check !== 'function' || typeof rbac.can !== 'function')) {
+    throw errors.constraint('config server option rbac must be an Rbac (createRbac)');
+  }
+  if (secrets !== undefined) {
+    if (typeof secrets?.provider?.listVersions !== 'function' || typeof secrets.provider.name !== 'string') {
+      throw errors.constraint('config server option secrets.provider must be a SecretProvider');
+    }
+    if (secrets.rotation !== undefined && typeof secrets.rotation?.rotate !== 'function') {
+      throw errors.constraint('config server option secrets.rotation must be a RotationManager');
+    }
+    if (secrets.listNames !== undefined && typeof secrets.listNames !== 'function') {
+      throw errors.constraint('config server option secrets.listNames must be a function');
+    }
+  }
+  if (drift !== undefined && typeof drift !== 'function') {
+    throw errors.constraint('config server option drift must be a function returning the latest drift report');
+  }
+  if ((secrets !== undefined || drift !== undefined) && rbac === undefined) {
+    throw errors.constraint('config server options secrets and drift need the option rbac (the access checker)');
+  }
+  return { rbac, secrets: secrets && { ...secrets }, drift };
 }
 
 function checkRateLimit(given: RateLimitOptions | false | undefined): CheckedRateLimit | false {

@@ -18,9 +18,11 @@ import { hasIfMatch } from './request-context.js';
 import { auditRoutes } from './routes/audit.js';
 import { configRoutes } from './routes/configs.js';
 import { environmentRoutes, schemaRoutes } from './routes/governance.js';
+import { operationRoutes } from './routes/operations.js';
 import { policyRoutes } from './routes/policies.js';
 import { requestRoutes } from './routes/requests.js';
 import { resolvedRoutes } from './routes/resolved.js';
+import { secretRoutes } from './routes/secrets.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** How much longer than `requestTimeoutMs` an idle socket is kept (Fastify's `connectionTimeout`). */
@@ -82,6 +84,8 @@ export function createConfigServer(options: ConfigServerOptions): FastifyInstanc
     schemaRoutes(api, checked);
     auditRoutes(api, checked);
     requestRoutes(api, checked);
+    secretRoutes(api, checked);
+    operationRoutes(api, checked);
     policyRoutes(api, checked);
   });
   return app;
