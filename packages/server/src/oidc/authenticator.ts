@@ -1,15 +1,14 @@
 /**
  * The OIDC / JWT bearer authenticator (issue 18; docs/server-oidc.md): `Authorization: Bearer <JWT>`
  * issued by an OpenID provider -> an `oidc` principal, verified with jose against the provider's
- * JWKS (by URL or from a file), its issuer, an audience and the token's lifetime.
+ * JWKS (by URL, from a file, inline, or found by discovery: `keys.ts`, `discovery.ts`), its issuer,
+ * an audience and the token's lifetime.
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '@summit-config/core';
 import {
   createLocalJWKSet,
-  createRemoteJWKSet,
   type JSONWebKeySet,
-  type JWK,
   type JWTPayload,
   type JWTVerifyGetKey,
   type JWTVerifyOptions,
@@ -17,6 +16,8 @@ import {
   type KeyInput,
 } from 'jose';
 import type { Authenticator, AuthRequest, AuthResult } from '../auth.js';
+import { DEFAULT_DISCOVERY_TIMEOUT_MS, discoveredKeySet, discoveryUrl } from './discovery.js';
+import { checkFetchUrl, checkJwks, invalid, KeySourceUnavailable, remoteKeySet } from './keys.js';
 
 /** The asymmetric signature algorithms accepted by default. */
 export const DEFAULT_OIDC_ALGORITHMS: readonly string[] = Object.freeze([
@@ -62,6 +63,12 @@ export interface OidcAuthenticatorOptions {
   /** A JWKS given inline (public keys only), as `jwksFile`. */
   readonly jwks?: JSONWebKeySet;
   /**
+   * Find the JWKS by OpenID Connect Discovery: `<issuer>/.well-known/openid-configuration`, fetched
+   * on first use; its `issuer` must equal `issuer` exactly, and its `jwks_uri` is used as `jwksUri`.
+   * Exclusive with `jwksUri`, `jwksFile` and `jwks`.
+   */
+  readonly discovery?: boolean;
+  /**
    * A shared secret (at least 32 bytes) for HS256/HS384/HS512 tokens. Only with it are HMAC
    * algorithms accepted, and an HMAC token is verified with this secret only, never a JWKS key.
    */
@@ -78,7 +85,7 @@ export interface OidcAuthenticatorOptions {
   readonly groupsClaim?: string;
   /** The claim that is the actor id: `sub` (default), `email`, `preferred_username`, or another. */
   readonly actorClaim?: string;
-  /** Remote JWKS: fetch timeout in ms (default 5000). */
+  /** Remote JWKS and discovery document: fetch timeout in ms (default 5000). */
   readonly jwksTimeoutMs?: number;
   /** Remote JWKS: how long a fetched key set is used before it is fetched again, in ms (default 600000). */
   readonly jwksCacheMaxAgeMs?: number;
@@ -94,20 +101,11 @@ const ROLE_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
 const CLAIM_NAME_MAX = 256;
 const MAX_CLAIM_VALUES = 256;
 
-function invalid(option: string, message: string): ConfigError<'CONSTRAINT_VIOLATION'> {
-  return new ConfigError('CONSTRAINT_VIOLATION', `createOidcAuthenticator: ${option} ${message}`);
-}
-
 function refused(message: string): ConfigError<'ACCESS_DENIED'> {
   return new ConfigError('ACCESS_DENIED', message);
 }
 
 const nonEmpty = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 2048;
-
-function isLoopback(hostname: string): boolean {
-  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
-}
 
 function checkClaimName(option: string, value: unknown): string {
   if (typeof value !== 'string' || value.length === 0 || value.length > CLAIM_NAME_MAX) {
@@ -121,23 +119,6 @@ function checkRoles(option: string, roles: unknown): string[] {
     throw invalid(option, 'must be a list of role names ([A-Za-z0-9_.-]{1,128})');
   }
   return [...new Set(roles as string[])];
-}
-
-/** A public JWKS: an object with `keys`, each an asymmetric public key (no `d`, no `oct`). */
-function checkJwks(option: string, value: unknown): JSONWebKeySet {
-  if (value === null || typeof value !== 'object' || !Array.isArray((value as { keys?: unknown }).keys)) {
-    throw invalid(option, 'must be a JWKS ({ "keys": [...] })');
-  }
-  const keys = (value as { keys: unknown[] }).keys;
-  if (keys.length === 0) throw invalid(option, 'has no keys');
-  for (const key of keys) {
-    if (key === null || typeof key !== 'object') throw invalid(option, 'has a key that is not an object');
-    const k = key as JWK;
-    if (k.kty === 'oct') throw invalid(option, 'has a symmetric (oct) key: use sharedSecret for HMAC');
-    if (k.kty !== 'RSA' && k.kty !== 'EC' && k.kty !== 'OKP') throw invalid(option, `has a key of unknown kty`);
-    if ('d' in k || 'p' in k || 'q' in k) throw invalid(option, 'has private key material: give public keys only');
-  }
-  return { keys: keys as JWK[] };
 }
 
 interface Settings {
@@ -159,8 +140,9 @@ interface Settings {
  * `{ actor: { id, roles, kind: 'oidc', credential: 'oidc:<issuer>#<sub>' }, method: 'oidc' }`.
  * It returns `undefined` for no header, another scheme, or a bearer that is not a compact JWS (an
  * `sct_` API token: another authenticator takes it), and throws `ACCESS_DENIED` (never echoing the
- * token) for a JWT it refuses. A JWKS URL that cannot be fetched is `BACKEND_UNAVAILABLE`. Options
- * are checked at once: a bad one throws `CONSTRAINT_VIOLATION` naming it.
+ * token) for a JWT it refuses. A JWKS URL or a discovery document that cannot be fetched or used
+ * is `BACKEND_UNAVAILABLE`. Options are checked at once: a bad one throws `CONSTRAINT_VIOLATION`
+ * naming it.
  */
 export function createOidcAuthenticator(options: OidcAuthenticatorOptions): Authenticator {
   if (options === null || typeof options !== 'object') throw invalid('options', 'must be an object');
@@ -228,10 +210,18 @@ function checkOptions(options: OidcAuthenticatorOptions): Settings {
     throw invalid('audience', 'must be a non-empty string or a non-empty list of them');
   }
 
-  const sources = [options.jwksUri, options.jwksFile, options.jwks].filter((s) => s !== undefined).length;
+  if (options.discovery !== undefined && typeof options.discovery !== 'boolean') {
+    throw invalid('discovery', 'must be a boolean');
+  }
+  const given = [options.jwksUri, options.jwksFile, options.jwks].filter((s) => s !== undefined).length;
+  if (options.discovery === true) {
+    if (given > 0) throw invalid('discovery', 'is exclusive with jwksUri, jwksFile and jwks: give one');
+    discoveryUrl(options.issuer, invalid);
+  }
+  const sources = given + (options.discovery === true ? 1 : 0);
   if (sources > 1) throw invalid('jwksUri', 'jwksUri, jwksFile and jwks are exclusive: give one');
   if (sources === 0 && options.sharedSecret === undefined) {
-    throw invalid('jwksUri', 'is required (or jwksFile, jwks, or sharedSecret for HMAC tokens)');
+    throw invalid('jwksUri', 'is required (or jwksFile, jwks, discovery: true, or sharedSecret for HMAC tokens)');
   }
 
   const hmac = options.sharedSecret !== undefined;
@@ -260,7 +250,7 @@ function checkOptions(options: OidcAuthenticatorOptions): Settings {
           `has an unsupported algorithm (accepted: ${[...DEFAULT_OIDC_ALGORITHMS, ...HMAC_ALGORITHMS].join(', ')})`,
         );
       } else if (!asymmetric) {
-        throw invalid('algorithms', `has ${alg}, which needs jwksUri, jwksFile or jwks`);
+        throw invalid('algorithms', `has ${alg}, which needs jwksUri, jwksFile, jwks or discovery`);
       }
     }
   }
@@ -313,40 +303,16 @@ function checkOptions(options: OidcAuthenticatorOptions): Settings {
   };
 }
 
-/** jose's codes for a key set that could not be fetched: timeout, a non-200 or non-JSON answer, not a JWKS. */
-const UNAVAILABLE_CODES = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JOSE_GENERIC', 'ERR_JWKS_INVALID']);
-
-/** Marks a key-source failure (not a refusal of the token). */
-class KeySourceUnavailable extends Error {}
-
 function keyResolver(options: OidcAuthenticatorOptions, settings: Settings): JWTVerifyGetKey {
   let asymmetric: JWTVerifyGetKey | undefined;
+  const remote = {
+    timeoutMs: options.jwksTimeoutMs ?? DEFAULT_DISCOVERY_TIMEOUT_MS,
+    cacheMaxAgeMs: options.jwksCacheMaxAgeMs ?? 600_000,
+  };
   if (options.jwksUri !== undefined) {
-    let url: URL;
-    try {
-      url = new URL(String(options.jwksUri));
-    } catch {
-      throw invalid('jwksUri', 'must be a URL');
-    }
-    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url.hostname))) {
-      throw invalid('jwksUri', 'must be https: (http: only to a loopback host)');
-    }
-    const remote = createRemoteJWKSet(url, {
-      timeoutDuration: options.jwksTimeoutMs ?? 5000,
-      cacheMaxAge: options.jwksCacheMaxAgeMs ?? 600_000,
-    });
-    asymmetric = async (header, token) => {
-      try {
-        return await remote(header, token);
-      } catch (error) {
-        // The fetch failed (refused, timed out, not a JWKS): an outage, not a refusal. Another
-        // jose error (no matching key, a key it cannot use for this token) is the token's fault.
-        const code = (error as { code?: unknown }).code;
-        const jose = typeof code === 'string' && code.startsWith('ERR_J');
-        if (jose && !UNAVAILABLE_CODES.has(code)) throw error;
-        throw new KeySourceUnavailable('the JWKS could not be fetched');
-      }
-    };
+    asymmetric = remoteKeySet(checkFetchUrl('jwksUri', options.jwksUri), remote);
+  } else if (options.discovery === true) {
+    asymmetric = discoveredKeySet(options.issuer, { ...remote, now: settings.now });
   } else if (options.jwksFile !== undefined) {
     if (!nonEmpty(options.jwksFile)) throw invalid('jwksFile', 'must be a file path');
     let parsed: unknown;
@@ -395,7 +361,12 @@ function looksLikeJwt(credential: string): boolean {
 function refusal(error: unknown): Error {
   if (error instanceof ConfigError) return error;
   if (error instanceof KeySourceUnavailable) {
-    return new ConfigError('BACKEND_UNAVAILABLE', 'the OIDC key set (JWKS) could not be fetched');
+    // An outage or a provider that does not fit the configuration, not a refusal of the token.
+    return new ConfigError(
+      'BACKEND_UNAVAILABLE',
+      error.message,
+      error.cause === undefined ? {} : { cause: error.cause },
+    );
   }
   const e = error as { code?: unknown; claim?: unknown; reason?: unknown };
   switch (e.code) {

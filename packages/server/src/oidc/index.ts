@@ -12,3 +12,12 @@ export {
   type OidcAuthenticatorOptions,
   type OidcRoleMapping,
 } from './authenticator.js';
+export {
+  DEFAULT_DISCOVERY_TIMEOUT_MS,
+  DISCOVERY_PATH,
+  DISCOVERY_RETRY_MS,
+  discoverOidcProvider,
+  MAX_DISCOVERY_DOCUMENT_BYTES,
+  type OidcDiscoveryOptions,
+  type OidcProviderMetadata,
+} from './discovery.js';
