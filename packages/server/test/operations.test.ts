@@ -21,6 +21,7 @@ import {
   type ServerHarness,
   serverHarness,
   staticBearer,
+  validateResponses,
 } from './support.js';
 
 const rbac = createRbac(SERVER_RBAC);
@@ -85,6 +86,7 @@ async function serverOver(store: ConfigStore, extra: object = {}): Promise<Fasti
     rateLimit: false,
     ...extra,
   });
+  validateResponses(app);
   cleanups.push(async () => {
     await app.close();
     await service.close();

@@ -20,7 +20,16 @@ import { adminPool } from '@summit-config/test-support/sql';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createConfigServer } from '../src/index.js';
-import { auth, OPEN_ENVIRONMENTS, ROOT, ROOT_ACTOR, SERVER_RBAC, staticBearer, TOKENS } from './support.js';
+import {
+  auth,
+  OPEN_ENVIRONMENTS,
+  ROOT,
+  ROOT_ACTOR,
+  SERVER_RBAC,
+  staticBearer,
+  TOKENS,
+  validateResponses,
+} from './support.js';
 
 const RBAC_DEF: RbacDefinition = {
   roles: {
@@ -93,6 +102,8 @@ async function setup(backing: 'memory' | 'postgres', withRotation = true, withNa
       ...(withNames ? { listNames: async () => [...names] } : {}),
     },
   });
+  // Every response is checked against the served OpenAPI document.
+  validateResponses(app);
   const bodies: string[] = [];
   const s: Setup = {
     h,
@@ -351,6 +362,7 @@ describe('secrets: access, bad input, missing options (memory)', () => {
     const provider = createLocalProvider({ key: generateMasterKey() });
     try {
       const app = createConfigServer({ service: h.service, store: h.store, authenticators: [staticBearer(PEOPLE)] });
+      validateResponses(app);
       const res = await app.inject({ url: '/api/v1/secrets/x', headers: ROOT });
       expect(res.statusCode).toBe(501);
       expect(JSON.parse(res.body).code).toBe('CONSTRAINT_VIOLATION');
