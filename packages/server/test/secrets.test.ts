@@ -227,6 +227,19 @@ for (const backing of ['memory', 'postgres'] as const) {
 
       const deleted = await s.call({ method: 'DELETE', url: '/api/v1/secrets/api-key/rotation', headers: ROOT });
       expect(deleted.statusCode).toBe(404);
+      // The policy and the rotation are in the audit trail, with the request's origin.
+      const events = body(await s.call({ url: '/api/v1/audit?action=secret.', headers: ROOT })).items as Array<{
+        action: string;
+        actor: string;
+        source: string;
+        message: string;
+        origin?: { method?: string; tokenId?: string };
+      }>;
+      expect(events.map((e) => [e.action, e.actor, e.source, e.origin?.method, e.origin?.tokenId])).toEqual([
+        ['secret.policy', 'root', 'api', 'token', 't-root'],
+        ['secret.rotate', 'root', 'api', 'token', 't-root'],
+      ]);
+      expect(events[1]?.message).toMatch(/^secret local\/db-password: rotation started by hand \(run /);
       expectNoValues(s, [...VALUES, generated]);
     });
   });

@@ -11,7 +11,7 @@ import type { RotationManager, RotationPolicy, SecretProvider, SecretVersionInfo
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { problem } from '../problems.js';
 import { sendProblem } from '../reply.js';
-import { actorOf, writeCallOptions } from '../request-context.js';
+import { actorOf, callOptions, writeCallOptions } from '../request-context.js';
 import { emptyBodyAsObject, errorResponses, jsonObject, security } from '../schemas.js';
 import type { ServerContext } from './context.js';
 
@@ -173,8 +173,18 @@ const rotateBody = {
 
 type Rotation = NonNullable<ServerSecretsOptions['rotation']>;
 
-export function secretRoutes(app: FastifyInstance, { secrets, rbac }: ServerContext): void {
+export function secretRoutes(app: FastifyInstance, { service, secrets, rbac }: ServerContext): void {
   const tags = ['secrets'];
+  /**
+   * The rotation manager records nothing in the audit trail: changes made here are recorded through
+   * the service (signed, with the request's origin), as the CLI records `secret.create`.
+   */
+  const audit = (
+    request: FastifyRequest,
+    action: string,
+    message: string,
+    permission: 'secrets:write' | 'secrets:rotate',
+  ) => service.recordEvent(actorOf(request), { action, message, permission }, callOptions(request));
   /** The options, or a 501 sent. `rotation`: the rotation manager is needed too. */
   function ready(request: FastifyRequest, reply: FastifyReply, rotation = false) {
     if (!secrets || !rbac) {
@@ -337,6 +347,14 @@ export function secretRoutes(app: FastifyInstance, { secrets, rbac }: ServerCont
       await versionsOf(s.provider, name); // the secret exists (NOT_FOUND otherwise)
       const input = { ...(request.body as Record<string, unknown>), secret: idOf(s.provider, name) };
       const stored = await (s.rotation as Rotation).putPolicy(s.actor, input as Parameters<Rotation['putPolicy']>[1]);
+      const schedule =
+        stored.intervalDays !== undefined ? `every ${stored.intervalDays} day(s)` : `on "${stored.cron}"`;
+      await audit(
+        request,
+        'secret.policy',
+        `rotation policy of secret ${s.provider.name}/${name} set: ${schedule}${stored.enabled ? '' : ' (disabled)'}`,
+        'secrets:write',
+      );
       return policyView(stored);
     },
   );
@@ -358,6 +376,12 @@ export function secretRoutes(app: FastifyInstance, { secrets, rbac }: ServerCont
       const name = secretName((request.params as { name: string }).name);
       const deleted = await (s.rotation as Rotation).deletePolicy(s.actor, idOf(s.provider, name));
       if (!deleted) throw errors.notFound(`secret ${s.provider.name}/${name} has no rotation policy`);
+      await audit(
+        request,
+        'secret.policy-delete',
+        `rotation policy of secret ${s.provider.name}/${name} deleted`,
+        'secrets:write',
+      );
       return reply.code(204).send();
     },
   );
@@ -386,6 +410,14 @@ export function secretRoutes(app: FastifyInstance, { secrets, rbac }: ServerCont
       const options = { force: force === true, ...(signal ? { signal } : {}) };
       const id = idOf(s.provider, name);
       const policy = retry ? await rotation.retry(s.actor, id, options) : await rotation.rotate(s.actor, id, options);
+      const where = policy.state === 'failed' ? `failed at ${policy.error?.step ?? policy.step}` : policy.state;
+      const run = policy.run?.id ?? policy.lastRun?.runId;
+      await audit(
+        request,
+        'secret.rotate',
+        `secret ${s.provider.name}/${name}: rotation ${retry ? 'retried' : 'started'} by hand${run ? ` (run ${run})` : ''}: ${where}`,
+        'secrets:rotate',
+      );
       return policyView(policy);
     },
   );
