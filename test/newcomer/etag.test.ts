@@ -19,7 +19,7 @@ let base = '';
 
 beforeAll(async () => {
   symlinkSync(join(repoRoot, 'examples'), join(dir, 'examples'));
-  const env: NodeJS.ProcessEnv = { ...process.env, SUMMIT_AGENT_PORT: '0' };
+  const env: NodeJS.ProcessEnv = { ...process.env, SUMMIT_AGENT_PORT: '0', SUMMIT_SERVER_PORT: '0' };
   delete env.CONSUL_HTTP_ADDR;
   delete env.DATABASE_URL;
   delete env.SUMMIT_DATA_DIR;

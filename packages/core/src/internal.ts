@@ -32,6 +32,7 @@ export {
   serializeVersion,
   verifyVersion,
 } from './model/version.js';
+export { grantCovers, PERMISSIONS } from './rbac/permissions.js';
 export { AccessDeniedError, checkActor, credentialOf, impersonate } from './rbac/rbac.js';
 export { type ExportTrailer, ImportError } from './service/backup-format.js';
 export { isTombstone } from './service/diff.js';

@@ -111,8 +111,7 @@ export function problemOf(error: unknown, ifMatch: boolean): Problem {
     // caller sees what a local one would; a server error's never do (they may name hosts or files).
     if (status < 500) {
       for (const [key, value] of Object.entries(error.toJSON())) {
-        if (!(key in p) && key !== 'message' && key !== 'backend')
-          (p as unknown as Record<string, unknown>)[key] = value;
+        if (!(key in p) && key !== 'message') (p as unknown as Record<string, unknown>)[key] = value;
       }
     }
     return p;

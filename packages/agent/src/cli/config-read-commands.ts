@@ -6,9 +6,9 @@ import { ConfigError, type ConfigVersion, refKey, type Scope } from '@summit-con
 import { compilePattern, errors, isTombstone, parseScope } from '@summit-config/core/internal';
 import { type Command, Option } from 'commander';
 import { type CliState, define, type Run } from './command.js';
-import { collect, contextOf, integer, ref } from './input.js';
+import { collect, integer, ref } from './input.js';
 import { brief, printable, table, when } from './io.js';
-import { openClient, target } from './resolve.js';
+import { openResolver, target } from './resolve.js';
 
 /** Seed 002 spells it `--env`: accepted as a hidden alias of `-e, --environment`. */
 export function envAlias(): Option {
@@ -106,11 +106,10 @@ export function registerGet(program: Command, state: CliState): void {
       }
       if (opts.version !== undefined) throw errors.constraint('--version needs --raw');
       const t = target(arg, opts.app, opts.environment);
-      const context = contextOf(opts.context);
       const s = await run.session();
-      const client = await openClient(s, t);
+      const client = await openResolver(s, t, opts.context);
       try {
-        const details = client.resolve(t.id, context);
+        const details = await client.resolve(t.id);
         if (details.value === undefined) {
           throw errors.notFound(`no document for id ${t.id} in global or app:${t.app}`, {
             ref: `app:${t.app}/${t.id}`,
@@ -245,12 +244,11 @@ export function registerExplain(program: Command, state: CliState): void {
       if (environment === undefined)
         throw new ConfigError('MISSING_REQUIRED', 'explain needs -e, --environment <name>');
       const t = target(arg, run.opts.app, environment);
-      const context = contextOf(run.opts.context);
       const s = await run.session();
-      const client = await openClient(s, t);
+      const client = await openResolver(s, t, run.opts.context);
       try {
-        const details = client.resolve(t.id, context);
-        const explain = client.explain(t.id, context);
+        const details = await client.resolve(t.id);
+        const explain = await client.explain(t.id);
         if (details.value === undefined || !explain) {
           throw errors.notFound(`no document for id ${t.id} in global or app:${t.app}`);
         }

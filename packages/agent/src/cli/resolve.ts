@@ -13,10 +13,11 @@ import {
   createConfigClient,
   type Environment,
   isConfigError,
+  type JsonValue,
 } from '@summit-config/core';
 import { errors, parseEnvironmentName, parseId, scopeApp } from '@summit-config/core/internal';
 import type { Session } from './context.js';
-import { maybeRef } from './input.js';
+import { contextOf, maybeRef } from './input.js';
 
 /** The store without `ack`: reads only. */
 export function withoutAcks(store: ConfigStore): ConfigStore {
@@ -76,6 +77,15 @@ export async function environmentsFor(session: Session, app: string): Promise<En
   return [...out.values()];
 }
 
+function assertEnvironment(environments: readonly Environment[], name: string): void {
+  if (!environments.some((e) => e.name === name)) {
+    throw new ConfigError(
+      'ENVIRONMENT_NOT_FOUND',
+      `environment "${name}" is not defined (known: ${environments.map((e) => e.name).join(', ') || 'none'}); create it with \`summit-config env create ${name}\``,
+    );
+  }
+}
+
 /** A ready client for (app, environment); checks `config:read` on `global` and `app:<app>` first. */
 export async function openClient(
   session: Session,
@@ -86,12 +96,7 @@ export async function openClient(
   rbac.check(actor, 'config:read', { scope: 'global' });
   rbac.check(actor, 'config:read', { scope: `app:${t.app}` });
   const environments = await environmentsFor(session, t.app);
-  if (!environments.some((e) => e.name === t.environment)) {
-    throw new ConfigError(
-      'ENVIRONMENT_NOT_FOUND',
-      `environment "${t.environment}" is not defined (known: ${environments.map((e) => e.name).join(', ') || 'none'}); create it with \`summit-config env create ${t.environment}\``,
-    );
-  }
+  assertEnvironment(environments, t.environment);
   // The registry answers the client synchronously: load the schemas of the ids first.
   // (A role without schema:read resolves without schema defaults.)
   for (const id of ids) {
@@ -107,4 +112,50 @@ export async function openClient(
     schemas: service.schemas,
     instance: `summit-config-cli-${process.pid}`,
   });
+}
+
+/** What `get --environment` and `explain` read: the client's resolution, here or on the config server. */
+export interface Resolver {
+  resolve(id: string): Promise<ReturnType<ConfigClient['resolve']>>;
+  explain(id: string): Promise<ReturnType<ConfigClient['explain']>>;
+  close(): Promise<void>;
+}
+
+/**
+ * A resolver for `t` with the `--context` pairs: a client over the session's store, or in remote
+ * mode the server's `/api/v1/resolved` route (which resolves with the same client code there).
+ */
+export async function openResolver(session: Session, t: Target, pairs: readonly string[]): Promise<Resolver> {
+  const context: Record<string, JsonValue> = contextOf(pairs);
+  const { remote } = session;
+  if (remote) {
+    // The server resolves with the environments it stores; the same check as here, first.
+    assertEnvironment(await session.service.listEnvironments(session.actor), t.environment);
+    type Answer = { value: unknown; details: Record<string, unknown>; explain?: Record<string, unknown> };
+    let answer: Promise<Answer> | undefined;
+    const fetchOnce = (id: string) => {
+      answer ??= remote.api.request<Answer>(
+        'GET',
+        `/api/v1/resolved/${encodeURIComponent(t.app)}/${encodeURIComponent(t.environment)}/${id.split('/').map(encodeURIComponent).join('/')}`,
+        { query: { explain: true, context: pairs } },
+      );
+      return answer;
+    };
+    return {
+      async resolve(id) {
+        const a = await fetchOnce(id);
+        return { ...a.details, value: a.value } as unknown as ReturnType<ConfigClient['resolve']>;
+      },
+      async explain(id) {
+        return (await fetchOnce(id)).explain as ReturnType<ConfigClient['explain']>;
+      },
+      close: async () => {},
+    };
+  }
+  const client = await openClient(session, t);
+  return {
+    resolve: async (id) => client.resolve(id, context),
+    explain: async (id) => client.explain(id, context),
+    close: () => client.close(),
+  };
 }

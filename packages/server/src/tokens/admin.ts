@@ -1,12 +1,12 @@
 /**
  * Token administration with its rules, for the API's `/api/v1/tokens` and the CLI's direct mode
  * alike: listing needs `token:read`; creating and revoking need `token:manage`, and a new token may
- * hold only roles its creator holds (so a token cannot raise its holder's rights). Creation and
+ * hold only roles whose every permission its creator holds (so no token raises anyone's rights). Creation and
  * revocation are recorded in the audit trail (`token.create`, `token.revoke`) with the token's id,
  * never its secret.
  */
 import type { Actor, CallOptions, ConfigService, Rbac } from '@summit-config/core';
-import { AccessDeniedError, errors } from '@summit-config/core/internal';
+import { AccessDeniedError, errors, grantCovers, PERMISSIONS } from '@summit-config/core/internal';
 import type { CreatedToken, TokenRecord, TokenStore } from './types.js';
 
 export interface TokenAdminOptions {
@@ -31,13 +31,16 @@ export interface TokenAdmin {
 }
 
 export function createTokenAdmin({ store, rbac, service }: TokenAdminOptions): TokenAdmin {
+  // A role may be put on a token when its creator holds every permission the role grants (anywhere),
+  // so a token never raises its holder's rights.
   const assertGrantable = (actor: Actor, roles: readonly string[]) => {
-    const held = rbac.rolesOf(actor);
     for (const role of roles) {
-      if (!rbac.roles.has(role)) throw errors.constraint(`role ${JSON.stringify(role)} is not defined`);
-      if (!held.has(role)) {
+      const grants = rbac.roles.get(role);
+      if (!grants) throw errors.constraint(`role ${JSON.stringify(role)} is not defined`);
+      const missing = PERMISSIONS.find((p) => grants.some((g) => grantCovers(g, p)) && !rbac.can(actor, p));
+      if (missing !== undefined) {
         throw new AccessDeniedError(
-          `${actor.id} cannot create a token with role ${JSON.stringify(role)}: a token holds only roles its creator holds`,
+          `${actor.id} cannot create a token with role ${JSON.stringify(role)}: it grants ${missing}, which ${actor.id} does not hold`,
           'token:manage',
           actor.id,
         );

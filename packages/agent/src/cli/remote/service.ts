@@ -198,7 +198,7 @@ export function createRemoteService(api: ApiClient): ConfigService {
       return items;
     },
     async verifyAudit() {
-      return api.request('GET', '/api/v1/audit/verify');
+      return api.request('POST', '/api/v1/audit/verify', { body: {} });
     },
     async resignHeads() {
       return notRemote('re-signing heads');
