@@ -66,6 +66,8 @@ export function corsGuard(options: CheckedOptions) {
  * The request timeout, as an `onRoute` hook: each route handler races a timer of `requestTimeoutMs`.
  * When the timer wins, the request's `AbortSignal` (given to the service calls that accept one) is
  * aborted and the request fails with `TIMEOUT` (`504`); whatever the handler does later is ignored.
+ * The timer stops when the handler answers (`reply.send`), so a streamed body (the watch's events,
+ * an export) is not cut at the timeout.
  */
 export function timeoutOnRoute(options: CheckedOptions) {
   const ms = options.requestTimeoutMs;
@@ -83,6 +85,13 @@ export function timeoutOnRoute(options: CheckedOptions) {
           reject(error);
         }, ms);
       });
+      // The timer covers the handler until it answers. A streamed body (watch, export) is sent after
+      // that: the handler returns the reply, a thenable that settles only when the response ends.
+      const send = reply.send.bind(reply);
+      reply.send = ((payload?: unknown) => {
+        clearTimeout(timer);
+        return send(payload);
+      }) as typeof reply.send;
       const work = Promise.resolve().then(() => handler.call(this as never, request as never, reply as never));
       // The handler may still fail after the timeout answered: that failure has no one to tell.
       work.catch(() => undefined);

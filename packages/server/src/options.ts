@@ -44,6 +44,10 @@ export interface ConfigServerOptions {
   store?: ConfigStore;
   /** Largest request body, in bytes. Default 1 MiB (1 048 576). Larger is `413`. */
   bodyLimit?: number;
+  /** Largest body of `POST /api/v1/import` (NDJSON), in bytes. Default 64 MiB. Larger is `413`. */
+  importBodyLimit?: number;
+  /** The event streams of `GET /api/v1/watch`. */
+  watch?: WatchStreamOptions;
   /**
    * Host names (without port, case-insensitive) the server answers; another `Host` is `421`.
    * Default: `localhost`, `127.0.0.1`, `::1`.
@@ -87,6 +91,8 @@ export interface CheckedOptions {
   authenticators: readonly Authenticator[];
   store: ConfigStore | undefined;
   bodyLimit: number;
+  importBodyLimit: number;
+  watch: Required<WatchStreamOptions>;
   allowedHosts: ReadonlySet<string>;
   corsOrigins: ReadonlySet<string>;
   rateLimit: CheckedRateLimit | false;
@@ -145,6 +151,8 @@ export function checkOptions(options: ConfigServerOptions): CheckedOptions {
     authenticators: [...authenticators],
     store,
     bodyLimit,
+    importBodyLimit: positiveInteger(options.importBodyLimit ?? DEFAULT_IMPORT_BODY_LIMIT, 'importBodyLimit'),
+    watch: checkWatch(options.watch),
     allowedHosts: new Set(hosts.map((h) => h.toLowerCase().replace(/^\[(.*)\]$/, '$1'))),
     corsOrigins: new Set(origins),
     rateLimit,
@@ -176,6 +184,39 @@ function checkOperations(options: ConfigServerOptions): Pick<CheckedOptions, 'rb
     throw errors.constraint('config server options secrets and drift need the option rbac (the access checker)');
   }
   return { rbac, secrets: secrets && { ...secrets }, drift };
+}
+
+export interface WatchStreamOptions {
+  /** A comment line is sent this often (ms) so proxies keep the connection. Default 15 000. */
+  heartbeatMs?: number;
+  /**
+   * A stream ends after this long (ms); the client reconnects with `Last-Event-ID` (and is
+   * authenticated again). Default 600 000.
+   */
+  maxStreamMs?: number;
+}
+
+export const DEFAULT_IMPORT_BODY_LIMIT = 64 * 1024 * 1024;
+export const DEFAULT_WATCH_HEARTBEAT_MS = 15_000;
+export const DEFAULT_WATCH_MAX_STREAM_MS = 600_000;
+
+function positiveInteger(value: unknown, name: string, max = Number.MAX_SAFE_INTEGER): number {
+  if (!Number.isSafeInteger(value) || (value as number) < 1 || (value as number) > max) {
+    throw errors.constraint(`config server option ${name} must be a positive integer (at most ${max})`);
+  }
+  return value as number;
+}
+
+function checkWatch(given: WatchStreamOptions | undefined): Required<WatchStreamOptions> {
+  if (given !== undefined && (typeof given !== 'object' || given === null)) {
+    throw errors.constraint('config server option watch must be { heartbeatMs?, maxStreamMs? }');
+  }
+  const ms = (value: number | undefined, fallback: number, name: string) =>
+    positiveInteger(value ?? fallback, `watch.${name}`, MAX_TIMEOUT_MS);
+  return {
+    heartbeatMs: ms(given?.heartbeatMs, DEFAULT_WATCH_HEARTBEAT_MS, 'heartbeatMs'),
+    maxStreamMs: ms(given?.maxStreamMs, DEFAULT_WATCH_MAX_STREAM_MS, 'maxStreamMs'),
+  };
 }
 
 function checkRateLimit(given: RateLimitOptions | false | undefined): CheckedRateLimit | false {

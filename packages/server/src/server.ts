@@ -22,6 +22,8 @@ import { operationRoutes } from './routes/operations.js';
 import { policyRoutes } from './routes/policies.js';
 import { requestRoutes } from './routes/requests.js';
 import { resolvedRoutes } from './routes/resolved.js';
+import { transferRoutes } from './routes/transfer.js';
+import { watchRoutes } from './routes/watch.js';
 import { secretRoutes } from './routes/secrets.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -84,6 +86,8 @@ export function createConfigServer(options: ConfigServerOptions): FastifyInstanc
     schemaRoutes(api, checked);
     auditRoutes(api, checked);
     requestRoutes(api, checked);
+    watchRoutes(api, checked);
+    transferRoutes(api, checked);
     secretRoutes(api, checked);
     operationRoutes(api, checked);
     policyRoutes(api, checked);
