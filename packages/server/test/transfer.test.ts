@@ -260,6 +260,30 @@ describe('transfer: PostgreSQL', () => {
     expect(res.statusCode).toBe(200);
     expect(await headsOf(target)).toEqual(await headsOf(source));
   });
+
+  it('a failure while writing is a problem with progress; resume=true finishes the import', async () => {
+    const source = await server('postgres');
+    await seed(source);
+    const file = await exportOf(source);
+    const target = await server('postgres');
+    await target.h.store.listHeads(); // creates the tables
+    const table = `"${target.h.schema}".config_versions`;
+    // PostgreSQL itself refuses the third ref's versions midway through the import.
+    await target.h.sql(`ALTER TABLE ${table} ADD CONSTRAINT refuse_db_2 CHECK (config_id <> 'app:web/db/2')`);
+    const failed = await importInto(target, file);
+    // The store reports the violated constraint as CONSTRAINT_VIOLATION (400).
+    expect([failed.statusCode, json(failed).code]).toEqual([400, 'CONSTRAINT_VIOLATION']);
+    expect(failed.headers['content-type']).toMatch(/^application\/problem\+json/);
+    const body = json<{ code: string; progress: { governance: boolean; versions: number; refs: object } }>(failed);
+    expect(body.progress).toMatchObject({ governance: true, versions: 4 });
+    expect(body.progress.refs).toEqual({ 'app:web/db/0': 2, 'app:web/db/1': 2 });
+    expect(Object.keys(await headsOf(target))).toEqual(['app:web/db/0', 'app:web/db/1']);
+    await target.h.sql(`ALTER TABLE ${table} DROP CONSTRAINT refuse_db_2`);
+    const resumed = await importInto(target, file, '?resume=true');
+    expect(resumed.statusCode).toBe(200);
+    expect(json(resumed)).toMatchObject({ versions: 4, skippedVersions: 4 });
+    expect(await headsOf(target)).toEqual(await headsOf(source));
+  });
 });
 
 /** Listens on 127.0.0.1; `close()` also drops connections on which no request was sent. */
