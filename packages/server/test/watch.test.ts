@@ -299,52 +299,60 @@ describe('watch: events', () => {
 });
 
 describe('watch: resume with Last-Event-ID', () => {
-  it('gives every change missed while away, over rounds of random writes and drops (property)', async () => {
-    const r = await start();
-    const replica = createConfigServer({ service: r.s.h.service, store: r.store, authenticators: [staticBearer()] });
-    r.extra.push(replica);
-    const other = await serve(replica);
-    const next = random(18);
-    const refs = ['global/a', 'global/b', 'app:web/c', 'app:web/d/e', 'app:api/f'];
-    const written = new Map<string, number>();
-    const write = async (count: number) => {
-      for (let i = 0; i < count; i++) {
-        const ref = refs[Math.floor(next() * refs.length)] as string;
-        const doc = await set(r, ref, Math.floor(next() * 1000));
-        written.set(ref, doc.version);
+  it.each([18, 7, 2026])(
+    'gives every change missed while away, over rounds of random writes and drops (property, seed %i)',
+    async (seed) => {
+      const r = await start();
+      const replica = createConfigServer({ service: r.s.h.service, store: r.store, authenticators: [staticBearer()] });
+      r.extra.push(replica);
+      const other = await serve(replica);
+      const next = random(seed);
+      const refs = ['global/a', 'global/b', 'app:web/c', 'app:web/d/e', 'app:api/f'];
+      const written = new Map<string, number>();
+      const write = async (count: number) => {
+        for (let i = 0; i < count; i++) {
+          const ref = refs[Math.floor(next() * refs.length)] as string;
+          const doc = await set(r, ref, Math.floor(next() * 1000));
+          written.set(ref, doc.version);
+        }
+      };
+      await write(3);
+      let c = await open(r);
+      let received: SseEvent[] = [];
+      for (let round = 0; round < 12; round++) {
+        await ready(c);
+        await write(Math.floor(next() * 6));
+        // Live: the client catches up with everything written so far.
+        await c.until(() => sameView(viewOf([...received, ...c.events]), written), `round ${round} live`);
+        const lastId = c.lastId() as string;
+        received = [...received, ...c.events];
+        c.close();
+        // Away: maybe no writes at all (then the cursor still matches and nothing is resent).
+        const away = round % 3 === 0 ? 0 : 1 + Math.floor(next() * 5);
+        await write(away);
+        const base = round % 2 === 0 ? other : r.base;
+        // Some rounds also write while the client reconnects (racing the server's list and watch).
+        const racing = round % 4 === 3 ? write(1 + Math.floor(next() * 4)) : undefined;
+        c = await open(r, '', { ...ROOT, 'last-event-id': lastId }, base);
+        await ready(c);
+        await racing;
+        const resumedEvent = c.events.find((e) => e.event === 'ready');
+        if (racing) {
+          // Either way the view converges below.
+        } else if (away === 0) {
+          expect(resumedEvent?.data).toMatchObject({ resumed: true });
+          expect(c.events.map((e) => e.event)).toEqual(['ready']);
+        } else {
+          expect(c.events[0]).toMatchObject({ event: 'reset', data: { reason: 'changed' } });
+        }
+        await c.until(() => sameView(viewOf([...received, ...c.events]), written), `round ${round} resumed`);
       }
-    };
-    await write(3);
-    let c = await open(r);
-    let received: SseEvent[] = [];
-    for (let round = 0; round < 8; round++) {
-      await ready(c);
-      await write(Math.floor(next() * 6));
-      // Live: the client catches up with everything written so far.
-      await c.until(() => sameView(viewOf([...received, ...c.events]), written), `round ${round} live`);
-      const lastId = c.lastId() as string;
       received = [...received, ...c.events];
-      c.close();
-      // Away: maybe no writes at all (then the cursor still matches and nothing is resent).
-      const away = round % 3 === 0 ? 0 : 1 + Math.floor(next() * 5);
-      await write(away);
-      const base = round % 2 === 0 ? other : r.base;
-      c = await open(r, '', { ...ROOT, 'last-event-id': lastId }, base);
-      await ready(c);
-      const resumedEvent = c.events.find((e) => e.event === 'ready');
-      if (away === 0) {
-        expect(resumedEvent?.data).toMatchObject({ resumed: true });
-        expect(c.events.map((e) => e.event)).toEqual(['ready']);
-      } else {
-        expect(c.events[0]).toMatchObject({ event: 'reset', data: { reason: 'changed' } });
-      }
-      await c.until(() => sameView(viewOf([...received, ...c.events]), written), `round ${round} resumed`);
-    }
-    received = [...received, ...c.events];
-    // What was received is exactly what was written: the final view is the store's heads.
-    expect(viewOf(received)).toEqual(written);
-    expect(await storeView(r)).toEqual(written);
-  });
+      // What was received is exactly what was written: the final view is the store's heads.
+      expect(viewOf(received)).toEqual(written);
+      expect(await storeView(r)).toEqual(written);
+    },
+  );
 
   it('answers an unknown cursor, or one of another filter, with reset and a snapshot', async () => {
     const r = await start();
@@ -416,6 +424,21 @@ describe('watch: access and resources', () => {
       await h.service.close();
       await h.close();
     }
+  });
+
+  it('ends a stream at the next heartbeat once its credential is revoked; reconnecting is 401', async () => {
+    const tokens = { ...TOKENS, 'temp-secret': { id: 'temp', roles: ['reader'], kind: 'token' as const } };
+    const r = await start('memory', { authenticators: [staticBearer(tokens)], watch: { heartbeatMs: 50 } });
+    const c = await open(r, '', bearer('temp-secret'));
+    await ready(c);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(c.ended).toBe(false);
+    delete (tokens as Record<string, unknown>)['temp-secret'];
+    await c.until(() => c.ended, 'the end of the stream');
+    expect(c.comments).toContain('closing; the credential is no longer valid');
+    await c.until(() => r.active() === 0, 'the store watch released');
+    const again = await open(r, '', { ...bearer('temp-secret'), 'last-event-id': c.lastId() as string });
+    expect(again.status).toBe(401);
   });
 
   it('releases the store watch when clients disconnect, and app.close() ends open streams', async () => {

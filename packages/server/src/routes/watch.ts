@@ -17,7 +17,8 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { type HeadChange, isConfigError, refKey, type Scope } from '@summit-config/core';
 import { parseScope } from '@summit-config/core/internal';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Authenticator, AuthRequest } from '../auth.js';
 import { problem } from '../problems.js';
 import { sendProblem } from '../reply.js';
 import { actorOf, writeCallOptions } from '../request-context.js';
@@ -240,10 +241,10 @@ export function watchRoutes(app: FastifyInstance, options: ServerContext): void 
         clearTimeout(lifetime);
         open.delete(end);
       };
-      const end = (): void => {
+      const end = (why = 'reconnect with Last-Event-ID'): void => {
         if (closed) return;
         cleanup();
-        stream.push(': closing; reconnect with Last-Event-ID\n\n');
+        stream.push(`: closing; ${why}\n\n`);
         stream.push(null);
       };
       open.add(end);
@@ -288,8 +289,20 @@ export function watchRoutes(app: FastifyInstance, options: ServerContext): void 
         }
       }
       stream.push(sseEvent('ready', { resumed, refs: view.size }, view.cursor()));
-      heartbeat = setInterval(() => stream.push(': heartbeat\n\n'), heartbeatMs);
-      lifetime = setTimeout(end, maxStreamMs);
+      // Each heartbeat also authenticates the stream's credential again: a revoked or expired one
+      // ends the stream (its reconnection is then refused), as it would refuse the next request.
+      const stillValid = credentialCheck(options.authenticators, request, actor.id);
+      let checking = false;
+      heartbeat = setInterval(() => {
+        stream.push(': heartbeat\n\n');
+        if (checking) return;
+        checking = true;
+        void stillValid().then((ok) => {
+          checking = false;
+          if (!ok) end('the credential is no longer valid');
+        });
+      }, heartbeatMs);
+      lifetime = setTimeout(() => end(), maxStreamMs);
       started = true;
       drain();
 
@@ -300,6 +313,33 @@ export function watchRoutes(app: FastifyInstance, options: ServerContext): void 
       return sendEvents(reply, stream);
     },
   );
+}
+
+/** Whether the request's credential still authenticates the same principal. */
+function credentialCheck(
+  authenticators: readonly Authenticator[],
+  request: FastifyRequest,
+  actorId: string,
+): () => Promise<boolean> {
+  const authorization = request.headers.authorization;
+  const userAgent = request.headers['user-agent'];
+  const seen: AuthRequest = {
+    authorization: typeof authorization === 'string' ? authorization : undefined,
+    remoteAddress: request.ip,
+    userAgent: typeof userAgent === 'string' ? userAgent : undefined,
+  };
+  return async () => {
+    try {
+      for (const authenticate of authenticators) {
+        const result = await authenticate(seen);
+        if (result !== undefined) return result.actor.id === actorId;
+      }
+      return false;
+    } catch {
+      // Refused (`ACCESS_DENIED`), or the authenticator failed: the client authenticates again.
+      return false;
+    }
+  };
 }
 
 function resetReason(lastId: string, current: string): string {
