@@ -80,7 +80,7 @@ describe('the harness checks every response against the served OpenAPI document'
     expect(JSON.stringify(doc.paths['/api/v1/zz/ok']?.get.responses['200'])).toContain(
       '"$ref":"#/components/schemas/ZzThing"',
     );
-    expect(s.openapi.checker()?.checked).toBeGreaterThanOrEqual(2);
+    expect(s.openapi?.checker()?.checked).toBeGreaterThanOrEqual(2);
   });
 
   it('fails a body that violates the schema of its status', async () => {

@@ -50,8 +50,8 @@ export interface ServerHarness {
   h: Harness;
   /** Its `inject` validates every response against the served OpenAPI document. */
   app: FastifyInstance;
-  /** The response checker (`checker()` is set after the first `inject`). */
-  openapi: ValidatedApp;
+  /** The response checker (`checker()` is set after the first `inject`); set by `serverHarness`. */
+  openapi?: ValidatedApp;
   close(): Promise<void>;
 }
 
