@@ -106,17 +106,13 @@ interface WatchQuery {
   snapshot: boolean;
 }
 
-const changeData = {
-  type: 'object',
-  properties: {
-    ref: { type: 'string', description: '`<scope>/<id>`' },
-    version: { type: 'integer' },
-    checksum: { type: 'string' },
-    deleted: { type: 'boolean', description: 'a tombstone (only when the store delivered the document)' },
-    snapshot: { type: 'boolean', description: 'part of a snapshot (after `reset`, or at the start)' },
-  },
-  required: ['ref', 'version', 'checksum'],
-} as const;
+/** The stream's body, for the OpenAPI document (an event stream has no JSON schema). */
+const EVENTS_DESCRIPTION =
+  'Server-Sent Events; each `data:` is one line of JSON. `change` (id: a cursor): ' +
+  '{ ref: "<scope>/<id>", version, checksum, deleted?: boolean (when the store delivered the document), ' +
+  'snapshot?: true (a head of a snapshot) }. `reset` (no id): { reason: "unknown-cursor" | "other-filter" | ' +
+  '"changed" }, a snapshot follows. `ready` (id: a cursor): { resumed: boolean, refs: number }. ' +
+  'Comment lines are heartbeats.';
 
 export function watchRoutes(app: FastifyInstance, options: ServerContext): void {
   const { service, store } = options;
@@ -155,7 +151,7 @@ export function watchRoutes(app: FastifyInstance, options: ServerContext): void 
           200: {
             description: 'an event stream',
             content: {
-              'text/event-stream': { schema: { type: 'string', description: `events: ${JSON.stringify(changeData)}` } },
+              'text/event-stream': { schema: { type: 'string', description: EVENTS_DESCRIPTION } },
             },
           },
           ...errorResponses(501),
