@@ -443,6 +443,9 @@ describe('watch: access and resources', () => {
 
   it('releases the store watch when clients disconnect, and app.close() ends open streams', async () => {
     const r = await start();
+    // No HEAD twin of the route (its stream would have no reader).
+    expect((await fetch(`${r.base}/api/v1/watch`, { method: 'HEAD', headers: ROOT })).status).toBe(404);
+    expect(r.active()).toBe(0);
     const streams = await Promise.all([open(r), open(r, '?scope=global'), open(r, '?scope=app:web')]);
     for (const c of streams) await ready(c);
     expect(r.active()).toBe(3);

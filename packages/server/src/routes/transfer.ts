@@ -61,6 +61,8 @@ export function transferRoutes(app: FastifyInstance, { service, importBodyLimit 
   app.get(
     '/api/v1/export',
     {
+      // No HEAD twin: it would start a stream whose body nothing reads.
+      exposeHeadRoute: false,
       schema: {
         tags: ['transfer'],
         summary: 'Export everything as NDJSON (environments, schemas, policies, every version, open requests)',

@@ -126,6 +126,8 @@ export function watchRoutes(app: FastifyInstance, options: ServerContext): void 
   app.get(
     '/api/v1/watch',
     {
+      // No HEAD twin: it would start a stream whose body nothing reads.
+      exposeHeadRoute: false,
       schema: {
         tags: ['configs'],
         summary: 'Head changes as Server-Sent Events, resumable with Last-Event-ID',
