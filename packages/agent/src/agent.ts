@@ -87,6 +87,8 @@ export class Agent implements AsyncDisposable {
   #runner: LeaderJobRunner | undefined;
   #http: AgentHttpServer | undefined;
   #server: ServingServer | undefined;
+  /** The last drift run's report, served by the config server beside the agent. */
+  #lastDrift: DriftReport | undefined;
   readonly #served = new Map<string, ServedClient>();
   readonly #renderers: FileRenderer[] = [];
   readonly #pendingJobs: PendingJob[] = [];
@@ -254,6 +256,7 @@ export class Agent implements AsyncDisposable {
         config,
         server: config.server,
         owner: osPrincipal({ env: process.env }).id,
+        drift: () => this.#lastDrift,
         ...(logger ? { logger } : {}),
       });
     }
@@ -336,6 +339,7 @@ export class Agent implements AsyncDisposable {
       throw error;
     }
     this.metrics.driftRuns.inc({ result: 'ok' });
+    this.#lastDrift = report;
     const counts = new Map<string, number>(DRIFT_KINDS.map((k) => [k, 0]));
     for (const finding of report.findings) {
       counts.set(finding.kind, (counts.get(finding.kind) ?? 0) + 1);

@@ -42,6 +42,8 @@ export interface LocalRotation {
   provider: SecretProvider;
   rotation: RotationManager;
   storage: import('@summit-config/secrets').LocalSecretStorage;
+  /** Names of the secrets the local provider holds, sorted. */
+  listNames(): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -78,6 +80,13 @@ export async function createLocalRotation(options: {
     provider,
     rotation,
     storage,
+    async listNames() {
+      // The local provider's own table (see local-sql.ts); created by the first call.
+      await storage.list('summit-cli-probe');
+      const quoted = `"${schema.replace(/"/g, '""')}"`;
+      const { rows } = await sql.query<{ name: string }>(`SELECT name FROM ${quoted}.summit_secrets ORDER BY name`);
+      return rows.map((r) => r.name);
+    },
     async close() {
       await rotation.close().catch(() => {});
       await provider.close().catch(() => {});

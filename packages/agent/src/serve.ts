@@ -15,11 +15,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createRbac, loadRbacFile, type Rbac } from '@summit-config/core';
 import { createOwnerOnlyFile, errors, readOwnerOnlyFile } from '@summit-config/core/internal';
+import type { DriftSource, ServerSecretsOptions } from '@summit-config/server';
 import type { ServerConfig } from './config-server.js';
 import type { AgentConfig } from './config-types.js';
+import { createLocalRotation } from './local-secrets.js';
 import type { AgentStores } from './runtime.js';
 import type { AgentLogger } from './util.js';
 
@@ -86,6 +89,10 @@ export async function serveConfigServer(options: {
   server: ServerConfig;
   /** The OS user the admin token acts as. */
   owner: string;
+  /** The latest drift report (the agent's last run); without it `/api/v1/drift` answers 501. */
+  drift?: DriftSource;
+  /** Environment variables: the local secret provider's master key (`SUMMIT_MASTER_KEY`). Default `process.env`. */
+  env?: NodeJS.ProcessEnv;
   logger?: AgentLogger;
 }): Promise<ServingServer> {
   const { runtime, server, logger } = options;
@@ -109,6 +116,7 @@ export async function serveConfigServer(options: {
     const authenticators = [createTokenAuthenticator(tokens)];
     if (server.oidc) authenticators.push(createOidcAuthenticator(server.oidc));
     const service = runtime.service(rbac, { source: 'api' });
+    const secrets = await localSecrets(runtime, options.env ?? process.env, closers);
     let tls: { cert: Buffer; key: Buffer } | undefined;
     if (server.tls) {
       tls = {
@@ -123,7 +131,10 @@ export async function serveConfigServer(options: {
       service,
       store: runtime.store,
       authenticators,
-      tokens: { store: tokens, rbac },
+      tokens,
+      rbac,
+      ...(secrets ? { secrets } : {}),
+      ...(options.drift ? { drift: options.drift } : {}),
       allowedHosts: ['localhost', '127.0.0.1', '::1', server.host, ...server.allowedHosts],
       ...(server.bodyLimit !== undefined ? { bodyLimit: server.bodyLimit } : {}),
       ...(server.requestTimeoutMs !== undefined ? { requestTimeoutMs: server.requestTimeoutMs } : {}),
@@ -160,6 +171,37 @@ export async function serveConfigServer(options: {
     await close();
     throw error;
   }
+}
+
+/** The permissions of the server's own actor, which runs rotations started over the API. */
+const SERVER_ROTATION_ROLE = ['config:read', 'config:list', 'config:write', 'secrets:*', 'rotation:*'];
+
+/**
+ * The local secret provider and its rotations, served as metadata (never values), when a master key
+ * is set; undefined otherwise (the secrets routes then answer 501).
+ */
+async function localSecrets(
+  runtime: AgentStores,
+  env: NodeJS.ProcessEnv,
+  closers: Array<() => Promise<unknown>>,
+): Promise<ServerSecretsOptions | undefined> {
+  if (!(env.SUMMIT_MASTER_KEY || env.SUMMIT_MASTER_KEY_FILE) || !runtime.secretSql || !runtime.governance) {
+    return undefined;
+  }
+  const actor = { id: `summit-server:${hostname()}`, roles: ['summit-server'] };
+  const rbac = createRbac({ roles: { 'summit-server': SERVER_ROTATION_ROLE } });
+  const service = (runtime.service as NonNullable<AgentStores['service']>)(rbac, { source: 'api' });
+  const local = await createLocalRotation({
+    handle: await runtime.secretSql(),
+    migrator: runtime.governance,
+    service,
+    store: runtime.store,
+    rbac,
+    actor,
+    env,
+  });
+  closers.unshift(() => local.close());
+  return { provider: local.provider, rotation: local.rotation, listNames: () => local.listNames() };
 }
 
 /** A certificate is public: any mode will do, but it must be readable. */

@@ -6,7 +6,7 @@ export type { Authenticator, AuthMethod, AuthRequest, AuthResult } from './auth.
 // The OIDC authenticator's whole public surface (docs/server-oidc.md).
 export * from './oidc/index.js';
 export { OPENAPI_PATH } from './openapi.js';
-export type { ConfigServerOptions, CorsOptions, RateLimitOptions, TokenAdministration } from './options.js';
+export type { ConfigServerOptions, CorsOptions, RateLimitOptions } from './options.js';
 export {
   DEFAULT_ALLOWED_HOSTS,
   DEFAULT_BODY_LIMIT,
@@ -15,6 +15,8 @@ export {
   DEFAULT_REQUEST_TIMEOUT_MS,
 } from './options.js';
 export { type Problem, type ProblemCode, STATUS_BY_CODE } from './problems.js';
+export type { DriftFindingView, DriftReportView, DriftSource } from './routes/operations.js';
+export type { ServerSecretsOptions } from './routes/secrets.js';
 export { createConfigServer } from './server.js';
 export {
   type CreatedToken,

@@ -3,7 +3,7 @@
  * `CONSTRAINT_VIOLATION` naming it.
  */
 import type { ConfigService, ConfigStore, Rbac } from '@summit-config/core';
-import { errors } from '@summit-config/core/internal';
+import { errors, type TokenStore } from '@summit-config/core/internal';
 import type { Authenticator } from './auth.js';
 import type { DriftSource } from './routes/operations.js';
 import type { ServerSecretsOptions } from './routes/secrets.js';
@@ -68,6 +68,14 @@ export interface ConfigServerOptions {
    */
   requestTimeoutMs?: number;
   /**
+   * API token administration over the API (`/api/v1/tokens`): the token store (the same one the
+   * token authenticator reads); `rbac` decides `token:read` and `token:manage`. Without it those
+   * routes answer `501`. Borrowed.
+   */
+  tokens?: TokenStore;
+  /** Serve HTTPS with this PEM certificate and key (Node's `tls` options). Default: plain HTTP. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /**
    * The change service's access checker (the same definition), for the routes that do not go through
    * the service: status and drift (`config:audit:read`), secrets metadata (`secrets:read`,
    * `secrets:write`). Without it those routes answer `501`. Needed by `secrets` and `drift`.
@@ -97,9 +105,11 @@ export interface CheckedOptions {
   corsOrigins: ReadonlySet<string>;
   rateLimit: CheckedRateLimit | false;
   requestTimeoutMs: number;
+  tokens: TokenStore | undefined;
   rbac: Rbac | undefined;
   secrets: ServerSecretsOptions | undefined;
   drift: DriftSource | undefined;
+  tls: { cert: string | Buffer; key: string | Buffer } | undefined;
 }
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -157,6 +167,8 @@ export function checkOptions(options: ConfigServerOptions): CheckedOptions {
     corsOrigins: new Set(origins),
     rateLimit,
     requestTimeoutMs,
+    tokens: checkTokens(options),
+    tls: checkTls(options.tls),
     ...checkOperations(options),
   };
 }
@@ -184,6 +196,27 @@ function checkOperations(options: ConfigServerOptions): Pick<CheckedOptions, 'rb
     throw errors.constraint('config server options secrets and drift need the option rbac (the access checker)');
   }
   return { rbac, secrets: secrets && { ...secrets }, drift };
+}
+
+function checkTokens(options: ConfigServerOptions): TokenStore | undefined {
+  const given = options.tokens;
+  if (given === undefined) return undefined;
+  if (typeof given?.create !== 'function' || typeof given.revoke !== 'function') {
+    throw errors.constraint('config server option tokens must be a TokenStore');
+  }
+  if (options.rbac === undefined) {
+    throw errors.constraint('config server option tokens needs the option rbac (the access checker)');
+  }
+  return given;
+}
+
+function checkTls(given: ConfigServerOptions['tls']): CheckedOptions['tls'] {
+  if (given === undefined) return undefined;
+  const pem = (v: unknown) => (typeof v === 'string' && v.length > 0) || Buffer.isBuffer(v);
+  if (!pem(given?.cert) || !pem(given?.key)) {
+    throw errors.constraint('config server option tls must be { cert, key } (PEM text or buffers)');
+  }
+  return { cert: given.cert, key: given.key };
 }
 
 export interface WatchStreamOptions {

@@ -18,13 +18,14 @@ import { hasIfMatch } from './request-context.js';
 import { auditRoutes } from './routes/audit.js';
 import { configRoutes } from './routes/configs.js';
 import { environmentRoutes, schemaRoutes } from './routes/governance.js';
+import { identityRoutes } from './routes/identity.js';
 import { operationRoutes } from './routes/operations.js';
 import { policyRoutes } from './routes/policies.js';
 import { requestRoutes } from './routes/requests.js';
 import { resolvedRoutes } from './routes/resolved.js';
+import { secretRoutes } from './routes/secrets.js';
 import { transferRoutes } from './routes/transfer.js';
 import { watchRoutes } from './routes/watch.js';
-import { secretRoutes } from './routes/secrets.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** How much longer than `requestTimeoutMs` an idle socket is kept (Fastify's `connectionTimeout`). */
@@ -37,7 +38,10 @@ const CONNECTION_GRACE_MS = 5_000;
  */
 export function createConfigServer(options: ConfigServerOptions): FastifyInstance {
   const checked: CheckedOptions = checkOptions(options);
+  // HTTPS when given a certificate (Fastify then builds an `https.Server`; the routes are the same).
+  const https: object = checked.tls ? { https: checked.tls } : {};
   const app = Fastify({
+    ...https,
     bodyLimit: checked.bodyLimit,
     logger: false,
     // Node's own limits on a socket: the whole request must arrive within the timeout (a slow client
@@ -88,9 +92,10 @@ export function createConfigServer(options: ConfigServerOptions): FastifyInstanc
     requestRoutes(api, checked);
     watchRoutes(api, checked);
     transferRoutes(api, checked);
+    identityRoutes(api, checked);
+    policyRoutes(api, checked);
     secretRoutes(api, checked);
     operationRoutes(api, checked);
-    policyRoutes(api, checked);
   });
   return app;
 }

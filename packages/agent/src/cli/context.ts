@@ -202,23 +202,9 @@ export async function openSession(options: OpenOptions): Promise<Session> {
       secrets() {
         secrets ??= (async () => {
           const handle = await (runtime.secretSql as NonNullable<typeof runtime.secretSql>)();
-          const { sql, schema } = handle;
           const local = await createLocalRotation({ handle, migrator: governance, service, store, rbac, actor, env });
           closers.unshift(() => local.close());
-          const { provider, rotation, storage } = local;
-          return {
-            provider,
-            rotation,
-            async listNames() {
-              // The local provider's own table (see local-sql.ts); created by the first call.
-              await storage.list('summit-cli-probe');
-              const quoted = `"${schema.replace(/"/g, '""')}"`;
-              const { rows } = await sql.query<{ name: string }>(
-                `SELECT name FROM ${quoted}.summit_secrets ORDER BY name`,
-              );
-              return rows.map((r) => r.name);
-            },
-          };
+          return local;
         })();
         return secrets;
       },

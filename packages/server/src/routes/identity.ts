@@ -59,8 +59,8 @@ function unavailable(request: FastifyRequest, reply: FastifyReply) {
   );
 }
 
-export function identityRoutes(app: FastifyInstance, { tokens, service }: ServerContext): void {
-  const admin = tokens && createTokenAdmin({ ...tokens, service });
+export function identityRoutes(app: FastifyInstance, { tokens, rbac, service }: ServerContext): void {
+  const admin = tokens && rbac && createTokenAdmin({ store: tokens, rbac, service });
   app.get(
     '/api/v1/whoami',
     {

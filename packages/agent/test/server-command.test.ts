@@ -1,0 +1,165 @@
+/**
+ * `summit-config server` as a process, and its `server` section: loopback by default, a public
+ * address refused without TLS (or the explicit flag), HTTPS from certificate and key files (a
+ * certificate this test makes with openssl), the admin token written once with mode 0600 on the
+ * embedded default, and bad sections refused with a typed error naming the field.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { Agent, request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { isConfigError } from '@summit-config/core';
+import { repoRoot } from '@summit-config/test-support/services';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serverSection } from '../src/config-server.js';
+
+const run = promisify(execFile);
+const CLI = [
+  join(repoRoot, 'node_modules/.bin/tsx'),
+  '--conditions=source',
+  join(repoRoot, 'packages/agent/src/cli.ts'),
+];
+let dir = '';
+const children: ChildProcess[] = [];
+
+function start(args: string[], env: NodeJS.ProcessEnv) {
+  const child = spawn(CLI[0] as string, [...CLI.slice(1), 'server', ...args], {
+    cwd: dir,
+    env: { PATH: process.env.PATH, HOME: dir, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  children.push(child);
+  let text = '';
+  child.stderr?.on('data', (b: Buffer) => (text += b.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const listening = async (): Promise<{ url: string; adminTokenCreated: boolean }> => {
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      const line = text.split('\n').find((l) => l.includes('"msg":"config server listening"'));
+      if (line) return JSON.parse(line) as { url: string; adminTokenCreated: boolean };
+      if (child.exitCode !== null) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`the server did not start:\n${text.slice(-3000)}`);
+  };
+  return { child, exited, listening, output: () => text };
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'summit-server-cmd-'));
+  // A self-signed certificate for 127.0.0.1.
+  await run(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      'key.pem',
+      '-out',
+      'cert.pem',
+    ],
+    { cwd: dir, timeout: 30_000 },
+  );
+  await run('chmod', ['600', 'key.pem'], { cwd: dir });
+}, 60_000);
+
+afterAll(async () => {
+  for (const c of children) c.kill('SIGKILL');
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('the server section', () => {
+  const refused = (raw: unknown, env: NodeJS.ProcessEnv = {}) => {
+    try {
+      serverSection(raw, env, undefined, true);
+    } catch (error) {
+      expect(isConfigError(error, 'CONSTRAINT_VIOLATION')).toBe(true);
+      return (error as Error).message;
+    }
+    throw new Error(`accepted ${JSON.stringify(raw)}`);
+  };
+
+  it('binds loopback by default and refuses a public address without TLS or the explicit flag', () => {
+    expect(serverSection(undefined, {}, undefined, true)).toMatchObject({ host: '127.0.0.1', port: 7080 });
+    expect(refused({ host: '0.0.0.0' })).toMatch(/server\.host .*not a loopback address, and no TLS/);
+    expect(refused({}, { SUMMIT_SERVER_HOST: '10.1.2.3' })).toMatch(/server\.host/);
+    expect(serverSection({ host: '0.0.0.0', allowInsecurePublic: true }, {}, undefined, true)?.host).toBe('0.0.0.0');
+    expect(
+      serverSection({ host: '0.0.0.0', tls: { certFile: 'c.pem', keyFile: 'k.pem' } }, {}, undefined, true)?.tls,
+    ).toMatchObject({ certFile: expect.stringMatching(/c\.pem$/) });
+  });
+
+  it('names the field of every bad value', () => {
+    expect(refused({ tls: { certFile: 'c.pem' } })).toMatch(/server\.tls needs both/);
+    expect(refused({ port: 70000 })).toMatch(/server\.port/);
+    expect(refused({ hots: 'x' })).toMatch(/server\.hots is not a known field/);
+    expect(refused({ oidc: { issuer: 'https://idp' } })).toMatch(/server\.oidc\.audience/);
+    expect(refused({ oidc: { issuer: 'https://idp', audience: 'a', roleMapping: [{ claim: 'g' }] } })).toMatch(
+      /roleMapping\[0\]\.roles/,
+    );
+    expect(refused({ rateLimitPerSecond: -1 })).toMatch(/server\.rateLimitPerSecond/);
+  });
+});
+
+describe('summit-config server', () => {
+  it('refuses to start on a public address without TLS: exit code 2, nothing listening', async () => {
+    const s = start(['--host', '0.0.0.0', '--port', '0'], { SUMMIT_DATA_DIR: join(dir, 'refused', 'data') });
+    expect(await s.exited).toBe(2);
+    expect(s.output()).toMatch(/"code":"CONSTRAINT_VIOLATION".*not a loopback address, and no TLS/);
+  }, 60_000);
+
+  it('serves HTTPS from certificate files, writes the admin token once (0600), and keeps it on restart', async () => {
+    const env = { SUMMIT_DATA_DIR: join(dir, 'tls', 'data') };
+    const args = ['--port', '0', '--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'key.pem')];
+    const first = start(args, env);
+    const up = await first.listening();
+    expect(up.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    expect(up.adminTokenCreated).toBe(true);
+    const tokenFile = join(dir, 'tls', 'admin-token');
+    expect((await stat(tokenFile)).mode & 0o777).toBe(0o600);
+    const token = (await readFile(tokenFile, 'utf8')).trim();
+    const ca = await readFile(join(dir, 'cert.pem'));
+    const get = (path: string, bearer?: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request(
+          `${up.url}${path}`,
+          { agent: new Agent({ ca }), headers: bearer ? { authorization: `Bearer ${bearer}` } : {} },
+          (res) => {
+            let body = '';
+            res.on('data', (c: Buffer) => (body += c.toString()));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    const who = await get('/api/v1/whoami', token);
+    expect(who.status).toBe(200);
+    expect(JSON.parse(who.body)).toMatchObject({ roles: ['config-admin', 'secrets-admin', 'embedded-admin'] });
+    expect((await get('/api/v1/whoami')).status).toBe(401);
+    // Plain HTTP to the TLS port is not served.
+    await expect(fetch(up.url.replace('https:', 'http:'))).rejects.toThrow();
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    // A second start keeps the file and the token in it.
+    const second = start(args, env);
+    const again = await second.listening();
+    expect(again.adminTokenCreated).toBe(false);
+    expect((await readFile(tokenFile, 'utf8')).trim()).toBe(token);
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+  }, 120_000);
+});
