@@ -299,10 +299,15 @@ describe('watch: events', () => {
 });
 
 describe('watch: resume with Last-Event-ID', () => {
-  it.each([18, 7, 2026])(
-    'gives every change missed while away, over rounds of random writes and drops (property, seed %i)',
-    async (seed) => {
-      const r = await start();
+  it.each([
+    ['memory', 18],
+    ['memory', 7],
+    ['memory', 2026],
+    ['postgres', 5],
+  ] as const)(
+    'gives every change missed while away, over rounds of random writes and drops (property, %s, seed %i)',
+    async (backing, seed) => {
+      const r = await start(backing);
       const replica = createConfigServer({ service: r.s.h.service, store: r.store, authenticators: [staticBearer()] });
       r.extra.push(replica);
       const other = await serve(replica);

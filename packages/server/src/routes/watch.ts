@@ -174,7 +174,10 @@ export function watchRoutes(app: FastifyInstance, options: ServerContext): void 
       const given = request.headers['last-event-id'];
       const lastId = typeof given === 'string' ? given.trim() : undefined;
 
-      // Subscribe first and keep what arrives, then list: no change falls between the two.
+      // Subscribe first and keep what arrives, then list: no change falls between the two. The
+      // store's current heads come first (`initial`): a store whose feed starts asynchronously
+      // (PostgreSQL's LISTEN) takes its baseline after the listing may have run, and a head in that
+      // baseline is never emitted as a change; the view skips what the listing already holds.
       let started = false;
       let closed = false;
       const queue: HeadChange[] = [];
@@ -184,7 +187,7 @@ export function watchRoutes(app: FastifyInstance, options: ServerContext): void 
           queue.push(change);
           if (started) drain();
         },
-        filter.scope === undefined ? {} : { scope: filter.scope },
+        filter.scope === undefined ? { initial: true } : { scope: filter.scope, initial: true },
       );
       let heads: Awaited<ReturnType<typeof service.list>>;
       try {
