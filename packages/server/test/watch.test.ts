@@ -431,6 +431,24 @@ describe('watch: access and resources', () => {
     }
   });
 
+  it('answers problems the OpenAPI document declares: 401, 400 for a bad scope, 501 without a store', async () => {
+    const s = await serverHarness('memory', { store: undefined });
+    try {
+      expect((await s.app.inject({ url: '/api/v1/watch' })).statusCode).toBe(401);
+      const bad = await s.app.inject({ url: '/api/v1/watch?scope=nope', headers: ROOT });
+      expect([bad.statusCode, JSON.parse(bad.body).code]).toEqual([501, 'CONSTRAINT_VIOLATION']);
+    } finally {
+      await s.close();
+    }
+    const withStore = await serverHarness();
+    try {
+      const bad = await withStore.app.inject({ url: '/api/v1/watch?scope=nope', headers: ROOT });
+      expect([bad.statusCode, JSON.parse(bad.body).code]).toEqual([400, 'INVALID_CONFIG_REF']);
+    } finally {
+      await withStore.close();
+    }
+  });
+
   it('ends a stream at the next heartbeat once its credential is revoked; reconnecting is 401', async () => {
     const tokens = { ...TOKENS, 'temp-secret': { id: 'temp', roles: ['reader'], kind: 'token' as const } };
     const r = await start('memory', { authenticators: [staticBearer(tokens)], watch: { heartbeatMs: 50 } });
