@@ -8,7 +8,8 @@
  *
  * IPC: it sends `{ ready, port, token, prefix, refs }` once `refs` documents are written; it answers
  * `{ cmd: 'direct', concurrency, durationMs }` with `{ result }`, the `service.set` per second of
- * that many writers in this process (the same service and refs as the API writes), and
+ * that many writers in this process (the same service and refs as the API writes),
+ * `{ cmd: 'direct-get', ... }` likewise with `service.get` of the refs the API reads, and
  * `{ cmd: 'close' }` by closing everything (the prefix and schema are dropped) and `{ closed }`.
  */
 import type { SqlDatabase, SqlQueryable, SqlResult } from '@summit-config/core/internal';
@@ -72,7 +73,12 @@ for (let w = 0; w < REFS; w++) {
 
 const send = (message: unknown) => process.send?.(message);
 process.on('message', async (m: { cmd?: string; concurrency?: number; durationMs?: number }) => {
-  if (m.cmd === 'direct') {
+  if (m.cmd === 'direct-get') {
+    const ops = await throughput(m.concurrency as number, m.durationMs as number, (w) =>
+      bench.service.get(bench.actor, `app:bench-${w % REFS}/settings`),
+    );
+    send({ result: ops });
+  } else if (m.cmd === 'direct') {
     const ops = await throughput(m.concurrency as number, m.durationMs as number, async (w) => {
       const v = (versions[w] as number) + 1;
       await bench.service.set(bench.actor, { ref: `app:bench-${w}/settings`, config: benchConfig(w, v) });
