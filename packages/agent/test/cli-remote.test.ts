@@ -96,7 +96,7 @@ beforeAll(async () => {
     undefined,
     true,
   ) as NonNullable<ReturnType<typeof serverSection>>;
-  serving = await serveConfigServer({ runtime, config, server, owner: 'alice' });
+  serving = await serveConfigServer({ runtime, config, server, owner: 'alice', env: remote.env });
   // The same token commands on both sides, so both audit trails hold the same events.
   for (const [who, roles] of Object.entries(ACTORS) as Array<[Who, string]>) {
     const args = ['token', 'create', '--name', `${who}'s laptop`, '--owner', who, '--roles', roles, '--json'];
@@ -142,6 +142,39 @@ describe('remote mode prints and exits as direct mode does', () => {
     await same(['set', 'app:web/db', '--json-value', '{"port":7432}', '--expected-version', '2']);
     await same(['delete', 'app:web/db', '-m', 'gone']);
     await same(['get', 'app:web/db', '--json']);
+  });
+
+  it('watch through the server: every change streams, in order, with its author, until stopped', async () => {
+    const controller = new AbortController();
+    const lines: string[] = [];
+    const watching = runIn(
+      { PATH: process.env.PATH, SUMMIT_SERVER: serving.url, SUMMIT_TOKEN: tokens.alice },
+      ['watch', '--scope', 'app:live', '--json'],
+      { actor: 'alice', signal: controller.signal, onStdout: (c) => lines.push(...c.trim().split('\n')) },
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    for (let i = 1; i <= 3; i++) {
+      // Written on both sides, so the two trails stay alike for the later comparisons.
+      for (const h of [remote, direct]) {
+        const w = await h.run(['set', 'app:live/flag', '--json-value', JSON.stringify({ n: i })], { actor: 'alice' });
+        expect(w.code, w.stderr).toBe(0);
+      }
+    }
+    const deadline = Date.now() + 10_000;
+    while (lines.filter((l) => l.includes('"type":"change"')).length < 3 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    controller.abort();
+    const done = await watching;
+    expect(done.code, done.stderr).toBe(0);
+    const changes = lines.map(
+      (l) => JSON.parse(l) as { type: string; ref: string; version: number; createdBy: string },
+    );
+    expect(changes.filter((c) => c.type === 'change').map((c) => [c.ref, c.version, c.createdBy])).toEqual([
+      ['app:live/flag', 1, 'alice'],
+      ['app:live/flag', 2, 'alice'],
+      ['app:live/flag', 3, 'alice'],
+    ]);
   });
 
   it('failures: the same code, message and exit status', async () => {
@@ -199,6 +232,89 @@ describe('remote mode prints and exits as direct mode does', () => {
     await same(['audit', '--json']);
     await same(['audit', 'verify']);
     await same(['audit', 'verify', '--json']);
+  });
+
+  it('schemas: register with the compatibility report, validate, get, list; a breaking change refused', async () => {
+    const v1 = JSON.stringify({
+      type: 'object',
+      properties: { host: { type: 'string' }, port: { type: 'integer' } },
+    });
+    await same(['schema', 'register', 'db', '--json-value', v1]);
+    await same(['schema', 'register', 'db', '--json-value', v1, '--json']);
+    await same(['schema', 'validate', 'db', '--json-value', '{"host":"x","port":1}']);
+    await same(['schema', 'validate', 'db', '--json-value', '{"port":"x"}'], { fails: true });
+    await same(['schema', 'validate', 'db', '--json-value', '{"port":"x"}', '--json'], { fails: true });
+    await same(['schema', 'get', 'db']);
+    await same(['schema', 'list', '--json']);
+    const breaking = JSON.stringify({ type: 'object', properties: { host: { type: 'integer' } }, required: ['host'] });
+    const [d] = await same(['schema', 'register', 'db', '--json-value', breaking], { fails: true });
+    expect(d.code).not.toBe(0);
+  });
+
+  it('export through the server holds what a direct export holds', async () => {
+    const [d, r] = await both(['export']);
+    expect([d.code, r.code], d.stderr + r.stderr).toEqual([0, 0]);
+    const kinds = (text: string) =>
+      text
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { type?: string }).type ?? 'header')
+        .sort();
+    expect(kinds(r.stdout)).toEqual(kinds(d.stdout));
+    // The same file imported through the server into another pair of empty stores.
+    const target = await realHarness('rimport');
+    const config = await loadAgentConfig(undefined, target.env);
+    const rt = await openRuntime(config, { role: 'server' });
+    const server = serverSection({ port: 0, rbacFile: `${target.dir}/rbac.yaml` }, {}, undefined, true);
+    const other = await serveConfigServer({
+      runtime: rt,
+      config,
+      server: server as NonNullable<typeof server>,
+      owner: 'alice',
+    });
+    try {
+      const made = await target.run(['token', 'create', '--name', 'i', '--roles', 'operator', '--json'], {
+        actor: 'alice',
+      });
+      const env = { PATH: process.env.PATH, SUMMIT_SERVER: other.url, SUMMIT_TOKEN: made.json().token };
+      const file = `${target.dir}/export.ndjson`;
+      await import('node:fs/promises').then((fs) => fs.writeFile(file, r.stdout));
+      const imported = await runIn(env, ['import', file, '--json'], { actor: 'alice' });
+      expect(imported.code, imported.stderr).toBe(0);
+      const listed = await runIn(env, ['list', '--json'], { actor: 'alice' });
+      const mine = await direct.run(['list', '--json'], { actor: 'alice' });
+      expect(listed.json()).toEqual(mine.json());
+      // A damaged file is refused whole: nothing is written.
+      const cut = r.stdout.split('\n').slice(0, 3).join('\n');
+      const again = await runIn(env, ['import', '-', '--json'], { actor: 'alice', stdin: cut });
+      expect(again.code).not.toBe(0);
+    } finally {
+      await other.close();
+      await rt.close();
+      await target.cleanup();
+    }
+  }, 60_000);
+
+  it('secrets: list, policy and rotate through the server; a value is never sent, create is refused', async () => {
+    for (const h of [direct, remote]) {
+      const made = await h.run(['secret', 'create', 'db-pass', '--generate', '24'], { actor: 'carol' });
+      expect(made.code, made.stderr).toBe(0);
+    }
+    await same(['secret', 'list'], { as: 'carol' });
+    await same(['secret', 'policy', 'db-pass', '--rotation-days', '30', '--grace-days', '0'], { as: 'carol' });
+    await same(['secret', 'list', '--json'], { as: 'carol' });
+    const [rd, rr] = await both(['secret', 'rotate', 'db-pass', '--wait', '--json'], { as: 'carol' });
+    expect([rd.code, rr.code], rd.stderr + rr.stderr).toEqual([0, 0]);
+    const view = (x: CliResult) => {
+      const p = x.json() as { state: string; lastRun?: { version: string } };
+      return { state: p.state, version: p.lastRun?.version };
+    };
+    expect(view(rr)).toEqual(view(rd));
+    expect(view(rr)).toEqual({ state: 'idle', version: '2' });
+    await same(['secret', 'list'], { as: 'rita', fails: true });
+    const [, r] = await both(['secret', 'create', 'other', '--generate'], { as: 'carol' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/a value never crosses the API/);
   });
 
   it('token commands', async () => {

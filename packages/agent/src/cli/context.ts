@@ -54,9 +54,10 @@ export interface CommonOptions {
 }
 
 /** Secret commands: the local provider, rotation, and the secret names. */
+/** What the secret commands use of the provider and the rotation manager (here, or over a server). */
 export interface SecretsSession {
-  provider: SecretProvider;
-  rotation: RotationManager;
+  provider: Pick<SecretProvider, 'create' | 'listVersions'>;
+  rotation: Pick<RotationManager, 'getPolicy' | 'putPolicy' | 'listPolicies' | 'rotate' | 'retry' | 'on'>;
   /** Names of the secrets the local provider holds, sorted. */
   listNames(): Promise<string[]>;
 }

@@ -10,6 +10,7 @@ import { type CliState, define, type Run } from './command.js';
 import type { Session } from './context.js';
 import { ref } from './input.js';
 import { type Output, table } from './io.js';
+import { notRemote } from './remote/service.js';
 
 /** `work()` with a counter of the seconds it takes on stderr (when it is a terminal). */
 async function timed<T>(run: Run<object>, label: string, work: () => Promise<T>): Promise<T> {
@@ -26,6 +27,12 @@ async function timed<T>(run: Run<object>, label: string, work: () => Promise<T>)
 }
 
 function detect(run: Run<object>, s: Session, remediate: boolean, label: string): Promise<DriftReport> {
+  const { remote } = s;
+  if (remote) {
+    // Through a server: the report of the last drift run there (its `startedAt` says when).
+    if (remediate) notRemote('repairing drift');
+    return remote.api.request<DriftReport>('GET', '/api/v1/drift');
+  }
   s.rbac.check(s.actor, 'config:read');
   if (remediate) s.rbac.check(s.actor, 'config:write');
   return timed(run, label, () =>
@@ -124,7 +131,7 @@ export function registerDriftCommands(program: Command, state: CliState): void {
       );
       let refs: Array<{ ref: string; version: number | undefined; findings: number; kinds: string[] }> | undefined;
       if (run.opts.all) {
-        const heads = await s.store.listHeads({});
+        const heads = s.remote ? await s.service.list(s.actor) : await s.store.listHeads({});
         const keys = new Set([...heads.map((h) => refKey(h.ref)), ...report.findings.map((f) => f.ref)]);
         refs = [...keys].sort().map((key) => {
           const mine = report.findings.filter((f) => f.ref === key);

@@ -7,6 +7,7 @@ import {
   type ConfigError,
   type ConfigVersion,
   type HeadChange,
+  isConfigError,
   refKey,
   type Scope,
 } from '@summit-config/core';
@@ -17,7 +18,8 @@ import { type CliState, define, type Run } from './command.js';
 import { envAlias } from './config-read-commands.js';
 import type { Session } from './context.js';
 import { brief, type Output, when } from './io.js';
-import { appEnvironment, openClient } from './resolve.js';
+import { watchRemote } from './remote/watch.js';
+import { appEnvironment, openClient, openResolver } from './resolve.js';
 import { untilStopped } from './stop.js';
 
 export function registerWatch(program: Command, state: CliState): void {
@@ -49,6 +51,10 @@ export function registerWatch(program: Command, state: CliState): void {
         return;
       }
       const scope: Scope | undefined = opts.scope === undefined ? undefined : parseScope(opts.scope);
+      if (s.remote) {
+        await watchThroughServer(run, s, scope, match, pattern);
+        return;
+      }
       s.rbac.check(s.actor, 'config:read', scope ? { scope } : {});
       const stop = untilStopped(run.io.signal);
       let chain = Promise.resolve();
@@ -99,6 +105,63 @@ export function registerWatch(program: Command, state: CliState): void {
   );
 }
 
+/** `watch` in remote mode: the server's event stream; each change's version is read for its author and message. */
+async function watchThroughServer(
+  run: Run<{ initial?: boolean }>,
+  s: Session,
+  scope: Scope | undefined,
+  match: (text: string) => boolean,
+  pattern: string | undefined,
+): Promise<void> {
+  const { out } = run;
+  const stop = untilStopped(run.io.signal);
+  let chain = Promise.resolve();
+  out.note(
+    `watching ${scope ?? 'every scope'}${pattern ? ` for ${pattern}` : ''} through ${s.remote?.url}; Ctrl-C to stop`,
+  );
+  try {
+    await watchRemote((s.remote as NonNullable<Session['remote']>).api, {
+      ...(scope ? { scope } : {}),
+      initial: run.opts.initial === true,
+      signal: stop.signal,
+      onError: (error) => warn(out, error),
+      onChange: (change) => {
+        const id = change.ref.slice(change.ref.indexOf('/') + 1);
+        if (!match(id) && !match(change.ref)) return;
+        chain = chain.then(async () => {
+          if (change.initial) {
+            printChange(out, {
+              type: 'head',
+              initial: true,
+              ref: change.ref,
+              version: change.version,
+              checksum: change.checksum,
+            });
+            return;
+          }
+          let doc: ConfigVersion | undefined;
+          try {
+            doc = await s.service.get(s.actor, change.ref, { version: change.version });
+          } catch (error) {
+            warn(out, toConfigError(error));
+          }
+          printChange(out, {
+            type: 'change',
+            ref: change.ref,
+            version: change.version,
+            checksum: change.checksum,
+            ...(doc ? { createdAt: doc.createdAt, createdBy: doc.createdBy, message: doc.message } : {}),
+            ...((doc && isTombstone(doc)) || change.deleted ? { deleted: true } : {}),
+          });
+        });
+      },
+    });
+  } finally {
+    stop.dispose();
+  }
+  await chain;
+}
+
 async function watchResolved(
   run: Run<{ app?: string; environment?: string; initial?: boolean }>,
   s: Session,
@@ -106,6 +169,10 @@ async function watchResolved(
 ): Promise<void> {
   const { out, opts } = run;
   const t = appEnvironment(opts.app, opts.environment);
+  if (s.remote) {
+    await watchResolvedThroughServer(run, s, t, pattern);
+    return;
+  }
   const client = await openClient(s, t);
   const stop = untilStopped(run.io.signal);
   try {
@@ -131,6 +198,65 @@ async function watchResolved(
     stop.dispose();
     await client.close();
   }
+}
+
+/**
+ * `watch --app --environment` in remote mode: the server's event stream of every scope, and for each
+ * change of `global/<id>` or `app:<app>/<id>` the value the server resolves for the id.
+ */
+async function watchResolvedThroughServer(
+  run: Run<{ initial?: boolean }>,
+  s: Session,
+  t: { app: string; environment: string },
+  pattern: string,
+): Promise<void> {
+  const { out } = run;
+  const match = compilePattern(pattern);
+  const resolveId = async (id: string) => {
+    const resolver = await openResolver(s, { id, app: t.app, environment: t.environment, ref: undefined }, []);
+    return resolver.resolve(id);
+  };
+  const idOf = (ref: string) => {
+    const slash = ref.indexOf('/');
+    const scope = ref.slice(0, slash);
+    return scope === 'global' || scope === `app:${t.app}` ? ref.slice(slash + 1) : undefined;
+  };
+  if (run.opts.initial) {
+    const heads = [
+      ...(await s.service.list(s.actor, { scope: 'global' })),
+      ...(await s.service.list(s.actor, { scope: `app:${t.app}` })),
+    ];
+    for (const id of [...new Set(heads.map((h) => h.ref.id))].filter(match).sort()) {
+      const d = await resolveId(id);
+      printChange(out, { type: 'value', initial: true, id, versions: d.versions, value: d.value });
+    }
+  }
+  const stop = untilStopped(run.io.signal);
+  let chain = Promise.resolve();
+  out.note(`watching ${pattern} for app ${t.app} in ${t.environment} through ${s.remote?.url}; Ctrl-C to stop`);
+  try {
+    await watchRemote((s.remote as NonNullable<Session['remote']>).api, {
+      initial: false,
+      signal: stop.signal,
+      onError: (error) => warn(out, error),
+      onChange: (change) => {
+        const id = idOf(change.ref);
+        if (id === undefined || !match(id)) return;
+        chain = chain.then(async () => {
+          let value: unknown = null;
+          try {
+            value = (await resolveId(id)).value ?? null;
+          } catch (error) {
+            if (!isConfigError(error, 'NOT_FOUND')) warn(out, toConfigError(error));
+          }
+          printChange(out, { type: 'change', id, ref: change.ref, version: change.version, value });
+        });
+      },
+    });
+  } finally {
+    stop.dispose();
+  }
+  await chain;
 }
 
 function printChange(out: Output, line: Record<string, unknown>): void {

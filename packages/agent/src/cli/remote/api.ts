@@ -13,6 +13,11 @@ export interface ApiRequest {
   query?: Record<string, string | number | boolean | readonly string[] | undefined>;
   body?: unknown;
   headers?: Record<string, string>;
+  /** A body sent as it is (with `contentType`), instead of `body` as JSON. */
+  bodyText?: string;
+  contentType?: string;
+  /** What to accept. Default `application/json`. */
+  accept?: string;
   /** Status codes answered with `undefined` instead of an error (e.g. 404 for a lookup). */
   absentOn?: readonly number[];
   signal?: AbortSignal;
@@ -28,11 +33,7 @@ export interface ApiClient {
   readonly url: string;
   request<T = unknown>(method: string, path: string, options?: ApiRequest): Promise<T>;
   /** The raw response (streams: SSE, NDJSON); errors are thrown as by `request`. */
-  raw(
-    method: string,
-    path: string,
-    options?: ApiRequest & { accept?: string; bodyText?: string; contentType?: string },
-  ): Promise<Response>;
+  raw(method: string, path: string, options?: ApiRequest): Promise<Response>;
 }
 
 /** A failure the server reported, as the `ConfigError` it stands for; `toJSON()` gives the server's fields. */
@@ -82,7 +83,8 @@ export function errorOfProblem(status: number, body: unknown, server: string): C
   const p = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
   const code = typeof p.code === 'string' ? p.code : '';
   const detail = typeof p.detail === 'string' ? p.detail : `HTTP ${status}`;
-  if (status >= 500 || !KNOWN_CODES.has(code)) {
+  // 501: the server was started without what the route needs (its message says which): the caller's to fix.
+  if ((status >= 500 && status !== 501) || !KNOWN_CODES.has(code)) {
     if (code === 'PRECONDITION_FAILED' || status === 412) return errors.versionConflict(detail);
     const requestId = typeof p.requestId === 'string' ? ` (request ${p.requestId})` : '';
     return errors.unavailable(
@@ -114,11 +116,7 @@ export function createApiClient(options: { url: string; token: string; userAgent
   const base = options.url.replace(/\/+$/, '');
   const userAgent = options.userAgent ?? 'summit-config-cli';
 
-  async function send(
-    method: string,
-    path: string,
-    o: ApiRequest & { accept?: string; bodyText?: string; contentType?: string },
-  ): Promise<Response> {
+  async function send(method: string, path: string, o: ApiRequest): Promise<Response> {
     const headers: Record<string, string> = {
       authorization: `Bearer ${options.token}`,
       'user-agent': userAgent,

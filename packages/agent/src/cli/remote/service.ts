@@ -5,7 +5,8 @@
  * `ref` is an object again), so every command prints the same as in direct mode.
  *
  * What only the stores' holder can do has no route and is refused with `CONSTRAINT_VIOLATION` naming
- * it (`applyDue`, `resignHeads`, `checkpointAudit`, `recordEvent`, and the schema registry object).
+ * it (`applyDue`, `resignHeads`, `checkpointAudit`, `recordEvent`). The schema registry is a
+ * read-only copy of the server's schemas: validation and defaults run here with the service's code.
  */
 import type {
   ConfigService,
@@ -13,10 +14,11 @@ import type {
   DiffResult,
   Environment,
   Head,
+  ImportSource,
   JsonObject,
   VersionSummary,
 } from '@summit-config/core';
-import { parseRef } from '@summit-config/core';
+import { parseRef, SchemaRegistry } from '@summit-config/core';
 import { errors } from '@summit-config/core/internal';
 import { type ApiClient, refPath } from './api.js';
 
@@ -36,12 +38,68 @@ function ifMatch(expected: number | undefined): Record<string, string> {
 
 type Items<T> = { items: T[] };
 
+const NDJSON = 'application/x-ndjson';
+
+/** The lines of a streamed NDJSON body, each with its newline (as the service's export yields them). */
+async function* ndjsonLines(response: Response): AsyncGenerator<string> {
+  if (!response.body) return;
+  const decoder = new TextDecoder();
+  let rest = '';
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    rest += decoder.decode(chunk, { stream: true });
+    let nl = rest.indexOf('\n');
+    while (nl >= 0) {
+      yield rest.slice(0, nl + 1);
+      rest = rest.slice(nl + 1);
+      nl = rest.indexOf('\n');
+    }
+  }
+  rest += decoder.decode();
+  if (rest.length > 0) yield rest;
+}
+
+/** An import source (text, bytes, or chunks of either) as one text. */
+async function collect(source: ImportSource): Promise<string> {
+  if (typeof source === 'string') return source;
+  if (source instanceof Uint8Array) return new TextDecoder().decode(source);
+  const decoder = new TextDecoder();
+  let text = '';
+  for await (const chunk of source as AsyncIterable<string | Uint8Array>) {
+    text += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+  }
+  return text + decoder.decode();
+}
+
+/**
+ * A schema registry whose versions come from the server (read-only): validation and defaults run
+ * here with the same code as the service's, on the schemas the server holds.
+ */
+function remoteSchemas(api: ApiClient): SchemaRegistry {
+  const fetchVersion = (id: string, version?: number) =>
+    api.request<{ version: number; schema: JsonObject } | undefined>('GET', `/api/v1/schemas/${refPath(id)}`, {
+      query: { version },
+      absentOn: [404],
+    });
+  return new SchemaRegistry({
+    persistence: {
+      async load(id) {
+        const latest = await fetchVersion(id);
+        if (!latest) return [];
+        const older = await Promise.all(Array.from({ length: latest.version - 1 }, (_, i) => fetchVersion(id, i + 1)));
+        return [...older.filter((v) => v !== undefined), latest];
+      },
+      async save() {
+        notRemote('registering a schema through the registry object');
+      },
+    },
+  });
+}
+
 export function createRemoteService(api: ApiClient): ConfigService {
   const configPath = (ref: string | { scope: string; id: string }) => `/api/v1/configs/${refPath(ref)}`;
+  const schemas = remoteSchemas(api);
   const service = {
-    get schemas(): never {
-      return notRemote('the schema registry (template rendering)');
-    },
+    schemas,
     signerKeyId: undefined,
 
     async get(_actor, ref, options = {}) {
@@ -174,10 +232,8 @@ export function createRemoteService(api: ApiClient): ConfigService {
         .items;
     },
     async validateDocument(_actor, id, value, options = {}) {
-      const { issues } = await api.request<{ issues: never[] }>('POST', `/api/v1/schemas/${refPath(id)}/validate`, {
-        body: { value, ...(options.version !== undefined ? { version: options.version } : {}) },
-      });
-      return issues;
+      await schemas.load(id);
+      return schemas.check(id, value, options.version === undefined ? {} : { version: options.version });
     },
 
     async putPolicy(_actor, name, policy: JsonObject) {
@@ -210,11 +266,22 @@ export function createRemoteService(api: ApiClient): ConfigService {
       return notRemote('recording an audit event');
     },
 
-    async exportAll() {
-      return notRemote('export');
+    async exportAll(_actor, options = {}) {
+      const asOf = options.asOf instanceof Date ? options.asOf.toISOString() : options.asOf;
+      const response = await api.raw('GET', '/api/v1/export', {
+        query: { asOf },
+        accept: NDJSON,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      return ndjsonLines(response);
     },
-    async importAll() {
-      return notRemote('import');
+    async importAll(_actor, source, options = {}) {
+      return api.request('POST', '/api/v1/import', {
+        query: { resume: options.resume === true },
+        bodyText: await collect(source),
+        contentType: NDJSON,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
     },
     async close() {},
     async [Symbol.asyncDispose]() {},

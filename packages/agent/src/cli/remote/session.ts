@@ -17,6 +17,7 @@ import type { CreatedToken, TokenAdmin, TokenRecord } from '@summit-config/serve
 import type { Session } from '../context.js';
 import { type ApiClient, createApiClient } from './api.js';
 import { readCredential, serverKey } from './credentials.js';
+import { remoteSecrets } from './secrets.js';
 import { createRemoteService, notRemote } from './service.js';
 
 /** What a remote session knows of its server. */
@@ -88,6 +89,7 @@ export async function openRemoteSession(url: string, token: string): Promise<Ses
   };
   const service = createRemoteService(api);
   const tokens = remoteTokens(api);
+  const secrets = remoteSecrets(api);
   return {
     remote: { url, api },
     get config(): never {
@@ -109,8 +111,12 @@ export async function openRemoteSession(url: string, token: string): Promise<Ses
     get governance(): never {
       return notRemote('the governance storage');
     },
-    get rbac(): never {
-      return notRemote('checking roles locally (the server checks them)');
+    // The server checks every permission for the token's principal; nothing is decided here.
+    rbac: {
+      roles: new Map(),
+      rolesOf: () => new Set(actor.roles ?? []),
+      can: () => true,
+      check: () => {},
     },
     rbacSource: `the config server ${url}`,
     actor,
@@ -120,7 +126,7 @@ export async function openRemoteSession(url: string, token: string): Promise<Ses
       return notRemote('the signing keys');
     },
     migrationHistory: () => notRemote('configuration migrations'),
-    secrets: async () => notRemote('the local secret provider'),
+    secrets: async () => secrets,
     tokens: async () => tokens,
     close: async () => {},
   };
