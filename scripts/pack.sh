@@ -11,7 +11,7 @@ $PNPM run build >/dev/null
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 rm -f "$OUT"/summit-config-*.tgz
-for pkg in core backends secrets agent; do
+for pkg in core backends secrets server agent; do
   (cd "packages/$pkg" && $PNPM pack --pack-destination "$OUT" >/dev/null)
 done
 ls "$OUT"/summit-config-*.tgz

@@ -17,7 +17,7 @@ const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'summit-newcomer-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const PACKAGES = ['core', 'backends', 'secrets', 'agent'] as const;
+const PACKAGES = ['core', 'backends', 'secrets', 'server', 'agent'] as const;
 
 /** The optional peers at the ranges the packages declare, so that every subpath can load. */
 function peers(): string[] {

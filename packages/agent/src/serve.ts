@@ -114,7 +114,12 @@ export async function serveConfigServer(options: {
     const tokens = createSqlTokenStore({ sql: sql.sql, schema: sql.schema, kind: sql.kind });
     closers.unshift(() => tokens.close());
     const authenticators = [createTokenAuthenticator(tokens)];
-    if (server.oidc) authenticators.push(createOidcAuthenticator(server.oidc));
+    if (server.oidc) {
+      // Without a JWKS URL or file, the issuer's discovery document names it.
+      const { oidc } = server;
+      const discovery = oidc.jwksUri === undefined && oidc.jwksFile === undefined;
+      authenticators.push(createOidcAuthenticator({ ...oidc, ...(discovery ? { discovery: true } : {}) }));
+    }
     const service = runtime.service(rbac, { source: 'api' });
     const secrets = await localSecrets(runtime, options.env ?? process.env, closers);
     let tls: { cert: Buffer; key: Buffer } | undefined;

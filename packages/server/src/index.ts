@@ -6,13 +6,16 @@ export type { Authenticator, AuthMethod, AuthRequest, AuthResult } from './auth.
 // The OIDC authenticator's whole public surface (docs/server-oidc.md).
 export * from './oidc/index.js';
 export { OPENAPI_PATH } from './openapi.js';
-export type { ConfigServerOptions, CorsOptions, RateLimitOptions } from './options.js';
+export type { ConfigServerOptions, CorsOptions, RateLimitOptions, WatchStreamOptions } from './options.js';
 export {
   DEFAULT_ALLOWED_HOSTS,
   DEFAULT_BODY_LIMIT,
+  DEFAULT_IMPORT_BODY_LIMIT,
   DEFAULT_MAX_PRINCIPALS,
   DEFAULT_RATE_LIMIT,
   DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_WATCH_HEARTBEAT_MS,
+  DEFAULT_WATCH_MAX_STREAM_MS,
 } from './options.js';
 export { type Problem, type ProblemCode, STATUS_BY_CODE } from './problems.js';
 export type { DriftFindingView, DriftReportView, DriftSource } from './routes/operations.js';

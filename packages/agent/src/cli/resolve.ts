@@ -70,7 +70,8 @@ export function appEnvironment(
 export async function environmentsFor(session: Session, app: string): Promise<Environment[]> {
   const stored = await session.service.listEnvironments(session.actor);
   const out = new Map(stored.map((e) => [e.name, e]));
-  for (const a of session.config.apps) {
+  // Through a server, the environments it stores are all there is (no local agent configuration).
+  for (const a of session.remote ? [] : session.config.apps) {
     if (a.app !== app) continue;
     for (const def of a.definitions) if (!out.has(def.name)) out.set(def.name, def);
   }
