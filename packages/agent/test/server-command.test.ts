@@ -5,7 +5,7 @@
  * embedded default, and bad sections refused with a typed error naming the field.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { isConfigError } from '@summit-config/core';
 import { repoRoot } from '@summit-config/test-support/services';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AUDIENCE, startProvider } from '../../server/test/oidc/provider.js';
 import { serverSection } from '../src/config-server.js';
 
 const run = promisify(execFile);
@@ -161,5 +162,47 @@ describe('summit-config server', () => {
     expect((await readFile(tokenFile, 'utf8')).trim()).toBe(token);
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
+  }, 120_000);
+
+  it('accepts OIDC bearer tokens of the provider its server section names (keys found by discovery)', async () => {
+    const provider = await startProvider();
+    try {
+      const config = join(dir, 'oidc.yaml');
+      await writeFile(
+        config,
+        [
+          'server:',
+          '  port: 0',
+          '  oidc:',
+          `    issuer: ${provider.issuer}`,
+          `    audience: ${AUDIENCE}`,
+          '    roleMapping:',
+          '      - claim: groups',
+          '        roles:',
+          "          cfg-admins: ['config-admin']",
+          '',
+        ].join('\n'),
+      );
+      const s = start(['--config', config], { SUMMIT_DATA_DIR: join(dir, 'oidc', 'data') });
+      const up = await s.listening();
+      const jwt = await provider.accessToken();
+      const who = await fetch(`${up.url}/api/v1/whoami`, { headers: { authorization: `Bearer ${jwt}` } });
+      expect(who.status).toBe(200);
+      expect(await who.json()).toMatchObject({ method: 'oidc', roles: ['config-admin'] });
+      const written = await fetch(`${up.url}/api/v1/configs/global/from-oidc`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${jwt}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ config: { ok: true } }),
+      });
+      expect(written.status).toBe(201);
+      // A tampered token is refused (the server tests cover every forgery; this one checks the wiring).
+      const tampered = `${jwt.slice(0, -4)}${jwt.slice(-4) === 'AAAA' ? 'BBBB' : 'AAAA'}`;
+      const refused = await fetch(`${up.url}/api/v1/whoami`, { headers: { authorization: `Bearer ${tampered}` } });
+      expect(refused.status).toBe(401);
+      s.child.kill('SIGTERM');
+      expect(await s.exited).toBe(0);
+    } finally {
+      await provider.close();
+    }
   }, 120_000);
 });

@@ -43,6 +43,8 @@ export function createConfigServer(options: ConfigServerOptions): FastifyInstanc
   const app = Fastify({
     ...https,
     bodyLimit: checked.bodyLimit,
+    // Path parameters up to a secret name (256 characters, `/` written `%2F`) or a policy name.
+    maxParamLength: 1024,
     logger: false,
     // Node's own limits on a socket: the whole request must arrive within the timeout (a slow client
     // cannot hold a connection), and an idle socket is closed a little after it, so a handler's 504

@@ -74,14 +74,13 @@ for (const backing of ['memory', 'postgres'] as const) {
       expect(second.compatibility.changes.map((c) => c.kind)).toContain('property_added');
       expect(second.documents.length).toBeGreaterThan(0);
       expect(second.documents.every((d) => d.validAfter)).toBe(true);
-      // The audit trail records the publish. (Core's schema.register event does not carry the
-      // request's origin yet: the registry's persistence hook builds it without the actor's origin.)
-      const events = json<{ items: Array<{ action: string; actor: string; source: string }> }>(
-        await s.app.inject({ url: '/api/v1/audit?action=schema.', headers: ROOT }),
-      ).items;
-      expect(events.map((e) => [e.action, e.actor, e.source])).toEqual([
-        ['schema.register', 'root', 'api'],
-        ['schema.register', 'root', 'api'],
+      // The audit trail records the publish, with the request's origin like every other event.
+      const events = json<{
+        items: Array<{ action: string; actor: string; source: string; origin?: { method: string; tokenId: string } }>;
+      }>(await s.app.inject({ url: '/api/v1/audit?action=schema.', headers: ROOT })).items;
+      expect(events.map((e) => [e.action, e.actor, e.source, e.origin?.method, e.origin?.tokenId])).toEqual([
+        ['schema.register', 'root', 'api', 'token', 't-root'],
+        ['schema.register', 'root', 'api', 'token', 't-root'],
       ]);
     });
 

@@ -144,14 +144,13 @@ export function createServiceContext(options: ConfigServiceOptions): ServiceCont
         const ctx = schemaAudit.getStore();
         if (!ctx) return undefined;
         ctx.recorded = true;
-        return signAudit({
-          at: now().toISOString(),
-          actor: ctx.actor.id,
-          action: 'schema.register',
-          message: `schema ${id} v${version}${ctx.actor.impersonatedBy !== undefined ? ` [impersonated by ${ctx.actor.impersonatedBy}]` : ''}`,
-          changes: [{ op: 'add', path: '', value: schema }],
-          source: ctx.source,
-        });
+        // The same event as every other (impersonation named, a server request's origin kept, signed).
+        return event(
+          ctx.actor,
+          'schema.register',
+          { message: `schema ${id} v${version}`, changes: [{ op: 'add', path: '', value: schema }] },
+          ctx.source,
+        );
       }),
     });
 
