@@ -60,32 +60,12 @@ export function registerWatch(program: Command, state: CliState): void {
       let chain = Promise.resolve();
       const emit = (change: HeadChange) => {
         if (!match(change.ref.id) && !match(change.key)) return;
-        chain = chain.then(async () => {
-          if (change.initial) {
-            printChange(out, {
-              type: 'head',
-              initial: true,
-              ref: change.key,
-              version: change.version,
-              checksum: change.checksum,
-            });
-            return;
-          }
-          let doc: ConfigVersion | undefined;
-          try {
-            doc = await s.store.getVersion(change.ref, change.version);
-          } catch (error) {
-            warn(out, toConfigError(error));
-          }
-          printChange(out, {
-            type: 'change',
-            ref: change.key,
-            version: change.version,
-            checksum: change.checksum,
-            ...(doc ? { createdAt: doc.createdAt, createdBy: doc.createdBy, message: doc.message } : {}),
-            ...(doc && isTombstone(doc) ? { deleted: true } : {}),
-          });
-        });
+        const head = { ref: change.key, version: change.version, checksum: change.checksum };
+        chain = chain.then(() =>
+          printHeadChange(out, { ...head, ...(change.initial ? { initial: true } : {}) }, () =>
+            s.store.getVersion(change.ref, change.version),
+          ),
+        );
       };
       const unwatch = s.store.watch(emit, {
         ...(scope ? { scope } : {}),
@@ -128,32 +108,9 @@ async function watchThroughServer(
       onChange: (change) => {
         const id = change.ref.slice(change.ref.indexOf('/') + 1);
         if (!match(id) && !match(change.ref)) return;
-        chain = chain.then(async () => {
-          if (change.initial) {
-            printChange(out, {
-              type: 'head',
-              initial: true,
-              ref: change.ref,
-              version: change.version,
-              checksum: change.checksum,
-            });
-            return;
-          }
-          let doc: ConfigVersion | undefined;
-          try {
-            doc = await s.service.get(s.actor, change.ref, { version: change.version });
-          } catch (error) {
-            warn(out, toConfigError(error));
-          }
-          printChange(out, {
-            type: 'change',
-            ref: change.ref,
-            version: change.version,
-            checksum: change.checksum,
-            ...(doc ? { createdAt: doc.createdAt, createdBy: doc.createdBy, message: doc.message } : {}),
-            ...((doc && isTombstone(doc)) || change.deleted ? { deleted: true } : {}),
-          });
-        });
+        chain = chain.then(() =>
+          printHeadChange(out, change, () => s.service.get(s.actor, change.ref, { version: change.version })),
+        );
       },
     });
   } finally {
@@ -257,6 +214,31 @@ async function watchResolvedThroughServer(
     stop.dispose();
   }
   await chain;
+}
+
+/** One head change: a current head (`initial`), or a change with its version's author and message. */
+async function printHeadChange(
+  out: Output,
+  change: { ref: string; version: number; checksum: string; initial?: boolean; deleted?: boolean },
+  read: () => Promise<ConfigVersion | undefined>,
+): Promise<void> {
+  const head = { ref: change.ref, version: change.version, checksum: change.checksum };
+  if (change.initial) {
+    printChange(out, { type: 'head', initial: true, ...head });
+    return;
+  }
+  let doc: ConfigVersion | undefined;
+  try {
+    doc = await read();
+  } catch (error) {
+    warn(out, toConfigError(error));
+  }
+  printChange(out, {
+    type: 'change',
+    ...head,
+    ...(doc ? { createdAt: doc.createdAt, createdBy: doc.createdBy, message: doc.message } : {}),
+    ...((doc && isTombstone(doc)) || change.deleted ? { deleted: true } : {}),
+  });
 }
 
 function printChange(out: Output, line: Record<string, unknown>): void {

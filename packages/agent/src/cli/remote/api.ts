@@ -6,7 +6,7 @@
  * - `429`: waits `Retry-After` (at most 10 s) and tries again, up to 3 times.
  * - A connection that fails, or a 5xx: `BACKEND_UNAVAILABLE` naming the server (exit code 5).
  */
-import { ConfigError, type ErrorCode } from '@summit-config/core';
+import { ConfigError, ERROR_CODES, type ErrorCode } from '@summit-config/core';
 import { errors } from '@summit-config/core/internal';
 
 export interface ApiRequest {
@@ -56,27 +56,7 @@ export class RemoteError extends ConfigError {
 }
 
 const PROBLEM_OWN = new Set(['type', 'title', 'status', 'detail', 'code', 'requestId']);
-const KNOWN_CODES = new Set<string>([
-  'INVALID_CONFIG_REF',
-  'NOT_FOUND',
-  'ENVIRONMENT_NOT_FOUND',
-  'SCHEMA_VALIDATION',
-  'CONSTRAINT_VIOLATION',
-  'MISSING_REQUIRED',
-  'CIRCULAR_DEPENDENCY',
-  'DOCUMENT_TOO_LARGE',
-  'VERSION_CONFLICT',
-  'CONFLICTING_CHANGE',
-  'APPROVAL_REQUIRED',
-  'INSUFFICIENT_APPROVERS',
-  'ACCESS_DENIED',
-  'BACKEND_UNAVAILABLE',
-  'CHECKSUM_MISMATCH',
-  'SIGNATURE_INVALID',
-  'SECRET_PROVIDER',
-  'CLOSED',
-  'TIMEOUT',
-]);
+const KNOWN_CODES = new Set<string>(ERROR_CODES);
 
 /** The error a problem+json body stands for. */
 export function errorOfProblem(status: number, body: unknown, server: string): ConfigError {
