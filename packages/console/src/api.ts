@@ -1,0 +1,124 @@
+/**
+ * The console's calls to the config server, same origin. The session cookie is HttpOnly: this code
+ * never sees it; it keeps the session's CSRF token (from `POST`/`GET /api/v1/session`) in memory and
+ * sends it in `X-CSRF-Token` with every state-changing request. Errors are the server's
+ * problem+json, thrown as {@link ApiError} with the `ConfigError` code.
+ */
+
+export interface Principal {
+  id: string;
+  roles: string[];
+}
+
+export interface Session {
+  principal: Principal;
+  csrfToken: string;
+  expiresAt: string;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+let csrfToken: string | undefined;
+
+const SAFE = new Set(['GET', 'HEAD']);
+
+export async function api<T>(method: string, path: string, init: { authorization?: string } = {}): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (init.authorization !== undefined) headers.authorization = init.authorization;
+  else if (!SAFE.has(method) && csrfToken !== undefined) headers['x-csrf-token'] = csrfToken;
+  const res = await fetch(path, { method, headers, credentials: 'same-origin' });
+  if (res.status === 204) return undefined as T;
+  const text = await res.text();
+  let body: unknown;
+  try {
+    body = text === '' ? undefined : JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  if (!res.ok) {
+    const p = (body ?? {}) as { code?: string; detail?: string };
+    throw new ApiError(res.status, p.code ?? 'INTERNAL', p.detail ?? `${method} ${path} answered ${res.status}`);
+  }
+  return body as T;
+}
+
+/** Signs in with a pasted API token: the server sets the session cookie. */
+export async function signIn(token: string): Promise<Session> {
+  const session = await api<Session>('POST', '/api/v1/session', { authorization: `Bearer ${token.trim()}` });
+  csrfToken = session.csrfToken;
+  return session;
+}
+
+/** The session of the cookie, after a reload; `undefined` when signed out. */
+export async function currentSession(): Promise<Session | undefined> {
+  try {
+    const session = await api<Session>('GET', '/api/v1/session');
+    csrfToken = session.csrfToken;
+    return session;
+  } catch (error) {
+    if (error instanceof ApiError && (error.status === 401 || error.status === 404)) return undefined;
+    throw error;
+  }
+}
+
+export async function signOut(): Promise<void> {
+  await api<void>('DELETE', '/api/v1/session');
+  csrfToken = undefined;
+}
+
+export interface Head {
+  ref: string;
+  version: number;
+  checksum: string;
+}
+
+export interface ConfigVersion {
+  ref: { scope: string; id: string };
+  version: number;
+  config?: unknown;
+  overrides?: unknown;
+  rollout?: unknown;
+  metadata?: unknown;
+  checksum: string;
+  createdAt?: string;
+  createdBy?: string;
+  message?: string;
+}
+
+export interface VersionInfo {
+  version: number;
+  checksum: string;
+  createdAt?: string;
+  createdBy?: string;
+  message?: string;
+  deleted?: boolean;
+}
+
+/** `scope/id` of a head's ref key (`global/db`, `app:web/db/pool`). */
+export function splitRef(ref: string): { scope: string; id: string } {
+  const slash = ref.indexOf('/');
+  return { scope: ref.slice(0, slash), id: ref.slice(slash + 1) };
+}
+
+/** A ref's path in the API: the scope and each id segment encoded. */
+export function refPath(ref: string): string {
+  const { scope, id } = splitRef(ref);
+  return `${encodeURIComponent(scope)}/${id.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+export const listConfigs = () => api<{ items: Head[] }>('GET', '/api/v1/configs').then((r) => r.items);
+
+export const getConfig = (ref: string, version?: number) =>
+  api<ConfigVersion>('GET', `/api/v1/configs/${refPath(ref)}${version === undefined ? '' : `?version=${version}`}`);
+
+export const listVersions = (ref: string) =>
+  api<{ items: VersionInfo[] }>('GET', `/api/v1/versions/${refPath(ref)}`).then((r) => r.items);
