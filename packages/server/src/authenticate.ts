@@ -11,8 +11,11 @@ import type { CheckedOptions } from './options.js';
 import { problem } from './problems.js';
 import { sendProblem } from './reply.js';
 import { setAuth } from './request-context.js';
+import { cookieValue, type OpenSession, setSessionOf } from './sessions.js';
 
 export const API_PREFIX = '/api/v1';
+/** Methods that change nothing: a cookie request with one of them needs no CSRF token. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 function authRequest(request: FastifyRequest): AuthRequest {
   const authorization = request.headers.authorization;
@@ -30,7 +33,39 @@ export function authenticationHook(options: CheckedOptions) {
     // characters, dot segments) reaches an API route unauthenticated.
     const route = request.routeOptions.url;
     if (route === undefined || !route.startsWith(`${API_PREFIX}/`)) return;
-    const seen = authRequest(request);
+    let seen = authRequest(request);
+    // The console's cookie stands for the credential its session holds (`sessions.ts`); a request
+    // with an Authorization header is authenticated by that header alone. A state-changing request
+    // made with the cookie must carry the session's CSRF token in `X-CSRF-Token`.
+    const sessions = options.console?.sessions;
+    const cookie =
+      sessions && seen.authorization === undefined
+        ? cookieValue(request.headers.cookie, sessions.cookieName)
+        : undefined;
+    if (sessions && cookie !== undefined) {
+      const session: OpenSession | undefined = await sessions.open(cookie);
+      if (session === undefined) {
+        reply.header('WWW-Authenticate', 'Bearer error="invalid_token"');
+        await sendProblem(request, reply, problem(401, 'ACCESS_DENIED', 'the console session is unknown or expired'));
+        return;
+      }
+      const csrf = request.headers['x-csrf-token'];
+      if (
+        !SAFE_METHODS.has(request.method) &&
+        !sessions.csrfMatches(session, typeof csrf === 'string' ? csrf : undefined)
+      ) {
+        await sendProblem(
+          request,
+          reply,
+          problem(403, 'ACCESS_DENIED', 'a request made with the console session needs its CSRF token (X-CSRF-Token)'),
+        );
+        return;
+      }
+      setSessionOf(request, session);
+      seen = { ...seen, authorization: session.credential };
+      // Routes that authenticate again later (a watch stream's heartbeats) read the header.
+      request.headers.authorization = session.credential;
+    }
     let result: AuthResult | undefined;
     try {
       for (const authenticate of options.authenticators) {

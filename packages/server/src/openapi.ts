@@ -24,6 +24,8 @@ export function serverStatuses(url: string, methods: readonly string[]): number[
   const statuses = [421, 500];
   if (url.startsWith(`${API_PREFIX}/`)) statuses.push(400, 401, 429, 504);
   if (methods.some((m) => BODY_METHODS.has(m.toUpperCase()))) statuses.push(413, 415);
+  // A state-changing call made with the console's session cookie but without its CSRF token.
+  if (url.startsWith(`${API_PREFIX}/`) && methods.some((m) => BODY_METHODS.has(m.toUpperCase()))) statuses.push(403);
   return statuses;
 }
 
@@ -54,7 +56,13 @@ export function registerOpenApi(app: FastifyInstance): void {
         version: '1',
         description: 'The config server: reads, writes, approvals and audit over the change service.',
       },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          // The web console's session (docs/console.md); unsafe methods also need `X-CSRF-Token`.
+          session: { type: 'apiKey', in: 'cookie', name: 'summit_session' },
+        },
+      },
     },
     // A shared schema is `components.schemas.<its $id>` (the default names them `def-<n>`).
     refResolver: {

@@ -7,6 +7,8 @@ import { errors, type TokenStore } from '@summit-config/core/internal';
 import type { Authenticator } from './auth.js';
 import type { DriftSource } from './routes/operations.js';
 import type { ServerSecretsOptions } from './routes/secrets.js';
+import { type ConsoleOptions, checkConsole } from './routes/ui.js';
+import type { SessionManager } from './sessions.js';
 
 export interface CorsOptions {
   /** Origins (`scheme://host[:port]`, compared exactly) a browser may call the API from. Default: none. */
@@ -85,6 +87,11 @@ export interface ConfigServerOptions {
   secrets?: ServerSecretsOptions;
   /** The latest drift report (`/api/v1/drift`), e.g. what the agent's leader kept of its last run. */
   drift?: DriftSource;
+  /**
+   * The web console at `/ui` and its cookie sessions (`/api/v1/session`, docs/console.md). Default:
+   * on, with sessions in this process's memory. `false`: no `/ui`, and no cookie is accepted.
+   */
+  console?: ConsoleOptions | false;
 }
 
 export interface CheckedRateLimit {
@@ -110,6 +117,8 @@ export interface CheckedOptions {
   secrets: ServerSecretsOptions | undefined;
   drift: DriftSource | undefined;
   tls: { cert: string | Buffer; key: string | Buffer } | undefined;
+  /** The console's assets folder and sessions; `undefined` when `console: false`. */
+  console: { assetsDir: string | undefined; sessions: SessionManager } | undefined;
 }
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -169,6 +178,7 @@ export function checkOptions(options: ConfigServerOptions): CheckedOptions {
     requestTimeoutMs,
     tokens: checkTokens(options),
     tls: checkTls(options.tls),
+    console: checkConsole(options.console, options.tls !== undefined),
     ...checkOperations(options),
   };
 }

@@ -25,6 +25,7 @@ import { requestRoutes } from './routes/requests.js';
 import { resolvedRoutes } from './routes/resolved.js';
 import { secretRoutes } from './routes/secrets.js';
 import { transferRoutes } from './routes/transfer.js';
+import { uiRoutes } from './routes/ui.js';
 import { watchRoutes } from './routes/watch.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -98,6 +99,7 @@ export function createConfigServer(options: ConfigServerOptions): FastifyInstanc
     policyRoutes(api, checked);
     secretRoutes(api, checked);
     operationRoutes(api, checked);
+    uiRoutes(api, checked);
   });
   return app;
 }

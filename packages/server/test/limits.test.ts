@@ -45,7 +45,7 @@ describe('authentication', () => {
         checked++;
       }
     }
-    expect(checked).toBe(42);
+    expect(checked).toBe(45);
     const spelled = await s.app.inject({ url: '/api/v1/%63onfigs' });
     expect([401, 404]).toContain(spelled.statusCode);
   });
@@ -233,6 +233,9 @@ describe('OpenAPI', () => {
         'POST /api/v1/secrets/{name}/rotate',
         'GET /api/v1/status',
         'GET /api/v1/drift',
+        'POST /api/v1/session',
+        'GET /api/v1/session',
+        'DELETE /api/v1/session',
       ].sort(),
     );
     const put = doc.paths['/api/v1/configs/{scope}/{*}']?.put as {

@@ -1,0 +1,275 @@
+/**
+ * The web console in a real browser: Debian's Chromium (scripts/browser.sh installs it) driven by
+ * playwright-core, against a real config server listening on 127.0.0.1 (memory stores, real API
+ * tokens) that serves the console built by Vite for this run. Sign-in by pasting a token, the
+ * configs list (10 000 refs, virtualised), a config's raw document and versions, keyboard use,
+ * sign-out ending the session on the server, CSRF, the Content-Security-Policy, the assets'
+ * headers, the first-load JavaScript size, and an axe-core scan of every page.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMemoryTokenStore, createTokenAuthenticator } from '../../src/index.js';
+import { CONSOLE_CSP } from '../../src/routes/ui.js';
+import { type ServerHarness, serverHarness } from '../support.js';
+
+const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
+const BULK = 10_000;
+/** The goal of issue 19 for the first load: at most 200 KB of gzipped JavaScript. */
+const FIRST_LOAD_JS_GZIP_LIMIT = 200 * 1024;
+
+/** Debian's Chromium, or a failure saying how to install it (the tests never skip). */
+function chromiumPath(): string {
+  try {
+    return execFileSync('sh', [join(REPO, 'scripts/browser.sh'), 'path'], { encoding: 'utf8' }).trim();
+  } catch (error) {
+    const stderr = (error as { stderr?: Buffer | string }).stderr?.toString() ?? '';
+    throw new Error(`the console tests need Chromium: ${stderr.trim() || String(error)}`);
+  }
+}
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  nodes: Array<{ target: unknown }>;
+}
+
+/** The serious and critical axe-core violations of the page as it is now. */
+async function axeViolations(page: Page): Promise<string[]> {
+  // Evaluated through the DevTools protocol: the page's CSP (no inline script) still holds for it.
+  // (Strings, not functions: the test project has no DOM types.)
+  if (!(await page.evaluate<boolean>("'axe' in window"))) await page.evaluate(axeSource);
+  const { violations, passes } = await page.evaluate<{ violations: unknown[]; passes: number }>(
+    '(async () => { const r = await window.axe.run(document); return { violations: r.violations, passes: r.passes.length }; })()',
+  );
+  // The scan ran its rules on this page (a page axe could not read would pass vacuously).
+  expect(passes).toBeGreaterThan(10);
+  return (violations as AxeViolation[])
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${JSON.stringify(v.nodes.map((n) => n.target))}`);
+}
+
+let s: ServerHarness;
+let browser: Browser;
+let base: string;
+let token: string;
+let assetsDir: string;
+
+beforeAll(async () => {
+  const executablePath = chromiumPath();
+  assetsDir = mkdtempSync(join(tmpdir(), 'summit-console-'));
+  execFileSync(
+    join(REPO, 'node_modules/.bin/vite'),
+    ['build', join(REPO, 'packages/console'), '--outDir', assetsDir, '--emptyOutDir'],
+    { stdio: 'pipe' },
+  );
+  const tokens = createMemoryTokenStore();
+  token = (await tokens.create({ name: 'console', owner: 'root', roles: ['superuser'] })).token;
+  s = await serverHarness('memory', {
+    authenticators: [createTokenAuthenticator(tokens)],
+    console: { assetsDir },
+  });
+  const root = { id: 'root', roles: ['superuser'] };
+  await s.h.service.set(root, { ref: 'global/db', config: { host: 'db.internal', pool: 5 }, message: 'first' });
+  await s.h.service.set(root, { ref: 'global/db', config: { host: 'db.internal', pool: 20 }, message: 'bigger pool' });
+  await s.h.service.set(root, { ref: 'app:web/feature/flags', config: { beta: false } });
+  for (let i = 0; i < BULK; i += 200) {
+    await Promise.all(
+      Array.from({ length: Math.min(200, BULK - i) }, (_, k) =>
+        s.h.service.set(root, { ref: `app:bulk/item-${String(i + k).padStart(5, '0')}`, config: { n: i + k } }),
+      ),
+    );
+  }
+  await s.app.listen({ host: '127.0.0.1', port: 0 });
+  const address = s.app.server.address();
+  if (address === null || typeof address === 'string') throw new Error('no TCP address');
+  base = `http://127.0.0.1:${address.port}`;
+  browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await s?.close();
+  if (assetsDir) rmSync(assetsDir, { recursive: true, force: true });
+});
+
+/** A fresh browser context and page, recording CSP violations and page errors. */
+async function open(): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (/Content.Security.Policy/i.test(m.text())) problems.push(`CSP: ${m.text()}`);
+  });
+  return { context, page, problems };
+}
+
+async function signIn(page: Page, secret: string): Promise<void> {
+  await page.getByLabel('API token').fill(secret);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+describe('the web console in Chromium', () => {
+  it('signs in by pasting a token, lists, searches and opens a config by keyboard, and signs out', async () => {
+    const { context, page, problems } = await open();
+    try {
+      const scripts: Buffer[] = [];
+      page.on('response', async (r) => {
+        if (r.request().resourceType() === 'script') scripts.push(await r.body());
+      });
+      await page.goto(`${base}/ui/`);
+      await expect.poll(() => page.getByRole('heading', { name: 'Sign in to Summit Config' }).count()).toBe(1);
+      expect(await axeViolations(page)).toEqual([]);
+
+      // First load: the JavaScript the sign-in page loaded, gzipped.
+      const jsGzip = scripts.reduce((sum, b) => sum + gzipSync(b).length, 0);
+      expect(scripts.length).toBeGreaterThan(0);
+      expect(jsGzip).toBeLessThanOrEqual(FIRST_LOAD_JS_GZIP_LIMIT);
+      console.log(`console first-load JavaScript: ${scripts.length} file(s), ${jsGzip} bytes gzipped`);
+
+      await signIn(page, 'sct_aaaaaaaaaaaa_not-a-real-secret');
+      await expect.poll(() => page.getByRole('alert').textContent()).toContain('refused');
+
+      await signIn(page, token);
+      await expect.poll(() => page.locator('#configs-count').textContent()).toBe(`${BULK + 2} of ${BULK + 2} configs`);
+      expect(await page.getByText('Signed in as').textContent()).toContain('root');
+
+      // The cookie: HttpOnly (the page cannot read it), SameSite=Strict, not Secure over plain HTTP.
+      const [cookie] = await context.cookies();
+      expect(cookie).toMatchObject({ name: 'summit_session', httpOnly: true, sameSite: 'Strict', secure: false });
+      expect(await page.evaluate<string>('document.cookie')).toBe('');
+      expect(await page.getByRole('option').count()).toBeLessThan(60);
+      expect(await axeViolations(page)).toEqual([]);
+
+      // Keyboard only: search, Tab to the list, Enter opens the active ref.
+      await page.getByLabel('Search refs').focus();
+      await page.keyboard.type('global/d');
+      await expect.poll(() => page.locator('#configs-count').textContent()).toBe(`1 of ${BULK + 2} configs`);
+      await page.keyboard.press('Tab');
+      expect(await page.evaluate<string | null>("document.activeElement.getAttribute('role')")).toBe('listbox');
+      // Visible focus: the focused list has an outline.
+      expect(await page.evaluate<string>('getComputedStyle(document.activeElement).outlineStyle')).toBe('solid');
+      await page.keyboard.press('Enter');
+      await page.waitForURL(`${base}/ui/configs/global/db`);
+      await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('global/db');
+      await expect.poll(() => page.locator('#raw').textContent()).toContain('"pool": 20');
+      expect(await page.getByRole('row').count()).toBe(3); // the header and two versions
+      expect(await page.getByRole('cell', { name: 'bigger pool' }).count()).toBe(1);
+      expect(await axeViolations(page)).toEqual([]);
+
+      await page.getByRole('button', { name: 'Show v1' }).focus();
+      await page.keyboard.press('Enter');
+      await expect.poll(() => page.locator('#raw').textContent()).toContain('"pool": 5');
+      expect(await page.locator('h2 .badge').textContent()).toBe('version 1');
+
+      // A reload keeps the session (the cookie) and the client route (index.html at any /ui path).
+      await page.reload();
+      await expect.poll(() => page.locator('#raw').textContent()).toContain('"pool": 20');
+
+      // CSRF: a POST with the cookie but without the session's CSRF token is refused, and changes nothing.
+      const refused = await page.evaluate(async () => {
+        const res = await fetch('/api/v1/rollbacks/global/db', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ version: 1 }),
+        });
+        return { status: res.status, body: (await res.json()) as { code: string } };
+      });
+      expect(refused).toMatchObject({ status: 403, body: { code: 'ACCESS_DENIED' } });
+      expect((await s.h.service.get({ id: 'root', roles: ['superuser'] }, 'global/db'))?.version).toBe(2);
+
+      // Sign-out ends the session on the server: the same cookie is now refused.
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await expect.poll(() => page.getByLabel('API token').count()).toBe(1);
+      expect(await context.cookies()).toEqual([]);
+      const replay = await fetch(`${base}/api/v1/configs`, { headers: { cookie: `${cookie?.name}=${cookie?.value}` } });
+      expect(replay.status).toBe(401);
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('keeps 10 000 refs virtualised: End reaches the last ref with a few dozen rows in the page', async () => {
+    const { context, page, problems } = await open();
+    try {
+      await page.goto(`${base}/ui/`);
+      await signIn(page, token);
+      const started = Date.now();
+      await expect.poll(() => page.locator('#configs-count').textContent()).toBe(`${BULK + 2} of ${BULK + 2} configs`);
+      console.log(`console: ${BULK + 2} refs listed ${Date.now() - started} ms after sign-in`);
+      const list = page.getByRole('listbox', { name: 'Configs' });
+      await list.focus();
+      await page.keyboard.press('End');
+      // Sorted by ref: app:bulk/..., app:web/..., global/...
+      const selected = page.locator('[role=option][aria-selected=true]');
+      await expect.poll(() => selected.textContent()).toBe('global/dbv2');
+      const active = await list.getAttribute('aria-activedescendant');
+      expect(await page.locator(`#${active}`).getAttribute('aria-posinset')).toBe(String(BULK + 2));
+      await page.keyboard.press('ArrowUp');
+      await page.keyboard.press('ArrowUp');
+      await expect.poll(() => selected.textContent()).toBe(`app:bulk/item-${String(BULK - 1).padStart(5, '0')}v1`);
+      await page.keyboard.press('Home');
+      await expect.poll(() => selected.textContent()).toBe('app:bulk/item-00000v1');
+      expect(await page.getByRole('option').count()).toBeLessThan(60);
+      // Scoped to one scope with the select.
+      await page.getByLabel('Scope').selectOption('global');
+      await expect.poll(() => page.locator('#configs-count').textContent()).toBe(`1 of ${BULK + 2} configs`);
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('serves the assets with their types, caching and a strict CSP; the API still needs a credential', async () => {
+    const html = await fetch(`${base}/ui/configs/global/db`);
+    expect(html.status).toBe(200);
+    expect(html.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(html.headers.get('cache-control')).toBe('no-store');
+    expect(html.headers.get('content-security-policy')).toBe(CONSOLE_CSP);
+    expect(html.headers.get('x-content-type-options')).toBe('nosniff');
+    const page = await html.text();
+    expect(page).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/); // no inline script
+    const js = /src="(\/ui\/assets\/[^"]+\.js)"/.exec(page)?.[1];
+    expect(js).toBeDefined();
+    const asset = await fetch(`${base}${js}`);
+    expect(asset.status).toBe(200);
+    expect(asset.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(asset.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    expect((await fetch(`${base}/ui/assets/missing-0000.js`)).status).toBe(404);
+    expect((await fetch(`${base}/ui`)).status).toBe(200);
+    // Nothing from another origin: every URL in the page and its code is relative to this server.
+    expect(page).not.toMatch(/(src|href)="(https?:)?\/\//);
+
+    expect((await fetch(`${base}/api/v1/configs`)).status).toBe(401);
+    const doc = (await (await fetch(`${base}/api/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    expect(Object.keys(doc.paths).filter((p) => p.startsWith('/ui'))).toEqual([]);
+    expect(Object.keys(doc.paths)).toContain('/api/v1/session');
+  });
+
+  it('answers 404 saying how to build the console when its assets are missing', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'summit-console-empty-'));
+    const other = await serverHarness('memory', { console: { assetsDir: empty } });
+    try {
+      await other.app.listen({ host: '127.0.0.1', port: 0 });
+      const address = other.app.server.address();
+      if (address === null || typeof address === 'string') throw new Error('no TCP address');
+      const res = await fetch(`http://127.0.0.1:${address.port}/ui/`);
+      expect(res.status).toBe(404);
+      expect(((await res.json()) as { detail: string }).detail).toMatch(/pnpm run build/);
+    } finally {
+      await other.close();
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,234 @@
+/**
+ * The console's cookie sessions (`/api/v1/session`, `sessions.ts`) over `inject`, every response
+ * checked against the OpenAPI document: sign-in with a real API token, the cookie's attributes
+ * (HttpOnly, SameSite=Strict, Secure and `__Host-` when asked), the CSRF token on state-changing
+ * calls, sign-out ending the session on the server, a revoked token ending its sessions, what the
+ * store keeps (no session id, no usable credential), a session store shared by two replicas, and
+ * `console: false`.
+ */
+import { createHash } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createConfigServer, createMemoryTokenStore, createTokenAuthenticator, type TokenStore } from '../src/index.js';
+import { createMemorySessionStore, type SessionRecord, type SessionStore } from '../src/sessions.js';
+import { json, type ServerHarness, serverHarness, staticBearer, validateResponses } from './support.js';
+
+let s: ServerHarness | undefined;
+afterEach(async () => {
+  await s?.close();
+  s = undefined;
+});
+
+/** A session store that remembers every record it was given (to look at what is kept). */
+function recording(): { store: SessionStore; records: SessionRecord[] } {
+  const inner = createMemorySessionStore();
+  const records: SessionRecord[] = [];
+  return {
+    records,
+    store: {
+      put: async (r) => {
+        records.push(r);
+        await inner.put(r);
+      },
+      get: (h) => inner.get(h),
+      delete: (h) => inner.delete(h),
+    },
+  };
+}
+
+async function withTokens(options: Parameters<typeof serverHarness>[1] = {}) {
+  const tokens: TokenStore = createMemoryTokenStore();
+  const created = await tokens.create({ name: 'console', owner: 'root', roles: ['superuser'] });
+  s = await serverHarness('memory', {
+    authenticators: [createTokenAuthenticator(tokens), staticBearer()],
+    ...options,
+  });
+  return { tokens, token: created.token, tokenId: created.record.id };
+}
+
+function cookieOf(res: { headers: Record<string, unknown> }): string {
+  const set = res.headers['set-cookie'];
+  const line = Array.isArray(set) ? (set[0] as string) : (set as string);
+  return line;
+}
+
+const pair = (setCookie: string) => setCookie.split(';', 1)[0] as string;
+
+describe('console sessions', () => {
+  it('signs in with an API token; the cookie authenticates reads, and writes with the CSRF token only', async () => {
+    const { token } = await withTokens();
+    const app = s!.app;
+    const signIn = await app.inject({
+      method: 'POST',
+      url: '/api/v1/session',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(signIn.statusCode).toBe(201);
+    const body = json<{ principal: { id: string }; csrfToken: string; expiresAt: string }>(signIn);
+    expect(body.principal.id).toBe('root');
+    const setCookie = cookieOf(signIn);
+    expect(setCookie).toMatch(/^summit_session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=28800$/);
+    const cookie = pair(setCookie);
+
+    const list = await app.inject({ url: '/api/v1/configs', headers: { cookie } });
+    expect(list.statusCode).toBe(200);
+    const session = await app.inject({ url: '/api/v1/session', headers: { cookie } });
+    expect(json(session)).toMatchObject({ principal: { id: 'root' }, csrfToken: body.csrfToken });
+
+    const put = (headers: Record<string, string>) =>
+      app.inject({
+        method: 'PUT',
+        url: '/api/v1/configs/global/console-test',
+        headers: { cookie, 'content-type': 'application/json', ...headers },
+        payload: { config: { on: true } },
+      });
+    const noCsrf = await put({});
+    expect(noCsrf.statusCode).toBe(403);
+    expect(json(noCsrf).code).toBe('ACCESS_DENIED');
+    expect((await put({ 'x-csrf-token': `${body.csrfToken.slice(0, -1)}A` })).statusCode).toBe(403);
+    expect(await s!.h.service.get({ id: 'root', roles: ['superuser'] }, 'global/console-test')).toBeUndefined();
+    const ok = await put({ 'x-csrf-token': body.csrfToken });
+    expect(ok.statusCode).toBe(201);
+    // The write is the token's principal's, as with the bearer token itself.
+    expect(json(ok).createdBy).toBe('root');
+
+    // Sign-out needs the CSRF token too; then the same cookie is refused.
+    expect((await app.inject({ method: 'DELETE', url: '/api/v1/session', headers: { cookie } })).statusCode).toBe(403);
+    const out = await app.inject({
+      method: 'DELETE',
+      url: '/api/v1/session',
+      headers: { cookie, 'x-csrf-token': body.csrfToken },
+    });
+    expect(out.statusCode).toBe(204);
+    expect(cookieOf(out)).toMatch(/^summit_session=; Path=\/; HttpOnly; SameSite=Strict; Max-Age=0$/);
+    const after = await app.inject({ url: '/api/v1/configs', headers: { cookie } });
+    expect(after.statusCode).toBe(401);
+    expect(after.headers['www-authenticate']).toBe('Bearer error="invalid_token"');
+  });
+
+  it('refuses a bad token at sign-in, a session opened with a cookie, and forged or unknown cookies', async () => {
+    const { token } = await withTokens();
+    const app = s!.app;
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/api/v1/session',
+      headers: { authorization: 'Bearer sct_nope' },
+    });
+    expect(bad.statusCode).toBe(401);
+    expect(bad.headers['set-cookie']).toBeUndefined();
+    const none = await app.inject({ method: 'POST', url: '/api/v1/session' });
+    expect(none.statusCode).toBe(401);
+
+    const signIn = await app.inject({
+      method: 'POST',
+      url: '/api/v1/session',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const cookie = pair(cookieOf(signIn));
+    const { csrfToken } = json<{ csrfToken: string }>(signIn);
+    const again = await app.inject({
+      method: 'POST',
+      url: '/api/v1/session',
+      headers: { cookie, 'x-csrf-token': csrfToken },
+    });
+    expect(again.statusCode).toBe(400);
+
+    for (const forged of ['summit_session=abc', `summit_session=${'A'.repeat(43)}`]) {
+      const res = await app.inject({ url: '/api/v1/configs', headers: { cookie: forged } });
+      expect(res.statusCode).toBe(401);
+    }
+    // A bearer request ignores the cookie; GET /session says it carries no session.
+    const bearer = await app.inject({
+      url: '/api/v1/session',
+      headers: { authorization: `Bearer ${token}`, cookie: 'summit_session=abc' },
+    });
+    expect(bearer.statusCode).toBe(404);
+  });
+
+  it('ends the sessions of a revoked token at their next request', async () => {
+    const { token, tokenId, tokens } = await withTokens();
+    const app = s!.app;
+    const signIn = await app.inject({
+      method: 'POST',
+      url: '/api/v1/session',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const cookie = pair(cookieOf(signIn));
+    expect((await app.inject({ url: '/api/v1/configs', headers: { cookie } })).statusCode).toBe(200);
+    await tokens.revoke(tokenId, 'root');
+    expect((await app.inject({ url: '/api/v1/configs', headers: { cookie } })).statusCode).toBe(401);
+  });
+
+  it('keeps neither the session id nor a usable credential in the store; a shared store serves two replicas', async () => {
+    const { store, records } = recording();
+    const { token, tokens, tokenId } = await withTokens({ console: { sessions: store } });
+    const signIn = await s!.app.inject({
+      method: 'POST',
+      url: '/api/v1/session',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const cookie = pair(cookieOf(signIn));
+    const id = cookie.split('=')[1] as string;
+    expect(records).toHaveLength(1);
+    const kept = JSON.stringify(records[0]);
+    expect(kept).not.toContain(id);
+    expect(kept).not.toContain(token);
+    expect(kept).not.toContain(token.slice(`sct_${tokenId}_`.length));
+    expect(records[0]?.idHash).toBe(createHash('sha256').update(id).digest('hex'));
+
+    // A second replica over the same session store (and the same token store) knows the session;
+    // one whose authenticators do not know the API token refuses it: the credential is checked there.
+    const replica = (authenticators: Parameters<typeof createConfigServer>[0]['authenticators']) => {
+      const app = createConfigServer({
+        service: s!.h.service,
+        store: s!.h.store,
+        authenticators,
+        console: { sessions: store },
+      });
+      validateResponses(app);
+      return app;
+    };
+    const other = replica([createTokenAuthenticator(tokens)]);
+    const stranger = replica([staticBearer()]);
+    try {
+      expect((await other.inject({ url: '/api/v1/configs', headers: { cookie } })).statusCode).toBe(200);
+      expect((await stranger.inject({ url: '/api/v1/configs', headers: { cookie } })).statusCode).toBe(401);
+    } finally {
+      await other.close();
+      await stranger.close();
+    }
+  });
+
+  it('marks the cookie Secure with the __Host- prefix under TLS (or when asked), and accepts no cookie with console: false', async () => {
+    const { token } = await withTokens({ console: { secureCookie: true, sessionTtlMs: 60_000 } });
+    const signIn = await s!.app.inject({
+      method: 'POST',
+      url: '/api/v1/session',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const setCookie = cookieOf(signIn);
+    expect(setCookie).toMatch(
+      /^__Host-summit_session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=60; Secure$/,
+    );
+    await s!.close();
+
+    const off = await withTokens({ console: false });
+    const app = s!.app;
+    expect(
+      (await app.inject({ method: 'POST', url: '/api/v1/session', headers: { authorization: `Bearer ${off.token}` } }))
+        .statusCode,
+    ).toBe(404);
+    expect((await app.inject({ url: '/api/v1/configs', headers: { cookie: pair(setCookie) } })).statusCode).toBe(401);
+    expect((await app.inject({ url: '/ui/' })).statusCode).toBe(404);
+  });
+
+  it('checks its options', async () => {
+    const h = await serverHarness('memory');
+    s = h;
+    const base = { service: h.h.service, authenticators: [staticBearer()] };
+    expect(() => createConfigServer({ ...base, console: { sessionTtlMs: 10 } })).toThrow(/console.sessionTtlMs/);
+    expect(() => createConfigServer({ ...base, console: { sessions: {} as SessionStore } })).toThrow(
+      /console.sessions/,
+    );
+    expect(() => createConfigServer({ ...base, console: { assetsDir: '' } })).toThrow(/console.assetsDir/);
+  });
+});
