@@ -39,7 +39,8 @@ export interface SessionRecord {
 
 /**
  * Where sessions live. The default, {@link createMemorySessionStore}, is per process: behind a load
- * balancer with several replicas, give every replica one shared store (docs/console.md).
+ * balancer with several replicas, give every replica one shared store, `createSqlSessionStore`
+ * (`sessions-sql.ts`) over the token store's database (docs/console.md).
  */
 export interface SessionStore {
   /** Keeps a new session. Fails (`BACKEND_UNAVAILABLE`, ...) rather than dropping it silently. */
