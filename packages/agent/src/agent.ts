@@ -240,16 +240,7 @@ export class Agent implements AsyncDisposable {
       if (!job.cancelled) job.remove = this.#runner.register(job.name, job.schedule, job.fn, job.options);
     }
     leadership.start();
-    this.#startedAt = new Date().toISOString();
-    const where = config.http.socket
-      ? { socket: config.http.socket.path }
-      : {
-          url: `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`,
-          host: address.address,
-          port: address.port,
-        };
-    logger?.info?.({ ...where, pid: process.pid, instance: config.instance }, 'agent listening');
-    // The config server beside the agent (the main job), on the same stores.
+    // The config server beside the agent (the main job), on the same stores: up before `agent listening`.
     if (config.server) {
       this.#server = await serveConfigServer({
         runtime: stores,
@@ -260,6 +251,15 @@ export class Agent implements AsyncDisposable {
         ...(logger ? { logger } : {}),
       });
     }
+    this.#startedAt = new Date().toISOString();
+    const where = config.http.socket
+      ? { socket: config.http.socket.path }
+      : {
+          url: `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`,
+          host: address.address,
+          port: address.port,
+        };
+    logger?.info?.({ ...where, pid: process.pid, instance: config.instance }, 'agent listening');
   }
 
   #registerBuiltinJobs(): void {
