@@ -3,7 +3,7 @@
  * else the header (who is signed in, sign out) and the page of the URL. Routes, under `/ui`:
  * `/ui/` the configs list, `/ui/configs/<scope>/<id>` one config.
  */
-import { useCallback, useEffect, useState } from 'preact/hooks';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, currentSession, type Session, signOut } from './api';
 import { ConfigPage } from './config-page';
 import { ConfigsPage } from './configs-page';
@@ -36,6 +36,15 @@ export function App() {
   }, []);
 
   const route = routeOf(path);
+  // After an in-app navigation, focus moves to the new page's heading (as a page load would).
+  const navigated = useRef(false);
+  useEffect(() => {
+    if (!navigated.current) {
+      navigated.current = true;
+      return;
+    }
+    document.querySelector<HTMLElement>('main h1')?.focus();
+  }, [path]);
   useEffect(() => {
     document.title =
       session === undefined

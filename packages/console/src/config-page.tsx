@@ -39,7 +39,9 @@ export function ConfigPage({ refKey, onError }: { refKey: string; onError: (e: u
           ← All configs
         </a>
       </p>
-      <h1 id="config-title">{refKey}</h1>
+      <h1 id="config-title" tabIndex={-1}>
+        {refKey}
+      </h1>
       {error !== undefined && (
         <p role="alert" class="error">
           {error}

@@ -34,7 +34,9 @@ export function ConfigsPage({ onError }: { onError: (e: unknown) => void }) {
 
   return (
     <section aria-labelledby="configs-title">
-      <h1 id="configs-title">Configs</h1>
+      <h1 id="configs-title" tabIndex={-1}>
+        Configs
+      </h1>
       <div class="filters">
         <div>
           <label for="scope">Scope</label>

@@ -162,6 +162,8 @@ describe('the web console in Chromium', () => {
       await page.keyboard.press('Enter');
       await page.waitForURL(`${base}/ui/configs/global/db`);
       await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('global/db');
+      // Focus follows the navigation to the new page's heading.
+      await expect.poll(() => page.evaluate<string>('document.activeElement.tagName')).toBe('H1');
       await expect.poll(() => page.locator('#raw').textContent()).toContain('"pool": 20');
       expect(await page.getByRole('row').count()).toBe(3); // the header and two versions
       expect(await page.getByRole('cell', { name: 'bigger pool' }).count()).toBe(1);
