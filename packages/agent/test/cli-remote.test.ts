@@ -317,6 +317,16 @@ describe('remote mode prints and exits as direct mode does', () => {
     expect(r.stderr).toMatch(/a value never crosses the API/);
   });
 
+  it('maintenance: reconcile, audit checkpoint and trust resign through the server', async () => {
+    const [d] = await same(['reconcile']);
+    expect(d.stdout).toMatch(/ref\(s\) compared between consul and postgres/);
+    await same(['reconcile', '--json']);
+    // No signing key in these configurations: both refuse alike.
+    await same(['audit', 'checkpoint'], { fails: true });
+    await same(['trust', 'resign', '--dry-run', '--json'], { fails: true });
+    await same(['reconcile'], { as: 'rita', fails: true });
+  });
+
   it('token commands', async () => {
     const [d, r] = await both(['token', 'list', '--json']);
     expect([d.code, r.code]).toEqual([0, 0]);

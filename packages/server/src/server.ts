@@ -19,6 +19,7 @@ import { auditRoutes } from './routes/audit.js';
 import { configRoutes } from './routes/configs.js';
 import { environmentRoutes, schemaRoutes } from './routes/governance.js';
 import { identityRoutes } from './routes/identity.js';
+import { maintenanceRoutes } from './routes/maintenance.js';
 import { operationRoutes } from './routes/operations.js';
 import { policyRoutes } from './routes/policies.js';
 import { requestRoutes } from './routes/requests.js';
@@ -96,6 +97,7 @@ export function createConfigServer(options: ConfigServerOptions): FastifyInstanc
     watchRoutes(api, checked);
     transferRoutes(api, checked);
     identityRoutes(api, checked);
+    maintenanceRoutes(api, checked);
     policyRoutes(api, checked);
     secretRoutes(api, checked);
     operationRoutes(api, checked);

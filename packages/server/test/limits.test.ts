@@ -45,7 +45,7 @@ describe('authentication', () => {
         checked++;
       }
     }
-    expect(checked).toBe(45);
+    expect(checked).toBe(48);
     const spelled = await s.app.inject({ url: '/api/v1/%63onfigs' });
     expect([401, 404]).toContain(spelled.statusCode);
   });
@@ -236,6 +236,9 @@ describe('OpenAPI', () => {
         'POST /api/v1/session',
         'GET /api/v1/session',
         'DELETE /api/v1/session',
+        'POST /api/v1/audit/checkpoint',
+        'POST /api/v1/resign',
+        'POST /api/v1/reconcile',
       ].sort(),
     );
     const put = doc.paths['/api/v1/configs/{scope}/{*}']?.put as {

@@ -70,14 +70,33 @@ function printFindings(out: Output, report: DriftReport, findings: readonly Drif
 /** `reconcile`: the versions one durable tier lacks, copied from the other now. */
 async function reconcile(run: Run<object>): Promise<void> {
   const s = await run.session();
-  s.rbac.check(s.actor, 'config:write');
-  const report = await timed(run, 'reconciling', () =>
-    s.store.reconcile(run.io.signal ? { signal: run.io.signal } : {}),
-  );
-  run.out.result({ tiers: s.tiers, ...report }, () => {
-    if (!s.record) return `Nothing to reconcile: one durable tier (${s.primary.name}).`;
+  type Reconciled = Awaited<ReturnType<Session['store']['reconcile']>>;
+  let tiers: readonly string[];
+  let primary: string;
+  let record: string | undefined;
+  let report: Reconciled;
+  if (s.remote) {
+    // Through a server: it reconciles its own chain and names the tiers.
+    const api = s.remote.api;
+    const answer = await timed(run, 'reconciling', () =>
+      api.request<Reconciled & { tiers: string[]; primary: string; record?: string }>('POST', '/api/v1/reconcile', {
+        body: {},
+      }),
+    );
+    ({ tiers, primary, record } = answer);
+    const { tiers: _t, primary: _p, record: _r, ...rest } = answer;
+    report = rest as Reconciled;
+  } else {
+    s.rbac.check(s.actor, 'config:write');
+    report = await timed(run, 'reconciling', () => s.store.reconcile(run.io.signal ? { signal: run.io.signal } : {}));
+    tiers = s.tiers;
+    primary = s.primary.name;
+    record = s.record?.name;
+  }
+  run.out.result({ tiers, ...report }, () => {
+    if (!record) return `Nothing to reconcile: one durable tier (${primary}).`;
     const lines = [
-      `${report.examined} ref(s) compared between ${s.primary.name} and ${s.record.name}: ${report.copied.length} version(s) copied, ${report.conflicts.length} conflict(s), ${report.incomplete.length} incomplete`,
+      `${report.examined} ref(s) compared between ${primary} and ${record}: ${report.copied.length} version(s) copied, ${report.conflicts.length} conflict(s), ${report.incomplete.length} incomplete`,
     ];
     for (const c of report.copied) lines.push(`  copied ${c.ref} v${c.version} ${c.from} -> ${c.to}`);
     for (const c of report.conflicts) {

@@ -5,7 +5,7 @@
  * `ref` is an object again), so every command prints the same as in direct mode.
  *
  * What only the stores' holder can do has no route and is refused with `CONSTRAINT_VIOLATION` naming
- * it (`applyDue`, `resignHeads`, `checkpointAudit`, `recordEvent`). The schema registry is a
+ * it (`applyDue`, `recordEvent`). The schema registry is a
  * read-only copy of the server's schemas: validation and defaults run here with the service's code.
  */
 import type {
@@ -256,11 +256,14 @@ export function createRemoteService(api: ApiClient): ConfigService {
     async verifyAudit() {
       return api.request('POST', '/api/v1/audit/verify', { body: {} });
     },
-    async resignHeads() {
-      return notRemote('re-signing heads');
+    async resignHeads(_actor, options = {}) {
+      return api.request('POST', '/api/v1/resign', { body: { dryRun: options.dryRun === true } });
     },
-    async checkpointAudit() {
-      return notRemote('checkpointing the audit trail');
+    async checkpointAudit(_actor, options = {}) {
+      return api.request('POST', '/api/v1/audit/checkpoint', {
+        body: { adopt: options.adopt === true },
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
     },
     async recordEvent() {
       return notRemote('recording an audit event');
