@@ -6,57 +6,20 @@
  * sign-out ending the session on the server, CSRF, the Content-Security-Policy, the assets'
  * headers, the first-load JavaScript size, and an axe-core scan of every page.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryTokenStore, createTokenAuthenticator } from '../../src/index.js';
 import { CONSOLE_CSP } from '../../src/routes/ui.js';
 import { type ServerHarness, serverHarness } from '../support.js';
+import { axeViolations, buildConsole, chromiumPath, listen, openPage, signIn } from './browser.js';
 
-const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 const BULK = 10_000;
 /** The goal of issue 19 for the first load: at most 200 KB of gzipped JavaScript. */
 const FIRST_LOAD_JS_GZIP_LIMIT = 200 * 1024;
-
-/** Debian's Chromium, or a failure saying how to install it (the tests never skip). */
-function chromiumPath(): string {
-  try {
-    return execFileSync('sh', [join(REPO, 'scripts/browser.sh'), 'path'], { encoding: 'utf8' }).trim();
-  } catch (error) {
-    const stderr = (error as { stderr?: Buffer | string }).stderr?.toString() ?? '';
-    throw new Error(`the console tests need Chromium: ${stderr.trim() || String(error)}`);
-  }
-}
-
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-
-interface AxeViolation {
-  id: string;
-  impact: string | null;
-  help: string;
-  nodes: Array<{ target: unknown }>;
-}
-
-/** The serious and critical axe-core violations of the page as it is now. */
-async function axeViolations(page: Page): Promise<string[]> {
-  // Evaluated through the DevTools protocol: the page's CSP (no inline script) still holds for it.
-  // (Strings, not functions: the test project has no DOM types.)
-  if (!(await page.evaluate<boolean>("'axe' in window"))) await page.evaluate(axeSource);
-  const { violations, passes } = await page.evaluate<{ violations: unknown[]; passes: number }>(
-    '(async () => { const r = await window.axe.run(document); return { violations: r.violations, passes: r.passes.length }; })()',
-  );
-  // The scan ran its rules on this page (a page axe could not read would pass vacuously).
-  expect(passes).toBeGreaterThan(10);
-  return (violations as AxeViolation[])
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${JSON.stringify(v.nodes.map((n) => n.target))}`);
-}
 
 let s: ServerHarness;
 let browser: Browser;
@@ -66,12 +29,7 @@ let assetsDir: string;
 
 beforeAll(async () => {
   const executablePath = chromiumPath();
-  assetsDir = mkdtempSync(join(tmpdir(), 'summit-console-'));
-  execFileSync(
-    join(REPO, 'node_modules/.bin/vite'),
-    ['build', join(REPO, 'packages/console'), '--outDir', assetsDir, '--emptyOutDir'],
-    { stdio: 'pipe' },
-  );
+  assetsDir = buildConsole();
   const tokens = createMemoryTokenStore();
   token = (await tokens.create({ name: 'console', owner: 'root', roles: ['superuser'] })).token;
   s = await serverHarness('memory', {
@@ -89,10 +47,7 @@ beforeAll(async () => {
       ),
     );
   }
-  await s.app.listen({ host: '127.0.0.1', port: 0 });
-  const address = s.app.server.address();
-  if (address === null || typeof address === 'string') throw new Error('no TCP address');
-  base = `http://127.0.0.1:${address.port}`;
+  base = await listen(s.app);
   browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
 }, 180_000);
 
@@ -102,22 +57,7 @@ afterAll(async () => {
   if (assetsDir) rmSync(assetsDir, { recursive: true, force: true });
 });
 
-/** A fresh browser context and page, recording CSP violations and page errors. */
-async function open(): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  const problems: string[] = [];
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (/Content.Security.Policy/i.test(m.text())) problems.push(`CSP: ${m.text()}`);
-  });
-  return { context, page, problems };
-}
-
-async function signIn(page: Page, secret: string): Promise<void> {
-  await page.getByLabel('API token').fill(secret);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-}
+const open = () => openPage(browser);
 
 describe('the web console in Chromium', () => {
   it('signs in by pasting a token, lists, searches and opens a config by keyboard, and signs out', async () => {
@@ -263,10 +203,7 @@ describe('the web console in Chromium', () => {
     const empty = mkdtempSync(join(tmpdir(), 'summit-console-empty-'));
     const other = await serverHarness('memory', { console: { assetsDir: empty } });
     try {
-      await other.app.listen({ host: '127.0.0.1', port: 0 });
-      const address = other.app.server.address();
-      if (address === null || typeof address === 'string') throw new Error('no TCP address');
-      const res = await fetch(`http://127.0.0.1:${address.port}/ui/`);
+      const res = await fetch(`${await listen(other.app)}/ui/`);
       expect(res.status).toBe(404);
       expect(((await res.json()) as { detail: string }).detail).toMatch(/pnpm run build/);
     } finally {

@@ -1,0 +1,86 @@
+/**
+ * What the console's browser tests share: Debian's Chromium (or a failure saying how to install
+ * it: the tests never skip), a fresh Vite build of the console, an axe-core scan, a page that
+ * records CSP violations and page errors, the sign-in by pasting a token, a listening server's URL.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { expect } from 'vitest';
+
+export const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
+
+/** Debian's Chromium, or a failure saying how to install it. */
+export function chromiumPath(): string {
+  try {
+    return execFileSync('sh', [join(REPO, 'scripts/browser.sh'), 'path'], { encoding: 'utf8' }).trim();
+  } catch (error) {
+    const stderr = (error as { stderr?: Buffer | string }).stderr?.toString() ?? '';
+    throw new Error(`the console tests need Chromium: ${stderr.trim() || String(error)}`);
+  }
+}
+
+/** Builds the console with Vite into a new temporary folder (the caller removes it). */
+export function buildConsole(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'summit-console-'));
+  execFileSync(
+    join(REPO, 'node_modules/.bin/vite'),
+    ['build', join(REPO, 'packages/console'), '--outDir', dir, '--emptyOutDir'],
+    { stdio: 'pipe' },
+  );
+  return dir;
+}
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  nodes: Array<{ target: unknown }>;
+}
+
+/** The serious and critical axe-core violations of the page as it is now. */
+export async function axeViolations(page: Page): Promise<string[]> {
+  // Evaluated through the DevTools protocol: the page's CSP (no inline script) still holds for it.
+  // (Strings, not functions: the test project has no DOM types.)
+  if (!(await page.evaluate<boolean>("'axe' in window"))) await page.evaluate(axeSource);
+  const { violations, passes } = await page.evaluate<{ violations: unknown[]; passes: number }>(
+    '(async () => { const r = await window.axe.run(document); return { violations: r.violations, passes: r.passes.length }; })()',
+  );
+  // The scan ran its rules on this page (a page axe could not read would pass vacuously).
+  expect(passes).toBeGreaterThan(10);
+  return (violations as AxeViolation[])
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${JSON.stringify(v.nodes.map((n) => n.target))}`);
+}
+
+/** A fresh browser context and page, recording CSP violations and page errors. */
+export async function openPage(browser: Browser): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (/Content.Security.Policy/i.test(m.text())) problems.push(`CSP: ${m.text()}`);
+  });
+  return { context, page, problems };
+}
+
+export async function signIn(page: Page, secret: string): Promise<void> {
+  await page.getByLabel('API token').fill(secret);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+/** `http://127.0.0.1:<port>` of a server listening on 127.0.0.1. */
+export async function listen(app: FastifyInstance): Promise<string> {
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  if (address === null || typeof address === 'string') throw new Error('no TCP address');
+  return `http://127.0.0.1:${address.port}`;
+}
