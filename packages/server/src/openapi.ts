@@ -60,7 +60,12 @@ export function registerOpenApi(app: FastifyInstance): void {
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer' },
           // The web console's session (docs/console.md); unsafe methods also need `X-CSRF-Token`.
-          session: { type: 'apiKey', in: 'cookie', name: 'summit_session' },
+          session: {
+            type: 'apiKey',
+            in: 'cookie',
+            name: 'summit_session',
+            description: '`__Host-summit_session` when the cookie is Secure (TLS)',
+          },
         },
       },
     },
