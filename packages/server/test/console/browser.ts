@@ -61,8 +61,11 @@ export async function axeViolations(page: Page): Promise<string[]> {
 }
 
 /** A fresh browser context and page, recording CSP violations and page errors. */
-export async function openPage(browser: Browser): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
-  const context = await browser.newContext();
+export async function openPage(
+  browser: Browser,
+  options: { ignoreHTTPSErrors?: boolean } = {},
+): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
+  const context = await browser.newContext(options);
   const page = await context.newPage();
   const problems: string[] = [];
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
@@ -77,10 +80,10 @@ export async function signIn(page: Page, secret: string): Promise<void> {
   await page.getByRole('button', { name: 'Sign in' }).click();
 }
 
-/** `http://127.0.0.1:<port>` of a server listening on 127.0.0.1. */
-export async function listen(app: FastifyInstance): Promise<string> {
+/** `http(s)://127.0.0.1:<port>` of a server listening on 127.0.0.1. */
+export async function listen(app: FastifyInstance, scheme: 'http' | 'https' = 'http'): Promise<string> {
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error('no TCP address');
-  return `http://127.0.0.1:${address.port}`;
+  return `${scheme}://127.0.0.1:${address.port}`;
 }

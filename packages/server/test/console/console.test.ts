@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { selfSignedCertificate } from '@summit-config/test-support/fakes/tls';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryTokenStore, createTokenAuthenticator } from '../../src/index.js';
@@ -197,6 +198,33 @@ describe('the web console in Chromium', () => {
     const doc = (await (await fetch(`${base}/api/openapi.json`)).json()) as { paths: Record<string, unknown> };
     expect(Object.keys(doc.paths).filter((p) => p.startsWith('/ui'))).toEqual([]);
     expect(Object.keys(doc.paths)).toContain('/api/v1/session');
+  });
+
+  it('over TLS: the cookie is Secure with the __Host- prefix, and the console works over HTTPS', async () => {
+    const tokens = createMemoryTokenStore();
+    const secret = (await tokens.create({ name: 'tls', owner: 'root', roles: ['superuser'] })).token;
+    const tls = await serverHarness('memory', {
+      tls: await selfSignedCertificate(),
+      authenticators: [createTokenAuthenticator(tokens)],
+      console: { assetsDir },
+    });
+    const { context, page, problems } = await openPage(browser, { ignoreHTTPSErrors: true });
+    try {
+      const url = await listen(tls.app, 'https');
+      await tls.h.service.set({ id: 'root', roles: ['superuser'] }, { ref: 'global/tls', config: { on: true } });
+      await page.goto(`${url}/ui/`);
+      await signIn(page, secret);
+      await expect.poll(() => page.locator('#configs-count').textContent()).toBe('1 of 1 configs');
+      const [cookie] = await context.cookies();
+      expect(cookie).toMatchObject({ name: '__Host-summit_session', httpOnly: true, sameSite: 'Strict', secure: true });
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await expect.poll(() => page.getByLabel('API token').count()).toBe(1);
+      expect(await context.cookies()).toEqual([]);
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+      await tls.close();
+    }
   });
 
   it('answers 404 saying how to build the console when its assets are missing', async () => {
