@@ -84,7 +84,9 @@ describe('console sessions', () => {
     const noCsrf = await put({});
     expect(noCsrf.statusCode).toBe(403);
     expect(json(noCsrf).code).toBe('ACCESS_DENIED');
-    expect((await put({ 'x-csrf-token': `${body.csrfToken.slice(0, -1)}A` })).statusCode).toBe(403);
+    // Another token of the same length (its last character changed) is refused too.
+    const wrong = `${body.csrfToken.slice(0, -1)}${body.csrfToken.endsWith('A') ? 'B' : 'A'}`;
+    expect((await put({ 'x-csrf-token': wrong })).statusCode).toBe(403);
     expect(await s!.h.service.get({ id: 'root', roles: ['superuser'] }, 'global/console-test')).toBeUndefined();
     const ok = await put({ 'x-csrf-token': body.csrfToken });
     expect(ok.statusCode).toBe(201);
@@ -219,6 +221,47 @@ describe('console sessions', () => {
     ).toBe(404);
     expect((await app.inject({ url: '/api/v1/configs', headers: { cookie: pair(setCookie) } })).statusCode).toBe(401);
     expect((await app.inject({ url: '/ui/' })).statusCode).toBe(404);
+  });
+
+  it('keeps a watch stream opened with the cookie across heartbeats, and ends it once the token is revoked', async () => {
+    const { token, tokenId, tokens } = await withTokens({ watch: { heartbeatMs: 50 } });
+    const app = s!.app;
+    const signIn = await app.inject({
+      method: 'POST',
+      url: '/api/v1/session',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const cookie = pair(cookieOf(signIn));
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as { port: number };
+    const controller = new AbortController();
+    const res = await fetch(`http://127.0.0.1:${port}/api/v1/watch`, {
+      headers: { cookie },
+      signal: controller.signal,
+    });
+    expect(res.status).toBe(200);
+    let text = '';
+    const reading = (async () => {
+      const decoder = new TextDecoder();
+      try {
+        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+          text += decoder.decode(chunk, { stream: true });
+        }
+      } catch {
+        // aborted below
+      }
+    })();
+    const until = async (check: () => boolean) => {
+      for (let i = 0; i < 100 && !check(); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(check()).toBe(true);
+    };
+    // Several heartbeats, each authenticating the session's credential again: the stream stays.
+    await until(() => (text.match(/: heartbeat/g) ?? []).length >= 3);
+    expect(text).not.toContain('no longer valid');
+    await tokens.revoke(tokenId, 'root');
+    await until(() => text.includes(': closing; the credential is no longer valid'));
+    controller.abort();
+    await reading;
   });
 
   it('checks its options', async () => {
