@@ -1,11 +1,14 @@
 /** Sign-in by pasting an API token: the server checks it and answers with a session cookie. */
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, type Session, signIn } from './api';
 
 export function SignIn({ onSignedIn }: { onSignedIn: (s: Session) => void }) {
   const [token, setToken] = useState('');
   const [error, setError] = useState<string | undefined>();
   const [busy, setBusy] = useState(false);
+  const input = useRef<HTMLInputElement>(null);
+  // The form is the page's one task: focus starts in it (also after signing out).
+  useEffect(() => input.current?.focus(), []);
 
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -34,6 +37,7 @@ export function SignIn({ onSignedIn }: { onSignedIn: (s: Session) => void }) {
       <form onSubmit={submit}>
         <label for="token">API token</label>
         <input
+          ref={input}
           id="token"
           name="token"
           type="password"

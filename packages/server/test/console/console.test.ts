@@ -135,6 +135,8 @@ describe('the web console in Chromium', () => {
       // Sign-out ends the session on the server: the same cookie is now refused.
       await page.getByRole('button', { name: 'Sign out' }).click();
       await expect.poll(() => page.getByLabel('API token').count()).toBe(1);
+      // Focus is back in the sign-in form.
+      await expect.poll(() => page.evaluate<string>('document.activeElement.id')).toBe('token');
       expect(await context.cookies()).toEqual([]);
       const replay = await fetch(`${base}/api/v1/configs`, { headers: { cookie: `${cookie?.name}=${cookie?.value}` } });
       expect(replay.status).toBe(401);
