@@ -96,9 +96,13 @@ export async function serveConfigServer(options: {
   logger?: AgentLogger;
 }): Promise<ServingServer> {
   const { runtime, server, logger } = options;
-  const { createConfigServer, createOidcAuthenticator, createSqlTokenStore, createTokenAuthenticator } = await import(
-    '@summit-config/server'
-  );
+  const {
+    createConfigServer,
+    createOidcAuthenticator,
+    createSqlSessionStore,
+    createSqlTokenStore,
+    createTokenAuthenticator,
+  } = await import('@summit-config/server');
   if (!runtime.secretSql || !runtime.service) {
     throw errors.constraint('the config server needs PostgreSQL or the embedded store (its API tokens live there)');
   }
@@ -113,6 +117,8 @@ export async function serveConfigServer(options: {
     closers.unshift(() => sql.close());
     const tokens = createSqlTokenStore({ sql: sql.sql, schema: sql.schema, kind: sql.kind });
     closers.unshift(() => tokens.close());
+    // The console's sessions beside the tokens: every replica on the same database shares them.
+    const sessions = createSqlSessionStore({ sql: sql.sql, schema: sql.schema });
     const authenticators = [createTokenAuthenticator(tokens)];
     if (server.oidc) {
       // Without a JWKS URL or file, the issuer's discovery document names it.
@@ -138,6 +144,7 @@ export async function serveConfigServer(options: {
       authenticators,
       tokens,
       rbac,
+      console: { sessions },
       ...(secrets ? { secrets } : {}),
       ...(options.drift ? { drift: options.drift } : {}),
       allowedHosts: ['localhost', '127.0.0.1', '::1', server.host, ...server.allowedHosts],

@@ -20,7 +20,17 @@ export {
 export { type Problem, type ProblemCode, STATUS_BY_CODE } from './problems.js';
 export type { DriftFindingView, DriftReportView, DriftSource } from './routes/operations.js';
 export type { ServerSecretsOptions } from './routes/secrets.js';
+export type { ConsoleOptions } from './routes/ui.js';
 export { createConfigServer } from './server.js';
+export {
+  createMemorySessionStore,
+  DEFAULT_MAX_SESSIONS,
+  DEFAULT_SESSION_TTL_MS,
+  type MemorySessionStoreOptions,
+  type SessionRecord,
+  type SessionStore,
+} from './sessions.js';
+export { createSqlSessionStore, type SqlSessionStoreOptions } from './sessions-sql.js';
 export {
   type CreatedToken,
   type CreateTokenInput,
