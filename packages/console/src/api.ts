@@ -31,11 +31,25 @@ let csrfToken: string | undefined;
 
 const SAFE = new Set(['GET', 'HEAD']);
 
-export async function api<T>(method: string, path: string, init: { authorization?: string } = {}): Promise<T> {
-  const headers: Record<string, string> = { accept: 'application/json' };
+export interface ApiInit {
+  authorization?: string;
+  /** Sent as JSON. */
+  body?: unknown;
+  /** Extra request headers (e.g. `if-match`). */
+  headers?: Record<string, string>;
+}
+
+export async function api<T>(method: string, path: string, init: ApiInit = {}): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json', ...init.headers };
   if (init.authorization !== undefined) headers.authorization = init.authorization;
   else if (!SAFE.has(method) && csrfToken !== undefined) headers['x-csrf-token'] = csrfToken;
-  const res = await fetch(path, { method, headers, credentials: 'same-origin' });
+  if (init.body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(path, {
+    method,
+    headers,
+    credentials: 'same-origin',
+    ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
+  });
   if (res.status === 204) return undefined as T;
   const text = await res.text();
   let body: unknown;
