@@ -229,12 +229,56 @@ describe('the approvals, audit, status, environments and schemas pages in Chromi
     }
   });
 
+  it('rejects with a reason; a decision the server refuses is shown with its message', async () => {
+    const propose = async (ref: string) =>
+      (await call<{ id: string }>('alice', 'POST', '/api/v1/change-requests', { ref, config: { beta: true } })).id;
+    const first = await propose('global/flags');
+    const second = await propose('global/search');
+    const { context, page, problems } = await signedIn('bob');
+    try {
+      await page.goto(`${base}/ui/approvals/${first}`);
+      // A new ref: everything is added, against nothing.
+      await expect.poll(() => page.getByRole('columnheader', { name: 'Before (none)' }).count()).toBe(1);
+      expect(await page.getByRole('row', { name: /config\.beta/ }).textContent()).toContain('+ added');
+      await page.getByRole('button', { name: 'Reject' }).click();
+      await expect.poll(() => page.getByRole('alert').textContent()).toBe('Give a reason to reject (in the comment).');
+      await page.getByLabel(/^Comment/).fill('not this week');
+      await page.getByRole('button', { name: 'Reject' }).click();
+      await expect.poll(() => page.getByRole('status').textContent()).toBe('Rejected.');
+      expect(await text(page, '#request-status')).toBe('rejected');
+      expect(await text(page, '#decisions')).toContain('✗ Rejected by bob');
+      expect(await page.getByText('This request is rejected: nothing more can be decided.').count()).toBe(1);
+
+      // Carol rejects the second request while bob has it open: his approval is refused by the server.
+      await page.goto(`${base}/ui/approvals/${second}`);
+      await expect.poll(() => page.getByRole('button', { name: 'Approve' }).count()).toBe(1);
+      await call('carol', 'POST', `/api/v1/change-requests/${second}/reject`, { reason: 'duplicate' });
+      await page.getByRole('button', { name: 'Approve' }).click();
+      await expect
+        .poll(() => page.getByRole('alert').textContent())
+        .toMatch(new RegExp(`change request ${second} is rejected: only pending requests`));
+      expect(await axeViolations(page)).toEqual([]);
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('the audit page shows the approvals and the apply, filtered by ref and time; the trail verifies', async () => {
+    // More events than a page holds (50).
+    for (let i = 0; i < 10; i++) await landChange(`global/bulk-${i}`, { n: i });
     const { context, page, problems } = await signedIn('alice');
     try {
       await page.getByRole('link', { name: 'Audit' }).click();
       await page.waitForURL(`${base}/ui/audit`);
       await expect.poll(() => page.title()).toBe('Audit · Summit Config');
+      // Unfiltered, a page at a time (afterSeq, limit), oldest first.
+      await expect.poll(() => text(page, '#audit-count')).toBe('50 events (more below)');
+      await page.getByRole('button', { name: 'Load more' }).click();
+      await expect.poll(() => page.locator('#audit-events tbody tr').count()).toBeGreaterThan(50);
+      const seqs = (await page.locator('#audit-events tbody tr td:first-child').allTextContents()).map(Number);
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+      expect(new Set(seqs).size).toBe(seqs.length);
       await expect.poll(() => text(page, '#verify-status')).toMatch(/✓ Verified: \d+ events/);
       await page.getByLabel('Ref').fill('global/db');
       await page.getByRole('button', { name: 'Filter' }).click();
