@@ -1,0 +1,168 @@
+/**
+ * The console's status page over a failover chain: the real PostgreSQL of scripts/services.sh as
+ * the record tier, reached through a TCP proxy this test owns, and a memory cache. Cutting the
+ * proxy (every connection dropped, new ones refused) is PostgreSQL becoming unreachable for this
+ * server: the page shows its breaker open and the cache serving, then PostgreSQL serving again once
+ * the proxy is back, refreshing by itself. axe-core finds no serious or critical violation.
+ */
+import { rmSync } from 'node:fs';
+import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
+import { createFailoverStore, type FailoverStore } from '@summit-config/backends';
+import { createMemoryGovernance, createMemoryStore } from '@summit-config/backends/memory';
+import { createPostgresStore } from '@summit-config/backends/postgres';
+import { type ConfigService, createConfigService, createRbac } from '@summit-config/core';
+import { services } from '@summit-config/test-support/services';
+import { freshSchema, schemasToDrop } from '@summit-config/test-support/sql';
+import type { FastifyInstance } from 'fastify';
+import { type Browser, chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createConfigServer, createMemoryTokenStore, createTokenAuthenticator } from '../../src/index.js';
+import { OPEN_ENVIRONMENTS, SERVER_RBAC } from '../support.js';
+import { axeViolations, buildConsole, chromiumPath, listen, openPage, signIn } from './browser.js';
+
+/** A TCP proxy to PostgreSQL: `cut()` drops every connection and refuses new ones until `start()`. */
+function tcpProxy(target: { host: string; port: number }) {
+  const sockets = new Set<Socket>();
+  let server: Server | undefined;
+  let port = 0;
+  return {
+    get port() {
+      return port;
+    },
+    start: () =>
+      new Promise<void>((resolve, reject) => {
+        const s = createServer((client) => {
+          const upstream = connect(target.port, target.host);
+          const end = () => {
+            client.destroy();
+            upstream.destroy();
+            sockets.delete(client);
+            sockets.delete(upstream);
+          };
+          sockets.add(client).add(upstream);
+          client.pipe(upstream).pipe(client);
+          for (const sock of [client, upstream]) sock.on('error', end).on('close', end);
+        });
+        s.once('error', reject);
+        s.listen(port, '127.0.0.1', () => {
+          port = (s.address() as AddressInfo).port;
+          server = s;
+          resolve();
+        });
+      }),
+    cut: () =>
+      new Promise<void>((resolve) => {
+        for (const sock of sockets) sock.destroy();
+        sockets.clear();
+        if (server === undefined) return resolve();
+        server.close(() => resolve());
+        server = undefined;
+      }),
+  };
+}
+
+const schemas = schemasToDrop();
+const proxy = (() => {
+  const url = new URL(services().databaseUrl);
+  return tcpProxy({ host: url.hostname, port: Number(url.port || 5432) });
+})();
+let chain: FailoverStore;
+let service: ConfigService;
+let app: FastifyInstance;
+let browser: Browser;
+let base: string;
+let assetsDir: string;
+let token: string;
+const governance = createMemoryGovernance();
+
+beforeAll(async () => {
+  const executablePath = chromiumPath();
+  assetsDir = buildConsole();
+  await proxy.start();
+  const schema = freshSchema('consolestatus');
+  schemas.push(schema);
+  const url = new URL(services().databaseUrl);
+  url.host = `127.0.0.1:${proxy.port}`;
+  chain = createFailoverStore({
+    tiers: [
+      createPostgresStore({ connectionString: url.toString(), schema, connectTimeoutMs: 500 }),
+      createMemoryStore({ name: 'cache' }),
+    ],
+    probeIntervalMs: 100,
+    failureThreshold: 1,
+  });
+  const rbac = createRbac(SERVER_RBAC);
+  service = createConfigService({ store: chain, governance, rbac, environments: OPEN_ENVIRONMENTS });
+  const tokens = createMemoryTokenStore();
+  token = (await tokens.create({ name: 'alice', owner: 'alice', roles: ['superuser'] })).token;
+  app = createConfigServer({
+    service,
+    store: chain,
+    rbac,
+    authenticators: [createTokenAuthenticator(tokens)],
+    console: { assetsDir },
+    rateLimit: false,
+  });
+  base = await listen(app);
+  browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await app?.close();
+  await service?.close();
+  await chain?.close();
+  await governance.close();
+  await proxy.cut();
+  if (assetsDir) rmSync(assetsDir, { recursive: true, force: true });
+});
+
+const read = () =>
+  fetch(`${base}/api/v1/configs/global/db`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.status);
+
+describe('the status page over a failover chain (PostgreSQL and a cache)', () => {
+  it('shows both tiers, the cache serving while PostgreSQL is unreachable, and PostgreSQL back', async () => {
+    const put = await fetch(`${base}/api/v1/configs/global/db`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ config: { pool: 5 } }),
+    });
+    expect(put.status).toBe(201);
+
+    const { context, page, problems } = await openPage(browser);
+    // Reads keep going while the test runs, as clients would: the breakers learn from them.
+    const reads = setInterval(() => void read().catch(() => undefined), 200);
+    try {
+      await page.goto(`${base}/ui/`);
+      await signIn(page, token);
+      await expect.poll(() => page.getByText('Signed in as').textContent()).toContain('alice');
+      await page.getByRole('link', { name: 'Status' }).click();
+      await expect.poll(() => page.locator('#status-serving').textContent()).toBe('postgres');
+      const row = (name: string) => page.locator('#tiers tbody tr', { hasText: name }).textContent();
+      expect(await page.locator('#tiers tbody tr').count()).toBe(2);
+      expect(await row('postgres')).toMatch(/^postgres \(serving\)plainyesclosed✓ healthy/);
+      expect(await row('cache')).toMatch(/^cachecachenoclosed✓ healthy/);
+      expect(await page.getByText('failover chain').count()).toBe(1);
+      expect(await page.locator('#status-divergent').textContent()).toBe('0');
+      expect(await page.locator('#status-unsynced').textContent()).toBe('none');
+      expect(await axeViolations(page)).toEqual([]);
+
+      // PostgreSQL becomes unreachable: its breaker opens and the cache serves.
+      await proxy.cut();
+      await expect.poll(() => page.locator('#status-serving').textContent(), { timeout: 15_000 }).toBe('cache');
+      expect(await row('postgres')).toContain('✗ failing');
+      expect(await row('postgres')).not.toContain('closed');
+      expect(await row('cache (serving)')).toContain('✓ healthy');
+      expect(await axeViolations(page)).toEqual([]);
+
+      // Back: the page shows PostgreSQL serving again, by itself (the 5 s refresh).
+      await proxy.start();
+      await expect.poll(() => page.locator('#status-serving').textContent(), { timeout: 20_000 }).toBe('postgres');
+      await expect.poll(() => row('postgres'), { timeout: 10_000 }).toContain('✓ healthy');
+      expect(problems).toEqual([]);
+    } finally {
+      clearInterval(reads);
+      await context.close();
+    }
+  });
+});
