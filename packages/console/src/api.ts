@@ -136,3 +136,145 @@ export const getConfig = (ref: string, version?: number) =>
 
 export const listVersions = (ref: string) =>
   api<{ items: VersionInfo[] }>('GET', `/api/v1/versions/${refPath(ref)}`).then((r) => r.items);
+
+// ---- The config pages: resolved values, diffs, rollbacks, edits, change requests (issue 19) ----
+
+/** A problem+json error with its extension members (`environments`, `issues`, ...). */
+export class ProblemError extends ApiError {
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    readonly problem: Record<string, unknown>,
+  ) {
+    super(status, code, message);
+    this.name = 'ProblemError';
+  }
+}
+
+/** As {@link api}, but a failure is a {@link ProblemError} carrying the whole problem. */
+export async function send<T>(method: string, path: string, init: ApiInit = {}): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json', ...init.headers };
+  if (!SAFE.has(method) && csrfToken !== undefined) headers['x-csrf-token'] = csrfToken;
+  if (init.body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(path, {
+    method,
+    headers,
+    credentials: 'same-origin',
+    ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
+  });
+  const text = await res.text();
+  let body: unknown;
+  try {
+    body = text === '' ? undefined : JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  if (!res.ok) {
+    const p = (body ?? {}) as Record<string, unknown>;
+    const detail = typeof p.detail === 'string' ? p.detail : `${method} ${path} answered ${res.status}`;
+    throw new ProblemError(res.status, typeof p.code === 'string' ? p.code : 'INTERNAL', detail, p);
+  }
+  return body as T;
+}
+
+export interface Environment {
+  name: string;
+  parent?: string;
+  production?: boolean;
+  approvalPolicy?: { requiredApprovals?: number };
+}
+
+export interface LayerInfo {
+  kind: string;
+  scope?: string;
+  environment?: string;
+  version?: number;
+  rule?: string;
+  variant?: string;
+  source?: string;
+}
+
+export interface Resolved {
+  id: string;
+  app: string;
+  environment: string;
+  value: Record<string, unknown>;
+  details: Record<string, unknown>;
+  explain?: Record<string, { value: unknown; layer: LayerInfo }>;
+}
+
+export interface PatchOp {
+  op: 'add' | 'remove' | 'replace' | 'move' | 'copy' | 'test';
+  path: string;
+  from?: string;
+  value?: unknown;
+}
+
+/** The editable parts of a config document. */
+export interface DocumentContent {
+  config: unknown;
+  overrides?: unknown;
+  rollout?: unknown;
+  metadata?: unknown;
+}
+
+export const listEnvironments = () => api<{ items: Environment[] }>('GET', '/api/v1/environments').then((r) => r.items);
+
+export const getResolved = (app: string, environment: string, id: string) =>
+  api<Resolved>(
+    'GET',
+    `/api/v1/resolved/${encodeURIComponent(app)}/${encodeURIComponent(environment)}/${id
+      .split('/')
+      .map(encodeURIComponent)
+      .join('/')}?explain=true`,
+  );
+
+export const getDiff = (ref: string, from: number, to: number) =>
+  api<{ ref: unknown; from: number; to: number; patch: PatchOp[] }>(
+    'GET',
+    `/api/v1/diffs/${refPath(ref)}?from=${from}&to=${to}`,
+  );
+
+/** `undefined` when no schema is registered for the id. */
+export async function getSchema(id: string): Promise<{ id: string; version: number; schema: unknown } | undefined> {
+  try {
+    return await api('GET', `/api/v1/schemas/${id.split('/').map(encodeURIComponent).join('/')}`);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) return undefined;
+    throw error;
+  }
+}
+
+/** The document at `ref`, or `undefined` when there is none. */
+export async function findConfig(ref: string): Promise<ConfigVersion | undefined> {
+  try {
+    return await getConfig(ref);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) return undefined;
+    throw error;
+  }
+}
+
+/** Rolls back to version `to`; `head` is the version read (compare-and-set). */
+export const rollback = (ref: string, to: number, head: number, message?: string) =>
+  send<ConfigVersion>('POST', `/api/v1/rollbacks/${refPath(ref)}`, {
+    body: { to, ...(message ? { message } : {}) },
+    headers: { 'if-match': `"${head}"` },
+  });
+
+/** Writes a new version; `base` is the version read (compare-and-set, `If-Match`). */
+export const putConfig = (ref: string, content: DocumentContent, base: number, message?: string) =>
+  send<ConfigVersion>('PUT', `/api/v1/configs/${refPath(ref)}`, {
+    body: { ...content, ...(message ? { message } : {}) },
+    headers: { 'if-match': `"${base}"` },
+  });
+
+export interface ChangeRequest {
+  id: string;
+  status: string;
+  ref: unknown;
+}
+
+export const proposeChange = (body: Record<string, unknown>) =>
+  send<ChangeRequest>('POST', '/api/v1/change-requests', { body });

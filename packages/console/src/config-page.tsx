@@ -1,13 +1,60 @@
-/** One config: its raw document (the head, or a version picked in the history) and its versions. */
+/**
+ * One config: its resolved value per environment with explain, its raw document (the head, or a
+ * version picked in the history) and an editor for it, its versions with a side-by-side diff of any
+ * two, and a rollback to any version behind a confirmation dialog.
+ */
 import { useEffect, useState } from 'preact/hooks';
-import { type ConfigVersion, getConfig, listVersions, type VersionInfo } from './api';
+import {
+  type ConfigVersion,
+  getConfig,
+  getDiff,
+  listVersions,
+  type PatchOp,
+  ProblemError,
+  proposeChange,
+  rollback,
+  type VersionInfo,
+} from './api';
+import { ConfirmDialog } from './confirm-dialog';
+import { SideBySide } from './diff-view';
+import { EditorPage } from './editor-page';
+import { ResolvedView } from './resolved-view';
 import { linkTo } from './router';
+import './config-pages.css';
+
+/** What `GET /diffs` compares: `{ config, overrides, rollout, deleted }`. */
+const diffView = (doc: ConfigVersion, deleted: boolean) => ({
+  config: doc.config ?? {},
+  overrides: doc.overrides ?? {},
+  rollout: doc.rollout ?? null,
+  deleted,
+});
+
+interface Diff {
+  from: number;
+  to: number;
+  left: unknown;
+  right: unknown;
+  patch: PatchOp[];
+}
+
+type RollbackState =
+  | { step: 'confirm'; to: number; head: number }
+  | { step: 'approval'; to: number; head: number; environments: string[] };
 
 export function ConfigPage({ refKey, onError }: { refKey: string; onError: (e: unknown) => void }) {
   const [versions, setVersions] = useState<VersionInfo[] | undefined>();
   const [selected, setSelected] = useState<number | undefined>();
   const [doc, setDoc] = useState<ConfigVersion | undefined>();
   const [error, setError] = useState<string | undefined>();
+  const [reload, setReload] = useState(0);
+  const [editing, setEditing] = useState(false);
+  const [status, setStatus] = useState<string | undefined>();
+  const [from, setFrom] = useState<number | undefined>();
+  const [to, setTo] = useState<number | undefined>();
+  const [diff, setDiff] = useState<Diff | undefined>();
+  const [roll, setRoll] = useState<RollbackState | undefined>();
+  const [busy, setBusy] = useState(false);
 
   const fail = (e: unknown) => {
     onError(e);
@@ -15,13 +62,19 @@ export function ConfigPage({ refKey, onError }: { refKey: string; onError: (e: u
   };
 
   useEffect(() => {
-    listVersions(refKey).then(setVersions).catch(fail);
-  }, [refKey]);
+    listVersions(refKey)
+      .then((items) => {
+        setVersions(items);
+        setTo((v) => v ?? items[0]?.version);
+        setFrom((v) => v ?? items[1]?.version ?? items[0]?.version);
+      })
+      .catch(fail);
+  }, [refKey, reload]);
 
   useEffect(() => {
     setDoc(undefined);
     getConfig(refKey, selected).then(setDoc).catch(fail);
-  }, [refKey, selected]);
+  }, [refKey, selected, reload]);
 
   const raw =
     doc === undefined
@@ -31,6 +84,65 @@ export function ConfigPage({ refKey, onError }: { refKey: string; onError: (e: u
           null,
           2,
         );
+  const head = versions?.[0]?.version;
+
+  const compare = async (e: Event) => {
+    e.preventDefault();
+    if (from === undefined || to === undefined) return;
+    setError(undefined);
+    try {
+      const deleted = (v: number) => versions?.find((x) => x.version === v)?.deleted === true;
+      const [d, a, b] = await Promise.all([getDiff(refKey, from, to), getConfig(refKey, from), getConfig(refKey, to)]);
+      setDiff({ from, to, left: diffView(a, deleted(from)), right: diffView(b, deleted(to)), patch: d.patch });
+    } catch (err) {
+      fail(err);
+    }
+  };
+
+  const doRollback = async () => {
+    if (roll === undefined) return;
+    setBusy(true);
+    try {
+      const written = await rollback(refKey, roll.to, roll.head, `rollback to v${roll.to} from the console`);
+      setRoll(undefined);
+      setSelected(undefined);
+      setStatus(`Rolled back: version ${written.version} has the content of version ${roll.to}.`);
+      setReload((r) => r + 1);
+    } catch (err) {
+      onError(err);
+      if (err instanceof ProblemError && err.code === 'APPROVAL_REQUIRED') {
+        const environments = Array.isArray(err.problem.environments) ? (err.problem.environments as string[]) : [];
+        setRoll({ ...roll, step: 'approval', environments });
+      } else {
+        setRoll(undefined);
+        setError(
+          err instanceof ProblemError && err.status === 412
+            ? `Not rolled back: the head moved past version ${roll.head}. Nothing was written; the history is reloaded.`
+            : err instanceof Error
+              ? err.message
+              : String(err),
+        );
+        setReload((r) => r + 1);
+      }
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const proposeRollback = async () => {
+    if (roll === undefined) return;
+    setBusy(true);
+    try {
+      const request = await proposeChange({ ref: refKey, kind: 'rollback', to: roll.to, baseVersion: roll.head });
+      setRoll(undefined);
+      setStatus(`Change request ${request.id} created: the rollback to version ${roll.to} awaits approval.`);
+    } catch (err) {
+      setRoll(undefined);
+      fail(err);
+    } finally {
+      setBusy(false);
+    }
+  };
 
   return (
     <article aria-labelledby="config-title">
@@ -47,21 +159,50 @@ export function ConfigPage({ refKey, onError }: { refKey: string; onError: (e: u
           {error}
         </p>
       )}
-      <section aria-labelledby="raw-title">
-        <h2 id="raw-title">
-          Raw document{' '}
-          {doc !== undefined && (
-            <span class="badge">
-              version {doc.version}
-              {selected === undefined ? ' (head)' : ''}
-            </span>
-          )}
-        </h2>
-        {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must be reachable by keyboard */}
-        <pre id="raw" tabIndex={0} aria-busy={doc === undefined}>
-          {raw}
-        </pre>
-      </section>
+      <p role="status" id="config-status">
+        {status}
+      </p>
+      <ResolvedView key={`${refKey}:${reload}`} refKey={refKey} onError={onError} />
+      {editing ? (
+        <EditorPage
+          refKey={refKey}
+          onError={onError}
+          onCancel={() => setEditing(false)}
+          onSaved={(version) => {
+            setEditing(false);
+            setSelected(undefined);
+            setStatus(`Saved as version ${version}.`);
+            setReload((r) => r + 1);
+          }}
+        />
+      ) : (
+        <section aria-labelledby="raw-title">
+          <h2 id="raw-title">
+            Raw document{' '}
+            {doc !== undefined && (
+              <span class="badge">
+                version {doc.version}
+                {selected === undefined ? ' (head)' : ''}
+              </span>
+            )}
+          </h2>
+          <p>
+            <button
+              type="button"
+              onClick={() => {
+                setStatus(undefined);
+                setEditing(true);
+              }}
+            >
+              Edit
+            </button>
+          </p>
+          {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must be reachable by keyboard */}
+          <pre id="raw" tabIndex={0} aria-busy={doc === undefined}>
+            {raw}
+          </pre>
+        </section>
+      )}
       <section aria-labelledby="history-title">
         <h2 id="history-title">Version history</h2>
         {versions === undefined ? (
@@ -76,6 +217,7 @@ export function ConfigPage({ refKey, onError }: { refKey: string; onError: (e: u
                 <th scope="col">By</th>
                 <th scope="col">Message</th>
                 <th scope="col">Document</th>
+                <th scope="col">Rollback</th>
               </tr>
             </thead>
             <tbody>
@@ -86,6 +228,7 @@ export function ConfigPage({ refKey, onError }: { refKey: string; onError: (e: u
                     <td>
                       v{v.version}
                       {v.deleted ? ' (deleted)' : ''}
+                      {v.version === head ? ' (head)' : ''}
                     </td>
                     <td>{v.createdAt === undefined ? '' : new Date(v.createdAt).toLocaleString()}</td>
                     <td>{v.createdBy ?? ''}</td>
@@ -99,6 +242,17 @@ export function ConfigPage({ refKey, onError }: { refKey: string; onError: (e: u
                         </button>
                       )}
                     </td>
+                    <td>
+                      {v.version !== head && !v.deleted && head !== undefined && (
+                        <button
+                          type="button"
+                          class="secondary"
+                          onClick={() => setRoll({ step: 'confirm', to: v.version, head })}
+                        >
+                          Roll back to v{v.version}
+                        </button>
+                      )}
+                    </td>
                   </tr>
                 );
               })}
@@ -106,6 +260,71 @@ export function ConfigPage({ refKey, onError }: { refKey: string; onError: (e: u
           </table>
         )}
       </section>
+      {versions !== undefined && versions.length > 0 && (
+        <section aria-labelledby="compare-title">
+          <h2 id="compare-title">Compare two versions</h2>
+          <form class="filters" onSubmit={compare}>
+            <div>
+              <label for="diff-from">From version</label>
+              <select
+                id="diff-from"
+                value={from}
+                onChange={(e) => setFrom(Number((e.target as HTMLSelectElement).value))}
+              >
+                {versions.map((v) => (
+                  <option key={v.version} value={v.version}>
+                    v{v.version}
+                  </option>
+                ))}
+              </select>
+            </div>
+            <div>
+              <label for="diff-to">To version</label>
+              <select id="diff-to" value={to} onChange={(e) => setTo(Number((e.target as HTMLSelectElement).value))}>
+                {versions.map((v) => (
+                  <option key={v.version} value={v.version}>
+                    v{v.version}
+                  </option>
+                ))}
+              </select>
+            </div>
+            <div class="align-end">
+              <button type="submit">Compare</button>
+            </div>
+          </form>
+          <div aria-live="polite">
+            {diff !== undefined && (
+              <SideBySide
+                id="version-diff"
+                left={{ title: `Version ${diff.from}`, value: diff.left }}
+                right={{ title: `Version ${diff.to}`, value: diff.right }}
+                patch={diff.patch}
+              />
+            )}
+          </div>
+        </section>
+      )}
+      {roll !== undefined && (
+        <ConfirmDialog
+          title={roll.step === 'confirm' ? `Roll back to version ${roll.to}?` : 'Approval required'}
+          confirmLabel={roll.step === 'confirm' ? `Roll back to v${roll.to}` : 'Create change request'}
+          busy={busy}
+          onConfirm={roll.step === 'confirm' ? doRollback : proposeRollback}
+          onCancel={() => setRoll(undefined)}
+        >
+          {roll.step === 'confirm' ? (
+            <p>
+              This writes version {roll.head + 1} of <strong>{refKey}</strong> with the content of version {roll.to}.
+              Version {roll.head} stays in the history.
+            </p>
+          ) : (
+            <p>
+              The rollback touches guarded environment{roll.environments.length === 1 ? '' : 's'}{' '}
+              <strong>{roll.environments.join(', ')}</strong>. Propose it as a change request instead?
+            </p>
+          )}
+        </ConfirmDialog>
+      )}
     </article>
   );
 }
