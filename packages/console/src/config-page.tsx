@@ -3,7 +3,7 @@
  * version picked in the history) and an editor for it, its versions with a side-by-side diff of any
  * two, and a rollback to any version behind a confirmation dialog.
  */
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import {
   type ConfigVersion,
   getConfig,
@@ -55,6 +55,14 @@ export function ConfigPage({ refKey, onError }: { refKey: string; onError: (e: u
   const [diff, setDiff] = useState<Diff | undefined>();
   const [roll, setRoll] = useState<RollbackState | undefined>();
   const [busy, setBusy] = useState(false);
+
+  // Leaving the editor (saved or cancelled) puts focus back on its Edit button.
+  const editButton = useRef<HTMLButtonElement>(null);
+  const wasEditing = useRef(false);
+  useEffect(() => {
+    if (wasEditing.current && !editing) editButton.current?.focus();
+    wasEditing.current = editing;
+  }, [editing]);
 
   const fail = (e: unknown) => {
     onError(e);
@@ -188,6 +196,7 @@ export function ConfigPage({ refKey, onError }: { refKey: string; onError: (e: u
           </h2>
           <p>
             <button
+              ref={editButton}
               type="button"
               onClick={() => {
                 setStatus(undefined);

@@ -134,6 +134,12 @@ export function EditorPage({
     if (outcome !== undefined) outcomeRef.current?.focus();
   }, [outcome]);
 
+  // Opening the editor moves focus to its heading, once loaded (the Edit button is gone).
+  const loaded = base !== undefined;
+  useEffect(() => {
+    if (loaded) document.getElementById('edit-title')?.focus();
+  }, [loaded]);
+
   const parsed = useMemo(() => parse(text), [text]);
   const issues = useMemo(() => {
     if (!('content' in parsed) || !schema) return [];

@@ -201,9 +201,24 @@ describe('the config pages in Chromium', () => {
         if (r.request().resourceType() === 'script') scripts.push(new URL(r.url()).pathname);
       });
       expect(await page.locator('.cm-content').count()).toBe(0);
-      await page.getByRole('button', { name: 'Edit' }).click();
+      // By keyboard: Enter on Edit, focus moves to the editor's heading; Tab enters the editor and
+      // Tab leaves it (no keyboard trap), its focus visible.
+      await page.getByRole('button', { name: 'Edit' }).focus();
+      await page.keyboard.press('Enter');
       await expect.poll(() => page.locator('.cm-content').count()).toBe(1);
       expect(scripts.some((s) => /\/assets\/codemirror-[\w-]+\.js$/.test(s))).toBe(true);
+      await expect.poll(() => page.evaluate<string>('document.activeElement.id')).toBe('edit-title');
+      const inEditor = `(() => { const a = document.activeElement.shadowRoot?.activeElement;
+        return a ? { cls: a.className, described: (a.ariaDescribedByElements ?? []).map((e) => e.id),
+          outline: getComputedStyle(a.closest('.cm-editor')).outlineStyle } : null; })()`;
+      await page.keyboard.press('Tab');
+      expect(await page.evaluate(inEditor)).toEqual({
+        cls: expect.stringContaining('cm-content'),
+        described: ['editor-help', 'editor-issues'],
+        outline: 'solid',
+      });
+      await page.keyboard.press('Tab');
+      expect(await page.evaluate<string>('document.activeElement.id')).toBe('edit-message');
       const issues = page.locator('#editor-issues');
       await expect.poll(() => issues.textContent()).toBe('✔ Valid against schema svc v1.');
       expect(await page.locator('.cm-content').getAttribute('aria-label')).toBe('Document of global/svc (JSON)');
@@ -226,6 +241,7 @@ describe('the config pages in Chromium', () => {
       await page.getByLabel('Change message').fill('port 8081');
       await save.click();
       await expect.poll(() => page.locator('#config-status').textContent()).toBe('Saved as version 2.');
+      await expect.poll(() => activeText(page)).toBe('Edit');
       expect(await head(base, 'global/svc')).toMatchObject({ version: 2, config: { name: 'api', port: 8081 } });
       const versions = await call<{ items: Array<{ version: number; message?: string }> }>(
         base,
