@@ -27,7 +27,9 @@ export function StatusPage({ onError }: { onError: (e: unknown) => void }) {
   const [drift, setDrift] = useState<Drift | undefined>();
   const [updatedAt, setUpdatedAt] = useState<Date | undefined>();
   const [error, setError] = useState<string | undefined>();
-  const [live, setLive] = useState<'connecting' | 'connected' | 'reconnecting'>('connecting');
+  const [live, setLive] = useState<'connecting' | 'connected' | 'reconnecting' | 'unavailable (polling only)'>(
+    'connecting',
+  );
   const [lastChange, setLastChange] = useState<string | undefined>();
   const inFlight = useRef(false);
 
@@ -62,7 +64,9 @@ export function StatusPage({ onError }: { onError: (e: unknown) => void }) {
       }
       void refresh();
     });
-    source.onerror = () => setLive('reconnecting');
+    // EventSource retries a dropped stream by itself; a refused one (e.g. 501 without a store) is closed.
+    source.onerror = () =>
+      setLive(source.readyState === EventSource.CLOSED ? 'unavailable (polling only)' : 'reconnecting');
     return () => {
       clearInterval(timer);
       source.close();
