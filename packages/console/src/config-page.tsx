@@ -170,7 +170,7 @@ export function ConfigPage({ refKey, onError }: { refKey: string; onError: (e: u
       <p role="status" id="config-status">
         {status}
       </p>
-      <ResolvedView key={`${refKey}:${reload}`} refKey={refKey} onError={onError} />
+      <ResolvedView refKey={refKey} reload={reload} onError={onError} />
       {editing ? (
         <EditorPage
           refKey={refKey}

@@ -28,11 +28,28 @@ import { checkViews } from './schema-check';
 type Obj = Record<string, unknown>;
 const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** The editable content of a version. */
+/** Metadata the service writes itself (a write that sends them is refused): not editable. */
+const RESERVED_METADATA = new Set([
+  'deleted',
+  'changeRequest',
+  'emergency',
+  'rollbackOf',
+  'restoredFrom',
+  'unsynced',
+  'signature',
+  'approvedBy',
+  'conflict',
+  'resignOf',
+]);
+
+/** The editable content of a version (its user metadata only). */
 export function contentOf(doc: ConfigVersion): DocumentContent {
   const out: DocumentContent = { config: doc.config ?? {}, overrides: doc.overrides ?? {} };
   if (doc.rollout !== undefined && doc.rollout !== null) out.rollout = doc.rollout;
-  if (isObject(doc.metadata) && Object.keys(doc.metadata).length > 0) out.metadata = doc.metadata;
+  const metadata = Object.fromEntries(
+    Object.entries(isObject(doc.metadata) ? doc.metadata : {}).filter(([k]) => !RESERVED_METADATA.has(k)),
+  );
+  if (Object.keys(metadata).length > 0) out.metadata = metadata;
   return out;
 }
 

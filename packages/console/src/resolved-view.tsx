@@ -26,7 +26,16 @@ function describeLayer(layer: LayerInfo): string {
   return parts.join(' · ');
 }
 
-export function ResolvedView({ refKey, onError }: { refKey: string; onError: (e: unknown) => void }) {
+export function ResolvedView({
+  refKey,
+  reload,
+  onError,
+}: {
+  refKey: string;
+  /** Changes after a write: the value is read again (the selection is kept). */
+  reload: number;
+  onError: (e: unknown) => void;
+}) {
   const { scope, id } = splitRef(refKey);
   const ownApp = scope.startsWith('app:') ? scope.slice(4) : undefined;
   const [environments, setEnvironments] = useState<Environment[] | undefined>();
@@ -80,7 +89,7 @@ export function ResolvedView({ refKey, onError }: { refKey: string; onError: (e:
     return () => {
       live = false;
     };
-  }, [app, environment, id]);
+  }, [app, environment, id, reload]);
 
   const explain = resolved?.explain ?? {};
   const pointers = Object.keys(explain).sort();

@@ -187,6 +187,21 @@ describe('the config pages in Chromium', () => {
       expect(await head(base, 'global/rb')).toMatchObject({ version: 4, config: { n: 1 } });
       await expect.poll(() => page.locator('#raw').textContent()).toContain('"n": 1');
       expect(await page.getByRole('row').count()).toBe(5); // the header and four versions
+      // The resolved value follows, in the environment picked before.
+      await page.getByLabel('Environment').selectOption('staging');
+      await expect.poll(() => page.locator('#resolved-value').textContent()).toContain('"n": 1');
+
+      // The rollback's own metadata (rollbackOf) is the service's: the editor leaves it out, so a
+      // save after a rollback is accepted.
+      await page.getByRole('button', { name: 'Edit' }).click();
+      await expect.poll(() => page.locator('.cm-content').textContent()).toContain('"n": 1');
+      expect(await page.locator('.cm-content').textContent()).not.toContain('rollbackOf');
+      await replaceText(page, '{ "config": { "n": 7 } }');
+      await page.getByRole('button', { name: 'Save' }).click();
+      await expect.poll(() => page.locator('#config-status').textContent()).toBe('Saved as version 5.');
+      expect(await head(base, 'global/rb')).toMatchObject({ version: 5, config: { n: 7 } });
+      await expect.poll(() => page.locator('#resolved-summary').textContent()).toContain('in staging');
+      await expect.poll(() => page.locator('#resolved-value').textContent()).toContain('"n": 7');
       expect(problems).toEqual([]);
     } finally {
       await context.close();
@@ -212,7 +227,7 @@ describe('the config pages in Chromium', () => {
         return a ? { cls: a.className, described: (a.ariaDescribedByElements ?? []).map((e) => e.id),
           outline: getComputedStyle(a.closest('.cm-editor')).outlineStyle } : null; })()`;
       await page.keyboard.press('Tab');
-      expect(await page.evaluate(inEditor)).toEqual({
+      await expect.poll(() => page.evaluate(inEditor)).toEqual({
         cls: expect.stringContaining('cm-content'),
         described: ['editor-help', 'editor-issues'],
         outline: 'solid',
