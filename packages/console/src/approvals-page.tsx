@@ -7,10 +7,12 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { Principal } from './api';
 import { SideBySideDiff } from './approval-diff';
+import { ConfirmDialog } from './confirm-dialog';
 import {
   applyRequest,
   approveRequest,
   type ChangeRequest,
+  cancelRequest,
   getRequest,
   getVersion,
   listRequests,
@@ -111,6 +113,7 @@ export function RequestPage({
   const [notice, setNotice] = useState<string | undefined>();
   const [comment, setComment] = useState('');
   const [busy, setBusy] = useState(false);
+  const [withdrawing, setWithdrawing] = useState(false);
 
   const fail = (e: unknown) => {
     onError(e);
@@ -291,10 +294,43 @@ export function RequestPage({
           </p>
         )}
         {own && request.status === 'pending' && (
-          <p id="own-request" class="note">
-            You requested this change, so you cannot approve it: another person must approve it (no one approves their
-            own change).
-          </p>
+          <>
+            <p id="own-request" class="note">
+              You requested this change, so you cannot approve it: another person must approve it (no one approves their
+              own change). You can withdraw it.
+            </p>
+            <label for="withdraw-reason">Reason for withdrawing (optional)</label>
+            <textarea
+              id="withdraw-reason"
+              rows={2}
+              value={comment}
+              onInput={(e) => setComment((e.target as HTMLTextAreaElement).value)}
+            />
+            <div class="actions">
+              <button type="button" class="danger" disabled={busy} onClick={() => setWithdrawing(true)}>
+                Withdraw request
+              </button>
+            </div>
+            {withdrawing && (
+              <ConfirmDialog
+                title="Withdraw this change request?"
+                confirmLabel="Withdraw"
+                busy={busy}
+                onCancel={() => setWithdrawing(false)}
+                onConfirm={() => {
+                  setWithdrawing(false);
+                  void act(
+                    () => cancelRequest(request.id, comment.trim()),
+                    () => 'Withdrawn.',
+                  );
+                }}
+              >
+                <p>
+                  The request to {request.kind} {ref} will be cancelled: nobody can approve or apply it afterwards.
+                </p>
+              </ConfirmDialog>
+            )}
+          </>
         )}
         {mine !== undefined && request.status === 'pending' && (
           <p class="note">You have already {mine.decision === 'approve' ? 'approved' : 'rejected'} this request.</p>

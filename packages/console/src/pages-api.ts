@@ -67,6 +67,9 @@ export const approveRequest = (id: string, comment: string) =>
 export const rejectRequest = (id: string, reason: string) =>
   api<ChangeRequest>('POST', `${requestUrl(id)}/reject`, { body: { reason } });
 
+export const cancelRequest = (id: string, reason: string) =>
+  api<ChangeRequest>('POST', `${requestUrl(id)}/cancel`, { body: reason === '' ? {} : { reason } });
+
 export const applyRequest = (id: string) => api<ChangeRequest>('POST', `${requestUrl(id)}/apply`, { body: {} });
 
 /** A ref's document at a version (the base of a request). */

@@ -159,7 +159,7 @@ describe('the approvals, audit, status, environments and schemas pages in Chromi
     }
   });
 
-  it('alice is told she cannot approve her own request', async () => {
+  it('alice is told she cannot approve her own request, and may withdraw one', async () => {
     const { context, page, problems } = await signedIn('alice');
     try {
       await page.goto(`${base}/ui/approvals/${requestId}`);
@@ -170,6 +170,26 @@ describe('the approvals, audit, status, environments and schemas pages in Chromi
       expect(await page.title()).toBe(`Change request ${requestId} · Summit Config`);
       // The server says the same (the page does not offer what the server would refuse).
       await expect(call('alice', 'POST', `/api/v1/change-requests/${requestId}/approve`, {})).rejects.toThrow(/40\d/);
+
+      // She may withdraw one of her requests, behind a confirmation.
+      const { id } = await call<{ id: string }>('alice', 'POST', '/api/v1/change-requests', {
+        ref: 'global/withdrawn',
+        config: { on: true },
+      });
+      await page.goto(`${base}/ui/approvals/${id}`);
+      await page.getByLabel('Reason for withdrawing (optional)').fill('proposed by mistake');
+      await page.getByRole('button', { name: 'Withdraw request' }).click();
+      const dialog = page.getByRole('dialog', { name: 'Withdraw this change request?' });
+      await expect.poll(() => dialog.count()).toBe(1);
+      expect(await axeViolations(page)).toEqual([]);
+      await dialog.getByRole('button', { name: 'Cancel' }).click();
+      await expect.poll(() => dialog.count()).toBe(0);
+      expect(await text(page, '#request-status')).toBe('pending');
+      await page.getByRole('button', { name: 'Withdraw request' }).click();
+      await dialog.getByRole('button', { name: 'Withdraw' }).click();
+      await expect.poll(() => page.getByRole('status').textContent()).toBe('Withdrawn.');
+      expect(await text(page, '#request-status')).toBe('cancelled');
+      expect(await page.getByText('proposed by mistake (alice)').count()).toBe(1);
       expect(problems).toEqual([]);
     } finally {
       await context.close();
