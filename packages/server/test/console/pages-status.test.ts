@@ -15,10 +15,13 @@ import { services } from '@summit-config/test-support/services';
 import { freshSchema, schemasToDrop } from '@summit-config/test-support/sql';
 import type { FastifyInstance } from 'fastify';
 import { type Browser, chromium } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createConfigServer, createMemoryTokenStore, createTokenAuthenticator } from '../../src/index.js';
 import { OPEN_ENVIRONMENTS, SERVER_RBAC } from '../support.js';
 import { axeViolations, buildConsole, chromiumPath, listen, openPage, signIn } from './browser.js';
+
+// Chromium shares the machine's cores with the other suites: let a page take a few seconds.
+vi.setConfig({ expect: { poll: { timeout: 5000 } } });
 
 /** A TCP proxy to PostgreSQL: `cut()` drops every connection and refuses new ones until `start()`. */
 function tcpProxy(target: { host: string; port: number }) {

@@ -12,10 +12,13 @@
 import { rmSync } from 'node:fs';
 import { createRbac } from '@summit-config/core';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createMemoryTokenStore, createTokenAuthenticator } from '../../src/index.js';
 import { GUARDED_ENVIRONMENTS, SERVER_RBAC, type ServerHarness, serverHarness } from '../support.js';
 import { axeViolations, buildConsole, chromiumPath, listen, openPage, signIn } from './browser.js';
+
+// Chromium shares the machine's cores with the other suites: let a page take a few seconds.
+vi.setConfig({ expect: { poll: { timeout: 5000 } } });
 
 let s: ServerHarness;
 let browser: Browser;
