@@ -24,6 +24,7 @@ import { operationRoutes } from './routes/operations.js';
 import { policyRoutes } from './routes/policies.js';
 import { requestRoutes } from './routes/requests.js';
 import { resolvedRoutes } from './routes/resolved.js';
+import { rolloutRoutes } from './routes/rollouts.js';
 import { secretRoutes } from './routes/secrets.js';
 import { transferRoutes } from './routes/transfer.js';
 import { uiRoutes } from './routes/ui.js';
@@ -101,6 +102,7 @@ export function createConfigServer(options: ConfigServerOptions): FastifyInstanc
     policyRoutes(api, checked);
     secretRoutes(api, checked);
     operationRoutes(api, checked);
+    rolloutRoutes(api, checked);
     uiRoutes(api, checked);
   });
   return app;
