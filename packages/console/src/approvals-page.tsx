@@ -90,13 +90,18 @@ export function ApprovalsPage({ onError }: { onError: (e: unknown) => void }) {
 
 const approvalsOf = (r: ChangeRequest) => r.approvals.filter((d) => d.decision === 'approve').length;
 
-/** The document a request proposes, and its base, as the fields a diff compares. */
-const contentOf = (c: { config?: unknown; overrides?: unknown; rollout?: unknown; metadata?: unknown }) => ({
+/**
+ * The fields a diff compares: the checksummed content (as `GET /api/v1/diffs`). Metadata is left
+ * out: the service stamps its own (the approvers, the request) on the version it applies, so the
+ * base's would always look removed; the metadata a request sets is shown beside the diff.
+ */
+const contentOf = (c: { config?: unknown; overrides?: unknown; rollout?: unknown }) => ({
   config: c.config ?? {},
   overrides: c.overrides ?? {},
   rollout: c.rollout ?? null,
-  metadata: c.metadata ?? {},
 });
+
+const hasKeys = (v: unknown) => typeof v === 'object' && v !== null && Object.keys(v).length > 0;
 
 export function RequestPage({
   id,
@@ -228,6 +233,15 @@ export function RequestPage({
             afterLabel="Proposed"
             caption={`Changes of ${ref} proposed against ${request.baseVersion === 0 ? 'nothing' : `v${request.baseVersion}`}`}
           />
+        )}
+        {request.kind !== 'delete' && hasKeys(request.proposed.metadata) && (
+          <>
+            <h3 id="proposed-metadata-title">Metadata it sets</h3>
+            {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must be reachable by keyboard */}
+            <pre id="proposed-metadata" tabIndex={0}>
+              {JSON.stringify(request.proposed.metadata, null, 2)}
+            </pre>
+          </>
         )}
       </section>
 

@@ -141,6 +141,8 @@ describe('the approvals, audit, status, environments and schemas pages in Chromi
       expect(await page.getByRole('row', { name: /config\.host/ }).count()).toBe(0);
       await page.getByRole('button', { name: 'Show unchanged paths' }).click();
       expect(await page.getByRole('row', { name: /config\.host/ }).textContent()).toContain('unchanged');
+      // The metadata the service stamped on v1 (its approvers) is not part of the diff.
+      expect(await page.getByRole('row', { name: /metadata/ }).count()).toBe(0);
       // The approvals it needs.
       expect(await page.getByRole('row', { name: /^production / }).textContent()).toContain('0 of 2 ✗ not met');
       expect(await page.getByRole('row', { name: /^production-eu/ }).textContent()).toContain('0 of 1 ✗ not met');
@@ -253,9 +255,15 @@ describe('the approvals, audit, status, environments and schemas pages in Chromi
   });
 
   it('rejects with a reason; a decision the server refuses is shown with its message', async () => {
-    const propose = async (ref: string) =>
-      (await call<{ id: string }>('alice', 'POST', '/api/v1/change-requests', { ref, config: { beta: true } })).id;
-    const first = await propose('global/flags');
+    const propose = async (ref: string, extra: object = {}) =>
+      (
+        await call<{ id: string }>('alice', 'POST', '/api/v1/change-requests', {
+          ref,
+          config: { beta: true },
+          ...extra,
+        })
+      ).id;
+    const first = await propose('global/flags', { metadata: { ticket: 'OPS-1' } });
     const second = await propose('global/search');
     const { context, page, problems } = await signedIn('bob');
     try {
@@ -263,6 +271,7 @@ describe('the approvals, audit, status, environments and schemas pages in Chromi
       // A new ref: everything is added, against nothing.
       await expect.poll(() => page.getByRole('columnheader', { name: 'Before (none)' }).count()).toBe(1);
       expect(await page.getByRole('row', { name: /config\.beta/ }).textContent()).toContain('+ added');
+      expect(await text(page, '#proposed-metadata')).toContain('"ticket": "OPS-1"');
       await page.getByRole('button', { name: 'Reject' }).click();
       await expect.poll(() => page.getByRole('alert').textContent()).toBe('Give a reason to reject (in the comment).');
       await page.getByLabel(/^Comment/).fill('not this week');
