@@ -3,7 +3,9 @@
  * the record tier, reached through a TCP proxy this test owns, and a memory cache. Cutting the
  * proxy (every connection dropped, new ones refused) is PostgreSQL becoming unreachable for this
  * server: the page shows its breaker open and the cache serving, then PostgreSQL serving again once
- * the proxy is back, refreshing by itself. axe-core finds no serious or critical violation.
+ * the proxy is back, refreshing by itself. The drift report the server is handed (its `drift`
+ * option) shows as "No drift run yet", then with its findings. axe-core finds no serious or
+ * critical violation.
  */
 import { rmSync } from 'node:fs';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
@@ -17,6 +19,7 @@ import type { FastifyInstance } from 'fastify';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createConfigServer, createMemoryTokenStore, createTokenAuthenticator } from '../../src/index.js';
+import type { DriftReportView } from '../../src/routes/operations.js';
 import { OPEN_ENVIRONMENTS, SERVER_RBAC } from '../support.js';
 import { axeViolations, buildConsole, chromiumPath, listen, openPage, signIn } from './browser.js';
 
@@ -77,6 +80,8 @@ let base: string;
 let assetsDir: string;
 let token: string;
 const governance = createMemoryGovernance();
+/** The latest drift run, as the agent's leader hands it to the server (`drift` option); none at first. */
+let driftReport: DriftReportView | undefined;
 
 beforeAll(async () => {
   const executablePath = chromiumPath();
@@ -104,6 +109,7 @@ beforeAll(async () => {
     rbac,
     authenticators: [createTokenAuthenticator(tokens)],
     console: { assetsDir },
+    drift: () => driftReport,
     rateLimit: false,
   });
   base = await listen(app);
@@ -124,7 +130,7 @@ const read = () =>
   fetch(`${base}/api/v1/configs/global/db`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.status);
 
 describe('the status page over a failover chain (PostgreSQL and a cache)', () => {
-  it('shows both tiers, the cache serving while PostgreSQL is unreachable, and PostgreSQL back', async () => {
+  it('shows both tiers and the drift report, the cache serving while PostgreSQL is unreachable, and PostgreSQL back', async () => {
     const put = await fetch(`${base}/api/v1/configs/global/db`, {
       method: 'PUT',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -148,7 +154,32 @@ describe('the status page over a failover chain (PostgreSQL and a cache)', () =>
       expect(await page.getByText('failover chain').count()).toBe(1);
       expect(await page.locator('#status-divergent').textContent()).toBe('0');
       expect(await page.locator('#status-unsynced').textContent()).toBe('none');
+      expect(await page.locator('#drift-none').textContent()).toBe('No drift run yet.');
       expect(await axeViolations(page)).toEqual([]);
+
+      // A drift run reports a lagging instance: the page shows it at its next refresh.
+      driftReport = {
+        startedAt: new Date().toISOString(),
+        durationMs: 40,
+        examined: 1,
+        remediated: 0,
+        findings: [
+          {
+            kind: 'lagging-instance',
+            ref: 'global/db',
+            message: 'web-1 (production) applied v0 of global/db, head is v1',
+            source: 'scan',
+            instance: 'web-1',
+            environment: 'production',
+            ackVersion: 0,
+            headVersion: 1,
+          },
+        ],
+      };
+      const finding = page.getByRole('row', { name: /lagging-instance/ });
+      await expect.poll(() => finding.count(), { timeout: 10_000 }).toBe(1);
+      expect(await finding.textContent()).toContain('web-1 (production) applied v0 of global/db, head is v1');
+      expect(await page.getByText('1 refs examined, 1 finding, 0 remediated').count()).toBe(1);
 
       // PostgreSQL becomes unreachable: its breaker opens and the cache serves.
       await proxy.cut();
