@@ -176,6 +176,7 @@ export function ConfigPage({ refKey, onError }: { refKey: string; onError: (e: u
           refKey={refKey}
           onError={onError}
           onCancel={() => setEditing(false)}
+          onHeadMoved={() => setReload((r) => r + 1)}
           onSaved={(version) => {
             setEditing(false);
             setSelected(undefined);

@@ -106,11 +106,14 @@ export function EditorPage({
   refKey,
   onSaved,
   onCancel,
+  onHeadMoved,
   onError,
 }: {
   refKey: string;
   onSaved: (version: number) => void;
   onCancel: () => void;
+  /** Another writer's version was found (a `412`): the page reads its history again. */
+  onHeadMoved: () => void;
   onError: (e: unknown) => void;
 }) {
   const { scope, id } = splitRef(refKey);
@@ -186,6 +189,7 @@ export function EditorPage({
       if (error instanceof ProblemError && error.status === 412) {
         try {
           setOutcome({ kind: 'conflict', mine: content, head: await getConfig(refKey) });
+          onHeadMoved();
         } catch (again) {
           setOutcome({ kind: 'error', message: again instanceof Error ? again.message : String(again), issues: [] });
         }

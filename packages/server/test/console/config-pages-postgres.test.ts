@@ -3,8 +3,8 @@
  * it), with the guarded environments of the test harness (`production` needs 2 approvals,
  * `production-eu` inherits from it): explain through the environment chain, a staging-only edit
  * saved directly while a `config` edit becomes a change request, a rollback that touches staging
- * only, and a write by a second service on the same database (another replica) between load and
- * save, which the page shows and does not overwrite.
+ * only, a write by a second service on the same database (another replica) between load and save,
+ * which the page shows and does not overwrite, and a guarded rollback turned into a change request.
  */
 import { rmSync } from 'node:fs';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -152,6 +152,23 @@ describe('the config pages in Chromium, over PostgreSQL', () => {
       await page.getByRole('button', { name: 'Discard my edits, load version 2' }).click();
       await expect.poll(() => page.locator('.cm-content').textContent()).toContain('"gamma": true');
       expect(await page.locator('#edit-title').textContent()).toContain('based on version 2');
+      expect((await head('global/flags')).version).toBe(2);
+
+      // A rollback that touches the guarded environments: the dialog offers a change request.
+      await page.getByRole('button', { name: 'Cancel' }).click();
+      await page.getByRole('button', { name: 'Roll back to v1' }).click();
+      await page.getByRole('dialog').getByRole('button', { name: 'Roll back to v1' }).click();
+      const dialog = page.getByRole('dialog', { name: 'Approval required' });
+      await expect.poll(() => dialog.textContent()).toContain('production, production-eu');
+      expect(await axeViolations(page)).toEqual([]);
+      await dialog.getByRole('button', { name: 'Create change request' }).click();
+      await expect.poll(() => page.locator('#config-status').textContent()).toMatch(/^Change request \S+ created/);
+      const id = /^Change request (\S+) created/.exec((await page.locator('#config-status').textContent()) ?? '')?.[1];
+      expect(await s.h.service.getRequest(ROOT, id ?? '')).toMatchObject({
+        kind: 'rollback',
+        status: 'pending',
+        baseVersion: 2,
+      });
       expect((await head('global/flags')).version).toBe(2);
       expect(problems).toEqual([]);
     } finally {
