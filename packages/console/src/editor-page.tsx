@@ -99,7 +99,7 @@ type Outcome =
   | { kind: 'approval'; environments: string[] }
   | { kind: 'proposed'; id: string }
   | { kind: 'conflict'; mine: DocumentContent; head: ConfigVersion }
-  | { kind: 'rebased'; version: number; changes: number }
+  | { kind: 'rebased'; version: number; changes: number; both: string[] }
   | { kind: 'error'; message: string; issues: Array<{ pointer: string; message: string }> };
 
 export function EditorPage({
@@ -231,11 +231,18 @@ export function EditorPage({
 
   const rebase = (mine: DocumentContent, head: ConfigVersion) => {
     const changes = comparePaths(contentOf(base), mine);
+    const theirs = comparePaths(contentOf(base), contentOf(head));
     const next = applyOps(contentOf(head), changes) as DocumentContent;
+    // Paths both sides changed (one containing the other), to different values: yours is kept.
+    const overlaps = (a: string, b: string) => a === b || a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
+    const both = changes
+      .filter((c) => theirs.some((t) => overlaps(c.path, t.path)))
+      .filter((c) => comparePaths(mine, contentOf(head)).some((d) => overlaps(c.path, d.path)))
+      .map((c) => c.path);
     setBase(head);
     setText(textOf(next));
     setRevision((r) => r + 1);
-    setOutcome({ kind: 'rebased', version: head.version, changes: changes.length });
+    setOutcome({ kind: 'rebased', version: head.version, changes: changes.length, both });
   };
 
   const takeHead = (head: ConfigVersion) => {
@@ -328,10 +335,23 @@ export function EditorPage({
           </div>
         )}
         {outcome?.kind === 'rebased' && (
-          <p role="status" class="panel">
-            Rebased onto version {outcome.version}: your {outcome.changes} change{outcome.changes === 1 ? '' : 's'}{' '}
-            applied to it. Review, then save.
-          </p>
+          <div role="status" class="panel">
+            <p>
+              Rebased onto version {outcome.version}: your {outcome.changes} change{outcome.changes === 1 ? '' : 's'}{' '}
+              applied to it. Review, then save.
+            </p>
+            {outcome.both.length > 0 && (
+              <p id="rebase-both">
+                <strong>Changed on both sides</strong> (yours is kept, theirs replaced):{' '}
+                {outcome.both.map((p, i) => (
+                  <span key={p}>
+                    {i > 0 ? ', ' : ''}
+                    <code>{p}</code>
+                  </span>
+                ))}
+              </p>
+            )}
+          </div>
         )}
         {outcome?.kind === 'error' && (
           <div role="alert" class="panel">

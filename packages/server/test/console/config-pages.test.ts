@@ -227,11 +227,13 @@ describe('the config pages in Chromium', () => {
         return a ? { cls: a.className, described: (a.ariaDescribedByElements ?? []).map((e) => e.id),
           outline: getComputedStyle(a.closest('.cm-editor')).outlineStyle } : null; })()`;
       await page.keyboard.press('Tab');
-      await expect.poll(() => page.evaluate(inEditor)).toEqual({
-        cls: expect.stringContaining('cm-content'),
-        described: ['editor-help', 'editor-issues'],
-        outline: 'solid',
-      });
+      await expect
+        .poll(() => page.evaluate(inEditor))
+        .toEqual({
+          cls: expect.stringContaining('cm-content'),
+          described: ['editor-help', 'editor-issues'],
+          outline: 'solid',
+        });
       await page.keyboard.press('Tab');
       expect(await page.evaluate<string>('document.activeElement.id')).toBe('edit-message');
       const issues = page.locator('#editor-issues');
@@ -307,7 +309,7 @@ describe('the config pages in Chromium', () => {
       const other = await call(base, '/api/v1/configs/global/race', {
         method: 'PUT',
         headers: { 'if-match': '"1"' },
-        body: JSON.stringify({ config: { a: 1, b: 2 }, message: 'the other writer' }),
+        body: JSON.stringify({ config: { a: 2, b: 2 }, message: 'the other writer' }),
       });
       expect(other.status).toBe(200);
       await replaceText(page, '{ "config": { "a": 5 }, "overrides": {} }');
@@ -322,7 +324,7 @@ describe('the config pages in Chromium', () => {
       expect(await page.locator('#conflict-diff-right').textContent()).toContain('"b": 2');
       expect(await page.locator('#conflict-diff-left [data-pointer="/config/a"]').textContent()).toContain('changed:');
       expect(await page.locator('#conflict-diff-right [data-pointer="/config/b"]').textContent()).toContain('added:');
-      expect(await head(base, 'global/race')).toMatchObject({ version: 2, config: { a: 1, b: 2 } });
+      expect(await head(base, 'global/race')).toMatchObject({ version: 2, config: { a: 2, b: 2 } });
       expect(await axeViolations(page)).toEqual([]);
 
       // Rebase: my change (a: 5) applied onto the new head, then saved with If-Match "2".
@@ -331,6 +333,10 @@ describe('the config pages in Chromium', () => {
       await expect.poll(() => page.locator('.cm-content').textContent()).toContain('"b": 2');
       expect(await page.locator('.cm-content').textContent()).toContain('"a": 5');
       expect(await page.locator('#edit-outcome').textContent()).toContain('your 1 change applied to it');
+      // Both writers changed /config/a: the page says so (yours kept).
+      expect(await page.locator('#rebase-both').textContent()).toBe(
+        'Changed on both sides (yours is kept, theirs replaced): /config/a',
+      );
       await page.getByRole('button', { name: 'Save' }).click();
       await expect.poll(() => page.locator('#config-status').textContent()).toBe('Saved as version 3.');
       expect(await head(base, 'global/race')).toMatchObject({ version: 3, config: { a: 5, b: 2 } });
