@@ -149,8 +149,26 @@ describe('the approvals, audit, status, environments and schemas pages in Chromi
       expect(await text(page, '#request-status')).toBe('pending');
       expect(await axeViolations(page)).toEqual([]);
 
+      // Alice watches the audit trail of global/db (bob, an approver, may not read it).
+      const auditor = await signedIn('alice');
+      await auditor.page.goto(`${base}/ui/audit`);
+      await auditor.page.getByLabel('Ref').fill('global/db');
+      const bobsApproval = auditor.page.locator('#audit-events tbody tr', { hasText: 'request.approve' }).filter({
+        hasText: 'bob',
+      });
+
       await page.getByLabel(/^Comment/).fill('pool 40 is fine for the new nodes');
+      const clicked = Date.now();
       await page.getByRole('button', { name: 'Approve' }).click();
+      // The time from the approval click to the approval in the audit page (refiltering until it shows).
+      await expect
+        .poll(async () => {
+          await auditor.page.getByRole('button', { name: 'Filter' }).click();
+          return bobsApproval.count();
+        })
+        .toBe(2); // the seed's approval, and this one
+      console.log(`console: approval click to the audit page ${Date.now() - clicked} ms`);
+      await auditor.context.close();
       await expect.poll(() => page.getByRole('status').textContent()).toBe('Approved. The request is pending.');
       expect(await text(page, '#decisions')).toContain('✓ Approved by bob');
       expect(await text(page, '#decisions')).toContain('“pool 40 is fine for the new nodes”');
