@@ -14,6 +14,8 @@ import { GUARDED_ENVIRONMENTS, type ServerHarness, serverHarness } from '../supp
 import { axeViolations, buildConsole, chromiumPath, listen, openPage, signIn } from './browser.js';
 
 const ROOT = { id: 'root', roles: ['superuser'] };
+/** Waits for a condition of the page: generous, as the machine's two cores are shared. */
+const poll = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: 10_000, interval: 50 });
 
 let s: ServerHarness;
 let browser: Browser;
@@ -59,15 +61,15 @@ async function openConfig(ref: string) {
   const opened = await openPage(browser);
   await opened.page.goto(`${base}/ui/`);
   await signIn(opened.page, token);
-  await expect.poll(() => opened.page.getByText('Signed in as').count()).toBe(1);
+  await poll(() => opened.page.getByText('Signed in as').count()).toBe(1);
   await opened.page.goto(`${base}/ui/configs/${ref}`);
-  await expect.poll(() => opened.page.getByRole('heading', { level: 1 }).textContent()).toBe(ref);
+  await poll(() => opened.page.getByRole('heading', { level: 1 }).textContent()).toBe(ref);
   return opened;
 }
 
 async function edit(page: Page, text: string) {
   await page.getByRole('button', { name: 'Edit' }).click();
-  await expect.poll(() => page.locator('.cm-content').count()).toBe(1);
+  await poll(() => page.locator('.cm-content').count()).toBe(1);
   await page.locator('.cm-content').click();
   await page.keyboard.press('Control+A');
   await page.keyboard.insertText(text);
@@ -79,7 +81,7 @@ describe('the config pages in Chromium, over PostgreSQL', () => {
     const { context, page, problems } = await openConfig('app:shop/cache');
     try {
       await page.getByLabel('Environment').selectOption('production-eu');
-      await expect.poll(() => page.locator('#resolved-summary').textContent()).toContain('in production-eu');
+      await poll(() => page.locator('#resolved-summary').textContent()).toContain('in production-eu');
       expect(JSON.parse((await page.locator('#resolved-value').textContent()) ?? '')).toEqual({ ttl: 300, size: 500 });
       const leaf = (p: string) => page.locator(`#explain li[data-pointer="${p}"]`).textContent();
       expect(await leaf('/ttl')).toMatch(/set by override · global · environment production · v1/);
@@ -99,7 +101,7 @@ describe('the config pages in Chromium, over PostgreSQL', () => {
         page,
         '{ "config": { "ttl": 60, "size": 100 }, "overrides": { "production": { "ttl": 300 }, "staging": { "ttl": 5 } } }',
       );
-      await expect.poll(() => page.locator('#config-status').textContent()).toBe('Saved as version 2.');
+      await poll(() => page.locator('#config-status').textContent()).toBe('Saved as version 2.');
       expect((await head('global/cache')).overrides).toEqual({ production: { ttl: 300 }, staging: { ttl: 5 } });
 
       // The base config changes every environment, production included: a change request.
@@ -107,9 +109,9 @@ describe('the config pages in Chromium, over PostgreSQL', () => {
         page,
         '{ "config": { "ttl": 90, "size": 100 }, "overrides": { "production": { "ttl": 300 }, "staging": { "ttl": 5 } } }',
       );
-      await expect.poll(() => page.locator('#edit-outcome').textContent()).toContain('production, production-eu');
+      await poll(() => page.locator('#edit-outcome').textContent()).toContain('production, production-eu');
       await page.getByRole('button', { name: 'Create change request' }).click();
-      await expect.poll(() => page.locator('#change-request-id').count()).toBe(1);
+      await poll(() => page.locator('#change-request-id').count()).toBe(1);
       const id = (await page.locator('#change-request-id').textContent()) ?? '';
       expect(await s.h.service.getRequest(ROOT, id)).toMatchObject({ id, status: 'pending', baseVersion: 2 });
       expect((await head('global/cache')).version).toBe(2);
@@ -118,14 +120,14 @@ describe('the config pages in Chromium, over PostgreSQL', () => {
       await page.getByRole('button', { name: 'Cancel' }).click();
       await page.getByRole('button', { name: 'Roll back to v1' }).click();
       await page.getByRole('dialog').getByRole('button', { name: 'Roll back to v1' }).click();
-      await expect
-        .poll(() => page.locator('#config-status').textContent())
-        .toBe('Rolled back: version 3 has the content of version 1.');
+      await poll(() => page.locator('#config-status').textContent()).toBe(
+        'Rolled back: version 3 has the content of version 1.',
+      );
       expect(await head('global/cache')).toMatchObject({ version: 3, overrides: { production: { ttl: 300 } } });
       await page.getByLabel('From version').selectOption('1');
       await page.getByLabel('To version').selectOption('3');
       await page.getByRole('button', { name: 'Compare' }).click();
-      await expect.poll(() => page.locator('#version-diff').textContent()).toContain('No differences.');
+      await poll(() => page.locator('#version-diff').textContent()).toContain('No differences.');
       expect(problems).toEqual([]);
     } finally {
       await context.close();
@@ -137,20 +139,20 @@ describe('the config pages in Chromium, over PostgreSQL', () => {
     const twin = await s.h.twin();
     try {
       await page.getByRole('button', { name: 'Edit' }).click();
-      await expect.poll(() => page.locator('.cm-content').textContent()).toContain('"beta": false');
+      await poll(() => page.locator('.cm-content').textContent()).toContain('"beta": false');
       // Another service on the same PostgreSQL (a second replica) writes v2 meanwhile.
       await twin.service.set(ROOT, { ref: 'global/flags', config: { beta: false, gamma: true } }, { emergency: true });
       await page.locator('.cm-content').click();
       await page.keyboard.press('Control+A');
       await page.keyboard.insertText('{ "config": { "beta": true } }');
       await page.getByRole('button', { name: 'Save' }).click();
-      await expect.poll(() => page.locator('#conflict-diff-right-title').textContent()).toBe('Current head: version 2');
+      await poll(() => page.locator('#conflict-diff-right-title').textContent()).toBe('Current head: version 2');
       expect(await page.locator('#conflict-diff-right').textContent()).toContain('"gamma": true');
       expect(await page.locator('#conflict-diff-left').textContent()).toContain('"beta": true');
       expect(await head('global/flags')).toMatchObject({ version: 2, config: { beta: false, gamma: true } });
       // Discarding loads the head into the editor; still nothing written.
       await page.getByRole('button', { name: 'Discard my edits, load version 2' }).click();
-      await expect.poll(() => page.locator('.cm-content').textContent()).toContain('"gamma": true');
+      await poll(() => page.locator('.cm-content').textContent()).toContain('"gamma": true');
       expect(await page.locator('#edit-title').textContent()).toContain('based on version 2');
       expect((await head('global/flags')).version).toBe(2);
 
@@ -159,10 +161,10 @@ describe('the config pages in Chromium, over PostgreSQL', () => {
       await page.getByRole('button', { name: 'Roll back to v1' }).click();
       await page.getByRole('dialog').getByRole('button', { name: 'Roll back to v1' }).click();
       const dialog = page.getByRole('dialog', { name: 'Approval required' });
-      await expect.poll(() => dialog.textContent()).toContain('production, production-eu');
+      await poll(() => dialog.textContent()).toContain('production, production-eu');
       expect(await axeViolations(page)).toEqual([]);
       await dialog.getByRole('button', { name: 'Create change request' }).click();
-      await expect.poll(() => page.locator('#config-status').textContent()).toMatch(/^Change request \S+ created/);
+      await poll(() => page.locator('#config-status').textContent()).toMatch(/^Change request \S+ created/);
       const id = /^Change request (\S+) created/.exec((await page.locator('#config-status').textContent()) ?? '')?.[1];
       expect(await s.h.service.getRequest(ROOT, id ?? '')).toMatchObject({
         kind: 'rollback',

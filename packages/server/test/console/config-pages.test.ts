@@ -16,6 +16,8 @@ import { GUARDED_ENVIRONMENTS, type ServerHarness, serverHarness } from '../supp
 import { axeViolations, buildConsole, chromiumPath, listen, openPage, signIn } from './browser.js';
 
 const ROOT = { id: 'root', roles: ['superuser'] };
+/** Waits for a condition of the page: generous, as the machine's two cores are shared. */
+const poll = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: 10_000, interval: 50 });
 const SVC_SCHEMA = {
   type: 'object',
   properties: { name: { type: 'string' }, port: { type: 'integer', minimum: 1, maximum: 65535 } },
@@ -83,9 +85,9 @@ async function openConfig(ref: string, url = base) {
   const opened = await openPage(browser);
   await opened.page.goto(`${url}/ui/`);
   await signIn(opened.page, token);
-  await expect.poll(() => opened.page.getByText('Signed in as').count()).toBe(1);
+  await poll(() => opened.page.getByText('Signed in as').count()).toBe(1);
   await opened.page.goto(`${url}/ui/configs/${ref}`);
-  await expect.poll(() => opened.page.getByRole('heading', { level: 1 }).textContent()).toBe(ref);
+  await poll(() => opened.page.getByRole('heading', { level: 1 }).textContent()).toBe(ref);
   return opened;
 }
 
@@ -102,9 +104,9 @@ describe('the config pages in Chromium', () => {
   it('shows the resolved value per environment, with the layer that set each leaf', async () => {
     const { context, page, problems } = await openConfig('app:web/db');
     try {
-      await expect.poll(() => page.locator('#resolved-summary').textContent()).toContain('in development');
+      await poll(() => page.locator('#resolved-summary').textContent()).toContain('in development');
       await page.getByLabel('Environment').selectOption('staging');
-      await expect.poll(() => page.locator('#resolved-summary').textContent()).toContain('in staging');
+      await poll(() => page.locator('#resolved-summary').textContent()).toContain('in staging');
       const value = JSON.parse((await page.locator('#resolved-value').textContent()) ?? '') as unknown;
       expect(value).toEqual({ host: 'db.internal', pool: 25, timeoutMs: 500 });
       const leaf = (p: string) => page.locator(`#explain li[data-pointer="${p}"]`).textContent();
@@ -116,7 +118,7 @@ describe('the config pages in Chromium', () => {
 
       // A global ref: the app is picked among the app scopes.
       await page.goto(`${base}/ui/configs/global/db`);
-      await expect.poll(() => page.locator('#resolved-summary').textContent()).toContain('for app web in development');
+      await poll(() => page.locator('#resolved-summary').textContent()).toContain('for app web in development');
       expect(await page.getByLabel('App', { exact: true }).locator('option').allTextContents()).toEqual(['web']);
       expect(await page.locator('#resolved-value').textContent()).toContain('"pool": 20');
       expect(problems).toEqual([]);
@@ -132,7 +134,7 @@ describe('the config pages in Chromium', () => {
       await page.getByLabel('To version').selectOption('2');
       await page.getByRole('button', { name: 'Compare' }).click();
       const changes = page.getByRole('list', { name: 'Changed paths' });
-      await expect.poll(() => changes.textContent()).toContain('/config/pool');
+      await poll(() => changes.textContent()).toContain('/config/pool');
       expect((await changes.locator('li').allTextContents()).sort()).toEqual([
         '+ added /overrides/staging',
         '~ changed /config/pool',
@@ -156,10 +158,10 @@ describe('the config pages in Chromium', () => {
       const opener = page.getByRole('button', { name: 'Roll back to v1' });
       await opener.click();
       const dialog = page.getByRole('dialog', { name: 'Roll back to version 1?' });
-      await expect.poll(() => dialog.isVisible()).toBe(true);
+      await poll(() => dialog.isVisible()).toBe(true);
       expect(await dialog.textContent()).toContain('This writes version 4 of global/rb with the content of version 1');
       // Focus starts on Cancel and stays in the dialog (Tab and Shift+Tab wrap).
-      await expect.poll(() => activeText(page)).toBe('Cancel');
+      await poll(() => activeText(page)).toBe('Cancel');
       await page.keyboard.press('Tab');
       expect(await activeText(page)).toBe('Roll back to v1');
       await page.keyboard.press('Tab');
@@ -169,39 +171,39 @@ describe('the config pages in Chromium', () => {
       expect(await axeViolations(page)).toEqual([]);
       // Escape cancels; focus returns to the button that opened the dialog.
       await page.keyboard.press('Escape');
-      await expect.poll(() => dialog.count()).toBe(0);
+      await poll(() => dialog.count()).toBe(0);
       expect(await activeText(page)).toBe('Roll back to v1');
       expect((await head(base, 'global/rb')).version).toBe(3);
       // Cancel changes nothing either.
       await page.keyboard.press('Enter');
-      await expect.poll(() => dialog.isVisible()).toBe(true);
+      await poll(() => dialog.isVisible()).toBe(true);
       await page.getByRole('button', { name: 'Cancel' }).click();
-      await expect.poll(() => dialog.count()).toBe(0);
+      await poll(() => dialog.count()).toBe(0);
       expect((await head(base, 'global/rb')).version).toBe(3);
       // Confirmed: a new version with the content of v1 (If-Match of the head, v3).
       await opener.click();
       await dialog.getByRole('button', { name: 'Roll back to v1' }).click();
-      await expect
-        .poll(() => page.locator('#config-status').textContent())
-        .toBe('Rolled back: version 4 has the content of version 1.');
+      await poll(() => page.locator('#config-status').textContent()).toBe(
+        'Rolled back: version 4 has the content of version 1.',
+      );
       expect(await head(base, 'global/rb')).toMatchObject({ version: 4, config: { n: 1 } });
-      await expect.poll(() => page.locator('#raw').textContent()).toContain('"n": 1');
+      await poll(() => page.locator('#raw').textContent()).toContain('"n": 1');
       expect(await page.getByRole('row').count()).toBe(5); // the header and four versions
       // The resolved value follows, in the environment picked before.
       await page.getByLabel('Environment').selectOption('staging');
-      await expect.poll(() => page.locator('#resolved-value').textContent()).toContain('"n": 1');
+      await poll(() => page.locator('#resolved-value').textContent()).toContain('"n": 1');
 
       // The rollback's own metadata (rollbackOf) is the service's: the editor leaves it out, so a
       // save after a rollback is accepted.
       await page.getByRole('button', { name: 'Edit' }).click();
-      await expect.poll(() => page.locator('.cm-content').textContent()).toContain('"n": 1');
+      await poll(() => page.locator('.cm-content').textContent()).toContain('"n": 1');
       expect(await page.locator('.cm-content').textContent()).not.toContain('rollbackOf');
       await replaceText(page, '{ "config": { "n": 7 } }');
       await page.getByRole('button', { name: 'Save' }).click();
-      await expect.poll(() => page.locator('#config-status').textContent()).toBe('Saved as version 5.');
+      await poll(() => page.locator('#config-status').textContent()).toBe('Saved as version 5.');
       expect(await head(base, 'global/rb')).toMatchObject({ version: 5, config: { n: 7 } });
-      await expect.poll(() => page.locator('#resolved-summary').textContent()).toContain('in staging');
-      await expect.poll(() => page.locator('#resolved-value').textContent()).toContain('"n": 7');
+      await poll(() => page.locator('#resolved-summary').textContent()).toContain('in staging');
+      await poll(() => page.locator('#resolved-value').textContent()).toContain('"n": 7');
       expect(problems).toEqual([]);
     } finally {
       await context.close();
@@ -220,28 +222,26 @@ describe('the config pages in Chromium', () => {
       // Tab leaves it (no keyboard trap), its focus visible.
       await page.getByRole('button', { name: 'Edit' }).focus();
       await page.keyboard.press('Enter');
-      await expect.poll(() => page.locator('.cm-content').count()).toBe(1);
+      await poll(() => page.locator('.cm-content').count()).toBe(1);
       expect(scripts.some((s) => /\/assets\/codemirror-[\w-]+\.js$/.test(s))).toBe(true);
-      await expect.poll(() => page.evaluate<string>('document.activeElement.id')).toBe('edit-title');
+      await poll(() => page.evaluate<string>('document.activeElement.id')).toBe('edit-title');
       const inEditor = `(() => { const a = document.activeElement.shadowRoot?.activeElement;
         return a ? { cls: a.className, described: (a.ariaDescribedByElements ?? []).map((e) => e.id),
           outline: getComputedStyle(a.closest('.cm-editor')).outlineStyle } : null; })()`;
       await page.keyboard.press('Tab');
-      await expect
-        .poll(() => page.evaluate(inEditor))
-        .toEqual({
-          cls: expect.stringContaining('cm-content'),
-          described: ['editor-help', 'editor-issues'],
-          outline: 'solid',
-        });
+      await poll(() => page.evaluate(inEditor)).toEqual({
+        cls: expect.stringContaining('cm-content'),
+        described: ['editor-help', 'editor-issues'],
+        outline: 'solid',
+      });
       await page.keyboard.press('Tab');
       expect(await page.evaluate<string>('document.activeElement.id')).toBe('edit-message');
       const issues = page.locator('#editor-issues');
-      await expect.poll(() => issues.textContent()).toBe('✔ Valid against schema svc v1.');
+      await poll(() => issues.textContent()).toBe('✔ Valid against schema svc v1.');
       expect(await page.locator('.cm-content').getAttribute('aria-label')).toBe('Document of global/svc (JSON)');
 
       await replaceText(page, '{\n  "config": { "name": "api", "port": 0, "extra": true }\n}\n');
-      await expect.poll(() => issues.textContent()).toContain('2 schema issues');
+      await poll(() => issues.textContent()).toContain('2 schema issues');
       const items = await issues.locator('li').allTextContents();
       expect(items).toContain('/port must be >= 1 (in base, development, staging)');
       expect(items).toContain('/extra must not have additional property "extra" (in base, development, staging)');
@@ -252,20 +252,20 @@ describe('the config pages in Chromium', () => {
       // Typed key by key: invalid JSON on the way, then valid.
       await page.keyboard.press('Control+A');
       await page.keyboard.type('{"config": {"name": "api", "port": 8081');
-      await expect.poll(() => issues.textContent()).toContain('Invalid: not valid JSON');
+      await poll(() => issues.textContent()).toContain('Invalid: not valid JSON');
       await page.keyboard.type('}}');
-      await expect.poll(() => issues.textContent()).toBe('✔ Valid against schema svc v1.');
+      await poll(() => issues.textContent()).toBe('✔ Valid against schema svc v1.');
       await page.getByLabel('Change message').fill('port 8081');
       await save.click();
-      await expect.poll(() => page.locator('#config-status').textContent()).toBe('Saved as version 2.');
-      await expect.poll(() => activeText(page)).toBe('Edit');
+      await poll(() => page.locator('#config-status').textContent()).toBe('Saved as version 2.');
+      await poll(() => activeText(page)).toBe('Edit');
       expect(await head(base, 'global/svc')).toMatchObject({ version: 2, config: { name: 'api', port: 8081 } });
       const versions = await call<{ items: Array<{ version: number; message?: string }> }>(
         base,
         '/api/v1/versions/global/svc',
       );
       expect(versions.body.items[0]).toMatchObject({ version: 2, message: 'port 8081' });
-      await expect.poll(() => page.locator('#raw').textContent()).toContain('"port": 8081');
+      await poll(() => page.locator('#raw').textContent()).toContain('"port": 8081');
       expect(problems).toEqual([]);
     } finally {
       await context.close();
@@ -276,16 +276,16 @@ describe('the config pages in Chromium', () => {
     const { context, page, problems } = await openConfig('global/pay', guardedBase);
     try {
       await page.getByRole('button', { name: 'Edit' }).click();
-      await expect.poll(() => page.locator('.cm-content').count()).toBe(1);
+      await poll(() => page.locator('.cm-content').count()).toBe(1);
       await replaceText(page, '{ "config": { "limit": 2 }, "overrides": {} }');
       await page.getByLabel('Change message').fill('raise the limit');
       await page.getByRole('button', { name: 'Save' }).click();
       const panel = page.locator('#edit-outcome');
-      await expect.poll(() => panel.textContent()).toContain('Approval required');
+      await poll(() => panel.textContent()).toContain('Approval required');
       expect(await panel.textContent()).toContain('production, production-eu');
       expect(await axeViolations(page)).toEqual([]);
       await page.getByRole('button', { name: 'Create change request' }).click();
-      await expect.poll(() => page.locator('#change-request-id').count()).toBe(1);
+      await poll(() => page.locator('#change-request-id').count()).toBe(1);
       const id = (await page.locator('#change-request-id').textContent()) ?? '';
       const request = await call<Record<string, unknown>>(guardedBase, `/api/v1/change-requests/${id}`);
       expect(request.status).toBe(200);
@@ -303,8 +303,8 @@ describe('the config pages in Chromium', () => {
     const { context, page, problems } = await openConfig('global/race');
     try {
       await page.getByRole('button', { name: 'Edit' }).click();
-      await expect.poll(() => page.locator('.cm-content').count()).toBe(1);
-      await expect.poll(() => page.locator('#edit-title').textContent()).toContain('based on version 1');
+      await poll(() => page.locator('.cm-content').count()).toBe(1);
+      await poll(() => page.locator('#edit-title').textContent()).toContain('based on version 1');
       // Someone else writes between load and save.
       const other = await call(base, '/api/v1/configs/global/race', {
         method: 'PUT',
@@ -315,9 +315,9 @@ describe('the config pages in Chromium', () => {
       await replaceText(page, '{ "config": { "a": 5 }, "overrides": {} }');
       await page.getByRole('button', { name: 'Save' }).click();
       const conflict = page.locator('#edit-outcome');
-      await expect
-        .poll(() => conflict.getByRole('heading', { level: 3 }).first().textContent())
-        .toBe('Not saved: version 2 was written since you loaded version 1');
+      await poll(() => conflict.getByRole('heading', { level: 3 }).first().textContent()).toBe(
+        'Not saved: version 2 was written since you loaded version 1',
+      );
       expect(await page.locator('#conflict-diff-left-title').textContent()).toBe('Yours (edited from version 1)');
       expect(await page.locator('#conflict-diff-right-title').textContent()).toBe('Current head: version 2');
       expect(await page.locator('#conflict-diff-left').textContent()).toContain('"a": 5');
@@ -329,8 +329,8 @@ describe('the config pages in Chromium', () => {
 
       // Rebase: my change (a: 5) applied onto the new head, then saved with If-Match "2".
       await page.getByRole('button', { name: 'Rebase my edits onto version 2' }).click();
-      await expect.poll(() => page.locator('#edit-title').textContent()).toContain('based on version 2');
-      await expect.poll(() => page.locator('.cm-content').textContent()).toContain('"b": 2');
+      await poll(() => page.locator('#edit-title').textContent()).toContain('based on version 2');
+      await poll(() => page.locator('.cm-content').textContent()).toContain('"b": 2');
       expect(await page.locator('.cm-content').textContent()).toContain('"a": 5');
       expect(await page.locator('#edit-outcome').textContent()).toContain('your 1 change applied to it');
       // Both writers changed /config/a: the page says so (yours kept).
@@ -338,7 +338,7 @@ describe('the config pages in Chromium', () => {
         'Changed on both sides (yours is kept, theirs replaced): /config/a',
       );
       await page.getByRole('button', { name: 'Save' }).click();
-      await expect.poll(() => page.locator('#config-status').textContent()).toBe('Saved as version 3.');
+      await poll(() => page.locator('#config-status').textContent()).toBe('Saved as version 3.');
       expect(await head(base, 'global/race')).toMatchObject({ version: 3, config: { a: 5, b: 2 } });
       expect(problems).toEqual([]);
     } finally {
@@ -368,7 +368,7 @@ describe('the config pages in Chromium', () => {
         if (r.request().resourceType() === 'script') scripts.push(r.url());
       });
       await page.reload();
-      await expect.poll(() => page.locator('#raw').textContent()).toContain('"pool"');
+      await poll(() => page.locator('#raw').textContent()).toContain('"pool"');
       expect(scripts.length).toBeGreaterThan(0);
       expect(scripts.filter((s) => s.includes('codemirror'))).toEqual([]);
     } finally {
