@@ -118,6 +118,13 @@ export function ResolvedView({
             <select id="resolved-app" value={ownApp} disabled aria-describedby="resolved-app-help">
               <option value={ownApp}>{ownApp}</option>
             </select>
+          ) : apps !== undefined && apps.length === 0 ? (
+            <input
+              id="resolved-app"
+              value={app ?? ''}
+              onChange={(e) => setApp((e.target as HTMLInputElement).value.trim() || undefined)}
+              aria-describedby="resolved-app-help"
+            />
           ) : (
             <select
               id="resolved-app"
@@ -133,11 +140,14 @@ export function ResolvedView({
             </select>
           )}
           <p id="resolved-app-help" class="help">
-            {ownApp !== undefined ? 'The app of this config’s scope.' : 'A global config resolves for every app.'}
+            {ownApp !== undefined
+              ? 'The app of this config’s scope.'
+              : apps !== undefined && apps.length === 0
+                ? 'No app scope exists yet: type the name of the app to resolve for (Enter).'
+                : 'A global config resolves for every app.'}
           </p>
         </div>
       </div>
-      {apps !== undefined && apps.length === 0 && <p>No app scope exists yet to resolve this global config for.</p>}
       {error !== undefined && (
         <p role="alert" class="error">
           {error}

@@ -275,6 +275,13 @@ describe('the config pages in Chromium', () => {
   it('offers a change request when the save touches a guarded environment', async () => {
     const { context, page, problems } = await openConfig('global/pay', guardedBase);
     try {
+      // No app scope exists on this server: the app to resolve for is typed.
+      const appName = page.getByLabel('App', { exact: true });
+      await poll(() => page.locator('#resolved-app-help').textContent()).toContain('type the name of the app');
+      await appName.fill('billing');
+      await appName.press('Enter');
+      await poll(() => page.locator('#resolved-summary').textContent()).toContain('for app billing in development');
+      expect(await page.locator('#resolved-value').textContent()).toContain('"limit": 1');
       await page.getByRole('button', { name: 'Edit' }).click();
       await poll(() => page.locator('.cm-content').count()).toBe(1);
       await replaceText(page, '{ "config": { "limit": 2 }, "overrides": {} }');
