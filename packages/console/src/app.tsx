@@ -12,14 +12,16 @@ import { AuditPage } from './audit-page';
 import { ConfigPage } from './config-page';
 import { ConfigsPage } from './configs-page';
 import { EnvironmentsPage, SchemasPage } from './registry-pages';
+import { RolloutsPage } from './rollouts-page';
 import { BASE, linkTo } from './router';
+import { SecretsPage } from './secrets-page';
 import { SignIn } from './sign-in';
 import { StatusPage } from './status-page';
 
 type Route =
   | { page: 'configs' }
   | { page: 'config'; ref: string }
-  | { page: 'approvals' | 'audit' | 'status' | 'environments' | 'schemas' }
+  | { page: 'approvals' | 'audit' | 'status' | 'environments' | 'schemas' | 'rollouts' | 'secrets' }
   | { page: 'request'; id: string };
 
 /** The pages of the nav, after Configs: path under `/ui`, label, document title. */
@@ -29,6 +31,8 @@ const PAGES = [
   ['status', 'Status'],
   ['environments', 'Environments'],
   ['schemas', 'Schemas'],
+  ['rollouts', 'Rollouts'],
+  ['secrets', 'Secrets'],
 ] as const;
 
 function routeOf(pathname: string): Route {
@@ -152,6 +156,10 @@ export function App() {
           <EnvironmentsPage onError={onAuthError} />
         ) : route.page === 'schemas' ? (
           <SchemasPage onError={onAuthError} />
+        ) : route.page === 'rollouts' ? (
+          <RolloutsPage onError={onAuthError} />
+        ) : route.page === 'secrets' ? (
+          <SecretsPage onError={onAuthError} />
         ) : (
           <ConfigsPage onError={onAuthError} />
         )}
