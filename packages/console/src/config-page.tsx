@@ -42,16 +42,34 @@ type RollbackState =
   | { step: 'confirm'; to: number; head: number }
   | { step: 'approval'; to: number; head: number; environments: string[] };
 
+/** The page's sub-view in its URL: `?edit`, or `?from=N&to=M` for a diff (kept on reload, shareable). */
+function readQuery(): { edit: boolean; from?: number; to?: number } {
+  const q = new URLSearchParams(location.search);
+  const n = (name: string) => {
+    const v = Number(q.get(name));
+    return Number.isInteger(v) && v > 0 ? v : undefined;
+  };
+  return { edit: q.has('edit'), from: n('from'), to: n('to') };
+}
+
+function writeQuery(query: { edit?: boolean; from?: number; to?: number }): void {
+  const parts: string[] = [];
+  if (query.edit) parts.push('edit');
+  if (query.from !== undefined && query.to !== undefined) parts.push(`from=${query.from}`, `to=${query.to}`);
+  history.replaceState(history.state, '', `${location.pathname}${parts.length > 0 ? `?${parts.join('&')}` : ''}`);
+}
+
 export function ConfigPage({ refKey, onError }: { refKey: string; onError: (e: unknown) => void }) {
+  const [initial] = useState(readQuery);
   const [versions, setVersions] = useState<VersionInfo[] | undefined>();
   const [selected, setSelected] = useState<number | undefined>();
   const [doc, setDoc] = useState<ConfigVersion | undefined>();
   const [error, setError] = useState<string | undefined>();
   const [reload, setReload] = useState(0);
-  const [editing, setEditing] = useState(false);
+  const [editing, setEditing] = useState(initial.edit);
   const [status, setStatus] = useState<string | undefined>();
-  const [from, setFrom] = useState<number | undefined>();
-  const [to, setTo] = useState<number | undefined>();
+  const [from, setFrom] = useState<number | undefined>(initial.from);
+  const [to, setTo] = useState<number | undefined>(initial.to);
   const [diff, setDiff] = useState<Diff | undefined>();
   const [roll, setRoll] = useState<RollbackState | undefined>();
   const [busy, setBusy] = useState(false);
@@ -94,9 +112,7 @@ export function ConfigPage({ refKey, onError }: { refKey: string; onError: (e: u
         );
   const head = versions?.[0]?.version;
 
-  const compare = async (e: Event) => {
-    e.preventDefault();
-    if (from === undefined || to === undefined) return;
+  const showDiff = async (from: number, to: number) => {
     setError(undefined);
     try {
       const deleted = (v: number) => versions?.find((x) => x.version === v)?.deleted === true;
@@ -106,6 +122,19 @@ export function ConfigPage({ refKey, onError }: { refKey: string; onError: (e: u
       fail(err);
     }
   };
+  const compare = (e: Event) => {
+    e.preventDefault();
+    if (from !== undefined && to !== undefined) void showDiff(from, to);
+  };
+
+  // The URL follows the sub-view; a diff named in it is shown once the versions are known.
+  useEffect(() => writeQuery({ edit: editing, from: diff?.from, to: diff?.to }), [editing, diff]);
+  const opened = useRef(false);
+  useEffect(() => {
+    if (opened.current || versions === undefined) return;
+    opened.current = true;
+    if (initial.from !== undefined && initial.to !== undefined) void showDiff(initial.from, initial.to);
+  }, [versions]);
 
   const doRollback = async () => {
     if (roll === undefined) return;

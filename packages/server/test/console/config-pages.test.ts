@@ -146,6 +146,16 @@ describe('the config pages in Chromium', () => {
       expect(await line('left', '/config/host').textContent()).not.toMatch(/changed|added|removed/);
       expect(await page.locator('#version-diff-left').textContent()).toContain('"overrides": {}');
       expect(await axeViolations(page)).toEqual([]);
+
+      // The diff is in the URL: a reload (or a shared link) shows it again; so is the editor.
+      expect(page.url()).toBe(`${base}/ui/configs/global/db?from=1&to=2`);
+      await page.reload();
+      await poll(() => changes.locator('li').count()).toBe(2);
+      expect(await page.locator('#version-diff-right-title').textContent()).toBe('Version 2');
+      await page.goto(`${base}/ui/configs/global/db?edit`);
+      await poll(() => page.locator('.cm-content').textContent()).toContain('"pool": 20');
+      await page.getByRole('button', { name: 'Cancel' }).click();
+      await poll(() => page.url()).toBe(`${base}/ui/configs/global/db`);
       expect(problems).toEqual([]);
     } finally {
       await context.close();
