@@ -24,7 +24,29 @@ export interface ServerOidcConfig {
   actorClaim?: string;
   roleMapping?: Array<{ claim: string; roles: Record<string, string[]> }>;
   clockToleranceSec?: number;
+  /**
+   * Console sign-in at this provider (authorization code with PKCE): the console's client id. With
+   * it the sign-in page offers "Sign in with <provider>"; the access tokens it gets must fit
+   * `issuer` and `audience` above.
+   */
+  login?: ServerOidcLogin;
 }
+
+/** The console's OIDC sign-in (`createConfigServer({ oidcLogin })`), from `server.oidc`. */
+export interface ServerOidcLogin {
+  clientId: string;
+  /** Read from the environment variable `clientSecretEnv` (default `SUMMIT_OIDC_CLIENT_SECRET`); none: a public client. */
+  clientSecret?: string;
+  redirectUri?: string;
+  scopes?: string[];
+  /** The button's provider name. */
+  name?: string;
+  /** Extra authorization request parameters (`resource`, `audience`...). */
+  authorizationParams?: Record<string, string>;
+}
+
+/** The default environment variable holding the console client's secret. */
+export const OIDC_CLIENT_SECRET_ENV = 'SUMMIT_OIDC_CLIENT_SECRET';
 
 export interface ServerConfig {
   /** Interface to bind. Default `127.0.0.1` (env `SUMMIT_SERVER_HOST`). */
@@ -81,6 +103,12 @@ const OIDC_KNOWN = [
   'actorClaim',
   'roleMapping',
   'clockToleranceSec',
+  'clientId',
+  'clientSecretEnv',
+  'redirectUri',
+  'scopes',
+  'providerName',
+  'authorizationParams',
 ] as const;
 
 /** The admin token file of the embedded default: `.summit/admin-token` beside `.summit/data`. */
@@ -88,7 +116,52 @@ export function defaultAdminTokenFile(embedded: EmbeddedConfig): string {
   return resolve(dirname(embedded.dataDir), 'admin-token');
 }
 
-function oidcSection(raw: unknown): ServerOidcConfig | undefined {
+/** The console sign-in fields of `server.oidc`: `clientId` and its companions, or none of them. */
+function oidcLogin(o: Record<string, unknown>, env: NodeJS.ProcessEnv): ServerOidcLogin | undefined {
+  const clientId = optStr(o.clientId, 'server.oidc.clientId');
+  if (clientId === undefined) {
+    const stray = (['clientSecretEnv', 'redirectUri', 'scopes', 'providerName', 'authorizationParams'] as const).find(
+      (k) => o[k] !== undefined,
+    );
+    if (stray) throw fail('server.oidc.clientId', `is required with server.oidc.${stray} (console sign-in)`);
+    return undefined;
+  }
+  const secretEnv = optStr(o.clientSecretEnv, 'server.oidc.clientSecretEnv');
+  if (secretEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(secretEnv)) {
+    throw fail('server.oidc.clientSecretEnv', `must be an environment variable name, got ${show(secretEnv)}`);
+  }
+  const clientSecret = env[secretEnv ?? OIDC_CLIENT_SECRET_ENV] || undefined;
+  if (secretEnv !== undefined && clientSecret === undefined) {
+    throw fail('server.oidc.clientSecretEnv', `names ${secretEnv}, which is not set (the client secret)`);
+  }
+  const redirectUri = optStr(o.redirectUri, 'server.oidc.redirectUri');
+  if (redirectUri !== undefined && !/^https?:\/\/[^/]+\/api\/v1\/session\/oidc\/callback$/.test(redirectUri)) {
+    throw fail(
+      'server.oidc.redirectUri',
+      `must be http(s)://<host>/api/v1/session/oidc/callback, got ${show(redirectUri)}`,
+    );
+  }
+  const scopes =
+    o.scopes === undefined
+      ? undefined
+      : list(o.scopes, 'server.oidc.scopes').map((v, i) => str(v, `server.oidc.scopes[${i}]`));
+  if (scopes !== undefined && !scopes.includes('openid')) throw fail('server.oidc.scopes', 'must include openid');
+  const params = o.authorizationParams ?? {};
+  if (!isPlainObject(params)) throw fail('server.oidc.authorizationParams', `must be a mapping, got ${show(params)}`);
+  const authorizationParams: Record<string, string> = {};
+  for (const [k, v] of Object.entries(params)) authorizationParams[k] = str(v, `server.oidc.authorizationParams.${k}`);
+  const name = optStr(o.providerName, 'server.oidc.providerName');
+  return {
+    clientId,
+    ...(clientSecret !== undefined ? { clientSecret } : {}),
+    ...(redirectUri !== undefined ? { redirectUri } : {}),
+    ...(scopes !== undefined ? { scopes } : {}),
+    ...(name !== undefined ? { name } : {}),
+    ...(Object.keys(authorizationParams).length > 0 ? { authorizationParams } : {}),
+  };
+}
+
+function oidcSection(raw: unknown, env: NodeJS.ProcessEnv): ServerOidcConfig | undefined {
   if (raw === undefined || raw === null) return undefined;
   const o = object(raw, 'server.oidc', OIDC_KNOWN);
   const issuer = str(o.issuer, 'server.oidc.issuer');
@@ -112,6 +185,7 @@ function oidcSection(raw: unknown): ServerOidcConfig | undefined {
     const v = optStr(o[key], `server.oidc.${key}`);
     return v === undefined ? {} : { [key]: key === 'jwksFile' ? resolve(v) : v };
   };
+  const login = oidcLogin(o, env);
   return {
     issuer,
     audience,
@@ -124,6 +198,7 @@ function oidcSection(raw: unknown): ServerOidcConfig | undefined {
     ...(o.clockToleranceSec !== undefined
       ? { clockToleranceSec: int(o.clockToleranceSec, 'server.oidc.clockToleranceSec', 0, 0, 3600) }
       : {}),
+    ...(login ? { login } : {}),
   };
 }
 
@@ -173,7 +248,7 @@ export function serverSection(
     allowedHosts,
     rbacFile: rbacFile ? resolve(rbacFile) : undefined,
     adminTokenFile,
-    oidc: oidcSection(o.oidc),
+    oidc: oidcSection(o.oidc, env),
     bodyLimit: num('bodyLimit', 1024, 1024 * 1024 * 1024),
     requestTimeoutMs: num('requestTimeoutMs', 100, 3_600_000),
     rateLimitPerSecond: num('rateLimitPerSecond', 0, 1_000_000),

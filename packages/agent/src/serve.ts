@@ -122,7 +122,7 @@ export async function serveConfigServer(options: {
     const authenticators = [createTokenAuthenticator(tokens)];
     if (server.oidc) {
       // Without a JWKS URL or file, the issuer's discovery document names it.
-      const { oidc } = server;
+      const { login: _login, ...oidc } = server.oidc;
       const discovery = oidc.jwksUri === undefined && oidc.jwksFile === undefined;
       authenticators.push(createOidcAuthenticator({ ...oidc, ...(discovery ? { discovery: true } : {}) }));
     }
@@ -145,6 +145,8 @@ export async function serveConfigServer(options: {
       tokens,
       rbac,
       console: { sessions },
+      // The console's sign-in at the same provider: its access tokens go through the authenticator above.
+      ...(server.oidc?.login ? { oidcLogin: { issuer: server.oidc.issuer, ...server.oidc.login } } : {}),
       ...(secrets ? { secrets } : {}),
       ...(options.drift ? { drift: options.drift } : {}),
       allowedHosts: ['localhost', '127.0.0.1', '::1', server.host, ...server.allowedHosts],

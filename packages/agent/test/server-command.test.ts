@@ -113,6 +113,39 @@ describe('the server section', () => {
     );
     expect(refused({ rateLimitPerSecond: -1 })).toMatch(/server\.rateLimitPerSecond/);
   });
+
+  it('reads the console sign-in fields of server.oidc, the client secret from the environment', () => {
+    const oidc = { issuer: 'https://idp.example.com', audience: 'summit' };
+    const login = { clientId: 'console', redirectUri: 'https://cfg.example.com/api/v1/session/oidc/callback' };
+    const section = (extra: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) =>
+      serverSection({ oidc: { ...oidc, ...extra } }, env, undefined, true)?.oidc;
+    expect(section({})?.login).toBeUndefined();
+    expect(section(login, { SUMMIT_OIDC_CLIENT_SECRET: 's3cret' })?.login).toEqual({
+      ...login,
+      clientSecret: 's3cret',
+    });
+    expect(
+      section(
+        { clientId: 'console', clientSecretEnv: 'IDP_SECRET', scopes: ['openid', 'config'], providerName: 'Ops SSO' },
+        { IDP_SECRET: 'other' },
+      )?.login,
+    ).toEqual({ clientId: 'console', clientSecret: 'other', scopes: ['openid', 'config'], name: 'Ops SSO' });
+    const bad = (extra: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) =>
+      refused({ oidc: { ...oidc, ...extra } }, env);
+    expect(bad({ redirectUri: login.redirectUri })).toMatch(
+      /server\.oidc\.clientId is required with server\.oidc\.redirectUri/,
+    );
+    expect(bad({ clientId: 'c', clientSecretEnv: 'UNSET_SECRET' })).toMatch(
+      /server\.oidc\.clientSecretEnv names UNSET_SECRET/,
+    );
+    expect(bad({ clientId: 'c', clientSecretEnv: 'not a name' })).toMatch(/server\.oidc\.clientSecretEnv/);
+    expect(bad({ clientId: 'c', redirectUri: 'https://cfg.example.com/callback' })).toMatch(
+      /server\.oidc\.redirectUri/,
+    );
+    expect(bad({ clientId: 'c', scopes: ['profile'] })).toMatch(/server\.oidc\.scopes must include openid/);
+    expect(bad({ clientId: 'c', authorizationParams: { resource: 1 } })).toMatch(/authorizationParams\.resource/);
+    expect(bad({ clientId: 'c', clientSecret: 'inline' })).toMatch(/server\.oidc\.clientSecret is not a known field/);
+  });
 });
 
 describe('summit-config server', () => {
@@ -180,11 +213,27 @@ describe('summit-config server', () => {
           '      - claim: groups',
           '        roles:',
           "          cfg-admins: ['config-admin']",
+          '    clientId: summit-console',
+          '    providerName: Test IdP',
           '',
         ].join('\n'),
       );
-      const s = start(['--config', config], { SUMMIT_DATA_DIR: join(dir, 'oidc', 'data') });
+      const s = start(['--config', config], {
+        SUMMIT_DATA_DIR: join(dir, 'oidc', 'data'),
+        SUMMIT_OIDC_CLIENT_SECRET: 'console-secret',
+      });
       const up = await s.listening();
+      // The console's sign-in is offered, and starts at the provider with the configured client.
+      expect(await (await fetch(`${up.url}/api/v1/session/oidc/config`)).json()).toMatchObject({
+        enabled: true,
+        name: 'Test IdP',
+      });
+      const signIn = await fetch(`${up.url}/api/v1/session/oidc`, { redirect: 'manual' });
+      expect(signIn.status).toBe(303);
+      const at = new URL(signIn.headers.get('location') as string);
+      expect(`${at.origin}|${at.searchParams.get('client_id')}|${at.searchParams.get('redirect_uri')}`).toBe(
+        `${provider.issuer}|summit-console|${up.url}/api/v1/session/oidc/callback`,
+      );
       const jwt = await provider.accessToken();
       const who = await fetch(`${up.url}/api/v1/whoami`, { headers: { authorization: `Bearer ${jwt}` } });
       expect(who.status).toBe(200);

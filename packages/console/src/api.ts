@@ -278,3 +278,23 @@ export interface ChangeRequest {
 
 export const proposeChange = (body: Record<string, unknown>) =>
   send<ChangeRequest>('POST', '/api/v1/change-requests', { body });
+
+// ---- OIDC sign-in (authorization code with PKCE, routes/oidc-login.ts on the server) ----
+
+export interface OidcLoginConfig {
+  enabled: boolean;
+  /** The provider's name, for "Sign in with <name>". */
+  name?: string;
+  /** Where the browser goes to start the sign-in (a full navigation, not a fetch). */
+  loginUrl?: string;
+}
+
+/** Whether the server offers OIDC sign-in; `{ enabled: false }` when it does not (or is older). */
+export async function oidcLoginConfig(): Promise<OidcLoginConfig> {
+  try {
+    return await api<OidcLoginConfig>('GET', '/api/v1/session/oidc/config');
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) return { enabled: false };
+    throw error;
+  }
+}

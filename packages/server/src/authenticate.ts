@@ -33,6 +33,8 @@ export function authenticationHook(options: CheckedOptions) {
     // characters, dot segments) reaches an API route unauthenticated.
     const route = request.routeOptions.url;
     if (route === undefined || !route.startsWith(`${API_PREFIX}/`)) return;
+    // The console's OIDC sign-in (`routes/oidc-login.ts`) is reached before any credential exists.
+    if (request.routeOptions.config?.publicRoute === true) return;
     let seen = authRequest(request);
     // The console's cookie stands for the credential its session holds (`sessions.ts`); a request
     // with an Authorization header is authenticated by that header alone. A state-changing request

@@ -5,6 +5,7 @@
 import type { ConfigService, ConfigStore, Rbac } from '@summit-config/core';
 import { errors, type TokenStore } from '@summit-config/core/internal';
 import type { Authenticator } from './auth.js';
+import { type CheckedOidcLogin, checkOidcLogin, type OidcLoginOptions } from './routes/oidc-login.js';
 import type { DriftSource } from './routes/operations.js';
 import type { ServerSecretsOptions } from './routes/secrets.js';
 import { type ConsoleOptions, checkConsole } from './routes/ui.js';
@@ -92,6 +93,12 @@ export interface ConfigServerOptions {
    * on, with sessions in this process's memory. `false`: no `/ui`, and no cookie is accepted.
    */
   console?: ConsoleOptions | false;
+  /**
+   * Console sign-in by OpenID Connect (authorization code with PKCE, `/api/v1/session/oidc`,
+   * docs/console.md). The access token it obtains must be accepted by one of `authenticators` (an
+   * OIDC authenticator for the same issuer). Needs the console. Default: none.
+   */
+  oidcLogin?: OidcLoginOptions;
 }
 
 export interface CheckedRateLimit {
@@ -119,6 +126,8 @@ export interface CheckedOptions {
   tls: { cert: string | Buffer; key: string | Buffer } | undefined;
   /** The console's assets folder and sessions; `undefined` when `console: false`. */
   console: { assetsDir: string | undefined; sessions: SessionManager } | undefined;
+  /** The console's OIDC sign-in; `undefined` when not configured. */
+  oidcLogin: CheckedOidcLogin | undefined;
 }
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -179,6 +188,7 @@ export function checkOptions(options: ConfigServerOptions): CheckedOptions {
     tokens: checkTokens(options),
     tls: checkTls(options.tls),
     console: checkConsole(options.console, options.tls !== undefined),
+    oidcLogin: checkOidcLogin(options.oidcLogin, options.console !== false),
     ...checkOperations(options),
   };
 }

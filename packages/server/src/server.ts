@@ -20,6 +20,7 @@ import { configRoutes } from './routes/configs.js';
 import { environmentRoutes, schemaRoutes } from './routes/governance.js';
 import { identityRoutes } from './routes/identity.js';
 import { maintenanceRoutes } from './routes/maintenance.js';
+import { oidcLoginRoutes } from './routes/oidc-login.js';
 import { operationRoutes } from './routes/operations.js';
 import { policyRoutes } from './routes/policies.js';
 import { requestRoutes } from './routes/requests.js';
@@ -104,6 +105,7 @@ export function createConfigServer(options: ConfigServerOptions): FastifyInstanc
     operationRoutes(api, checked);
     rolloutRoutes(api, checked);
     uiRoutes(api, checked);
+    oidcLoginRoutes(api, checked);
   });
   return app;
 }

@@ -2,6 +2,11 @@
  * A real OpenID provider (the `oidc-provider` package) on 127.0.0.1 and a random port, for the OIDC
  * tests: one RSA signing key, a confidential client that gets JWT access tokens for an audience by
  * the client_credentials grant (resource indicators), with a `groups` claim.
+ *
+ * With `authorizationCode` it also has a browser client for the console's sign-in: the
+ * authorization code grant with PKCE required (S256), a redirect URI on 127.0.0.1, and
+ * oidc-provider's development login and consent pages (any login, any password; the account id is
+ * the login). Its access tokens are JWTs for the same audience, with the account's `groups`.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,6 +17,16 @@ export const CLIENT_ID = 'summit-ci';
 export const CLIENT_SECRET = 'summit-ci-secret-0123456789abcdef';
 export const AUDIENCE = 'https://config.summit.test';
 export const GROUPS = ['cfg-admins', 'everyone'];
+export const LOGIN_CLIENT_ID = 'summit-console';
+export const LOGIN_CLIENT_SECRET = 'summit-console-secret-0123456789abcdef';
+
+/** The browser client of {@link startProvider}'s `authorizationCode` option. */
+export interface AuthorizationCodeClient {
+  /** The redirect URIs registered for {@link LOGIN_CLIENT_ID} (exact match). */
+  redirectUris: string[];
+  /** `groups` of each account (its login); an account not listed gets `['everyone']`. */
+  accountGroups?: Record<string, string[]>;
+}
 
 export interface TestProvider {
   issuer: string;
@@ -26,7 +41,10 @@ export interface TestProvider {
   close(): Promise<void>;
 }
 
-export async function startProvider(): Promise<TestProvider> {
+export async function startProvider(
+  options: { authorizationCode?: AuthorizationCodeClient } = {},
+): Promise<TestProvider> {
+  const login = options.authorizationCode;
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
   const privateJwk: JWK = { ...(await exportJWK(privateKey)), kid: 'test-rsa-1', alg: 'RS256', use: 'sig' };
 
@@ -45,11 +63,23 @@ export async function startProvider(): Promise<TestProvider> {
         response_types: [],
         token_endpoint_auth_method: 'client_secret_post',
       },
+      ...(login
+        ? [
+            {
+              client_id: LOGIN_CLIENT_ID,
+              client_secret: LOGIN_CLIENT_SECRET,
+              grant_types: ['authorization_code'],
+              redirect_uris: login.redirectUris,
+              response_types: ['code' as const],
+              token_endpoint_auth_method: 'client_secret_basic' as const,
+            },
+          ]
+        : []),
     ],
     jwks: { keys: [privateJwk] },
     cookies: { keys: ['summit-test-cookie-key'] },
     features: {
-      devInteractions: { enabled: false },
+      devInteractions: { enabled: login !== undefined },
       clientCredentials: { enabled: true },
       resourceIndicators: {
         enabled: true,
@@ -65,7 +95,30 @@ export async function startProvider(): Promise<TestProvider> {
       },
     },
     ttl: { ClientCredentials: 300 },
-    extraTokenClaims: () => ({ groups: GROUPS }),
+    extraTokenClaims: (_ctx, token) => {
+      // A user's token (authorization code) carries its account's groups; a client's, GROUPS.
+      const account = login && 'accountId' in token ? token.accountId : undefined;
+      if (typeof account === 'string') return { groups: login?.accountGroups?.[account] ?? ['everyone'] };
+      return { groups: GROUPS };
+    },
+    ...(login
+      ? {
+          // PKCE on every authorization request, S256 only.
+          pkce: { methods: ['S256'], required: () => true },
+          findAccount: (_ctx: unknown, id: string) => ({ accountId: id, claims: () => ({ sub: id }) }),
+          ttl: {
+            ClientCredentials: 300,
+            AccessToken: 300,
+            IdToken: 300,
+            AuthorizationCode: 60,
+            Interaction: 600,
+            Session: 3600,
+            Grant: 3600,
+          },
+          // The session cookie over plain HTTP: `SameSite=None` needs `Secure`, which Chromium enforces.
+          cookies: { keys: ['summit-test-cookie-key'], long: { httpOnly: true, sameSite: 'lax' } },
+        }
+      : {}),
   });
   // Quiet: a refused request is expected in some tests.
   provider.on('server_error', () => {});
