@@ -111,6 +111,13 @@ describe('OIDC sign-in to the console in Chromium', () => {
       expect(await page.getByLabel('API token').count()).toBe(1);
       expect(await axeViolations(page)).toEqual([]);
 
+      // The callback the provider sent the browser to, and the flow cookie that came with it.
+      const callbacks: Array<{ url: string; cookie: string }> = [];
+      page.on('request', async (r) => {
+        if (r.url().startsWith(`${base}${OIDC_CALLBACK_PATH}`)) {
+          callbacks.push({ url: r.url(), cookie: (await r.allHeaders()).cookie ?? '' });
+        }
+      });
       await loginAtProvider(page, 'alice');
       await page.waitForURL(`${base}/ui/`);
       await expect.poll(() => page.getByText('Signed in as').textContent()).toContain('alice');
@@ -127,6 +134,16 @@ describe('OIDC sign-in to the console in Chromium', () => {
       const whoami = await page.evaluate<{ method: string }>("fetch('/api/v1/whoami').then((r) => r.json())");
       expect(whoami).toMatchObject({ id: 'alice', method: 'oidc' });
       expect(await axeViolations(page)).toEqual([]);
+
+      // Replayed with its flow cookie, the same answer opens nothing: the code was used once.
+      expect(callbacks).toHaveLength(1);
+      const [answer] = callbacks as [{ url: string; cookie: string }];
+      expect(new URL(answer.url).searchParams.get('code')).toBeTruthy();
+      expect(answer.cookie).toMatch(/summit_oidc=/);
+      const replay = await fetch(answer.url, { headers: { cookie: answer.cookie }, redirect: 'manual' });
+      expect(replay.status).toBe(303);
+      expect(replay.headers.get('location')).toBe('/ui/?signin_error=exchange_failed');
+      expect(replay.headers.get('set-cookie')).not.toContain('summit_session=');
 
       const cookie = `summit_session=${cookies[0]?.value}`;
       expect((await fetch(`${base}/api/v1/configs`, { headers: { cookie } })).status).toBe(200);
