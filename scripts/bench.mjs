@@ -19,7 +19,7 @@ if (!name || !existsSync(join(root, 'bench', `${name}.ts`))) {
 const tsx = join(root, 'node_modules', '.bin', 'tsx');
 const cmd = [tsx, '--expose-gc', '--conditions=source', join(root, 'bench', `${name}.ts`), ...process.argv.slice(3)];
 // In-process benchmarks need no services; the rest get real Consul and PostgreSQL.
-const inProcess = new Set(['read', 'resolve', 'trust', 'coldstart']);
+const inProcess = new Set(['read', 'resolve', 'trust', 'coldstart', 'console']);
 const haveServices = process.env.CONSUL_HTTP_ADDR && process.env.DATABASE_URL;
 const args =
   haveServices || inProcess.has(name) ? cmd : ['sh', join(root, 'scripts', 'services.sh'), 'run', '--', ...cmd];
