@@ -45,7 +45,7 @@ describe('authentication', () => {
         checked++;
       }
     }
-    expect(checked).toBe(48);
+    expect(checked).toBe(50);
     const spelled = await s.app.inject({ url: '/api/v1/%63onfigs' });
     expect([401, 404]).toContain(spelled.statusCode);
   });
@@ -239,6 +239,8 @@ describe('OpenAPI', () => {
         'POST /api/v1/audit/checkpoint',
         'POST /api/v1/resign',
         'POST /api/v1/reconcile',
+        'GET /api/v1/rollouts',
+        'POST /api/v1/rollouts/{scope}/{*}',
       ].sort(),
     );
     const put = doc.paths['/api/v1/configs/{scope}/{*}']?.put as {

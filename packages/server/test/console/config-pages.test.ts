@@ -10,10 +10,13 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createMemoryTokenStore, createTokenAuthenticator } from '../../src/index.js';
 import { GUARDED_ENVIRONMENTS, type ServerHarness, serverHarness } from '../support.js';
 import { axeViolations, buildConsole, chromiumPath, listen, openPage, signIn } from './browser.js';
+
+// A real browser on a machine shared with every other suite: generous time per test and hook.
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
 const ROOT = { id: 'root', roles: ['superuser'] };
 /** Waits for a condition of the page: generous, as the machine's two cores are shared. */

@@ -13,11 +13,14 @@ import { sqlFromPgPool } from '@summit-config/secrets';
 import { adminQuery, freshSchema, pgPool, q, schemasToDrop } from '@summit-config/test-support/sql';
 import type pg from 'pg';
 import { type Browser, chromium } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createSqlTokenStore, createTokenAuthenticator, type TokenStore } from '../../src/index.js';
 import { createSqlSessionStore } from '../../src/sessions-sql.js';
 import { type ServerHarness, serverHarness } from '../support.js';
 import { axeViolations, buildConsole, chromiumPath, listen, openPage, signIn } from './browser.js';
+
+// A real browser on a machine shared with every other suite: generous time per test and hook.
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
 const schemas = schemasToDrop();
 let pool: pg.Pool;

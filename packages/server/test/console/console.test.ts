@@ -12,11 +12,14 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { selfSignedCertificate } from '@summit-config/test-support/fakes/tls';
 import { type Browser, chromium } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createMemoryTokenStore, createTokenAuthenticator } from '../../src/index.js';
 import { CONSOLE_CSP } from '../../src/routes/ui.js';
 import { type ServerHarness, serverHarness } from '../support.js';
 import { axeViolations, buildConsole, chromiumPath, listen, openPage, signIn } from './browser.js';
+
+// A real browser on a machine shared with every other suite: generous time per test and hook.
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
 const BULK = 10_000;
 /** The goal of issue 19 for the first load: at most 200 KB of gzipped JavaScript. */

@@ -9,12 +9,15 @@ import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { isConfigError } from '@summit-config/core';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createConfigServer, createOidcAuthenticator } from '../../src/index.js';
 import { OIDC_CALLBACK_PATH, OIDC_LOGIN_PATH } from '../../src/routes/oidc-login.js';
 import { AUDIENCE, LOGIN_CLIENT_ID, LOGIN_CLIENT_SECRET, startProvider, type TestProvider } from '../oidc/provider.js';
 import { type ServerHarness, serverHarness } from '../support.js';
 import { axeViolations, buildConsole, chromiumPath, openPage } from './browser.js';
+
+// A real browser on a machine shared with every other suite: generous time per test and hook.
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
 let provider: TestProvider;
 let browser: Browser;

@@ -24,7 +24,8 @@ import { OPEN_ENVIRONMENTS, SERVER_RBAC } from '../support.js';
 import { axeViolations, buildConsole, chromiumPath, listen, openPage, signIn } from './browser.js';
 
 // Chromium shares the machine's cores with the other suites: let a page take a few seconds.
-vi.setConfig({ expect: { poll: { timeout: 5000 } } });
+// A real browser on a machine shared with every other suite: generous time per test and hook.
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000, expect: { poll: { timeout: 5000 } } });
 
 /** A TCP proxy to PostgreSQL: `cut()` drops every connection and refuses new ones until `start()`. */
 function tcpProxy(target: { host: string; port: number }) {

@@ -18,10 +18,13 @@ import {
 import { type Harness, harness } from '@summit-config/test-support/service';
 import type { FastifyInstance } from 'fastify';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createConfigServer, createMemoryTokenStore, createTokenAuthenticator } from '../../src/index.js';
 import { GUARDED_ENVIRONMENTS, OPEN_ENVIRONMENTS, SERVER_RBAC } from '../support.js';
 import { axeViolations, buildConsole, chromiumPath, listen, openPage, signIn } from './browser.js';
+
+// A real browser on a machine shared with every other suite: generous time per test and hook.
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
 const RBAC: RbacDefinition = {
   ...SERVER_RBAC,
