@@ -10,15 +10,16 @@
  * - a token revoked on one replica is refused by the others from their next request;
  * - the OpenAPI document is the same on all three.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot, services } from '@summit-config/test-support/services';
+import { services } from '@summit-config/test-support/services';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runIn } from '../../packages/agent/test/cli-harness.js';
+import { startServerProcess } from '../../packages/agent/test/server-process.js';
 
 const RBAC = `roles:
   operator: ['*']
@@ -42,21 +43,16 @@ const replicas: Replica[] = [];
 const tokens: Record<string, string> = {};
 
 async function startReplica(label: string): Promise<Replica> {
-  const child = spawn(
-    join(repoRoot, 'node_modules/.bin/tsx'),
-    ['--conditions=source', join(repoRoot, 'packages/agent/src/cli.ts'), 'server', '--port', '0'],
-    { cwd: dir, env: { ...env, SUMMIT_LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'], detached: true },
-  );
-  let text = '';
-  child.stderr?.on('data', (b: Buffer) => (text += b.toString()));
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const line = text.split('\n').find((l) => l.includes('"msg":"config server listening"'));
-    if (line) return { url: (JSON.parse(line) as { url: string }).url, child, output: () => text };
-    if (child.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 100));
+  const p = startServerProcess(['--port', '0'], {
+    cwd: dir,
+    env: { ...env, SUMMIT_LOG_LEVEL: 'info' },
+    detached: true,
+  });
+  try {
+    return { url: (await p.listening()).url, child: p.child, output: p.output };
+  } catch (error) {
+    throw new Error(`replica ${label}: ${(error as Error).message}`);
   }
-  throw new Error(`replica ${label} did not start:\n${text.slice(-3000)}`);
 }
 
 async function call(

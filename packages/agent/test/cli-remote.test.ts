@@ -177,6 +177,39 @@ describe('remote mode prints and exits as direct mode does', () => {
     ]);
   });
 
+  it('watch --app -e through the server: each change of the app or global layer streams its resolved value', async () => {
+    const controller = new AbortController();
+    const lines: string[] = [];
+    const watching = runIn(
+      { PATH: process.env.PATH, SUMMIT_SERVER: serving.url, SUMMIT_TOKEN: tokens.alice },
+      ['watch', 'flag', '--app', 'live', '-e', 'staging', '--json'],
+      { actor: 'alice', signal: controller.signal, onStdout: (c) => lines.push(...c.trim().split('\n')) },
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    const writes = [{ n: 10 }, { n: 11, extra: true }];
+    for (const value of writes) {
+      for (const h of [remote, direct]) {
+        const w = await h.run(['set', 'app:live/flag', '--json-value', JSON.stringify(value)], { actor: 'alice' });
+        expect(w.code, w.stderr).toBe(0);
+      }
+    }
+    const deadline = Date.now() + 10_000;
+    while (lines.filter((l) => l.includes('"type":"change"')).length < writes.length && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    controller.abort();
+    expect((await watching).code).toBe(0);
+    const changes = lines
+      .map((l) => JSON.parse(l) as { type: string; id: string; version: number; value: unknown })
+      .filter((c) => c.type === 'change');
+    // Every write seen, in order, with the value the server resolves for it (versions 4 and 5: the
+    // watch test above wrote 1-3).
+    expect(changes.map((c) => [c.id, c.version, c.value])).toEqual([
+      ['flag', 4, writes[0]],
+      ['flag', 5, writes[1]],
+    ]);
+  });
+
   it('failures: the same code, message and exit status', async () => {
     const cases: string[][] = [
       ['get', 'global/missing'],

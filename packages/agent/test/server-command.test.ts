@@ -1,80 +1,36 @@
 /**
  * `summit-config server` as a process, and its `server` section: loopback by default, a public
  * address refused without TLS (or the explicit flag), HTTPS from certificate and key files (a
- * certificate this test makes with openssl), the admin token written once with mode 0600 on the
+ * self-signed certificate from test-support), the admin token written once with mode 0600 on the
  * embedded default, and bad sections refused with a typed error naming the field.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { isConfigError } from '@summit-config/core';
-import { repoRoot } from '@summit-config/test-support/services';
+import { selfSignedCertificate } from '@summit-config/test-support/fakes/tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIENCE, startProvider } from '../../server/test/oidc/provider.js';
 import { serverSection } from '../src/config-server.js';
+import { startServerProcess } from './server-process.js';
 
-const run = promisify(execFile);
-const CLI = [
-  join(repoRoot, 'node_modules/.bin/tsx'),
-  '--conditions=source',
-  join(repoRoot, 'packages/agent/src/cli.ts'),
-];
 let dir = '';
 const children: ChildProcess[] = [];
 
 function start(args: string[], env: NodeJS.ProcessEnv) {
-  const child = spawn(CLI[0] as string, [...CLI.slice(1), 'server', ...args], {
-    cwd: dir,
-    env: { PATH: process.env.PATH, HOME: dir, ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  children.push(child);
-  let text = '';
-  child.stderr?.on('data', (b: Buffer) => (text += b.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const listening = async (): Promise<{ url: string; adminTokenCreated: boolean }> => {
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      const line = text.split('\n').find((l) => l.includes('"msg":"config server listening"'));
-      if (line) return JSON.parse(line) as { url: string; adminTokenCreated: boolean };
-      if (child.exitCode !== null) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`the server did not start:\n${text.slice(-3000)}`);
-  };
-  return { child, exited, listening, output: () => text };
+  const s = startServerProcess(args, { cwd: dir, env: { PATH: process.env.PATH, HOME: dir, ...env } });
+  children.push(s.child);
+  return s;
 }
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'summit-server-cmd-'));
-  // A self-signed certificate for 127.0.0.1.
-  await run(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      'key.pem',
-      '-out',
-      'cert.pem',
-    ],
-    { cwd: dir, timeout: 30_000 },
-  );
-  await run('chmod', ['600', 'key.pem'], { cwd: dir });
+  // A self-signed certificate for 127.0.0.1 (the key file owner-only, as the server requires).
+  const { cert, key } = await selfSignedCertificate();
+  await writeFile(join(dir, 'cert.pem'), cert);
+  await writeFile(join(dir, 'key.pem'), key, { mode: 0o600 });
 }, 60_000);
 
 afterAll(async () => {

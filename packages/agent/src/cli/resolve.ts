@@ -133,22 +133,24 @@ export async function openResolver(session: Session, t: Target, pairs: readonly 
     // The server resolves with the environments it stores; the same check as here, first.
     assertEnvironment(await session.service.listEnvironments(session.actor), t.environment);
     type Answer = { value: unknown; details: Record<string, unknown>; explain?: Record<string, unknown> };
-    let answer: Promise<Answer> | undefined;
-    const fetchOnce = (id: string) => {
-      answer ??= remote.api.request<Answer>(
+    const fetchAnswer = (id: string) =>
+      remote.api.request<Answer>(
         'GET',
         `/api/v1/resolved/${encodeURIComponent(t.app)}/${encodeURIComponent(t.environment)}/${id.split('/').map(encodeURIComponent).join('/')}`,
         { query: { explain: true, context: pairs } },
       );
-      return answer;
-    };
+    // One request answers both: `explain` right after `resolve` of the same id uses its answer.
+    let last: { id: string; answer: Answer } | undefined;
     return {
       async resolve(id) {
-        const a = await fetchOnce(id);
-        return { ...a.details, value: a.value } as unknown as ReturnType<ConfigClient['resolve']>;
+        const answer = await fetchAnswer(id);
+        last = { id, answer };
+        return { ...answer.details, value: answer.value } as unknown as ReturnType<ConfigClient['resolve']>;
       },
       async explain(id) {
-        return (await fetchOnce(id)).explain as ReturnType<ConfigClient['explain']>;
+        const answer = last?.id === id ? last.answer : await fetchAnswer(id);
+        last = undefined;
+        return answer.explain as ReturnType<ConfigClient['explain']>;
       },
       close: async () => {},
     };

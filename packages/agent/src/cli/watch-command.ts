@@ -169,10 +169,9 @@ async function watchResolvedThroughServer(
 ): Promise<void> {
   const { out } = run;
   const match = compilePattern(pattern);
-  const resolveId = async (id: string) => {
-    const resolver = await openResolver(s, { id, app: t.app, environment: t.environment, ref: undefined }, []);
-    return resolver.resolve(id);
-  };
+  // One resolver for the watch: the environment is checked once, each change is one request.
+  const resolver = await openResolver(s, { id: '', app: t.app, environment: t.environment, ref: undefined }, []);
+  const resolveId = (id: string) => resolver.resolve(id);
   const idOf = (ref: string) => {
     const slash = ref.indexOf('/');
     const scope = ref.slice(0, slash);
