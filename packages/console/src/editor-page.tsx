@@ -23,24 +23,11 @@ import {
 } from './api';
 import { comparePaths, SideBySide } from './diff-view';
 import { JsonEditor } from './json-editor';
+import { RESERVED_METADATA } from './reserved-metadata';
 import { checkViews } from './schema-check';
 
 type Obj = Record<string, unknown>;
 const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** Metadata the service writes itself (a write that sends them is refused): not editable. */
-const RESERVED_METADATA = new Set([
-  'deleted',
-  'changeRequest',
-  'emergency',
-  'rollbackOf',
-  'restoredFrom',
-  'unsynced',
-  'signature',
-  'approvedBy',
-  'conflict',
-  'resignOf',
-]);
 
 /** The editable content of a version (its user metadata only). */
 export function contentOf(doc: ConfigVersion): DocumentContent {

@@ -36,6 +36,7 @@ export { grantCovers, PERMISSIONS } from './rbac/permissions.js';
 export { AccessDeniedError, checkActor, credentialOf, impersonate } from './rbac/rbac.js';
 export { type ExportTrailer, ImportError } from './service/backup-format.js';
 export { isTombstone } from './service/diff.js';
+export { RESERVED_METADATA } from './service/inputs.js';
 export { checkAuditInput, checkAuditQuery, checkRequestShape, matchesAudit, normaliseAt } from './service/records.js';
 // What store implementations share: the config store's and governance's helpers, the migration
 // history's checks and in-process lock.

@@ -13,7 +13,8 @@ import type { ConfigVersion } from '../model/version.js';
 import { isTombstone } from './diff.js';
 import { storableText } from './records.js';
 
-const RESERVED_METADATA = [
+/** Metadata keys the service writes itself; a write that sends one is refused. */
+export const RESERVED_METADATA: readonly string[] = [
   'deleted',
   'changeRequest',
   'emergency',

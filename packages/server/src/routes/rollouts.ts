@@ -18,7 +18,7 @@ import {
   refKey,
   validateRollout,
 } from '@summit-config/core';
-import { errors } from '@summit-config/core/internal';
+import { errors, isTombstone, parseScope } from '@summit-config/core/internal';
 import type { FastifyInstance } from 'fastify';
 import { actorOf, callOptions, etagOf, expectedVersionOf, writeCallOptions } from '../request-context.js';
 import {
@@ -156,12 +156,15 @@ export function rolloutRoutes(app: FastifyInstance, { service }: ServerContext):
     async (request) => {
       const actor = actorOf(request);
       const q = request.query as { scope?: string; prefix?: string };
-      const heads = await service.list(actor, { ...(q.prefix !== undefined ? { prefix: q.prefix } : {}) });
+      // The service filters by scope and prefix, as for GET /configs.
+      const heads = await service.list(actor, {
+        ...(q.scope !== undefined ? { scope: parseScope(q.scope) } : {}),
+        ...(q.prefix !== undefined ? { prefix: q.prefix } : {}),
+      });
       const items = [];
       for (const head of heads) {
-        if (q.scope !== undefined && refKey(head.ref).split('/', 1)[0] !== q.scope) continue;
         const doc = await service.get(actor, head.ref);
-        if (!doc?.rollout || doc.metadata.deleted === true) continue;
+        if (!doc?.rollout || isTombstone(doc)) continue;
         let spec: RolloutSpec;
         try {
           spec = validateRollout(doc.rollout);

@@ -5,7 +5,9 @@
  * document below an app's, overrides along the environment chain.
  */
 import { SchemaRegistry } from '@summit-config/core';
+import { RESERVED_METADATA as CORE_RESERVED } from '@summit-config/core/internal';
 import { describe, expect, it } from 'vitest';
+import { RESERVED_METADATA } from '../../../console/src/reserved-metadata.js';
 import { checkViews, schemaDefaults, validate } from '../../../console/src/schema-check.js';
 
 const CASES: Array<{ name: string; schema: Record<string, unknown>; values: unknown[] }> = [
@@ -154,5 +156,11 @@ describe('the console schema check agrees with the server validator', () => {
       { pointer: '/pool/max', message: 'must be <= 50', views: ['production', 'production-eu'] },
       { pointer: '', message: 'must have required property "host"', views: ['staging'] },
     ]);
+  });
+});
+
+describe("the editor's reserved metadata", () => {
+  it('is the list the service refuses in a write (core)', () => {
+    expect([...RESERVED_METADATA].sort()).toEqual([...CORE_RESERVED].sort());
   });
 });
