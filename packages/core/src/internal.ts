@@ -50,6 +50,7 @@ export {
   checkRefRecord,
   type RecordExpectation,
 } from './store/migration-history.js';
+export { withoutAcks } from './store/read-only.js';
 // The persistence contracts of @summit-config/secrets (rotation policies, local secret storage) and
 // the SQL seam that the PostgreSQL and PGlite clients implement.
 export * from './store/rotation-policies.js';

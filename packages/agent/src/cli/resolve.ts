@@ -9,28 +9,14 @@ import {
   type ConfigClient,
   ConfigError,
   type ConfigRef,
-  type ConfigStore,
   createConfigClient,
   type Environment,
   isConfigError,
   type JsonValue,
 } from '@summit-config/core';
-import { errors, parseEnvironmentName, parseId, scopeApp } from '@summit-config/core/internal';
+import { errors, parseEnvironmentName, parseId, scopeApp, withoutAcks } from '@summit-config/core/internal';
 import type { Session } from './context.js';
 import { contextOf, maybeRef } from './input.js';
-
-/** The store without `ack`: reads only. */
-export function withoutAcks(store: ConfigStore): ConfigStore {
-  const capabilities = { ...store.capabilities, appliedState: false };
-  return new Proxy(store, {
-    get(target, prop) {
-      if (prop === 'capabilities') return capabilities;
-      if (prop === 'ack' || prop === 'listAcks') return undefined;
-      const value = Reflect.get(target, prop, target) as unknown;
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
-}
 
 export interface Target {
   id: string;

@@ -4,8 +4,8 @@
  * Resolution is the client's own (`createConfigClient` over the store, the governance storage's
  * environments, the service's schema registry), as the CLI's `get --environment` and `explain` do.
  */
-import { type ConfigStore, createConfigClient, isConfigError } from '@summit-config/core';
-import { errors } from '@summit-config/core/internal';
+import { createConfigClient, isConfigError } from '@summit-config/core';
+import { errors, withoutAcks } from '@summit-config/core/internal';
 import type { FastifyInstance } from 'fastify';
 import { problem } from '../problems.js';
 import { sendProblem } from '../reply.js';
@@ -13,19 +13,6 @@ import { actorOf } from '../request-context.js';
 import { errorResponses, jsonObject, security } from '../schemas.js';
 import { pathId } from './configs.js';
 import type { ServerContext } from './context.js';
-
-/** The store without acknowledgements: a server read is not an instance applying config. */
-function withoutAcks(store: ConfigStore): ConfigStore {
-  const capabilities = { ...store.capabilities, appliedState: false };
-  return new Proxy(store, {
-    get(target, prop) {
-      if (prop === 'capabilities') return capabilities;
-      if (prop === 'ack' || prop === 'ackMany' || prop === 'listAcks') return undefined;
-      const value = Reflect.get(target, prop, target) as unknown;
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
-}
 
 /** `key=value` pairs; a value that parses as JSON is that value, else the text. */
 function contextOf(pairs: readonly string[]): Record<string, unknown> {
