@@ -1,5 +1,6 @@
 /** The agent configuration's types (validated by config.ts). */
 import type { Environment } from '@summit-config/core';
+import type { SecretsConfig } from './config-secrets.js';
 import type { ServerConfig } from './config-server.js';
 import type { TrustConfig } from './config-trust.js';
 
@@ -191,4 +192,6 @@ export interface AgentConfig {
    * when the file has no `server` section.
    */
   server: ServerConfig | undefined;
+  /** Secret providers by name and the rotation job's schedule (`config-secrets.ts`). */
+  secrets: SecretsConfig;
 }

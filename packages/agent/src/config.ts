@@ -15,6 +15,7 @@ import { errors, parseId, validateEnvironments } from '@summit-config/core/inter
 import { validate as validateCron } from 'node-cron';
 import { parse as parseYaml } from 'yaml';
 import { appName, bool, checked, envName, fail, int, list, object, optStr, show, str } from './config-fields.js';
+import { secretsSection } from './config-secrets.js';
 import { serverSection } from './config-server.js';
 import { httpSection, storesSection } from './config-stores.js';
 import { trustSection } from './config-trust.js';
@@ -29,6 +30,7 @@ import type {
   RenderFormat,
 } from './config-types.js';
 
+export type { SecretProviderConfig, SecretsConfig } from './config-secrets.js';
 export type { TrustConfig } from './config-trust.js';
 export type {
   AgentConfig,
@@ -60,6 +62,7 @@ const TOP = [
   'snapshotDir',
   'trust',
   'server',
+  'secrets',
 ] as const;
 
 function environmentEntry(value: unknown, path: string): Environment | string {
@@ -275,6 +278,7 @@ export function resolveAgentConfig(raw: unknown, env: NodeJS.ProcessEnv = proces
     snapshotDir: resolve(str(env.SUMMIT_SNAPSHOT_DIR || o.snapshotDir, 'snapshotDir', './.summit/snapshots')),
     trust: trustSection(o.trust, env, stores.embedded),
     server: serverSection(o.server, env, stores.embedded),
+    secrets: secretsSection(o.secrets, env),
   };
   return config;
 }
