@@ -18,6 +18,7 @@ import { DRIFT_KINDS, type DriftFinding, type DriftReport, detectDrift } from '.
 import { AgentEvents } from './events.js';
 import { createGovernance, type Governance } from './governance.js';
 import { AgentHttpServer } from './http.js';
+import { createDriftAuditor, type DriftAuditor } from './job-audit.js';
 import {
   createConsulLeadership,
   createLocalLeadership,
@@ -93,6 +94,8 @@ export class Agent implements AsyncDisposable {
   readonly #renderers: FileRenderer[] = [];
   readonly #pendingJobs: PendingJob[] = [];
   #governance: Governance | undefined;
+  /** Writes `drift.found` / `drift.repaired` audit events (with governance). */
+  #driftAudit: DriftAuditor | undefined;
   #starting: Promise<void> | undefined;
   #startedAt: string | undefined;
 
@@ -235,6 +238,10 @@ export class Agent implements AsyncDisposable {
     } catch (error) {
       this.#report('governance', toConfigError(error), 'warn');
     }
+    if (this.#governance) {
+      const { service, actor } = this.#governance;
+      this.#driftAudit = createDriftAuditor({ service, actor, logger });
+    }
     this.#registerBuiltinJobs();
     for (const job of this.#pendingJobs.splice(0)) {
       if (!job.cancelled) job.remove = this.#runner.register(job.name, job.schedule, job.fn, job.options);
@@ -311,7 +318,8 @@ export class Agent implements AsyncDisposable {
 
   /**
    * One drift run now: detect (and remediate when `remediate`, default `drift.remediate`), report
-   * every finding as an event, a log line and metrics. Runs on any replica when called directly.
+   * every finding as an event, a log line and metrics, and audit new findings and repairs
+   * (`drift.found`, `drift.repaired`). Runs on any replica when called directly.
    */
   async runDrift(
     options: { remediate?: boolean; signal?: AbortSignal; fence?: WriteFence } = {},
@@ -346,6 +354,8 @@ export class Agent implements AsyncDisposable {
       this.#reportDrift(finding);
     }
     for (const [kind, n] of counts) this.metrics.driftCurrent.set({ kind }, n);
+    // New findings and repairs into the audit trail (never fails the run).
+    await this.#driftAudit?.record(report);
     this.#logger?.[report.findings.length > 0 ? 'warn' : 'debug']?.(
       {
         examined: report.examined,

@@ -5,9 +5,12 @@
  * and the leader jobs that need it: scheduled applies of approved change requests, canary steps behind
  * health gates, due secret rotations (local provider, when a master key is configured), and audit
  * checkpoints (verify the trail, sign its head into every anchor; when the service has a signing key).
+ * Rotation runs that end are audited (`secret.rotation.succeeded` / `.failed`, job-audit.ts). Built
+ * whenever there is a durable record, jobs or not: the drift auditor and the audit feed use its service.
  */
 import { type Actor, type ConfigService, createRbac, isConfigError } from '@summit-config/core';
 import type { AgentConfig } from './config.js';
+import { auditRotations } from './job-audit.js';
 import { createLocalRotation } from './local-secrets.js';
 import type { AgentMetrics } from './metrics.js';
 import { stepRollouts } from './rollout-steps.js';
@@ -50,22 +53,15 @@ export interface GovernanceOptions {
 
 /**
  * Builds the governance side, or returns undefined when there is no durable record to keep its state
- * in (Consul alone) or every governance job is off.
+ * in (Consul alone).
  */
 export async function createGovernance(options: GovernanceOptions): Promise<Governance | undefined> {
   const { config, stores, metrics, logger } = options;
   const env = options.env ?? process.env;
   const { jobs } = config;
-  if (
-    jobs.scheduledAppliesMs === 0 &&
-    jobs.rolloutStepsMs === 0 &&
-    jobs.rotationsMs === 0 &&
-    jobs.auditCheckpointsMs === 0
-  )
-    return undefined;
   const { governance, secretSql } = stores;
   if (!governance || !stores.service) {
-    logger?.info?.({}, 'governance jobs off: no PostgreSQL or embedded store to keep their state');
+    logger?.info?.({}, 'governance jobs and audit events off: no PostgreSQL or embedded store to keep their state');
     return undefined;
   }
   const actor: Actor = { id: `summit-agent:${config.instance}`, roles: ['summit-agent'] };
@@ -138,8 +134,10 @@ export async function createGovernance(options: GovernanceOptions): Promise<Gove
       }
       if (rotation) {
         const manager = rotation;
+        const audited = auditRotations(manager, { service, actor, logger });
+        closers.unshift(async () => audited.stop());
         register('rotations', jobs.rotationsMs, async ({ signal }) => {
-          const report = await manager.runDue({ signal });
+          const report = await manager.runDue({ signal }).finally(() => audited.flush());
           // A run that left `rotating` for `idle` finished; `failed` (or an error) did not.
           for (const run of report.results) {
             if (run.state === 'failed' || run.error) metrics.rotations.inc({ result: 'failed' });
