@@ -3,7 +3,7 @@
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { createConsulSession, createLeaderLock, type LeaderLock } from '@summit-config/backends/consul';
+import { createConsulSession, createLeaderLock, type LeaderLock, readLeaderLock } from '@summit-config/backends/consul';
 import type { ConfigError } from '@summit-config/core';
 import { prefixes } from '@summit-config/test-support/consul';
 import { repoRoot, services } from '@summit-config/test-support/services';
@@ -118,6 +118,29 @@ describe('leader lock (one process)', () => {
     await lock.release();
     expect(lock.isHeld).toBe(false);
     expect((await lockEntry(lock.key))?.Session).toBeUndefined();
+  });
+
+  it('readLeaderLock names the holder and its term, nobody between terms, and never turns an outage into "nobody"', async () => {
+    const read = () => readLeaderLock({ address: consulAddr, prefix, name: 'watched' });
+    expect(await read()).toBeUndefined();
+    const a = createLeaderLock({ address: consulAddr, prefix, name: 'watched', holder: 'agent-a', lockDelayMs: 0 });
+    const b = createLeaderLock({ address: consulAddr, prefix, name: 'watched', holder: 'agent-b', lockDelayMs: 0 });
+    locks.push(a, b);
+    const tokenA = await a.acquire();
+    expect(await read()).toEqual({ holder: 'agent-a', session: a.sessionId, lockIndex: tokenA });
+    await a.release();
+    // Released: the key keeps the last holder's name but no session holds it.
+    expect(await read()).toBeUndefined();
+    const tokenB = await b.acquire();
+    expect(await read()).toEqual({ holder: 'agent-b', session: b.sessionId, lockIndex: tokenB });
+    expect(tokenB).toBeGreaterThan(tokenA);
+    // Nothing listens on port 1: the read fails with a typed error.
+    await expect(
+      readLeaderLock({ address: 'http://127.0.0.1:1', prefix, name: 'watched', timeoutMs: 1000 }),
+    ).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
+    await expect(readLeaderLock({ address: consulAddr, prefix, name: '../x' })).rejects.toMatchObject({
+      code: 'CONSTRAINT_VIOLATION',
+    });
   });
 
   it('lets one of two contenders hold it; release hands it over', async () => {

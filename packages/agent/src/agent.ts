@@ -210,7 +210,7 @@ export class Agent implements AsyncDisposable {
         ? await createConsulLeadership({
             consul: config.stores.consul,
             leader: config.leader,
-            holder: `${config.instance}@${hostname()}:${process.pid}`,
+            holder: this.#holder(config),
             onError: (error) => this.#report('leader lock', error, 'debug'),
           })
         : createLocalLeadership());
@@ -255,6 +255,8 @@ export class Agent implements AsyncDisposable {
         server: config.server,
         owner: osPrincipal({ env: process.env }).id,
         drift: () => this.#lastDrift,
+        localLeader: () =>
+          this.isLeader ? { holder: this.#holder(config), fencingToken: this.fencingToken ?? 1 } : undefined,
         ...(logger ? { logger } : {}),
       });
     }
@@ -267,6 +269,11 @@ export class Agent implements AsyncDisposable {
           port: address.port,
         };
     logger?.info?.({ ...where, pid: process.pid, instance: config.instance }, 'agent listening');
+  }
+
+  /** This agent's name in the leader lock (and the server's status). */
+  #holder(config: AgentConfig): string {
+    return `${config.instance}@${hostname()}:${process.pid}`;
   }
 
   #registerBuiltinJobs(): void {

@@ -124,6 +124,26 @@ export interface ConsulLeadershipOptions {
   onError?: (error: ConfigError) => void;
 }
 
+/**
+ * Who holds the agents' Consul leader lock now, read without campaigning (the config server's
+ * status): undefined when nobody leads. A Consul failure rejects.
+ */
+export async function readConsulLeader(
+  consul: ConsulConfig,
+  leader: LeaderConfig,
+): Promise<{ holder: string; fencingToken: number } | undefined> {
+  const { readLeaderLock } = await import('@summit-config/backends/consul');
+  const held = await readLeaderLock({
+    address: consul.address,
+    token: consul.token,
+    ...(consul.tls ? { tls: await consulTlsOptions(consul.tls) } : {}),
+    timeoutMs: Math.min(consul.timeoutMs, 5000),
+    prefix: consul.prefix,
+    name: leader.name,
+  });
+  return held && { holder: held.holder, fencingToken: held.lockIndex };
+}
+
 /** Campaigns for the Consul lock until closed; re-campaigns after every loss. */
 export async function createConsulLeadership(options: ConsulLeadershipOptions): Promise<Leadership> {
   const { createLeaderLock } = await import('@summit-config/backends/consul');

@@ -19,9 +19,10 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createRbac, loadRbacFile, type Rbac } from '@summit-config/core';
 import { createOwnerOnlyFile, errors, readOwnerOnlyFile } from '@summit-config/core/internal';
-import type { DriftSource, ServerSecretsOptions } from '@summit-config/server';
+import type { DriftSource, LeaderSource, ServerSecretsOptions } from '@summit-config/server';
 import type { ServerConfig } from './config-server.js';
 import type { AgentConfig } from './config-types.js';
+import { readConsulLeader } from './leader.js';
 import { createLocalRotation } from './local-secrets.js';
 import type { AgentStores } from './runtime.js';
 import type { AgentLogger } from './util.js';
@@ -91,6 +92,11 @@ export async function serveConfigServer(options: {
   owner: string;
   /** The latest drift report (the agent's last run); without it `/api/v1/drift` answers 501. */
   drift?: DriftSource;
+  /**
+   * Who leads, when the stores have no Consul (an embedded agent leads itself); with Consul the
+   * holder of the agents' leader lock is read from Consul.
+   */
+  localLeader?: LeaderSource;
   /** Environment variables: the local secret provider's master key (`SUMMIT_MASTER_KEY`). Default `process.env`. */
   env?: NodeJS.ProcessEnv;
   logger?: AgentLogger;
@@ -149,6 +155,7 @@ export async function serveConfigServer(options: {
       ...(server.oidc?.login ? { oidcLogin: { issuer: server.oidc.issuer, ...server.oidc.login } } : {}),
       ...(secrets ? { secrets } : {}),
       ...(options.drift ? { drift: options.drift } : {}),
+      ...leaderOption(options.config, options.localLeader),
       allowedHosts: ['localhost', '127.0.0.1', '::1', server.host, ...server.allowedHosts],
       ...(server.bodyLimit !== undefined ? { bodyLimit: server.bodyLimit } : {}),
       ...(server.requestTimeoutMs !== undefined ? { requestTimeoutMs: server.requestTimeoutMs } : {}),
@@ -248,4 +255,11 @@ async function ensureAdminToken(
   if (await createOwnerOnlyFile(file, `${created.token}\n`)) return true;
   await tokens.revoke(created.record.id, owner);
   return false;
+}
+
+/** The server's `leader` option: the Consul lock's holder, or the embedded agent itself. */
+function leaderOption(config: AgentConfig, local: LeaderSource | undefined): { leader?: LeaderSource } {
+  const { consul } = config.stores;
+  if (consul) return { leader: () => readConsulLeader(consul, config.leader) };
+  return local ? { leader: local } : {};
 }

@@ -295,3 +295,35 @@ export function createLeaderLock(options: LeaderLockOptions): LeaderLock {
   };
   return lock;
 }
+
+/** Who holds a leader lock, as the lock key says. */
+export interface LeaderLockHolder {
+  /** The holder's `holder` option (the agent's instance name). */
+  readonly holder: string;
+  /** The Consul session holding the lock. */
+  readonly session: string;
+  /** The lock's LockIndex: the fencing token of the holder's term. */
+  readonly lockIndex: number;
+}
+
+/**
+ * Reads who holds the leader lock `<prefix>locks/<name>`, without campaigning: `undefined` when no
+ * session holds it (no leader, or between terms). A Consul failure rejects (`BACKEND_UNAVAILABLE`),
+ * it is never reported as "no leader".
+ */
+export async function readLeaderLock(
+  options: ConsulConnectionOptions & { name: string; prefix?: string; signal?: AbortSignal },
+): Promise<LeaderLockHolder | undefined> {
+  const what = 'leader lock reader';
+  if (options === null || typeof options !== 'object') throw errors.constraint(`${what} options must be an object`);
+  const name = checkLockName(options.name, what);
+  const prefix = checkPrefix(options.prefix ?? 'summit/', what);
+  const http = new ConsulHttp(resolveConnection(options, what));
+  try {
+    const { entry } = await http.kvGet(new Layout(prefix).lock(name), { signal: options.signal });
+    if (entry?.Session === undefined || entry.Session === '') return undefined;
+    return { holder: entry.Value ?? '', session: entry.Session, lockIndex: entry.LockIndex };
+  } finally {
+    http.destroy();
+  }
+}

@@ -53,7 +53,13 @@ export {
 } from './consul-audit-anchor.js';
 export type { ConsulConnectionOptions, ConsulTlsOptions } from './consul-connection.js';
 export { ConsulTlsError } from './consul-errors.js';
-export { createLeaderLock, type LeaderLock, type LeaderLockOptions } from './consul-lock.js';
+export {
+  createLeaderLock,
+  type LeaderLock,
+  type LeaderLockHolder,
+  type LeaderLockOptions,
+  readLeaderLock,
+} from './consul-lock.js';
 export { CONSUL_MAX_TXN_BYTES, CONSUL_MAX_VALUE_BYTES, type ConsulStoreOptions } from './consul-options.js';
 export { type ConsulSession, type ConsulSessionOptions, createConsulSession } from './consul-session.js';
 

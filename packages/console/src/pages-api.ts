@@ -141,6 +141,10 @@ export interface StoreStatus {
   divergent?: number;
   epoch?: number;
   mirrorTrusted?: boolean;
+  /** Who leads the agents (absent when the server has no leader source; null when nobody leads). */
+  leader?: { holder: string; fencingToken?: number } | null;
+  /** Why the leader could not be read (an error code). */
+  leaderError?: string;
   drift?: { startedAt: string; examined: number; findings: number; remediated: number } | null;
 }
 
@@ -153,6 +157,9 @@ export interface DriftFinding {
   remediated?: boolean;
   instance?: string;
   environment?: string;
+  ackVersion?: number;
+  headVersion?: number;
+  reason?: string;
 }
 
 export interface DriftReport {

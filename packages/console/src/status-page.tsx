@@ -97,6 +97,16 @@ export function StatusPage({ onError }: { onError: (e: unknown) => void }) {
         </p>
       )}
       {status !== undefined && <Tiers status={status} />}
+      <section aria-labelledby="instances-title">
+        <h2 id="instances-title">Instances lagging or rejecting versions</h2>
+        {drift === undefined ? (
+          <p>Loading…</p>
+        ) : 'none' in drift ? (
+          <p>{drift.none}</p>
+        ) : (
+          <Instances report={drift.report} />
+        )}
+      </section>
       <section aria-labelledby="drift-title">
         <h2 id="drift-title">Drift</h2>
         {drift === undefined ? (
@@ -134,6 +144,20 @@ function Tiers({ status }: { status: StoreStatus }) {
             <dd>{status.epoch ?? ''}</dd>
             <dt>Mirror trusted</dt>
             <dd>{status.mirrorTrusted === undefined ? '' : status.mirrorTrusted ? 'yes' : 'no'}</dd>
+          </>
+        )}
+        {(status.leader !== undefined || status.leaderError !== undefined) && (
+          <>
+            <dt>Leader</dt>
+            <dd id="status-leader">
+              {status.leaderError !== undefined ? (
+                <strong>✗ unknown ({status.leaderError})</strong>
+              ) : status.leader ? (
+                `${status.leader.holder}${status.leader.fencingToken === undefined ? '' : ` (term ${status.leader.fencingToken})`}`
+              ) : (
+                <strong>✗ no agent leads</strong>
+              )}
+            </dd>
           </>
         )}
       </dl>
@@ -209,5 +233,44 @@ function DriftFindings({ report }: { report: DriftReport }) {
         </table>
       )}
     </>
+  );
+}
+
+const INSTANCE_KINDS = new Set(['lagging-instance', 'rejected-instance']);
+
+/** The instances the last drift run found behind the head or refusing a version (from their acknowledgements). */
+function Instances({ report }: { report: DriftReport }) {
+  const rows = report.findings.filter((f) => INSTANCE_KINDS.has(f.kind));
+  if (rows.length === 0) {
+    return <p id="instances-none">✓ every acknowledging instance applied the head (as of the last drift run).</p>;
+  }
+  return (
+    <table id="instances">
+      <caption class="visually-hidden">Instances lagging behind the head or rejecting a version</caption>
+      <thead>
+        <tr>
+          <th scope="col">Instance</th>
+          <th scope="col">Environment</th>
+          <th scope="col">Ref</th>
+          <th scope="col">State</th>
+          <th scope="col">Applied</th>
+          <th scope="col">Head</th>
+          <th scope="col">Reason</th>
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((f, i) => (
+          <tr key={i}>
+            <th scope="row">{f.instance ?? ''}</th>
+            <td>{f.environment ?? ''}</td>
+            <td>{f.ref ?? ''}</td>
+            <td>{f.kind === 'rejected-instance' ? '✗ rejected' : '⚠ lagging'}</td>
+            <td>{f.ackVersion === undefined ? '' : `v${f.ackVersion}`}</td>
+            <td>{f.headVersion === undefined ? '' : `v${f.headVersion}`}</td>
+            <td>{f.reason ?? ''}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }

@@ -19,7 +19,13 @@ export {
 } from './options.js';
 export { type Problem, type ProblemCode, STATUS_BY_CODE } from './problems.js';
 export { OIDC_CALLBACK_PATH, OIDC_LOGIN_PATH, type OidcLoginOptions } from './routes/oidc-login.js';
-export type { DriftFindingView, DriftReportView, DriftSource } from './routes/operations.js';
+export type {
+  DriftFindingView,
+  DriftReportView,
+  DriftSource,
+  LeaderSource,
+  LeaderView,
+} from './routes/operations.js';
 export type { ServerSecretsOptions } from './routes/secrets.js';
 export type { ConsoleOptions } from './routes/ui.js';
 export { createConfigServer } from './server.js';

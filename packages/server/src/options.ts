@@ -6,7 +6,7 @@ import type { ConfigService, ConfigStore, Rbac } from '@summit-config/core';
 import { errors, type TokenStore } from '@summit-config/core/internal';
 import type { Authenticator } from './auth.js';
 import { type CheckedOidcLogin, checkOidcLogin, type OidcLoginOptions } from './routes/oidc-login.js';
-import type { DriftSource } from './routes/operations.js';
+import type { DriftSource, LeaderSource } from './routes/operations.js';
 import type { ServerSecretsOptions } from './routes/secrets.js';
 import { type ConsoleOptions, checkConsole } from './routes/ui.js';
 import type { SessionManager } from './sessions.js';
@@ -89,6 +89,11 @@ export interface ConfigServerOptions {
   /** The latest drift report (`/api/v1/drift`), e.g. what the agent's leader kept of its last run. */
   drift?: DriftSource;
   /**
+   * Who leads the agents (`leader` in `/api/v1/status`): e.g. the holder of the agents' Consul leader
+   * lock. Without it the status has no `leader` field.
+   */
+  leader?: LeaderSource;
+  /**
    * The web console at `/ui` and its cookie sessions (`/api/v1/session`, docs/console.md). Default:
    * on, with sessions in this process's memory. `false`: no `/ui`, and no cookie is accepted.
    */
@@ -123,6 +128,7 @@ export interface CheckedOptions {
   rbac: Rbac | undefined;
   secrets: ServerSecretsOptions | undefined;
   drift: DriftSource | undefined;
+  leader: LeaderSource | undefined;
   tls: { cert: string | Buffer; key: string | Buffer } | undefined;
   /** The console's assets folder and sessions; `undefined` when `console: false`. */
   console: { assetsDir: string | undefined; sessions: SessionManager } | undefined;
@@ -193,8 +199,8 @@ export function checkOptions(options: ConfigServerOptions): CheckedOptions {
   };
 }
 
-function checkOperations(options: ConfigServerOptions): Pick<CheckedOptions, 'rbac' | 'secrets' | 'drift'> {
-  const { rbac, secrets, drift } = options;
+function checkOperations(options: ConfigServerOptions): Pick<CheckedOptions, 'rbac' | 'secrets' | 'drift' | 'leader'> {
+  const { rbac, secrets, drift, leader } = options;
   if (rbac !== undefined && (typeof rbac?.check !== 'function' || typeof rbac.can !== 'function')) {
     throw errors.constraint('config server option rbac must be an Rbac (createRbac)');
   }
@@ -212,10 +218,13 @@ function checkOperations(options: ConfigServerOptions): Pick<CheckedOptions, 'rb
   if (drift !== undefined && typeof drift !== 'function') {
     throw errors.constraint('config server option drift must be a function returning the latest drift report');
   }
+  if (leader !== undefined && typeof leader !== 'function') {
+    throw errors.constraint('config server option leader must be a function returning who leads');
+  }
   if ((secrets !== undefined || drift !== undefined) && rbac === undefined) {
     throw errors.constraint('config server options secrets and drift need the option rbac (the access checker)');
   }
-  return { rbac, secrets: secrets && { ...secrets }, drift };
+  return { rbac, secrets: secrets && { ...secrets }, drift, leader };
 }
 
 function checkTokens(options: ConfigServerOptions): TokenStore | undefined {

@@ -189,6 +189,34 @@ describe('status', () => {
   });
 });
 
+describe('leader', () => {
+  it('names who leads, null when nobody does, and the error code (never the message) when it cannot be read', async () => {
+    let source: () => Promise<{ holder: string; fencingToken?: number } | undefined> = async () => undefined;
+    s = await serverHarness('memory', { rbac, leader: () => source() });
+    const status = async () => body(await s!.app.inject({ url: '/api/v1/status', headers: ROOT }));
+    expect(await status()).toMatchObject({ leader: null });
+    expect((await status()).leaderError).toBeUndefined();
+    source = async () => ({ holder: 'agent-a@host:1', fencingToken: 12 });
+    expect((await status()).leader).toEqual({ holder: 'agent-a@host:1', fencingToken: 12 });
+    source = async () => ({ holder: 'agent-b@host:2' });
+    expect((await status()).leader).toEqual({ holder: 'agent-b@host:2' });
+    source = async () => {
+      throw Object.assign(new Error('connect ECONNREFUSED 10.1.2.3:8500'), { code: 'BACKEND_UNAVAILABLE' });
+    };
+    const failed = await s.app.inject({ url: '/api/v1/status', headers: ROOT });
+    expect(failed.statusCode).toBe(200);
+    expect(body(failed)).toMatchObject({ leader: null, leaderError: 'BACKEND_UNAVAILABLE' });
+    expect(failed.body).not.toContain('10.1.2.3');
+    // Without a source the status has no leader field at all (unknown is not "nobody").
+    await s.close();
+    s = await serverHarness('memory', { rbac });
+    expect('leader' in (await status())).toBe(false);
+    expect(() =>
+      createConfigServer({ service: s!.h.service, authenticators: [staticBearer()], rbac, leader: 'a' as never }),
+    ).toThrow(/option leader/);
+  });
+});
+
 describe('drift', () => {
   it('serves the latest report (filtered by kind); before the first run 404; the status sums it up', async () => {
     let latest: DriftReportView | undefined;

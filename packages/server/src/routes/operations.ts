@@ -46,6 +46,20 @@ export interface DriftReportView {
 /** `ConfigServerOptions.drift`: the latest drift report, or undefined before the first run. */
 export type DriftSource = () => DriftReportView | undefined | Promise<DriftReportView | undefined>;
 
+/** Who leads the agents, as `ConfigServerOptions.leader` reports it. */
+export interface LeaderView {
+  /** The leader's name (the agent's instance, the lock's holder). */
+  readonly holder: string;
+  /** The fencing token of its term (Consul's LockIndex), when known. */
+  readonly fencingToken?: number;
+}
+
+/**
+ * `ConfigServerOptions.leader`: who leads now, or undefined when nobody does. A failure to find out
+ * rejects (the status then says so in `leaderError`, never "no leader").
+ */
+export type LeaderSource = () => LeaderView | undefined | Promise<LeaderView | undefined>;
+
 /** What a failover store adds (`@summit-config/backends`' `FailoverStore.status()`), structurally. */
 interface FailoverLike {
   status(): {
@@ -105,7 +119,23 @@ const findingSchema = {
   additionalProperties: true,
 } as const;
 
-export function operationRoutes(app: FastifyInstance, { store, rbac, drift }: ServerContext): void {
+/** `leader` (and `leaderError`) of the status, when the server has a leader source. */
+async function leaderOf(source: LeaderSource | undefined): Promise<object> {
+  if (!source) return {};
+  try {
+    const view = await source();
+    return {
+      leader: view
+        ? { holder: view.holder, ...(view.fencingToken !== undefined ? { fencingToken: view.fencingToken } : {}) }
+        : null,
+    };
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    return { leader: null, leaderError: typeof code === 'string' ? code : 'INTERNAL' };
+  }
+}
+
+export function operationRoutes(app: FastifyInstance, { store, rbac, drift, leader }: ServerContext): void {
   /** The actor holding `config:audit:read`, or a 501 sent when the server has no access checker. */
   function allowed(request: FastifyRequest, reply: FastifyReply) {
     if (!rbac) {
@@ -135,6 +165,12 @@ export function operationRoutes(app: FastifyInstance, { store, rbac, drift }: Se
               divergent: { type: 'integer' },
               epoch: { type: 'string' },
               mirrorTrusted: { type: 'boolean' },
+              leader: {
+                type: ['object', 'null'],
+                properties: { holder: { type: 'string' }, fencingToken: { type: 'integer' } },
+                required: ['holder'],
+              },
+              leaderError: { type: 'string' },
               drift: {
                 type: ['object', 'null'],
                 properties: {
@@ -160,7 +196,7 @@ export function operationRoutes(app: FastifyInstance, { store, rbac, drift }: Se
           problem(501, 'CONSTRAINT_VIOLATION', 'this server was started without a store'),
         );
       }
-      const latest = drift ? await drift() : undefined;
+      const [latest, leaderSummary] = await Promise.all([drift ? drift() : undefined, leaderOf(leader)]);
       const driftSummary = drift
         ? {
             drift: latest
@@ -193,6 +229,7 @@ export function operationRoutes(app: FastifyInstance, { store, rbac, drift }: Se
           divergent: st.divergent,
           epoch: st.epoch,
           mirrorTrusted: st.mirrorTrusted,
+          ...leaderSummary,
           ...driftSummary,
         };
       }
@@ -216,6 +253,7 @@ export function operationRoutes(app: FastifyInstance, { store, rbac, drift }: Se
             ...(error === undefined ? {} : { error }),
           },
         ],
+        ...leaderSummary,
         ...driftSummary,
       };
     },

@@ -4,8 +4,9 @@
  * proxy (every connection dropped, new ones refused) is PostgreSQL becoming unreachable for this
  * server: the page shows its breaker open and the cache serving, then PostgreSQL serving again once
  * the proxy is back, refreshing by itself. The drift report the server is handed (its `drift`
- * option) shows as "No drift run yet", then with its findings. axe-core finds no serious or
- * critical violation.
+ * option) shows as "No drift run yet", then with its findings, the lagging and rejecting instances
+ * in a table of their own. The leader (its `leader` option) shows as nobody, an agent, unknown when it
+ * cannot be read, then another agent. axe-core finds no serious or critical violation.
  */
 import { rmSync } from 'node:fs';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
@@ -83,6 +84,8 @@ let token: string;
 const governance = createMemoryGovernance();
 /** The latest drift run, as the agent's leader hands it to the server (`drift` option); none at first. */
 let driftReport: DriftReportView | undefined;
+/** Who leads, as the server's `leader` option reports it: nobody at first, then an agent, then unknown. */
+let leader: () => { holder: string; fencingToken?: number } | undefined = () => undefined;
 
 beforeAll(async () => {
   const executablePath = chromiumPath();
@@ -111,6 +114,7 @@ beforeAll(async () => {
     authenticators: [createTokenAuthenticator(tokens)],
     console: { assetsDir },
     drift: () => driftReport,
+    leader: () => leader(),
     rateLimit: false,
   });
   base = await listen(app);
@@ -156,7 +160,25 @@ describe('the status page over a failover chain (PostgreSQL and a cache)', () =>
       expect(await page.locator('#status-divergent').textContent()).toBe('0');
       expect(await page.locator('#status-unsynced').textContent()).toBe('none');
       expect(await page.locator('#drift-none').textContent()).toBe('No drift run yet.');
+      expect(await page.locator('#status-leader').textContent()).toBe('✗ no agent leads');
       expect(await axeViolations(page)).toEqual([]);
+
+      // An agent takes the lead: the page names it and its term at the next refresh.
+      leader = () => ({ holder: 'agent-a@host:42', fencingToken: 7 });
+      await expect
+        .poll(() => page.locator('#status-leader').textContent(), { timeout: 10_000 })
+        .toBe('agent-a@host:42 (term 7)');
+      // The leader cannot be read (Consul down for the server): the page says so, not "no leader".
+      leader = () => {
+        throw Object.assign(new Error('consul unreachable'), { code: 'BACKEND_UNAVAILABLE' });
+      };
+      await expect
+        .poll(() => page.locator('#status-leader').textContent(), { timeout: 10_000 })
+        .toBe('✗ unknown (BACKEND_UNAVAILABLE)');
+      leader = () => ({ holder: 'agent-b@host:43' });
+      await expect
+        .poll(() => page.locator('#status-leader').textContent(), { timeout: 10_000 })
+        .toBe('agent-b@host:43');
 
       // A drift run reports a lagging instance: the page shows it at its next refresh.
       driftReport = {
@@ -175,12 +197,29 @@ describe('the status page over a failover chain (PostgreSQL and a cache)', () =>
             ackVersion: 0,
             headVersion: 1,
           },
+          {
+            kind: 'rejected-instance',
+            ref: 'global/db',
+            message: 'global/db: instance web-2 (staging) rejected v1: SCHEMA_VIOLATION',
+            source: 'scan',
+            instance: 'web-2',
+            environment: 'staging',
+            ackVersion: 1,
+            headVersion: 1,
+            reason: 'SCHEMA_VIOLATION',
+          },
         ],
       };
       const finding = page.getByRole('row', { name: /lagging-instance/ });
       await expect.poll(() => finding.count(), { timeout: 10_000 }).toBe(1);
       expect(await finding.textContent()).toContain('web-1 (production) applied v0 of global/db, head is v1');
-      expect(await page.getByText('1 refs examined, 1 finding, 0 remediated').count()).toBe(1);
+      expect(await page.getByText('1 refs examined, 2 findings, 0 remediated').count()).toBe(1);
+      // The instances section lists both, one row each, with what they applied and why they refused.
+      const instances = page.locator('#instances tbody tr');
+      expect(await instances.count()).toBe(2);
+      expect(await instances.nth(0).textContent()).toBe('web-1productionglobal/db⚠ laggingv0v1');
+      expect(await instances.nth(1).textContent()).toBe('web-2stagingglobal/db✗ rejectedv1v1SCHEMA_VIOLATION');
+      expect(await axeViolations(page)).toEqual([]);
 
       // PostgreSQL becomes unreachable: its breaker opens and the cache serves.
       await proxy.cut();
