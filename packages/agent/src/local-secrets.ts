@@ -5,7 +5,7 @@
  */
 import type { PGlite } from '@electric-sql/pglite';
 import { type Actor, ConfigError, type ConfigService, type ConfigStore, type Rbac } from '@summit-config/core';
-import type { SqlDatabase } from '@summit-config/core/internal';
+import type { SqlDatabase, SqlPoolStats } from '@summit-config/core/internal';
 import type { RotationManager, SecretProvider } from '@summit-config/secrets';
 
 export interface SecretSqlHandle {
@@ -14,6 +14,8 @@ export interface SecretSqlHandle {
   schema: string;
   /** Ends a pool this handle opened (nothing for a shared PGlite). */
   close(): Promise<void>;
+  /** The pool's counts now (PostgreSQL only), for the agent's metrics. Never throws. */
+  poolStats?(): SqlPoolStats;
 }
 
 /** SQL for the secrets tables: a 2-connection pool on PostgreSQL, or the shared PGlite instance. */
@@ -35,7 +37,13 @@ export async function openSecretSql(
     application_name: target.applicationName,
   });
   pool.on('error', () => {}); // an idle client's error; the next query reports it
-  return { sql: sqlFromPgPool(pool), kind: 'postgres', schema: target.postgres.schema, close: () => pool.end() };
+  return {
+    sql: sqlFromPgPool(pool),
+    kind: 'postgres',
+    schema: target.postgres.schema,
+    close: () => pool.end(),
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: 2 }),
+  };
 }
 
 export interface LocalRotation {

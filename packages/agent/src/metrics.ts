@@ -15,9 +15,43 @@ export interface AgentMetricsOptions {
   defaultMetrics?: boolean;
 }
 
+/**
+ * What the agent's stores report on each scrape (the runtime's `stats()`): the cache tier's read
+ * counts since it was created and each PostgreSQL pool's connections now.
+ */
+export interface StoreStatsSource {
+  readonly cache: { readonly hits: number; readonly misses: number; readonly evictions: number; readonly size: number };
+  readonly pools: ReadonlyArray<{
+    readonly pool: string;
+    readonly stats: { readonly total: number; readonly idle: number; readonly waiting: number; readonly max: number };
+  }>;
+}
+
 /** Creates the metrics on a new registry. */
 export function createAgentMetrics(options: AgentMetricsOptions = {}) {
   const registry = new Registry();
+  /** Read on every scrape by the cache and pool metrics; set by `observeStores`. */
+  let storeStats: (() => StoreStatsSource | undefined) | undefined;
+  const readStats = (): StoreStatsSource | undefined => {
+    try {
+      return storeStats?.();
+    } catch {
+      return undefined; // a scrape never fails on a store that went away
+    }
+  };
+  /** A counter whose value is a running total read from the stores on each scrape. */
+  const totalFromStores = (name: string, help: string, read: (s: StoreStatsSource) => number) =>
+    new Counter({
+      name: `summit_agent_${name}`,
+      help,
+      registers: [registry],
+      collect() {
+        const s = readStats();
+        if (!s) return;
+        this.reset();
+        this.inc(read(s));
+      },
+    });
   const registers = [registry];
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'summit_agent_' });
   const seconds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -121,6 +155,71 @@ export function createAgentMetrics(options: AgentMetricsOptions = {}) {
     rotations: counter('rotations_total', 'Secret rotations run by the agent, by result', ['result']),
     /** `summit_agent_approvals_total{action}`: for the change service (`approved`, `rejected`, `applied`, `expired`). */
     approvals: counter('approvals_total', 'Change-request approval events handled by the agent, by action', ['action']),
+    /** `summit_agent_cache_hits_total`: reads the failover chain's cache tier answered with a document (read on scrape). */
+    cacheHits: totalFromStores(
+      'cache_hits_total',
+      "Reads the store chain's in-memory cache tier answered with a document (only asked while no durable tier answers)",
+      (s) => s.cache.hits,
+    ),
+    /** `summit_agent_cache_misses_total`: reads of the cache tier that found nothing (read on scrape). */
+    cacheMisses: totalFromStores(
+      'cache_misses_total',
+      "Reads of the store chain's in-memory cache tier that found nothing (never held, or evicted)",
+      (s) => s.cache.misses,
+    ),
+    /** `summit_agent_cache_evictions_total`: documents the cache tier evicted as least recently used. */
+    cacheEvictions: totalFromStores(
+      'cache_evictions_total',
+      "Documents the store chain's cache tier evicted as least recently used",
+      (s) => s.cache.evictions,
+    ),
+    /** `summit_agent_cache_documents`: documents the cache tier holds now (read on scrape). */
+    cacheDocuments: new Gauge({
+      name: named('cache_documents'),
+      help: "Documents the store chain's in-memory cache tier holds now",
+      registers,
+      collect() {
+        const s = readStats();
+        if (s) this.set(s.cache.size);
+      },
+    }),
+    /** `summit_agent_pg_pool_connections{pool,state}`: each PostgreSQL pool's `total`, `idle`, `waiting` now. */
+    pgPoolConnections: new Gauge({
+      name: named('pg_pool_connections'),
+      help: 'Connections of each PostgreSQL pool the agent opened (store, governance, secrets), by state: total open, idle, and callers waiting for one',
+      labelNames: ['pool', 'state'] as const,
+      registers,
+      collect() {
+        const s = readStats();
+        if (!s) return;
+        this.reset();
+        for (const { pool, stats } of s.pools) {
+          this.set({ pool, state: 'total' }, stats.total);
+          this.set({ pool, state: 'idle' }, stats.idle);
+          this.set({ pool, state: 'waiting' }, stats.waiting);
+        }
+      },
+    }),
+    /** `summit_agent_pg_pool_max_connections{pool}`: the most connections each pool opens. */
+    pgPoolMax: new Gauge({
+      name: named('pg_pool_max_connections'),
+      help: 'The most connections each PostgreSQL pool the agent opened may hold',
+      labelNames: ['pool'] as const,
+      registers,
+      collect() {
+        const s = readStats();
+        if (!s) return;
+        this.reset();
+        for (const { pool, stats } of s.pools) this.set({ pool }, stats.max);
+      },
+    }),
+    /**
+     * Makes the cache and pool metrics read `source` on every scrape (the agent passes its runtime's
+     * `stats()`). A source that throws leaves those metrics as they were.
+     */
+    observeStores(source: () => StoreStatsSource | undefined): void {
+      storeStats = source;
+    },
     /** `summit_agent_scheduled_applies_total{result}`: for scheduled applies run as leader jobs. */
     scheduledApplies: counter('scheduled_applies_total', 'Scheduled applies run by the agent, by result', ['result']),
   };

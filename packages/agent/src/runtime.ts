@@ -17,7 +17,7 @@
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { createFailoverStore, type FailoverEvent, type FailoverStore } from '@summit-config/backends';
-import { createMemoryStore } from '@summit-config/backends/memory';
+import { createMemoryStore, type MemoryStoreStats } from '@summit-config/backends/memory';
 import {
   type AuditAnchor,
   type AuditSource,
@@ -31,7 +31,7 @@ import {
   isConfigError,
   type Rbac,
 } from '@summit-config/core';
-import { errors } from '@summit-config/core/internal';
+import { errors, type SqlPoolStats } from '@summit-config/core/internal';
 import type { MigrationHistory } from '@summit-config/core/migrations';
 import type { AgentConfig, ConsulTlsConfig } from './config.js';
 import { claimEmbeddedDir } from './embedded-lock.js';
@@ -70,8 +70,24 @@ export interface AgentStores {
   service?(rbac: Rbac, options: { source: AuditSource; store?: ConfigStore }): ConfigService;
   /** The writer key and the trust root (`trust.ts`); undefined (or both keys undefined) when not configured. */
   readonly keys?: OpenedTrust;
+  /**
+   * The cache tier's read counts and the PostgreSQL pools' counts now, read by the agent's metrics
+   * on every scrape; undefined for a test's own stores. Never throws.
+   */
+  stats?(): RuntimeStats;
   /** Closes everything the runtime opened, in order. Idempotent. */
   close(): Promise<void>;
+}
+
+/** What `AgentStores.stats()` reports. */
+export interface RuntimeStats {
+  /** The failover chain's cache tier (hits, misses, evictions, size). */
+  readonly cache: MemoryStoreStats;
+  /**
+   * Each open PostgreSQL pool: `store` (the record), `governance`, `secrets` (the local provider's,
+   * once rotations opened it). None on the embedded default (PGlite has no pool).
+   */
+  readonly pools: ReadonlyArray<{ readonly pool: 'store' | 'governance' | 'secrets'; readonly stats: SqlPoolStats }>;
 }
 
 export interface Runtime extends AgentStores {
@@ -116,27 +132,48 @@ export async function openRuntime(config: AgentConfig, options: RuntimeOptions):
     let history: (() => MigrationHistory) | undefined;
     let secretSql: (() => Promise<SecretSqlHandle>) | undefined;
     let pglite: import('@electric-sql/pglite').PGlite | undefined;
+    /** The pools to report in `stats()`, read on each call. */
+    const pools: Array<{ pool: 'store' | 'governance' | 'secrets'; stats: () => SqlPoolStats | undefined }> = [];
     if (postgres) {
       const pg = await import('@summit-config/backends/postgres');
       const { url, schema } = postgres;
       const logger = options.logger;
-      tiers.push(
-        pg.createPostgresStore({
-          connectionString: url,
-          schema,
-          applicationName: app(''),
-          logger: logger && {
-            warn: (obj: object, msg?: string) => logger.warn?.({ tier: 'postgres', ...obj }, msg),
-            error: (obj: object, msg?: string) => logger.error?.({ tier: 'postgres', ...obj }, msg),
-            info: (obj: object, msg?: string) => logger.debug?.({ tier: 'postgres', ...obj }, msg),
-            debug: (obj: object, msg?: string) => logger.debug?.({ tier: 'postgres', ...obj }, msg),
-          },
-        }),
-      );
-      governance = pg.createPostgresGovernance({ connectionString: url, schema, applicationName: app(':governance') });
+      const recordStore = pg.createPostgresStore({
+        connectionString: url,
+        schema,
+        applicationName: app(''),
+        logger: logger && {
+          warn: (obj: object, msg?: string) => logger.warn?.({ tier: 'postgres', ...obj }, msg),
+          error: (obj: object, msg?: string) => logger.error?.({ tier: 'postgres', ...obj }, msg),
+          info: (obj: object, msg?: string) => logger.debug?.({ tier: 'postgres', ...obj }, msg),
+          debug: (obj: object, msg?: string) => logger.debug?.({ tier: 'postgres', ...obj }, msg),
+        },
+      });
+      tiers.push(recordStore);
+      const sqlGovernance = pg.createPostgresGovernance({
+        connectionString: url,
+        schema,
+        applicationName: app(':governance'),
+      });
+      governance = sqlGovernance;
+      pools.push({ pool: 'store', stats: () => recordStore.poolStats() });
+      pools.push({ pool: 'governance', stats: () => sqlGovernance.poolStats() });
       history = () =>
         pg.createPostgresMigrationHistory({ connectionString: url, schema, applicationName: app(':migrations') });
-      secretSql = () => openSecretSql({ postgres: { url, schema }, applicationName: app(':secrets') });
+      secretSql = async () => {
+        const handle = await openSecretSql({ postgres: { url, schema }, applicationName: app(':secrets') });
+        const entry = { pool: 'secrets' as const, stats: () => handle.poolStats?.() };
+        pools.push(entry);
+        // A closed handle's pool is reported no more.
+        return {
+          ...handle,
+          close: () => {
+            const at = pools.indexOf(entry);
+            if (at >= 0) pools.splice(at, 1);
+            return handle.close();
+          },
+        };
+      };
     } else if (embedded) {
       await mkdir(embedded.dataDir, { recursive: true });
       closers.unshift(await claimEmbeddedDir(embedded.dataDir));
@@ -155,7 +192,8 @@ export async function openRuntime(config: AgentConfig, options: RuntimeOptions):
     }
     const owned = governance;
     if (owned) closers.unshift(() => owned.close());
-    tiers.push(createMemoryStore({ name: 'cache' }));
+    const cache = createMemoryStore({ name: 'cache' });
+    tiers.push(cache);
     const store = createFailoverStore({
       tiers,
       onEvent: options.onEvent,
@@ -208,6 +246,14 @@ export async function openRuntime(config: AgentConfig, options: RuntimeOptions):
       ...(governance ? { governance } : {}),
       ...(secretSql ? { secretSql } : {}),
       ...(pglite ? { pglite } : {}),
+      stats() {
+        const open: Array<{ pool: 'store' | 'governance' | 'secrets'; stats: SqlPoolStats }> = [];
+        for (const p of pools) {
+          const stats = p.stats();
+          if (stats) open.push({ pool: p.pool, stats });
+        }
+        return { cache: cache.stats(), pools: open };
+      },
       migrationHistory() {
         if (!history) {
           throw errors.constraint('configuration migrations need PostgreSQL or the embedded store for their history');

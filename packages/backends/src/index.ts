@@ -8,7 +8,7 @@ export {
   type FailoverStore,
   type TierStatus,
 } from './failover.js';
-export { createMemoryStore, type MemoryStoreOptions } from './memory.js';
+export { createMemoryStore, type MemoryStore, type MemoryStoreOptions, type MemoryStoreStats } from './memory.js';
 export {
   type CopiedVersion,
   type ReconcileConflict,

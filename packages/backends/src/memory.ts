@@ -52,6 +52,28 @@ export interface MemoryStoreOptions {
   role?: 'record' | 'mirror';
 }
 
+/** What a memory store's document reads found, since it was created (for cache metrics). */
+export interface MemoryStoreStats {
+  /** `getVersion` calls answered with a document. */
+  readonly hits: number;
+  /** `getVersion` calls answered with `undefined` (never held, or evicted). */
+  readonly misses: number;
+  /** Documents evicted as least recently used beyond `maxDocuments`. */
+  readonly evictions: number;
+  /** Documents held now. */
+  readonly size: number;
+}
+
+/** The memory store: a `ConfigStore`, plus the counts of its document reads. */
+export interface MemoryStore extends ConfigStore {
+  /**
+   * Hits, misses and evictions of `getVersion` since creation, and the documents held now. As the
+   * failover chain's cache tier, a hit is a read the cache answered while the durable tiers could
+   * not. Never throws, also after close.
+   */
+  stats(): MemoryStoreStats;
+}
+
 function checkOptions(options: MemoryStoreOptions) {
   const maxDocuments = options.maxDocuments ?? 100_000;
   if (!Number.isSafeInteger(maxDocuments) || maxDocuments < 1) {
@@ -81,7 +103,13 @@ interface Subscription {
  */
 class DocumentCache {
   readonly #entries = new Map<string, ConfigVersion>();
+  /** Entries evicted beyond `max`. */
+  evictions = 0;
   constructor(readonly max: number) {}
+
+  get size(): number {
+    return this.#entries.size;
+  }
 
   get(key: string): ConfigVersion | undefined {
     const doc = this.#entries.get(key);
@@ -102,7 +130,10 @@ class DocumentCache {
     this.#entries.set(key, doc);
     if (this.#entries.size > this.max) {
       const oldest = this.#entries.keys().next();
-      if (!oldest.done) this.#entries.delete(oldest.value);
+      if (!oldest.done) {
+        this.#entries.delete(oldest.value);
+        this.evictions++;
+      }
     }
   }
 }
@@ -112,7 +143,7 @@ class DocumentCache {
  * and demos. Not durable. Appends are atomic (one synchronous section), so compare-and-set holds
  * for concurrent callers in this process.
  */
-export function createMemoryStore(options: MemoryStoreOptions = {}): ConfigStore {
+export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore {
   const opts = checkOptions(options);
   const lifecycle = new Lifecycle(`${opts.name} store`);
   const heads = new Map<string, Head>();
@@ -120,6 +151,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): ConfigStore
   const acks = new Map<string, AppliedAck>();
   const subscriptions = new ListenerSet<HeadChange>();
   const limits = { maxDocumentBytes: opts.maxDocumentBytes };
+  let hits = 0;
+  let misses = 0;
 
   const capabilities: StoreCapabilities = Object.freeze({
     watch: true,
@@ -195,9 +228,13 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): ConfigStore
     );
   }
 
-  const store: ConfigStore = {
+  const store: MemoryStore = {
     name: opts.name,
     capabilities,
+
+    stats() {
+      return { hits, misses, evictions: docs.evictions, size: docs.size };
+    },
 
     async getHead(ref) {
       return heads.get(refKey(open(ref)));
@@ -206,8 +243,10 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): ConfigStore
     async getVersion(ref, version) {
       const key = refKey(open(ref));
       const wanted = version ?? heads.get(key)?.version;
-      if (wanted === undefined) return undefined;
-      return docs.get(`${key}@${wanted}`);
+      const doc = wanted === undefined ? undefined : docs.get(`${key}@${wanted}`);
+      if (doc) hits++;
+      else misses++;
+      return doc;
     },
 
     async listHeads(query = {}) {

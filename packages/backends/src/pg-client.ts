@@ -106,8 +106,13 @@ export function createPgClient(options: PgClientOptions): SqlClient {
   let ended: Promise<void> | undefined;
   const listeners = new Set<SqlListener>();
 
+  const max = pool.options.max ?? 10;
   return {
     kind: 'postgres',
+
+    poolStats() {
+      return { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max };
+    },
 
     async query(text, params, statement) {
       try {

@@ -34,7 +34,15 @@ import {
   type StoredSchema,
 } from '@summit-config/core/internal';
 import { type MigrationResult, migrate } from './postgres-migrations.js';
-import { escapeLike, mapSqlError, quoteIdent, type SqlClient, type SqlQueryable, sqlState } from './sql-client.js';
+import {
+  escapeLike,
+  mapSqlError,
+  quoteIdent,
+  type SqlClient,
+  type SqlPoolStats,
+  type SqlQueryable,
+  sqlState,
+} from './sql-client.js';
 
 export interface SqlGovernanceConfig {
   /** `postgres`, `pglite`, ... (used in errors). */
@@ -50,6 +58,8 @@ export interface SqlGovernance extends GovernanceStore {
   readonly schema: string;
   /** Applies pending migrations now (otherwise the first call does). */
   migrate(): Promise<MigrationResult>;
+  /** The connection pool's counts now, for metrics; undefined on PGlite (no pool). Never throws. */
+  poolStats(): SqlPoolStats | undefined;
 }
 
 interface AuditRow {
@@ -278,6 +288,10 @@ export function createSqlGovernance(config: SqlGovernanceConfig): SqlGovernance 
   const governance: SqlGovernance = {
     name,
     schema: config.schema,
+
+    poolStats() {
+      return client.poolStats?.();
+    },
 
     async appendAudit(input) {
       checkAuditInput(input);

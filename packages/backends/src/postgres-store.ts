@@ -42,7 +42,7 @@ import {
 import { appendSql, replaceVersionSql } from './postgres-sql.js';
 import { syncLedgerMembers, type UnsyncedVersion, unsyncedTiers } from './postgres-sync-ledger.js';
 import { channelFor, FeedRegistry, notifyPayload } from './postgres-watch.js';
-import { escapeLike, type SqlClient, type StoreLogger } from './sql-client.js';
+import { escapeLike, type SqlClient, type SqlPoolStats, type StoreLogger } from './sql-client.js';
 
 export type { UnsyncedVersion } from './postgres-sync-ledger.js';
 
@@ -81,6 +81,11 @@ export interface PostgresStore extends ConfigStore {
   markSynced(ref: ConfigRef, version: number, tier: string): Promise<void>;
   /** Versions still missing from `tier` (every tier when omitted), oldest first, at most `limit` (default 1000). */
   listUnsynced(query?: { tier?: string; limit?: number }): Promise<UnsyncedVersion[]>;
+  /**
+   * The connection pool's counts now (`total`, `idle`, `waiting`, `max`), for metrics; undefined on
+   * PGlite (no pool). Never throws, also after close (all zero then).
+   */
+  poolStats(): SqlPoolStats | undefined;
 }
 
 /** The WHERE clause (on the heads table `h`) and parameters of a list query. */
@@ -154,6 +159,10 @@ export function createSqlStore(config: SqlStoreConfig): PostgresStore {
     capabilities,
     schema: config.schema,
     channel,
+
+    poolStats() {
+      return client.poolStats?.();
+    },
 
     async getHead(refInput, options: ReadOptions = {}) {
       const ref = open(refInput);

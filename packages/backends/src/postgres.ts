@@ -22,7 +22,7 @@ export type { SqlMigrationHistory } from './postgres-migration-history.js';
 export type { MigrationResult } from './postgres-migrations.js';
 export { LATEST_MIGRATION, MIGRATIONS } from './postgres-migrations.js';
 export type { PostgresStore, UnsyncedVersion } from './postgres-store.js';
-export type { StoreLogger } from './sql-client.js';
+export type { SqlPoolStats, StoreLogger } from './sql-client.js';
 
 export interface PostgresStoreOptions extends SqlStoreCommonOptions {
   /** `postgres://user:password@host:port/database`. Either this or `pool` (or both: this wins). */

@@ -12,6 +12,7 @@ export type {
   SqlClient,
   SqlDatabase,
   SqlListener,
+  SqlPoolStats,
   SqlQueryable,
   SqlResult,
   SqlStatementOptions,

@@ -72,11 +72,25 @@ export interface SqlListener {
   close(): Promise<void>;
 }
 
+/** A connection pool's state at one instant (counts of connections; the LISTEN connection is not pooled). */
+export interface SqlPoolStats {
+  /** Connections open (idle plus checked out). */
+  readonly total: number;
+  /** Open connections nobody has checked out. */
+  readonly idle: number;
+  /** Callers waiting for a connection (the pool is at `max`). */
+  readonly waiting: number;
+  /** The most connections the pool opens. */
+  readonly max: number;
+}
+
 export interface SqlClient extends SqlDatabase {
   /** `postgres` for a server reached through `pg`, `pglite` for the embedded database. */
   readonly kind: 'postgres' | 'pglite';
   /** LISTENs on `channel` (an exact, case-sensitive name) on a connection dedicated to it. */
   listen(channel: string, callbacks: ListenCallbacks): Promise<SqlListener>;
+  /** The pool's counts now (a client with a connection pool only; PGlite has none). Never throws. */
+  poolStats?(): SqlPoolStats;
   /** Releases every connection. Idempotent. */
   close(): Promise<void>;
 }
