@@ -154,6 +154,8 @@ export class Agent implements AsyncDisposable {
     );
     const stores = this.#stores;
     for (const tier of stores.tiers) this.metrics.tierUp.set({ tier }, 1);
+    // The cache tier's reads and the PostgreSQL pools, read on every scrape.
+    this.metrics.observeStores(() => stores.stats?.());
     logger?.info?.({ tiers: stores.tiers, embedded: stores.embedded }, 'stores ready');
 
     // Served clients (one per app and environment), loading in the background.

@@ -141,7 +141,7 @@ export async function createGovernance(options: GovernanceOptions): Promise<Gove
           // A run that left `rotating` for `idle` finished; `failed` (or an error) did not.
           for (const run of report.results) {
             if (run.state === 'failed' || run.error) metrics.rotations.inc({ result: 'failed' });
-            else if (run.state === 'idle') metrics.rotations.inc({ result: 'ok' });
+            else if (run.state === 'idle') metrics.rotations.inc({ result: 'success' });
           }
         });
       }
