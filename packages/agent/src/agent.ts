@@ -34,6 +34,7 @@ import { FileRenderer } from './render.js';
 import { type AgentStores, openRuntime } from './runtime.js';
 import { type ServingServer, serveConfigServer } from './serve.js';
 import { ServedClient } from './served.js';
+import { openServedSetup, type ServedSetup } from './served-setup.js';
 import { observeStoreEvent } from './store-events.js';
 import { type AgentLogger, settleWithin, toConfigError } from './util.js';
 
@@ -91,6 +92,8 @@ export class Agent implements AsyncDisposable {
   /** The last drift run's report, served by the config server beside the agent. */
   #lastDrift: DriftReport | undefined;
   readonly #served = new Map<string, ServedClient>();
+  /** The served clients' schemas and secret resolver. */
+  #servedSetup: ServedSetup | undefined;
   readonly #renderers: FileRenderer[] = [];
   readonly #pendingJobs: PendingJob[] = [];
   #governance: Governance | undefined;
@@ -159,6 +162,8 @@ export class Agent implements AsyncDisposable {
     logger?.info?.({ tiers: stores.tiers, embedded: stores.embedded }, 'stores ready');
 
     // Served clients (one per app and environment), loading in the background.
+    this.#servedSetup = await openServedSetup({ config, stores, events: this.events, env: process.env, logger });
+    const setup = this.#servedSetup;
     for (const app of config.apps) {
       for (const environment of app.environments) {
         const served = new ServedClient({
@@ -172,6 +177,7 @@ export class Agent implements AsyncDisposable {
           metrics: this.metrics,
           logger,
           ...(stores.keys?.trust ? { trust: stores.keys.trust } : {}),
+          ...setup.forApp(app),
         });
         this.#served.set(served.key, served);
       }
@@ -485,6 +491,7 @@ export class Agent implements AsyncDisposable {
         ...this.#renderers.map((r) => r.close(200)),
       ]);
       await Promise.all([...this.#served.values()].map((s) => settleWithin(s.close(), 300)));
+      await settleWithin(this.#servedSetup?.close() ?? Promise.resolve(), 300);
       await settleWithin(this.#governance?.close() ?? Promise.resolve(), 300);
       if (this.#stores) await settleWithin(this.#stores.close(), 700);
       this.metrics.leader.set(0);

@@ -98,7 +98,16 @@ export interface AppConfig {
   environments: string[];
   /** Environment definitions (parents) passed to the clients. */
   definitions: Environment[];
+  /**
+   * `refs` (default): `{"$secret": ...}` references are served as they are stored. `resolve`: the
+   * agent resolves them (docs/agent-secrets.md); its values then need a token or the Unix socket,
+   * are served `Cache-Control: no-store`, rendered mode 0600, and never shown by explain.
+   */
+  secrets: AppSecretsMode;
 }
+
+/** How an app's secret references are served: as references, or resolved to their values. */
+export type AppSecretsMode = 'refs' | 'resolve';
 
 export type RenderFormat = 'json' | 'yaml' | 'env';
 

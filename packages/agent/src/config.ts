@@ -15,6 +15,7 @@ import { errors, parseId, validateEnvironments } from '@summit-config/core/inter
 import { validate as validateCron } from 'node-cron';
 import { parse as parseYaml } from 'yaml';
 import { appName, bool, checked, envName, fail, int, list, object, optStr, show, str } from './config-fields.js';
+import { checkResolvingApps, secretsMode } from './config-resolve.js';
 import { secretsSection } from './config-secrets.js';
 import { serverSection } from './config-server.js';
 import { httpSection, storesSection } from './config-stores.js';
@@ -22,6 +23,7 @@ import { trustSection } from './config-trust.js';
 import type {
   AgentConfig,
   AppConfig,
+  AppSecretsMode,
   DriftConfig,
   JobsConfig,
   LeaderConfig,
@@ -35,6 +37,7 @@ export type { TrustConfig } from './config-trust.js';
 export type {
   AgentConfig,
   AppConfig,
+  AppSecretsMode,
   ConsulConfig,
   ConsulTlsConfig,
   DriftConfig,
@@ -78,25 +81,26 @@ interface RawApp {
   environment: string;
   entries: Array<Environment | string>;
   path: string;
+  secrets: AppSecretsMode;
 }
 
 function appsSection(raw: unknown): RawApp[] {
   const out: RawApp[] = [];
   list(raw, 'apps').forEach((item, i) => {
     const path = `apps[${i}]`;
-    const a = object(item, path, ['app', 'environment', 'environments']);
+    const a = object(item, path, ['app', 'environment', 'environments', 'secrets']);
     const app = appName(a.app, `${path}.app`);
     if (out.some((x) => x.app === app)) throw fail(`${path}.app`, `"${app}" is listed twice`);
     const environment = envName(a.environment, `${path}.environment`);
     const entries = list(a.environments, `${path}.environments`).map((e, j) =>
       environmentEntry(e, `${path}.environments[${j}]`),
     );
-    out.push({ app, environment, entries, path });
+    out.push({ app, environment, entries, path, secrets: secretsMode(a.secrets, `${path}.secrets`) });
   });
   return out;
 }
 
-function buildApp({ app, environment, entries, path }: RawApp): AppConfig {
+function buildApp({ app, environment, entries, path, secrets }: RawApp): AppConfig {
   const definitions = new Map<string, Environment>();
   const served = new Set<string>([environment]);
   for (const e of entries) {
@@ -116,7 +120,7 @@ function buildApp({ app, environment, entries, path }: RawApp): AppConfig {
   }
   const list = [...definitions.values()];
   checked(`${path}.environments`, () => validateEnvironments(list));
-  return { app, environment, environments: [...served], definitions: list };
+  return { app, environment, environments: [...served], definitions: list, secrets };
 }
 
 function renderSection(raw: unknown, apps: RawApp[]): RenderConfig[] {
@@ -260,8 +264,15 @@ export function resolveAgentConfig(raw: unknown, env: NodeJS.ProcessEnv = proces
   // A rendered (app, environment) is served too.
   for (const r of render) {
     const app = rawApps.find((a) => a.app === r.app);
-    if (!app) rawApps.push({ app: r.app, environment: r.environment, entries: [], path: `render (app ${r.app})` });
-    else app.entries.push(r.environment);
+    if (!app) {
+      rawApps.push({
+        app: r.app,
+        environment: r.environment,
+        entries: [],
+        path: `render (app ${r.app})`,
+        secrets: 'refs',
+      });
+    } else app.entries.push(r.environment);
   }
   const apps = rawApps.map(buildApp);
   const stores = storesSection(o.stores, env);
@@ -280,6 +291,7 @@ export function resolveAgentConfig(raw: unknown, env: NodeJS.ProcessEnv = proces
     server: serverSection(o.server, env, stores.embedded),
     secrets: secretsSection(o.secrets, env),
   };
+  checkResolvingApps(config, rawApps);
   return config;
 }
 

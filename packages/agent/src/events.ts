@@ -30,6 +30,11 @@ export interface AgentEventMap {
   job: { name: string; ok: boolean; durationMs: number; error?: ConfigError };
   /** A problem the agent handled and keeps going after. */
   error: { where: string; error: ConfigError };
+  /**
+   * A served client refused a version (schema, signature or secret resolution): the last good value
+   * stays, and the version is acknowledged `rejected`. `message` never holds a secret value.
+   */
+  rejected: { app: string; environment: string; ref: string | undefined; code: string; message: string };
 }
 
 export type AgentEventName = keyof AgentEventMap;

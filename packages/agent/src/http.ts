@@ -17,6 +17,10 @@
  * `http.allowedHosts`): 421 otherwise, so a page that rebinds its DNS name to 127.0.0.1 reads nothing.
  * A non-loopback bind needs a token. With `http.socket` the agent listens on that Unix socket instead
  * (mode 0600), where the file's permissions guard it and no `Host` is checked.
+ *
+ * An app with `secrets: resolve` (`http-secrets.ts`) is served only with a token or over the socket
+ * (403 otherwise), every answer about it is `Cache-Control: no-store`, its ETag is a keyed digest,
+ * and its explain shows the stored references in place of the resolved value.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -31,6 +35,7 @@ import {
 import { errors, parseEnvironmentName, parseId, parseScope } from '@summit-config/core/internal';
 import type { AppConfig, HttpConfig } from './config.js';
 import { HostGuard, listenGuarded, removeSocket } from './http-guard.js';
+import { layeredValue, maskedDetails } from './http-secrets.js';
 import { etagOf, normaliseTag, parseWait, tagMatches } from './http-tags.js';
 import type { AgentMetrics } from './metrics.js';
 import type { ServedClient } from './served.js';
@@ -70,6 +75,8 @@ interface ConfigRequest {
   id: string;
   served: ServedClient;
   context: EvaluationContext | undefined;
+  /** The app resolves secrets: its values are private (see `http-secrets.ts`). */
+  secret: boolean;
 }
 
 interface Lookup {
@@ -245,6 +252,19 @@ export class AgentHttpServer {
       return;
     }
     const { served, context } = request;
+    if (request.secret && !this.#tokenDigest && this.#hostGuard) {
+      // Over TCP without a token anyone local could read the secrets (config.ts refuses this set-up).
+      this.#error(
+        res,
+        new ConfigError(
+          'ACCESS_DENIED',
+          `app ${served.app} resolves secrets: served only with http.token or http.socket`,
+        ),
+        'config',
+        403,
+      );
+      return;
+    }
     const client = served.client;
     if (!client) {
       const cause = served.lastError;
@@ -271,7 +291,8 @@ export class AgentHttpServer {
         ref: `${request.scope}/${request.id}`,
         app: served.app,
         environment: served.environment,
-        value: state.details.value,
+        // The layers hold references; the resolved value of a secret-resolving app is never shown here.
+        value: request.secret ? layeredValue(explain) : state.details.value,
         explain,
         versions: state.details.versions,
         checksum: state.details.checksum,
@@ -306,11 +327,11 @@ export class AgentHttpServer {
       if (!changed() && waitMs > 0 && !this.#closing) {
         await this.#hold(req, res, client, request.id, changed, waitMs);
         if (res.writableEnded || res.destroyed) return;
-        this.#respond(req, res, current(), undefined);
+        this.#respond(req, res, current(), undefined, request.secret);
         return;
       }
     }
-    this.#respond(req, res, current(), started);
+    this.#respond(req, res, current(), started, request.secret);
   }
 
   #parseConfigRequest(scopeText: string, idText: string, q: URLSearchParams): ConfigRequest {
@@ -349,13 +370,18 @@ export class AgentHttpServer {
       const prev = context[attr];
       context[attr] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev as string, value];
     }
-    return { scope, id, served, context };
+    return { scope, id, served, context, secret: appConfig.secrets === 'resolve' };
   }
 
   #lookup(request: ConfigRequest, details: ResolveDetails, kind: 'value' | 'explain' = 'value'): Lookup {
     const version = request.scope === 'global' ? details.versions.global : details.versions.app;
     const { app, environment } = request.served;
-    const etag = etagOf(details, { kind, app, environment, ref: `${request.scope}/${request.id}` });
+    const etag = etagOf(request.secret ? maskedDetails(details) : details, {
+      kind,
+      app,
+      environment,
+      ref: `${request.scope}/${request.id}`,
+    });
     if (details.value === undefined || version === undefined) {
       return {
         details,
@@ -410,7 +436,13 @@ export class AgentHttpServer {
     });
   }
 
-  #respond(req: IncomingMessage, res: ServerResponse, state: Lookup, started: number | undefined): number {
+  #respond(
+    req: IncomingMessage,
+    res: ServerResponse,
+    state: Lookup,
+    started: number | undefined,
+    secret: boolean,
+  ): number {
     let status: number;
     if (state.error) {
       status = this.#error(res, state.error, 'config');
@@ -418,7 +450,7 @@ export class AgentHttpServer {
       const d = state.details;
       const headers: Record<string, string> = {
         ETag: state.etag,
-        'Cache-Control': 'no-cache',
+        'Cache-Control': secret ? 'no-store' : 'no-cache',
         'X-Summit-Version': String(state.version),
         'X-Summit-Versions': `global=${d.versions.global ?? 0}, app=${d.versions.app ?? 0}`,
         'X-Summit-Checksum': d.checksum,

@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import type { FailoverStore } from '@summit-config/backends';
 import {
+  type ClientSecrets,
   type ConfigChange,
   type ConfigClient,
   type ConfigError,
@@ -17,6 +18,7 @@ import {
 import { backoffDelay, delay, errors } from '@summit-config/core/internal';
 import type { AgentEvents } from './events.js';
 import type { AgentMetrics } from './metrics.js';
+import type { ServedSchemas } from './served-schemas.js';
 import { type AgentLogger, settleWithin, toConfigError } from './util.js';
 
 export interface ServedClientOptions {
@@ -31,6 +33,18 @@ export interface ServedClientOptions {
   logger?: AgentLogger;
   /** Verify every version against these keys (`trust` section). */
   trust?: TrustRoot;
+  /** The stored schemas: defaults applied, invalid versions rejected (read before the client starts). */
+  schemas?: ServedSchemas;
+  /** Resolves secret references (apps with `secrets: resolve`); without it they are served as stored. */
+  secrets?: ClientSecrets;
+}
+
+/** Codes with which a client refuses a version (the last good one stays, the version is acked `rejected`). */
+const REJECTION_CODES: ReadonlySet<string> = new Set(['SCHEMA_VALIDATION', 'SIGNATURE_INVALID', 'SECRET_PROVIDER']);
+
+/** A version refused: an invalid or unsigned one, or a secret it references that cannot be read. */
+function isRejection(error: ConfigError): boolean {
+  return REJECTION_CODES.has(error.code) || (Object.hasOwn(error, 'secret') && Object.hasOwn(error, 'provider'));
 }
 
 /** At most this many `createdAt` stamps are kept for the propagation metric. */
@@ -86,6 +100,8 @@ export class ServedClient {
   async #startLoop(): Promise<void> {
     const o = this.#options;
     const signal = this.#stop.signal;
+    // The schemas first: a client built before them would serve without defaults (never rejects).
+    await o.schemas?.ready();
     for (let attempt = 0; !signal.aborted; attempt++) {
       try {
         const client = await createConfigClient({
@@ -97,6 +113,8 @@ export class ServedClient {
           snapshotFile: o.snapshotDir ? join(o.snapshotDir, `${o.app}.${o.environment}.json`) : undefined,
           logger: o.logger,
           ...(o.trust ? { trust: o.trust } : {}),
+          ...(o.schemas ? { schemas: o.schemas.registry } : {}),
+          ...(o.secrets ? { secrets: o.secrets } : {}),
           onError: (error) => this.#onClientError(error),
           validate: ({ docs }) => {
             for (const d of docs) {
@@ -140,6 +158,19 @@ export class ServedClient {
     const o = this.#options;
     o.metrics.clientErrors.inc({ app: o.app, environment: o.environment, code: error.code });
     o.events.emit('error', { where: `client ${this.key}`, error });
+    if (isRejection(error)) {
+      o.logger?.warn?.(
+        { app: o.app, environment: o.environment, ref: error.ref, code: error.code },
+        'version rejected: the last good value stays',
+      );
+      o.events.emit('rejected', {
+        app: o.app,
+        environment: o.environment,
+        ref: error.ref,
+        code: error.code,
+        message: error.message,
+      });
+    }
   }
 
   #onChange(change: ConfigChange): void {
