@@ -5,36 +5,8 @@
  * starts with them. Idempotent: a second run changes nothing.
  */
 import { loadAgentConfig, openRuntime } from '@summit-config/agent';
-import { createRbac, type Environment, parseRef, type SetInput } from '@summit-config/core';
-
-const environments: Environment[] = [
-  { name: 'staging', production: false },
-  { name: 'production', production: true, approvalPolicy: { requiredApprovals: 1 } },
-  { name: 'production-eu', parent: 'production', production: true, approvalPolicy: { requiredApprovals: 1 } },
-];
-const configs: SetInput[] = [
-  {
-    ref: 'global/database',
-    config: { host: 'db.internal', port: 5432, pool: { min: 2, max: 10 }, ssl: true },
-    overrides: { production: { pool: { max: 50 } } },
-    message: 'company-wide database defaults',
-  },
-  {
-    ref: 'app:demo/database',
-    config: { name: 'demo' },
-    overrides: { 'production-eu': { host: 'db.eu.internal' } },
-    message: 'the demo app database',
-  },
-  {
-    ref: 'app:demo/checkout',
-    config: { flow: 'classic', retries: 3 },
-    rollout: {
-      rules: [{ id: 'new-flow', strategy: 'percentage', bps: 2500, patch: { flow: 'new' } }],
-      flags: { 'dark-mode': { variants: { on: true, off: false }, defaultVariant: 'off' } },
-    },
-    message: 'checkout with a 25% rollout of the new flow',
-  },
-];
+import { createRbac, parseRef } from '@summit-config/core';
+import { DEMO_CONFIGS as configs, DEMO_ENVIRONMENTS as environments } from './demo-data.js';
 
 // The agent's own runtime: the embedded store in SUMMIT_DATA_DIR (default ./.summit/data) and its
 // writer key (generated on first start beside the data directory), so every seeded version is signed.
