@@ -3,7 +3,7 @@
  * the store chain (PostgreSQL in the store's schema, or the shared embedded PGlite), acting as the
  * agent's own actor,
  * and the leader jobs that need it: scheduled applies of approved change requests, canary steps behind
- * health gates, due secret rotations (local provider, when a master key is configured), and audit
+ * health gates, due secret rotations (every provider of the `secrets` section), and audit
  * checkpoints (verify the trail, sign its head into every anchor; when the service has a signing key).
  * Rotation runs that end are audited (`secret.rotation.succeeded` / `.failed`, job-audit.ts). Built
  * whenever there is a durable record, jobs or not: the drift auditor and the audit feed use its service.
@@ -11,10 +11,10 @@
 import { type Actor, type ConfigService, createRbac, isConfigError } from '@summit-config/core';
 import type { AgentConfig } from './config.js';
 import { auditRotations } from './job-audit.js';
-import { createLocalRotation } from './local-secrets.js';
 import type { AgentMetrics } from './metrics.js';
 import { stepRollouts } from './rollout-steps.js';
 import type { AgentStores } from './runtime.js';
+import { createProviderRotation } from './secret-rotation.js';
 import type { AgentLogger } from './util.js';
 
 /** The permissions the agent's own actor holds; nothing else can act through this service. */
@@ -36,9 +36,9 @@ const AGENT_ROLE = [
 export interface Governance {
   readonly service: ConfigService;
   readonly actor: Actor;
-  /** Registers the governance jobs with the leader job runner. */
+  /** Registers the governance jobs with the leader job runner: `schedule` is an interval in ms or a node-cron expression. */
   register(
-    register: (name: string, intervalMs: number, fn: (ctx: { signal: AbortSignal }) => Promise<void>) => void,
+    register: (name: string, schedule: number | string, fn: (ctx: { signal: AbortSignal }) => Promise<void>) => void,
   ): void;
   close(): Promise<void>;
 }
@@ -70,10 +70,13 @@ export async function createGovernance(options: GovernanceOptions): Promise<Gove
   const service = stores.service(rbac, { source: 'agent' });
   const closers: Array<() => Promise<unknown>> = [];
 
-  // Rotations: only with a master key for the local provider (the cloud providers are configured in code).
+  // Rotations: every provider of the `secrets` section (local is in it when a master key is set),
+  // on the node-cron `secrets.schedule`, else every `jobs.rotationsMs`.
   let rotation: import('@summit-config/secrets').RotationManager | undefined;
-  if (jobs.rotationsMs > 0 && (env.SUMMIT_MASTER_KEY || env.SUMMIT_MASTER_KEY_FILE) && secretSql) {
-    const local = await createLocalRotation({
+  const rotationSchedule: number | string = config.secrets.schedule ?? jobs.rotationsMs;
+  if (jobs.rotationsMs > 0 && config.secrets.providers.length > 0 && secretSql) {
+    const built = await createProviderRotation({
+      config: config.secrets,
       handle: await secretSql(),
       migrator: governance,
       service,
@@ -81,11 +84,19 @@ export async function createGovernance(options: GovernanceOptions): Promise<Gove
       rbac,
       actor,
       env,
+      ...(logger ? { logger } : {}),
     });
-    rotation = local.rotation;
-    closers.unshift(() => local.close());
+    rotation = built.rotation;
+    closers.unshift(() => built.close());
+    logger?.info?.(
+      { providers: [...built.providers.providers.keys()], schedule: rotationSchedule },
+      'secret rotations on',
+    );
   } else if (jobs.rotationsMs > 0) {
-    logger?.info?.({}, 'secret rotations off: set SUMMIT_MASTER_KEY (or SUMMIT_MASTER_KEY_FILE) to enable them');
+    logger?.info?.(
+      {},
+      'secret rotations off: configure secrets.providers or set SUMMIT_MASTER_KEY (or SUMMIT_MASTER_KEY_FILE) to enable them',
+    );
   }
 
   let closing: Promise<void> | undefined;
@@ -136,7 +147,7 @@ export async function createGovernance(options: GovernanceOptions): Promise<Gove
         const manager = rotation;
         const audited = auditRotations(manager, { service, actor, logger });
         closers.unshift(async () => audited.stop());
-        register('rotations', jobs.rotationsMs, async ({ signal }) => {
+        register('rotations', rotationSchedule, async ({ signal }) => {
           const report = await manager.runDue({ signal }).finally(() => audited.flush());
           // A run that left `rotating` for `idle` finished; `failed` (or an error) did not.
           for (const run of report.results) {

@@ -35,9 +35,9 @@ import type { MigrationHistory } from '@summit-config/core/migrations';
 import type { RotationManager, SecretProvider } from '@summit-config/secrets';
 import type { TokenAdmin } from '@summit-config/server';
 import { type AgentConfig, loadAgentConfig } from '../config.js';
-import { createLocalRotation } from '../local-secrets.js';
 import { type OsUser, osPrincipal } from '../os-user.js';
 import { openRuntime } from '../runtime.js';
+import { createProviderRotation, type ProviderRotation } from '../secret-rotation.js';
 import { EMBEDDED_ADMIN_GRANTS, EMBEDDED_ADMIN_ROLE } from '../serve.js';
 import { assertKeyOwner, type OpenedTrust } from '../trust.js';
 import { settleWithin } from '../util.js';
@@ -53,12 +53,11 @@ export interface CommonOptions {
   actor?: string;
 }
 
-/** Secret commands: the local provider, rotation, and the secret names. */
-/** What the secret commands use of the provider and the rotation manager (here, or over a server). */
+/** What the secret commands use of one provider and the rotation manager (here, or over a server). */
 export interface SecretsSession {
   provider: Pick<SecretProvider, 'create' | 'listVersions'>;
   rotation: Pick<RotationManager, 'getPolicy' | 'putPolicy' | 'listPolicies' | 'rotate' | 'retry' | 'on'>;
-  /** Names of the secrets the local provider holds, sorted. */
+  /** Names of the provider's secrets, sorted (local: all; the others: those with a rotation policy). */
   listNames(): Promise<string[]>;
 }
 
@@ -86,7 +85,11 @@ export interface Session {
   /** Set in remote mode: the config server the session goes through (`remote/session.ts`). */
   readonly remote?: RemoteInfo;
   migrationHistory(): MigrationHistory;
-  secrets(): Promise<SecretsSession>;
+  /**
+   * The provider named `provider` (default `local`; `secrets.providers` of the agent config) and
+   * the rotation manager. `NOT_FOUND` naming the configured providers when there is no such one.
+   */
+  secrets(provider?: string): Promise<SecretsSession>;
   /** API token administration (`token` commands): the server's rules, on the tokens beside the store. */
   tokens(): Promise<TokenAdmin>;
   close(): Promise<void>;
@@ -178,7 +181,7 @@ export async function openSession(options: OpenOptions): Promise<Session> {
     const { store } = runtime;
     const service = runtime.service(rbac, { source: 'cli', store: counting(store, state) });
     const governance = runtime.governance as GovernanceStore & { migrate(): Promise<unknown> };
-    let secrets: Promise<SecretsSession> | undefined;
+    let secrets: Promise<ProviderRotation> | undefined;
     let tokens: Promise<TokenAdmin> | undefined;
     const session: Session = {
       config,
@@ -200,14 +203,28 @@ export async function openSession(options: OpenOptions): Promise<Session> {
       },
       keys: runtime.keys,
       migrationHistory: () => runtime.migrationHistory(),
-      secrets() {
+      async secrets(name = 'local') {
         secrets ??= (async () => {
           const handle = await (runtime.secretSql as NonNullable<typeof runtime.secretSql>)();
-          const local = await createLocalRotation({ handle, migrator: governance, service, store, rbac, actor, env });
-          closers.unshift(() => local.close());
-          return local;
+          const built = await createProviderRotation({
+            config: config.secrets,
+            handle,
+            migrator: governance,
+            service,
+            store,
+            rbac,
+            actor,
+            env,
+          });
+          closers.unshift(() => built.close());
+          return built;
         })();
-        return secrets;
+        const built = await secrets;
+        return {
+          provider: built.providers.get(name),
+          rotation: built.rotation,
+          listNames: () => built.listNames(name),
+        };
       },
       tokens() {
         tokens ??= (async () => {

@@ -1,7 +1,8 @@
 /**
- * Secrets on the local provider (AES-256-GCM; key in SUMMIT_MASTER_KEY or SUMMIT_MASTER_KEY_FILE,
- * versions in the same database as the config): `secret create`, `secret rotate` (the rotation
- * manager's resumable run), `secret list`, `secret policy`. Values are never printed.
+ * Secrets on any configured provider (`--provider <name>`, default `local`: AES-256-GCM, key in
+ * SUMMIT_MASTER_KEY or SUMMIT_MASTER_KEY_FILE, versions in the same database as the config; aws,
+ * gcp, azure, vault from the agent config's `secrets.providers`): `secret create`, `secret rotate`
+ * (the rotation manager's resumable run), `secret list`, `secret policy`. Values are never printed.
  */
 import { ConfigError, ERROR_CODES, type ErrorCode } from '@summit-config/core';
 import { errors } from '@summit-config/core/internal';
@@ -19,9 +20,19 @@ import { collect, integer, keyValue } from './input.js';
 import { readAll, when } from './io.js';
 import { untilStopped } from './stop.js';
 
-const PROVIDER = 'local';
+/** The provider of a command line: `--provider`, default `local`. */
+const providerOf = (opts: { provider?: string }): string => opts.provider ?? 'local';
+
+/** Adds `--provider <name>` (every secret command but keygen). */
+function withProvider(command: Command): Command {
+  return command.option(
+    '--provider <name>',
+    'the secret provider: a name under secrets.providers in the agent config (aws, gcp, azure, vault, ...) (default "local")',
+  );
+}
 
 interface PolicyOptions {
+  provider?: string;
   rotationDays?: string;
   cron?: string;
   graceDays?: string;
@@ -29,7 +40,7 @@ interface PolicyOptions {
   disabled?: boolean;
 }
 
-function policyInput(name: string, opts: PolicyOptions): RotationPolicyInput | undefined {
+function policyInput(provider: string, name: string, opts: PolicyOptions): RotationPolicyInput | undefined {
   const intervalDays = integer(opts.rotationDays, '--rotation-days', 1);
   if (intervalDays === undefined && opts.cron === undefined) return undefined;
   if (intervalDays !== undefined && opts.cron !== undefined) {
@@ -37,7 +48,7 @@ function policyInput(name: string, opts: PolicyOptions): RotationPolicyInput | u
   }
   const graceDays = integer(opts.graceDays, '--grace-days', 0);
   return {
-    secret: { provider: PROVIDER, name },
+    secret: { provider, name },
     ...(intervalDays !== undefined ? { intervalDays } : { cron: opts.cron as string }),
     ...(graceDays !== undefined ? { gracePeriodDays: graceDays } : {}),
     ...(opts.notify && opts.notify.length > 0 ? { notify: opts.notify } : {}),
@@ -100,7 +111,9 @@ async function audit(s: Session, action: string, message: string): Promise<void>
 export function registerSecretCommands(program: Command, state: CliState): void {
   const secret = program
     .command('secret')
-    .description('secrets (local provider: AES-256-GCM, key in SUMMIT_MASTER_KEY) and their rotation');
+    .description(
+      'secrets on the local provider (AES-256-GCM, key in SUMMIT_MASTER_KEY) or any provider of the agent config (--provider), and their rotation',
+    );
 
   secret
     .command('keygen')
@@ -120,17 +133,19 @@ export function registerSecretCommands(program: Command, state: CliState): void 
 
   define(
     state,
-    addPolicyOptions(
-      secret
-        .command('create')
-        .description('create a secret (its first version is current); optionally with a rotation policy')
-        .argument('<name>', 'the secret name')
-        .argument('[value]', 'the value; "-" or omitted: read from stdin (prefer stdin: argv is visible to others)')
-        .option('--generate [length]', 'generate a random password instead (default length 32)')
-        .option('--label <key=value>', 'a label stored with the version, in clear (repeatable)', collect, []),
+    withProvider(
+      addPolicyOptions(
+        secret
+          .command('create')
+          .description('create a secret (its first version is current); optionally with a rotation policy')
+          .argument('<name>', 'the secret name')
+          .argument('[value]', 'the value; "-" or omitted: read from stdin (prefer stdin: argv is visible to others)')
+          .option('--generate [length]', 'generate a random password instead (default length 32)')
+          .option('--label <key=value>', 'a label stored with the version, in clear (repeatable)', collect, []),
+      ),
     ).addHelpText(
       'after',
-      '\nReference it from a config as {"$secret": {"provider": "local", "name": "<name>"}}. The value is never printed.',
+      '\nReference it from a config as {"$secret": {"provider": "local", "name": "<name>"}} (the --provider name). The value is never printed.',
     ),
     async (
       run: Run<PolicyOptions & { generate?: string | boolean; label: string[] }>,
@@ -158,34 +173,37 @@ export function registerSecretCommands(program: Command, state: CliState): void 
         const [key, text] = keyValue(pair, '--label');
         labels[key] = text;
       }
-      const policy = policyInput(name, opts);
+      const providerName = providerOf(opts);
+      const policy = policyInput(providerName, name, opts);
       const s = await run.session();
       s.rbac.check(s.actor, 'secrets:write');
-      const { provider, rotation } = await s.secrets();
+      const { provider, rotation } = await s.secrets(opts.provider);
       const info = await provider.create(name, value, Object.keys(labels).length > 0 ? { labels } : {});
-      await audit(s, 'secret.create', `secret ${PROVIDER}/${name} created (version ${info.version})`);
+      await audit(s, 'secret.create', `secret ${providerName}/${name} created (version ${info.version})`);
       const stored = policy ? await rotation.putPolicy(s.actor, policy) : undefined;
       run.out.result(
-        { ...info, provider: PROVIDER, ...(stored ? { policy: policyView(stored) } : {}) },
+        { ...info, provider: providerName, ...(stored ? { policy: policyView(stored) } : {}) },
         () =>
-          `secret ${PROVIDER}/${name} created: version ${info.version} is current${stored ? `; rotates ${stored.intervalDays ? `every ${stored.intervalDays} day(s)` : `on "${stored.cron}"`}, next ${when(stored.nextRotationAt)}` : ''}`,
+          `secret ${providerName}/${name} created: version ${info.version} is current${stored ? `; rotates ${stored.intervalDays ? `every ${stored.intervalDays} day(s)` : `on "${stored.cron}"`}, next ${when(stored.nextRotationAt)}` : ''}`,
       );
     },
   );
 
   define(
     state,
-    addPolicyOptions(
-      secret
-        .command('policy')
-        .description('create or replace the rotation policy of a secret')
-        .argument('<name>', 'the secret name'),
+    withProvider(
+      addPolicyOptions(
+        secret
+          .command('policy')
+          .description('create or replace the rotation policy of a secret')
+          .argument('<name>', 'the secret name'),
+      ),
     ),
     async (run: Run<PolicyOptions>, name: string) => {
-      const policy = policyInput(name, run.opts);
+      const policy = policyInput(providerOf(run.opts), name, run.opts);
       if (!policy) throw errors.constraint('give --rotation-days <n> or --cron <expr>');
       const s = await run.session();
-      const { rotation } = await s.secrets();
+      const { rotation } = await s.secrets(run.opts.provider);
       const stored = await rotation.putPolicy(s.actor, policy);
       run.out.result(policyView(stored), () => policyText(stored));
     },
@@ -193,23 +211,26 @@ export function registerSecretCommands(program: Command, state: CliState): void 
 
   define(
     state,
-    secret
-      .command('rotate')
-      .description(
-        'rotate now: new version pending, verified, promoted, configs bumped; the previous version is revoked after the grace period (by the agent, or --wait)',
-      )
-      .argument('<name>', 'the secret name')
-      .option('--force', 'start anew although the last run failed after promoting')
-      .option('--retry', 'resume a failed run at its failed step')
-      .option('--wait', 'keep going until the run completes or fails (through the grace period)'),
-    async (run: Run<{ force?: boolean; retry?: boolean; wait?: boolean }>, name: string) => {
+    withProvider(
+      secret
+        .command('rotate')
+        .description(
+          'rotate now: new version pending, verified, promoted, configs bumped; the previous version is revoked after the grace period (by the agent, or --wait)',
+        )
+        .argument('<name>', 'the secret name')
+        .option('--force', 'start anew although the last run failed after promoting')
+        .option('--retry', 'resume a failed run at its failed step')
+        .option('--wait', 'keep going until the run completes or fails (through the grace period)'),
+    ),
+    async (run: Run<{ force?: boolean; retry?: boolean; wait?: boolean; provider?: string }>, name: string) => {
       const s = await run.session();
-      const { rotation } = await s.secrets();
-      const id = { provider: PROVIDER, name };
+      const { rotation } = await s.secrets(run.opts.provider);
+      const providerName = providerOf(run.opts);
+      const id = { provider: providerName, name };
       const existing = await rotation.getPolicy(s.actor, id);
       if (!existing) {
         throw errors.notFound(
-          `secret ${PROVIDER}/${name} has no rotation policy: create one with \`summit-config secret policy ${name} --rotation-days <n>\``,
+          `secret ${providerName}/${name} has no rotation policy: create one with \`summit-config secret policy ${name}${run.opts.provider ? ` --provider ${providerName}` : ''} --rotation-days <n>\``,
         );
       }
       const progress = run.out.progress('rotating: step');
@@ -236,7 +257,7 @@ export function registerSecretCommands(program: Command, state: CliState): void 
           : 'SECRET_PROVIDER';
         throw new ConfigError(
           code,
-          `rotation of ${PROVIDER}/${name} failed at step ${policy.error.step}: ${policy.error.message}`,
+          `rotation of ${providerName}/${name} failed at step ${policy.error.step}: ${policy.error.message}`,
         );
       }
     },
@@ -244,11 +265,18 @@ export function registerSecretCommands(program: Command, state: CliState): void 
 
   define(
     state,
-    secret.command('list').description('list secrets with their current version and rotation state (no values)'),
-    async (run: Run<object>) => {
+    withProvider(
+      secret
+        .command('list')
+        .description(
+          "list a provider's secrets with their current version and rotation state (no values); a cloud provider cannot list, so its secrets with a rotation policy",
+        ),
+    ),
+    async (run: Run<{ provider?: string }>) => {
       const s = await run.session();
       s.rbac.check(s.actor, 'secrets:read');
-      const { provider, rotation, listNames } = await s.secrets();
+      const providerName = providerOf(run.opts);
+      const { provider, rotation, listNames } = await s.secrets(run.opts.provider);
       const names = await listNames();
       const policies = await rotation.listPolicies(s.actor);
       const rows: Array<{
@@ -263,9 +291,9 @@ export function registerSecretCommands(program: Command, state: CliState): void 
       }> = [];
       for (const name of names) {
         const versions: SecretVersionInfo[] = await provider.listVersions(name);
-        const policy = policies.find((p) => p.secret.provider === PROVIDER && p.secret.name === name);
+        const policy = policies.find((p) => p.secret.provider === providerName && p.secret.name === name);
         rows.push({
-          provider: PROVIDER,
+          provider: providerName,
           name,
           current: versions.find((v) => v.stage === 'current')?.version,
           previous: versions.find((v) => v.stage === 'previous')?.version,
