@@ -1,5 +1,6 @@
-// The provider contract, references, the resolver and the local provider. Loads no cloud SDK:
-// the cloud providers live behind subpath exports: ./aws, ./gcp, ./azure.
+// The provider contract, references, the resolver, the local provider and the Vault provider (plain
+// fetch, also at ./vault). Loads no cloud SDK: the cloud providers live behind subpath exports:
+// ./aws, ./gcp, ./azure.
 export {
   type PromoteOptions,
   type PromoteResult,
@@ -47,6 +48,7 @@ export {
   type VersionLookup,
   type VersionUpdate,
 } from './providers/local-storage.js';
+export { createVaultProvider, type VaultAppRole, type VaultProviderOptions } from './providers/vault.js';
 export {
   type FoundSecretRef,
   findSecretRefs,
