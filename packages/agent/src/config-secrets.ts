@@ -93,6 +93,12 @@ export interface VaultSecretsConfig extends ProviderBase {
   mount: string | undefined;
   /** Vault namespace (Enterprise). Default env `VAULT_NAMESPACE`. */
   namespace: string | undefined;
+  /** The key of a version's data holding the value. Default `value`. */
+  field: string | undefined;
+  /** Milliseconds per HTTP request. Default 15 000. */
+  requestTimeoutMs: number | undefined;
+  /** Extra attempts of a failed read. Default 2. */
+  maxRetries: number | undefined;
   /** How to log in: a token from an env var (default `VAULT_TOKEN`), or AppRole (role id and secret id from env vars). */
   auth:
     | { method: 'token'; tokenEnv: string }
@@ -279,6 +285,9 @@ function vaultSection(
     address,
     mount,
     namespace: optStr(o.namespace ?? (env.VAULT_NAMESPACE || undefined), `${path}.namespace`),
+    field: optStr(o.field, `${path}.field`),
+    requestTimeoutMs: optInt(o.requestTimeoutMs, `${path}.requestTimeoutMs`, 1, 600_000),
+    maxRetries: optInt(o.maxRetries, `${path}.maxRetries`, 0, 20),
     auth,
   };
 }
@@ -288,7 +297,7 @@ const FIELDS: Record<SecretProviderKind, readonly string[]> = {
   gcp: ['projectId', 'apiEndpoint', 'port', 'protocol', 'accessTokenEnv', 'timeoutMs', 'maxRetries'],
   azure: ['vaultUrl', 'tokenEnv', 'authorityHost', 'disableChallengeResourceVerification', 'maxRetries'],
   local: ['masterKeyEnv', 'masterKeyFile'],
-  vault: ['address', 'mount', 'namespace', 'auth'],
+  vault: ['address', 'mount', 'namespace', 'field', 'requestTimeoutMs', 'maxRetries', 'auth'],
 };
 
 /** Validates the `secrets` section with the environment; throws `CONSTRAINT_VIOLATION` naming the bad field. */

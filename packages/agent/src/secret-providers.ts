@@ -100,7 +100,8 @@ async function optionalModule<T>(specifier: string, why: string): Promise<T> {
   try {
     return (await import(specifier)) as T;
   } catch (error) {
-    if ((error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') {
+    const code = (error as { code?: string }).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'ERR_PACKAGE_PATH_NOT_EXPORTED') {
       throw missing(`${why}: install ${specifier} (npm install ${specifier})`, error);
     }
     throw error;
@@ -176,19 +177,23 @@ async function vaultProvider(c: VaultSecretsConfig, env: NodeJS.ProcessEnv): Pro
   }
   const auth =
     c.auth.method === 'token'
-      ? { method: 'token', token: fromEnv(env, c.auth.tokenEnv, `${c.name}.auth.tokenEnv`) }
+      ? { token: fromEnv(env, c.auth.tokenEnv, `${c.name}.auth.tokenEnv`) }
       : {
-          method: 'approle',
-          roleId: fromEnv(env, c.auth.roleIdEnv, `${c.name}.auth.roleIdEnv`),
-          secretId: fromEnv(env, c.auth.secretIdEnv, `${c.name}.auth.secretIdEnv`),
-          ...(c.auth.mount !== undefined ? { mount: c.auth.mount } : {}),
+          appRole: {
+            roleId: fromEnv(env, c.auth.roleIdEnv, `${c.name}.auth.roleIdEnv`),
+            secretId: fromEnv(env, c.auth.secretIdEnv, `${c.name}.auth.secretIdEnv`),
+            ...(c.auth.mount !== undefined ? { mount: c.auth.mount } : {}),
+          },
         };
   return vault.createVaultProvider({
     name: c.name,
     address: c.address,
+    ...auth,
     ...(c.mount !== undefined ? { mount: c.mount } : {}),
     ...(c.namespace !== undefined ? { namespace: c.namespace } : {}),
-    auth,
+    ...(c.field !== undefined ? { field: c.field } : {}),
+    ...(c.requestTimeoutMs !== undefined ? { requestTimeoutMs: c.requestTimeoutMs } : {}),
+    ...(c.maxRetries !== undefined ? { maxRetries: c.maxRetries } : {}),
   });
 }
 
