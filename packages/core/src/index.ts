@@ -60,6 +60,10 @@ export {
   type RoleDefinition,
 } from './rbac/rbac.js';
 export { loadRbacFile, parseRbacYaml } from './rbac/yaml.js';
+// Audit reports (docs/reports.md)
+export { computeAuditReport } from './report/compute.js';
+export { auditReport } from './report/read.js';
+export type { AuditReport, AuditReportOptions, ComputeReportOptions } from './report/types.js';
 // Layers, sources and explain
 export type { Explain, ExplainEntry, LayerKind } from './resolve/explain.js';
 export { type Resolution, type ResolveInput, resolveLayers, withRollout } from './resolve/resolver.js';
