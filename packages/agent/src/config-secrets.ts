@@ -276,8 +276,11 @@ function vaultSection(
     throw fail(`${path}.auth.method`, `must be token or approle, got ${show(method)}`);
   }
   const mount = optStr(o.mount, `${path}.mount`);
-  if (mount !== undefined && !/^[A-Za-z0-9_.-]+(?:\/[A-Za-z0-9_.-]+)*$/.test(mount)) {
-    throw fail(`${path}.mount`, `must be path segments of [A-Za-z0-9_.-], got ${show(mount)}`);
+  if (
+    mount !== undefined &&
+    (!/^[A-Za-z0-9_.-]+(?:\/[A-Za-z0-9_.-]+)*$/.test(mount) || /(^|\/)\.\.?(\/|$)/.test(mount))
+  ) {
+    throw fail(`${path}.mount`, `must be path segments of [A-Za-z0-9_.-] (no "." or ".."), got ${show(mount)}`);
   }
   return {
     name,
