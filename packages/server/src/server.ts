@@ -23,6 +23,7 @@ import { maintenanceRoutes } from './routes/maintenance.js';
 import { oidcLoginRoutes } from './routes/oidc-login.js';
 import { operationRoutes } from './routes/operations.js';
 import { policyRoutes } from './routes/policies.js';
+import { reportRoutes } from './routes/report.js';
 import { requestRoutes } from './routes/requests.js';
 import { resolvedRoutes } from './routes/resolved.js';
 import { rolloutRoutes } from './routes/rollouts.js';
@@ -95,6 +96,7 @@ export function createConfigServer(options: ConfigServerOptions): FastifyInstanc
     environmentRoutes(api, checked);
     schemaRoutes(api, checked);
     auditRoutes(api, checked);
+    reportRoutes(api, checked);
     requestRoutes(api, checked);
     watchRoutes(api, checked);
     transferRoutes(api, checked);

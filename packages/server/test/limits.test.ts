@@ -45,7 +45,7 @@ describe('authentication', () => {
         checked++;
       }
     }
-    expect(checked).toBe(50);
+    expect(checked).toBe(51);
     const spelled = await s.app.inject({ url: '/api/v1/%63onfigs' });
     expect([401, 404]).toContain(spelled.statusCode);
   });
@@ -207,6 +207,7 @@ describe('OpenAPI', () => {
         'PUT /api/v1/schemas/{*}',
         'GET /api/v1/audit',
         'POST /api/v1/audit/verify',
+        'GET /api/v1/report',
         'POST /api/v1/change-requests',
         'GET /api/v1/change-requests',
         'GET /api/v1/change-requests/{id}',
