@@ -60,4 +60,14 @@ describe('@summit-config/secrets package boundary', () => {
     expect(clouds).toContain(sdk);
     for (const other of clouds) expect(other.split('/')[0]).toBe(sdk.split('/')[0]);
   });
+
+  it('./vault loads no SDK at all (plain fetch) and the root entry point reaches it', () => {
+    const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as {
+      exports: Record<string, { source?: string }>;
+    };
+    const vault = join(pkgDir, pkg.exports['./vault']?.source as string);
+    const sub = reachable(vault);
+    expect([...sub.packages].filter((p) => !p.startsWith('node:') && !p.startsWith('@summit-config/core'))).toEqual([]);
+    expect(reachable(join(pkgDir, pkg.exports['.']?.source as string)).files.has(vault)).toBe(true);
+  });
 });

@@ -1,6 +1,7 @@
 /**
- * A full rotation on every provider: local (AES-GCM versions in PostgreSQL), and aws, gcp, azure
- * through their real SDKs against the wire-protocol fakes on 127.0.0.1 (as the provider tests do).
+ * A full rotation on every provider: local (AES-GCM versions in PostgreSQL), aws, gcp, azure
+ * through their real SDKs against the wire-protocol fakes on 127.0.0.1 (as the provider tests do),
+ * and vault (fetch) against the fake of Vault's HTTP API.
  * Each runs on the real PostgreSQL server: the config store, the change service's governance
  * storage and the policy table in one fresh schema, with a live client that resolves the
  * reference, reloads on the bump and acknowledges what it applied.
@@ -17,12 +18,14 @@ import {
 import { createAwsProvider } from '@summit-config/secrets/aws';
 import { createAzureProvider, staticTokenCredential } from '@summit-config/secrets/azure';
 import { createGcpProvider } from '@summit-config/secrets/gcp';
+import { createVaultProvider } from '@summit-config/secrets/vault';
 import { masterKey } from '@summit-config/test-support/builders';
 import { type AwsFake, startAwsSecretsManager } from '@summit-config/test-support/fakes/aws-secrets-manager';
 import { type AzureFake, startAzureKeyVault } from '@summit-config/test-support/fakes/azure-key-vault';
 import { offlineClouds } from '@summit-config/test-support/fakes/clouds';
 import { type GcpFake, startGcpSecretManager } from '@summit-config/test-support/fakes/gcp-secret-manager';
 import { selfSignedCertificate } from '@summit-config/test-support/fakes/tls';
+import { startVaultServer, type VaultFake } from '@summit-config/test-support/fakes/vault';
 import {
   actors,
   countingProvider,
@@ -39,26 +42,29 @@ import { rejection, secretName, secretText } from './provider-contract.js';
 const HOUR = 3_600_000;
 const awsCredentials = { accessKeyId: 'AKIDSUMMITFAKE0001', secretAccessKey: 'fake-secret-access-key' };
 const gcpToken = 'ya29.summit-fake-token';
+const vaultRole = { roleId: 'summit-rotation', secretId: 'summit-rotation-secret-id' };
 let aws: AwsFake;
 let gcp: GcpFake;
 let azure: AzureFake;
+let vault: VaultFake;
 let agent: Agent;
 const schemas = schemasToDrop();
 const pool = adminPool();
 
 const guard = offlineClouds(async () => {
   const tls = await selfSignedCertificate();
-  [aws, gcp, azure] = await Promise.all([
+  [aws, gcp, azure, vault] = await Promise.all([
     startAwsSecretsManager({ accessKeyId: awsCredentials.accessKeyId }),
     startGcpSecretManager({ token: gcpToken }),
     startAzureKeyVault({ tls }),
+    startVaultServer({ appRole: vaultRole }),
   ]);
   agent = new Agent({ ca: tls.cert, keepAlive: true });
-  return [{ close: () => agent.destroy() }, aws, gcp, azure];
+  return [{ close: () => agent.destroy() }, aws, gcp, azure, vault];
 });
 
 interface ProviderCase {
-  kind: 'local' | 'aws' | 'gcp' | 'azure';
+  kind: 'local' | 'aws' | 'gcp' | 'azure' | 'vault';
   make(): SecretProvider;
   /** The provider's own record of the revoked version (what the cloud would show). */
   revokedNatively(name: string, version: string): unknown | Promise<unknown>;
@@ -117,6 +123,12 @@ const cases: ProviderCase[] = [
       }),
     revokedNatively: (name, version) => azure.versions(name)?.find((v) => v.id === version)?.enabled,
   },
+  {
+    kind: 'vault',
+    make: () => createVaultProvider({ address: vault.url, appRole: vaultRole, maxRetries: 0 }),
+    // Soft-deleted (revoke), not destroyed.
+    revokedNatively: (name, version) => vault.versions(name)?.find((v) => v.version === Number(version)),
+  },
 ];
 
 const NATIVE_REVOKED: Record<ProviderCase['kind'], unknown> = {
@@ -124,6 +136,7 @@ const NATIVE_REVOKED: Record<ProviderCase['kind'], unknown> = {
   aws: [],
   gcp: 'DISABLED',
   azure: false,
+  vault: { version: 2, deleted: true, destroyed: false },
 };
 
 describe.each(cases)('full rotation on the $kind provider (PostgreSQL store, live client)', (c) => {

@@ -4,7 +4,13 @@
  * `kv`), then what is Vault's own: stages in custom_metadata, check-and-set between writers,
  * AppRole logins and re-logins, the namespace header, error mapping and the options.
  */
-import { SanitizedCause, type SecretProvider } from '@summit-config/secrets';
+import {
+  resolveSecretRefs,
+  SanitizedCause,
+  type SecretProvider,
+  SecretResolver,
+  validateSecretRef,
+} from '@summit-config/secrets';
 import { createVaultProvider, type VaultProviderOptions } from '@summit-config/secrets/vault';
 import { offlineClouds, stallNext } from '@summit-config/test-support/fakes/clouds';
 import { startVaultServer, type VaultFake, vaultErrors } from '@summit-config/test-support/fakes/vault';
@@ -184,6 +190,34 @@ describe('vault provider: KV v2 on the wire', () => {
     const other = vault({ mount: 'kv' });
     expect(await rejection(other.read(secret))).toMatchObject({ code: 'SECRET_PROVIDER', reason: 'invalid', secret });
     await Promise.all([p.close(), other.close()]);
+  });
+});
+
+describe('vault provider: references', () => {
+  it('a {"$secret": {"provider": "vault", ...}} reference parses and resolves, field and version included', async () => {
+    const p = vault();
+    const secret = `billing/${secretName('db')}`;
+    const first = { user: 'app', password: secretText('pw1') };
+    const second = { user: 'app', password: secretText('pw2') };
+    await p.create(secret, JSON.stringify(first));
+    await p.promote(secret, (await p.write(secret, JSON.stringify(second))).version);
+    const doc = {
+      host: 'db.internal',
+      password: { $secret: { provider: 'vault', name: secret, field: 'password' } },
+      old: { $secret: { provider: 'vault', name: secret, field: 'password', version: 'previous' } },
+      pinned: { $secret: { provider: 'vault', name: secret, version: '1' } },
+    };
+    expect(validateSecretRef(doc.password)).toEqual({ provider: 'vault', name: secret, field: 'password' });
+    const resolver = new SecretResolver({ providers: [p], ttlMs: 0 });
+    const out = await resolveSecretRefs(doc, resolver);
+    expect(out).toEqual({
+      host: 'db.internal',
+      password: second.password,
+      old: first.password,
+      pinned: JSON.stringify(first),
+    });
+    await resolver.close();
+    await p.close();
   });
 });
 
