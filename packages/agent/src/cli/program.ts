@@ -17,6 +17,7 @@ import { EXIT, EXIT_CODES_HELP, exitCodeOf } from './exit-codes.js';
 import type { CliIo } from './io.js';
 import { registerLoginCommands } from './login-commands.js';
 import { registerMigrateCommands } from './migrate-commands.js';
+import { registerReportCommand } from './report-command.js';
 import { registerSchemaCommands } from './schema-commands.js';
 import { registerSecretCommands } from './secret-commands.js';
 import { registerServerCommand } from './server-command.js';
@@ -69,6 +70,7 @@ export function createProgram(state: CliState): Command {
   registerApprovalCommands(program, state);
   registerSchemaCommands(program, state);
   registerAuditCommands(program, state);
+  registerReportCommand(program, state);
   registerDriftCommands(program, state);
   registerSecretCommands(program, state);
   registerBackupCommands(program, state);
