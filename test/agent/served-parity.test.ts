@@ -1,0 +1,550 @@
+/**
+ * The agent serves what the SDK's client resolves. On the real Consul and PostgreSQL, the demo's
+ * environments and configs (examples/demo-data.ts) are written through the change service with a
+ * schema (defaults, types) for `database`, a secret reference in the demo app's database (the
+ * local provider, in the same PostgreSQL schema) and a plain canary. Three agent processes serve the
+ * demo app: with `secrets: refs` on TCP, with `secrets: resolve` on TCP with a token, and with
+ * `secrets: resolve` on a Unix socket. For every demo ref, environment and a set of rollout contexts,
+ * each agent's body equals the `get` of an SDK client built as an application builds it (the schema
+ * registry; the secret resolver for the resolving case). Then: the access rules of a resolving app,
+ * its rendered file's mode, explain without values, an invalid version written past the service
+ * (never served, acknowledged `rejected`, counted and logged), and the plaintext scan of everything
+ * the agents wrote or answered.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createPostgresGovernance } from '@summit-config/backends/postgres';
+import {
+  type Actor,
+  appendNext,
+  type ConfigClient,
+  type ConfigService,
+  createConfigClient,
+  createConfigService,
+  createRbac,
+  type Environment,
+  type EvaluationContext,
+  type JsonObject,
+  parseRef,
+} from '@summit-config/core';
+import {
+  createLocalProvider,
+  createSqlSecretStorage,
+  generateMasterKey,
+  SecretResolver,
+  sqlFromPgPool,
+} from '@summit-config/secrets';
+import { q } from '@summit-config/test-support/sql';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_CONFIGS, DEMO_ENVIRONMENTS } from '../../examples/demo-data.js';
+import { type AgentProcess, killAllAgents, startAgentProcess, uniqueSuffix, until } from './agent-process.js';
+import { type Cluster, createCluster } from './cluster-fixture.js';
+
+const TOKEN = `served-${randomBytes(8).toString('hex')}`;
+const auth = { Authorization: `Bearer ${TOKEN}` };
+const ENVIRONMENTS = DEMO_ENVIRONMENTS.map((e) => e.name);
+/** The agents' environment definitions, as an application's client is given them. */
+const DEFINITIONS: Environment[] = DEMO_ENVIRONMENTS.map(({ approvalPolicy: _p, ...e }) => e);
+const CONTEXTS: Array<EvaluationContext | undefined> = [
+  undefined,
+  ...Array.from({ length: 16 }, (_, i) => ({ userId: `user-${i}` })),
+];
+const DATABASE_SCHEMA = {
+  type: 'object',
+  properties: {
+    host: { type: 'string' },
+    port: { type: 'integer', minimum: 1 },
+    ssl: { type: 'boolean' },
+    name: { type: 'string' },
+    timeoutMs: { type: 'integer', default: 5000 },
+    pool: {
+      type: 'object',
+      properties: { min: { type: 'integer' }, max: { type: 'integer' }, idleMs: { type: 'integer', default: 30000 } },
+    },
+    password: {},
+  },
+};
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+}
+
+/** A GET on the agent's TCP port or Unix socket; the status, headers and body text. */
+function get(target: { port: number } | { socketPath: string }, path: string, headers: Record<string, string> = {}) {
+  const where = 'socketPath' in target ? target : { host: '127.0.0.1', port: target.port };
+  return new Promise<Answer>((resolve, reject) => {
+    const req = request({ ...where, path, headers, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        text += c;
+      });
+      res.on('end', () => resolve({ status: res.statusCode as number, headers: res.headers, text }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function configPath(ref: string, environment: string, context: EvaluationContext | undefined, extra = ''): string {
+  const { scope, id } = parseRef(ref);
+  const ctx = Object.entries(context ?? {})
+    .map(([k, v]) => `&ctx.${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`)
+    .join('');
+  return `/v1/config/${scope}/${id}?app=demo&environment=${environment}${ctx}${extra}`;
+}
+
+/** The value of one sample line (`name{labels} value`) in Prometheus text; 0 when absent. */
+function metricValue(text: string, sample: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+  return line ? Number(line.slice(sample.length + 1)) : 0;
+}
+
+/** Every file under `dir`, as `path: content`. */
+async function readTree(dir: string): Promise<string> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true }).catch(() => [])) {
+    if (!entry.isFile()) continue;
+    const file = join(entry.parentPath, entry.name);
+    out.push(`${file}: ${await readFile(file, 'utf8')}`);
+  }
+  return out.join('\n');
+}
+
+/** The forms a value could take in stored text: as is, base64, hex, JSON-escaped. */
+function forms(value: string): Array<[string, string]> {
+  return [
+    ['clear', value],
+    ['base64', Buffer.from(value).toString('base64')],
+    ['hex', Buffer.from(value).toString('hex')],
+    ['json', JSON.stringify(value).slice(1, -1)],
+  ];
+}
+
+describe('the agent serves what the SDK client resolves (real Consul and PostgreSQL, agent processes)', () => {
+  let cluster: Cluster;
+  let pool: pg.Pool;
+  let service: ConfigService;
+  let governance: ReturnType<typeof createPostgresGovernance>;
+  let provider: ReturnType<typeof createLocalProvider>;
+  let resolver: SecretResolver;
+  let dir: string;
+  const masterKey = generateMasterKey();
+  const password = `pw-${randomBytes(18).toString('base64url')}`;
+  const canary = `canary-${randomBytes(10).toString('hex')}`;
+  const admin: Actor = { id: 'alice', roles: ['config-admin'] };
+  const sdk = { refs: new Map<string, ConfigClient>(), resolve: new Map<string, ConfigClient>() };
+  const agents = {} as { refs: AgentProcess; token: AgentProcess; socket: AgentProcess };
+  const instances = {
+    refs: `refs-${uniqueSuffix()}`,
+    token: `token-${uniqueSuffix()}`,
+    socket: `sock-${uniqueSuffix()}`,
+  };
+  let socketPath: string;
+  const snapshotDirs = {} as Record<keyof typeof agents, string>;
+  const rendered = {} as Record<keyof typeof agents, string>;
+  /** Everything the agents answered that the scan reads. */
+  const answered: string[] = [];
+  const refs: string[] = [];
+
+  const agentConfig = (name: keyof typeof agents, extra: Record<string, unknown>) => {
+    const base = cluster.agentConfig({
+      instance: instances[name],
+      apps: [
+        {
+          app: 'demo',
+          environment: 'production',
+          environments: ['staging', 'production', { name: 'production-eu', parent: 'production' }],
+          ...(name === 'refs' ? {} : { secrets: 'resolve' }),
+        },
+      ],
+      render: [{ app: 'demo', id: 'database', path: rendered[name], envPrefix: 'DATABASE_' }],
+      ...extra,
+    });
+    snapshotDirs[name] = base.snapshotDir as string;
+    return base;
+  };
+
+  beforeAll(async () => {
+    cluster = createCluster('served');
+    dir = await mkdtemp(join(tmpdir(), 'summit-served-'));
+    socketPath = join(dir, 'agent.sock');
+    for (const name of ['refs', 'token', 'socket'] as const) rendered[name] = join(dir, name, 'demo-database.env');
+    pool = new pg.Pool({ connectionString: cluster.databaseUrl, max: 2 });
+    pool.on('error', () => {});
+    governance = createPostgresGovernance({ connectionString: cluster.databaseUrl, schema: cluster.schema });
+    service = createConfigService({ store: cluster.chain, governance, rbac: createRbac({ roles: {} }) });
+    provider = createLocalProvider({
+      key: masterKey,
+      storage: createSqlSecretStorage({ sql: sqlFromPgPool(pool), schema: cluster.schema }),
+    });
+    resolver = new SecretResolver({ providers: [provider] });
+    await provider.create('demo-db-password', password);
+
+    // The demo, as seed-demo.ts writes it, but unguarded: production environments would need an
+    // approval for every write of the test.
+    for (const e of DEFINITIONS) await service.createEnvironment(admin, { ...e, production: false });
+    await service.registerSchema(admin, 'database', DATABASE_SCHEMA);
+    for (const input of DEMO_CONFIGS) {
+      await service.set(admin, input, { expectedVersion: 0 });
+      refs.push(typeof input.ref === 'string' ? input.ref : `${input.ref.scope}/${input.ref.id}`);
+    }
+    const demoDb = DEMO_CONFIGS.find((c) => c.ref === 'app:demo/database');
+    await service.set(admin, {
+      ...demoDb,
+      ref: 'app:demo/database',
+      config: {
+        ...(demoDb?.config as JsonObject),
+        password: { $secret: { provider: 'local', name: 'demo-db-password' } },
+      },
+      message: 'the demo database password, from the local provider',
+    });
+    await service.set(admin, { ref: 'app:demo/canary', config: { marker: canary } });
+    refs.push('app:demo/canary');
+
+    const env = { SUMMIT_MASTER_KEY: masterKey, SUMMIT_MASTER_KEY_FILE: undefined };
+    [agents.refs, agents.token, agents.socket] = await Promise.all([
+      startAgentProcess({ label: 'served-refs', config: agentConfig('refs', {}), env }),
+      startAgentProcess({
+        label: 'served-token',
+        config: agentConfig('token', { http: { port: 0, token: TOKEN } }),
+        env,
+      }),
+      startAgentProcess({
+        label: 'served-socket',
+        config: agentConfig('socket', { http: { socket: socketPath } }),
+        env,
+      }),
+    ]);
+    for (const agent of Object.values(agents)) {
+      await until(
+        () => agent.logs.filter((l) => l.msg === 'client ready').length === ENVIRONMENTS.length,
+        `${agent.label}: every client to load`,
+        60_000,
+      );
+    }
+
+    // The SDK's clients, built as an application builds them (README "quick usage").
+    for (const e of ENVIRONMENTS) {
+      for (const mode of ['refs', 'resolve'] as const) {
+        const client = await createConfigClient({
+          store: cluster.chain,
+          app: 'demo',
+          environment: e,
+          environments: DEFINITIONS,
+          schemas: service.schemas,
+          ...(mode === 'resolve' ? { secrets: resolver } : {}),
+          instance: `sdk-${mode}-${e}`,
+        });
+        sdk[mode].set(e, client);
+      }
+    }
+  }, 180_000);
+
+  afterAll(async () => {
+    killAllAgents();
+    for (const c of [...sdk.refs.values(), ...sdk.resolve.values()]) await c.close();
+    await resolver?.close();
+    await provider?.close();
+    await service?.close();
+    await governance?.close();
+    await cluster?.close();
+    await pool?.query(`DROP SCHEMA IF EXISTS ${q(cluster.schema)} CASCADE`).catch(() => {});
+    await pool?.end();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** The agents' answers for every ref, environment and context, with the client's value beside each. */
+  async function compareAll(): Promise<number> {
+    let compared = 0;
+    for (const ref of refs) {
+      const { id } = parseRef(ref);
+      for (const e of ENVIRONMENTS) {
+        for (const context of id === 'checkout' ? CONTEXTS : [undefined]) {
+          const path = configPath(ref, e, context);
+          const targets = [
+            { name: 'refs', target: { port: agents.refs.port }, headers: {}, client: sdk.refs.get(e) },
+            { name: 'token', target: { port: agents.token.port }, headers: auth, client: sdk.resolve.get(e) },
+            { name: 'socket', target: { socketPath }, headers: {}, client: sdk.resolve.get(e) },
+          ];
+          for (const t of targets) {
+            const answer = await get(t.target, path, t.headers);
+            expect(answer.status, `${t.name} ${path}: ${answer.text}`).toBe(200);
+            expect(JSON.parse(answer.text), `${t.name} ${path}`).toEqual(t.client?.get(id, context));
+            if (t.name === 'refs') expect(answer.headers['cache-control']).toBe('no-cache');
+            else expect(answer.headers['cache-control'], `${t.name} ${path}`).toBe('no-store');
+            compared++;
+          }
+        }
+      }
+    }
+    return compared;
+  }
+
+  it('for every demo ref, environment and context: the agent body equals the client get, refs and resolved', async () => {
+    const compared = await compareAll();
+    // 4 refs; checkout in 17 contexts; 3 environments; 3 agents.
+    expect(compared).toBe((3 + CONTEXTS.length) * ENVIRONMENTS.length * 3);
+    // What was compared holds what this is about: the schema's defaults, a reference or its value.
+    for (const e of ENVIRONMENTS) {
+      const refsBody = JSON.parse(
+        (await get({ port: agents.refs.port }, configPath('app:demo/database', e, undefined))).text,
+      );
+      expect(refsBody).toMatchObject({ timeoutMs: 5000, pool: { idleMs: 30000 } });
+      expect(refsBody.password).toEqual({ $secret: { provider: 'local', name: 'demo-db-password' } });
+      const resolved = await get({ port: agents.token.port }, configPath('app:demo/database', e, undefined), auth);
+      expect(JSON.parse(resolved.text)).toMatchObject({ timeoutMs: 5000, password });
+      answered.push(refsBody ? JSON.stringify(refsBody) : '');
+    }
+    // The rollout put some contexts on each side: both outcomes were compared.
+    const flows = new Set(CONTEXTS.map((c) => sdk.refs.get('production')?.get<{ flow: string }>('checkout', c)?.flow));
+    expect(flows).toEqual(new Set(['classic', 'new']));
+  });
+
+  it('a resolving app: no token refused, token and socket served no-store; explain shows the reference, never the value; the file is 0600', async () => {
+    const path = configPath('app:demo/database', 'production', undefined);
+    const bare = await get({ port: agents.token.port }, path);
+    expect(bare.status).toBe(401);
+    expect(bare.text).not.toContain(password);
+    const wrong = await get({ port: agents.token.port }, path, { Authorization: 'Bearer not-the-token' });
+    expect(wrong.status).toBe(401);
+    const ok = await get({ port: agents.token.port }, path, auth);
+    expect(ok.status).toBe(200);
+    expect(ok.headers['cache-control']).toBe('no-store');
+    const etag = ok.headers.etag as string;
+    answered.push(`etag ${etag}`);
+    const unchanged = await get({ port: agents.token.port }, path, { ...auth, 'If-None-Match': etag });
+    expect(unchanged.status).toBe(304);
+    expect(unchanged.headers['cache-control']).toBe('no-store');
+    const viaSocket = await get({ socketPath }, path);
+    expect(viaSocket.status).toBe(200);
+    expect(viaSocket.headers['cache-control']).toBe('no-store');
+    expect(JSON.parse(viaSocket.text).password).toBe(password);
+
+    for (const e of ENVIRONMENTS) {
+      for (const [name, target, headers] of [
+        ['token', { port: agents.token.port }, auth],
+        ['socket', { socketPath }, {}],
+      ] as const) {
+        const explained = await get(target, configPath('app:demo/database', e, undefined, '&explain=1'), headers);
+        expect(explained.status, explained.text).toBe(200);
+        expect(explained.headers['cache-control']).toBe('no-store');
+        const body = JSON.parse(explained.text) as { value: JsonObject; explain: Record<string, { value: unknown }> };
+        // Where the secret came from: the reference and the layer; not its value.
+        expect(body.value.password).toEqual({ $secret: { provider: 'local', name: 'demo-db-password' } });
+        expect(body.explain['/password/$secret/name']).toMatchObject({
+          value: 'demo-db-password',
+          layer: { kind: 'app' },
+        });
+        expect(body.value.timeoutMs).toBe(5000);
+        expect(explained.text, `${name} explain in ${e}`).not.toContain(password);
+        answered.push(explained.text);
+      }
+    }
+
+    for (const name of ['token', 'socket'] as const) {
+      await until(async () => (await readFile(rendered[name], 'utf8').catch(() => '')).includes(password), 'rendered');
+      expect((await stat(rendered[name])).mode & 0o777, `${name} rendered file mode`).toBe(0o600);
+    }
+    const refsFile = await readFile(rendered.refs, 'utf8');
+    expect(refsFile).toContain('demo-db-password');
+    expect(refsFile).not.toContain(password);
+  });
+
+  it('an invalid version written past the service is never served: the last good stays, rejected is acknowledged, counted and logged', async () => {
+    const ref = parseRef('app:demo/database');
+    const head = (await cluster.chain.getHead(ref))?.version as number;
+    const currentDoc = await cluster.chain.getVersion(ref, head);
+    const current = currentDoc?.config as JsonObject;
+    const overrides = currentDoc?.overrides;
+    const before = await get({ port: agents.refs.port }, configPath('app:demo/database', 'staging', undefined));
+    // The store takes what the service would refuse: the schema says port is an integer.
+    const bad = await appendNext(cluster.chain, {
+      ref: 'app:demo/database',
+      config: { ...current, port: 'not-a-port' },
+      ...(overrides ? { overrides } : {}),
+      createdBy: 'bypass',
+    });
+    expect(bad.version).toBe(head + 1);
+    for (const name of ['refs', 'token', 'socket'] as const) {
+      await until(
+        async () => {
+          const acks = (await cluster.chain.listAcks?.(ref)) ?? [];
+          return ENVIRONMENTS.every((e) =>
+            acks.some(
+              (a) =>
+                a.instance === instances[name] &&
+                a.environment === e &&
+                a.version === bad.version &&
+                a.status === 'rejected',
+            ),
+          );
+        },
+        `${name}: the rejected acknowledgements`,
+        30_000,
+      );
+      const line = agents[name].logs.find((l) => l.msg === 'version rejected: the last good value stays');
+      expect(line).toMatchObject({ app: 'demo', ref: 'app:demo/database', code: 'SCHEMA_VALIDATION' });
+    }
+    const metrics = await get({ port: agents.refs.port }, '/metrics');
+    answered.push(metrics.text);
+    for (const e of ENVIRONMENTS) {
+      expect(
+        metricValue(
+          metrics.text,
+          `summit_agent_client_errors_total{app="demo",environment="${e}",code="SCHEMA_VALIDATION"}`,
+        ),
+      ).toBeGreaterThanOrEqual(1);
+    }
+    // The same as before, and the same as the client's, which refused it too.
+    const after = await get({ port: agents.refs.port }, configPath('app:demo/database', 'staging', undefined));
+    expect(after.text).toBe(before.text);
+    expect(after.headers['x-summit-version']).toBe(String(head));
+    await compareAll();
+
+    // The next valid version is served (the rejection is not sticky).
+    const good = await appendNext(cluster.chain, {
+      ref: 'app:demo/database',
+      config: { ...current, port: 6543 },
+      ...(overrides ? { overrides } : {}),
+      createdBy: 'fixed',
+    });
+    await until(
+      async () => {
+        for (const e of ENVIRONMENTS) {
+          const path = configPath('app:demo/database', e, undefined);
+          for (const [target, headers] of [
+            [{ port: agents.refs.port }, {}],
+            [{ port: agents.token.port }, auth],
+            [{ socketPath }, {}],
+          ] as const) {
+            if ((await get(target, path, headers)).headers['x-summit-version'] !== String(good.version)) return false;
+          }
+          for (const mode of ['refs', 'resolve'] as const) {
+            if (sdk[mode].get(e)?.resolve('database').versions.app !== good.version) return false;
+          }
+        }
+        return true;
+      },
+      'the valid version served by every agent and client',
+      30_000,
+    );
+    expect(
+      JSON.parse((await get({ socketPath }, configPath('app:demo/database', 'staging', undefined))).text),
+    ).toMatchObject({
+      port: 6543,
+      password,
+    });
+    await compareAll();
+  });
+
+  it('an agent with a resolving app and no master key does not start, and writes no file', async () => {
+    const file = join(dir, 'nokey', 'demo-database.env');
+    const config = cluster.agentConfig({
+      http: { port: 0, token: TOKEN },
+      apps: [{ app: 'demo', environment: 'staging', secrets: 'resolve' }],
+      render: [{ app: 'demo', id: 'database', path: file }],
+    });
+    const started = startAgentProcess({
+      label: 'served-nokey',
+      config,
+      env: { SUMMIT_MASTER_KEY: undefined, SUMMIT_MASTER_KEY_FILE: undefined },
+    });
+    await expect(started).rejects.toThrow(/exited \(\d+\) before agent listening/);
+    const error = await started.catch((e: Error) => e.message);
+    expect(error).toMatch(/MISSING_REQUIRED|SUMMIT_MASTER_KEY/);
+    await expect(stat(file)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('no secret value in the agents logs, metrics, status, snapshots, refs-mode files, explain, ETags or the stores', async () => {
+    // The snapshots exist (written after each applied change) before they are read.
+    for (const name of ['refs', 'token', 'socket'] as const) {
+      await until(
+        async () => (await readTree(snapshotDirs[name])).split(canary).length - 1 >= ENVIRONMENTS.length,
+        `${name}: the snapshots`,
+        30_000,
+      );
+    }
+    const corpora: Record<string, string> = {};
+    corpora.logs = Object.values(agents)
+      .map((a) => a.output())
+      .join('\n');
+    const metrics = [
+      await get({ port: agents.refs.port }, '/metrics'),
+      await get({ port: agents.token.port }, '/metrics', auth),
+      await get({ socketPath }, '/metrics'),
+    ];
+    expect(metrics.map((m) => m.status)).toEqual([200, 200, 200]);
+    corpora.metrics = metrics.map((m) => m.text).join('\n');
+    corpora.status = [
+      (await get({ port: agents.refs.port }, '/v1/status')).text,
+      (await get({ port: agents.token.port }, '/v1/status', auth)).text,
+      (await get({ socketPath }, '/v1/status')).text,
+    ].join('\n');
+    corpora.snapshots = (await Promise.all(Object.values(snapshotDirs).map(readTree))).join('\n');
+    corpora.renderedRefs = await readFile(rendered.refs, 'utf8');
+    corpora.answered = answered.join('\n');
+    // Explain of every ref in every environment, from both resolving agents (and their ETags).
+    const explained: string[] = [];
+    for (const ref of refs) {
+      for (const e of ENVIRONMENTS) {
+        for (const [target, headers] of [
+          [{ port: agents.token.port }, auth],
+          [{ socketPath }, {}],
+        ] as const) {
+          const answer = await get(target, configPath(ref, e, { userId: 'user-1' }, '&explain=1'), headers);
+          expect(answer.status).toBe(200);
+          explained.push(answer.text, String(answer.headers.etag));
+          const plain = await get(target, configPath(ref, e, undefined), headers);
+          explained.push(String(plain.headers.etag));
+        }
+      }
+    }
+    corpora.explain = explained.join('\n');
+    expect(corpora.explain).toContain('demo-db-password');
+    const kv = await fetch(`${cluster.consulAddr}/v1/kv/${cluster.prefix}?recurse=true`);
+    corpora.consul = ((await kv.json()) as Array<{ Key: string; Value: string | null }>)
+      .map((e) => `${e.Key}=${e.Value === null ? '' : Buffer.from(e.Value, 'base64').toString('utf8')}`)
+      .join('\n');
+    const tables = (
+      await pool.query<{ table_name: string }>(
+        'SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name',
+        [cluster.schema],
+      )
+    ).rows.map((r) => r.table_name);
+    expect(tables).toEqual(
+      expect.arrayContaining(['config_versions', 'config_applied_state', 'summit_secret_versions']),
+    );
+    const rows: string[] = [];
+    for (const table of tables) {
+      const r = await pool.query<{ j: string }>(
+        `SELECT row_to_json(t)::text AS j FROM ${q(cluster.schema)}.${q(table)} t`,
+      );
+      for (const row of r.rows) rows.push(`${table}: ${row.j}`);
+    }
+    corpora.postgres = rows.join('\n');
+
+    // The scan sees the data: the plain canary is in every place that holds values.
+    for (const where of ['snapshots', 'consul', 'postgres'] as const) {
+      expect(corpora[where], `canary in ${where}`).toContain(canary);
+    }
+    expect(corpora.logs).toContain('version rejected');
+    // And the secret was really served where it should be (the resolving app's file and answers).
+    expect(await readFile(rendered.token, 'utf8')).toContain(password);
+
+    const found: string[] = [];
+    for (const [where, text] of Object.entries(corpora)) {
+      for (const [label, value] of Object.entries({ password, masterKey })) {
+        for (const [form, needle] of forms(value))
+          if (text.includes(needle)) found.push(`${label} (${form}) in ${where}`);
+      }
+    }
+    expect(found).toEqual([]);
+  });
+});
