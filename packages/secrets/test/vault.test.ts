@@ -161,6 +161,36 @@ describe('vault provider: KV v2 on the wire', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('refuses a write that would make Vault drop the current or previous version (max_versions), writing nothing', async () => {
+    const p = vault();
+    const secret = secretName();
+    const first = secretText('1');
+    await p.create(secret, first);
+    const res = await fetch(`${fake.url}/v1/secret/metadata/${secret}`, {
+      method: 'POST',
+      headers: { 'x-vault-token': fake.rootToken, 'content-type': 'application/json' },
+      body: JSON.stringify({ max_versions: 3 }),
+    });
+    expect(res.status).toBe(204);
+    await p.write(secret, secretText('2'));
+    const v3 = (await p.write(secret, secretText('3'))).version;
+    // Version 4 would leave versions 2-4: the current version 1 would be gone.
+    const e = await rejection(p.write(secret, secretText('4')));
+    expect(e).toMatchObject({ code: 'SECRET_PROVIDER', reason: 'invalid', secret });
+    expect(e.message).toContain('current version 1');
+    expect(fake.versions(secret)?.map((v) => v.version)).toEqual([1, 2, 3]);
+    expect((await p.read(secret, 'pending')).version).toBe(v3);
+    // Promoted, 1 is previous and still protected until it is revoked.
+    await p.promote(secret, v3);
+    expect((await rejection(p.write(secret, secretText('4')))).message).toContain('previous version 1');
+    await p.revoke(secret, '1');
+    const v4 = (await p.write(secret, secretText('4'))).version;
+    expect(fake.versions(secret)?.map((v) => v.version)).toEqual([2, 3, 4]);
+    expect((await p.read(secret, 'pending')).version).toBe(v4);
+    expect((await p.read(secret)).version).toBe(v3);
+    await p.close();
+  });
+
   it('reads a secret written by another client (no custom_metadata) and adopts it on write', async () => {
     const p = vault();
     const secret = secretName();

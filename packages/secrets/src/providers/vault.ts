@@ -43,6 +43,17 @@ import {
   VaultHttpError,
   type VaultRequest,
 } from './vault-http.js';
+import {
+  dropLabels,
+  labelsOf,
+  type SecretMeta,
+  STAGE_KEYS,
+  type Stages,
+  stagesOf,
+  stateOf,
+  type VersionMeta,
+  withLabels,
+} from './vault-metadata.js';
 
 export type { VaultAppRole } from './vault-http.js';
 
@@ -75,67 +86,9 @@ export interface VaultProviderOptions {
 const KIND = 'vault';
 /** Values up to 256 KiB: a version is one storage entry (Consul storage caps entries at 512 KiB). */
 const MAX_VALUE_BYTES = 256 * 1024;
-const STAGE_KEYS: Readonly<Record<SecretStage, string>> = Object.freeze({
-  current: 'summit-current',
-  previous: 'summit-previous',
-  pending: 'summit-pending',
-});
-const LABEL_PREFIX = 'summit-label.';
-
+/** What Vault keeps when neither the secret nor the engine sets max_versions. */
+const DEFAULT_MAX_VERSIONS = 10;
 const CAS_MISMATCH = /check-and-set parameter did not match/;
-
-interface VersionMeta {
-  created_time?: string;
-  deletion_time?: string;
-  destroyed?: boolean;
-}
-
-interface SecretMeta {
-  current_version: number;
-  custom_metadata: Record<string, string>;
-  versions: Map<number, VersionMeta>;
-}
-
-type Stages = Record<SecretStage, number | undefined>;
-
-function stateOf(v: VersionMeta): 'enabled' | 'disabled' | 'destroyed' {
-  if (v.destroyed) return 'destroyed';
-  const deleted = v.deletion_time ? Date.parse(v.deletion_time) : Number.NaN;
-  return Number.isFinite(deleted) && deleted <= Date.now() ? 'disabled' : 'enabled';
-}
-
-/** Which enabled version holds each stage; an unmanaged secret's latest enabled version is current. */
-function stagesOf(meta: SecretMeta): Stages {
-  const cm = meta.custom_metadata;
-  const holder = (stage: SecretStage): number | undefined => {
-    const n = Number(cm[STAGE_KEYS[stage]]);
-    const v = meta.versions.get(n);
-    return v && stateOf(v) === 'enabled' ? n : undefined;
-  };
-  let current = holder('current');
-  if (cm[STAGE_KEYS.current] === undefined) {
-    const enabled = [...meta.versions].filter(([, v]) => stateOf(v) === 'enabled').map(([n]) => n);
-    current = enabled.length > 0 ? Math.max(...enabled) : undefined;
-  }
-  return { current, previous: holder('previous'), pending: holder('pending') };
-}
-
-function labelsOf(cm: Record<string, string>, version: number): Record<string, string> {
-  const prefix = `${LABEL_PREFIX}${version}.`;
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(cm)) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = v;
-  return out;
-}
-
-/** custom_metadata changes removing a version's labels (merge patch: `null` removes). */
-function dropLabels(cm: Record<string, string>, version: number): Record<string, null> {
-  const prefix = `${LABEL_PREFIX}${version}.`;
-  return Object.fromEntries(Object.keys(cm).flatMap((k) => (k.startsWith(prefix) ? [[k, null]] : [])));
-}
-
-function withLabels(version: number, labels: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(labels).map(([k, v]) => [`${LABEL_PREFIX}${version}.${k}`, v]));
-}
 
 /** How a failed request reads: by Vault's HTTP status, else as a transport failure. */
 const VAULT_ERRORS: SdkErrors = {
@@ -250,12 +203,18 @@ export function createVaultProvider(options: VaultProviderOptions = {}): SecretP
     const { body } = await call({ secret }, opts, { method: 'GET', path: route('metadata', secret) });
     const data = (body?.data ?? {}) as {
       current_version?: number;
+      max_versions?: number;
       custom_metadata?: Record<string, string> | null;
       versions?: Record<string, VersionMeta>;
     };
     const versions = new Map<number, VersionMeta>();
     for (const [n, v] of Object.entries(data.versions ?? {})) versions.set(Number(n), v);
-    return { current_version: data.current_version ?? 0, custom_metadata: data.custom_metadata ?? {}, versions };
+    return {
+      current_version: data.current_version ?? 0,
+      max_versions: data.max_versions ?? 0,
+      custom_metadata: data.custom_metadata ?? {},
+      versions,
+    };
   }
 
   /** A version's `data/` read: `latest` without `version`. A 404 with metadata is a deleted version. */
@@ -429,6 +388,19 @@ export function createVaultProvider(options: VaultProviderOptions = {}): SecretP
         const meta = await readMeta(secret, opts);
         if (meta.versions.size === 0) throw kit.missingSecret(secret);
         const stages = stagesOf(meta);
+        // Vault drops the oldest versions beyond max_versions, whatever their stage: never push out
+        // the current or previous version (many abandoned pending writes in a row would).
+        const keep = meta.max_versions > 0 ? meta.max_versions : DEFAULT_MAX_VERSIONS;
+        for (const stage of ['current', 'previous'] as const) {
+          const held = stages[stage];
+          if (held !== undefined && held < meta.current_version + 2 - keep) {
+            throw kit.error(
+              'invalid',
+              `a new version would make Vault drop the ${stage} version ${held} (it keeps ${keep} versions, max_versions): promote or raise max_versions`,
+              secret,
+            );
+          }
+        }
         let written: { version: number; createdAt: string | undefined };
         try {
           written = await writeData(secret, value, meta.current_version, opts);
