@@ -13,6 +13,7 @@ import { hostname } from 'node:os';
 import type { FailoverEvent, FailoverStore } from '@summit-config/backends';
 import type { ConfigClient, ConfigError, WriteFence } from '@summit-config/core';
 import { errors, Lifecycle } from '@summit-config/core/internal';
+import { type AgentFeed, createAgentFeed } from './agent-feed.js';
 import type { AgentConfig } from './config.js';
 import { DRIFT_KINDS, type DriftFinding, type DriftReport, detectDrift } from './drift.js';
 import { AgentEvents } from './events.js';
@@ -99,6 +100,8 @@ export class Agent implements AsyncDisposable {
   #governance: Governance | undefined;
   /** Writes `drift.found` / `drift.repaired` audit events (with governance). */
   #driftAudit: DriftAuditor | undefined;
+  /** The audit feed: audit-derived metrics and notifications (with governance). */
+  #feed: AgentFeed | undefined;
   #starting: Promise<void> | undefined;
   #startedAt: string | undefined;
 
@@ -240,6 +243,7 @@ export class Agent implements AsyncDisposable {
         state.leading ? 'leadership acquired' : 'leadership lost',
       );
       this.events.emit('leader', state);
+      this.#feed?.leadership(state.leading);
     });
     try {
       this.#governance = await createGovernance({ config, stores: this.#stores, metrics: this.metrics, logger });
@@ -249,6 +253,17 @@ export class Agent implements AsyncDisposable {
     if (this.#governance) {
       const { service, actor } = this.#governance;
       this.#driftAudit = createDriftAuditor({ service, actor, logger });
+      try {
+        this.#feed = await createAgentFeed({
+          config,
+          stores,
+          governance: this.#governance,
+          metrics: this.metrics,
+          logger,
+        });
+      } catch (error) {
+        this.#report('audit feed', toConfigError(error), 'warn');
+      }
     }
     this.#registerBuiltinJobs();
     for (const job of this.#pendingJobs.splice(0)) {
@@ -304,6 +319,7 @@ export class Agent implements AsyncDisposable {
       });
     }
     this.#governance?.register((name, intervalMs, fn) => runner.register(name, intervalMs, fn));
+    this.#feed?.register((name, intervalMs, fn) => runner.register(name, intervalMs, fn));
   }
 
   /**
@@ -493,6 +509,7 @@ export class Agent implements AsyncDisposable {
       await Promise.all([...this.#served.values()].map((s) => settleWithin(s.close(), 300)));
       await settleWithin(this.#servedSetup?.close() ?? Promise.resolve(), 300);
       await settleWithin(this.#governance?.close() ?? Promise.resolve(), 300);
+      await settleWithin(this.#feed?.close() ?? Promise.resolve(), 300);
       if (this.#stores) await settleWithin(this.#stores.close(), 700);
       this.metrics.leader.set(0);
       this.#logger?.info?.({ durationMs: Math.round(performance.now() - t0) }, 'agent closed');

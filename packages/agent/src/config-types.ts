@@ -3,6 +3,7 @@ import type { Environment } from '@summit-config/core';
 import type { SecretsConfig } from './config-secrets.js';
 import type { ServerConfig } from './config-server.js';
 import type { TrustConfig } from './config-trust.js';
+import type { NotificationsConfig } from './notifications/config.js';
 
 /** HTTP listener. */
 export interface HttpConfig {
@@ -203,4 +204,6 @@ export interface AgentConfig {
   server: ServerConfig | undefined;
   /** Secret providers by name and the rotation job's schedule (`config-secrets.ts`). */
   secrets: SecretsConfig;
+  /** Outbound webhooks fed from the audit trail (`notifications/config.ts`, docs/notifications.md). Default none. */
+  notifications: NotificationsConfig;
 }

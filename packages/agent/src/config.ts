@@ -31,6 +31,7 @@ import type {
   RenderConfig,
   RenderFormat,
 } from './config-types.js';
+import { notificationsSection } from './notifications/config.js';
 
 export type { SecretProviderConfig, SecretsConfig } from './config-secrets.js';
 export type { TrustConfig } from './config-trust.js';
@@ -66,6 +67,7 @@ const TOP = [
   'trust',
   'server',
   'secrets',
+  'notifications',
 ] as const;
 
 function environmentEntry(value: unknown, path: string): Environment | string {
@@ -290,6 +292,7 @@ export function resolveAgentConfig(raw: unknown, env: NodeJS.ProcessEnv = proces
     trust: trustSection(o.trust, env, stores.embedded),
     server: serverSection(o.server, env, stores.embedded),
     secrets: secretsSection(o.secrets, env),
+    notifications: notificationsSection(o.notifications, env),
   };
   checkResolvingApps(config, rawApps);
   return config;

@@ -35,6 +35,7 @@ import type { MigrationHistory } from '@summit-config/core/migrations';
 import type { RotationManager, SecretProvider } from '@summit-config/secrets';
 import type { TokenAdmin } from '@summit-config/server';
 import { type AgentConfig, loadAgentConfig } from '../config.js';
+import type { NotificationStore } from '../notifications/sql.js';
 import { type OsUser, osPrincipal } from '../os-user.js';
 import { openRuntime } from '../runtime.js';
 import { createProviderRotation, type ProviderRotation } from '../secret-rotation.js';
@@ -92,6 +93,8 @@ export interface Session {
   secrets(provider?: string): Promise<SecretsSession>;
   /** API token administration (`token` commands): the server's rules, on the tokens beside the store. */
   tokens(): Promise<TokenAdmin>;
+  /** The agent's notification records and cursors beside the store (`notifications` commands). */
+  notifications(): Promise<NotificationStore>;
   close(): Promise<void>;
 }
 
@@ -183,6 +186,7 @@ export async function openSession(options: OpenOptions): Promise<Session> {
     const governance = runtime.governance as GovernanceStore & { migrate(): Promise<unknown> };
     let secrets: Promise<ProviderRotation> | undefined;
     let tokens: Promise<TokenAdmin> | undefined;
+    let notifications: Promise<NotificationStore> | undefined;
     const session: Session = {
       config,
       store,
@@ -203,6 +207,15 @@ export async function openSession(options: OpenOptions): Promise<Session> {
       },
       keys: runtime.keys,
       migrationHistory: () => runtime.migrationHistory(),
+      notifications() {
+        notifications ??= (async () => {
+          const handle = await (runtime.secretSql as NonNullable<typeof runtime.secretSql>)();
+          closers.unshift(() => handle.close());
+          const { createNotificationStore } = await import('../notifications/sql.js');
+          return createNotificationStore({ sql: handle.sql, schema: handle.schema });
+        })();
+        return notifications;
+      },
       async secrets(name = 'local') {
         secrets ??= (async () => {
           const handle = await (runtime.secretSql as NonNullable<typeof runtime.secretSql>)();

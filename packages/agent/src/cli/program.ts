@@ -17,6 +17,7 @@ import { EXIT, EXIT_CODES_HELP, exitCodeOf } from './exit-codes.js';
 import type { CliIo } from './io.js';
 import { registerLoginCommands } from './login-commands.js';
 import { registerMigrateCommands } from './migrate-commands.js';
+import { registerNotificationCommands } from './notification-commands.js';
 import { registerReportCommand } from './report-command.js';
 import { registerSchemaCommands } from './schema-commands.js';
 import { registerSecretCommands } from './secret-commands.js';
@@ -80,6 +81,7 @@ export function createProgram(state: CliState): Command {
   registerTemplateCommands(program, state);
   registerTrustCommands(program, state);
   registerTokenCommands(program, state);
+  registerNotificationCommands(program, state);
   registerLoginCommands(program, state);
 
   registerAgentCommand(program, state.io.env);

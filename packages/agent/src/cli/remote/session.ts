@@ -126,6 +126,7 @@ export async function openRemoteSession(url: string, token: string): Promise<Ses
       return notRemote('the signing keys');
     },
     migrationHistory: () => notRemote('configuration migrations'),
+    notifications: async () => notRemote('the notification records'),
     secrets: async () => secrets,
     tokens: async () => tokens,
     close: async () => {},
