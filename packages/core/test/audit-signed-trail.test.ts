@@ -340,6 +340,13 @@ describe('the signed trail (memory governance)', () => {
     await expect(
       service.recordEvent(actors.root, { action: 'config.set', message: 'm', permission: 'secrets:write' }),
     ).rejects.toMatchObject({ code: 'CONSTRAINT_VIOLATION' });
+    // Without a permission only `session.*` (one's own console session) is accepted, from anyone.
+    await expect(service.recordEvent(actors.nobody, { action: 'secret.create', message: 'm' })).rejects.toMatchObject({
+      code: 'CONSTRAINT_VIOLATION',
+    });
+    const own = await service.recordEvent(actors.nobody, { action: 'session.sign-in', message: 'console sign-in' });
+    expect(own).toMatchObject({ action: 'session.sign-in', actor: actors.nobody.id });
+    expect(own.signature?.startsWith(writer.signer.keyId)).toBe(true);
     expect(await service.verifyAudit(actors.root)).toMatchObject({ ok: true });
   });
 });

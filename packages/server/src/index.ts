@@ -32,6 +32,7 @@ export { createConfigServer } from './server.js';
 export {
   createMemorySessionStore,
   DEFAULT_MAX_SESSIONS,
+  DEFAULT_SESSION_IDLE_MS,
   DEFAULT_SESSION_TTL_MS,
   type MemorySessionStoreOptions,
   type SessionRecord,

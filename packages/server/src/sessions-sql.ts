@@ -4,7 +4,8 @@
  * cookie opened on one replica works on any other, and a sign-out on one ends it everywhere. Give
  * it the database and schema of the token store. It loads no driver.
  *
- *   server_sessions (id_hash PK, sealed, principal, created_at, expires_at); index on expires_at
+ *   server_sessions (id_hash PK, sealed, principal, created_at, expires_at, last_seen_at);
+ *   index on expires_at
  *
  * Created on the first call, as `server_tokens` is (`tokens/sql-migrations.ts`): a catalog read,
  * else one transaction under the schema's DDL lock (core's `SQL_SCHEMA_LOCK`). A row holds what a
@@ -35,15 +36,19 @@ interface SessionRow {
   principal: string;
   created_at: Date | string;
   expires_at: Date | string;
+  last_seen_at: Date | string | null;
 }
 
 const ms = (v: Date | string) => (v instanceof Date ? v : new Date(v)).getTime();
 
 async function migrate(sql: SqlDatabase, schema: string): Promise<void> {
   const present = async (db: Pick<SqlDatabase, 'query'>) => {
+    // The table, its index, and last_seen_at (added after the first release: ALTER below).
     const { rows } = await db.query<{ ok: boolean }>(
       `SELECT to_regclass(quote_ident($1) || '.' || quote_ident($2)) IS NOT NULL
-          AND to_regclass(quote_ident($1) || '.' || quote_ident($3)) IS NOT NULL AS ok`,
+          AND to_regclass(quote_ident($1) || '.' || quote_ident($3)) IS NOT NULL
+          AND EXISTS (SELECT 1 FROM information_schema.columns
+                       WHERE table_schema = $1 AND table_name = $2 AND column_name = 'last_seen_at') AS ok`,
       [schema, SESSIONS_TABLE, EXPIRY_INDEX],
     );
     return rows[0]?.ok === true;
@@ -62,6 +67,7 @@ async function migrate(sql: SqlDatabase, schema: string): Promise<void> {
       expires_at timestamptz NOT NULL
     )`);
     await tx.query(`CREATE INDEX IF NOT EXISTS ${EXPIRY_INDEX} ON ${s}.${SESSIONS_TABLE} (expires_at)`);
+    await tx.query(`ALTER TABLE ${s}.${SESSIONS_TABLE} ADD COLUMN IF NOT EXISTS last_seen_at timestamptz`);
   });
 }
 
@@ -101,14 +107,23 @@ export function createSqlSessionStore(options: SqlSessionStoreOptions): SessionS
         const now = new Date(clock());
         await sql.query(`DELETE FROM ${table} WHERE expires_at <= $1`, [now]);
         await sql.query(
-          `INSERT INTO ${table} (id_hash, sealed, principal, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
-          [record.idHash, record.sealed, record.principal, new Date(record.createdAt), new Date(record.expiresAt)],
+          `INSERT INTO ${table} (id_hash, sealed, principal, created_at, expires_at, last_seen_at)
+           VALUES ($1, $2, $3, $4, $5, $6)`,
+          [
+            record.idHash,
+            record.sealed,
+            record.principal,
+            new Date(record.createdAt),
+            new Date(record.expiresAt),
+            record.lastSeenAt === undefined ? null : new Date(record.lastSeenAt),
+          ],
         );
       }),
     get: (idHash: string) =>
       run(async () => {
         const { rows } = await sql.query<SessionRow>(
-          `SELECT id_hash, sealed, principal, created_at, expires_at FROM ${table} WHERE id_hash = $1 AND expires_at > $2`,
+          `SELECT id_hash, sealed, principal, created_at, expires_at, last_seen_at FROM ${table}
+            WHERE id_hash = $1 AND expires_at > $2`,
           [idHash, new Date(clock())],
           { prepare: true },
         );
@@ -120,6 +135,7 @@ export function createSqlSessionStore(options: SqlSessionStoreOptions): SessionS
           principal: row.principal,
           createdAt: ms(row.created_at),
           expiresAt: ms(row.expires_at),
+          ...(row.last_seen_at === null ? {} : { lastSeenAt: ms(row.last_seen_at) }),
         };
       }),
     delete: (idHash: string) =>
@@ -129,6 +145,15 @@ export function createSqlSessionStore(options: SqlSessionStoreOptions): SessionS
           [idHash],
         );
         return rows.length > 0;
+      }),
+    touch: (idHash: string, at: number) =>
+      run(async () => {
+        // Never backwards: two replicas touching at once keep the later time.
+        await sql.query(
+          `UPDATE ${table} SET last_seen_at = $2
+            WHERE id_hash = $1 AND (last_seen_at IS NULL OR last_seen_at < $2)`,
+          [idHash, new Date(at)],
+        );
       }),
   };
 }

@@ -35,6 +35,11 @@ export interface SessionRecord {
   readonly createdAt: number;
   /** Epoch milliseconds; the session is unknown from then on. */
   readonly expiresAt: number;
+  /**
+   * Epoch milliseconds: the last request seen with the session (at most a touch interval old, see
+   * {@link SessionManager.idleTimeoutMs}). A record without it was last seen at `createdAt`.
+   */
+  readonly lastSeenAt?: number;
 }
 
 /**
@@ -49,6 +54,8 @@ export interface SessionStore {
   get(idHash: string): Promise<SessionRecord | undefined>;
   /** Ends a session; `true` when one was removed. Idempotent. */
   delete(idHash: string): Promise<boolean>;
+  /** Records a request seen with the session at `at` (epoch ms): the idle timeout counts from it. */
+  touch(idHash: string, at: number): Promise<void>;
 }
 
 export interface MemorySessionStoreOptions {
@@ -61,6 +68,8 @@ export interface MemorySessionStoreOptions {
 export const DEFAULT_MAX_SESSIONS = 10_000;
 /** A console session lasts 8 hours from sign-in (the API token's own expiry still applies). */
 export const DEFAULT_SESSION_TTL_MS = 8 * 60 * 60 * 1000;
+/** A console session ends after 30 minutes without a request. */
+export const DEFAULT_SESSION_IDLE_MS = 30 * 60 * 1000;
 
 /** Sessions in this process's memory: lost on restart, not shared between replicas. */
 export function createMemorySessionStore(options: MemorySessionStoreOptions = {}): SessionStore {
@@ -95,6 +104,10 @@ export function createMemorySessionStore(options: MemorySessionStoreOptions = {}
     },
     async delete(idHash) {
       return sessions.delete(idHash);
+    },
+    async touch(idHash, at) {
+      const s = sessions.get(idHash);
+      if (s !== undefined) sessions.set(idHash, { ...s, lastSeenAt: Math.max(at, s.lastSeenAt ?? s.createdAt) });
     },
   };
 }
@@ -146,6 +159,8 @@ export interface OpenSession {
   readonly credential: string;
   readonly csrfToken: string;
   readonly expiresAt: number;
+  /** The principal that signed in. */
+  readonly principal: string;
 }
 
 /** Sessions over a store: creating, opening (cookie value to credential) and ending them. */
@@ -154,8 +169,17 @@ export interface SessionManager {
   readonly cookieName: string;
   readonly secure: boolean;
   readonly ttlMs: number;
+  /**
+   * A session with no request for this long ends (ms). A request refreshes it when the last one
+   * recorded is older than a twentieth of it (or a minute), so a busy session costs no write per
+   * request and the idle time is exact to that margin.
+   */
+  readonly idleTimeoutMs: number;
   create(credential: string, principal: string): Promise<OpenSession>;
-  /** The session of a cookie value, or `undefined` (malformed, unknown, expired, not unsealable). */
+  /**
+   * The session of a cookie value, or `undefined` (malformed, unknown, expired, idle for
+   * `idleTimeoutMs`, not unsealable). An idle session is deleted.
+   */
   open(sessionId: string): Promise<OpenSession | undefined>;
   end(sessionId: string): Promise<boolean>;
   /** Whether a CSRF token given with a request is the session's (constant time). */
@@ -165,15 +189,19 @@ export interface SessionManager {
 export function createSessionManager(options: {
   store: SessionStore;
   ttlMs: number;
+  idleTimeoutMs?: number;
   secure: boolean;
   clock?: () => number;
 }): SessionManager {
   const { store, ttlMs, secure } = options;
+  const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_SESSION_IDLE_MS;
+  const touchAfterMs = Math.min(60_000, Math.floor(idleTimeoutMs / 20));
   const clock = options.clock ?? Date.now;
   return {
     cookieName: secure ? '__Host-summit_session' : 'summit_session',
     secure,
     ttlMs,
+    idleTimeoutMs,
     async create(credential, principal) {
       const id = randomBytes(32).toString('base64url');
       const now = clock();
@@ -184,16 +212,25 @@ export function createSessionManager(options: {
         principal,
         createdAt: now,
         expiresAt,
+        lastSeenAt: now,
       });
-      return { id, credential, csrfToken: csrfTokenOf(id), expiresAt };
+      return { id, credential, csrfToken: csrfTokenOf(id), expiresAt, principal };
     },
     async open(id) {
       if (!SESSION_ID.test(id)) return undefined;
-      const record = await store.get(sessionIdHash(id));
-      if (record === undefined || record.expiresAt <= clock()) return undefined;
+      const idHash = sessionIdHash(id);
+      const record = await store.get(idHash);
+      const now = clock();
+      if (record === undefined || record.expiresAt <= now) return undefined;
       const credential = unseal(id, record.sealed);
       if (credential === undefined) return undefined;
-      return { id, credential, csrfToken: csrfTokenOf(id), expiresAt: record.expiresAt };
+      const lastSeenAt = record.lastSeenAt ?? record.createdAt;
+      if (now - lastSeenAt >= idleTimeoutMs) {
+        await store.delete(idHash);
+        return undefined;
+      }
+      if (now - lastSeenAt >= touchAfterMs) await store.touch(idHash, now);
+      return { id, credential, csrfToken: csrfTokenOf(id), expiresAt: record.expiresAt, principal: record.principal };
     },
     async end(id) {
       if (!SESSION_ID.test(id)) return false;

@@ -61,6 +61,20 @@ function contract(name: string, create: Factory): void {
       expect(await store.delete(b.idHash)).toBe(false);
       expect(await store.get(b.idHash)).toBeUndefined();
     });
+
+    it('records the last request seen, never moving it backwards; touching an unknown session does nothing', async () => {
+      const now = Date.UTC(2026, 0, 1);
+      const store = await create(() => now);
+      const a = { ...record(4, now), lastSeenAt: now };
+      await store.put(a);
+      await store.touch(a.idHash, now + 5000);
+      expect(await store.get(a.idHash)).toEqual({ ...a, lastSeenAt: now + 5000 });
+      // A replica with an older view touches later with an earlier time: the later one stays.
+      await store.touch(a.idHash, now + 2000);
+      expect((await store.get(a.idHash))?.lastSeenAt).toBe(now + 5000);
+      await store.touch(record(5, now).idHash, now + 1000);
+      expect(await store.get(record(5, now).idHash)).toBeUndefined();
+    });
   });
 }
 
@@ -143,6 +157,30 @@ describe('sessions in PostgreSQL, two replicas', () => {
       await h.service.close();
       await h.close();
     }
+  });
+
+  it('adds last_seen_at to a table made before it existed, keeping the sessions in it', async () => {
+    const schema = freshSchema('sesold');
+    schemas.push(schema);
+    const now = Date.now();
+    await adminQuery(`CREATE SCHEMA ${q(schema)}`);
+    await adminQuery(`CREATE TABLE ${q(schema)}.server_sessions (
+      id_hash text PRIMARY KEY, sealed text NOT NULL, principal text NOT NULL,
+      created_at timestamptz NOT NULL, expires_at timestamptz NOT NULL)`);
+    await adminQuery(`CREATE INDEX server_sessions_expires_idx ON ${q(schema)}.server_sessions (expires_at)`);
+    const old = record(7, now);
+    await adminQuery(`INSERT INTO ${q(schema)}.server_sessions VALUES ($1, $2, $3, $4, $5)`, [
+      old.idHash,
+      old.sealed,
+      old.principal,
+      new Date(old.createdAt),
+      new Date(old.expiresAt),
+    ]);
+    const store = createSqlSessionStore({ sql: sqlFromPgPool(ownPool()), schema });
+    // Last seen unknown: the manager counts idleness from createdAt.
+    expect(await store.get(old.idHash)).toEqual(old);
+    await store.touch(old.idHash, now + 1000);
+    expect(await store.get(old.idHash)).toEqual({ ...old, lastSeenAt: now + 1000 });
   });
 
   it('checks its options, and an unreachable database is BACKEND_UNAVAILABLE', async () => {

@@ -9,7 +9,12 @@
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createConfigServer, createMemoryTokenStore, createTokenAuthenticator, type TokenStore } from '../src/index.js';
-import { createMemorySessionStore, type SessionRecord, type SessionStore } from '../src/sessions.js';
+import {
+  createMemorySessionStore,
+  createSessionManager,
+  type SessionRecord,
+  type SessionStore,
+} from '../src/sessions.js';
 import { json, type ServerHarness, serverHarness, staticBearer, validateResponses } from './support.js';
 
 let s: ServerHarness | undefined;
@@ -31,6 +36,7 @@ function recording(): { store: SessionStore; records: SessionRecord[] } {
       },
       get: (h) => inner.get(h),
       delete: (h) => inner.delete(h),
+      touch: (h, at) => inner.touch(h, at),
     },
   };
 }
@@ -264,11 +270,98 @@ describe('console sessions', () => {
     await reading;
   });
 
+  it('ends a session idle for sessionIdleMs (deleted from the store); requests keep it alive, writing rarely', async () => {
+    let now = Date.UTC(2026, 0, 1);
+    const inner = createMemorySessionStore({ clock: () => now });
+    const touches: number[] = [];
+    const store: SessionStore = { ...inner, touch: async (h, at) => void touches.push(at) ?? inner.touch(h, at) };
+    const manager = createSessionManager({
+      store,
+      ttlMs: 8 * 3_600_000,
+      idleTimeoutMs: 600_000,
+      secure: false,
+      clock: () => now,
+    });
+    const opened = await manager.create('Bearer sct_x', 'alice');
+    expect(opened.principal).toBe('alice');
+    // Requests every 20 s for an hour: never idle, and a touch at most every 30 s (a twentieth of 10 min).
+    const start = now;
+    for (let i = 0; i < 180; i++) {
+      now += 20_000;
+      expect(await manager.open(opened.id), `request ${i}`).toMatchObject({
+        principal: 'alice',
+        credential: 'Bearer sct_x',
+      });
+    }
+    expect(touches.length).toBe(90);
+    expect(touches.every((t, i) => t - (touches[i - 1] ?? start) >= 30_000)).toBe(true);
+    // Ten minutes without a request (from the last one recorded): gone, and deleted from the store.
+    const lastSeen = touches.at(-1) as number;
+    now = lastSeen + 600_000 - 1;
+    expect(await manager.open(opened.id)).toBeDefined();
+    now += 600_000;
+    expect(await manager.open(opened.id)).toBeUndefined();
+    expect(await inner.get(createHash('sha256').update(opened.id).digest('hex'))).toBeUndefined();
+  });
+
+  it('audits sign-in and sign-out as the principal, with the credential named, never its secret; an idle session is refused', async () => {
+    const { token, tokenId } = await withTokens({ console: { sessionIdleMs: 1000 } });
+    const app = s!.app;
+    const ROOT = { id: 'root', roles: ['superuser'] };
+    const signIn = await app.inject({
+      method: 'POST',
+      url: '/api/v1/session',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(signIn.statusCode).toBe(201);
+    const cookie = pair(cookieOf(signIn));
+    const { csrfToken } = json<{ csrfToken: string }>(signIn);
+    const out = await app.inject({
+      method: 'DELETE',
+      url: '/api/v1/session',
+      headers: { cookie, 'x-csrf-token': csrfToken },
+    });
+    expect(out.statusCode).toBe(204);
+    // Signing out twice (the cookie is gone) records nothing more.
+    await app.inject({ method: 'DELETE', url: '/api/v1/session', headers: { cookie, 'x-csrf-token': csrfToken } });
+    const events = (await s!.h.service.audit(ROOT, {})).filter((e) => e.action.startsWith('session.'));
+    expect(events.map((e) => [e.action, e.actor, e.source, e.origin?.tokenId])).toEqual([
+      ['session.sign-in', 'root', 'api', tokenId],
+      ['session.sign-out', 'root', 'api', tokenId],
+    ]);
+    expect(JSON.stringify(events)).not.toContain(token);
+    expect((await s!.h.service.verifyAudit(ROOT)).ok).toBe(true);
+
+    // A session left alone for longer than sessionIdleMs is refused at its next request.
+    const again = await app.inject({
+      method: 'POST',
+      url: '/api/v1/session',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const idle = pair(cookieOf(again));
+    expect((await app.inject({ url: '/api/v1/configs', headers: { cookie: idle } })).statusCode).toBe(200);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await app.inject({ url: '/api/v1/configs', headers: { cookie: idle } })).statusCode).toBe(401);
+  });
+
+  it('refuses to open a session the audit trail cannot record', async () => {
+    const { token } = await withTokens();
+    await s!.h.governance.close();
+    const res = await s!.app.inject({
+      method: 'POST',
+      url: '/api/v1/session',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(res.statusCode).toBeGreaterThanOrEqual(500);
+    expect(res.headers['set-cookie']).toBeUndefined();
+  });
+
   it('checks its options', async () => {
     const h = await serverHarness('memory');
     s = h;
     const base = { service: h.h.service, authenticators: [staticBearer()] };
     expect(() => createConfigServer({ ...base, console: { sessionTtlMs: 10 } })).toThrow(/console.sessionTtlMs/);
+    expect(() => createConfigServer({ ...base, console: { sessionIdleMs: 999 } })).toThrow(/console.sessionIdleMs/);
     expect(() => createConfigServer({ ...base, console: { sessions: {} as SessionStore } })).toThrow(
       /console.sessions/,
     );

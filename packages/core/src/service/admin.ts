@@ -26,6 +26,8 @@ import { resolvedViews } from './views.js';
 const POLICY_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
 /** What `recordEvent` may record: `<namespace>.<verb>`, not in a namespace the service writes itself. */
 const RECORDED_ACTION = /^[a-z][a-z0-9_-]{0,31}\.[a-z0-9_.-]{1,31}$/;
+/** `session.*`: the acting principal's own console session; recorded without a permission. */
+const SESSION_NAMESPACE = 'session';
 const OWN_NAMESPACES = new Set(['config', 'request', 'environment', 'schema', 'policy', 'import', 'export', 'audit']);
 
 type AdminMethod =
@@ -240,8 +242,12 @@ export function adminMethods(ctx: ServiceContext, steps: ChangeSteps): Pick<Conf
     async recordEvent(actorInput, input, opts) {
       const actor = begin(actorInput);
       if (!isPlainObject(input)) throw errors.constraint('recordEvent needs { action, message, permission }');
-      if (!isPermission(input.permission)) throw errors.constraint('recordEvent permission must be a known permission');
-      authorize(actor, input.permission);
+      // An actor's own console session (sign-in, sign-out) is recorded whatever its roles.
+      const ownSession = typeof input.action === 'string' && input.action.startsWith(`${SESSION_NAMESPACE}.`);
+      if (!ownSession) {
+        if (!isPermission(input.permission)) throw errors.constraint('recordEvent permission must be a known permission');
+        authorize(actor, input.permission);
+      }
       const source = callSource(opts, 'recordEvent');
       if (
         typeof input.action !== 'string' ||

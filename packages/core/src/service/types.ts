@@ -129,8 +129,11 @@ export interface RecordEventInput {
   /** e.g. `secret.create`: `<namespace>.<verb>`; the service's own actions and the store's are refused. */
   action: string;
   message: string;
-  /** The permission the actor needs for this event (that of the act it records). */
-  permission: Permission;
+  /**
+   * The permission the actor needs for this event (that of the act it records). Not needed (nor
+   * checked) for `session.*` events: the actor's own sign-in and sign-out, recorded by a server.
+   */
+  permission?: Permission;
   ref?: string;
   environment?: string;
 }

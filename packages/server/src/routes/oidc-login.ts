@@ -28,6 +28,7 @@ import type { AuthResult } from '../auth.js';
 import { discoveryUrl } from '../oidc/discovery.js';
 import { cookieValue, type SessionManager, sessionCookie } from '../sessions.js';
 import type { ServerContext } from './context.js';
+import { recordSessionEvent } from './ui.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -339,6 +340,7 @@ export function oidcLoginRoutes(app: FastifyInstance, options: ServerContext): v
 
       let session: Awaited<ReturnType<SessionManager['create']>>;
       try {
+        await recordSessionEvent(options, request, auth, 'session.sign-in', 'console sign-in through OpenID Connect');
         session = await sessions.create(credential, auth.actor.id);
       } catch {
         return failed(reply, 'session_failed');

@@ -17,13 +17,15 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { errors } from '@summit-config/core/internal';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AuthResult } from '../auth.js';
 import { problem } from '../problems.js';
 import { sendProblem } from '../reply.js';
-import { authOf } from '../request-context.js';
+import { authOf, callOptions, originOf } from '../request-context.js';
 import { errorResponses } from '../schemas.js';
 import {
   createMemorySessionStore,
   createSessionManager,
+  DEFAULT_SESSION_IDLE_MS,
   DEFAULT_SESSION_TTL_MS,
   type SessionManager,
   type SessionStore,
@@ -43,6 +45,8 @@ export interface ConsoleOptions {
   sessions?: SessionStore;
   /** How long a session lasts from sign-in, in milliseconds. Default 8 hours. */
   sessionTtlMs?: number;
+  /** A session ends after this long without a request, in milliseconds. Default 30 minutes. */
+  sessionIdleMs?: number;
   /** The cookie's `Secure` flag. Default: on when the server speaks TLS (`tls`). */
   secureCookie?: boolean;
 }
@@ -60,17 +64,29 @@ export function checkConsole(
     throw errors.constraint('config server option console.assetsDir must be a folder path');
   }
   const store = o.sessions ?? createMemorySessionStore();
-  if (typeof store?.put !== 'function' || typeof store.get !== 'function' || typeof store.delete !== 'function') {
+  if (
+    typeof store?.put !== 'function' ||
+    typeof store.get !== 'function' ||
+    typeof store.delete !== 'function' ||
+    typeof store.touch !== 'function'
+  ) {
     throw errors.constraint('config server option console.sessions must be a SessionStore');
   }
   const ttlMs = o.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
   if (!Number.isSafeInteger(ttlMs) || ttlMs < 1000) {
     throw errors.constraint('config server option console.sessionTtlMs must be an integer of at least 1000 (ms)');
   }
+  const idleTimeoutMs = o.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS;
+  if (!Number.isSafeInteger(idleTimeoutMs) || idleTimeoutMs < 1000) {
+    throw errors.constraint('config server option console.sessionIdleMs must be an integer of at least 1000 (ms)');
+  }
   if (o.secureCookie !== undefined && typeof o.secureCookie !== 'boolean') {
     throw errors.constraint('config server option console.secureCookie must be a boolean');
   }
-  return { assetsDir: o.assetsDir, sessions: createSessionManager({ store, ttlMs, secure: o.secureCookie ?? tls }) };
+  return {
+    assetsDir: o.assetsDir,
+    sessions: createSessionManager({ store, ttlMs, idleTimeoutMs, secure: o.secureCookie ?? tls }),
+  };
 }
 
 /** The console's Content-Security-Policy: everything from this origin, no inline script, no framing. */
@@ -212,6 +228,8 @@ export function uiRoutes(app: FastifyInstance, options: ServerContext): void {
           problem(400, 'CONSTRAINT_VIOLATION', 'sign in with an Authorization header, not a session cookie'),
         );
       }
+      // Audited first, as Vault does: no session is opened that the trail does not show.
+      await recordSessionEvent(options, request, auth, 'session.sign-in', 'console sign-in with a bearer credential');
       const session = await sessions.create(credential, auth.actor.id);
       reply.header('Set-Cookie', sessionCookie(sessions, session.id, Math.floor(sessions.ttlMs / 1000)));
       return reply.code(201).send({
@@ -258,9 +276,33 @@ export function uiRoutes(app: FastifyInstance, options: ServerContext): void {
     },
     async (request, reply) => {
       const session = sessionOf(request);
-      if (session !== undefined) await sessions.end(session.id);
+      const auth = authOf(request);
+      if (session !== undefined && (await sessions.end(session.id)) && auth !== undefined) {
+        // Signing out is never refused: a trail that cannot be written is logged, the session still ends.
+        await recordSessionEvent(options, request, auth, 'session.sign-out', 'console sign-out').catch(
+          (error: unknown) => request.log.warn({ err: error }, 'the sign-out could not be audited'),
+        );
+      }
       reply.header('Set-Cookie', sessionCookie(sessions, '', 0));
       return reply.code(204).send();
     },
+  );
+}
+
+/**
+ * Records a console session event (`session.sign-in`, `session.sign-out`) in the audit trail, as the
+ * principal concerned, with where the request came from. Rejects when the trail cannot be written.
+ */
+export async function recordSessionEvent(
+  options: ServerContext,
+  request: FastifyRequest,
+  auth: AuthResult,
+  action: 'session.sign-in' | 'session.sign-out',
+  message: string,
+): Promise<void> {
+  await options.service.recordEvent(
+    { ...auth.actor, origin: originOf(request, auth) },
+    { action, message },
+    callOptions(request),
   );
 }

@@ -77,7 +77,8 @@ describe('the web console in Chromium, over PostgreSQL', () => {
 
       await page.getByRole('option', { name: /global\/db/ }).click();
       await expect.poll(() => page.locator('#raw').textContent()).toContain('"pool": 20');
-      expect(await page.getByRole('cell', { name: 'bigger' }).count()).toBe(1);
+      // The history loads beside the document: wait for it too.
+      await expect.poll(() => page.getByRole('cell', { name: 'bigger' }).count()).toBe(1);
       expect(await axeViolations(page)).toEqual([]);
 
       const [cookie] = await context.cookies();
