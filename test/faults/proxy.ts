@@ -10,6 +10,8 @@ export interface TcpProxy {
   /** `host:port` to give the process instead of the server's. */
   readonly port: number;
   readonly cutNow: boolean;
+  /** The local ports of the open connections to the server (`client_port` in `pg_stat_activity`). */
+  upstreamPorts(): number[];
   cut(): void;
   restore(): void;
   close(): Promise<void>;
@@ -17,6 +19,7 @@ export interface TcpProxy {
 
 export async function startProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
+  const upstreams = new Set<Socket>();
   let cut = false;
   const server: Server = createServer((client) => {
     if (cut) {
@@ -26,11 +29,13 @@ export async function startProxy(targetPort: number, targetHost = '127.0.0.1'): 
     const upstream = connect(targetPort, targetHost);
     sockets.add(client);
     sockets.add(upstream);
+    upstreams.add(upstream);
     const drop = () => {
       client.destroy();
       upstream.destroy();
       sockets.delete(client);
       sockets.delete(upstream);
+      upstreams.delete(upstream);
     };
     client.on('error', drop);
     upstream.on('error', drop);
@@ -46,6 +51,9 @@ export async function startProxy(targetPort: number, targetHost = '127.0.0.1'): 
     port: address.port,
     get cutNow() {
       return cut;
+    },
+    upstreamPorts() {
+      return [...upstreams].flatMap((s) => (s.localPort === undefined || s.destroyed ? [] : [s.localPort]));
     },
     cut() {
       cut = true;

@@ -193,14 +193,15 @@ export function createAgentMetrics(options: AgentMetricsOptions = {}) {
         const s = readStats();
         if (!s) return;
         this.reset();
+        // Several handles of one kind (two secrets pools) add up under one label.
         for (const { pool, stats } of s.pools) {
-          this.set({ pool, state: 'total' }, stats.total);
-          this.set({ pool, state: 'idle' }, stats.idle);
-          this.set({ pool, state: 'waiting' }, stats.waiting);
+          this.inc({ pool, state: 'total' }, stats.total);
+          this.inc({ pool, state: 'idle' }, stats.idle);
+          this.inc({ pool, state: 'waiting' }, stats.waiting);
         }
       },
     }),
-    /** `summit_agent_pg_pool_max_connections{pool}`: the most connections each pool opens. */
+    /** `summit_agent_pg_pool_max_connections{pool}`: the most connections each pool opens (summed over the pools of one kind). */
     pgPoolMax: new Gauge({
       name: named('pg_pool_max_connections'),
       help: 'The most connections each PostgreSQL pool the agent opened may hold',
@@ -210,7 +211,7 @@ export function createAgentMetrics(options: AgentMetricsOptions = {}) {
         const s = readStats();
         if (!s) return;
         this.reset();
-        for (const { pool, stats } of s.pools) this.set({ pool }, stats.max);
+        for (const { pool, stats } of s.pools) this.inc({ pool }, stats.max);
       },
     }),
     /**
