@@ -409,6 +409,17 @@ describe('vault provider: error mapping and options', () => {
     await p.close();
   });
 
+  it('a mount that is not a KV version 2 engine is reason invalid, not a missing secret', async () => {
+    const p = vault({ mount: 'nope' });
+    const secret = secretName();
+    for (const call of [() => p.read(secret), () => p.listVersions(secret), () => p.create(secret, secretText())]) {
+      const e = await rejection(call());
+      expect(e).toMatchObject({ code: 'SECRET_PROVIDER', reason: 'invalid', secret });
+    }
+    expect((await rejection(p.read(secret))).message).toContain('mount "nope"');
+    await p.close();
+  });
+
   it('names the bad option', () => {
     const saved = { ...process.env };
     delete process.env.VAULT_ADDR;

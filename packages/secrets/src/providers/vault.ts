@@ -98,7 +98,8 @@ const VAULT_ERRORS: SdkErrors = {
       const s = error.status;
       if (s === 400) return error.errors.some((e) => CAS_MISMATCH.test(e)) ? 'conflict' : 'invalid';
       if (s === 401 || s === 403) return 'denied';
-      if (s === 404) return 'not-found';
+      // KV v2 answers a missing secret or version with `errors: []`; a message means no such route.
+      if (s === 404) return error.errors.length > 0 ? 'invalid' : 'not-found';
       if (s === 412 || s === 429 || s >= 500) return 'unavailable';
       return 'failed';
     }
@@ -194,6 +195,10 @@ export function createVaultProvider(options: VaultProviderOptions = {}): SecretP
   const route = (kind: 'data' | 'metadata' | 'delete' | 'destroy', secret: string) =>
     `${mount}/${kind}/${pathOf(secret)}`;
 
+  /** A 404 that names no secret but a route: the mount is not a KV version 2 engine (Vault answers `errors: [...]`). */
+  const noRoute = (secret: string) =>
+    kit.error('invalid', `Vault has no KV version 2 route for mount "${mount}" (check the mount option)`, secret);
+
   function call(ctx: FailedCall, opts: SecretCallOptions | undefined, req: Omit<VaultRequest, 'signal'>) {
     return kit.call(ctx, opts, () => http.request({ ...req, signal: opts?.signal }));
   }
@@ -238,6 +243,8 @@ export function createVaultProvider(options: VaultProviderOptions = {}): SecretP
       | undefined;
     const metadata = data?.metadata;
     if (answer.status === 404 && !metadata) {
+      const errors = answer.body?.errors;
+      if (Array.isArray(errors) && errors.length > 0) throw noRoute(secret);
       throw version === undefined ? kit.missingSecret(secret) : kit.missingVersion(secret, shown);
     }
     return {
