@@ -2,7 +2,9 @@
  * The agent serves what the SDK's client resolves. On the real Consul and PostgreSQL, the demo's
  * environments and configs (examples/demo-data.ts) are written through the change service with a
  * schema (defaults, types) for `database`, a secret reference in the demo app's database (the
- * local provider, in the same PostgreSQL schema) and a plain canary. Three agent processes serve the
+ * local provider, in the same PostgreSQL schema), one in an `api` config (AWS Secrets Manager
+ * through the real SDK against the wire fake, configured in the agents' `secrets.providers`) and a
+ * plain canary. Three agent processes serve the
  * demo app: with `secrets: refs` on TCP, with `secrets: resolve` on TCP with a token, and with
  * `secrets: resolve` on a Unix socket. For every demo ref, environment and a set of rollout contexts,
  * each agent's body equals the `get` of an SDK client built as an application builds it (the schema
@@ -37,6 +39,8 @@ import {
   SecretResolver,
   sqlFromPgPool,
 } from '@summit-config/secrets';
+import { createAwsProvider } from '@summit-config/secrets/aws';
+import { type AwsFake, startAwsSecretsManager } from '@summit-config/test-support/fakes/aws-secrets-manager';
 import { q } from '@summit-config/test-support/sql';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -45,6 +49,7 @@ import { type AgentProcess, killAllAgents, startAgentProcess, uniqueSuffix, unti
 import { type Cluster, createCluster } from './cluster-fixture.js';
 
 const TOKEN = `served-${randomBytes(8).toString('hex')}`;
+const AWS_KEY = { accessKeyId: 'AKIDSUMMITSERVED01', secretAccessKey: 'fake-served-secret-access-key' };
 const auth = { Authorization: `Bearer ${TOKEN}` };
 const ENVIRONMENTS = DEMO_ENVIRONMENTS.map((e) => e.name);
 /** The agents' environment definitions, as an application's client is given them. */
@@ -134,6 +139,9 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
   let governance: ReturnType<typeof createPostgresGovernance>;
   let provider: ReturnType<typeof createLocalProvider>;
   let resolver: SecretResolver;
+  let aws: AwsFake;
+  let awsProvider: ReturnType<typeof createAwsProvider>;
+  const apiKey = `ak_${randomBytes(18).toString('base64url')}`;
   let dir: string;
   const masterKey = generateMasterKey();
   const password = `pw-${randomBytes(18).toString('base64url')}`;
@@ -165,6 +173,7 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
         },
       ],
       render: [{ app: 'demo', id: 'database', path: rendered[name], envPrefix: 'DATABASE_' }],
+      secrets: { providers: { aws: { region: 'us-east-1', endpoint: aws.url, maxAttempts: 1 } } },
       ...extra,
     });
     snapshotDirs[name] = base.snapshotDir as string;
@@ -184,8 +193,11 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
       key: masterKey,
       storage: createSqlSecretStorage({ sql: sqlFromPgPool(pool), schema: cluster.schema }),
     });
-    resolver = new SecretResolver({ providers: [provider] });
+    aws = await startAwsSecretsManager({ accessKeyId: AWS_KEY.accessKeyId });
+    awsProvider = createAwsProvider({ region: 'us-east-1', endpoint: aws.url, credentials: AWS_KEY, maxAttempts: 1 });
+    resolver = new SecretResolver({ providers: [provider, awsProvider] });
     await provider.create('demo-db-password', password);
+    await awsProvider.create('demo-api-key', apiKey);
 
     // The demo, as seed-demo.ts writes it, but unguarded: production environments would need an
     // approval for every write of the test.
@@ -205,10 +217,20 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
       },
       message: 'the demo database password, from the local provider',
     });
+    await service.set(admin, {
+      ref: 'app:demo/api',
+      config: { url: 'https://api.internal', key: { $secret: { provider: 'aws', name: 'demo-api-key' } } },
+    });
     await service.set(admin, { ref: 'app:demo/canary', config: { marker: canary } });
-    refs.push('app:demo/canary');
+    refs.push('app:demo/api', 'app:demo/canary');
 
-    const env = { SUMMIT_MASTER_KEY: masterKey, SUMMIT_MASTER_KEY_FILE: undefined };
+    const env = {
+      SUMMIT_MASTER_KEY: masterKey,
+      SUMMIT_MASTER_KEY_FILE: undefined,
+      AWS_ACCESS_KEY_ID: AWS_KEY.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: AWS_KEY.secretAccessKey,
+      AWS_EC2_METADATA_DISABLED: 'true',
+    };
     [agents.refs, agents.token, agents.socket] = await Promise.all([
       startAgentProcess({ label: 'served-refs', config: agentConfig('refs', {}), env }),
       startAgentProcess({
@@ -252,6 +274,8 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
     for (const c of [...sdk.refs.values(), ...sdk.resolve.values()]) await c.close();
     await resolver?.close();
     await provider?.close();
+    await awsProvider?.close();
+    await aws?.close();
     await service?.close();
     await governance?.close();
     await cluster?.close();
@@ -289,8 +313,8 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
 
   it('for every demo ref, environment and context: the agent body equals the client get, refs and resolved', async () => {
     const compared = await compareAll();
-    // 4 refs; checkout in 17 contexts; 3 environments; 3 agents.
-    expect(compared).toBe((3 + CONTEXTS.length) * ENVIRONMENTS.length * 3);
+    // 5 refs, checkout in 17 contexts; 3 environments; 3 agents.
+    expect(compared).toBe((4 + CONTEXTS.length) * ENVIRONMENTS.length * 3);
     // What was compared holds what this is about: the schema's defaults, a reference or its value.
     for (const e of ENVIRONMENTS) {
       const refsBody = JSON.parse(
@@ -301,7 +325,13 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
       const resolved = await get({ port: agents.token.port }, configPath('app:demo/database', e, undefined), auth);
       expect(JSON.parse(resolved.text)).toMatchObject({ timeoutMs: 5000, password });
       answered.push(refsBody ? JSON.stringify(refsBody) : '');
+      const api = await get({ socketPath }, configPath('app:demo/api', e, undefined));
+      expect(JSON.parse(api.text)).toEqual({ url: 'https://api.internal', key: apiKey });
+      const apiRefs = await get({ port: agents.refs.port }, configPath('app:demo/api', e, undefined));
+      expect(JSON.parse(apiRefs.text).key).toEqual({ $secret: { provider: 'aws', name: 'demo-api-key' } });
     }
+    // The agents read AWS through the SDK: the fake answered GetSecretValue calls beyond this process's.
+    expect(aws.ops('GetSecretValue').length).toBeGreaterThan(1);
     // The rollout put some contexts on each side: both outcomes were compared.
     const flows = new Set(CONTEXTS.map((c) => sdk.refs.get('production')?.get<{ flow: string }>('checkout', c)?.flow));
     expect(flows).toEqual(new Set(['classic', 'new']));
@@ -444,7 +474,7 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
     await compareAll();
   });
 
-  it('an agent with a resolving app and no master key does not start, and writes no file', async () => {
+  it('an agent with a resolving app and no secret provider (no secrets.providers, no master key) does not start, and writes no file', async () => {
     const file = join(dir, 'nokey', 'demo-database.env');
     const config = cluster.agentConfig({
       http: { port: 0, token: TOKEN },
@@ -540,7 +570,12 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
 
     const found: string[] = [];
     for (const [where, text] of Object.entries(corpora)) {
-      for (const [label, value] of Object.entries({ password, masterKey })) {
+      for (const [label, value] of Object.entries({
+        password,
+        apiKey,
+        masterKey,
+        awsSecret: AWS_KEY.secretAccessKey,
+      })) {
         for (const [form, needle] of forms(value))
           if (text.includes(needle)) found.push(`${label} (${form}) in ${where}`);
       }

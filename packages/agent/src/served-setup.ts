@@ -23,11 +23,12 @@ interface ServedSecretsOptions {
 }
 
 /**
- * Starts reading the stored schemas and, when an app resolves secrets, opens the resolver. Throws
- * (`MISSING_REQUIRED`: no master key or no database for the local provider) with nothing left open.
+ * Starts reading the stored schemas and, when an app resolves secrets, opens the resolver over the
+ * configured providers. Throws (`MISSING_REQUIRED`: no provider, or one without its key or
+ * credential) with nothing left open.
  */
 export async function openServedSetup(options: {
-  config: Pick<AgentConfig, 'apps'>;
+  config: Pick<AgentConfig, 'apps' | 'secrets'>;
   stores: Pick<AgentStores, 'governance' | 'secretSql'>;
   events: AgentEvents;
   env: NodeJS.ProcessEnv;
@@ -36,7 +37,7 @@ export async function openServedSetup(options: {
   schemaRefreshMs?: number;
 }): Promise<ServedSetup> {
   const secrets = resolvesSecrets(options.config)
-    ? await openServedSecrets({ secretSql: options.stores.secretSql, env: options.env })
+    ? await openServedSecrets({ config: options.config, secretSql: options.stores.secretSql, env: options.env })
     : undefined;
   const schemas = createServedSchemas({
     governance: options.stores.governance,
@@ -45,7 +46,9 @@ export async function openServedSetup(options: {
     ...(options.schemaRefreshMs === undefined ? {} : { refreshMs: options.schemaRefreshMs }),
   });
   const resolving = options.config.apps.filter((a) => a.secrets === 'resolve').map((a) => a.app);
-  if (resolving.length > 0) options.logger?.info?.({ apps: resolving }, 'secrets resolved for these apps');
+  if (resolving.length > 0) {
+    options.logger?.info?.({ apps: resolving, providers: secrets?.providers }, 'secrets resolved for these apps');
+  }
   return {
     forApp: (app) => ({ schemas, ...(app.secrets === 'resolve' && secrets ? { secrets: secrets.secrets } : {}) }),
     async close() {
