@@ -161,6 +161,27 @@ describe('vault provider: KV v2 on the wire', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('a write racing a promote of the pending version does not revoke it once it is current', async () => {
+    const p = vault();
+    const q = vault();
+    const secret = secretName();
+    await p.create(secret, secretText('1'));
+    const second = secretText('2');
+    const v2 = (await p.write(secret, second)).version;
+    // The writer has read the metadata (pending 2) when its data write is held; meanwhile 2 is promoted.
+    const release = fake.hold('writeData');
+    const writing = q.write(secret, secretText('3'));
+    await until(() => fake.requests.some((r) => r.op === 'writeData' && r.status === 0), 'the write is held');
+    expect(await p.promote(secret, v2)).toMatchObject({ current: v2, previous: '1' });
+    release();
+    const v3 = (await writing).version;
+    const current = await p.read(secret);
+    expect({ version: current.version, value: current.value }).toEqual({ version: v2, value: second });
+    expect((await p.read(secret, 'pending')).version).toBe(v3);
+    expect(fake.versions(secret)?.find((v) => v.version === Number(v2))).toMatchObject({ deleted: false });
+    await Promise.all([p.close(), q.close()]);
+  });
+
   it('refuses a write that would make Vault drop the current or previous version (max_versions), writing nothing', async () => {
     const p = vault();
     const secret = secretName();

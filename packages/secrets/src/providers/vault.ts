@@ -313,6 +313,18 @@ export function createVaultProvider(options: VaultProviderOptions = {}): SecretP
     });
   }
 
+  /**
+   * Revokes a version that lost its stage, unless a stage points at it again by now (a promote by
+   * another process in between: metadata has no check-and-set, so look again just before).
+   */
+  async function revokeUnstaged(secret: string, version: number, opts: SecretCallOptions | undefined) {
+    const meta = await readMeta(secret, opts);
+    const stages = stagesOf(meta);
+    const v = meta.versions.get(version);
+    if (!v || stateOf(v) !== 'enabled' || Object.values(stages).includes(version)) return;
+    await versionsCall('delete', secret, version, opts);
+  }
+
   /** The stage keys pointing at `version` and its labels, removed. */
   function forget(meta: SecretMeta, version: number): Record<string, null> {
     const changes: Record<string, null> = dropLabels(meta.custom_metadata, version);
@@ -432,7 +444,7 @@ export function createVaultProvider(options: VaultProviderOptions = {}): SecretP
         }
         if (old !== undefined) Object.assign(changes, dropLabels(meta.custom_metadata, old));
         await patchMeta(secret, changes, opts);
-        if (old !== undefined) await versionsCall('delete', secret, old, opts);
+        if (old !== undefined) await revokeUnstaged(secret, old, opts);
         return versionInfo({
           name: secret,
           version: String(n),
@@ -465,7 +477,7 @@ export function createVaultProvider(options: VaultProviderOptions = {}): SecretP
         if (meta.custom_metadata[STAGE_KEYS.pending] === version) changes[STAGE_KEYS.pending] = null;
         if (revoked !== undefined) Object.assign(changes, dropLabels(meta.custom_metadata, revoked));
         await patchMeta(secret, changes, opts);
-        if (revoked !== undefined) await versionsCall('delete', secret, revoked, opts);
+        if (revoked !== undefined) await revokeUnstaged(secret, revoked, opts);
         return { current: version, previous: current, revoked: revoked === undefined ? undefined : String(revoked) };
       },
 

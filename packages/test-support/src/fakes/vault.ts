@@ -98,6 +98,8 @@ export interface VaultFake extends RunningFake {
    * arrival order: concurrent callers all see the same state (e.g. the same current version).
    */
   barrier(op: string, count: number): void;
+  /** Holds the next request of `op` until the returned function is called. */
+  hold(op: string): () => void;
 }
 
 class VaultFault extends Error {
@@ -424,8 +426,16 @@ export async function startVaultServer(options: VaultFakeOptions = {}): Promise<
 
   const barriers: Array<{ op: string; count: number; waiting: Array<() => void> }> = [];
 
-  /** Resolves when the request may be handled (at once unless a barrier holds its operation). */
-  function pass(op: string): Promise<void> | undefined {
+  const holds: Array<{ op: string; released: Promise<void> }> = [];
+
+  /** Resolves when the request may be handled (at once unless a barrier or a hold keeps its operation). */
+  async function pass(op: string): Promise<void> {
+    const held = holds.findIndex((h) => h.op === op);
+    if (held >= 0) await holds.splice(held, 1)[0]?.released;
+    await gate(op);
+  }
+
+  function gate(op: string): Promise<void> | undefined {
     const b = barriers.find((x) => x.op === op);
     if (!b) return undefined;
     const arrived = new Promise<void>((resolve) => b.waiting.push(resolve));
@@ -505,6 +515,11 @@ export async function startVaultServer(options: VaultFakeOptions = {}): Promise<
     },
     expireTokens() {
       for (const t of tokens.values()) t.expiresAt = 0;
+    },
+    hold(op) {
+      let release = () => {};
+      holds.push({ op, released: new Promise<void>((resolve) => (release = resolve)) });
+      return () => release();
     },
     barrier(op, count) {
       barriers.push({ op, count, waiting: [] });
