@@ -91,7 +91,7 @@ export function reportText(report: AuditReport): string {
     `Drift\n${table(
       ['INCIDENTS', 'REPAIRED', 'UNREPAIRED', 'MEAN TIME TO REPAIR'],
       [[String(d.incidents), String(d.repaired), String(d.unrepaired), duration(d.meanTimeToRepairMs)]],
-    )}${
+    )}${d.unmatchedRepairs > 0 ? `\n${d.unmatchedRepairs} repair(s) of drift found before the window` : ''}${
       d.byKind.length === 0
         ? ''
         : `\n\n${table(
