@@ -23,8 +23,8 @@ import { actorKindOf, environmentOf, scopeOf } from './notifications/payload.js'
 /** Audit actions counted as configuration changes. */
 export const CHANGE_ACTIONS: readonly string[] = ['config.set', 'config.delete', 'config.rollback', 'request.apply'];
 
-/** Buckets of the approval latency, seconds: a minute to a week. */
-const LATENCY_BUCKETS = [60, 300, 900, 1800, 3600, 7200, 14_400, 28_800, 86_400, 172_800, 604_800];
+/** Buckets of the approval latency, seconds: ten seconds to a week. */
+const LATENCY_BUCKETS = [10, 30, 60, 300, 900, 1800, 3600, 7200, 14_400, 28_800, 86_400, 172_800, 604_800];
 
 /** The audit-derived metrics (see the file's comment). */
 export type AuditMetrics = ReturnType<typeof createAuditMetrics>;
