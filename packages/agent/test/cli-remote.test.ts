@@ -267,6 +267,32 @@ describe('remote mode prints and exits as direct mode does', () => {
     await same(['audit', 'verify', '--json']);
   });
 
+  it('report: the same figures through the server (latencies aside: each side timed its own requests)', async () => {
+    // Each side's approval latencies are its own real durations; everything else must match.
+    const latencyFree = (text: string) =>
+      text
+        .replace(/"p(50|95)Ms": [0-9.]+/g, '"p$1Ms": <ms>')
+        .replace(/^(\d+ +\d+ +\d+ +\d+ +\d+) +\S+ +\S+$/m, '$1  <p50>  <p95>');
+    const runs: Array<[string[], Who]> = [
+      [['report'], 'alice'],
+      [['report', '--json'], 'alice'],
+      [['report', '--since', '1d', '--top', '1', '--json'], 'alice'],
+      [['report'], 'rita'],
+    ];
+    for (const [args, as] of runs) {
+      const [d, r] = await both(args, { as });
+      expect([d.code, r.code], d.stderr + r.stderr).toEqual([0, 0]);
+      expect(latencyFree(normalise(r.stdout, 'remote')), args.join(' ')).toEqual(
+        latencyFree(normalise(d.stdout, 'direct')),
+      );
+      expect(r.stderr).toBe(d.stderr);
+    }
+    const [d] = await both(['report', '--json']);
+    expect(d.json()).toMatchObject({ approvals: { requests: 1, decided: 1, approvedFirst: 1, undecided: 0 } });
+    await same(['report', '--top', '0'], { fails: true });
+    await same(['report', '--since=-5d', '--json'], { fails: true });
+  });
+
   it('schemas: register with the compatibility report, validate, get, list; a breaking change refused', async () => {
     const v1 = JSON.stringify({
       type: 'object',
