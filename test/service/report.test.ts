@@ -59,7 +59,13 @@ describe(`audit report (seed ${SEED})`, () => {
     expect(report.changes).toBeGreaterThan(15);
     expect(report.approvals.decided).toBe(10);
     expect(report.approvals.undecided).toBe(3);
-    expect(report.drift).toMatchObject({ incidents: 4, repaired: 2, unrepaired: 2, unmatchedRepairs: 1 });
+    expect(report.drift).toMatchObject({ incidents: 5, repaired: 2, unrepaired: 3, unmatchedRepairs: 1 });
+    expect(report.drift.byKind).toEqual([
+      { kind: 'lagging-instance', incidents: 2 },
+      { kind: 'checksum-mismatch', incidents: 1 },
+      { kind: 'head-mismatch', incidents: 1 },
+      { kind: 'missing', incidents: 1 },
+    ]);
     expect(new Set(report.topActors.map((a) => a.actor)).size).toBe(report.topActors.length);
     // The events read are those of the audit trail in the window.
     const trail = await h.service.audit(actors.root, { since: REPORT_SINCE, until: REPORT_UNTIL, limit: 10_000 });

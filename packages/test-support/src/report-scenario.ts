@@ -72,11 +72,20 @@ export function seededRandom(seed: number): () => number {
 }
 
 /**
- * The message of a drift event as the agent writes it (docs/audit-trail.md): the kind and, for an
- * instance, its id, as `kind=` and `instance=` fields.
+ * The message of a drift event as the agent's drift job writes it (docs/audit-trail.md):
+ * `<kind>: <finding>` when found (an instance's finding names `instance <id> (<environment>)`),
+ * `<kind> repaired: <what remediation did>` when repaired.
  */
-export function driftMessage(kind: string, instance?: string): string {
-  return `kind=${kind}${instance ? ` instance=${instance}` : ''} drift on the record`;
+export function driftMessage(
+  action: 'drift.found' | 'drift.repaired',
+  kind: string,
+  ref: string,
+  instance?: string,
+): string {
+  if (action === 'drift.repaired') return `${kind} repaired: reconciled ${ref} from postgres`;
+  return instance
+    ? `${kind}: ${ref}: instance ${instance} (staging) applied v1, 2 behind the head v3`
+    : `${kind}: ${ref}: consul is at v3 (0123456789ab…), postgres at v2 (ba9876543210…)`;
 }
 
 /**
@@ -154,7 +163,8 @@ export async function runReportScenario(
     await service.recordEvent(who.admin, {
       action,
       ref,
-      message: driftMessage(kind, instance),
+      ...(instance ? { environment: 'staging' } : {}),
+      message: driftMessage(action, kind, ref, instance),
       permission: 'config:write',
     });
     ledger.drift.push({ action, at: at(), ref, kind, ...(instance ? { instance } : {}) });
@@ -208,10 +218,11 @@ export async function runReportScenario(
   clock.advance(20 * MINUTE);
   await drift('drift.repaired', 'app:web/db', 'head-mismatch');
   gap(1, 10);
+  await drift('drift.found', 'app:web/cache', 'missing');
   await drift('drift.found', 'app:web/cache', 'lagging-instance', 'i-1');
   await drift('drift.found', 'app:web/cache', 'lagging-instance', 'i-2');
   gap(60, 120);
-  await drift('drift.repaired', 'app:web/cache', 'lagging-instance', 'i-1');
+  await drift('drift.repaired', 'app:web/cache', 'missing');
   await drift('drift.repaired', 'app:api/queue', 'missing'); // found before the window
   await rotation(false);
   if (clock.now().getTime() >= Date.parse('2030-01-04T00:00:00.000Z')) {
@@ -262,7 +273,7 @@ export async function runReportScenario(
   ledger.requests.push({ createdAt: lateAt, decidedAt: at(), decision: 'approve' });
   await setStaging(pick(who.writers), 'app:web/db');
   await rotation(false);
-  await drift('drift.repaired', 'app:web/cache', 'lagging-instance', 'i-2');
+  await drift('drift.repaired', 'global/limits', 'checksum-mismatch');
   return ledger;
 }
 

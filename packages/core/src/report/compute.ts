@@ -138,15 +138,14 @@ export interface DriftSubject {
 }
 
 /**
- * The kind and the instance of a drift event, read from its message: `kind=<kind>` and
- * `instance=<id>` (docs/audit-trail.md), else a leading `<kind>:`; kind `unknown` when neither.
+ * The kind and the instance of a drift event, read from its message as the agent writes it
+ * (docs/audit-trail.md): `<kind>: ...` for `drift.found`, `<kind> repaired: ...` for
+ * `drift.repaired`, and `instance <id>` for an instance's finding; kind `unknown` when the message
+ * starts otherwise. The key pairs a repair with its finding: ref, environment, instance and kind.
  */
 export function driftSubject(event: AuditEvent): DriftSubject {
-  const kind =
-    /(?:^|\s)kind=([A-Za-z0-9_.-]+)/.exec(event.message)?.[1] ??
-    /^([a-z][a-z0-9-]*):/.exec(event.message)?.[1] ??
-    'unknown';
-  const instance = /(?:^|\s)instance=(\S+)/.exec(event.message)?.[1] ?? '';
+  const kind = /^([a-z][a-z0-9-]*)(?: repaired)?:/.exec(event.message)?.[1] ?? 'unknown';
+  const instance = /\binstance ([^\s()]+)/.exec(event.message)?.[1] ?? '';
   const key = JSON.stringify([event.ref ?? '', event.environment ?? '', instance, kind]);
   return { kind, key };
 }
