@@ -1,6 +1,7 @@
 /**
  * A real agent process whose leader rotates secrets on every configured provider (local on
- * PostgreSQL; aws, gcp, azure through their SDKs against the wire fakes) from its node-cron
+ * PostgreSQL; aws, gcp, azure through their SDKs against the wire fakes; vault with AppRole and
+ * with a token against Vault's fake) from its node-cron
  * schedule (`secrets.schedule`, every second), each policy due on its own 5-field cron. The
  * secrets and policies are made by real `summit-config secret create` processes. Checked over
  * what the providers hold: a new current version, the old one still readable as `previous`
@@ -89,7 +90,10 @@ describe('the leader rotates secrets on every provider on its node-cron schedule
       env: { ...h.env, ...fakes.env, SUMMIT_AGENT_CONFIG: undefined },
     });
     const on = await agent.waitForLog((l) => l.msg === 'secret rotations on', 'rotations on', 60_000);
-    expect(on).toMatchObject({ providers: ['aws', 'gcp', 'azure', 'local'], schedule: '* * * * * *' });
+    expect(on).toMatchObject({
+      providers: ['aws', 'gcp', 'azure', 'vault', 'vault-token', 'local'],
+      schedule: '* * * * * *',
+    });
 
     const local = { databaseUrl, schema: h.schema, masterKey: MASTER_KEY };
     const inspectors = new Map(PROVIDERS.map((p) => [p, fakes.inspect(p, local)]));

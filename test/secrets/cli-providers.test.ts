@@ -1,7 +1,7 @@
 /**
  * `summit-config secret create|list|rotate|policy --provider <name>` as real processes, one table
- * row per provider: local (PostgreSQL), and aws, gcp, azure through their real SDKs against the
- * wire fakes, configured only by the agent config's `secrets.providers` and the SDKs' standard
+ * row per provider: local (PostgreSQL), aws, gcp, azure through their real SDKs against the wire
+ * fakes, and vault (AppRole in a namespace on mount kv) and vault-token (a token) against Vault's fake, configured only by the agent config's `secrets.providers` and the SDKs' standard
  * credential sources (environment variables). Checked over what the providers hold afterwards, and
  * that no value reaches stdout or stderr.
  */
@@ -152,7 +152,9 @@ describe('secret commands on every provider (real processes, fakes, PostgreSQL)'
     const r = await cli(['secret', 'create', 'x-nowhere', '--provider', 'vaultx', '--json'], { stdin: 'v' });
     expect(r.code).toBe(4);
     expect(errorOf(r)).toMatchObject({ code: 'NOT_FOUND' });
-    expect(errorOf(r).message).toMatch(/no secret provider "vaultx".*configured: aws, gcp, azure, local/);
+    expect(errorOf(r).message).toMatch(
+      /no secret provider "vaultx".*configured: aws, gcp, azure, vault, vault-token, local/,
+    );
   });
 
   it('a bad provider option fails before anything is done, naming the field (exit 2)', async () => {

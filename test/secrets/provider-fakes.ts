@@ -1,5 +1,6 @@
 /**
- * The cloud fakes (AWS Secrets Manager, GCP Secret Manager, Azure Key Vault over HTTPS) started for
+ * The cloud fakes (AWS Secrets Manager, GCP Secret Manager, Azure Key Vault over HTTPS, Vault with
+ * AppRole in a namespace as `vault` and with a token as `vault-token`) started for
  * a test file, with what a `summit-config` process needs to reach them through the agent config's
  * `secrets.providers` and the SDKs' standard credential sources (environment variables), and a
  * provider in the test process for each, to look at what the processes did.
@@ -16,21 +17,27 @@ import {
 import { createAwsProvider } from '@summit-config/secrets/aws';
 import { createAzureProvider, staticTokenCredential } from '@summit-config/secrets/azure';
 import { createGcpProvider } from '@summit-config/secrets/gcp';
+import { createVaultProvider } from '@summit-config/secrets/vault';
 import { type AwsFake, startAwsSecretsManager } from '@summit-config/test-support/fakes/aws-secrets-manager';
 import { type AzureFake, startAzureKeyVault } from '@summit-config/test-support/fakes/azure-key-vault';
 import { type GcpFake, startGcpSecretManager } from '@summit-config/test-support/fakes/gcp-secret-manager';
 import { selfSignedCertificate } from '@summit-config/test-support/fakes/tls';
+import { startVaultServer, type VaultFake } from '@summit-config/test-support/fakes/vault';
 import pg from 'pg';
 
-export const CLOUD_PROVIDERS = ['aws', 'gcp', 'azure'] as const;
+/** The remote providers configured (names under `secrets.providers`). */
+export const CLOUD_PROVIDERS = ['aws', 'gcp', 'azure', 'vault', 'vault-token'] as const;
 
 const AWS_KEY = { accessKeyId: 'AKIDSUMMITCLI0001', secretAccessKey: 'fake-secret-access-key' };
 const GCP_TOKEN = 'ya29.summit-cli-token';
+const APP_ROLE = { roleId: 'summit-role-id', secretId: 'summit-secret-id' };
+const VAULT_NAMESPACE = 'team-a';
 
 export interface ProviderFakes {
   aws: AwsFake;
   gcp: GcpFake;
   azure: AzureFake;
+  vault: VaultFake;
   /** `secrets.providers` of the agent config: every cloud provider at its fake. */
   providersConfig(): Record<string, Record<string, unknown>>;
   /** Environment of a child process: credentials the SDKs' standard chains read, the fake CA trusted. */
@@ -51,12 +58,14 @@ export async function startProviderFakes(dir: string): Promise<ProviderFakes> {
   const aws = await startAwsSecretsManager({ accessKeyId: AWS_KEY.accessKeyId });
   const gcp = await startGcpSecretManager({ token: GCP_TOKEN });
   const azure = await startAzureKeyVault({ tls });
+  const vault = await startVaultServer({ appRole: APP_ROLE, mounts: ['secret', 'kv'], namespaces: [VAULT_NAMESPACE] });
   const httpsAgent = new Agent({ ca: tls.cert, keepAlive: true });
   const pools: pg.Pool[] = [];
   return {
     aws,
     gcp,
     azure,
+    vault,
     providersConfig: () => ({
       aws: { region: 'us-east-1', endpoint: aws.url, maxAttempts: 1 },
       gcp: {
@@ -65,6 +74,8 @@ export async function startProviderFakes(dir: string): Promise<ProviderFakes> {
         accessTokenEnv: 'GCP_ACCESS_TOKEN',
       },
       azure: { vaultUrl: azure.url, tokenEnv: 'AZURE_ACCESS_TOKEN', disableChallengeResourceVerification: true },
+      vault: { address: vault.url, mount: 'kv', namespace: VAULT_NAMESPACE, auth: { method: 'approle' } },
+      'vault-token': { kind: 'vault', address: vault.url, auth: { tokenEnv: 'SUMMIT_TEST_VAULT_TOKEN' } },
     }),
     env: {
       AWS_ACCESS_KEY_ID: AWS_KEY.accessKeyId,
@@ -74,6 +85,9 @@ export async function startProviderFakes(dir: string): Promise<ProviderFakes> {
       GCP_ACCESS_TOKEN: GCP_TOKEN,
       AZURE_ACCESS_TOKEN: azure.token,
       NODE_EXTRA_CA_CERTS: caFile,
+      VAULT_ROLE_ID: APP_ROLE.roleId,
+      VAULT_SECRET_ID: APP_ROLE.secretId,
+      SUMMIT_TEST_VAULT_TOKEN: vault.rootToken,
     },
     inspect(name, local) {
       if (name === 'aws') {
@@ -98,6 +112,18 @@ export async function startProviderFakes(dir: string): Promise<ProviderFakes> {
           clientOptions: { agent: httpsAgent } as never,
         });
       }
+      if (name === 'vault') {
+        return createVaultProvider({
+          address: vault.url,
+          token: vault.rootToken,
+          mount: 'kv',
+          namespace: VAULT_NAMESPACE,
+          maxRetries: 0,
+        });
+      }
+      if (name === 'vault-token') {
+        return createVaultProvider({ address: vault.url, token: vault.rootToken, maxRetries: 0 });
+      }
       if (name === 'local' && local) {
         const pool = new pg.Pool({ connectionString: local.databaseUrl, max: 1 });
         pools.push(pool);
@@ -108,7 +134,7 @@ export async function startProviderFakes(dir: string): Promise<ProviderFakes> {
     },
     async close() {
       httpsAgent.destroy();
-      await Promise.all([aws.close(), gcp.close(), azure.close(), ...pools.map((p) => p.end())]);
+      await Promise.all([aws.close(), gcp.close(), azure.close(), vault.close(), ...pools.map((p) => p.end())]);
     },
   };
 }

@@ -167,14 +167,7 @@ async function localProvider(
 }
 
 async function vaultProvider(c: VaultSecretsConfig, env: NodeJS.ProcessEnv): Promise<SecretProvider> {
-  // The Vault provider lands separately (`@summit-config/secrets/vault`); loaded by name until then.
-  const vault = await optionalModule<{ createVaultProvider?: (options: Record<string, unknown>) => SecretProvider }>(
-    '@summit-config/secrets/vault',
-    `secrets.providers.${c.name} needs the Vault provider`,
-  );
-  if (typeof vault.createVaultProvider !== 'function') {
-    throw missing(`secrets.providers.${c.name}: this build of @summit-config/secrets has no Vault provider`);
-  }
+  const { createVaultProvider } = await import('@summit-config/secrets/vault');
   const auth =
     c.auth.method === 'token'
       ? { token: fromEnv(env, c.auth.tokenEnv, `${c.name}.auth.tokenEnv`) }
@@ -185,7 +178,7 @@ async function vaultProvider(c: VaultSecretsConfig, env: NodeJS.ProcessEnv): Pro
             ...(c.auth.mount !== undefined ? { mount: c.auth.mount } : {}),
           },
         };
-  return vault.createVaultProvider({
+  return createVaultProvider({
     name: c.name,
     address: c.address,
     ...auth,
