@@ -145,6 +145,7 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
   let dir: string;
   const masterKey = generateMasterKey();
   const password = `pw-${randomBytes(18).toString('base64url')}`;
+  const password2 = `pw2-${randomBytes(18).toString('base64url')}`;
   const canary = `canary-${randomBytes(10).toString('hex')}`;
   const admin: Actor = { id: 'alice', roles: ['config-admin'] };
   const sdk = { refs: new Map<string, ConfigClient>(), resolve: new Map<string, ConfigClient>() };
@@ -474,6 +475,82 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
     await compareAll();
   });
 
+  it('a secret that cannot be read: the resolving agents keep the last good value; a new secret version comes with the next config version', async () => {
+    const ref = parseRef('app:demo/api');
+    const missing = await appendNext(cluster.chain, {
+      ref: 'app:demo/api',
+      config: { url: 'https://api-2.internal', key: { $secret: { provider: 'aws', name: 'no-such-key' } } },
+      createdBy: 'test',
+    });
+    for (const name of ['token', 'socket'] as const) {
+      await until(
+        async () => {
+          const acks = (await cluster.chain.listAcks?.(ref)) ?? [];
+          return ENVIRONMENTS.every((e) =>
+            acks.some(
+              (a) =>
+                a.instance === instances[name] &&
+                a.environment === e &&
+                a.version === missing.version &&
+                a.status === 'rejected',
+            ),
+          );
+        },
+        `${name}: the rejected acknowledgements`,
+        30_000,
+      );
+      const line = agents[name].logs.find(
+        (l) => l.msg === 'version rejected: the last good value stays' && l.secret === 'no-such-key',
+      );
+      expect(line).toMatchObject({ app: 'demo', provider: 'aws' });
+    }
+    // References served as they are stored: the refs agent and client take the version.
+    await until(
+      async () =>
+        (await get({ port: agents.refs.port }, configPath('app:demo/api', 'staging', undefined))).headers[
+          'x-summit-version'
+        ] === String(missing.version),
+      'the refs agent serves the new version',
+      30_000,
+    );
+    await until(() => sdk.refs.get('staging')?.resolve('api').versions.app === missing.version, 'the refs client');
+    const kept = JSON.parse((await get({ socketPath }, configPath('app:demo/api', 'staging', undefined))).text);
+    expect(kept).toEqual({ url: 'https://api.internal', key: apiKey });
+    await compareAll();
+
+    // A new current version of the local secret, then a config version (as a rotation writes one):
+    // the agents read the secret afresh (no cached old value).
+    const next = await provider.write('demo-db-password', password2);
+    await provider.promote('demo-db-password', next.version);
+    const dbRef = parseRef('app:demo/database');
+    const head = await cluster.chain.getVersion(dbRef);
+    const bumped = await appendNext(cluster.chain, {
+      ref: 'app:demo/database',
+      config: head?.config as JsonObject,
+      overrides: head?.overrides ?? {},
+      metadata: { secretRotation: 'local/demo-db-password' },
+      createdBy: 'rotation',
+    });
+    await until(
+      async () => {
+        for (const e of ENVIRONMENTS) {
+          const path = configPath('app:demo/database', e, undefined);
+          if (JSON.parse((await get({ port: agents.token.port }, path, auth)).text).password !== password2)
+            return false;
+          if (JSON.parse((await get({ socketPath }, path)).text).password !== password2) return false;
+          if (sdk.resolve.get(e)?.resolve('database').versions.app !== bumped.version) return false;
+          if (sdk.refs.get(e)?.resolve('database').versions.app !== bumped.version) return false;
+          const refsAnswer = await get({ port: agents.refs.port }, path);
+          if (refsAnswer.headers['x-summit-version'] !== String(bumped.version)) return false;
+        }
+        return true;
+      },
+      'the new secret value served with the new version',
+      30_000,
+    );
+    await compareAll();
+  });
+
   it('an agent with a resolving app and no secret provider (no secrets.providers, no master key) does not start, and writes no file', async () => {
     const file = join(dir, 'nokey', 'demo-database.env');
     const config = cluster.agentConfig({
@@ -566,7 +643,7 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
     }
     expect(corpora.logs).toContain('version rejected');
     // And the secret was really served where it should be (the resolving app's file and answers).
-    expect(await readFile(rendered.token, 'utf8')).toContain(password);
+    expect(await readFile(rendered.token, 'utf8')).toContain(password2);
 
     const found: string[] = [];
     for (const [where, text] of Object.entries(corpora)) {

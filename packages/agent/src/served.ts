@@ -159,8 +159,16 @@ export class ServedClient {
     o.metrics.clientErrors.inc({ app: o.app, environment: o.environment, code: error.code });
     o.events.emit('error', { where: `client ${this.key}`, error });
     if (isRejection(error)) {
+      // A secret that cannot be read names its provider and secret (names, never values).
+      const secret = error as ConfigError & { provider?: unknown; secret?: unknown };
       o.logger?.warn?.(
-        { app: o.app, environment: o.environment, ref: error.ref, code: error.code },
+        {
+          app: o.app,
+          environment: o.environment,
+          ref: error.ref,
+          code: error.code,
+          ...(typeof secret.secret === 'string' ? { provider: secret.provider, secret: secret.secret } : {}),
+        },
         'version rejected: the last good value stays',
       );
       o.events.emit('rejected', {
