@@ -274,7 +274,13 @@ describe('console sessions', () => {
     let now = Date.UTC(2026, 0, 1);
     const inner = createMemorySessionStore({ clock: () => now });
     const touches: number[] = [];
-    const store: SessionStore = { ...inner, touch: async (h, at) => void touches.push(at) ?? inner.touch(h, at) };
+    const store: SessionStore = {
+      ...inner,
+      touch: async (h, at) => {
+        touches.push(at);
+        await inner.touch(h, at);
+      },
+    };
     const manager = createSessionManager({
       store,
       ttlMs: 8 * 3_600_000,

@@ -4,13 +4,13 @@
  * records CSP violations and page errors, the sign-in by pasting a token, a listening server's URL.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { expect } from 'vitest';
 
 export const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -86,4 +86,34 @@ export async function listen(app: FastifyInstance, scheme: 'http' | 'https' = 'h
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error('no TCP address');
   return `${scheme}://127.0.0.1:${address.port}`;
+}
+
+/** What a console test file runs on: Debian's Chromium and a fresh build of the console. */
+export interface ConsoleRig {
+  readonly browser: Browser;
+  /** The build, for the server's `console.assetsDir`. */
+  readonly assetsDir: string;
+  /** Closes the browser and removes the build. */
+  close(): Promise<void>;
+}
+
+/** Builds the console and launches Chromium (or fails saying how to install it). */
+export async function consoleRig(): Promise<ConsoleRig> {
+  const executablePath = chromiumPath();
+  const assetsDir = buildConsole();
+  const remove = () => rmSync(assetsDir, { recursive: true, force: true });
+  try {
+    const browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
+    return {
+      browser,
+      assetsDir,
+      close: async () => {
+        await browser.close();
+        remove();
+      },
+    };
+  } catch (error) {
+    remove();
+    throw error;
+  }
 }

@@ -6,12 +6,11 @@
  * only, a write by a second service on the same database (another replica) between load and save,
  * which the page shows and does not overwrite, and a guarded rollback turned into a change request.
  */
-import { rmSync } from 'node:fs';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createMemoryTokenStore, createTokenAuthenticator } from '../../src/index.js';
 import { GUARDED_ENVIRONMENTS, type ServerHarness, serverHarness } from '../support.js';
-import { axeViolations, buildConsole, chromiumPath, listen, openPage, signIn } from './browser.js';
+import { axeViolations, type ConsoleRig, consoleRig, listen, openPage, signIn } from './browser.js';
 
 // A real browser on a machine shared with every other suite: generous time per test and hook.
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
@@ -25,10 +24,11 @@ let browser: Browser;
 let base: string;
 let token: string;
 let assetsDir: string;
+let rig: ConsoleRig | undefined;
 
 beforeAll(async () => {
-  const executablePath = chromiumPath();
-  assetsDir = buildConsole();
+  rig = await consoleRig();
+  ({ assetsDir, browser } = rig);
   const tokens = createMemoryTokenStore();
   token = (await tokens.create({ name: 'console', owner: 'root', roles: ['superuser'] })).token;
   s = await serverHarness(
@@ -46,13 +46,11 @@ beforeAll(async () => {
   await s.h.service.set(ROOT, { ref: 'app:shop/cache', config: { size: 500 } }, emergency);
   await s.h.service.set(ROOT, { ref: 'global/flags', config: { beta: false } }, emergency);
   base = await listen(s.app);
-  browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
 }, 180_000);
 
 afterAll(async () => {
-  await browser?.close();
+  await rig?.close();
   await s?.close();
-  if (assetsDir) rmSync(assetsDir, { recursive: true, force: true });
 });
 
 const head = async (ref: string) => {

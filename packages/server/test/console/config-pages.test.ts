@@ -9,11 +9,11 @@
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createMemoryTokenStore, createTokenAuthenticator } from '../../src/index.js';
 import { GUARDED_ENVIRONMENTS, type ServerHarness, serverHarness } from '../support.js';
-import { axeViolations, buildConsole, chromiumPath, listen, openPage, signIn } from './browser.js';
+import { axeViolations, type ConsoleRig, consoleRig, listen, openPage, signIn } from './browser.js';
 
 // A real browser on a machine shared with every other suite: generous time per test and hook.
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
@@ -35,10 +35,11 @@ let base: string;
 let guardedBase: string;
 let token: string;
 let assetsDir: string;
+let rig: ConsoleRig | undefined;
 
 beforeAll(async () => {
-  const executablePath = chromiumPath();
-  assetsDir = buildConsole();
+  rig = await consoleRig();
+  ({ assetsDir, browser } = rig);
   const tokens = createMemoryTokenStore();
   token = (await tokens.create({ name: 'console', owner: 'root', roles: ['superuser'] })).token;
   const options = { authenticators: [createTokenAuthenticator(tokens)], console: { assetsDir } };
@@ -61,14 +62,12 @@ beforeAll(async () => {
   await set(guarded, { ref: 'global/pay', config: { limit: 1 } }, true);
   base = await listen(open.app);
   guardedBase = await listen(guarded.app);
-  browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
 }, 180_000);
 
 afterAll(async () => {
-  await browser?.close();
+  await rig?.close();
   await open?.close();
   await guarded?.close();
-  if (assetsDir) rmSync(assetsDir, { recursive: true, force: true });
 });
 
 /** A call to the API with the real token (not through the page). */

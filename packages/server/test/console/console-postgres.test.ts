@@ -7,17 +7,16 @@
  * filters; the pages pass axe-core.
  */
 
-import { rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { sqlFromPgPool } from '@summit-config/secrets';
 import { adminQuery, freshSchema, pgPool, q, schemasToDrop } from '@summit-config/test-support/sql';
 import type pg from 'pg';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createSqlTokenStore, createTokenAuthenticator, type TokenStore } from '../../src/index.js';
 import { createSqlSessionStore } from '../../src/sessions-sql.js';
 import { type ServerHarness, serverHarness } from '../support.js';
-import { axeViolations, buildConsole, chromiumPath, listen, openPage, signIn } from './browser.js';
+import { axeViolations, type ConsoleRig, consoleRig, listen, openPage, signIn } from './browser.js';
 
 // A real browser on a machine shared with every other suite: generous time per test and hook.
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
@@ -29,14 +28,15 @@ let browser: Browser;
 let base: string;
 let tokens: TokenStore;
 let assetsDir: string;
+let rig: ConsoleRig | undefined;
 let schema: string;
 let attacker: Server | undefined;
 
 const ROOT = { id: 'root', roles: ['superuser'] };
 
 beforeAll(async () => {
-  const executablePath = chromiumPath();
-  assetsDir = buildConsole();
+  rig = await consoleRig();
+  ({ assetsDir, browser } = rig);
   schema = freshSchema('console');
   schemas.push(schema);
   pool = pgPool(4);
@@ -51,15 +51,13 @@ beforeAll(async () => {
   await s.h.service.set(ROOT, { ref: 'app:web/feature/flags', config: { beta: false } });
   await s.h.service.set(ROOT, { ref: 'app:api/limits', config: { rps: 100 } });
   base = await listen(s.app);
-  browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
 }, 180_000);
 
 afterAll(async () => {
-  await browser?.close();
+  await rig?.close();
   await new Promise<void>((resolve) => (attacker ? attacker.close(() => resolve()) : resolve()));
   await s?.close();
   await pool?.end();
-  if (assetsDir) rmSync(assetsDir, { recursive: true, force: true });
 });
 
 const sessionRows = async () => adminQuery(`SELECT id_hash FROM ${q(schema)}.server_sessions`);

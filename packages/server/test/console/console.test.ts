@@ -11,12 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { selfSignedCertificate } from '@summit-config/test-support/fakes/tls';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createMemoryTokenStore, createTokenAuthenticator } from '../../src/index.js';
 import { CONSOLE_CSP } from '../../src/routes/ui.js';
 import { type ServerHarness, serverHarness } from '../support.js';
-import { axeViolations, buildConsole, chromiumPath, listen, openPage, signIn } from './browser.js';
+import { axeViolations, type ConsoleRig, consoleRig, listen, openPage, signIn } from './browser.js';
 
 // A real browser on a machine shared with every other suite: generous time per test and hook.
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
@@ -30,10 +30,11 @@ let browser: Browser;
 let base: string;
 let token: string;
 let assetsDir: string;
+let rig: ConsoleRig | undefined;
 
 beforeAll(async () => {
-  const executablePath = chromiumPath();
-  assetsDir = buildConsole();
+  rig = await consoleRig();
+  ({ assetsDir, browser } = rig);
   const tokens = createMemoryTokenStore();
   token = (await tokens.create({ name: 'console', owner: 'root', roles: ['superuser'] })).token;
   s = await serverHarness('memory', {
@@ -52,13 +53,11 @@ beforeAll(async () => {
     );
   }
   base = await listen(s.app);
-  browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
 }, 180_000);
 
 afterAll(async () => {
-  await browser?.close();
+  await rig?.close();
   await s?.close();
-  if (assetsDir) rmSync(assetsDir, { recursive: true, force: true });
 });
 
 const open = () => openPage(browser);

@@ -5,7 +5,6 @@
  * its development login and consent pages. The server's only authenticator is the OIDC one (the
  * provider found by discovery, `groups` mapped to roles), so a session can only come from the flow.
  */
-import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { isConfigError } from '@summit-config/core';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -14,7 +13,7 @@ import { createConfigServer, createOidcAuthenticator } from '../../src/index.js'
 import { OIDC_CALLBACK_PATH, OIDC_LOGIN_PATH } from '../../src/routes/oidc-login.js';
 import { AUDIENCE, LOGIN_CLIENT_ID, LOGIN_CLIENT_SECRET, startProvider, type TestProvider } from '../oidc/provider.js';
 import { type ServerHarness, serverHarness } from '../support.js';
-import { axeViolations, buildConsole, chromiumPath, openPage } from './browser.js';
+import { axeViolations, type ConsoleRig, consoleRig, openPage } from './browser.js';
 
 // A real browser on a machine shared with every other suite: generous time per test and hook.
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
@@ -22,6 +21,7 @@ vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 let provider: TestProvider;
 let browser: Browser;
 let assetsDir: string;
+let rig: ConsoleRig | undefined;
 /** Signs in through the provider; its authenticator maps `cfg-admins` to `superuser`. */
 let s: ServerHarness;
 let base: string;
@@ -61,8 +61,8 @@ async function consoleServer(issuer: string, audience: string, port: number): Pr
 }
 
 beforeAll(async () => {
-  const executablePath = chromiumPath();
-  assetsDir = buildConsole();
+  rig = await consoleRig();
+  ({ assetsDir, browser } = rig);
   const [port, strictPort, lostPort, closedPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   base = `http://127.0.0.1:${port}`;
   strictBase = `http://127.0.0.1:${strictPort}`;
@@ -77,14 +77,12 @@ beforeAll(async () => {
   strict = await consoleServer(provider.issuer, 'https://another.summit.test', strictPort);
   lost = await consoleServer(`http://127.0.0.1:${closedPort}`, AUDIENCE, lostPort);
   await s.h.service.set({ id: 'root', roles: ['superuser'] }, { ref: 'global/db', config: { pool: 5 } });
-  browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
 }, 180_000);
 
 afterAll(async () => {
-  await browser?.close();
+  await rig?.close();
   for (const h of [s, strict, lost]) await h?.close();
   await provider?.close();
-  if (assetsDir) rmSync(assetsDir, { recursive: true, force: true });
 });
 
 /** The console's own cookies for an origin (the provider's, on the same host, are left out). */

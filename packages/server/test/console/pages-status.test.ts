@@ -8,7 +8,6 @@
  * in a table of their own. The leader (its `leader` option) shows as nobody, an agent, unknown when it
  * cannot be read, then another agent. axe-core finds no serious or critical violation.
  */
-import { rmSync } from 'node:fs';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { createFailoverStore, type FailoverStore } from '@summit-config/backends';
 import { createMemoryGovernance, createMemoryStore } from '@summit-config/backends/memory';
@@ -17,12 +16,12 @@ import { type ConfigService, createConfigService, createRbac } from '@summit-con
 import { services } from '@summit-config/test-support/services';
 import { freshSchema, schemasToDrop } from '@summit-config/test-support/sql';
 import type { FastifyInstance } from 'fastify';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createConfigServer, createMemoryTokenStore, createTokenAuthenticator } from '../../src/index.js';
 import type { DriftReportView } from '../../src/routes/operations.js';
 import { OPEN_ENVIRONMENTS, SERVER_RBAC } from '../support.js';
-import { axeViolations, buildConsole, chromiumPath, listen, openPage, signIn } from './browser.js';
+import { axeViolations, type ConsoleRig, consoleRig, listen, openPage, signIn } from './browser.js';
 
 // Chromium shares the machine's cores with the other suites: let a page take a few seconds.
 // A real browser on a machine shared with every other suite: generous time per test and hook.
@@ -80,6 +79,7 @@ let app: FastifyInstance;
 let browser: Browser;
 let base: string;
 let assetsDir: string;
+let rig: ConsoleRig | undefined;
 let token: string;
 const governance = createMemoryGovernance();
 /** The latest drift run, as the agent's leader hands it to the server (`drift` option); none at first. */
@@ -88,8 +88,8 @@ let driftReport: DriftReportView | undefined;
 let leader: () => { holder: string; fencingToken?: number } | undefined = () => undefined;
 
 beforeAll(async () => {
-  const executablePath = chromiumPath();
-  assetsDir = buildConsole();
+  rig = await consoleRig();
+  ({ assetsDir, browser } = rig);
   await proxy.start();
   const schema = freshSchema('consolestatus');
   schemas.push(schema);
@@ -118,17 +118,15 @@ beforeAll(async () => {
     rateLimit: false,
   });
   base = await listen(app);
-  browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
 }, 180_000);
 
 afterAll(async () => {
-  await browser?.close();
+  await rig?.close();
   await app?.close();
   await service?.close();
   await chain?.close();
   await governance.close();
   await proxy.cut();
-  if (assetsDir) rmSync(assetsDir, { recursive: true, force: true });
 });
 
 const read = () =>

@@ -9,13 +9,12 @@
  * audit table is shown as the first broken row. The status page shows the store's tier and follows
  * the watch stream. axe-core finds no serious or critical violation on any of these pages.
  */
-import { rmSync } from 'node:fs';
 import { createRbac } from '@summit-config/core';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createMemoryTokenStore, createTokenAuthenticator } from '../../src/index.js';
 import { GUARDED_ENVIRONMENTS, SERVER_RBAC, type ServerHarness, serverHarness } from '../support.js';
-import { axeViolations, buildConsole, chromiumPath, listen, openPage, signIn } from './browser.js';
+import { axeViolations, type ConsoleRig, consoleRig, listen, openPage, signIn } from './browser.js';
 
 // Chromium shares the machine's cores with the other suites: let a page take a few seconds.
 // A real browser on a machine shared with every other suite: generous time per test and hook.
@@ -25,6 +24,7 @@ let s: ServerHarness;
 let browser: Browser;
 let base: string;
 let assetsDir: string;
+let rig: ConsoleRig | undefined;
 const token: Record<'alice' | 'bob' | 'carol', string> = { alice: '', bob: '', carol: '' };
 let requestId = '';
 
@@ -57,8 +57,8 @@ async function landChange(ref: string, config: Record<string, unknown>): Promise
 }
 
 beforeAll(async () => {
-  const executablePath = chromiumPath();
-  assetsDir = buildConsole();
+  rig = await consoleRig();
+  ({ assetsDir, browser } = rig);
   const tokens = createMemoryTokenStore();
   token.alice = (await tokens.create({ name: 'alice', owner: 'alice', roles: ['superuser'] })).token;
   token.bob = (await tokens.create({ name: 'bob', owner: 'bob', roles: ['approver'] })).token;
@@ -76,13 +76,11 @@ beforeAll(async () => {
     message: 'bigger pool for production',
   });
   requestId = proposed.id;
-  browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
 }, 180_000);
 
 afterAll(async () => {
-  await browser?.close();
+  await rig?.close();
   await s?.close();
-  if (assetsDir) rmSync(assetsDir, { recursive: true, force: true });
 });
 
 /** A fresh context signed in as `who`, on the configs page. */

@@ -5,7 +5,6 @@
  * the page is checked through the API (or the provider) as well; no page ever holds a secret value;
  * axe-core finds no serious or critical violation; the controls are reached and used by keyboard.
  */
-import { rmSync } from 'node:fs';
 import { type Actor, createRbac, type RbacDefinition } from '@summit-config/core';
 import {
   createLocalProvider,
@@ -17,11 +16,11 @@ import {
 } from '@summit-config/secrets';
 import { type Harness, harness } from '@summit-config/test-support/service';
 import type { FastifyInstance } from 'fastify';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createConfigServer, createMemoryTokenStore, createTokenAuthenticator } from '../../src/index.js';
 import { GUARDED_ENVIRONMENTS, OPEN_ENVIRONMENTS, SERVER_RBAC } from '../support.js';
-import { axeViolations, buildConsole, chromiumPath, listen, openPage, signIn } from './browser.js';
+import { axeViolations, type ConsoleRig, consoleRig, listen, openPage, signIn } from './browser.js';
 
 // A real browser on a machine shared with every other suite: generous time per test and hook.
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
@@ -51,6 +50,7 @@ interface Server {
 
 let browser: Browser;
 let assetsDir: string;
+let rig: ConsoleRig | undefined;
 let main: Server;
 let guarded: Server;
 let bare: Server;
@@ -87,8 +87,8 @@ async function server(
 }
 
 beforeAll(async () => {
-  const executablePath = chromiumPath();
-  assetsDir = buildConsole();
+  rig = await consoleRig();
+  ({ assetsDir, browser } = rig);
   rootToken = (await tokens.create({ name: 'console', owner: 'root', roles: ['superuser'] })).token;
   deployerToken = (await tokens.create({ name: 'deploy', owner: 'dana', roles: ['deployer'] })).token;
   provider = createLocalProvider({ key: generateMasterKey() });
@@ -129,15 +129,13 @@ beforeAll(async () => {
       emergency: true,
     },
   );
-  browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
 }, 180_000);
 
 afterAll(async () => {
-  await browser?.close();
+  await rig?.close();
   await rotation?.close();
   await provider?.close();
   for (const s of [main, guarded, bare]) await s?.close();
-  if (assetsDir) rmSync(assetsDir, { recursive: true, force: true });
 });
 
 async function openAt(url: string, path: string, token = rootToken) {
