@@ -77,9 +77,8 @@ interface Session {
 const RENEW_AT_SHARE = 0.8;
 
 export interface VaultHttp {
+  /** One API call: rejects with {@link VaultHttpError} for a non-2xx answer, or the transport's error. */
   request(req: VaultRequest): Promise<VaultAnswer>;
-  /** How many AppRole logins succeeded (for diagnostics and tests of re-login). */
-  readonly logins: number;
 }
 
 function errorsOf(body: unknown): string[] {
@@ -107,7 +106,6 @@ export function createVaultHttp(options: VaultHttpOptions): VaultHttp {
   const base = options.address.replace(/\/+$/, '');
   let session: Session | undefined;
   let loggingIn: Promise<Session> | undefined;
-  let logins = 0;
 
   function signalFor(signal: AbortSignal | undefined): AbortSignal {
     const timeout = AbortSignal.timeout(options.requestTimeoutMs);
@@ -152,7 +150,6 @@ export function createVaultHttp(options: VaultHttpOptions): VaultHttp {
       throw new VaultHttpError(res.status, ['the AppRole login answered without auth.client_token'], true);
     }
     const lease = typeof auth.lease_duration === 'number' ? auth.lease_duration : 0;
-    logins += 1;
     return {
       token: auth.client_token,
       // lease_duration 0: a token that does not expire.
@@ -188,9 +185,6 @@ export function createVaultHttp(options: VaultHttpOptions): VaultHttp {
   }
 
   return {
-    get logins() {
-      return logins;
-    },
     async request(req) {
       const query = req.query && Object.keys(req.query).length > 0 ? `?${new URLSearchParams(req.query)}` : '';
       const url = `${req.path}${query}`;
