@@ -1,5 +1,5 @@
 /**
- * The secret provider contract: what `local`, `aws`, `gcp` and `azure` implement, and what rotation
+ * The secret provider contract: what `local`, `aws`, `gcp`, `azure` and `vault` implement, and what rotation
  * is built on. A secret is a name with versions; each version has a provider-native id, at most one
  * of three stages, and a state.
  *
@@ -27,6 +27,9 @@
  * | previous  | `stage` column     | `AWSPREVIOUS`        | alias `previous`      | `stage=previous`            |
  * | pending   | `stage` column     | `AWSPENDING`         | alias `pending`       | `stage=pending`             |
  * | revoked   | state `disabled`   | no label (deprecated)| state `DISABLED`      | `attributes.enabled=false`  |
+ *
+ * vault (KV v2): custom_metadata keys `summit-current`, `summit-previous`, `summit-pending` hold the
+ * version numbers; revoked = the version soft-deleted (`deletion_time`), destroyed = `destroyed`.
  *
  * Failure rules (all errors are {@link SecretError}, and none ever contains a secret value):
  * - a missing secret, version or stage rejects with code `NOT_FOUND` (reason `not-found`);
@@ -145,7 +148,7 @@ export interface SecretProviderCapabilities {
 export interface SecretProvider extends AsyncDisposable {
   /** Instance name used in references and errors: `local`, `aws`, ... or the `name` option. */
   readonly name: string;
-  /** Which implementation: `local`, `aws`, `gcp`, `azure`. */
+  /** Which implementation: `local`, `aws`, `gcp`, `azure`, `vault`. */
   readonly kind: string;
   readonly capabilities: SecretProviderCapabilities;
 
