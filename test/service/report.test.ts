@@ -131,3 +131,34 @@ describe(`audit report (seed ${SEED})`, () => {
     expect((await h.service.audit(actors.root, { limit: 10_000 })).length).toBe(before);
   });
 });
+
+describe('audit report over more than one page of the trail', () => {
+  it('reads every page (10 000 events each) of the window; an aborted signal stops it with its reason', async () => {
+    const m = await harness('memory', { environments: ENVIRONMENTS });
+    try {
+      m.clock.advance(3_600_000);
+      const total = 10_250;
+      let succeeded = 0;
+      for (let i = 0; i < total; i++) {
+        const ok = i % 5 !== 0;
+        if (ok) succeeded++;
+        await m.service.recordEvent(actors.root, {
+          action: ok ? 'secret.rotation.succeeded' : 'secret.rotation.failed',
+          message: `run ${i}`,
+          permission: 'secrets:rotate',
+        });
+      }
+      const options = { since: '2030-01-01T00:00:00.000Z', until: '2030-01-02T00:00:00.000Z' };
+      const report = await auditReport(m.service, actors.root, options);
+      expect(report.events).toBe(total);
+      expect(report.rotations).toEqual({ succeeded, failed: total - succeeded, successRate: succeeded / total });
+      const controller = new AbortController();
+      controller.abort(new Error('stop'));
+      await expect(auditReport(m.service, actors.root, { ...options, signal: controller.signal })).rejects.toThrow(
+        'stop',
+      );
+    } finally {
+      await m.close();
+    }
+  }, 120_000);
+});
