@@ -119,14 +119,14 @@ export interface PromoteResult {
 export interface SecretProviderCapabilities {
   /**
    * `revoke` disables the version at the provider itself, so no other client can read it there
-   * either (local, GCP, Azure). False for AWS: revoke removes the staging labels; this provider then
+   * either (local, GCP, Azure, Vault: a soft delete). False for AWS: revoke removes the staging labels; this provider then
    * refuses to read the version, but AWS keeps its value readable by id until it deletes deprecated
    * versions. Use IAM to cut other readers off.
    */
   readonly disable: boolean;
-  /** Implements `destroy()`: a version's value is erased irrecoverably (local, GCP). */
+  /** Implements `destroy()`: a version's value is erased irrecoverably (local, GCP, Vault). */
   readonly destroy: boolean;
-  /** `create`/`write` accept `labels` and `listVersions` returns them (local, Azure tags). */
+  /** `create`/`write` accept `labels` and `listVersions` returns them (local, Azure tags, Vault custom_metadata). */
   readonly labels: boolean;
   /**
    * `promote` moves every stage in one provider operation, so a reader never sees an intermediate
