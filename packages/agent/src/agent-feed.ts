@@ -18,6 +18,7 @@ import type { AgentLogger } from './util.js';
 /** The job name. */
 export const AUDIT_FEED_JOB = 'audit-feed';
 
+/** The audit feed of one agent (see the file's comment). */
 export interface AgentFeed {
   readonly metrics: AuditMetrics;
   readonly store: NotificationStore;
@@ -31,6 +32,7 @@ export interface AgentFeed {
 
 type LeaderRun = (ctx: { signal: AbortSignal; fencingToken: number }) => Promise<void>;
 
+/** What the feed is built from: the agent's configuration, stores, governance side and metrics. */
 export interface AgentFeedOptions {
   config: AgentConfig;
   stores: AgentStores;
@@ -39,7 +41,11 @@ export interface AgentFeedOptions {
   logger?: AgentLogger;
 }
 
-/** Builds the feed; `undefined` when the stores have no SQL beside them for the cursors. */
+/**
+ * Builds the feed; `undefined` when the stores have no SQL beside them for the cursors. Opens one SQL
+ * handle (rejects `BACKEND_UNAVAILABLE` when the database cannot be reached); nothing is read
+ * before the job's first run.
+ */
 export async function createAgentFeed(options: AgentFeedOptions): Promise<AgentFeed | undefined> {
   const { config, stores, governance, logger } = options;
   const requests = stores.governance;

@@ -25,7 +25,7 @@ export const JOB_AUDIT_ACTIONS = {
   rotationFailed: 'secret.rotation.failed',
 } as const;
 
-/** What a job auditor writes through. */
+/** What a job auditor writes through: the agent's change service and actor, and a logger for failures. */
 export interface JobAuditTarget {
   readonly service: ConfigService;
   readonly actor: Actor;

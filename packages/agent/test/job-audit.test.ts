@@ -22,9 +22,10 @@ const adminRbac = () => createRbac({ bindings: [{ users: ['alice'], roles: ['con
 describe('the agent jobs audit what they did', () => {
   it('a rotation run of the agent is audited as secret.rotation.succeeded, signed, without the value', async () => {
     const dataDir = await tempDir('summit-jobaudit-');
-    const config = resolveAgentConfig({ stores: { embedded: { dataDir } } }, {});
-    const stores = await openRuntime(config, { role: 'agent' });
     const env = { SUMMIT_MASTER_KEY: Buffer.alloc(32, 7).toString('base64') };
+    // The master key in the environment adds the local provider to the rotation job.
+    const config = resolveAgentConfig({ stores: { embedded: { dataDir } } }, env);
+    const stores = await openRuntime(config, { role: 'agent' });
     const governance = await createGovernance({ config, stores, metrics: createAgentMetrics(), env });
     const jobs = new Map<string, (ctx: { signal: AbortSignal }) => Promise<void>>();
     governance?.register((name, _ms, fn) => jobs.set(name, fn));

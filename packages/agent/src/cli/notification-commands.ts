@@ -24,6 +24,7 @@ function view(r: NotificationRecord) {
   return { ...r, body: JSON.parse(r.body) as unknown };
 }
 
+/** Registers `notifications list` and `notifications retry` on the program. */
 export function registerNotificationCommands(program: Command, state: CliState): void {
   const group = program
     .command('notifications')

@@ -14,6 +14,7 @@ import { deliver } from './deliver.js';
 import { bodyOf, eventIdOf, notificationOf } from './payload.js';
 import type { NotificationStore } from './sql.js';
 
+/** A channel's configuration and what it records and reports to. */
 export interface WebhookChannelOptions {
   hook: WebhookConfig;
   store: NotificationStore;
@@ -27,7 +28,10 @@ export interface WebhookChannelOptions {
 /** The cursor name of a channel. */
 export const channelCursor = (name: string) => `notifications:${name}`;
 
-/** Creates the channel's subscriber. */
+/**
+ * Creates the channel's subscriber. Its `handle` rejects (the cursor stays) when the signal aborts
+ * or the notification store fails; a receiver's failure is never a rejection but a dead letter.
+ */
 export function createWebhookChannel(options: WebhookChannelOptions): AuditSubscriber {
   const { hook, store, logger } = options;
   return {

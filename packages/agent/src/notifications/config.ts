@@ -58,6 +58,7 @@ export interface WebhookConfig {
   enabled: boolean;
 }
 
+/** The validated `notifications` section, defaults filled in. */
 export interface NotificationsConfig {
   /** Between two reads of the audit trail by the leader, ms. Default 1000. */
   pollMs: number;

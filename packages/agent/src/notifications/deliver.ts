@@ -13,12 +13,14 @@ import { createHmac } from 'node:crypto';
 import { backoffDelay, delay } from '@summit-config/core/internal';
 import type { WebhookConfig } from './config.js';
 
-/** The header names. */
+/** The signature header: `t=<unix seconds>,v1=<hex HMAC-SHA256>`. */
 export const SIGNATURE_HEADER = 'summit-signature';
+/** The event id header (the receiver's idempotency key). */
 export const EVENT_ID_HEADER = 'summit-event-id';
+/** The audit action header. */
 export const EVENT_TYPE_HEADER = 'summit-event-type';
 
-/** `t=<t>,v1=<hex>` for `body` signed at `t` (unix seconds) with `secret`. */
+/** `t=<t>,v1=<hex>` for `body` signed at `t` (unix seconds) with `secret`. Never throws. */
 export function signatureOf(secret: string, t: number, body: string): string {
   return `t=${t},v1=${createHmac('sha256', secret).update(`${t}.${body}`).digest('hex')}`;
 }

@@ -15,7 +15,9 @@ import { randomBytes } from 'node:crypto';
 import { isConfigError } from '@summit-config/core';
 import { errors, SQL_SCHEMA_LOCK, type SqlDatabase } from '@summit-config/core/internal';
 
+/** The cursors' table (in the store's schema). */
 export const CURSORS_TABLE = 'agent_audit_cursors';
+/** The deliveries' and dead letters' table (in the store's schema). */
 export const NOTIFICATIONS_TABLE = 'agent_notifications';
 
 const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
