@@ -4,7 +4,7 @@
  * rotation that succeeds and one that fails, a tampered document found and repaired by drift
  * detection, Consul cut (the tier gauge and the failovers), a write while Consul is away (unsynced,
  * divergent refs), both stores cut (reads answered by the cache tier), and the PostgreSQL pools.
- * Every value is checked exactly against what really happened: the requests sent, the rotation
+ * The served client's store reads are timed. Every value is checked exactly against what really happened: the requests sent, the rotation
  * policies' states, the agent's own events, and PostgreSQL's pg_stat_activity.
  */
 import { randomBytes } from 'node:crypto';
@@ -168,6 +168,36 @@ describe('agent /metrics after real actions (real Consul and PostgreSQL)', () =>
     expect(value(s, 'summit_agent_http_read_duration_seconds_sum', { status: '200' })).toBeGreaterThan(0);
   });
 
+  it("times the served client's reads through the store chain (all ok), and counts the version it applies", async () => {
+    const reads = (s: Scrape) =>
+      s.samples
+        .filter((x) => x.name === 'summit_agent_store_read_duration_seconds_count')
+        .reduce((n, x) => n + x.value, 0);
+    const applied = (s: Scrape) =>
+      value(s, 'summit_agent_config_changes_applied_total', { app: 'billing', environment: 'prod' });
+    const before = await scrape();
+    expect(reads(before)).toBeGreaterThan(0); // the client's start read the heads
+    await appendNext(cluster.chain, {
+      ref: parseRef('global/database'),
+      config: { host: 'db2', port: 5432 },
+      createdBy: 'test',
+    });
+    await until(async () => applied(await scrape()) === applied(before) + 1, 'the new version to be applied', {
+      timeoutMs: 20_000,
+    });
+    const after = await scrape();
+    // The watch delivered the new version with its document (no read); the start's reads stay counted.
+    expect(reads(after)).toBeGreaterThanOrEqual(reads(before));
+    for (const series of after.samples.filter((x) => x.name === 'summit_agent_store_read_duration_seconds_count')) {
+      expect(series.labels.result).toBe('ok');
+      expect(value(after, 'summit_agent_store_read_duration_seconds_bucket', { ...series.labels, le: '+Inf' })).toBe(
+        series.value,
+      );
+    }
+    const base = `http://127.0.0.1:${agent.address?.port}`;
+    expect(await (await fetch(`${base}/v1/config/global/database`)).json()).toEqual({ host: 'db2', port: 5432 });
+  });
+
   it('counts the scheduled rotation that succeeded as success and the one that failed as failed', async () => {
     const good = { provider: 'local', name: 'metrics/good' };
     const missing = { provider: 'local', name: 'metrics/missing' };
@@ -203,7 +233,8 @@ describe('agent /metrics after real actions (real Consul and PostgreSQL)', () =>
 
   it('counts drift findings and repairs as the agent reported them, and the last run in drift_current', async () => {
     // Tamper with the head document in Consul behind the store's back (same version, other content).
-    const key = `${cluster.prefix}docs/global/database/v/1`;
+    const head = await cluster.chain.getHead(parseRef('global/database'));
+    const key = `${cluster.prefix}docs/global/database/v/${head?.version}`;
     const raw = (await (await cluster.consulKv('GET', `${key}?raw`)).json()) as Record<string, unknown>;
     expect(
       await (await cluster.consulKv('PUT', key, JSON.stringify({ ...raw, config: { host: 'evil' } }))).json(),
@@ -301,7 +332,7 @@ describe('agent /metrics after real actions (real Consul and PostgreSQL)', () =>
     );
     const before = await scrape();
     const doc = await agent.store.getVersion(parseRef('global/database'));
-    expect(doc?.config).toEqual({ host: 'db', port: 5432 });
+    expect(doc?.config).toEqual({ host: 'db2', port: 5432 });
     await expect(agent.store.getVersion(parseRef('global/never-written'))).rejects.toMatchObject({
       code: 'BACKEND_UNAVAILABLE',
     });

@@ -137,6 +137,15 @@ export function createAgentMetrics(options: AgentMetricsOptions = {}) {
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
     }),
+    /**
+     * `summit_agent_store_read_duration_seconds{operation,result}`: reads the served clients make
+     * through the store chain (their start, a version the watch did not deliver); `result` is `ok` or `error`.
+     */
+    storeReads: histogram(
+      'store_read_duration_seconds',
+      'Latency of the reads the served clients make through the store chain (their start, a version the watch did not deliver), by operation and result',
+      ['operation', 'result'],
+    ),
     /** `summit_agent_http_requests_total{route,status}`. */
     httpRequests: counter('http_requests_total', 'HTTP requests, by route and status', ['route', 'status']),
     /** `summit_agent_long_polls`: long-poll requests being held. */

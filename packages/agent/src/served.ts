@@ -19,6 +19,7 @@ import { backoffDelay, delay, errors } from '@summit-config/core/internal';
 import type { AgentEvents } from './events.js';
 import type { AgentMetrics } from './metrics.js';
 import type { ServedSchemas } from './served-schemas.js';
+import { timedReads } from './timed-reads.js';
 import { type AgentLogger, settleWithin, toConfigError } from './util.js';
 
 export interface ServedClientOptions {
@@ -105,7 +106,7 @@ export class ServedClient {
     for (let attempt = 0; !signal.aborted; attempt++) {
       try {
         const client = await createConfigClient({
-          store: o.store,
+          store: timedReads(o.store, o.metrics),
           app: o.app,
           environment: o.environment,
           environments: o.environments,
