@@ -133,7 +133,7 @@ describe('metric names of the dashboard and the alerting rules (a real agent on 
     const rules = await read('deploy/prometheus/alerts.yml');
     const alerts = [...rules.matchAll(/^\s*- alert:\s*(\S+)\s*$/gm)].map((m) => m[1] as string);
     const exprs = [...rules.matchAll(/^\s*expr:\s*(.+)$/gm)].map((m) => m[1] as string);
-    const runbooks = [...rules.matchAll(/^\s*runbook_url:\s*'([^']+)'\s*$/gm)].map((m) => m[1] as string);
+    const runbooks = [...rules.matchAll(/^\s*runbook_url:\s*(['"])([^'"]+)\1\s*$/gm)].map((m) => m[2] as string);
     expect(alerts).toEqual(
       expect.arrayContaining([
         'SummitCriticalDriftDetected',
