@@ -6,6 +6,8 @@
 // As in index.ts, every name comes from the module that defines it (not through the areas' index
 // files), so that importing this entry loads only what its names need.
 
+// The approval rule (which environments a change touches, which of them are guarded): gitops plans with it.
+export { affectedEnvironments, requirementsFor } from './approvals/policy.js';
 export { ApprovalRequiredError, REQUEST_STATUSES } from './approvals/types.js';
 export { auditHash, verifyAuditChain } from './audit/chain.js';
 export { auditTrailError } from './audit/checkpoint.js';
@@ -35,11 +37,13 @@ export {
 export { grantCovers, PERMISSIONS } from './rbac/permissions.js';
 export { AccessDeniedError, checkActor, credentialOf, impersonate } from './rbac/rbac.js';
 export { type ExportTrailer, ImportError } from './service/backup-format.js';
-export { isTombstone } from './service/diff.js';
-export { RESERVED_METADATA } from './service/inputs.js';
+export { contentView, diffViews, isTombstone } from './service/diff.js';
+export { changeContent, RESERVED_METADATA } from './service/inputs.js';
 export { checkAuditInput, checkAuditQuery, checkRequestShape, matchesAudit, normaliseAt } from './service/records.js';
 // What store implementations share: the config store's and governance's helpers, the migration
 // history's checks and in-process lock.
+// The values a document resolves to in every environment and rollout outcome (what a write's schema check validates).
+export { type DocumentsOfId, resolvedViews } from './service/views.js';
 export { fenceCheck } from './store/fence.js';
 export type { GovernanceSnapshot, GovernanceUpdate, StoredSchema } from './store/governance.js';
 export { compareHeads, headChange } from './store/heads.js';
