@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { resolveAgentConfig } from '../src/config.js';
 import type { DriftFinding, DriftReport } from '../src/drift.js';
 import { createGovernance } from '../src/governance.js';
-import { createDriftAuditor, JOB_AUDIT_ACTIONS } from '../src/job-audit.js';
+import { auditRotations, createDriftAuditor, JOB_AUDIT_ACTIONS } from '../src/job-audit.js';
 import { createLocalRotation } from '../src/local-secrets.js';
 import { createAgentMetrics } from '../src/metrics.js';
 import { openRuntime } from '../src/runtime.js';
@@ -68,6 +68,71 @@ describe('the agent jobs audit what they did', () => {
       expect((await people.verifyAudit(admin)).ok).toBe(true);
     } finally {
       await local.close();
+      await people.close();
+      await governance?.close();
+      await stores.close();
+    }
+  }, 90_000);
+
+  it('a rotation run that fails is audited as secret.rotation.failed with the step and the error code', async () => {
+    const dataDir = await tempDir('summit-jobaudit-');
+    const config = resolveAgentConfig({ stores: { embedded: { dataDir } } }, {});
+    const stores = await openRuntime(config, { role: 'agent' });
+    const governance = await createGovernance({ config, stores, metrics: createAgentMetrics(), env: {} });
+    const people = stores.service(adminRbac(), { source: 'cli' });
+    const handle = await (stores.secretSql as NonNullable<typeof stores.secretSql>)();
+    const s = await import('@summit-config/secrets');
+    const env = { SUMMIT_MASTER_KEY: Buffer.alloc(32, 9).toString('base64') };
+    const provider = s.createLocalProvider({
+      storage: s.createSqlSecretStorage({ sql: handle.sql, kind: handle.kind, schema: handle.schema }),
+      env,
+    });
+    const manager = s.createRotationManager({
+      policies: s.createSqlRotationPolicies({
+        sql: handle.sql,
+        kind: handle.kind,
+        schema: handle.schema,
+        migrator: stores.governance as NonNullable<typeof stores.governance>,
+      }),
+      providers: [provider],
+      service: people,
+      store: stores.store,
+      rbac: adminRbac(),
+      actor: admin,
+      retry: { maxAttempts: 1, baseMs: 1 },
+      handlers: {
+        broken: {
+          generate: () => {
+            throw new Error('the generator is broken');
+          },
+        },
+      },
+    });
+    const { service, actor } = governance as NonNullable<typeof governance>;
+    const audited = auditRotations(manager, { service, actor });
+    try {
+      await provider.create('api-key', 'value-before-never-audited');
+      await manager.putPolicy(admin, {
+        secret: { provider: 'local', name: 'api-key' },
+        intervalDays: 30,
+        generator: { type: 'handler', name: 'broken' },
+      });
+      const policy = await manager.rotate(admin, { provider: 'local', name: 'api-key' }, { wait: true });
+      expect(policy.state).toBe('failed');
+      await audited.flush();
+      const events = await people.audit(admin, { action: JOB_AUDIT_ACTIONS.rotationFailed });
+      expect(events).toHaveLength(1);
+      expect(events[0]?.message).toMatch(
+        /^secret local\/api-key rotation failed at step generate after 1 attempt\(s\): /,
+      );
+      expect(events[0]?.message).not.toContain('value-before-never-audited');
+      expect(events[0]?.signature).not.toBeNull();
+      expect(await people.audit(admin, { action: JOB_AUDIT_ACTIONS.rotationSucceeded })).toEqual([]);
+    } finally {
+      audited.stop();
+      await manager.close();
+      await provider.close();
+      await handle.close();
       await people.close();
       await governance?.close();
       await stores.close();
