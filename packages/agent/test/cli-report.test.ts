@@ -149,6 +149,13 @@ describe('summit-config report', () => {
       expect(json.code).toBe(2);
       expect(json.error()).toMatchObject({ code: 'CONSTRAINT_VIOLATION', message: expect.stringMatching(message) });
     }
+    // Refused before the stores are reached: with both stores unreachable, bad input is still exit 2
+    // (and good input is exit 5, the stores being down).
+    const down = { CONSUL_HTTP_ADDR: 'http://127.0.0.1:1', DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' };
+    const early = await h.run(['report', '--top', '0'], { env: down });
+    expect([early.code, early.stderr]).toEqual([2, expect.stringMatching(/^error CONSTRAINT_VIOLATION: report top/)]);
+    const unreachable = await h.run(['report'], { env: down });
+    expect(unreachable.code, unreachable.stderr).toBe(5);
     const denied = await h.run(['report'], { actor: 'zed' });
     expect(denied.code).toBe(3);
     expect(denied.stderr).toMatch(/ACCESS_DENIED/);

@@ -36,14 +36,16 @@ export {
 } from './model/version.js';
 export { grantCovers, PERMISSIONS } from './rbac/permissions.js';
 export { AccessDeniedError, checkActor, credentialOf, impersonate } from './rbac/rbac.js';
+// The window of an audit report, checked (the CLI checks its options before opening the stores).
+export { reportWindow } from './report/read.js';
 export { type ExportTrailer, ImportError } from './service/backup-format.js';
 export { contentView, diffViews, isTombstone } from './service/diff.js';
-export { changeContent, RESERVED_METADATA } from './service/inputs.js';
+export { changeContent, checkEnvironmentInput, RESERVED_METADATA, userMetadata } from './service/inputs.js';
 export { checkAuditInput, checkAuditQuery, checkRequestShape, matchesAudit, normaliseAt } from './service/records.js';
-// What store implementations share: the config store's and governance's helpers, the migration
-// history's checks and in-process lock.
 // The values a document resolves to in every environment and rollout outcome (what a write's schema check validates).
 export { type DocumentsOfId, resolvedViews } from './service/views.js';
+// What store implementations share: the config store's and governance's helpers, the migration
+// history's checks and in-process lock.
 export { fenceCheck } from './store/fence.js';
 export type { GovernanceSnapshot, GovernanceUpdate, StoredSchema } from './store/governance.js';
 export { compareHeads, headChange } from './store/heads.js';

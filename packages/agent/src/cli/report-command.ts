@@ -3,9 +3,10 @@
  * window (docs/reports.md), computed by core's `auditReport` from the audit trail; through a config
  * server (remote mode) the server computes it (`GET /api/v1/report`) with the same code, so both
  * print the same. Bad input (`--since -5d`, `--top 0`) is `CONSTRAINT_VIOLATION`, exit 2, before
- * anything is read.
+ * the stores or the server are reached.
  */
 import { type AuditReport, auditReport } from '@summit-config/core';
+import { reportWindow } from '@summit-config/core/internal';
 import type { Command } from 'commander';
 import { type CliState, define, type Run } from './command.js';
 import { reportText } from './report-format.js';
@@ -41,6 +42,13 @@ export function registerReportCommand(program: Command, state: CliState): void {
       .option('--top <n>', 'how many refs and actors to list (1-1000)', '10'),
     async (run: Run<ReportOptions>) => {
       const { opts } = run;
+      const window = {
+        since: opts.since,
+        ...(opts.until !== undefined ? { until: opts.until } : {}),
+        top: topOf(opts.top),
+      };
+      // Bad options are refused before the stores (or the server) are reached.
+      reportWindow(window);
       const s = await run.session();
       let report: AuditReport;
       if (s.remote) {
@@ -50,9 +58,7 @@ export function registerReportCommand(program: Command, state: CliState): void {
         });
       } else {
         report = await auditReport(s.service, s.actor, {
-          since: opts.since,
-          ...(opts.until !== undefined ? { until: opts.until } : {}),
-          top: topOf(opts.top),
+          ...window,
           ...(run.io.signal ? { signal: run.io.signal } : {}),
         });
       }

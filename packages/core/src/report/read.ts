@@ -40,7 +40,10 @@ export function reportTime(value: Date | string, name: string, from: Date): Date
   return new Date(t);
 }
 
-/** The window of `options`: `until` (default now), then `since` (default `30d` before `until`). */
+/**
+ * The window of `options`: `until` (default now), then `since` (default `30d` before `until`), and
+ * `top` (default 10). Throws `CONSTRAINT_VIOLATION` naming the bad option; reads nothing.
+ */
 export function reportWindow(options: AuditReportOptions): { since: Date; until: Date; top: number } {
   const now = options.now ?? new Date();
   const until = reportTime(options.until ?? now, 'until', now);
