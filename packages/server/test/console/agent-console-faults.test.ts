@@ -12,38 +12,21 @@
  * A fault suite (it kills and restarts the shared Consul): it runs alone, after the others.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, serviceCtl, services } from '@summit-config/test-support/services';
-import pg from 'pg';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import {
-  type AgentProcess,
-  killAllAgents,
-  startAgentProcess,
-  uniqueSuffix,
-} from '../../../../test/agent/agent-process.js';
-import { runIn } from '../../../agent/test/cli-harness.js';
-import { axeViolations, chromiumPath, openPage, signIn } from './browser.js';
+import { type AgentProcess, killAllAgents, startAgentProcess } from '../../../../test/agent/agent-process.js';
+import { type Harness, realHarness } from '../../../agent/test/cli-harness.js';
+import { axeViolations, chromiumPath, editDocument, openPage, signIn } from './browser.js';
 
 vi.setConfig({ testTimeout: 240_000, hookTimeout: 240_000 });
 
-const RBAC = `roles:
-  operator: ['*']
-bindings:
-  - users: [alice]
-    roles: [operator]
-`;
 const REF = 'app:shop/banner';
 const poll = <T>(fn: () => T | Promise<T>, timeout = 30_000) => expect.poll(fn, { timeout, interval: 250 });
 
-const suffix = uniqueSuffix();
-const schema = `console_agent_${suffix}`;
-const prefix = `console-agent-${suffix}/`;
-let dir = '';
-let env: NodeJS.ProcessEnv = {};
+/** A fresh Consul prefix and PostgreSQL schema, with the CLI harness's RBAC file (alice: operator). */
+let stores: Harness;
 let token = '';
 let agent: AgentProcess;
 let api = '';
@@ -55,14 +38,7 @@ async function served(): Promise<unknown> {
   return res.ok ? res.json() : `HTTP ${res.status}`;
 }
 
-async function edit(page: Page, text: string) {
-  await page.getByRole('button', { name: 'Edit' }).click();
-  await poll(() => page.locator('.cm-content').count()).toBe(1);
-  await page.locator('.cm-content').click();
-  await page.keyboard.press('Control+A');
-  await page.keyboard.insertText(text);
-  await page.getByRole('button', { name: 'Save' }).click();
-}
+const edit = (page: Page, text: string) => editDocument(page, text, poll);
 
 async function openConfig(): Promise<Awaited<ReturnType<typeof openPage>>> {
   const opened = await openPage(browser);
@@ -80,20 +56,9 @@ beforeAll(async () => {
   execFileSync(join(repoRoot, 'node_modules/.bin/vite'), ['build', join(repoRoot, 'packages/console')], {
     stdio: 'pipe',
   });
-  const { consulAddr, databaseUrl } = services();
-  dir = await mkdtemp(join(tmpdir(), 'summit-console-agent-'));
-  await writeFile(join(dir, 'rbac.yaml'), RBAC);
-  env = {
-    PATH: process.env.PATH,
-    HOME: dir,
-    CONSUL_HTTP_ADDR: consulAddr,
-    DATABASE_URL: databaseUrl,
-    SUMMIT_PG_SCHEMA: schema,
-    SUMMIT_CONSUL_PREFIX: prefix,
-    SUMMIT_RBAC_FILE: join(dir, 'rbac.yaml'),
-  };
+  stores = await realHarness('console');
   const cli = async (args: string[], stdin?: string) => {
-    const r = await runIn(env, args, { actor: 'alice', ...(stdin !== undefined ? { stdin } : {}) });
+    const r = await stores.run(args, { actor: 'alice', ...(stdin !== undefined ? { stdin } : {}) });
     expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
     return r;
   };
@@ -105,17 +70,21 @@ beforeAll(async () => {
     await cli(['token', 'create', '--name', 'alice', '--owner', 'alice', '--roles', 'operator', '--json'])
   ).json().token as string;
 
+  const { consulAddr, databaseUrl } = services();
   agent = await startAgentProcess({
     label: 'console',
     config: {
       http: { port: 0 },
-      stores: { consul: { address: consulAddr, prefix }, postgres: { url: databaseUrl, schema } },
+      stores: {
+        consul: { address: consulAddr, prefix: stores.prefix },
+        postgres: { url: databaseUrl, schema: stores.schema },
+      },
       apps: [{ app: 'shop', environment: 'staging', environments: ['staging', 'production'] }],
       drift: { enabled: false },
       reconcile: { intervalMs: 1000 },
       leader: { name: 'agents', ttlMs: 10_000, lockDelayMs: 0 },
-      snapshotDir: join(dir, 'snapshots'),
-      server: { host: '127.0.0.1', port: 0, rbacFile: join(dir, 'rbac.yaml') },
+      snapshotDir: join(stores.dir, 'snapshots'),
+      server: { host: '127.0.0.1', port: 0, rbacFile: join(stores.dir, 'rbac.yaml') },
     },
     startTimeoutMs: 120_000,
   });
@@ -130,11 +99,7 @@ afterAll(async () => {
   killAllAgents();
   // Consul back whatever happened, for the suites after this one.
   await serviceCtl('consul', 'start').catch(() => undefined);
-  const client = new pg.Client({ connectionString: services().databaseUrl });
-  await client.connect();
-  await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).finally(() => client.end());
-  await fetch(`${services().consulAddr}/v1/kv/${prefix}?recurse=true`, { method: 'DELETE' }).catch(() => undefined);
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await stores?.cleanup();
 });
 
 describe('the console over a real agent, Consul and PostgreSQL', () => {

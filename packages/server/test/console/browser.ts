@@ -75,6 +75,23 @@ export async function openPage(
   return { context, page, problems };
 }
 
+/**
+ * Opens the editor of the config page shown, replaces the document with `text` and saves; `poll`
+ * is the caller's waiting policy (`expect.poll` with its timeout).
+ */
+export async function editDocument(
+  page: Page,
+  text: string,
+  poll: (fn: () => Promise<number>) => { toBe(n: number): Promise<void> },
+): Promise<void> {
+  await page.getByRole('button', { name: 'Edit' }).click();
+  await poll(() => page.locator('.cm-content').count()).toBe(1);
+  await page.locator('.cm-content').click();
+  await page.keyboard.press('Control+A');
+  await page.keyboard.insertText(text);
+  await page.getByRole('button', { name: 'Save' }).click();
+}
+
 export async function signIn(page: Page, secret: string): Promise<void> {
   await page.getByLabel('API token').fill(secret);
   await page.getByRole('button', { name: 'Sign in' }).click();

@@ -10,7 +10,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createMemoryTokenStore, createTokenAuthenticator } from '../../src/index.js';
 import { GUARDED_ENVIRONMENTS, type ServerHarness, serverHarness } from '../support.js';
-import { axeViolations, type ConsoleRig, consoleRig, listen, openPage, signIn } from './browser.js';
+import { axeViolations, type ConsoleRig, consoleRig, editDocument, listen, openPage, signIn } from './browser.js';
 
 // A real browser on a machine shared with every other suite: generous time per test and hook.
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
@@ -68,14 +68,7 @@ async function openConfig(ref: string) {
   return opened;
 }
 
-async function edit(page: Page, text: string) {
-  await page.getByRole('button', { name: 'Edit' }).click();
-  await poll(() => page.locator('.cm-content').count()).toBe(1);
-  await page.locator('.cm-content').click();
-  await page.keyboard.press('Control+A');
-  await page.keyboard.insertText(text);
-  await page.getByRole('button', { name: 'Save' }).click();
-}
+const edit = (page: Page, text: string) => editDocument(page, text, poll);
 
 describe('the config pages in Chromium, over PostgreSQL', () => {
   it('explains a value through the environment chain (production-eu inherits production)', async () => {

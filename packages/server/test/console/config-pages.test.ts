@@ -6,7 +6,7 @@
  * guarded environment turned into a change request, a lost compare-and-set showing both versions,
  * and an axe-core scan of each view. Every outcome is checked through the API as well.
  */
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { Browser, Page } from 'playwright-core';

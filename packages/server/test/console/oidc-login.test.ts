@@ -7,7 +7,7 @@
  */
 import { createServer } from 'node:net';
 import { isConfigError } from '@summit-config/core';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createConfigServer, createOidcAuthenticator } from '../../src/index.js';
 import { OIDC_CALLBACK_PATH, OIDC_LOGIN_PATH } from '../../src/routes/oidc-login.js';
