@@ -15,7 +15,7 @@ import { createNotificationStore, type NotificationStore } from './notifications
 import type { AgentStores } from './runtime.js';
 import type { AgentLogger } from './util.js';
 
-/** The job name. */
+/** The job of the metrics subscriber; each webhook channel runs as `audit-feed:<name>`. */
 export const AUDIT_FEED_JOB = 'audit-feed';
 
 /** The audit feed of one agent (see the file's comment). */
@@ -59,45 +59,61 @@ export async function createAgentFeed(options: AgentFeedOptions): Promise<AgentF
     cursors: store,
     ...(logger ? { logger } : {}),
   });
-  feed.add(auditMetricsSubscriber(m, (id) => requests.getRequest(id)));
-  for (const hook of config.notifications.webhooks) {
-    feed.add(
-      createWebhookChannel({
-        hook,
-        store,
-        checksum: async (ref, version) => {
-          try {
-            return (await stores.store.getVersion(parseRef(ref), version))?.checksum;
-          } catch {
-            return undefined;
-          }
-        },
-        onResult: (result) => m.notifications.inc({ channel: hook.name, result }),
-        ...(logger ? { logger } : {}),
-      }),
-    );
+  const metricsSubscriber = auditMetricsSubscriber(m, (id) => requests.getRequest(id));
+  feed.add(metricsSubscriber);
+  const channels = config.notifications.webhooks.map((hook) => {
+    const channel = createWebhookChannel({
+      hook,
+      store,
+      checksum: async (ref, version) => {
+        try {
+          return (await stores.store.getVersion(parseRef(ref), version))?.checksum;
+        } catch {
+          return undefined;
+        }
+      },
+      onResult: (result) => m.notifications.inc({ channel: hook.name, result }),
+      ...(logger ? { logger } : {}),
+    });
+    feed.add(channel);
     for (const result of ['delivered', 'retried', 'dead'] as const)
       m.notifications.inc({ channel: hook.name, result }, 0);
-  }
-  let term: number | undefined;
+    return { hook, channel };
+  });
+  /** The term each subscriber's positions belong to: a new term reloads them from the cursors. */
+  const terms = new Map<string, number>();
+  /** One pass of one subscriber; an abort (leadership lost, the agent stopping) ends it quietly. */
+  const follow = async (name: string, ctx: { signal: AbortSignal; fencingToken: number }) => {
+    if (terms.get(name) !== ctx.fencingToken) {
+      feed.reset(name);
+      terms.set(name, ctx.fencingToken);
+    }
+    try {
+      await feed.poll(ctx.signal, name);
+    } catch (error) {
+      if (!ctx.signal.aborted) throw error;
+    }
+  };
   let closing: Promise<void> | undefined;
   return {
     metrics: m,
     store,
     register(register) {
-      register(AUDIT_FEED_JOB, config.notifications.pollMs, async ({ signal, fencingToken }) => {
-        if (term !== fencingToken) {
-          feed.reset();
-          term = fencingToken;
-        }
-        await feed.poll(signal);
+      // One job per subscriber: a channel waiting out its retries holds neither the others nor the metrics.
+      register(AUDIT_FEED_JOB, config.notifications.pollMs, async (ctx) => {
+        await follow(metricsSubscriber.name, ctx);
+        if (ctx.signal.aborted) return;
         observePending(m, await requests.listRequests({ status: 'pending' }));
         m.deadLetters.set(await store.countDead());
       });
+      for (const { hook, channel } of channels) {
+        if (!hook.enabled) continue;
+        register(`${AUDIT_FEED_JOB}:${hook.name}`, config.notifications.pollMs, (ctx) => follow(channel.name, ctx));
+      }
     },
     leadership(leading) {
       if (leading) return;
-      term = undefined;
+      terms.clear();
       m.approvalsPending.set(0);
       m.oldestPending.set(0);
       m.deadLetters.set(0);

@@ -38,13 +38,16 @@ export interface AuditFeed {
   /** Adds a subscriber; returns its remover. `CONSTRAINT_VIOLATION` is not checked: names are the caller's. */
   add(subscriber: AuditSubscriber): () => void;
   /**
-   * One pass: every subscriber catches up with the trail (subscribers in parallel, each in order).
-   * Resolves when each has reached the end or stopped on a failure (logged); rejects only when
-   * `signal` aborts.
+   * One pass: every subscriber (or only the one named `only`) catches up with the trail
+   * (subscribers in parallel, each in order). Resolves when each has reached the end or stopped on
+   * a failure (logged); rejects only when `signal` aborts.
    */
-  poll(signal: AbortSignal): Promise<void>;
-  /** Forgets the positions held in memory: the next pass reloads them from the cursors (a new term). */
-  reset(): void;
+  poll(signal: AbortSignal, only?: string): Promise<void>;
+  /**
+   * Forgets the positions held in memory (of every subscriber, or of the one named): the next pass
+   * reloads them from the cursors (a new leadership term).
+   */
+  reset(name?: string): void;
 }
 
 /** Creates the follower. Nothing is read before the first `poll`. */
@@ -109,13 +112,15 @@ export function createAuditFeed(options: AuditFeedOptions): AuditFeed {
         subscribers.delete(subscriber);
       };
     },
-    async poll(signal) {
+    async poll(signal, only) {
       throwIfAborted(signal);
-      await Promise.all([...subscribers].map((s) => follow(s, signal)));
+      const chosen = [...subscribers].filter((s) => only === undefined || s.name === only);
+      await Promise.all(chosen.map((s) => follow(s, signal)));
       throwIfAborted(signal);
     },
-    reset() {
-      positions.clear();
+    reset(name) {
+      if (name === undefined) positions.clear();
+      else positions.delete(name);
     },
   };
 }

@@ -54,7 +54,7 @@ export interface WebhookConfig {
   backoffMs: number;
   /** Largest backoff ceiling, ms. Default 60000. */
   maxBackoffMs: number;
-  /** Off: the channel keeps its configuration and cursor but delivers nothing. Default true. */
+  /** Off: the channel is paused (its cursor stays; it catches up when enabled again). Default true. */
   enabled: boolean;
 }
 
