@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { JsonObject } from '@summit-config/core';
 import type { RenderConfig } from './config.js';
@@ -50,6 +50,14 @@ export async function writeFileAtomic(path: string, content: string, mode = 0o60
   } catch {
     // ignore
   }
+}
+
+/** The permission bits of `path`; undefined when it cannot be read. */
+async function modeOf(path: string): Promise<number | undefined> {
+  return stat(path).then(
+    (st) => st.mode & 0o7777,
+    () => undefined,
+  );
 }
 
 export interface RendererDeps {
@@ -105,7 +113,10 @@ export class FileRenderer {
           this.#current = await readFile(path, 'utf8').catch(() => undefined);
           this.#loadedCurrent = true;
         }
-        if (content === this.#current) {
+        // Unchanged content is left alone, unless the file's mode is not the configured one (a
+        // file made readable by others is rewritten at its mode, atomically).
+        const changed = content !== this.#current;
+        if (!changed && (await modeOf(path)) === this.config.mode) {
           this.#deps.events.emit('rendered', { path, id, app, environment, written: false });
           continue;
         }
@@ -114,7 +125,8 @@ export class FileRenderer {
         this.#deps.metrics.renderWrites.inc({ result: 'ok' });
         this.#deps.logger?.info?.({ path, id, app, environment }, 'rendered');
         this.#deps.events.emit('rendered', { path, id, app, environment, written: true });
-        this.#scheduleReload();
+        // A mode repaired alone is no change for the service: no reload.
+        if (changed) this.#scheduleReload();
       } catch (error) {
         const e = toConfigError(error);
         this.#deps.metrics.renderWrites.inc({ result: 'failed' });
