@@ -3,6 +3,7 @@ import type { Environment } from '@summit-config/core';
 import type { SecretsConfig } from './config-secrets.js';
 import type { ServerConfig } from './config-server.js';
 import type { TrustConfig } from './config-trust.js';
+import type { GitopsConfig } from './gitops/sync-config.js';
 import type { NotificationsConfig } from './notifications/config.js';
 
 /** HTTP listener. */
@@ -206,4 +207,6 @@ export interface AgentConfig {
   secrets: SecretsConfig;
   /** Outbound webhooks fed from the audit trail (`notifications/config.ts`, docs/notifications.md). Default none. */
   notifications: NotificationsConfig;
+  /** The gitops sync loop (`gitops/sync-config.ts`, docs/gitops.md); undefined when the file has no `gitops` section. */
+  gitops: GitopsConfig | undefined;
 }

@@ -31,6 +31,7 @@ import type {
   RenderConfig,
   RenderFormat,
 } from './config-types.js';
+import { gitopsSection } from './gitops/sync-config.js';
 import { notificationsSection } from './notifications/config.js';
 
 export type { SecretProviderConfig, SecretsConfig } from './config-secrets.js';
@@ -68,6 +69,7 @@ const TOP = [
   'server',
   'secrets',
   'notifications',
+  'gitops',
 ] as const;
 
 function environmentEntry(value: unknown, path: string): Environment | string {
@@ -293,6 +295,7 @@ export function resolveAgentConfig(raw: unknown, env: NodeJS.ProcessEnv = proces
     server: serverSection(o.server, env, stores.embedded),
     secrets: secretsSection(o.secrets, env),
     notifications: notificationsSection(o.notifications, env),
+    gitops: gitopsSection(o.gitops, env),
   };
   checkResolvingApps(config, rawApps);
   return config;
