@@ -263,6 +263,16 @@ export const rollback = (ref: string, to: number, head: number, message?: string
     headers: { 'if-match': `"${head}"` },
   });
 
+/** Deletes a config (a tombstone version); `head` is the version read (compare-and-set, `If-Match`). */
+export const deleteConfig = (ref: string, head: number, message?: string) =>
+  send<ConfigVersion>(
+    'DELETE',
+    `/api/v1/configs/${refPath(ref)}${message ? `?message=${encodeURIComponent(message)}` : ''}`,
+    {
+      headers: { 'if-match': `"${head}"` },
+    },
+  );
+
 /** Writes a new version; `base` is the version read (compare-and-set, `If-Match`). */
 export const putConfig = (ref: string, content: DocumentContent, base: number, message?: string) =>
   send<ConfigVersion>('PUT', `/api/v1/configs/${refPath(ref)}`, {

@@ -6,6 +6,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import {
   type ConfigVersion,
+  deleteConfig,
   getConfig,
   getDiff,
   listVersions,
@@ -38,9 +39,12 @@ interface Diff {
   patch: PatchOp[];
 }
 
+/** A write behind a confirmation: a rollback to version `to`, or a delete (`to` undefined). */
 type RollbackState =
-  | { step: 'confirm'; to: number; head: number }
-  | { step: 'approval'; to: number; head: number; environments: string[] };
+  | { step: 'confirm'; to: number | undefined; head: number }
+  | { step: 'approval'; to: number | undefined; head: number; environments: string[] };
+
+const actionOf = (roll: RollbackState) => (roll.to === undefined ? 'delete' : `rollback to version ${roll.to}`);
 
 /** The page's sub-view in its URL: `?edit`, or `?from=N&to=M` for a diff (kept on reload, shareable). */
 function readQuery(): { edit: boolean; from?: number; to?: number } {
@@ -140,10 +144,15 @@ export function ConfigPage({ refKey, onError }: { refKey: string; onError: (e: u
     if (roll === undefined) return;
     setBusy(true);
     try {
-      const written = await rollback(refKey, roll.to, roll.head, `rollback to v${roll.to} from the console`);
+      if (roll.to === undefined) {
+        const written = await deleteConfig(refKey, roll.head, 'deleted from the console');
+        setStatus(`Deleted: version ${written.version} is a tombstone; the history stays.`);
+      } else {
+        const written = await rollback(refKey, roll.to, roll.head, `rollback to v${roll.to} from the console`);
+        setStatus(`Rolled back: version ${written.version} has the content of version ${roll.to}.`);
+      }
       setRoll(undefined);
       setSelected(undefined);
-      setStatus(`Rolled back: version ${written.version} has the content of version ${roll.to}.`);
       setReload((r) => r + 1);
     } catch (err) {
       onError(err);
@@ -154,7 +163,7 @@ export function ConfigPage({ refKey, onError }: { refKey: string; onError: (e: u
         setRoll(undefined);
         setError(
           err instanceof ProblemError && err.status === 412
-            ? `Not rolled back: the head moved past version ${roll.head}. Nothing was written; the history is reloaded.`
+            ? `Not ${roll.to === undefined ? 'deleted' : 'rolled back'}: the head moved past version ${roll.head}. Nothing was written; the history is reloaded.`
             : err instanceof Error
               ? err.message
               : String(err),
@@ -170,9 +179,13 @@ export function ConfigPage({ refKey, onError }: { refKey: string; onError: (e: u
     if (roll === undefined) return;
     setBusy(true);
     try {
-      const request = await proposeChange({ ref: refKey, kind: 'rollback', to: roll.to, baseVersion: roll.head });
+      const request = await proposeChange(
+        roll.to === undefined
+          ? { ref: refKey, kind: 'delete', baseVersion: roll.head }
+          : { ref: refKey, kind: 'rollback', to: roll.to, baseVersion: roll.head },
+      );
       setRoll(undefined);
-      setStatus(`Change request ${request.id} created: the rollback to version ${roll.to} awaits approval.`);
+      setStatus(`Change request ${request.id} created: the ${actionOf(roll)} awaits approval.`);
     } catch (err) {
       setRoll(undefined);
       fail(err);
@@ -234,7 +247,12 @@ export function ConfigPage({ refKey, onError }: { refKey: string; onError: (e: u
               }}
             >
               Edit
-            </button>
+            </button>{' '}
+            {head !== undefined && versions?.[0]?.deleted !== true && (
+              <button type="button" class="secondary" onClick={() => setRoll({ step: 'confirm', to: undefined, head })}>
+                Delete
+              </button>
+            )}
           </p>
           {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must be reachable by keyboard */}
           <pre id="raw" tabIndex={0} aria-busy={doc === undefined}>
@@ -345,21 +363,39 @@ export function ConfigPage({ refKey, onError }: { refKey: string; onError: (e: u
       )}
       {roll !== undefined && (
         <ConfirmDialog
-          title={roll.step === 'confirm' ? `Roll back to version ${roll.to}?` : 'Approval required'}
-          confirmLabel={roll.step === 'confirm' ? `Roll back to v${roll.to}` : 'Create change request'}
+          title={
+            roll.step !== 'confirm'
+              ? 'Approval required'
+              : roll.to === undefined
+                ? `Delete ${refKey}?`
+                : `Roll back to version ${roll.to}?`
+          }
+          confirmLabel={
+            roll.step !== 'confirm'
+              ? 'Create change request'
+              : roll.to === undefined
+                ? `Delete ${refKey}`
+                : `Roll back to v${roll.to}`
+          }
           busy={busy}
           onConfirm={roll.step === 'confirm' ? doRollback : proposeRollback}
           onCancel={() => setRoll(undefined)}
         >
-          {roll.step === 'confirm' ? (
+          {roll.step === 'confirm' && roll.to === undefined ? (
+            <p>
+              This writes version {roll.head + 1} of <strong>{refKey}</strong> as a tombstone: every environment stops
+              being served it. The history stays, and a rollback brings it back.
+            </p>
+          ) : roll.step === 'confirm' ? (
             <p>
               This writes version {roll.head + 1} of <strong>{refKey}</strong> with the content of version {roll.to}.
               Version {roll.head} stays in the history.
             </p>
           ) : (
             <p>
-              The rollback touches guarded environment{roll.environments.length === 1 ? '' : 's'}{' '}
-              <strong>{roll.environments.join(', ')}</strong>. Propose it as a change request instead?
+              The {roll.to === undefined ? 'delete' : 'rollback'} touches guarded environment
+              {roll.environments.length === 1 ? '' : 's'} <strong>{roll.environments.join(', ')}</strong>. Propose it as
+              a change request instead?
             </p>
           )}
         </ConfirmDialog>

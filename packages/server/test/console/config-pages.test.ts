@@ -60,6 +60,8 @@ beforeAll(async () => {
   await set(open, { ref: 'global/svc', config: { name: 'api', port: 8080 } });
   await set(open, { ref: 'global/race', config: { a: 1 } });
   await set(guarded, { ref: 'global/pay', config: { limit: 1 } }, true);
+  await set(open, { ref: 'global/old', config: { legacy: true } });
+  await set(guarded, { ref: 'global/old-pay', config: { legacy: true } }, true);
   base = await listen(open.app);
   guardedBase = await listen(guarded.app);
 }, 180_000);
@@ -315,6 +317,63 @@ describe('the config pages in Chromium', () => {
       expect(problems).toEqual([]);
     } finally {
       await context.close();
+    }
+  });
+
+  it('deletes behind a confirmation (a tombstone, the history kept); a guarded delete becomes a change request', async () => {
+    const { context, page, problems } = await openConfig('global/old');
+    try {
+      await page.getByRole('button', { name: 'Delete' }).click();
+      const dialog = page.getByRole('dialog', { name: 'Delete global/old?' });
+      await poll(() => dialog.isVisible()).toBe(true);
+      expect(await dialog.textContent()).toContain('This writes version 2 of global/old as a tombstone');
+      expect(await axeViolations(page)).toEqual([]);
+      await page.keyboard.press('Escape');
+      await poll(() => dialog.count()).toBe(0);
+      expect((await head(base, 'global/old')).version).toBe(1);
+      await page.getByRole('button', { name: 'Delete' }).click();
+      await dialog.getByRole('button', { name: 'Delete global/old' }).click();
+      await poll(() => page.locator('#config-status').textContent()).toBe(
+        'Deleted: version 2 is a tombstone; the history stays.',
+      );
+      // The head is the tombstone; the history keeps both versions, and no second Delete is offered.
+      expect(await head(base, 'global/old')).toMatchObject({ version: 2, metadata: { deleted: true } });
+      const versions = await call<{ items: Array<{ version: number; deleted: boolean; message: string }> }>(
+        base,
+        '/api/v1/versions/global/old',
+      );
+      expect(versions.body.items.map((v) => [v.version, v.deleted])).toEqual([
+        [2, true],
+        [1, false],
+      ]);
+      expect(versions.body.items[0]?.message).toBe('deleted from the console');
+      await poll(() => page.getByRole('row').count()).toBe(3);
+      expect(await page.getByRole('button', { name: 'Delete' }).count()).toBe(0);
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+
+    // Guarded: the delete touches production, so the page offers a change request of kind delete.
+    const guardedPage = await openConfig('global/old-pay', guardedBase);
+    try {
+      const { page } = guardedPage;
+      await page.getByRole('button', { name: 'Delete' }).click();
+      await page.getByRole('dialog').getByRole('button', { name: 'Delete global/old-pay' }).click();
+      const approval = page.getByRole('dialog', { name: 'Approval required' });
+      await poll(() => approval.isVisible()).toBe(true);
+      expect(await approval.textContent()).toContain('The delete touches guarded environments production');
+      await approval.getByRole('button', { name: 'Create change request' }).click();
+      await poll(() => page.locator('#config-status').textContent()).toMatch(
+        /^Change request \S+ created: the delete awaits approval\.$/,
+      );
+      const id = ((await page.locator('#config-status').textContent()) ?? '').split(' ')[2] as string;
+      const request = await call<Record<string, unknown>>(guardedBase, `/api/v1/change-requests/${id}`);
+      expect(request.body).toMatchObject({ id, status: 'pending', kind: 'delete', baseVersion: 1 });
+      expect(await head(guardedBase, 'global/old-pay')).toMatchObject({ version: 1, config: { legacy: true } });
+      expect(guardedPage.problems).toEqual([]);
+    } finally {
+      await guardedPage.context.close();
     }
   });
 
