@@ -1,0 +1,1 @@
+module.exports = { db: { name: 'shop_test' } };
