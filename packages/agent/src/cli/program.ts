@@ -14,6 +14,7 @@ import { registerConfigCommands } from './config-commands.js';
 import { registerDriftCommands } from './drift-commands.js';
 import { registerEnvCommands } from './env-commands.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeOf } from './exit-codes.js';
+import { registerGitopsCommands } from './gitops-commands.js';
 import type { CliIo } from './io.js';
 import { registerLoginCommands } from './login-commands.js';
 import { registerMigrateCommands } from './migrate-commands.js';
@@ -78,6 +79,7 @@ export function createProgram(state: CliState): Command {
   registerEnvCommands(program, state);
 
   registerMigrateCommands(program, state);
+  registerGitopsCommands(program, state);
   registerTemplateCommands(program, state);
   registerTrustCommands(program, state);
   registerTokenCommands(program, state);
