@@ -131,7 +131,9 @@ describe('outbound notifications (real agents, Consul, PostgreSQL)', () => {
     const leader = await leaderOf(agents);
     const follower = agents.find((a) => a !== leader) as AgentProcess;
     // Each channel starts at the trail's head when first seen: wait for that before changing anything.
-    await leader.waitForLog((l) => String(l.msg).startsWith('audit feed: notifications:down starts'), 'the feed');
+    for (const name of ['good', 'down', 'slack']) {
+      await leader.waitForLog((l) => String(l.msg).startsWith(`audit feed: notifications:${name} starts`), name);
+    }
     const start = (await auditAfter(cluster, 0)).at(-1)?.seq ?? 0;
 
     // The CLI, on the same stores, with the channels of the agent configuration.
