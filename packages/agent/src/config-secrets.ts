@@ -345,3 +345,21 @@ export function secretsSection(raw: unknown, env: NodeJS.ProcessEnv): SecretsCon
   }
   return { providers, schedule };
 }
+
+/**
+ * The providers usable with `env`, what the config server and the leader serve and rotate (they
+ * ran the local provider exactly when a master key was set): a local provider that takes its key
+ * from `SUMMIT_MASTER_KEY` or `SUMMIT_MASTER_KEY_FILE` is left out when `env` sets neither, and
+ * one is added when `env` sets one and the section has no local provider. The CLI uses the
+ * section as it is, to say the key is missing.
+ */
+export function keyedProviders(config: SecretsConfig, env: NodeJS.ProcessEnv): SecretsConfig {
+  const keyless = !env.SUMMIT_MASTER_KEY && !env.SUMMIT_MASTER_KEY_FILE;
+  const providers = config.providers.filter(
+    (p) => !(p.kind === 'local' && keyless && p.masterKeyEnv === undefined && p.masterKeyFile === undefined),
+  );
+  if (!keyless && !providers.some((p) => p.kind === 'local')) {
+    providers.push({ name: 'local', kind: 'local', masterKeyEnv: undefined, masterKeyFile: undefined });
+  }
+  return { ...config, providers };
+}

@@ -10,6 +10,7 @@
  */
 import { type Actor, type ConfigService, createRbac, isConfigError } from '@summit-config/core';
 import type { AgentConfig } from './config.js';
+import { keyedProviders } from './config-secrets.js';
 import { auditRotations } from './job-audit.js';
 import type { AgentMetrics } from './metrics.js';
 import { stepRollouts } from './rollout-steps.js';
@@ -74,9 +75,10 @@ export async function createGovernance(options: GovernanceOptions): Promise<Gove
   // on the node-cron `secrets.schedule`, else every `jobs.rotationsMs`.
   let rotation: import('@summit-config/secrets').RotationManager | undefined;
   const rotationSchedule: number | string = config.secrets.schedule ?? jobs.rotationsMs;
-  if (jobs.rotationsMs > 0 && config.secrets.providers.length > 0 && secretSql) {
+  const secrets = keyedProviders(config.secrets, env);
+  if (jobs.rotationsMs > 0 && secrets.providers.length > 0 && secretSql) {
     const built = await createProviderRotation({
-      config: config.secrets,
+      config: secrets,
       handle: await secretSql(),
       migrator: governance,
       service,

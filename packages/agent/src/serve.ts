@@ -20,11 +20,12 @@ import { dirname, join } from 'node:path';
 import { createRbac, loadRbacFile, type Rbac } from '@summit-config/core';
 import { createOwnerOnlyFile, errors, readOwnerOnlyFile } from '@summit-config/core/internal';
 import type { DriftSource, LeaderSource, ServerSecretsOptions } from '@summit-config/server';
+import { keyedProviders } from './config-secrets.js';
 import type { ServerConfig } from './config-server.js';
 import type { AgentConfig } from './config-types.js';
 import { readConsulLeader } from './leader.js';
-import { createLocalRotation } from './local-secrets.js';
 import type { AgentStores } from './runtime.js';
+import { createProviderRotation } from './secret-rotation.js';
 import type { AgentLogger } from './util.js';
 
 /** The embedded default's extra role: restore backups, write policies, administer API tokens. */
@@ -133,7 +134,7 @@ export async function serveConfigServer(options: {
       authenticators.push(createOidcAuthenticator({ ...oidc, ...(discovery ? { discovery: true } : {}) }));
     }
     const service = runtime.service(rbac, { source: 'api' });
-    const secrets = await localSecrets(runtime, options.env ?? process.env, closers);
+    const secrets = await providerSecrets(runtime, options.config, options.env ?? process.env, closers);
     let tls: { cert: Buffer; key: Buffer } | undefined;
     if (server.tls) {
       tls = {
@@ -198,21 +199,23 @@ export async function serveConfigServer(options: {
 const SERVER_ROTATION_ROLE = ['config:read', 'config:list', 'config:write', 'secrets:*', 'rotation:*'];
 
 /**
- * The local secret provider and its rotations, served as metadata (never values), when a master key
- * is set; undefined otherwise (the secrets routes then answer 501).
+ * Every provider of the agent config's `secrets` section (local among them when a master key is
+ * set) and their rotations, served as metadata (never values): `local` (else the first) answers
+ * requests without `?provider=`. Undefined when none is configured (the secrets routes then answer 501).
  */
-async function localSecrets(
+async function providerSecrets(
   runtime: AgentStores,
+  config: AgentConfig,
   env: NodeJS.ProcessEnv,
   closers: Array<() => Promise<unknown>>,
 ): Promise<ServerSecretsOptions | undefined> {
-  if (!(env.SUMMIT_MASTER_KEY || env.SUMMIT_MASTER_KEY_FILE) || !runtime.secretSql || !runtime.governance) {
-    return undefined;
-  }
+  const secrets = keyedProviders(config.secrets, env);
+  if (secrets.providers.length === 0 || !runtime.secretSql || !runtime.governance) return undefined;
   const actor = { id: `summit-server:${hostname()}`, roles: ['summit-server'] };
   const rbac = createRbac({ roles: { 'summit-server': SERVER_ROTATION_ROLE } });
   const service = (runtime.service as NonNullable<AgentStores['service']>)(rbac, { source: 'api' });
-  const local = await createLocalRotation({
+  const built = await createProviderRotation({
+    config: secrets,
     handle: await runtime.secretSql(),
     migrator: runtime.governance,
     service,
@@ -221,8 +224,15 @@ async function localSecrets(
     actor,
     env,
   });
-  closers.unshift(() => local.close());
-  return { provider: local.provider, rotation: local.rotation, listNames: () => local.listNames() };
+  closers.unshift(() => built.close());
+  const all = [...built.providers.providers.values()];
+  const first = all.find((p) => p.name === 'local') ?? (all[0] as (typeof all)[number]);
+  return {
+    provider: first,
+    providers: all.filter((p) => p !== first),
+    rotation: built.rotation,
+    listNames: () => built.listNames(first.name),
+  };
 }
 
 /** A certificate is public: any mode will do, but it must be readable. */

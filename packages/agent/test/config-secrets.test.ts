@@ -7,6 +7,7 @@
 import { isConfigError } from '@summit-config/core';
 import { describe, expect, it } from 'vitest';
 import { parseAgentConfig, resolveAgentConfig } from '../src/config.js';
+import { keyedProviders } from '../src/config-secrets.js';
 import { createSecretProviders } from '../src/secret-providers.js';
 
 const KEY = Buffer.alloc(32, 7).toString('base64');
@@ -129,6 +130,21 @@ secrets:
     expect(
       secretsOf({ providers: { mine: { kind: 'local' } } }, { SUMMIT_MASTER_KEY: KEY }).providers.map((p) => p.name),
     ).toEqual(['mine']);
+  });
+
+  it('the server and the leader leave out a local provider whose key the environment does not hold', () => {
+    const config = secretsOf({ providers: { aws: { region: 'eu-west-1' } } }, { SUMMIT_MASTER_KEY: KEY });
+    expect(keyedProviders(config, { SUMMIT_MASTER_KEY: KEY }).providers.map((p) => p.name)).toEqual(['aws', 'local']);
+    expect(keyedProviders(config, {}).providers.map((p) => p.name)).toEqual(['aws']);
+    // A master key in the runtime's environment adds the local provider the file's environment lacked.
+    const bare = secretsOf({ providers: { aws: { region: 'eu-west-1' } } });
+    expect(keyedProviders(bare, { SUMMIT_MASTER_KEY_FILE: '/k' }).providers.map((p) => p.name)).toEqual([
+      'aws',
+      'local',
+    ]);
+    // A key the section names is kept: a missing one is an error to report, not a default to drop.
+    const named = secretsOf({ providers: { local: { masterKeyEnv: 'MY_KEY' } } });
+    expect(keyedProviders(named, {}).providers.map((p) => p.name)).toEqual(['local']);
   });
 
   it.each([

@@ -211,6 +211,21 @@ function checkOperations(options: ConfigServerOptions): Pick<CheckedOptions, 'rb
     if (secrets.rotation !== undefined && typeof secrets.rotation?.rotate !== 'function') {
       throw errors.constraint('config server option secrets.rotation must be a RotationManager');
     }
+    if (secrets.providers !== undefined) {
+      if (!Array.isArray(secrets.providers)) {
+        throw errors.constraint('config server option secrets.providers must be an array of SecretProvider');
+      }
+      const names = new Set([secrets.provider.name]);
+      for (const p of secrets.providers) {
+        if (typeof p?.listVersions !== 'function' || typeof p.name !== 'string') {
+          throw errors.constraint('config server option secrets.providers must be an array of SecretProvider');
+        }
+        if (names.has(p.name)) {
+          throw errors.constraint(`config server option secrets.providers names provider "${p.name}" twice`);
+        }
+        names.add(p.name);
+      }
+    }
     if (secrets.listNames !== undefined && typeof secrets.listNames !== 'function') {
       throw errors.constraint('config server option secrets.listNames must be a function');
     }

@@ -15,15 +15,23 @@ import { actorOf, callOptions, writeCallOptions } from '../request-context.js';
 import { emptyBodyAsObject, errorResponses, jsonObject, security } from '../schemas.js';
 import type { ServerContext } from './context.js';
 
-/** `ConfigServerOptions.secrets`: the provider whose metadata is served, and its rotation. Borrowed. */
+/** `ConfigServerOptions.secrets`: the providers whose metadata is served, and their rotation. Borrowed. */
 export interface ServerSecretsOptions {
-  /** The provider (`createLocalProvider`, aws, gcp, azure). Only `listVersions` is called. */
+  /**
+   * The provider a request without `?provider=` is about (`createLocalProvider`, aws, gcp, azure,
+   * vault). Only `listVersions` is called.
+   */
   provider: SecretProvider;
+  /**
+   * More providers, each chosen by a request's `?provider=<name>` (an unknown name answers 404).
+   * The rotation manager must hold them too. Default none.
+   */
+  providers?: readonly SecretProvider[];
   /** Rotation policies and runs (`createRotationManager`). Without it the rotation routes answer `501`. */
   rotation?: RotationManager;
   /**
-   * The provider's secret names, for `GET /api/v1/secrets` (providers cannot list). Default: the
-   * names that have a rotation policy on this provider.
+   * The secret names of `provider` (not of `providers`), for `GET /api/v1/secrets` (providers
+   * cannot list). Default, and always for `providers`: the names that have a rotation policy on it.
    */
   listNames?: () => Promise<readonly string[]>;
 }
@@ -140,6 +148,18 @@ const versionSchema = {
   required: ['version', 'state'],
 } as const;
 
+/** `?provider=<name>`: which of the server's providers a request is about (default: its first). */
+const providerQuery = {
+  type: 'object',
+  properties: {
+    provider: {
+      type: 'string',
+      pattern: '^[a-z][a-z0-9-]{0,62}$',
+      description: "the secret provider's name (default: the server's default provider, usually `local`)",
+    },
+  },
+} as const;
+
 const nameParams = {
   type: 'object',
   properties: { name: { type: 'string', description: 'the secret name (`/` as `%2F`)' } },
@@ -199,7 +219,20 @@ export function secretRoutes(app: FastifyInstance, { service, secrets, rbac }: S
       );
       return undefined;
     }
-    return { ...secrets, rbac, actor: actorOf(request) };
+    const wanted = (request.query as { provider?: string } | undefined)?.provider;
+    const all = [secrets.provider, ...(secrets.providers ?? [])];
+    const provider = wanted === undefined ? secrets.provider : all.find((p) => p.name === wanted);
+    if (!provider) {
+      const names = all.map((p) => p.name).join(', ');
+      sendProblem(
+        request,
+        reply,
+        problem(404, 'NOT_FOUND', `no secret provider "${wanted}" on this server (it serves: ${names})`),
+      );
+      return undefined;
+    }
+    const listNames = provider === secrets.provider ? secrets.listNames : undefined;
+    return { ...secrets, provider, listNames, rbac, actor: actorOf(request) };
   }
   const idOf = (provider: SecretProvider, name: string) => ({ provider: provider.name, name });
   /** The versions of a secret that exists (`NOT_FOUND` otherwise). */
@@ -214,6 +247,7 @@ export function secretRoutes(app: FastifyInstance, { service, secrets, rbac }: S
         tags,
         summary: 'Secrets of the provider: stages, version count, rotation state (never a value)',
         security,
+        querystring: providerQuery,
         response: {
           200: {
             type: 'object',
@@ -224,7 +258,7 @@ export function secretRoutes(app: FastifyInstance, { service, secrets, rbac }: S
             },
             required: ['provider', 'items'],
           },
-          ...errorResponses(501, 502),
+          ...errorResponses(404, 501, 502),
         },
       },
     },
@@ -273,6 +307,7 @@ export function secretRoutes(app: FastifyInstance, { service, secrets, rbac }: S
         summary: 'One secret: its versions (ids, stages, states, labels) and rotation state (never a value)',
         security,
         params: nameParams,
+        querystring: providerQuery,
         response: {
           200: {
             type: 'object',
@@ -314,6 +349,7 @@ export function secretRoutes(app: FastifyInstance, { service, secrets, rbac }: S
         summary: 'The rotation policy of a secret, with its run state',
         security,
         params: nameParams,
+        querystring: providerQuery,
         response: { 200: policySchema, ...errorResponses(404, 501) },
       },
     },
@@ -335,6 +371,7 @@ export function secretRoutes(app: FastifyInstance, { service, secrets, rbac }: S
         summary: 'Create or replace the rotation policy of an existing secret (its run state is kept)',
         security,
         params: nameParams,
+        querystring: providerQuery,
         body: policyBody,
         response: { 200: policySchema, ...errorResponses(404, 501, 502) },
       },
@@ -367,6 +404,7 @@ export function secretRoutes(app: FastifyInstance, { service, secrets, rbac }: S
         summary: 'Delete the rotation policy of a secret that is not rotating',
         security,
         params: nameParams,
+        querystring: providerQuery,
         response: { 204: { type: 'null' }, ...errorResponses(404, 501) },
       },
     },
@@ -396,6 +434,7 @@ export function secretRoutes(app: FastifyInstance, { service, secrets, rbac }: S
           'Rotate now (or resume the run under way) as far as it goes without waiting; the policy says where it stands',
         security,
         params: nameParams,
+        querystring: providerQuery,
         body: rotateBody,
         response: { 200: policySchema, ...errorResponses(404, 409, 501, 502) },
       },

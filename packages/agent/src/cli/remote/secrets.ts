@@ -8,20 +8,24 @@ import type { SecretsSession } from '../context.js';
 import type { ApiClient } from './api.js';
 import { notRemote } from './service.js';
 
-const path = (name: string) => `/api/v1/secrets/${encodeURIComponent(name)}`;
-
 /** How often `secret rotate --wait` asks for the run's state, ms. */
 const WAIT_POLL_MS = 1000;
 
-export function remoteSecrets(api: ApiClient): SecretsSession {
+/**
+ * The secret commands' session over the server; `provider` (`--provider`) goes as `?provider=`,
+ * omitted: the server's default provider.
+ */
+export function remoteSecrets(api: ApiClient, provider?: string): SecretsSession {
+  const query = provider === undefined ? '' : `?provider=${encodeURIComponent(provider)}`;
+  const path = (name: string, tail = '') => `/api/v1/secrets/${encodeURIComponent(name)}${tail}${query}`;
   const getPolicy = (name: string) =>
-    api.request<RotationPolicy | undefined>('GET', `${path(name)}/rotation`, { absentOn: [404] });
+    api.request<RotationPolicy | undefined>('GET', path(name, '/rotation'), { absentOn: [404] });
   const rotate = async (
     name: string,
     body: { retry?: boolean; force?: boolean },
     options: { wait?: boolean; signal?: AbortSignal | undefined },
   ): Promise<RotationPolicy> => {
-    let policy = await api.request<RotationPolicy>('POST', `${path(name)}/rotate`, {
+    let policy = await api.request<RotationPolicy>('POST', path(name, '/rotate'), {
       body,
       ...(options.signal ? { signal: options.signal } : {}),
     });
@@ -46,10 +50,13 @@ export function remoteSecrets(api: ApiClient): SecretsSession {
       getPolicy: (_actor, secret) => getPolicy(secret.name),
       async putPolicy(_actor, input: RotationPolicyInput) {
         const { secret, ...body } = input;
-        return api.request<RotationPolicy>('PUT', `${path(secret.name)}/rotation`, { body });
+        return api.request<RotationPolicy>('PUT', path(secret.name, '/rotation'), { body });
       },
       async listPolicies() {
-        const { items } = await api.request<{ items: Array<{ rotation?: RotationPolicy }> }>('GET', '/api/v1/secrets');
+        const { items } = await api.request<{ items: Array<{ rotation?: RotationPolicy }> }>(
+          'GET',
+          `/api/v1/secrets${query}`,
+        );
         return items.flatMap((i) => (i.rotation ? [i.rotation] : []));
       },
       rotate: (_actor, secret, options = {}) => rotate(secret.name, options.force ? { force: true } : {}, options),
@@ -58,7 +65,7 @@ export function remoteSecrets(api: ApiClient): SecretsSession {
       on: () => () => {},
     },
     async listNames() {
-      const { items } = await api.request<{ items: Array<{ name: string }> }>('GET', '/api/v1/secrets');
+      const { items } = await api.request<{ items: Array<{ name: string }> }>('GET', `/api/v1/secrets${query}`);
       return items.map((i) => i.name).sort();
     },
   };

@@ -89,7 +89,6 @@ export async function openRemoteSession(url: string, token: string): Promise<Ses
   };
   const service = createRemoteService(api);
   const tokens = remoteTokens(api);
-  const secrets = remoteSecrets(api);
   return {
     remote: { url, api },
     get config(): never {
@@ -127,7 +126,7 @@ export async function openRemoteSession(url: string, token: string): Promise<Ses
     },
     migrationHistory: () => notRemote('configuration migrations'),
     notifications: async () => notRemote('the notification records'),
-    secrets: async () => secrets,
+    secrets: async (provider?: string) => remoteSecrets(api, provider),
     tokens: async () => tokens,
     close: async () => {},
   };
