@@ -14,6 +14,7 @@ import { formatApply, formatExport, formatPlan } from '../gitops/format.js';
 import { type GitopsPlan, planTree } from '../gitops/plan.js';
 import { openTreeSource } from '../gitops/source.js';
 import { type CliState, define, type Run } from './command.js';
+import { registerGitopsImportCommands } from './gitops-import-command.js';
 
 interface TreeOptions {
   rev?: string;
@@ -137,5 +138,6 @@ export function registerGitopsCommands(program: Command, state: CliState): Comma
       run.out.result(report, () => formatExport(report));
     },
   );
+  registerGitopsImportCommands(gitops, state);
   return gitops;
 }

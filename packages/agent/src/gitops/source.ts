@@ -58,6 +58,9 @@ function git(args: readonly string[], options: { cwd?: string; input?: string; s
         reject(new GitCommandError(`git ${args[0]} failed (exit ${code}): ${text}`));
       }
     });
+    // git may exit before reading its input (a directory that is not a repository): the exit code
+    // reports that, so a broken pipe on stdin is not an error of its own.
+    child.stdin.on('error', () => {});
     child.stdin.end(options.input ?? '');
   });
 }
