@@ -176,8 +176,9 @@ function planEnvironments(
     });
     merged.set(env.name, env);
   }
+  // Environments are never deleted; without an environments.yaml they are not the tree's concern.
   const named = new Set((tree ?? []).map((e) => e.name));
-  for (const env of current) {
+  for (const env of tree === undefined ? [] : current) {
     if (!named.has(env.name)) plans.push({ name: env.name, action: 'absent', environment: env, patch: [] });
   }
   try {

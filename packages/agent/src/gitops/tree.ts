@@ -88,7 +88,8 @@ function parseYaml(file: string, text: string): Parsed {
   const first = doc.errors[0];
   if (first) {
     const pos = first.linePos?.[0];
-    const problem = first.message.split('\n')[0] ?? first.message;
+    // yaml's message repeats the position (`... at line 4, column 3:` and a code frame): it is in ours.
+    const problem = (first.message.split('\n')[0] ?? first.message).replace(/ at line \d+, column \d+:?\s*$/, '');
     throw new GitopsTreeError({ file, line: pos?.line, column: pos?.col }, `invalid YAML: ${problem}`);
   }
   let value: unknown;
