@@ -44,7 +44,7 @@ export interface RolloutView {
   rules: RolloutRuleView[];
 }
 
-export type RolloutAction = 'advance' | 'promote' | 'abort';
+export type RolloutAction = 'advance' | 'promote' | 'abort' | 'pause' | 'resume';
 
 export const listRollouts = () => send<{ items: RolloutView[] }>('GET', '/api/v1/rollouts').then((r) => r.items);
 

@@ -1,9 +1,9 @@
 /**
  * `/ui/rollouts`: every ref whose head has rollout rules (`GET /api/v1/rollouts`), each rule with
  * its strategy, state, the share it serves now, the canary's schedule and step, and its health gate
- * with the last check the agent recorded. A progressive rule can be advanced one step, promoted or
- * aborted, each behind a confirmation: the server applies core's transform and writes a new version
- * (a compare-and-set on the version shown); where the environments are guarded it answers
+ * with the last check the agent recorded. A progressive rule can be advanced one step, promoted,
+ * aborted, paused or resumed, each behind a confirmation: the server applies core's transform and
+ * writes a new version (a compare-and-set on the version shown); where the environments are guarded it answers
  * `409 APPROVAL_REQUIRED`, and the dialog offers a change request with the same move instead.
  */
 import { useEffect, useState } from 'preact/hooks';
@@ -39,6 +39,8 @@ const VERBS: Record<RolloutAction, [string, string]> = {
   advance: ['Advance', 'advanced'],
   promote: ['Promote', 'promoted'],
   abort: ['Abort', 'aborted'],
+  pause: ['Pause', 'paused'],
+  resume: ['Resume', 'resumed'],
 };
 
 function gateText(gate: HealthGate): string {
@@ -115,12 +117,18 @@ function whatHappens(p: Pending): string {
     return `Rule ${r.id} of ${p.ref} moves to its next step: ${next === undefined ? '?' : percent(next)} of the matching units get its patch. The units already in stay in.`;
   }
   if (p.action === 'promote') return `Rule ${r.id} of ${p.ref} is promoted: every matching unit gets its patch.`;
+  if (p.action === 'pause') {
+    return `Rule ${r.id} of ${p.ref} is paused: it keeps serving ${r.shareBps === undefined ? 'its share' : percent(r.shareBps)}, and the agent does not step it until it is resumed.`;
+  }
+  if (p.action === 'resume') return `Rule ${r.id} of ${p.ref} runs again: the agent steps it behind its health gate.`;
   return `Rule ${r.id} of ${p.ref} is aborted: no unit gets its patch any more. This cannot be resumed.`;
 }
 
 export function RolloutsPage({ onError }: { onError: (e: unknown) => void }) {
   const [items, setItems] = useState<RolloutView[] | undefined>();
   const [error, setError] = useState<string | undefined>();
+  /** The list's own failure: cleared by the next successful load (a move's error is not). */
+  const [loadError, setLoadError] = useState<string | undefined>();
   const [status, setStatus] = useState<{ text: string; request?: string } | undefined>();
   const [pending, setPending] = useState<Pending | undefined>();
   const [busy, setBusy] = useState(false);
@@ -130,11 +138,11 @@ export function RolloutsPage({ onError }: { onError: (e: unknown) => void }) {
     listRollouts()
       .then((list) => {
         setItems(list);
-        setError(undefined);
+        setLoadError(undefined);
       })
       .catch((e: unknown) => {
         onError(e);
-        setError(messageOf(e));
+        setLoadError(messageOf(e));
       });
   }, [reload]);
 
@@ -198,12 +206,12 @@ export function RolloutsPage({ onError }: { onError: (e: unknown) => void }) {
         Rollouts
       </h1>
       <p class="help">
-        The configs whose head has rollout rules. Advancing, promoting or aborting a percentage or canary rule writes a
-        new version; in guarded environments it becomes a change request.
+        The configs whose head has rollout rules. Advancing, pausing, resuming, promoting or aborting a percentage or
+        canary rule writes a new version; in guarded environments it becomes a change request.
       </p>
-      {error !== undefined && (
+      {(error ?? loadError) !== undefined && (
         <p role="alert" class="error">
-          {error}
+          {error ?? loadError}
         </p>
       )}
       <div role="status" class="notice-line">
@@ -220,7 +228,7 @@ export function RolloutsPage({ onError }: { onError: (e: unknown) => void }) {
           </>
         )}
       </div>
-      {items === undefined && error === undefined && <p aria-live="polite">Loading…</p>}
+      {items === undefined && loadError === undefined && <p aria-live="polite">Loading…</p>}
       {items !== undefined && items.length === 0 && <p>No config has rollout rules.</p>}
       {items?.map((item) => (
         <section key={item.ref} aria-labelledby={`rollout-${item.ref}`} class="rollout" data-ref={item.ref}>
@@ -294,6 +302,16 @@ export function RolloutsPage({ onError }: { onError: (e: unknown) => void }) {
                           onClick={() => ask(item, rule, 'promote')}
                         >
                           Promote
+                        </button>
+                      )}
+                      {open && (
+                        <button
+                          type="button"
+                          class="secondary"
+                          aria-label={`${state === 'paused' ? 'Resume' : 'Pause'} ${rule.id} of ${item.ref}`}
+                          onClick={() => ask(item, rule, state === 'paused' ? 'resume' : 'pause')}
+                        >
+                          {state === 'paused' ? 'Resume' : 'Pause'}
                         </button>
                       )}
                       {open && (

@@ -87,7 +87,13 @@ export {
   type RolloutOutcome,
   type RolloutReason,
 } from './rollout/evaluate.js';
-export { abortRollout, advanceRollout, promoteRollout } from './rollout/progress.js';
+export {
+  abortRollout,
+  advanceRollout,
+  pauseRollout,
+  promoteRollout,
+  resumeRollout,
+} from './rollout/progress.js';
 export type { HealthGate, RolloutRule, RolloutSpec } from './rollout/rules.js';
 export type { EvaluationContext } from './rollout/targeting.js';
 export { type ValidateRolloutOptions, validateRollout } from './rollout/validate.js';

@@ -9,8 +9,10 @@ import {
   evaluateFlag,
   evaluateFlags,
   isConfigError,
+  pauseRollout,
   promoteRollout,
   type RolloutSpec,
+  resumeRollout,
   SchemaValidationError,
   validateRollout,
 } from '../src/index.js';
@@ -343,6 +345,28 @@ describe('stepping, promoting and aborting', () => {
     expect(throwsCode(() => abortRollout(promoted, 'ramp'), 'CONSTRAINT_VIOLATION')).toBe(true);
     expect(throwsCode(() => promoteRollout(aborted, 'ramp'), 'CONSTRAINT_VIOLATION')).toBe(true);
     expect(throwsCode(() => advanceRollout(aborted, 'ramp'), 'CONSTRAINT_VIOLATION')).toBe(true);
+  });
+
+  it('pause keeps the share and serves the same units; resume runs again; neither applies to a finished rule', () => {
+    const paused = pauseRollout(spec, 'ramp');
+    const rule = (s: RolloutSpec) => s.rules?.find((r) => r.id === 'ramp') as ProgressiveRule;
+    expect(rule(paused).state).toBe('paused');
+    expect(currentShare(rule(paused))).toBe(currentShare(rule(spec)));
+    const units = Array.from({ length: 200 }, (_, i) => ({ userId: `u${i}` }));
+    const served = (s: RolloutSpec) => units.map((u) => compileRollout(s).evaluate(u).ruleId);
+    expect(served(paused)).toEqual(served(spec));
+    expect(throwsCode(() => pauseRollout(paused, 'ramp'), 'CONSTRAINT_VIOLATION')).toBe(true);
+    const resumed = resumeRollout(paused, 'ramp');
+    expect(rule(resumed).state).toBe('running');
+    expect(throwsCode(() => resumeRollout(resumed, 'ramp'), 'CONSTRAINT_VIOLATION')).toBe(true);
+    for (const done of [promoteRollout(spec, 'ramp'), abortRollout(spec, 'ramp')]) {
+      expect(throwsCode(() => pauseRollout(done, 'ramp'), 'CONSTRAINT_VIOLATION')).toBe(true);
+      expect(throwsCode(() => resumeRollout(done, 'ramp'), 'CONSTRAINT_VIOLATION')).toBe(true);
+    }
+    expect(throwsCode(() => pauseRollout(spec, 'fixed'), 'CONSTRAINT_VIOLATION')).toBe(true);
+    expect(throwsCode(() => pauseRollout(spec, 'nope'), 'NOT_FOUND')).toBe(true);
+    // The input is never modified.
+    expect(rule(spec).state ?? 'running').toBe('running');
   });
 });
 

@@ -165,6 +165,29 @@ describe('rollouts routes', () => {
     expect(list.items.find((i) => i.ref === 'global/db')?.rules[0]).toMatchObject({ state: 'aborted', shareBps: 0 });
   });
 
+  it('pauses and resumes: the share kept, no next step while paused; a second pause is refused', async () => {
+    const h = await setup();
+    const paused = await move(h, 'global/db', { rule: 'pool', action: 'pause' });
+    expect(paused.statusCode).toBe(200);
+    expect(json(paused)).toMatchObject({ version: 3, message: 'rollout pool: paused by hand' });
+    const rule = async () =>
+      json<{ items: Array<{ ref: string; rules: Json[] }> }>(
+        await h.app.inject({ url: '/api/v1/rollouts', headers: ROOT }),
+      ).items.find((i) => i.ref === 'global/db')?.rules[0];
+    const whilePaused = await rule();
+    expect(whilePaused).toMatchObject({ state: 'paused', shareBps: 2500, step: 1 });
+    expect(whilePaused?.nextStepAt).toBeUndefined();
+    const again = await move(h, 'global/db', { rule: 'pool', action: 'pause' });
+    expect({ status: again.statusCode, code: json(again).code }).toEqual({ status: 400, code: 'CONSTRAINT_VIOLATION' });
+    const resumed = await move(h, 'global/db', { rule: 'pool', action: 'resume' }, { ...ROOT, 'if-match': '"3"' });
+    expect(json(resumed)).toMatchObject({ version: 4, message: 'rollout pool: resumed by hand' });
+    expect(await rule()).toMatchObject({ state: 'running', shareBps: 2500, step: 1 });
+    expect((await rule())?.nextStepAt).toBeDefined();
+    const notPaused = await move(h, 'global/db', { rule: 'pool', action: 'resume' });
+    expect(notPaused.statusCode).toBe(400);
+    expect((await h.h.service.get(ROOT_ACTOR, 'global/db'))?.version).toBe(4);
+  });
+
   it('a reader cannot move a rollout; guarded environments need a change request without rollout:step', async () => {
     const h = await setup(true);
     const reader = await move(h, 'global/db', { rule: 'pool', action: 'advance' }, auth('reader-secret'));

@@ -58,3 +58,25 @@ export function abortRollout(spec: RolloutSpec, ruleId: string): RolloutSpec {
   rule.state = 'aborted';
   return copy;
 }
+
+/**
+ * Returns a copy of `spec` with rule `ruleId` paused: it keeps serving its current share and the
+ * agent's stepping leaves it alone (a step by hand still moves it). `CONSTRAINT_VIOLATION` when it is
+ * promoted, aborted or already paused.
+ */
+export function pauseRollout(spec: RolloutSpec, ruleId: string): RolloutSpec {
+  const { copy, rule } = progressiveRule(spec, ruleId);
+  const state = rule.state ?? 'running';
+  if (state !== 'running') throw errors.constraint(`rule "${ruleId}" is ${state}, not running`);
+  rule.state = 'paused';
+  return copy;
+}
+
+/** Returns a copy of `spec` with the paused rule `ruleId` running again; `CONSTRAINT_VIOLATION` unless paused. */
+export function resumeRollout(spec: RolloutSpec, ruleId: string): RolloutSpec {
+  const { copy, rule } = progressiveRule(spec, ruleId);
+  const state = rule.state ?? 'running';
+  if (state !== 'paused') throw errors.constraint(`rule "${ruleId}" is ${state}, not paused`);
+  rule.state = 'running';
+  return copy;
+}

@@ -1,8 +1,9 @@
 /**
  * Rollouts (the console's rollouts page, issue 19): the refs whose head has a `rollout`, with the
  * state of each progressive rule (its share, step, health gate and the last step the agent wrote),
- * and the moves a person makes by hand (advance one step, promote, abort). A move is core's pure
- * transform (`advanceRollout`, `promoteRollout`, `abortRollout`, as the agent's stepping uses them)
+ * and the moves a person makes by hand (advance one step, promote, abort, pause, resume). A move is
+ * core's pure transform (`advanceRollout`, `promoteRollout`, `abortRollout` as the agent's stepping
+ * uses them; `pauseRollout`, `resumeRollout`)
  * written as a new version through the change service, a compare-and-set on the head read (or on
  * `If-Match`); where the environments are guarded (`409 APPROVAL_REQUIRED`), `propose: true` opens
  * a change request with the same document instead. RBAC and audit are the service's.
@@ -12,10 +13,12 @@ import {
   advanceRollout,
   type ConfigVersion,
   type JsonObject,
+  pauseRollout,
   promoteRollout,
   type RolloutRule,
   type RolloutSpec,
   refKey,
+  resumeRollout,
   validateRollout,
 } from '@summit-config/core';
 import { errors, isTombstone, parseScope } from '@summit-config/core/internal';
@@ -33,8 +36,16 @@ import {
 import { refOf } from './configs.js';
 import type { ServerContext } from './context.js';
 
-const ACTIONS = ['advance', 'promote', 'abort'] as const;
-type Action = (typeof ACTIONS)[number];
+/** Each move by hand: core's transform and the verb of its default message. */
+const MOVES = {
+  advance: { move: advanceRollout, verb: 'advanced' },
+  promote: { move: promoteRollout, verb: 'promoted' },
+  abort: { move: abortRollout, verb: 'aborted' },
+  pause: { move: pauseRollout, verb: 'paused' },
+  resume: { move: resumeRollout, verb: 'resumed' },
+} as const;
+type Action = keyof typeof MOVES;
+const ACTIONS = Object.keys(MOVES) as Action[];
 
 /** The agent's stepping message: `rollout <rule>: <action>[ to N bps] (<gate detail>)`. */
 const STEP_MESSAGE = /^rollout (\S+): (advanced|promoted|aborted)(?: to (\d+) bps)? \((.*)\)$/s;
@@ -208,7 +219,7 @@ export function rolloutRoutes(app: FastifyInstance, { service }: ServerContext):
       schema: {
         tags: ['rollouts'],
         summary:
-          'Advance, promote or abort a progressive rule: a new version (compare-and-set on the head, or `If-Match`), or with `propose` a change request',
+          'Advance, promote, abort, pause or resume a progressive rule: a new version (compare-and-set on the head, or `If-Match`), or with `propose` a change request',
         security,
         params: refParams,
         headers: ifMatchHeader,
@@ -238,18 +249,13 @@ export function rolloutRoutes(app: FastifyInstance, { service }: ServerContext):
       if (!doc || doc.metadata.deleted === true) throw errors.notFound(`${ref} does not exist`, { ref });
       if (!doc.rollout) throw errors.notFound(`${ref} has no rollout rules`, { ref });
       const spec = doc.rollout as unknown as RolloutSpec;
-      const next =
-        body.action === 'advance'
-          ? advanceRollout(spec, body.rule)
-          : body.action === 'promote'
-            ? promoteRollout(spec, body.rule)
-            : abortRollout(spec, body.rule);
+      const next = MOVES[body.action].move(spec, body.rule);
       const moved = next.rules?.find((r) => r.id === body.rule);
       const share =
         body.action === 'advance' && moved && 'schedule' in moved && moved.schedule
           ? ` to ${moved.schedule[moved.step ?? 0]} bps`
           : '';
-      const verb = { advance: 'advanced', promote: 'promoted', abort: 'aborted' }[body.action];
+      const { verb } = MOVES[body.action];
       const message = body.message?.trim() || `rollout ${body.rule}: ${verb}${share} by hand`;
       const expectedVersion = expectedVersionOf(request) ?? doc.version;
       const content = {

@@ -158,7 +158,7 @@ const ruleOf = async (s: Server, ref: string) => {
 };
 
 describe('the rollouts page in Chromium', () => {
-  it('shows each rule with its share, step and health gate; advances, promotes and aborts behind a confirmation', async () => {
+  it('shows each rule with its share, step and health gate; advances, pauses, resumes, promotes and aborts behind a confirmation', async () => {
     const { context, page, problems } = await openAt(main.url, '/rollouts');
     try {
       await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Rollouts');
@@ -199,10 +199,26 @@ describe('the rollouts page in Chromium', () => {
       await expect.poll(() => pool.textContent()).toContain('25 % (2500 bps)');
       expect(await pool.textContent()).toContain('step 2 of 4');
 
+      // Paused: the share stays and no step is due; resumed: running again.
+      await page.getByRole('button', { name: 'Pause pool of global/db' }).click();
+      expect(await page.getByRole('dialog').textContent()).toContain('is paused: it keeps serving 25 % (2500 bps)');
+      await page.getByRole('dialog').getByRole('button', { name: 'Pause' }).click();
+      await expect.poll(() => statusText(page)).toBe('Rule pool of global/db paused: version 3 written.');
+      expect(await ruleOf(main, 'global/db')).toMatchObject({ version: 3, rule: { state: 'paused', step: 1 } });
+      await expect.poll(() => pool.textContent()).toContain('⏸ paused');
+      expect(await pool.textContent()).toContain('25 % (2500 bps)');
+      expect(await pool.textContent()).not.toContain('Next step due:');
+      expect(await axeViolations(page)).toEqual([]);
+      await page.getByRole('button', { name: 'Resume pool of global/db' }).click();
+      await page.getByRole('dialog').getByRole('button', { name: 'Resume' }).click();
+      await expect.poll(() => statusText(page)).toBe('Rule pool of global/db resumed: version 4 written.');
+      await expect.poll(() => pool.textContent()).toContain('▶ running');
+      expect(await ruleOf(main, 'global/db')).toMatchObject({ version: 4, rule: { state: 'running', step: 1 } });
+
       await page.getByRole('button', { name: 'Promote pool of global/db' }).click();
       await page.getByRole('dialog').getByRole('button', { name: 'Promote' }).click();
-      await expect.poll(() => statusText(page)).toBe('Rule pool of global/db promoted: version 3 written.');
-      expect(await ruleOf(main, 'global/db')).toMatchObject({ version: 3, rule: { state: 'promoted' } });
+      await expect.poll(() => statusText(page)).toBe('Rule pool of global/db promoted: version 5 written.');
+      expect(await ruleOf(main, 'global/db')).toMatchObject({ version: 5, rule: { state: 'promoted' } });
       await expect.poll(() => pool.textContent()).toContain('✓ promoted');
       expect(await pool.textContent()).toContain('100 % (10000 bps)');
       expect(await pool.getByRole('button').count()).toBe(0);
@@ -228,8 +244,8 @@ describe('the rollouts page in Chromium', () => {
       await page.getByRole('dialog').getByRole('button', { name: 'Abort' }).click();
       await expect
         .poll(() => page.getByRole('alert').textContent())
-        .toBe('Not aborted: global/db moved past version 4. Nothing was written; the list is reloaded.');
-      expect(await ruleOf(main, 'global/db')).toMatchObject({ version: 5 });
+        .toBe('Not aborted: global/db moved past version 6. Nothing was written; the list is reloaded.');
+      expect(await ruleOf(main, 'global/db')).toMatchObject({ version: 7 });
       expect((await ruleOf(main, 'global/db')).rule?.state).toBeUndefined();
       expect(problems).toEqual([]);
     } finally {
