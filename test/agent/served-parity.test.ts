@@ -10,8 +10,8 @@
  * each agent's body equals the `get` of an SDK client built as an application builds it (the schema
  * registry; the secret resolver for the resolving case). Then: the access rules of a resolving app,
  * its rendered file's mode, explain without values, an invalid version written past the service
- * (never served, acknowledged `rejected`, counted and logged), and the plaintext scan of everything
- * the agents wrote or answered.
+ * (never served, acknowledged `rejected`, counted and logged), a secret that cannot be read, a new
+ * secret version, and the plaintext scan of everything the agents wrote, answered or notified.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
@@ -41,6 +41,7 @@ import {
 } from '@summit-config/secrets';
 import { createAwsProvider } from '@summit-config/secrets/aws';
 import { type AwsFake, startAwsSecretsManager } from '@summit-config/test-support/fakes/aws-secrets-manager';
+import { type WebhookReceiver, webhookReceiver } from '@summit-config/test-support/rotation';
 import { q } from '@summit-config/test-support/sql';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -140,6 +141,7 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
   let provider: ReturnType<typeof createLocalProvider>;
   let resolver: SecretResolver;
   let aws: AwsFake;
+  let hook: WebhookReceiver;
   let awsProvider: ReturnType<typeof createAwsProvider>;
   const apiKey = `ak_${randomBytes(18).toString('base64url')}`;
   let dir: string;
@@ -175,6 +177,11 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
       ],
       render: [{ app: 'demo', id: 'database', path: rendered[name], envPrefix: 'DATABASE_' }],
       secrets: { providers: { aws: { region: 'us-east-1', endpoint: aws.url, maxAttempts: 1 } } },
+      // The leader's outbound notifications, scanned too.
+      notifications: {
+        pollMs: 100,
+        webhooks: [{ name: 'scan', url: hook.url, secretEnv: 'SUMMIT_SCAN_HOOK_SECRET', events: ['config.*'] }],
+      },
       ...extra,
     });
     snapshotDirs[name] = base.snapshotDir as string;
@@ -195,6 +202,7 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
       storage: createSqlSecretStorage({ sql: sqlFromPgPool(pool), schema: cluster.schema }),
     });
     aws = await startAwsSecretsManager({ accessKeyId: AWS_KEY.accessKeyId });
+    hook = await webhookReceiver();
     awsProvider = createAwsProvider({ region: 'us-east-1', endpoint: aws.url, credentials: AWS_KEY, maxAttempts: 1 });
     resolver = new SecretResolver({ providers: [provider, awsProvider] });
     await provider.create('demo-db-password', password);
@@ -231,6 +239,7 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
       AWS_ACCESS_KEY_ID: AWS_KEY.accessKeyId,
       AWS_SECRET_ACCESS_KEY: AWS_KEY.secretAccessKey,
       AWS_EC2_METADATA_DISABLED: 'true',
+      SUMMIT_SCAN_HOOK_SECRET: 'scan-hook-secret-0123456789',
     };
     [agents.refs, agents.token, agents.socket] = await Promise.all([
       startAgentProcess({ label: 'served-refs', config: agentConfig('refs', {}), env }),
@@ -277,6 +286,7 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
     await provider?.close();
     await awsProvider?.close();
     await aws?.close();
+    await hook?.close();
     await service?.close();
     await governance?.close();
     await cluster?.close();
@@ -420,8 +430,14 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
         `${name}: the rejected acknowledgements`,
         30_000,
       );
-      const line = agents[name].logs.find((l) => l.msg === 'version rejected: the last good value stays');
-      expect(line).toMatchObject({ app: 'demo', ref: 'app:demo/database', code: 'SCHEMA_VALIDATION' });
+      // The log line follows the acknowledgement (and the metric comes before the line).
+      for (const e of ENVIRONMENTS) {
+        const line = await agents[name].waitForLog(
+          (l) => l.msg === 'version rejected: the last good value stays' && l.environment === e,
+          `${name}: the rejection logged in ${e}`,
+        );
+        expect(line).toMatchObject({ app: 'demo', ref: 'app:demo/database', code: 'SCHEMA_VALIDATION' });
+      }
     }
     const metrics = await get({ port: agents.refs.port }, '/metrics');
     answered.push(metrics.text);
@@ -499,8 +515,9 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
         `${name}: the rejected acknowledgements`,
         30_000,
       );
-      const line = agents[name].logs.find(
+      const line = await agents[name].waitForLog(
         (l) => l.msg === 'version rejected: the last good value stays' && l.secret === 'no-such-key',
+        `${name}: the rejection logged`,
       );
       expect(line).toMatchObject({ app: 'demo', provider: 'aws' });
     }
@@ -569,7 +586,7 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
     await expect(stat(file)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
-  it('no secret value in the agents logs, metrics, status, snapshots, refs-mode files, explain, ETags or the stores', async () => {
+  it('no secret value in the agents logs, metrics, status, snapshots, refs-mode files, explain, ETags, notifications or the stores', async () => {
     // The snapshots exist (written after each applied change) before they are read.
     for (const name of ['refs', 'token', 'socket'] as const) {
       await until(
@@ -578,7 +595,18 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
         30_000,
       );
     }
+    // Changes through the service after the agents started (a plain one, and one that references a
+    // secret): the leader notifies them.
+    await service.set(admin, { ref: 'app:demo/canary', config: { marker: canary, note: 'notified' } });
+    const api = await cluster.chain.getVersion(parseRef('app:demo/api'));
+    await service.set(admin, { ref: 'app:demo/api', config: api?.config as JsonObject, message: 'notified' });
+    await until(
+      () => ['app:demo/canary', 'app:demo/api'].every((r) => hook.raw.some((raw) => raw.includes(r))),
+      'the notifications of the changes',
+      30_000,
+    );
     const corpora: Record<string, string> = {};
+    corpora.notifications = hook.raw.join('\n');
     corpora.logs = Object.values(agents)
       .map((a) => a.output())
       .join('\n');
@@ -658,5 +686,5 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
       }
     }
     expect(found).toEqual([]);
-  });
+  }, 90_000);
 });
