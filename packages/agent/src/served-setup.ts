@@ -12,12 +12,13 @@ import type { AgentLogger } from './util.js';
 
 export interface ServedSetup {
   /** The options of a served client of `app`: the schemas, and the resolver when the app resolves. */
-  forApp(app: Pick<AppConfig, 'secrets'>): Pick<ServedSecretsOptions, 'schemas' | 'secrets'>;
+  forApp(app: Pick<AppConfig, 'secrets'>): Pick<ServedClientExtras, 'schemas' | 'secrets'>;
   /** Stops the schema refresh and closes the resolver. Idempotent. */
   close(): Promise<void>;
 }
 
-interface ServedSecretsOptions {
+/** What a served client gets beyond the store. */
+interface ServedClientExtras {
   schemas: ServedSchemas;
   secrets?: ServedSecrets['secrets'];
 }
