@@ -146,4 +146,23 @@ describe('the leader rotates secrets on every provider on its node-cron schedule
       agent.kill();
     }
   }, 300_000);
+
+  it('refuses to start with a bad provider option, naming the field', async () => {
+    const providers = fakes.providersConfig();
+    const refused = await startAgentProcess({
+      label: 'bad-secrets',
+      config: {
+        http: { port: 0 },
+        stores: { embedded: { dataDir: join(h.dir, 'bad-data') } },
+        secrets: { providers: { ...providers, azure: { ...providers.azure, vaultUrl: 'http://plain.example' } } },
+      },
+      env: { ...fakes.env, SUMMIT_AGENT_CONFIG: undefined, DATABASE_URL: undefined, CONSUL_HTTP_ADDR: undefined },
+    }).then(
+      () => undefined,
+      (error: Error) => error,
+    );
+    expect(refused?.message).toMatch(/exited \(2\) before agent listening/);
+    expect(refused?.message).toMatch(/CONSTRAINT_VIOLATION/);
+    expect(refused?.message).toMatch(/secrets\.providers\.azure\.vaultUrl must be an https URL/);
+  }, 120_000);
 });
