@@ -76,7 +76,7 @@ function buildAuditMetrics(metrics: Pick<AgentMetrics, 'registry' | 'approvals'>
       help: 'Age of the oldest change request awaiting approval, seconds (0 when none)',
       registers,
     }),
-    /** `summit_agent_notifications_total{channel,result}`: `delivered`, `retried`, `dead`, `redelivered`. */
+    /** `summit_agent_notifications_total{channel,result}`: `delivered`, `retried`, `dead`. */
     notifications: new Counter({
       name: 'summit_agent_notifications_total',
       help: 'Webhook notifications, by channel and result (delivered, retried: an attempt failed and is retried, dead: dead-lettered)',
