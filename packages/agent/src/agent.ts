@@ -17,6 +17,8 @@ import { type AgentFeed, createAgentFeed } from './agent-feed.js';
 import type { AgentConfig } from './config.js';
 import { DRIFT_KINDS, type DriftFinding, type DriftReport, detectDrift } from './drift.js';
 import { AgentEvents } from './events.js';
+import type { GitopsSyncStatus } from './gitops/sync.js';
+import { type AgentGitopsSync, openAgentGitopsSync } from './gitops/sync-agent.js';
 import { createGovernance, type Governance } from './governance.js';
 import { AgentHttpServer } from './http.js';
 import { createDriftAuditor, type DriftAuditor } from './job-audit.js';
@@ -65,6 +67,8 @@ export interface AgentStatus {
   renders: Array<{ path: string; id: string; app: string; environment: string; reloads: number }>;
   /** The bound address and the long-poll requests being held. */
   http: { host: string; port: number; longPolls: number } | undefined;
+  /** The gitops sync loop (`gitops` section), when configured. */
+  gitops?: GitopsSyncStatus;
 }
 
 interface PendingJob {
@@ -102,6 +106,8 @@ export class Agent implements AsyncDisposable {
   #driftAudit: DriftAuditor | undefined;
   /** The audit feed: audit-derived metrics and notifications (with governance). */
   #feed: AgentFeed | undefined;
+  /** The gitops sync loop (`gitops` section). */
+  #gitops: AgentGitopsSync | undefined;
   #starting: Promise<void> | undefined;
   #startedAt: string | undefined;
 
@@ -244,6 +250,7 @@ export class Agent implements AsyncDisposable {
       );
       this.events.emit('leader', state);
       this.#feed?.leadership(state.leading);
+      this.#gitops?.sync.leadership(state.leading);
     });
     try {
       this.#governance = await createGovernance({ config, stores: this.#stores, metrics: this.metrics, logger });
@@ -264,6 +271,18 @@ export class Agent implements AsyncDisposable {
       } catch (error) {
         this.#report('audit feed', toConfigError(error), 'warn');
       }
+    }
+    try {
+      const events = this.events;
+      this.#gitops = await openAgentGitopsSync({
+        config,
+        stores,
+        cursors: this.#feed?.store,
+        onEvent: (event) => events.emit('gitops', event),
+        ...(logger ? { logger } : {}),
+      });
+    } catch (error) {
+      this.#report('gitops', toConfigError(error), 'warn');
     }
     this.#registerBuiltinJobs();
     for (const job of this.#pendingJobs.splice(0)) {
@@ -320,6 +339,7 @@ export class Agent implements AsyncDisposable {
     }
     this.#governance?.register((name, intervalMs, fn) => runner.register(name, intervalMs, fn));
     this.#feed?.register((name, intervalMs, fn) => runner.register(name, intervalMs, fn));
+    this.#gitops?.register((name, intervalMs, fn) => runner.register(name, intervalMs, fn));
   }
 
   /**
@@ -486,6 +506,7 @@ export class Agent implements AsyncDisposable {
         reloads: r.reloads,
       })),
       http: this.address && { ...this.address, longPolls: this.#http?.pendingPolls ?? 0 },
+      ...(this.#gitops ? { gitops: this.#gitops.sync.status() } : {}),
     };
   }
 

@@ -7,6 +7,7 @@ import type { FailoverEvent, ReconcileReport } from '@summit-config/backends';
 import type { ConfigError } from '@summit-config/core';
 import { ListenerSet, onAbort } from '@summit-config/core/internal';
 import type { DriftFinding, DriftReport } from './drift.js';
+import type { GitopsSyncEvent } from './gitops/sync.js';
 import { toConfigError } from './util.js';
 
 export interface AgentEventMap {
@@ -35,6 +36,8 @@ export interface AgentEventMap {
    * stays, and the version is acknowledged `rejected`. `message` never holds a secret value.
    */
   rejected: { app: string; environment: string; ref: string | undefined; code: string; message: string };
+  /** The gitops sync loop (leader): a commit applied, a force push blocked, a conflict, drift, a revert, a failure. */
+  gitops: GitopsSyncEvent;
 }
 
 export type AgentEventName = keyof AgentEventMap;
