@@ -239,6 +239,52 @@ describe('gitops plan and apply', () => {
     expect(await auditCount(h)).toBe(before);
   });
 
+  it('publishes a breaking schema only with --force-schemas, and checks kept documents against a new schema', async () => {
+    h = await fresh('gitops_schemas');
+    const props = { port: { type: 'integer' }, host: { type: 'string' } };
+    const { dir } = await repoWith({
+      'schemas/svc.json': { type: 'object', properties: props },
+      'configs/global/svc.yaml': { config: { port: 1 } },
+    });
+    expect((await h.run(['gitops', 'apply', dir])).code).toBe(0);
+    // host becomes required: breaking for the registry, and the tree's document gains it.
+    await commit(
+      dir,
+      {
+        'schemas/svc.json': { type: 'object', properties: props, required: ['host'] },
+        'configs/global/svc.yaml': { config: { port: 1, host: 'h' } },
+      },
+      'require host',
+    );
+    const plan = (await h.run(['gitops', 'plan', dir, '--json'])).json();
+    expect(plan.schemas[0]).toMatchObject({ id: 'svc', action: 'register', currentVersion: 1, compatible: false });
+    expect(plan.refs[0].schema).toMatchObject({ from: 'tree', valid: true });
+    const refused = await h.run(['gitops', 'apply', dir, '--json']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.json().results).toContainEqual(
+      expect.objectContaining({ kind: 'schema', name: 'svc', outcome: 'failed' }),
+    );
+    expect((await head(h, 'global/svc')).config).toEqual({ port: 1 });
+    expect((await h.run(['schema', 'get', 'svc', '--json'])).json().version).toBe(1);
+    const forced = await h.run(['gitops', 'apply', dir, '--force-schemas', '--json']);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect((await h.run(['schema', 'get', 'svc', '--json'])).json().version).toBe(2);
+    expect((await head(h, 'global/svc')).config).toEqual({ port: 1, host: 'h' });
+
+    // A document the tree does not hold is still checked when its schema changes.
+    expect((await h.run(['set', 'app:x/svc', '--json-value', '{"port": 2}'])).code).toBe(0);
+    await commit(
+      dir,
+      { 'schemas/svc.json': { type: 'object', properties: { ...props, port: { type: 'integer', maximum: 1 } } } },
+      'port at most 1',
+    );
+    const bad = await h.run(['gitops', 'plan', dir, '--json']);
+    expect(bad.code).toBe(2);
+    const kept = bad.json().refs.find((r: { ref: string }) => r.ref === 'app:x/svc');
+    expect(kept).toMatchObject({ action: 'absent', schema: { valid: false } });
+    expect(kept.schema.issues[0].pointer).toBe('/port');
+  });
+
   it('deletes refs missing from the tree only with --prune', async () => {
     h = await fresh('gitops_prune');
     const { dir } = await repoWith({

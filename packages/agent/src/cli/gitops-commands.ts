@@ -20,6 +20,7 @@ interface TreeOptions {
   rev?: string;
   prune?: boolean;
   plan?: string;
+  forceSchemas?: boolean;
 }
 
 /**
@@ -98,6 +99,7 @@ export function registerGitopsCommands(program: Command, state: CliState): Comma
         '--plan <file>',
         'write against the heads of this saved plan (`gitops plan --json`): a ref edited since is a conflict',
       )
+      .option('--force-schemas', 'publish breaking schema changes (the plan has checked every document against them)')
       .option('--json', 'print the report as JSON'),
     async (run: Run<TreeOptions>, spec: string) => {
       const p = await plan(run, spec);
@@ -113,7 +115,13 @@ export function registerGitopsCommands(program: Command, state: CliState): Comma
         }
       }
       const s = await run.session();
-      const report = await applyTree({ service: s.service, actor: s.actor, plan: p, signal: run.io.signal });
+      const report = await applyTree({
+        service: s.service,
+        actor: s.actor,
+        plan: p,
+        forceSchemas: run.opts.forceSchemas === true,
+        signal: run.io.signal,
+      });
       run.out.result(report, () => formatApply(report));
       const bad =
         report.results.find((r) => r.outcome === 'conflict') ?? report.results.find((r) => r.outcome === 'failed');

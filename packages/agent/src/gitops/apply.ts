@@ -60,6 +60,11 @@ export interface ApplyTreeOptions {
   actor: Actor;
   /** A plan from `planTree` (its heads are the `expectedVersion` of every write). */
   plan: GitopsPlan;
+  /**
+   * Publish schemas even when the registry calls the change breaking or current documents would stop
+   * validating (the plan has checked every document after apply against the new schema). Default false.
+   */
+  forceSchemas?: boolean;
   signal?: AbortSignal;
 }
 
@@ -142,7 +147,9 @@ export async function applyTree(options: ApplyTreeOptions): Promise<ApplyReport>
     if (schema.action !== 'register') continue;
     signal?.throwIfAborted();
     try {
-      const published = await service.publishSchema(actor, schema.id, schema.schema);
+      const published = await service.publishSchema(actor, schema.id, schema.schema, {
+        force: options.forceSchemas === true,
+      });
       push({
         kind: 'schema',
         name: schema.id,

@@ -72,7 +72,7 @@ export interface RefPlan {
   approvals: ApprovalNeed[];
   /** Undefined when the id has no schema (or the ref is deleted or unchanged). */
   schema: SchemaVerdict | undefined;
-  /** An open change request with this content (and this commit): apply does not propose it again. */
+  /** An open change request with this content (one from this commit first): apply does not propose it again. */
   openRequest: { id: string; status: ChangeRequest['status'] } | undefined;
 }
 
@@ -273,6 +273,11 @@ export async function planTree(options: PlanTreeOptions): Promise<GitopsPlan> {
     }
   }
 
+  // Documents are checked when they change, and all of them (changed or not) when their schema does.
+  const newSchemas = new Set(schemaPlans.filter((s) => s.action === 'register').map((s) => s.id));
+  const verdict = (key: string, id: string, changes: boolean) =>
+    changes || newSchemas.has(id) ? schemaVerdict(key, id, after, envs, registry, treeSchemas.has(id)) : undefined;
+
   const open = await openRequests(service, actor);
   const refs: RefPlan[] = [];
   for (const key of [...new Set([...treeByKey.keys(), ...current.keys()])].sort()) {
@@ -292,7 +297,7 @@ export async function planTree(options: PlanTreeOptions): Promise<GitopsPlan> {
         metadataOnly: false,
         document: undefined,
         approvals: needs,
-        schema: undefined,
+        schema: prune ? undefined : verdict(key, head.ref.id, false),
         openRequest: prune ? findOpen(open, key, undefined, source.commit) : undefined,
       });
       continue;
@@ -312,7 +317,7 @@ export async function planTree(options: PlanTreeOptions): Promise<GitopsPlan> {
       metadataOnly: !unchanged && patch.length === 0,
       document: entry.document,
       approvals: needs,
-      schema: unchanged ? undefined : schemaVerdict(entry, after, envs, registry, treeSchemas.has(entry.ref.id)),
+      schema: verdict(key, entry.ref.id, !unchanged),
       openRequest: unchanged || needs.length === 0 ? undefined : findOpen(open, key, entry.document, source.commit),
     });
   }
@@ -348,15 +353,15 @@ function approvalsOf(
   }));
 }
 
-/** Every resolved view the document takes part in after apply, checked against its id's schema. */
+/** Every resolved view the document of `key` takes part in after apply, checked against its id's schema. */
 function schemaVerdict(
-  entry: TreeRef,
+  key: string,
+  id: string,
   after: ReadonlyMap<string, ConfigVersion>,
   envs: ReadonlyMap<string, Environment>,
   registry: SchemaRegistry,
   fromTree: boolean,
 ): SchemaVerdict | undefined {
-  const id = entry.ref.id;
   if (registry.latestVersion(id) === undefined) return undefined;
   const docs: DocumentsOfId = { global: undefined, apps: [] };
   for (const doc of after.values()) {
@@ -364,7 +369,7 @@ function schemaVerdict(
     if (doc.ref.scope === 'global') docs.global = doc;
     else docs.apps.push(doc);
   }
-  const self = after.get(entry.key) as ConfigVersion;
+  const self = after.get(key) as ConfigVersion;
   const issues: ValidationIssue[] = [];
   for (const view of resolvedViews(docs, envs, registry.defaults(id), self)) {
     for (const issue of registry.check(id, view.value))
@@ -383,17 +388,19 @@ async function openRequests(service: ConfigService, actor: Actor): Promise<Map<s
   return out;
 }
 
-/** An open request of `key` with the tree's content (a delete: of kind delete) made from this commit. */
+/**
+ * An open request of `key` with the tree's content (for a delete: of kind delete), preferring one
+ * proposed from this commit: the same content from a later commit is not proposed a second time.
+ */
 function findOpen(
   open: ReadonlyMap<string, ChangeRequest[]>,
   key: string,
   doc: TreeDocument | undefined,
   commit: string | undefined,
 ): RefPlan['openRequest'] {
-  const found = (open.get(key) ?? []).find(
-    (r) =>
-      (commit === undefined || r.message.includes(commit)) &&
-      (doc === undefined ? r.kind === 'delete' : r.kind === 'set' && sameContent(r.proposed, doc)),
+  const same = (open.get(key) ?? []).filter((r) =>
+    doc === undefined ? r.kind === 'delete' : r.kind === 'set' && sameContent(r.proposed, doc),
   );
+  const found = same.find((r) => commit !== undefined && r.message.includes(commit)) ?? same[0];
   return found ? { id: found.id, status: found.status } : undefined;
 }

@@ -126,6 +126,15 @@ async function filesAt(cwd: string, commit: string, prefix: string, signal?: Abo
  * unreachable remote) are `BACKEND_UNAVAILABLE`.
  */
 export async function openTreeSource(spec: string, options: OpenSourceOptions = {}): Promise<TreeSource> {
+  try {
+    return await open(spec, options);
+  } catch (error) {
+    if (error instanceof GitCommandError) throw errors.unavailable('git', error);
+    throw error;
+  }
+}
+
+async function open(spec: string, options: OpenSourceOptions): Promise<TreeSource> {
   if (typeof spec !== 'string' || spec.length === 0)
     throw errors.constraint('the gitops tree (a directory or repository) is required');
   const { rev, signal } = options;
