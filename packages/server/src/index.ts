@@ -18,6 +18,13 @@ export {
   DEFAULT_WATCH_MAX_STREAM_MS,
 } from './options.js';
 export { type Problem, type ProblemCode, STATUS_BY_CODE } from './problems.js';
+export {
+  DEFAULT_MAX_DELIVERIES,
+  DEFAULT_REPLAY_WINDOW_MS,
+  GITOPS_WEBHOOK_PATH,
+  type GitopsWebhookOptions,
+  type GitPushEvent,
+} from './routes/gitops-webhook.js';
 export { OIDC_CALLBACK_PATH, OIDC_LOGIN_PATH, type OidcLoginOptions } from './routes/oidc-login.js';
 export type {
   DriftFindingView,

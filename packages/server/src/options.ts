@@ -5,6 +5,7 @@
 import type { ConfigService, ConfigStore, Rbac } from '@summit-config/core';
 import { errors, type TokenStore } from '@summit-config/core/internal';
 import type { Authenticator } from './auth.js';
+import { type CheckedGitopsWebhook, checkGitopsWebhook, type GitopsWebhookOptions } from './routes/gitops-webhook.js';
 import { type CheckedOidcLogin, checkOidcLogin, type OidcLoginOptions } from './routes/oidc-login.js';
 import type { DriftSource, LeaderSource } from './routes/operations.js';
 import type { ServerSecretsOptions } from './routes/secrets.js';
@@ -104,6 +105,12 @@ export interface ConfigServerOptions {
    * OIDC authenticator for the same issuer). Needs the console. Default: none.
    */
   oidcLogin?: OidcLoginOptions;
+  /**
+   * The GitOps push webhook, `POST /api/v1/gitops/webhook` (docs/gitops-webhook.md): GitHub and
+   * GitLab deliveries verified with `secret`, replays refused, and `onPush` called for each push.
+   * Default: none (the route answers `401`).
+   */
+  gitopsWebhook?: GitopsWebhookOptions;
 }
 
 export interface CheckedRateLimit {
@@ -134,6 +141,7 @@ export interface CheckedOptions {
   console: { assetsDir: string | undefined; sessions: SessionManager } | undefined;
   /** The console's OIDC sign-in; `undefined` when not configured. */
   oidcLogin: CheckedOidcLogin | undefined;
+  gitopsWebhook: CheckedGitopsWebhook | undefined;
 }
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -195,6 +203,7 @@ export function checkOptions(options: ConfigServerOptions): CheckedOptions {
     tls: checkTls(options.tls),
     console: checkConsole(options.console, options.tls !== undefined),
     oidcLogin: checkOidcLogin(options.oidcLogin, options.console !== false),
+    gitopsWebhook: checkGitopsWebhook(options.gitopsWebhook),
     ...checkOperations(options),
   };
 }

@@ -7,9 +7,10 @@ import { type ErrorCode, isConfigError } from '@summit-config/core';
 
 /**
  * A `ConfigError` code, or one of the server's own: `INTERNAL` for a failure that is not a
- * `ConfigError` (always `500`), `RATE_LIMITED` for a principal over its rate limit (always `429`).
+ * `ConfigError` (always `500`), `RATE_LIMITED` for a principal over its rate limit (always `429`),
+ * `REPLAYED` for a webhook delivery received before (always `409`, routes/gitops-webhook.ts).
  */
-export type ProblemCode = ErrorCode | 'INTERNAL' | 'RATE_LIMITED';
+export type ProblemCode = ErrorCode | 'INTERNAL' | 'RATE_LIMITED' | 'REPLAYED';
 
 export interface Problem {
   type: string;

@@ -17,6 +17,7 @@ import { sendProblem } from './reply.js';
 import { hasIfMatch } from './request-context.js';
 import { auditRoutes } from './routes/audit.js';
 import { configRoutes } from './routes/configs.js';
+import { gitopsWebhookRoutes } from './routes/gitops-webhook.js';
 import { environmentRoutes, schemaRoutes } from './routes/governance.js';
 import { identityRoutes } from './routes/identity.js';
 import { maintenanceRoutes } from './routes/maintenance.js';
@@ -108,6 +109,7 @@ export function createConfigServer(options: ConfigServerOptions): FastifyInstanc
     rolloutRoutes(api, checked);
     uiRoutes(api, checked);
     oidcLoginRoutes(api, checked);
+    gitopsWebhookRoutes(api, checked);
   });
   return app;
 }

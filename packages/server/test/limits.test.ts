@@ -45,7 +45,7 @@ describe('authentication', () => {
         checked++;
       }
     }
-    expect(checked).toBe(51);
+    expect(checked).toBe(52);
     const spelled = await s.app.inject({ url: '/api/v1/%63onfigs' });
     expect([401, 404]).toContain(spelled.statusCode);
   });
@@ -242,6 +242,7 @@ describe('OpenAPI', () => {
         'POST /api/v1/reconcile',
         'GET /api/v1/rollouts',
         'POST /api/v1/rollouts/{scope}/{*}',
+        'POST /api/v1/gitops/webhook',
       ].sort(),
     );
     const put = doc.paths['/api/v1/configs/{scope}/{*}']?.put as {
