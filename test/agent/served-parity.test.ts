@@ -442,12 +442,12 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
     const metrics = await get({ port: agents.refs.port }, '/metrics');
     answered.push(metrics.text);
     for (const e of ENVIRONMENTS) {
-      expect(
-        metricValue(
-          metrics.text,
-          `summit_agent_client_errors_total{app="demo",environment="${e}",code="SCHEMA_VALIDATION"}`,
-        ),
-      ).toBeGreaterThanOrEqual(1);
+      for (const name of ['client_errors_total', 'versions_rejected_total']) {
+        expect(
+          metricValue(metrics.text, `summit_agent_${name}{app="demo",environment="${e}",code="SCHEMA_VALIDATION"}`),
+          `${name} in ${e}`,
+        ).toBeGreaterThanOrEqual(1);
+      }
     }
     // The same as before, and the same as the client's, which refused it too.
     const after = await get({ port: agents.refs.port }, configPath('app:demo/database', 'staging', undefined));
@@ -520,6 +520,15 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
         `${name}: the rejection logged`,
       );
       expect(line).toMatchObject({ app: 'demo', provider: 'aws' });
+    }
+    const rejected = await get({ port: agents.token.port }, '/metrics', auth);
+    for (const e of ENVIRONMENTS) {
+      const sample = rejected.text
+        .split('\n')
+        .find((l) =>
+          l.startsWith(`summit_agent_versions_rejected_total{app="demo",environment="${e}",code="NOT_FOUND"}`),
+        );
+      expect(sample, `the rejection counted in ${e}`).toBeDefined();
     }
     // References served as they are stored: the refs agent and client take the version.
     await until(

@@ -76,6 +76,12 @@ export function createAgentMetrics(options: AgentMetricsOptions = {}) {
       'Problems the served clients handled (a rejected version, a failed acknowledgement, a watch error), by code',
       ['app', 'environment', 'code'],
     ),
+    /** `summit_agent_versions_rejected_total{app,environment,code}`: versions a served client refused (schema, signature, secret); the last good value stayed. */
+    versionsRejected: counter(
+      'versions_rejected_total',
+      'Versions the served clients refused (invalid, unsigned, or a secret that cannot be read): the last good value stayed',
+      ['app', 'environment', 'code'],
+    ),
     /** `summit_agent_propagation_seconds{app,environment}`: version `createdAt` to applied in this agent. */
     propagation: histogram(
       'propagation_seconds',

@@ -160,6 +160,7 @@ export class ServedClient {
     o.metrics.clientErrors.inc({ app: o.app, environment: o.environment, code: error.code });
     o.events.emit('error', { where: `client ${this.key}`, error });
     if (isRejection(error)) {
+      o.metrics.versionsRejected.inc({ app: o.app, environment: o.environment, code: error.code });
       // A secret that cannot be read names its provider and secret (names, never values).
       const secret = error as ConfigError & { provider?: unknown; secret?: unknown };
       o.logger?.warn?.(
