@@ -165,4 +165,42 @@ describe('the leader rotates secrets on every provider on its node-cron schedule
     expect(refused?.message).toMatch(/CONSTRAINT_VIOLATION/);
     expect(refused?.message).toMatch(/secrets\.providers\.azure\.vaultUrl must be an https URL/);
   }, 120_000);
+
+  it('an unset credential variable turns the rotations off with an error naming it; the agent serves on', async () => {
+    const agent = await startAgentProcess({
+      label: 'no-token',
+      config: {
+        http: { port: 0 },
+        stores: { embedded: { dataDir: join(h.dir, 'no-token-data') } },
+        secrets: { schedule: '* * * * * *', providers: fakes.providersConfig() },
+      },
+      env: {
+        ...fakes.env,
+        GCP_ACCESS_TOKEN: undefined,
+        SUMMIT_AGENT_CONFIG: undefined,
+        DATABASE_URL: undefined,
+        CONSUL_HTTP_ADDR: undefined,
+      },
+    });
+    try {
+      const off = await agent.waitForLog(
+        (l) => l.msg === 'secret rotations off: a secret provider could not be built',
+        'rotations off',
+      );
+      expect(off).toMatchObject({ level: 'error', err: { code: 'MISSING_REQUIRED' } });
+      expect(JSON.stringify(off.err)).toMatch(/gcp\.accessTokenEnv names the environment variable GCP_ACCESS_TOKEN/);
+      expect(agent.logs.some((l) => l.msg === 'secret rotations on')).toBe(false);
+      expect((await fetch(`${agent.base}/healthz`)).status).toBe(200);
+      // No credential the others use reaches the log either.
+      for (const v of [
+        fakes.env.AWS_SECRET_ACCESS_KEY,
+        fakes.env.AZURE_ACCESS_TOKEN,
+        fakes.env.SUMMIT_TEST_VAULT_TOKEN,
+      ]) {
+        expect(agent.output().includes(v as string)).toBe(false);
+      }
+    } finally {
+      agent.kill();
+    }
+  }, 120_000);
 });

@@ -77,23 +77,30 @@ export async function createGovernance(options: GovernanceOptions): Promise<Gove
   const rotationSchedule: number | string = config.secrets.schedule ?? jobs.rotationsMs;
   const secrets = keyedProviders(config.secrets, env);
   if (jobs.rotationsMs > 0 && secrets.providers.length > 0 && secretSql) {
-    const built = await createProviderRotation({
-      config: secrets,
-      handle: await secretSql(),
-      migrator: governance,
-      service,
-      store: stores.store,
-      rbac,
-      actor,
-      env,
-      ...(logger ? { logger } : {}),
-    });
-    rotation = built.rotation;
-    closers.unshift(() => built.close());
-    logger?.info?.(
-      { providers: [...built.providers.providers.keys()], schedule: rotationSchedule },
-      'secret rotations on',
-    );
+    try {
+      const built = await createProviderRotation({
+        config: secrets,
+        handle: await secretSql(),
+        migrator: governance,
+        service,
+        store: stores.store,
+        rbac,
+        actor,
+        env,
+        ...(logger ? { logger } : {}),
+      });
+      rotation = built.rotation;
+      closers.unshift(() => built.close());
+      logger?.info?.(
+        { providers: [...built.providers.providers.keys()], schedule: rotationSchedule },
+        'secret rotations on',
+      );
+    } catch (error) {
+      // A provider that cannot be built (an unset credential variable, no master key) stops the
+      // rotations only: the other governance jobs still run.
+      const err = isConfigError(error) ? error.toJSON() : String(error);
+      logger?.error?.({ err }, 'secret rotations off: a secret provider could not be built');
+    }
   } else if (jobs.rotationsMs > 0) {
     logger?.info?.(
       {},
