@@ -15,6 +15,7 @@ import { registerDriftCommands } from './drift-commands.js';
 import { registerEnvCommands } from './env-commands.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeOf } from './exit-codes.js';
 import { registerGitopsCommands } from './gitops-commands.js';
+import { registerGitopsSyncCommands } from './gitops-sync-commands.js';
 import type { CliIo } from './io.js';
 import { registerLoginCommands } from './login-commands.js';
 import { registerMigrateCommands } from './migrate-commands.js';
@@ -79,7 +80,7 @@ export function createProgram(state: CliState): Command {
   registerEnvCommands(program, state);
 
   registerMigrateCommands(program, state);
-  registerGitopsCommands(program, state);
+  registerGitopsSyncCommands(registerGitopsCommands(program, state), state);
   registerTemplateCommands(program, state);
   registerTrustCommands(program, state);
   registerTokenCommands(program, state);
