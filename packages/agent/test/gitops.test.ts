@@ -183,6 +183,12 @@ describe('gitops plan and apply', () => {
     // Now in sync: the plan shows no change.
     const synced = (await h.run(['gitops', 'plan', dir, '--json'])).json();
     expect(synced.summary).toMatchObject({ create: 0, update: 0, delete: 0, proposals: 0 });
+    const settled = await auditCount(h);
+    const noop = await h.run(['gitops', 'apply', dir, '--json']);
+    expect(noop.code, noop.stderr).toBe(0);
+    expect(noop.json().written).toBe(0);
+    expect(await auditCount(h)).toBe(settled);
+    expect((await head(h, 'global/db')).version).toBe(written.version);
 
     // A change to the dev override touches only dev: written at once, the audit row names the commit.
     const sha2 = await commit(

@@ -34,6 +34,9 @@ import type { TreeSource } from './source.js';
 import { GITOPS_METADATA_KEY, type TreeDocument, type TreeRef } from './tree.js';
 import { GitopsTreeError } from './tree-error.js';
 
+/** How many heads the plan reads at once. */
+const READ_CONCURRENCY = 16;
+
 /** What applying does to a ref. */
 export type RefAction = 'create' | 'update' | 'unchanged' | 'delete' | 'absent';
 
@@ -246,12 +249,16 @@ export async function planTree(options: PlanTreeOptions): Promise<GitopsPlan> {
   // The current documents, and the documents after apply.
   const treeByKey = new Map(tree.refs.map((r) => [r.key, r]));
   const current = new Map<string, ConfigVersion>();
-  await Promise.all(
-    heads.map(async (h) => {
+  // At most READ_CONCURRENCY reads at a time (a store, or a server, with thousands of refs).
+  let next = 0;
+  const reader = async () => {
+    while (next < heads.length) {
+      const h = heads[next++] as (typeof heads)[number];
       const doc = await service.get(actor, h.ref);
       if (doc) current.set(`${h.ref.scope}/${h.ref.id}`, doc);
-    }),
-  );
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, heads.length) }, reader));
   const after = new Map<string, ConfigVersion>();
   for (const [key, doc] of current) {
     if (isTombstone(doc)) continue;
