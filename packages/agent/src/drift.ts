@@ -30,7 +30,7 @@ import {
   type VersionTrustCode,
   type WriteFence,
 } from '@summit-config/core';
-import { delay, signedCopy, throwIfAborted } from '@summit-config/core/internal';
+import { delay, forEachConcurrently, signedCopy } from '@summit-config/core/internal';
 
 export const DRIFT_KINDS = [
   'head-mismatch',
@@ -128,14 +128,7 @@ async function forEach<T>(
 ) {
   // Each worker's request listens on the run's signal: `width` listeners at once are expected.
   if (signal) setMaxListeners(Math.max(getMaxListeners(signal), width * 2 + 10), signal);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      throwIfAborted(signal);
-      await fn(items[next++] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
+  await forEachConcurrently(items, width, fn, signal);
 }
 
 const sameHead = (a: Head | undefined, b: Head | undefined) =>

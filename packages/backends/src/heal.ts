@@ -30,7 +30,13 @@ import {
   type VersionTrustCode,
   type WriteFence,
 } from '@summit-config/core';
-import { createVersion, errors, isPlainObject, throwIfAborted } from '@summit-config/core/internal';
+import {
+  createVersion,
+  errors,
+  forEachConcurrently,
+  isPlainObject,
+  throwIfAborted,
+} from '@summit-config/core/internal';
 
 /** One version copied from one tier to another. */
 export interface CopiedVersion {
@@ -343,12 +349,10 @@ export async function healChain(
     report.examined = new Set([...rHeads.map((h) => refKey(h.ref)), ...mHeads.map((h) => refKey(h.ref))]).size;
   } else report.examined = work.size;
 
-  const items = [...work];
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const [key, { ref, versions }] = items[next++] as (typeof items)[number];
-      throwIfAborted(options.signal);
+  await forEachConcurrently(
+    [...work],
+    options.concurrency ?? 8,
+    async ([key, { ref, versions }]) => {
       try {
         await healRef(roles, ref, versions, report, options);
       } catch (error) {
@@ -360,9 +364,9 @@ export async function healChain(
             : { ref: key, reason: error.message },
         );
       }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 8, items.length) }, worker));
+    },
+    options.signal,
+  );
   report.refs = [...new Set(report.refs)].sort();
   return report;
 }

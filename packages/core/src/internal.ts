@@ -38,6 +38,7 @@ export { grantCovers, PERMISSIONS } from './rbac/permissions.js';
 export { AccessDeniedError, checkActor, credentialOf, impersonate } from './rbac/rbac.js';
 // The window of an audit report, checked (the CLI checks its options before opening the stores).
 export { reportWindow } from './report/read.js';
+export { currentShare } from './rollout/progress.js';
 export { type ExportTrailer, ImportError } from './service/backup-format.js';
 export { contentView, diffViews, isTombstone } from './service/diff.js';
 export { changeContent, checkEnvironmentInput, RESERVED_METADATA, userMetadata } from './service/inputs.js';
@@ -66,5 +67,6 @@ export * from './store/token-store.js';
 export { createOwnerOnlyFile, readOwnerOnlyFile } from './trust/key-file.js';
 export { signedCopy } from './trust/versions.js';
 export { abortReason, backoffDelay, delay, onAbort, throwIfAborted } from './util/abort.js';
+export { forEachConcurrently, mapConcurrently } from './util/concurrency.js';
 export { Lifecycle } from './util/lifecycle.js';
 export { ListenerSet } from './util/listeners.js';

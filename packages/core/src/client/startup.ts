@@ -6,6 +6,7 @@
 import { isConfigError, messageOf } from '../errors/config-error.js';
 import { refKey } from '../model/ref.js';
 import type { ConfigVersion } from '../model/version.js';
+import { forEachConcurrently } from '../util/concurrency.js';
 import type { Acknowledger } from './acks.js';
 import type { ClientContext } from './context.js';
 import type { RefLoader } from './loader.js';
@@ -59,16 +60,10 @@ async function initialLoad(ctx: ClientContext, parts: StartupParts): Promise<voi
       ).flat();
       // Bounded concurrency: a cold start of thousands of refs must not open thousands of requests
       // (Consul caps connections per client).
-      let next = 0;
-      const worker = async () => {
-        while (next < heads.length) {
-          const h = heads[next++] as (typeof heads)[number];
-          await loader.enqueue(h.ref.id, () => loader.load(h.ref, h.version, false, h.checksum));
-        }
-      };
       const kept = keepNewer(loader, previous);
-      const width = Math.min(options.loadConcurrency ?? 32, heads.length);
-      await Promise.all(Array.from({ length: width }, worker));
+      await forEachConcurrently(heads, options.loadConcurrency ?? 32, (h) =>
+        loader.enqueue(h.ref.id, () => loader.load(h.ref, h.version, false, h.checksum)),
+      );
       for (const id of kept) await loader.recompute(id).catch((error: unknown) => ctx.report(error));
     }
   } catch (error) {

@@ -21,7 +21,7 @@ import {
   resumeRollout,
   validateRollout,
 } from '@summit-config/core';
-import { errors, isTombstone, parseScope } from '@summit-config/core/internal';
+import { currentShare, errors, isTombstone, mapConcurrently, parseScope } from '@summit-config/core/internal';
 import type { FastifyInstance } from 'fastify';
 import { actorOf, callOptions, etagOf, expectedVersionOf, writeCallOptions } from '../request-context.js';
 import {
@@ -49,6 +49,8 @@ const ACTIONS = Object.keys(MOVES) as Action[];
 
 /** The agent's stepping message: `rollout <rule>: <action>[ to N bps] (<gate detail>)`. */
 const STEP_MESSAGE = /^rollout (\S+): (advanced|promoted|aborted)(?: to (\d+) bps)? \((.*)\)$/s;
+/** Heads read at once by the list. */
+const READ_CONCURRENCY = 16;
 /** How many versions back the last step of each rule is looked for. */
 const HISTORY_DEPTH = 50;
 
@@ -109,14 +111,6 @@ interface LastStep {
   by?: string;
 }
 
-function shareOf(rule: Extract<RolloutRule, { strategy: 'percentage' | 'canary' }>): number {
-  const state = rule.state ?? 'running';
-  if (state === 'promoted') return 10_000;
-  if (state === 'aborted') return 0;
-  if (rule.schedule !== undefined) return rule.schedule[rule.step ?? 0] ?? 0;
-  return rule.bps ?? 0;
-}
-
 function ruleView(rule: RolloutRule, doc: ConfigVersion, last: LastStep | undefined) {
   const base = {
     id: rule.id,
@@ -135,7 +129,7 @@ function ruleView(rule: RolloutRule, doc: ConfigVersion, last: LastStep | undefi
     ...base,
     progressive: true,
     state,
-    shareBps: shareOf(rule),
+    shareBps: currentShare(rule),
     ...(rule.bps !== undefined ? { bps: rule.bps } : {}),
     ...(rule.schedule !== undefined ? { schedule: rule.schedule, step: rule.step ?? 0 } : {}),
     ...(rule.stepIntervalMinutes !== undefined ? { stepIntervalMinutes: rule.stepIntervalMinutes } : {}),
@@ -172,15 +166,15 @@ export function rolloutRoutes(app: FastifyInstance, { service }: ServerContext):
         ...(q.scope !== undefined ? { scope: parseScope(q.scope) } : {}),
         ...(q.prefix !== undefined ? { prefix: q.prefix } : {}),
       });
-      const items = [];
-      for (const head of heads) {
+      // The heads' documents and histories read a few at a time (not one after another), in list order.
+      const views = await mapConcurrently(heads, READ_CONCURRENCY, async (head) => {
         const doc = await service.get(actor, head.ref);
-        if (!doc?.rollout || isTombstone(doc)) continue;
+        if (!doc?.rollout || isTombstone(doc)) return undefined;
         let spec: RolloutSpec;
         try {
           spec = validateRollout(doc.rollout);
         } catch {
-          continue; // written before validation existed, or by hand in the store: not a rollout to show
+          return undefined; // written before validation existed, or by hand in the store: not a rollout to show
         }
         const lastSteps = new Map<string, LastStep>();
         const progressive = (spec.rules ?? []).some((r) => r.strategy === 'percentage' || r.strategy === 'canary');
@@ -198,7 +192,7 @@ export function rolloutRoutes(app: FastifyInstance, { service }: ServerContext):
             });
           }
         }
-        items.push({
+        return {
           ref: refKey(doc.ref),
           version: doc.version,
           createdAt: doc.createdAt,
@@ -207,9 +201,9 @@ export function rolloutRoutes(app: FastifyInstance, { service }: ServerContext):
           enabled: spec.enabled !== false,
           ...(spec.description !== undefined ? { description: spec.description } : {}),
           rules: (spec.rules ?? []).map((r) => ruleView(r, doc, lastSteps.get(r.id))),
-        });
-      }
-      return { items };
+        };
+      });
+      return { items: views.filter((v) => v !== undefined) };
     },
   );
 
