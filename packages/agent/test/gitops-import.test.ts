@@ -25,7 +25,7 @@ let root: string;
 let counter = 0;
 
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'summit-gitops-import-'));
+  root = await mkdtemp(join(tmpdir(), 'summit-import-test-'));
 });
 afterAll(async () => {
   await rm(root, { recursive: true, force: true });

@@ -53,7 +53,7 @@ async function runImport(
 ): Promise<{ result: ImportResult; out?: string; plan?: GitopsPlan }> {
   const result = await read();
   const given = run.opts.out;
-  const dir = given ?? join(await mkdtemp(join(tmpdir(), 'summit-gitops-import-')), 'layout');
+  const dir = given ?? join(await mkdtemp(join(tmpdir(), 'summit-import-dry-')), 'layout');
   try {
     const written = await writeImportedLayout(dir, result.files);
     let plan: GitopsPlan | undefined;
