@@ -330,6 +330,9 @@ describe('agent /metrics after real actions (real Consul and PostgreSQL)', () =>
   });
 
   it('answers from the cache tier while both stores are cut, counting one hit and one miss', async () => {
+    // A read PostgreSQL answers fills the cache with the head (the client took it from the watch).
+    const ref = parseRef('global/database');
+    expect((await agent.store.getVersion(ref))?.config).toEqual({ host: 'db2', port: 5432 });
     pgProxy.cut();
     await until(
       async () => value(await scrape(), 'summit_agent_tier_up', { tier: 'postgres' }) === 0,
@@ -337,7 +340,7 @@ describe('agent /metrics after real actions (real Consul and PostgreSQL)', () =>
       { timeoutMs: 20_000 },
     );
     const before = await scrape();
-    const doc = await agent.store.getVersion(parseRef('global/database'));
+    const doc = await agent.store.getVersion(ref);
     expect(doc?.config).toEqual({ host: 'db2', port: 5432 });
     await expect(agent.store.getVersion(parseRef('global/never-written'))).rejects.toMatchObject({
       code: 'BACKEND_UNAVAILABLE',
