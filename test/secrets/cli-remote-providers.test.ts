@@ -134,5 +134,8 @@ describe('secret commands through the config server, per provider', () => {
     expect(r.code).toBe(4);
     expect(errorOf(r)).toMatchObject({ code: 'NOT_FOUND' });
     expect(errorOf(r).message).toMatch(/no secret provider "nowhere" on this server \(it serves: local, aws, gcp/);
+    const rotate = await remote(['secret', 'rotate', 'anything', '--provider', 'nowhere', '--json']);
+    expect(rotate.code).toBe(4);
+    expect(errorOf(rotate).message).toMatch(/no secret provider "nowhere" on this server/);
   });
 });

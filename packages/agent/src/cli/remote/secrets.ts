@@ -3,6 +3,7 @@
  * (remote mode): versions and rotation policies as metadata, policies written, rotations started.
  * A value never crosses the API, so `secret create` is refused here (run it where the master key is).
  */
+import { isConfigError } from '@summit-config/core';
 import type { RotationPolicy, RotationPolicyInput, SecretVersionInfo } from '@summit-config/secrets';
 import type { SecretsSession } from '../context.js';
 import type { ApiClient } from './api.js';
@@ -18,8 +19,15 @@ const WAIT_POLL_MS = 1000;
 export function remoteSecrets(api: ApiClient, provider?: string): SecretsSession {
   const query = provider === undefined ? '' : `?provider=${encodeURIComponent(provider)}`;
   const path = (name: string, tail = '') => `/api/v1/secrets/${encodeURIComponent(name)}${tail}${query}`;
-  const getPolicy = (name: string) =>
-    api.request<RotationPolicy | undefined>('GET', path(name, '/rotation'), { absentOn: [404] });
+  /** The policy, or undefined when the secret has none (a provider the server lacks is an error). */
+  const getPolicy = async (name: string) => {
+    try {
+      return await api.request<RotationPolicy>('GET', path(name, '/rotation'));
+    } catch (error) {
+      if (isConfigError(error, 'NOT_FOUND') && !/^no secret provider /.test(error.message)) return undefined;
+      throw error;
+    }
+  };
   const rotate = async (
     name: string,
     body: { retry?: boolean; force?: boolean },
