@@ -221,7 +221,21 @@ export function createGitopsSync(options: GitopsSyncOptions): GitopsSync {
   }
 
   async function checkDrift(head: string, signal: AbortSignal): Promise<void> {
-    const plan = await planAt(head, signal);
+    let plan = await planAt(head, signal);
+    // Change requests the sync opened for this commit and someone approved since: applied now.
+    const approved = plan.refs.filter((r) => r.openRequest?.status === 'approved');
+    if (approved.length > 0) {
+      const only = { ...plan, environments: [], schemas: [], refs: approved };
+      const { report } = await applyPlan(only, signal);
+      emit({
+        kind: 'applied',
+        commit: head,
+        applied: head,
+        refs: report.results.filter((r) => r.outcome === 'request-applied').map((r) => r.name),
+        message: `gitops: ${approved.length} approved change request(s) of commit ${short(head)} applied`,
+      });
+      plan = await planAt(head, signal);
+    }
     const drift = driftOf(plan);
     status.requests = plan.refs.filter((r) => r.openRequest).map((r) => `${r.ref}#${r.openRequest?.id}`);
     status.conflicts = [];

@@ -1,0 +1,254 @@
+/**
+ * The gitops sync loop in this process, on the real PostgreSQL + Consul of the CLI harness and git
+ * repositories made with the git CLI (a bare remote on the local file system):
+ *
+ * - the shared state's cursors (applied, accepted, sync requests) and the `gitops accept|sync|state`
+ *   commands writing them; a bad SHA refused before anything is written;
+ * - a direct edit landing between the loop's plan and its apply (the applier wrapped to make the
+ *   edit first): the write is refused (`VERSION_CONFLICT`), reported, the commit not recorded as
+ *   applied, the edit kept as its own version; the next round plans afresh from the edited head;
+ * - the `gitops` section's validation, naming the bad field.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { resolveAgentConfig } from '../src/config.js';
+import { applyTree } from '../src/gitops/apply.js';
+import { createGitopsSync, type GitopsSyncEvent } from '../src/gitops/sync.js';
+import { openAgentGitopsSync } from '../src/gitops/sync-agent.js';
+import { openSyncRepository } from '../src/gitops/sync-git.js';
+import { createSyncState } from '../src/gitops/sync-state.js';
+import { createNotificationStore } from '../src/notifications/sql.js';
+import { openRuntime } from '../src/runtime.js';
+import { type Harness, realHarness } from './cli-harness.js';
+
+const GIT_ENV = {
+  ...process.env,
+  GIT_AUTHOR_NAME: 'gitops test',
+  GIT_AUTHOR_EMAIL: 'gitops@example.test',
+  GIT_COMMITTER_NAME: 'gitops test',
+  GIT_COMMITTER_EMAIL: 'gitops@example.test',
+  GIT_CONFIG_NOSYSTEM: '1',
+  HOME: tmpdir(),
+};
+const git = (cwd: string, ...args: string[]) =>
+  execFileSync('git', args, { cwd, env: GIT_ENV, encoding: 'utf8' }).trim();
+
+let root: string;
+const harnesses: Harness[] = [];
+const closers: Array<() => Promise<unknown>> = [];
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'summit-gitops-sync-'));
+});
+afterAll(async () => {
+  for (const c of closers.reverse()) await c().catch(() => {});
+  for (const h of harnesses) await h.cleanup();
+  await rm(root, { recursive: true, force: true });
+});
+
+/** A work repository and its bare remote; `commit` writes files (objects as YAML), commits and pushes. */
+async function remoteRepo(name: string) {
+  const remote = join(root, `${name}.git`);
+  const work = join(root, name);
+  await mkdir(work, { recursive: true });
+  git(root, 'init', '--quiet', '--bare', '--initial-branch=main', remote);
+  git(work, 'init', '--quiet', '--initial-branch=main');
+  git(work, 'remote', 'add', 'origin', remote);
+  return {
+    remote,
+    work,
+    async commit(files: Record<string, unknown>, message: string): Promise<string> {
+      for (const [path, content] of Object.entries(files)) {
+        const full = join(work, path);
+        if (content === null) {
+          await rm(full, { force: true });
+          continue;
+        }
+        await mkdir(dirname(full), { recursive: true });
+        await writeFile(full, typeof content === 'string' ? content : stringify(content));
+      }
+      git(work, 'add', '-A');
+      git(work, 'commit', '--quiet', '--allow-empty', '-m', message);
+      git(work, 'push', '--quiet', '--force', 'origin', 'main');
+      return git(work, 'rev-parse', 'HEAD');
+    },
+  };
+}
+
+/** The harness's stores opened as the agent opens them, with the `gitops` section given. */
+async function agentSide(h: Harness, gitops: Record<string, unknown>) {
+  const rbacFile = join(h.dir, 'rbac-gitops.yaml');
+  await writeFile(
+    rbacFile,
+    `${await readFile(h.env.SUMMIT_RBAC_FILE as string, 'utf8')}  - users: [gitops]\n    roles: [config-admin]\n`,
+  );
+  const config = resolveAgentConfig({ snapshotDir: join(h.dir, 'snapshots'), gitops: { rbacFile, ...gitops } }, h.env);
+  const stores = await openRuntime(config, { role: 'agent' });
+  closers.push(() => stores.close());
+  const handle = await (stores.secretSql as NonNullable<typeof stores.secretSql>)();
+  closers.unshift(() => handle.close());
+  const cursors = createNotificationStore({ sql: handle.sql, schema: handle.schema });
+  return { config, stores, cursors, rbacFile };
+}
+
+async function cli(h: Harness, args: string[], actor = 'alice') {
+  const r = await h.run([...args, '--json'], { actor });
+  expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+  return r.json();
+}
+
+describe('gitops sync loop (in process, real PostgreSQL and Consul)', () => {
+  it('a direct edit between plan and apply is a conflict: reported, kept, and the commit applied only after a fresh plan', async () => {
+    const h = await realHarness('gsync_race');
+    harnesses.push(h);
+    const repo = await remoteRepo('race');
+    const c1 = await repo.commit(
+      {
+        'environments.yaml': [{ name: 'dev', production: false }],
+        'configs/app:shop/cache.yaml': { config: { ttl: 10 } },
+      },
+      'c1',
+    );
+    const { config, stores, cursors, rbacFile } = await agentSide(h, { repo: repo.remote });
+    const gitops = config.gitops as NonNullable<typeof config.gitops>;
+    const { loadRbacFile } = await import('@summit-config/core');
+    const service = (stores.service as NonNullable<typeof stores.service>)(await loadRbacFile(rbacFile), {
+      source: 'agent',
+    });
+    const events: GitopsSyncEvent[] = [];
+    let race: (() => Promise<void>) | undefined;
+    const sync = createGitopsSync({
+      config: gitops,
+      service,
+      actor: { id: 'gitops' },
+      repository: openSyncRepository({ remote: repo.remote, branch: 'main', path: '', dir: join(h.dir, 'cache') }),
+      state: createSyncState(cursors),
+      onEvent: (e) => events.push(e),
+      // The real applier, with a direct edit made first when one is armed.
+      apply: async (options) => {
+        const edit = race;
+        race = undefined;
+        await edit?.();
+        return applyTree(options);
+      },
+    });
+    const signal = new AbortController().signal;
+
+    await sync.round(signal);
+    expect(sync.status()).toMatchObject({ state: 'synced', appliedCommit: c1, head: c1, conflicts: [] });
+    const v1 = await cli(h, ['get', 'app:shop/cache', '--raw']);
+    expect(v1.config).toEqual({ ttl: 10 });
+    expect(v1.metadata.gitops.commit).toBe(c1);
+
+    // c2 changes the ref; alice edits it after the loop planned c2 and before it writes.
+    const c2 = await repo.commit({ 'configs/app:shop/cache.yaml': { config: { ttl: 20 } } }, 'c2');
+    let acknowledged: { version: number } | undefined;
+    race = async () => {
+      acknowledged = await cli(h, ['set', 'app:shop/cache', '--json-value', '{"ttl":99}', '--message', 'hotfix']);
+    };
+    await sync.round(signal);
+    expect(acknowledged?.version).toBe(v1.version + 1);
+    const status = sync.status();
+    expect(status.state).toBe('applying');
+    expect(status.conflicts).toEqual(['app:shop/cache']);
+    expect(status.appliedCommit).toBe(c1); // not recorded: a write did not land
+    expect(events.filter((e) => e.kind === 'conflict').map((e) => [e.commit, e.refs])).toEqual([
+      [c2, ['app:shop/cache']],
+    ]);
+    expect((await createSyncState(cursors).applied())?.commit).toBe(c1);
+    // The direct edit is the head, untouched.
+    const edited = await cli(h, ['get', 'app:shop/cache', '--raw']);
+    expect(edited.version).toBe(acknowledged?.version);
+    expect(edited.config).toEqual({ ttl: 99 });
+
+    // The next round plans from the edited head: c2 is written on top of it, the edit kept in the history.
+    await sync.round(signal);
+    expect(sync.status()).toMatchObject({ state: 'synced', appliedCommit: c2, conflicts: [] });
+    const after = await cli(h, ['get', 'app:shop/cache', '--raw']);
+    expect(after.version).toBe(edited.version + 1);
+    expect(after.config).toEqual({ ttl: 20 });
+    expect(after.metadata.gitops.commit).toBe(c2);
+    const versions = (await cli(h, ['versions', 'app:shop/cache'])) as Array<{ version: number; createdBy: string }>;
+    expect(versions.map((v) => [v.version, v.createdBy])).toEqual([
+      [after.version, 'gitops'],
+      [edited.version, 'alice'],
+      [v1.version, 'gitops'],
+    ]);
+    const kept = await cli(h, ['get', 'app:shop/cache', '--version', String(edited.version), '--raw']);
+    expect(kept.config).toEqual({ ttl: 99 });
+  });
+
+  it('keeps the applied commit, accepts and sync requests in the shared cursors; the CLI writes them', async () => {
+    const h = await realHarness('gsync_state');
+    harnesses.push(h);
+    const repo = await remoteRepo('state');
+    const c1 = await repo.commit({ 'configs/global/db.yaml': { config: { port: 1 } } }, 'c1');
+    const { stores, cursors, config } = await agentSide(h, { repo: repo.remote, intervalMs: 100 });
+    const opened = await openAgentGitopsSync({ config, stores, cursors, env: {} });
+    const sync = opened?.sync as NonNullable<typeof opened>['sync'];
+    const signal = new AbortController().signal;
+
+    // Requests: a request since the first check runs a round at once; none runs nothing.
+    await sync.checkRequests(signal);
+    expect(sync.status().state).toBe('starting');
+    const r = await cli(h, ['gitops', 'sync']);
+    expect(r.requests).toBe(1);
+    await sync.checkRequests(signal);
+    expect(sync.status()).toMatchObject({ state: 'synced', appliedCommit: c1 });
+    const state = await cli(h, ['gitops', 'state']);
+    expect(state.applied.commit).toBe(c1);
+    expect(state.accepted).toBeNull();
+    expect(state.requests).toBe(1);
+
+    // A bad SHA: refused (exit 2) with nothing written.
+    const bad = await h.run(['gitops', 'accept', 'abc123', '--json']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('40-hex');
+    expect((await cli(h, ['gitops', 'state'])).accepted).toBeNull();
+    // Access: a reader may not accept.
+    const denied = await h.run(['gitops', 'accept', c1, '--json'], { actor: 'rita' });
+    expect(denied.code).not.toBe(0);
+    expect((await cli(h, ['gitops', 'state'])).accepted).toBeNull();
+
+    const accepted = await cli(h, ['gitops', 'accept', c1]);
+    expect(accepted.accepted.commit).toBe(c1);
+    expect(accepted.requests).toBe(2);
+    const after = await cli(h, ['gitops', 'state']);
+    expect(after.accepted.commit).toBe(c1);
+    expect(after.accepted.generation).toBe(1);
+  });
+
+  it('validates the gitops section eagerly, naming the bad field', () => {
+    const bad: Array<[Record<string, unknown>, string]> = [
+      [{}, 'gitops.repo is required'],
+      [{ repo: '/r', branch: '-x' }, 'gitops.branch'],
+      [{ repo: '/r', branch: 'a..b' }, 'gitops.branch'],
+      [{ repo: '/r', path: '../up' }, 'gitops.path'],
+      [{ repo: '/r', path: '/abs' }, 'gitops.path'],
+      [{ repo: '/r', intervalMs: 5 }, 'gitops.intervalMs'],
+      [{ repo: '/r', revert: 'yes' }, 'gitops.revert'],
+      [{ repo: '/r', prune: 1 }, 'gitops.prune'],
+      [{ repo: '/r', actor: 'a b' }, 'gitops.actor'],
+      [{ repo: '/r', webhookSecretEnv: 'NOPE_NOT_SET_G3' }, 'gitops.webhookSecretEnv'],
+      [{ repo: '/r', colour: 'red' }, 'gitops.colour is not a known field'],
+    ];
+    for (const [gitops, message] of bad) {
+      expect(() => resolveAgentConfig({ gitops }, {}), JSON.stringify(gitops)).toThrow(message);
+    }
+    const ok = resolveAgentConfig({ gitops: { repo: 'file:///srv/cfg.git', path: './deploy/config/' } }, {});
+    expect(ok.gitops).toMatchObject({
+      repo: 'file:///srv/cfg.git',
+      branch: 'main',
+      path: 'deploy/config',
+      intervalMs: 30_000,
+      prune: false,
+      revert: false,
+      actor: 'gitops',
+      webhookSecret: undefined,
+    });
+    expect(resolveAgentConfig({}, {}).gitops).toBeUndefined();
+  });
+});
