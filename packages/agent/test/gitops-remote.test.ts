@@ -49,15 +49,16 @@ beforeAll(async () => {
     true,
   ) as NonNullable<ReturnType<typeof serverSection>>;
   serving = await serveConfigServer({ runtime, config, server, owner: 'alice', env: h.env });
-  for (const [who, roles] of [
+  const people: Array<[string, string]> = [
     ['alice', 'operator'],
     ['bob', 'config-admin'],
-  ]) {
+  ];
+  for (const [who, roles] of people) {
     const r = await h.run(['token', 'create', '--name', who, '--owner', who, '--roles', roles, '--json'], {
       actor: 'alice',
     });
     expect(r.code, r.stderr).toBe(0);
-    tokens[who as string] = r.json().token;
+    tokens[who] = r.json().token;
   }
 }, 120_000);
 

@@ -357,6 +357,25 @@ describe('gitops plan and apply', () => {
     expect(k.code).toBe(2);
     expect(k.error()).toMatchObject({ file: 'configs/global/extra.yaml', line: 2 });
     expect(k.error().message).toContain('rollouts');
+    // Overrides naming an environment nobody defines: refused at plan time, naming the file and the line.
+    await commit(
+      dir,
+      { 'configs/global/extra.yaml': null, 'configs/global/env.yaml': 'config: {}\noverrides:\n  staging: { a: 1 }\n' },
+      'env',
+    );
+    const env = await h.run(['gitops', 'apply', dir, '--json']);
+    expect(env.code).toBe(2);
+    expect(env.error()).toMatchObject({ code: 'CONSTRAINT_VIOLATION', file: 'configs/global/env.yaml', line: 2 });
+    expect(env.error().message).toContain('"staging"');
+    // Environments whose parent is unknown: refused naming environments.yaml.
+    await commit(
+      dir,
+      { 'configs/global/env.yaml': null, 'environments.yaml': [{ name: 'eu', parent: 'nowhere', production: false }] },
+      'parent',
+    );
+    const parent = await h.run(['gitops', 'apply', dir, '--json']);
+    expect(parent.code).not.toBe(0);
+    expect(parent.error()).toMatchObject({ code: 'CONSTRAINT_VIOLATION', file: 'environments.yaml' });
     // Nothing was written by any of them.
     expect(await head(h, 'global/good')).toBeUndefined();
     expect(await auditCount(h)).toBe(before);
