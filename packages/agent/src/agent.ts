@@ -18,7 +18,7 @@ import type { AgentConfig } from './config.js';
 import { DRIFT_KINDS, type DriftFinding, type DriftReport, detectDrift } from './drift.js';
 import { AgentEvents } from './events.js';
 import type { GitopsSyncStatus } from './gitops/sync.js';
-import { type AgentGitopsSync, openAgentGitopsSync } from './gitops/sync-agent.js';
+import { type AgentGitopsSync, gitopsServerOptions, openAgentGitopsSync } from './gitops/sync-agent.js';
 import { createGovernance, type Governance } from './governance.js';
 import { AgentHttpServer } from './http.js';
 import { createDriftAuditor, type DriftAuditor } from './job-audit.js';
@@ -297,6 +297,7 @@ export class Agent implements AsyncDisposable {
         server: config.server,
         owner: osPrincipal({ env: process.env }).id,
         drift: () => this.#lastDrift,
+        ...gitopsServerOptions(this.#gitops, config),
         localLeader: () =>
           this.isLeader ? { holder: this.#holder(config), fencingToken: this.fencingToken ?? 1 } : undefined,
         ...(logger ? { logger } : {}),

@@ -19,7 +19,13 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createRbac, loadRbacFile, type Rbac } from '@summit-config/core';
 import { createOwnerOnlyFile, errors, readOwnerOnlyFile } from '@summit-config/core/internal';
-import type { DriftSource, LeaderSource, ServerSecretsOptions } from '@summit-config/server';
+import type {
+  DriftSource,
+  GitopsSource,
+  GitopsWebhookOptions,
+  LeaderSource,
+  ServerSecretsOptions,
+} from '@summit-config/server';
 import { keyedProviders } from './config-secrets.js';
 import type { ServerConfig } from './config-server.js';
 import type { AgentConfig } from './config-types.js';
@@ -98,6 +104,10 @@ export async function serveConfigServer(options: {
    * holder of the agents' leader lock is read from Consul.
    */
   localLeader?: LeaderSource;
+  /** The gitops sync loop's status (`gitops` in `/api/v1/status`); without it the status has no `gitops`. */
+  gitops?: GitopsSource;
+  /** The gitops push webhook (`POST /api/v1/gitops/webhook`): the agent passes it when `gitops.webhookSecretEnv` is set. */
+  gitopsWebhook?: GitopsWebhookOptions;
   /** Environment variables: the local secret provider's master key (`SUMMIT_MASTER_KEY`). Default `process.env`. */
   env?: NodeJS.ProcessEnv;
   logger?: AgentLogger;
@@ -157,6 +167,8 @@ export async function serveConfigServer(options: {
       ...(secrets ? { secrets } : {}),
       ...(options.drift ? { drift: options.drift } : {}),
       ...leaderOption(options.config, options.localLeader),
+      ...(options.gitops ? { gitops: options.gitops } : {}),
+      ...(options.gitopsWebhook ? { gitopsWebhook: options.gitopsWebhook } : {}),
       allowedHosts: ['localhost', '127.0.0.1', '::1', server.host, ...server.allowedHosts],
       ...(server.bodyLimit !== undefined ? { bodyLimit: server.bodyLimit } : {}),
       ...(server.requestTimeoutMs !== undefined ? { requestTimeoutMs: server.requestTimeoutMs } : {}),

@@ -30,6 +30,8 @@ export type {
   DriftFindingView,
   DriftReportView,
   DriftSource,
+  GitopsSource,
+  GitopsStatusView,
   LeaderSource,
   LeaderView,
 } from './routes/operations.js';

@@ -7,7 +7,7 @@ import { errors, type TokenStore } from '@summit-config/core/internal';
 import type { Authenticator } from './auth.js';
 import { type CheckedGitopsWebhook, checkGitopsWebhook, type GitopsWebhookOptions } from './routes/gitops-webhook.js';
 import { type CheckedOidcLogin, checkOidcLogin, type OidcLoginOptions } from './routes/oidc-login.js';
-import type { DriftSource, LeaderSource } from './routes/operations.js';
+import type { DriftSource, GitopsSource, LeaderSource } from './routes/operations.js';
 import type { ServerSecretsOptions } from './routes/secrets.js';
 import { type ConsoleOptions, checkConsole } from './routes/ui.js';
 import type { SessionManager } from './sessions.js';
@@ -95,6 +95,11 @@ export interface ConfigServerOptions {
    */
   leader?: LeaderSource;
   /**
+   * The GitOps sync loop's status (`gitops` in `/api/v1/status` and the console's status page), e.g.
+   * the agent's sync loop beside the server. Without it the status has no `gitops` field.
+   */
+  gitops?: GitopsSource;
+  /**
    * The web console at `/ui` and its cookie sessions (`/api/v1/session`, docs/console.md). Default:
    * on, with sessions in this process's memory. `false`: no `/ui`, and no cookie is accepted.
    */
@@ -136,6 +141,7 @@ export interface CheckedOptions {
   secrets: ServerSecretsOptions | undefined;
   drift: DriftSource | undefined;
   leader: LeaderSource | undefined;
+  gitops: GitopsSource | undefined;
   tls: { cert: string | Buffer; key: string | Buffer } | undefined;
   /** The console's assets folder and sessions; `undefined` when `console: false`. */
   console: { assetsDir: string | undefined; sessions: SessionManager } | undefined;
@@ -208,8 +214,10 @@ export function checkOptions(options: ConfigServerOptions): CheckedOptions {
   };
 }
 
-function checkOperations(options: ConfigServerOptions): Pick<CheckedOptions, 'rbac' | 'secrets' | 'drift' | 'leader'> {
-  const { rbac, secrets, drift, leader } = options;
+function checkOperations(
+  options: ConfigServerOptions,
+): Pick<CheckedOptions, 'rbac' | 'secrets' | 'drift' | 'leader' | 'gitops'> {
+  const { rbac, secrets, drift, leader, gitops } = options;
   if (rbac !== undefined && (typeof rbac?.check !== 'function' || typeof rbac.can !== 'function')) {
     throw errors.constraint('config server option rbac must be an Rbac (createRbac)');
   }
@@ -248,7 +256,10 @@ function checkOperations(options: ConfigServerOptions): Pick<CheckedOptions, 'rb
   if ((secrets !== undefined || drift !== undefined) && rbac === undefined) {
     throw errors.constraint('config server options secrets and drift need the option rbac (the access checker)');
   }
-  return { rbac, secrets: secrets && { ...secrets }, drift, leader };
+  if (gitops !== undefined && typeof gitops !== 'function') {
+    throw errors.constraint('config server option gitops must be a function returning the sync loop status');
+  }
+  return { rbac, secrets: secrets && { ...secrets }, drift, leader, gitops };
 }
 
 function checkTokens(options: ConfigServerOptions): TokenStore | undefined {

@@ -11,6 +11,7 @@
 import { join } from 'node:path';
 import { loadRbacFile } from '@summit-config/core';
 import { errors } from '@summit-config/core/internal';
+import type { GitopsSource, GitopsWebhookOptions } from '@summit-config/server';
 import type { AgentConfig } from '../config.js';
 import type { AgentStores } from '../runtime.js';
 import type { AgentLogger } from '../util.js';
@@ -40,6 +41,32 @@ export interface AgentGitopsSync {
   register(
     register: (name: string, intervalMs: number, fn: (ctx: { signal: AbortSignal }) => Promise<void>) => void,
   ): void;
+}
+
+/**
+ * What the config server beside the agent gets of the sync loop: its status (`gitops` in
+ * `/api/v1/status`) and, when `gitops.webhookSecretEnv` is set, the push webhook whose `onPush`
+ * requests a sync (pushes to other branches are ignored by the route). Empty without a sync loop.
+ */
+export function gitopsServerOptions(
+  opened: AgentGitopsSync | undefined,
+  config: AgentConfig,
+): { gitops?: GitopsSource; gitopsWebhook?: GitopsWebhookOptions } {
+  const gitops = config.gitops;
+  if (!opened || !gitops) return {};
+  const { sync } = opened;
+  return {
+    gitops: () => sync.view(),
+    ...(gitops.webhookSecret
+      ? {
+          gitopsWebhook: {
+            secret: gitops.webhookSecret,
+            branches: [gitops.branch],
+            onPush: () => sync.requestSync(),
+          },
+        }
+      : {}),
+  };
 }
 
 /**

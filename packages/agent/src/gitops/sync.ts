@@ -92,6 +92,11 @@ export interface GitopsSyncOptions {
 export interface GitopsSync {
   /** The status now (never throws). */
   status(): GitopsSyncStatus;
+  /**
+   * The status, with the applied commit read from the shared state when this process does not lead
+   * (a follower's own rounds never ran); rejects `BACKEND_UNAVAILABLE` when that read fails.
+   */
+  view(): Promise<GitopsSyncStatus>;
   /** One round (the leader job's body); rejects when the round fails (the status says why too). */
   round(signal: AbortSignal): Promise<void>;
   /** Runs a round when a sync was requested since the last check (the leader's 1 s job). */
@@ -344,6 +349,11 @@ export function createGitopsSync(options: GitopsSyncOptions): GitopsSync {
       conflicts: [...status.conflicts],
       requests: [...status.requests],
     }),
+    async view() {
+      if (status.leading) return this.status();
+      const applied = await state.applied();
+      return { ...this.status(), appliedCommit: applied?.commit, appliedAt: applied?.at };
+    },
     round(signal) {
       // One round at a time: the interval job and a requested sync share it.
       running ??= doRound(signal).finally(() => {

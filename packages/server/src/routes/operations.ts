@@ -60,6 +60,79 @@ export interface LeaderView {
  */
 export type LeaderSource = () => LeaderView | undefined | Promise<LeaderView | undefined>;
 
+/** The GitOps sync loop's status (the agent's `GitopsSyncStatus`, structurally; docs/gitops.md). */
+export interface GitopsStatusView {
+  readonly repo: string;
+  readonly branch: string;
+  readonly path: string;
+  /** `starting`, `synced`, `applying`, `blocked` or `error`. */
+  readonly state: string;
+  readonly appliedCommit: string | undefined;
+  /** ISO-8601 UTC. */
+  readonly appliedAt: string | undefined;
+  readonly head: string | undefined;
+  readonly headSeenAt: string | undefined;
+  readonly blocked: { readonly head: string; readonly applied: string; readonly reason: string } | undefined;
+  readonly drift: readonly string[];
+  readonly conflicts: readonly string[];
+  readonly requests: readonly string[];
+  readonly lastRunAt: string | undefined;
+  readonly lastError: string | undefined;
+  /** Whether the process that answers runs the loop (the agents' leader). */
+  readonly leading: boolean;
+}
+
+/** `ConfigServerOptions.gitops`: the sync loop's status, or undefined when there is none. A rejection is served as `gitopsError`. */
+export type GitopsSource = () => GitopsStatusView | undefined | Promise<GitopsStatusView | undefined>;
+
+const gitopsSchema = {
+  type: ['object', 'null'],
+  properties: {
+    repo: { type: 'string' },
+    branch: { type: 'string' },
+    path: { type: 'string' },
+    state: { type: 'string' },
+    appliedCommit: { type: ['string', 'null'] },
+    appliedAt: { type: ['string', 'null'] },
+    head: { type: ['string', 'null'] },
+    headSeenAt: { type: ['string', 'null'] },
+    blocked: {
+      type: ['object', 'null'],
+      properties: { head: { type: 'string' }, applied: { type: 'string' }, reason: { type: 'string' } },
+    },
+    drift: { type: 'array', items: { type: 'string' } },
+    conflicts: { type: 'array', items: { type: 'string' } },
+    requests: { type: 'array', items: { type: 'string' } },
+    lastRunAt: { type: ['string', 'null'] },
+    lastError: { type: ['string', 'null'] },
+    leading: { type: 'boolean' },
+  },
+} as const;
+
+/** `gitops` (and `gitopsError`) of the status, when the server has a gitops source; undefined fields as null. */
+async function gitopsOf(source: GitopsSource | undefined): Promise<object> {
+  if (!source) return {};
+  try {
+    const view = await source();
+    if (!view) return { gitops: null };
+    return {
+      gitops: {
+        ...view,
+        appliedCommit: view.appliedCommit ?? null,
+        appliedAt: view.appliedAt ?? null,
+        head: view.head ?? null,
+        headSeenAt: view.headSeenAt ?? null,
+        blocked: view.blocked ?? null,
+        lastRunAt: view.lastRunAt ?? null,
+        lastError: view.lastError ?? null,
+      },
+    };
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    return { gitops: null, gitopsError: typeof code === 'string' ? code : 'INTERNAL' };
+  }
+}
+
 /** What a failover store adds (`@summit-config/backends`' `FailoverStore.status()`), structurally. */
 interface FailoverLike {
   status(): {
@@ -135,7 +208,7 @@ async function leaderOf(source: LeaderSource | undefined): Promise<object> {
   }
 }
 
-export function operationRoutes(app: FastifyInstance, { store, rbac, drift, leader }: ServerContext): void {
+export function operationRoutes(app: FastifyInstance, { store, rbac, drift, leader, gitops }: ServerContext): void {
   /** The actor holding `config:audit:read`, or a 501 sent when the server has no access checker. */
   function allowed(request: FastifyRequest, reply: FastifyReply) {
     if (!rbac) {
@@ -171,6 +244,8 @@ export function operationRoutes(app: FastifyInstance, { store, rbac, drift, lead
                 required: ['holder'],
               },
               leaderError: { type: 'string' },
+              gitops: gitopsSchema,
+              gitopsError: { type: 'string' },
               drift: {
                 type: ['object', 'null'],
                 properties: {
@@ -196,7 +271,11 @@ export function operationRoutes(app: FastifyInstance, { store, rbac, drift, lead
           problem(501, 'CONSTRAINT_VIOLATION', 'this server was started without a store'),
         );
       }
-      const [latest, leaderSummary] = await Promise.all([drift ? drift() : undefined, leaderOf(leader)]);
+      const [latest, leaderSummary, gitopsSummary] = await Promise.all([
+        drift ? drift() : undefined,
+        leaderOf(leader),
+        gitopsOf(gitops),
+      ]);
       const driftSummary = drift
         ? {
             drift: latest
@@ -231,6 +310,7 @@ export function operationRoutes(app: FastifyInstance, { store, rbac, drift, lead
           mirrorTrusted: st.mirrorTrusted,
           ...leaderSummary,
           ...driftSummary,
+          ...gitopsSummary,
         };
       }
       let error: string | undefined;
@@ -255,6 +335,7 @@ export function operationRoutes(app: FastifyInstance, { store, rbac, drift, lead
         ],
         ...leaderSummary,
         ...driftSummary,
+        ...gitopsSummary,
       };
     },
   );
