@@ -138,3 +138,21 @@ const secretPath = (name: string) => `/api/v1/secrets/${encodeURIComponent(name)
 export const getSecret = (name: string) => send<SecretDetail>('GET', secretPath(name));
 
 export const rotateSecret = (name: string) => send<RotationView>('POST', `${secretPath(name)}/rotate`, { body: {} });
+
+/** Resumes a failed rotation run at its failed step. */
+export const retryRotation = (name: string) =>
+  send<RotationView>('POST', `${secretPath(name)}/rotate`, { body: { retry: true } });
+
+/** What the policy form sends: exactly one of `intervalDays` and `cron`. */
+export interface RotationPolicyInput {
+  intervalDays?: number;
+  cron?: string;
+  gracePeriodDays?: number;
+  enabled?: boolean;
+}
+
+/** Creates or replaces the rotation policy of a secret (its run state is kept). */
+export const putRotationPolicy = (name: string, body: RotationPolicyInput) =>
+  send<RotationView>('PUT', `${secretPath(name)}/rotation`, { body });
+
+export const deleteRotationPolicy = (name: string) => send<void>('DELETE', `${secretPath(name)}/rotation`);

@@ -2,22 +2,65 @@
  * `/ui/secrets`: the secrets' metadata (`GET /api/v1/secrets`): the current, previous and pending
  * version ids, the rotation policy and its run state; a secret's history (its versions with stage,
  * state, time and labels, and what the last rotation did) on demand; **Rotate now** behind a
- * confirmation (`POST /api/v1/secrets/<name>/rotate`). Never a value: the server serves none and
+ * confirmation (`POST /api/v1/secrets/<name>/rotate`), **Retry** of a failed run (`{ retry: true }`),
+ * and the rotation policy set, edited or deleted (`PUT`/`DELETE .../rotation`), each in a modal
+ * dialog. Never a value: the server serves none and
  * this page asks for none. A server started without secrets (`501`) is said so.
  */
 import { useEffect, useState } from 'preact/hooks';
 import { ConfirmDialog } from './confirm-dialog';
 import {
+  deleteRotationPolicy,
   getSecret,
   listSecrets,
+  putRotationPolicy,
   type RotationView,
+  retryRotation,
   rotateSecret,
   type SecretDetail,
   type SecretSummary,
 } from './ops-api';
+import { draftOf, type PolicyDraft, PolicyFields, policyInput } from './rotation-policy-form';
 import './ops-pages.css';
 
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/** What the dialog is about to do. */
+type Action =
+  | { kind: 'rotate' | 'retry' | 'delete-policy'; name: string }
+  | { kind: 'policy'; name: string; draft: PolicyDraft; problem?: string | undefined };
+
+const ACTION_WORDS: Record<
+  Action['kind'],
+  { title: (name: string) => string; confirm: string; failed: string; explain: (name: string) => string }
+> = {
+  rotate: {
+    title: (name) => `Rotate ${name} now?`,
+    confirm: 'Rotate now',
+    failed: 'Not rotated',
+    explain: (name) =>
+      `A new version of ${name} is generated and made current; the configs that reference it get a new version so their clients reload. The previous version stays readable for the grace period, then is revoked.`,
+  },
+  retry: {
+    title: (name) => `Retry the rotation of ${name}?`,
+    confirm: 'Retry',
+    failed: 'Not retried',
+    explain: (name) =>
+      `The failed run of ${name} resumes at the step that failed; the steps it finished are not done again.`,
+  },
+  'delete-policy': {
+    title: (name) => `Delete the rotation policy of ${name}?`,
+    confirm: 'Delete policy',
+    failed: 'Not deleted',
+    explain: (name) => `${name} is no longer rotated on a schedule. The secret and its versions stay.`,
+  },
+  policy: {
+    title: (name) => `Rotation policy of ${name}`,
+    confirm: 'Save policy',
+    failed: 'Not saved',
+    explain: () => '',
+  },
+};
 const when = (iso: string | undefined) => (iso ? new Date(iso).toLocaleString() : '—');
 
 function duration(ms: number): string {
@@ -98,7 +141,7 @@ export function SecretsPage({ onError }: { onError: (e: unknown) => void }) {
   const [error, setError] = useState<string | undefined>();
   const [status, setStatus] = useState<string | undefined>();
   const [details, setDetails] = useState<Record<string, SecretDetail>>({});
-  const [rotating, setRotating] = useState<string | undefined>();
+  const [action, setAction] = useState<Action | undefined>();
   const [busy, setBusy] = useState(false);
   const [reload, setReload] = useState(0);
 
@@ -126,25 +169,55 @@ export function SecretsPage({ onError }: { onError: (e: unknown) => void }) {
     }
   };
 
-  const rotate = async () => {
-    if (rotating === undefined) return;
-    const name = rotating;
+  const ask = (next: Action) => {
+    setStatus(undefined);
+    setError(undefined);
+    setAction(next);
+  };
+
+  /** Refreshes an open history and the list after a change to `name`. */
+  const refresh = async (name: string) => {
+    const detail = await getSecret(name);
+    setDetails((d) => (d[name] ? { ...d, [name]: detail } : d));
+    setReload((r) => r + 1);
+    return detail;
+  };
+
+  const run = async () => {
+    if (action === undefined) return;
+    const { name } = action;
+    let body: ReturnType<typeof policyInput> | undefined;
+    if (action.kind === 'policy') {
+      body = policyInput(action.draft);
+      if (typeof body === 'string') {
+        setAction({ ...action, problem: body });
+        return;
+      }
+    }
     setBusy(true);
     try {
-      const policy = await rotateSecret(name);
-      setRotating(undefined);
-      const detail = await getSecret(name);
-      setDetails((d) => (d[name] ? { ...d, [name]: detail } : d));
-      setStatus(
-        policy.state === 'failed'
-          ? `Rotation of ${name} failed at step ${policy.error?.step ?? policy.step}: ${policy.error?.message ?? ''}`
-          : `Rotation of ${name} ${policy.state === 'rotating' ? `under way (step ${policy.step})` : 'done'}: the current version is ${detail.current ?? '—'}.`,
-      );
-      setReload((r) => r + 1);
+      if (action.kind === 'rotate' || action.kind === 'retry') {
+        const policy = action.kind === 'retry' ? await retryRotation(name) : await rotateSecret(name);
+        const detail = await refresh(name);
+        setStatus(
+          policy.state === 'failed'
+            ? `Rotation of ${name} failed at step ${policy.error?.step ?? policy.step}: ${policy.error?.message ?? ''}`
+            : `Rotation of ${name} ${policy.state === 'rotating' ? `under way (step ${policy.step})` : 'done'}: the current version is ${detail.current ?? '—'}.`,
+        );
+      } else if (action.kind === 'delete-policy') {
+        await deleteRotationPolicy(name);
+        await refresh(name);
+        setStatus(`The rotation policy of ${name} is deleted: it is no longer rotated on a schedule.`);
+      } else {
+        const stored = await putRotationPolicy(name, body as Exclude<typeof body, string | undefined>);
+        await refresh(name);
+        setStatus(`The rotation policy of ${name} is saved: ${policyText(stored)}.`);
+      }
+      setAction(undefined);
     } catch (e) {
       onError(e);
-      setRotating(undefined);
-      setError(`Not rotated: ${messageOf(e)}`);
+      setAction(undefined);
+      setError(`${ACTION_WORDS[action.kind].failed}: ${messageOf(e)}`);
     } finally {
       setBusy(false);
     }
@@ -225,13 +298,37 @@ export function SecretsPage({ onError }: { onError: (e: unknown) => void }) {
                           type="button"
                           aria-label={`Rotate now: ${s.name}`}
                           disabled={s.rotation.state === 'rotating'}
-                          onClick={() => {
-                            setStatus(undefined);
-                            setError(undefined);
-                            setRotating(s.name);
-                          }}
+                          onClick={() => ask({ kind: 'rotate', name: s.name })}
                         >
                           Rotate now
+                        </button>
+                      )}
+                      {s.rotation?.state === 'failed' && (
+                        <button
+                          type="button"
+                          aria-label={`Retry rotation: ${s.name}`}
+                          onClick={() => ask({ kind: 'retry', name: s.name })}
+                        >
+                          Retry
+                        </button>
+                      )}
+                      <button
+                        type="button"
+                        class="secondary"
+                        aria-label={`${s.rotation ? 'Edit' : 'Set'} policy of ${s.name}`}
+                        onClick={() => ask({ kind: 'policy', name: s.name, draft: draftOf(s.rotation) })}
+                      >
+                        {s.rotation ? 'Edit policy' : 'Set policy'}
+                      </button>
+                      {s.rotation && (
+                        <button
+                          type="button"
+                          class="danger"
+                          aria-label={`Delete policy of ${s.name}`}
+                          disabled={s.rotation.state === 'rotating'}
+                          onClick={() => ask({ kind: 'delete-policy', name: s.name })}
+                        >
+                          Delete policy
                         </button>
                       )}
                     </td>
@@ -246,18 +343,23 @@ export function SecretsPage({ onError }: { onError: (e: unknown) => void }) {
           })}
         </>
       )}
-      {rotating !== undefined && (
+      {action !== undefined && (
         <ConfirmDialog
-          title={`Rotate ${rotating} now?`}
-          confirmLabel="Rotate now"
+          title={ACTION_WORDS[action.kind].title(action.name)}
+          confirmLabel={ACTION_WORDS[action.kind].confirm}
           busy={busy}
-          onConfirm={rotate}
-          onCancel={() => setRotating(undefined)}
+          onConfirm={run}
+          onCancel={() => setAction(undefined)}
         >
-          <p>
-            A new version of {rotating} is generated and made current; the configs that reference it get a new version
-            so their clients reload. The previous version stays readable for the grace period, then is revoked.
-          </p>
+          {action.kind === 'policy' ? (
+            <PolicyFields
+              draft={action.draft}
+              problem={action.problem}
+              onChange={(draft) => setAction({ ...action, draft, problem: undefined })}
+            />
+          ) : (
+            <p>{ACTION_WORDS[action.kind].explain(action.name)}</p>
+          )}
         </ConfirmDialog>
       )}
     </article>

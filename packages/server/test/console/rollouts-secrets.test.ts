@@ -5,6 +5,7 @@
  * the page is checked through the API (or the provider) as well; no page ever holds a secret value;
  * axe-core finds no serious or critical violation; the controls are reached and used by keyboard.
  */
+import { randomBytes } from 'node:crypto';
 import { type Actor, createRbac, type RbacDefinition } from '@summit-config/core';
 import {
   createLocalProvider,
@@ -57,6 +58,8 @@ let bare: Server;
 let provider: SecretProvider;
 let rotation: RotationManager;
 const tokens = createMemoryTokenStore();
+/** The `flaky` rotation handler refuses every pending value while this is true. */
+let verifyFails = false;
 let rootToken: string;
 let deployerToken: string;
 
@@ -101,6 +104,16 @@ beforeAll(async () => {
       store: h.store,
       rbac: createRbac(RBAC),
       actor: ROOT,
+      // A run fails at its first refused attempt (no backoff to wait through in the page).
+      retry: { maxAttempts: 1 },
+      handlers: {
+        flaky: {
+          generate: () => randomBytes(18).toString('base64url'),
+          verify: () => {
+            if (verifyFails) throw new Error('the new login was refused');
+          },
+        },
+      },
     });
     return { provider, rotation, listNames: async () => names };
   });
@@ -342,6 +355,97 @@ describe('the secrets page in Chromium', () => {
         expect(html.includes(value), 'the page holds a secret value').toBe(false);
         expect(html.includes(JSON.stringify(value).slice(1, -1))).toBe(false);
       }
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('sets, edits and deletes a rotation policy in a dialog; a failed run is retried at its failed step', async () => {
+    const { context, page, problems } = await openAt(main.url, '/secrets');
+    const secret = { provider: 'local', name: 'api-key' };
+    const row = page.locator('tr[data-secret="api-key"]');
+    const dialog = page.getByRole('dialog');
+    try {
+      await expect.poll(() => row.count()).toBe(1);
+      // Set: a bad interval is refused in the dialog before any request; then every 7 days, 2 days of grace.
+      await page.getByRole('button', { name: 'Set policy of api-key' }).click();
+      await expect.poll(() => dialog.getByRole('heading').textContent()).toBe('Rotation policy of api-key');
+      expect(await axeViolations(page)).toEqual([]);
+      await dialog.getByLabel('Rotate every (days)').fill('0');
+      await dialog.getByRole('button', { name: 'Save policy' }).click();
+      await expect
+        .poll(() => dialog.locator('#policy-problem').textContent())
+        .toBe('Rotate every: a whole number of days, 1 or more.');
+      expect(await rotation.getPolicy(ROOT, secret)).toBeUndefined();
+      await dialog.getByLabel('Rotate every (days)').fill('7');
+      await dialog.getByLabel('Grace period (days)').fill('2');
+      await dialog.getByRole('button', { name: 'Save policy' }).click();
+      await expect
+        .poll(() => statusText(page))
+        .toBe('The rotation policy of api-key is saved: every 7 d, grace 2 d, password.');
+      expect(await rotation.getPolicy(ROOT, secret)).toMatchObject({
+        intervalDays: 7,
+        graceMs: 2 * 86_400_000,
+        enabled: true,
+      });
+      await expect.poll(() => row.locator('td').nth(4).textContent()).toBe('every 7 d, grace 2 d, password');
+
+      // Edit: the fields start from the policy; a cron schedule, disabled.
+      await page.getByRole('button', { name: 'Edit policy of api-key' }).click();
+      expect(await dialog.getByLabel('Rotate every (days)').inputValue()).toBe('7');
+      expect(await dialog.getByLabel('Grace period (days)').inputValue()).toBe('2');
+      await dialog.getByLabel('Cron expression').check();
+      await dialog.getByRole('textbox', { name: 'Cron expression' }).fill('0 4 * * 1');
+      await dialog.getByLabel('Enabled (scheduled rotations run)').uncheck();
+      await dialog.getByRole('button', { name: 'Save policy' }).click();
+      await expect
+        .poll(() => row.locator('td').nth(4).textContent())
+        .toBe('cron 0 4 * * 1, grace 2 d, password (disabled)');
+      const edited = await rotation.getPolicy(ROOT, secret);
+      expect(edited).toMatchObject({ cron: '0 4 * * 1', enabled: false });
+      expect(edited?.intervalDays).toBeUndefined();
+      // A cron expression the server refuses: said so, the policy unchanged.
+      await page.getByRole('button', { name: 'Edit policy of api-key' }).click();
+      await dialog.getByRole('textbox', { name: 'Cron expression' }).fill('every tuesday');
+      await dialog.getByRole('button', { name: 'Save policy' }).click();
+      await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/^Not saved: /);
+      expect((await rotation.getPolicy(ROOT, secret))?.cron).toBe('0 4 * * 1');
+
+      // A run refused at verify fails; Retry resumes it once the cause is gone.
+      await rotation.putPolicy(ROOT, {
+        secret,
+        intervalDays: 7,
+        graceMs: 0,
+        generator: { type: 'handler', name: 'flaky' },
+      });
+      await page.reload();
+      verifyFails = true;
+      await page.getByRole('button', { name: 'Rotate now: api-key' }).click();
+      await dialog.getByRole('button', { name: 'Rotate now' }).click();
+      await expect
+        .poll(() => statusText(page))
+        .toMatch(/^Rotation of api-key failed at step verify: .*the new login was refused/);
+      await expect.poll(() => row.textContent()).toContain('✗ failed at verify');
+      expect((await provider.listVersions('api-key')).find((v) => v.stage === 'current')?.version).toBe('1');
+      verifyFails = false;
+      await page.getByRole('button', { name: 'Retry rotation: api-key' }).click();
+      expect(await dialog.textContent()).toContain('resumes at the step that failed');
+      await dialog.getByRole('button', { name: 'Retry' }).click();
+      await expect.poll(() => statusText(page)).toBe('Rotation of api-key done: the current version is 2.');
+      expect((await provider.listVersions('api-key')).find((v) => v.stage === 'current')?.version).toBe('2');
+      await expect.poll(() => page.getByRole('button', { name: 'Retry rotation: api-key' }).count()).toBe(0);
+
+      // Delete: no policy any more; the secret and its versions stay.
+      await page.getByRole('button', { name: 'Delete policy of api-key' }).click();
+      await dialog.getByRole('button', { name: 'Delete policy' }).click();
+      await expect
+        .poll(() => statusText(page))
+        .toBe('The rotation policy of api-key is deleted: it is no longer rotated on a schedule.');
+      expect(await rotation.getPolicy(ROOT, secret)).toBeUndefined();
+      await expect.poll(() => row.locator('td').nth(4).textContent()).toBe('no rotation policy');
+      expect((await provider.listVersions('api-key')).length).toBeGreaterThanOrEqual(2);
+      expect(await axeViolations(page)).toEqual([]);
       expect(problems).toEqual([]);
     } finally {
       await context.close();
