@@ -577,7 +577,7 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
     await compareAll();
   });
 
-  it('an agent with a resolving app and no secret provider (no secrets.providers, no master key) does not start, and writes no file', async () => {
+  it('an agent with a resolving app and no secret provider (no secrets.providers, no master key) is refused at load, and writes no file', async () => {
     const file = join(dir, 'nokey', 'demo-database.env');
     const config = cluster.agentConfig({
       http: { port: 0, token: TOKEN },
@@ -591,7 +591,7 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
     });
     await expect(started).rejects.toThrow(/exited \(\d+\) before agent listening/);
     const error = await started.catch((e: Error) => e.message);
-    expect(error).toMatch(/MISSING_REQUIRED|SUMMIT_MASTER_KEY/);
+    expect(error).toMatch(/apps\[0\]\.secrets is resolve, but no secret provider is configured/);
     await expect(stat(file)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 

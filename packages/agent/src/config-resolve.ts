@@ -14,15 +14,22 @@ export function secretsMode(value: unknown, path: string): AppSecretsMode {
 }
 
 /**
- * Every app with `secrets: resolve` needs `http.token` or `http.socket` (unauthenticated TCP would
- * hand its secrets to any local process), and its rendered files may not be readable by group or
- * others. Throws `CONSTRAINT_VIOLATION` naming the field to change.
+ * Every app with `secrets: resolve` needs a secret provider (`secrets.providers`, or the implicit
+ * local one of `SUMMIT_MASTER_KEY`), `http.token` or `http.socket` (unauthenticated TCP would hand
+ * its secrets to any local process), and rendered files that neither group nor others can read.
+ * Throws `CONSTRAINT_VIOLATION` naming the field to change.
  */
 export function checkResolvingApps(config: AgentConfig, raw: ReadonlyArray<{ app: string; path: string }>): void {
   const { http } = config;
   for (const app of config.apps) {
     if (app.secrets !== 'resolve') continue;
     const path = raw.find((r) => r.app === app.app)?.path ?? `apps (${app.app})`;
+    if (config.secrets.providers.length === 0) {
+      throw fail(
+        `${path}.secrets`,
+        'is resolve, but no secret provider is configured: add secrets.providers, or set SUMMIT_MASTER_KEY (or SUMMIT_MASTER_KEY_FILE) for the local provider',
+      );
+    }
     if (http.token === undefined && http.socket === undefined) {
       throw fail(
         `${path}.secrets`,

@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { resolveAgentConfig } from '../src/config.js';
 
 const noEnv = {};
+/** A master key in the environment: the implicit local provider. */
+const keyEnv = { SUMMIT_MASTER_KEY: Buffer.alloc(32, 7).toString('base64') };
 const app = (extra: Record<string, unknown> = {}) => ({ app: 'demo', environment: 'prod', ...extra });
 
 function failure(fn: () => unknown): { code?: string; message?: string } {
@@ -27,15 +29,30 @@ describe('agent config: apps[].secrets', () => {
   });
 
   it('takes resolve with a token (file or SUMMIT_AGENT_TOKEN) or a socket', () => {
-    const withToken = resolveAgentConfig({ http: { token: 't0k' }, apps: [app({ secrets: 'resolve' })] }, noEnv);
+    const withToken = resolveAgentConfig({ http: { token: 't0k' }, apps: [app({ secrets: 'resolve' })] }, keyEnv);
     expect(withToken.apps[0]?.secrets).toBe('resolve');
-    const fromEnv = resolveAgentConfig({ apps: [app({ secrets: 'resolve' })] }, { SUMMIT_AGENT_TOKEN: 't0k' });
+    const fromEnv = resolveAgentConfig(
+      { apps: [app({ secrets: 'resolve' })] },
+      { ...keyEnv, SUMMIT_AGENT_TOKEN: 't0k' },
+    );
     expect(fromEnv.apps[0]?.secrets).toBe('resolve');
     const onSocket = resolveAgentConfig(
-      { http: { socket: '/tmp/agent.sock' }, apps: [app({ secrets: 'resolve' })] },
+      {
+        http: { socket: '/tmp/agent.sock' },
+        apps: [app({ secrets: 'resolve' })],
+        secrets: { providers: { aws: { region: 'us-east-1' } } },
+      },
       noEnv,
     );
     expect(onSocket.apps[0]?.secrets).toBe('resolve');
+  });
+
+  it('refuses resolve with no secret provider configured, naming the field and the ways out', () => {
+    const e = failure(() => resolveAgentConfig({ http: { token: 't0k' }, apps: [app({ secrets: 'resolve' })] }, noEnv));
+    expect(e).toMatchObject({ code: 'CONSTRAINT_VIOLATION' });
+    expect(e.message).toMatch(
+      /apps\[0\]\.secrets is resolve, but no secret provider is configured: .*SUMMIT_MASTER_KEY/,
+    );
   });
 
   it('refuses another value, naming the field', () => {
@@ -45,7 +62,7 @@ describe('agent config: apps[].secrets', () => {
   });
 
   it('refuses resolve on unauthenticated TCP, naming the field and the ways out', () => {
-    const e = failure(() => resolveAgentConfig({ apps: [app(), app({ app: 'b', secrets: 'resolve' })] }, noEnv));
+    const e = failure(() => resolveAgentConfig({ apps: [app(), app({ app: 'b', secrets: 'resolve' })] }, keyEnv));
     expect(e).toMatchObject({ code: 'CONSTRAINT_VIOLATION' });
     expect(e.message).toMatch(/apps\[1\]\.secrets is resolve, which needs http\.token .* or http\.socket/);
   });
@@ -61,7 +78,7 @@ describe('agent config: apps[].secrets', () => {
             { app: 'demo', id: 'db', path: '/tmp/b.env', mode: '0640' },
           ],
         },
-        noEnv,
+        keyEnv,
       ),
     );
     expect(e).toMatchObject({ code: 'CONSTRAINT_VIOLATION' });
@@ -76,7 +93,7 @@ describe('agent config: apps[].secrets', () => {
           { app: 'demo', id: 'db', path: '/tmp/c.env', mode: '0400' },
         ],
       },
-      noEnv,
+      keyEnv,
     );
     expect(ok.render.map((r) => r.mode)).toEqual([0o644, 0o400]);
   });
