@@ -26,7 +26,19 @@ describe('drift in the audit trail (real agent, Consul, PostgreSQL)', () => {
     cluster = createCluster('driftaudit');
     receiver = await startReceiver({ secret: SECRET });
     const ref = parseRef('global/database');
-    await appendNext(cluster.chain, { ref, config: { host: 'db', port: 5432 }, createdBy: 'test' });
+    // The writer's chain may still be syncing its breakers on a loaded machine: write once it serves.
+    const chain = cluster.chain;
+    await until(
+      () =>
+        appendNext(chain, { ref, config: { host: 'db', port: 5432 }, createdBy: 'test' }).then(
+          () => true,
+          (error: { code?: string }) => {
+            if (error.code !== 'BACKEND_UNAVAILABLE') throw error;
+            return false;
+          },
+        ),
+      'the first write',
+    );
     const agent = await startAgentProcess({
       label: 'driftaudit',
       config: cluster.agentConfig({
