@@ -112,7 +112,7 @@ describe('the sample trees in examples/gitops', () => {
     });
     const billing = parsed.refs.find((r) => r.key === 'app:billing-service/application')?.document;
     expect(billing?.config.billing).toMatchObject({ 'account-id': '007', tax: { rates: { de: 0.19, fr: 0.2 } } });
-    expect(parsed.environments.map((e) => [e.name, e.production])).toEqual(
+    expect((parsed.environments ?? []).map((e) => [e.name, e.production])).toEqual(
       expect.arrayContaining([
         ['dev', false],
         ['staging', false],
