@@ -10,6 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isConfigError } from '@summit-config/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyTree } from '../src/gitops/apply.js';
+import { exportTree } from '../src/gitops/export.js';
+import { planTree } from '../src/gitops/plan.js';
 import { openTreeSource } from '../src/gitops/source.js';
 import { parseTree, readTree } from '../src/gitops/tree.js';
 import { GitopsTreeError, jsonErrorPosition, lineColumnAt } from '../src/gitops/tree-error.js';
@@ -297,5 +300,20 @@ describe('tree sources', () => {
     await expect(openTreeSource(`file://${join(root, 'nothing.git')}`)).rejects.toMatchObject({
       code: 'BACKEND_UNAVAILABLE',
     });
+  });
+});
+
+describe('the entry points check their options, naming the bad one', () => {
+  const service = { list: async () => [], set: async () => undefined } as never;
+  const actor = { id: 'alice' };
+  it.each([
+    ['planTree', () => planTree(undefined as never), /planTree options are required/],
+    ['planTree', () => planTree({ service: {} as never, actor, source: {} as never }), /option service/],
+    ['planTree', () => planTree({ service, actor: {} as never, source: {} as never }), /option actor/],
+    ['planTree', () => planTree({ service, actor, source: {} as never }), /option source/],
+    ['applyTree', () => applyTree({ service, actor, plan: {} as never }), /option plan/],
+    ['exportTree', () => exportTree({ service, actor, dir: '' }), /option dir/],
+  ])('%s', async (_name, call, says) => {
+    await expect(call()).rejects.toMatchObject({ code: 'CONSTRAINT_VIOLATION', message: expect.stringMatching(says) });
   });
 });

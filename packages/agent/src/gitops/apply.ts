@@ -13,8 +13,9 @@
  * row) reads `gitops <commit> <path> (<repo>)`.
  */
 import { type Actor, type ConfigService, type Environment, isConfigError, type JsonObject } from '@summit-config/core';
-import { errors } from '@summit-config/core/internal';
+import { errors, isPlainObject } from '@summit-config/core/internal';
 import type { GitopsPlan, RefPlan } from './plan.js';
+import { checkCallOptions } from './plan-environments.js';
 import { GITOPS_METADATA_KEY } from './tree.js';
 
 /** What happened to one item of the plan. */
@@ -109,7 +110,14 @@ function failure(error: unknown): { code: string; message: string } {
  * Resolves with the report; never throws for a single item's failure.
  */
 export async function applyTree(options: ApplyTreeOptions): Promise<ApplyReport> {
+  checkCallOptions('applyTree', options);
   const { service, actor, plan, signal } = options;
+  if (!isPlainObject(plan) || !Array.isArray(plan.refs) || !Array.isArray(plan.schemas)) {
+    throw errors.constraint('applyTree option plan must be a GitopsPlan (planTree)');
+  }
+  if (options.forceSchemas !== undefined && typeof options.forceSchemas !== 'boolean') {
+    throw errors.constraint('applyTree option forceSchemas must be a boolean');
+  }
   if (!plan.valid) {
     const bad = plan.refs.filter((r) => r.schema && !r.schema.valid).map((r) => r.file ?? r.ref);
     throw errors.constraint(`the tree has documents that fail their schema (${bad.join(', ')}): nothing was applied`);

@@ -8,9 +8,10 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Actor, ConfigService, Environment, JsonObject, JsonValue } from '@summit-config/core';
-import { isTombstone } from '@summit-config/core/internal';
+import { errors, isTombstone } from '@summit-config/core/internal';
 import { stringify } from 'yaml';
 import { userMetadataOf } from './plan.js';
+import { checkCallOptions } from './plan-environments.js';
 import { ENVIRONMENTS_FILE } from './tree.js';
 
 /** Options of {@link exportTree}. */
@@ -62,11 +63,15 @@ function environmentOrder(list: readonly Environment[]): Environment[] {
 }
 
 /**
- * Writes the layout into `opts.dir` (created when missing). Needs `config:read`, `schema:read`. Service
- * failures are thrown as they are; a file that cannot be written rejects with the file system's error.
+ * Writes the layout into `opts.dir` (created when missing). Needs `config:read`, `schema:read`. Bad
+ * options are `CONSTRAINT_VIOLATION` naming the option; service failures are thrown as they are; a
+ * file that cannot be written rejects with the file system's error.
  */
 export async function exportTree(opts: ExportTreeOptions): Promise<ExportTreeReport> {
+  checkCallOptions('exportTree', opts);
   const { service, actor, dir } = opts;
+  if (typeof dir !== 'string' || dir.length === 0)
+    throw errors.constraint('exportTree option dir must be a directory path');
   const [heads, schemaIds, environments] = await Promise.all([
     service.list(actor),
     service.listSchemas(actor),

@@ -24,12 +24,14 @@ import {
   contentView,
   type DocumentsOfId,
   diffViews,
+  errors,
+  isPlainObject,
   isTombstone,
   RESERVED_METADATA,
   requirementsFor,
   resolvedViews,
-  validateEnvironments,
 } from '@summit-config/core/internal';
+import { checkCallOptions, planEnvironments } from './plan-environments.js';
 import type { TreeSource } from './source.js';
 import { GITOPS_METADATA_KEY, type TreeDocument, type TreeRef } from './tree.js';
 import { GitopsTreeError } from './tree-error.js';
@@ -156,42 +158,6 @@ function asVersion(entry: TreeRef): ConfigVersion {
   return { ref: entry.ref, version: 0, config, overrides, rollout, metadata } as unknown as ConfigVersion;
 }
 
-function planEnvironments(
-  current: readonly Environment[],
-  tree: readonly Environment[] | undefined,
-  file: string | undefined,
-): { plans: EnvironmentPlan[]; map: Map<string, Environment> } {
-  const byName = new Map(current.map((e) => [e.name, e]));
-  const plans: EnvironmentPlan[] = [];
-  const merged = new Map(byName);
-  for (const env of tree ?? []) {
-    const before = byName.get(env.name);
-    const patch = diffViews(
-      (before ?? {}) as unknown as Parameters<typeof diffViews>[0],
-      env as unknown as Parameters<typeof diffViews>[0],
-    );
-    const same = before !== undefined && canonicalJson(before) === canonicalJson(env);
-    plans.push({
-      name: env.name,
-      action: before === undefined ? 'create' : same ? 'unchanged' : 'update',
-      environment: env,
-      patch,
-    });
-    merged.set(env.name, env);
-  }
-  // Environments are never deleted; without an environments.yaml they are not the tree's concern.
-  const named = new Set((tree ?? []).map((e) => e.name));
-  for (const env of tree === undefined ? [] : current) {
-    if (!named.has(env.name)) plans.push({ name: env.name, action: 'absent', environment: env, patch: [] });
-  }
-  try {
-    validateEnvironments([...merged.values()]);
-  } catch (error) {
-    throw new GitopsTreeError({ file: file ?? 'environments.yaml' }, (error as Error).message, { cause: error });
-  }
-  return { plans, map: merged };
-}
-
 /**
  * Plans the tree against the service's current heads, schemas and environments; writes nothing.
  * Throws `GitopsTreeError` (`CONSTRAINT_VIOLATION`, naming the file) when the tree cannot be applied
@@ -200,7 +166,14 @@ function planEnvironments(
  * (`valid: false`). Service failures (access, an unreachable store) are thrown as they are.
  */
 export async function planTree(options: PlanTreeOptions): Promise<GitopsPlan> {
+  checkCallOptions('planTree', options);
   const { service, actor, source } = options;
+  if (!isPlainObject(source) || !isPlainObject(source.tree) || !Array.isArray(source.tree.refs)) {
+    throw errors.constraint('planTree option source must be a TreeSource (openTreeSource)');
+  }
+  if (options.prune !== undefined && typeof options.prune !== 'boolean') {
+    throw errors.constraint('planTree option prune must be a boolean');
+  }
   const prune = options.prune === true;
   const { tree } = source;
 

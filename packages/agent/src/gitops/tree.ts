@@ -74,6 +74,7 @@ export interface GitopsTree {
 
 const DOCUMENT_KEYS = ['config', 'overrides', 'rollout', 'metadata'];
 const CONFIG_EXTENSIONS = ['.yaml', '.yml', '.json'];
+/** The environments file, at the tree's root. */
 export const ENVIRONMENTS_FILE = 'environments.yaml';
 
 /** A parsed file: its value, and the position of a key of its top-level mapping (or of item `i` of its list). */
