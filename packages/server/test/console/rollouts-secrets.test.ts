@@ -109,7 +109,7 @@ beforeAll(async () => {
       handlers: {
         flaky: {
           generate: () => randomBytes(18).toString('base64url'),
-          verify: () => {
+          verify: async () => {
             if (verifyFails) throw new Error('the new login was refused');
           },
         },
