@@ -401,6 +401,12 @@ describe('gitops plan and apply', () => {
       action: 'update',
       patch: [{ op: 'replace', path: '/config/level', value: 2 }],
     });
+    // A tag of the remote is a revision too.
+    git(dir, 'tag', 'v1', first);
+    git(dir, 'push', '--quiet', bare, 'v1');
+    const tagged = (await h.run(['gitops', 'plan', `file://${bare}`, '--rev', 'v1', '--json'])).json();
+    expect(tagged.commit).toBe(first);
+    expect(tagged.summary).toMatchObject({ unchanged: 1, update: 0 });
     const url = `file://${bare}`;
     const byUrl = await h.run(['gitops', 'apply', url, '--json']);
     expect(byUrl.code, byUrl.stderr).toBe(0);

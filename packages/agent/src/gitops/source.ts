@@ -142,7 +142,7 @@ async function open(spec: string, options: OpenSourceOptions): Promise<TreeSourc
     const tmp = await mkdtemp(join(tmpdir(), 'summit-gitops-'));
     try {
       try {
-        await git(['clone', '--bare', '--quiet', '--no-tags', '--', spec, join(tmp, 'repo.git')], { signal });
+        await git(['clone', '--bare', '--quiet', '--', spec, join(tmp, 'repo.git')], { signal });
       } catch (error) {
         if (error instanceof GitCommandError)
           throw errors.unavailable('git', new Error(`cannot clone ${spec}: ${error.message}`));
