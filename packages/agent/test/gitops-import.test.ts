@@ -281,6 +281,17 @@ describe('Spring mapping', () => {
     ]);
   });
 
+  it('reads properties as ISO-8859-1 and YAML as UTF-8, as Spring does', async () => {
+    const dir = await tree({ 'application.yml': 'yaml: é\n' });
+    await writeFile(join(dir, 'application.properties'), Buffer.from([...Buffer.from('latin=caf'), 0xe9, 0x0a]));
+    await writeFile(join(dir, 'application-dev.properties'), 'escaped=caf\\u00e9\n');
+    const { files } = await importSpring(dir);
+    expect(parseYaml(files.get('configs/global/application.yaml') as string)).toEqual({
+      config: { yaml: 'é', latin: 'café' },
+      overrides: { dev: { escaped: 'café' } },
+    });
+  });
+
   it('splits <app>-<profile> by the known profiles, and --app keeps the shared files and that app', async () => {
     const dir = await tree({
       'application-prod-eu.yml': 'x: 1\n',

@@ -135,7 +135,8 @@ function guardOf(doc: JsonObject, file: string, line: number, profileFile: boole
 
 /** The documents of one file, each a JSON object with its line. */
 async function documentsOf(dir: string, file: SourceFile): Promise<{ value: JsonObject; line: number }[]> {
-  const text = await readFile(join(dir, file.name), 'utf8');
+  // Spring Boot reads .properties as ISO-8859-1 (as `java.util.Properties` does); YAML as UTF-8.
+  const text = await readFile(join(dir, file.name), file.ext === 'properties' ? 'latin1' : 'utf8');
   const docs =
     file.ext === 'properties'
       ? parseProperties(text, file.name).map((d) => ({ value: d.value as unknown, line: d.line }))
