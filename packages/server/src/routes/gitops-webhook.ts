@@ -218,12 +218,8 @@ function pushOf(
   return { provider, ref, after, before: before, repository: { fullName, url, cloneUrls } };
 }
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** The raw body of a webhook delivery (the HMAC is over these bytes). */
-    webhookBody?: Buffer;
-  }
-}
+/** The raw body of each webhook delivery (the HMAC is over these bytes), kept beside the request. */
+const rawBodies = new WeakMap<FastifyRequest, Buffer>();
 
 /** Registers the webhook route in its own context (its body is kept raw, not parsed as JSON). */
 export function gitopsWebhookRoutes(app: FastifyInstance, options: ServerContext): void {
@@ -237,7 +233,7 @@ export function gitopsWebhookRoutes(app: FastifyInstance, options: ServerContext
       ['application/json', 'application/x-www-form-urlencoded'],
       { parseAs: 'buffer' },
       (request, body, done) => {
-        request.webhookBody = body as Buffer;
+        rawBodies.set(request, body as Buffer);
         done(null, {});
       },
     );
@@ -310,7 +306,7 @@ export function gitopsWebhookRoutes(app: FastifyInstance, options: ServerContext
         if (hook === undefined || log === undefined) {
           return refuse(request, reply, 401, 'ACCESS_DENIED', 'the GitOps webhook is not enabled on this server');
         }
-        const body = request.webhookBody ?? Buffer.alloc(0);
+        const body = rawBodies.get(request) ?? Buffer.alloc(0);
         const githubEvent = header(request, 'x-github-event');
         const gitlabEvent = header(request, 'x-gitlab-event');
         let provider: GitPushEvent['provider'];
