@@ -14,8 +14,7 @@
  * secret version, and the plaintext scan of everything the agents wrote, answered or notified.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
-import { request } from 'node:http';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPostgresGovernance } from '@summit-config/backends/postgres';
@@ -48,6 +47,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_CONFIGS, DEMO_ENVIRONMENTS } from '../../examples/demo-data.js';
 import { type AgentProcess, killAllAgents, startAgentProcess, uniqueSuffix, until } from './agent-process.js';
 import { type Cluster, createCluster } from './cluster-fixture.js';
+import { configPath, forms, get, metricValue, readTree } from './served-helpers.js';
 
 const TOKEN = `served-${randomBytes(8).toString('hex')}`;
 const AWS_KEY = { accessKeyId: 'AKIDSUMMITSERVED01', secretAccessKey: 'fake-served-secret-access-key' };
@@ -74,64 +74,6 @@ const DATABASE_SCHEMA = {
     password: {},
   },
 };
-
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
-}
-
-/** A GET on the agent's TCP port or Unix socket; the status, headers and body text. */
-function get(target: { port: number } | { socketPath: string }, path: string, headers: Record<string, string> = {}) {
-  const where = 'socketPath' in target ? target : { host: '127.0.0.1', port: target.port };
-  return new Promise<Answer>((resolve, reject) => {
-    const req = request({ ...where, path, headers, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => {
-        text += c;
-      });
-      res.on('end', () => resolve({ status: res.statusCode as number, headers: res.headers, text }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-function configPath(ref: string, environment: string, context: EvaluationContext | undefined, extra = ''): string {
-  const { scope, id } = parseRef(ref);
-  const ctx = Object.entries(context ?? {})
-    .map(([k, v]) => `&ctx.${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`)
-    .join('');
-  return `/v1/config/${scope}/${id}?app=demo&environment=${environment}${ctx}${extra}`;
-}
-
-/** The value of one sample line (`name{labels} value`) in Prometheus text; 0 when absent. */
-function metricValue(text: string, sample: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
-  return line ? Number(line.slice(sample.length + 1)) : 0;
-}
-
-/** Every file under `dir`, as `path: content`. */
-async function readTree(dir: string): Promise<string> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true }).catch(() => [])) {
-    if (!entry.isFile()) continue;
-    const file = join(entry.parentPath, entry.name);
-    out.push(`${file}: ${await readFile(file, 'utf8')}`);
-  }
-  return out.join('\n');
-}
-
-/** The forms a value could take in stored text: as is, base64, hex, JSON-escaped. */
-function forms(value: string): Array<[string, string]> {
-  return [
-    ['clear', value],
-    ['base64', Buffer.from(value).toString('base64')],
-    ['hex', Buffer.from(value).toString('hex')],
-    ['json', JSON.stringify(value).slice(1, -1)],
-  ];
-}
 
 describe('the agent serves what the SDK client resolves (real Consul and PostgreSQL, agent processes)', () => {
   let cluster: Cluster;
