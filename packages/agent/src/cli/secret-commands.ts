@@ -269,15 +269,16 @@ export function registerSecretCommands(program: Command, state: CliState): void 
       secret
         .command('list')
         .description(
-          "list a provider's secrets with their current version and rotation state (no values); a cloud provider cannot list, so its secrets with a rotation policy",
-        ),
+          "list a provider's secrets with their current version and rotation state (no values); a cloud provider cannot list, so its secrets with a rotation policy and those named",
+        )
+        .argument('[names...]', 'these secrets too (NOT_FOUND when one does not exist)'),
     ),
-    async (run: Run<{ provider?: string }>) => {
+    async (run: Run<{ provider?: string }>, named: string[] = []) => {
       const s = await run.session();
       s.rbac.check(s.actor, 'secrets:read');
       const providerName = providerOf(run.opts);
       const { provider, rotation, listNames } = await s.secrets(run.opts.provider);
-      const names = await listNames();
+      const names = [...new Set([...(await listNames()), ...named])].sort();
       const policies = await rotation.listPolicies(s.actor);
       const rows: Array<{
         provider: string;
