@@ -8,7 +8,7 @@ import { appendNext, type ConfigError } from '@summit-config/core';
 import { until } from '@summit-config/test-support/wait';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Agent } from '../src/agent.js';
-import { AgentEvents } from '../src/events.js';
+import { type AgentEventMap, AgentEvents } from '../src/events.js';
 import { createServedSchemas } from '../src/served-schemas.js';
 import { memoryTiers, removeTestSnapshots, testConfig } from './helpers.js';
 
@@ -87,6 +87,44 @@ describe('served schemas', () => {
     expect(() => createServedSchemas({ governance: undefined, events: new AgentEvents(), refreshMs: -1 })).toThrow(
       expect.objectContaining({ code: 'CONSTRAINT_VIOLATION', message: expect.stringMatching(/refreshMs/) }),
     );
+  });
+});
+
+describe('an in-process agent with a governance storage', () => {
+  it('serves the schema defaults and refuses an invalid version: rejected event, metric, the last good kept', async () => {
+    const governance = Object.assign(createMemoryGovernance(), { migrate: async () => undefined });
+    await governance.saveSchema('pool', 1, pool(10));
+    const tiers = memoryTiers();
+    const agent = new Agent({
+      config: testConfig({ apps: [{ app: 'billing', environment: 'prod' }] }),
+      stores: (onEvent) => ({ ...tiers.build(onEvent), governance }),
+    });
+    const rejected: Array<AgentEventMap['rejected']> = [];
+    agent.events.on('rejected', (e) => rejected.push(e));
+    try {
+      await agent.start();
+      const good = await appendNext(agent.store, { ref: 'app:billing/pool', config: { max: 8 }, createdBy: 'test' });
+      await until(() => agent.client('billing', 'prod')?.get('pool') !== undefined, 'the client');
+      expect(agent.client('billing', 'prod')?.get('pool')).toEqual({ max: 8, idleMs: 30_000 });
+      const bad = await appendNext(agent.store, { ref: 'app:billing/pool', config: { max: 80 }, createdBy: 'test' });
+      await until(() => rejected.length === 1, 'the rejected event');
+      expect(rejected[0]).toMatchObject({
+        app: 'billing',
+        environment: 'prod',
+        ref: 'app:billing/pool',
+        code: 'SCHEMA_VALIDATION',
+      });
+      expect(agent.client('billing', 'prod')?.resolve('pool').versions.app).toBe(good.version);
+      const text = await agent.metrics.registry.metrics();
+      expect(text).toContain(
+        'summit_agent_versions_rejected_total{app="billing",environment="prod",code="SCHEMA_VALIDATION"} 1',
+      );
+      const acks = (await agent.store.listAcks?.(bad.ref)) ?? [];
+      expect(acks.find((a) => a.version === bad.version)).toMatchObject({ status: 'rejected' });
+    } finally {
+      await agent.close();
+      await governance.close();
+    }
   });
 });
 
