@@ -224,6 +224,26 @@ describe('gitops plan and apply', () => {
     expect((await head(h, 'global/db')).metadata.gitops.commit).toBe(sha2);
   });
 
+  it('lists open gitops requests a later commit supersedes, and proposes the new content once', async () => {
+    h = await fresh('gitops_super');
+    const { dir } = await repoWith({ 'environments.yaml': ENVS, 'configs/global/svc.yaml': { config: { v: 1 } } });
+    const first = (await h.run(['gitops', 'apply', dir, '--json'])).json();
+    const r1 = first.results.find((r: { name: string }) => r.name === 'global/svc').requestId;
+    expect(r1).toEqual(expect.any(String));
+    await commit(dir, { 'configs/global/svc.yaml': { config: { v: 2 } } }, 'v2');
+    const p = (await h.run(['gitops', 'plan', dir, '--json'])).json().refs[0];
+    expect(p).toMatchObject({ ref: 'global/svc', action: 'create', superseded: [r1] });
+    expect(p.openRequest).toBeUndefined();
+    const text = await h.run(['gitops', 'plan', dir]);
+    expect(text.stdout).toContain(`superseded gitops request(s) still open: ${r1}`);
+    const second = (await h.run(['gitops', 'apply', dir, '--json'])).json();
+    const r2 = second.results.find((r: { name: string }) => r.name === 'global/svc').requestId;
+    expect(r2).not.toBe(r1);
+    const again = (await h.run(['gitops', 'plan', dir, '--json'])).json().refs[0];
+    expect(again).toMatchObject({ openRequest: { id: r2, status: 'pending' }, superseded: [r1] });
+    expect((await openRequests(h)).map((r) => r.id).sort()).toEqual([r1, r2].sort());
+  });
+
   it('refuses a document that fails its schema: plan exits 2 with the issues, apply writes nothing', async () => {
     h = await fresh('gitops_schema');
     const { dir } = await repoWith({

@@ -34,6 +34,7 @@ function refLine(r: RefPlan, prune: boolean): string[] {
     );
   }
   if (r.schema) notes.push(r.schema.valid ? `schema ${r.schema.id} ok` : `schema ${r.schema.id} INVALID`);
+  if (r.superseded.length > 0) notes.push(`superseded gitops request(s) still open: ${r.superseded.join(', ')}`);
   const where = r.file ? ` ${r.file}` : '';
   const lines = [
     printable(
@@ -79,7 +80,7 @@ export function formatPlan(plan: GitopsPlan): string {
     lines.push(printable(`  schema ${s.id} (${s.file}): register, ${verdict}`));
   }
   for (const r of plan.refs) {
-    if (r.action === 'unchanged') continue;
+    if (r.action === 'unchanged' && r.superseded.length === 0) continue;
     lines.push(...refLine(r, plan.prune).map((l) => `  ${l}`));
   }
   const s = plan.summary;

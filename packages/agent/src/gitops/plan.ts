@@ -79,6 +79,11 @@ export interface RefPlan {
   schema: SchemaVerdict | undefined;
   /** An open change request with this content (one from this commit first): apply does not propose it again. */
   openRequest: { id: string; status: ChangeRequest['status'] } | undefined;
+  /**
+   * Other open change requests of this ref proposed by gitops (their message starts with `gitops `)
+   * for content the tree no longer holds: left alone, listed so a reviewer does not approve them.
+   */
+  superseded: string[];
 }
 
 /** One schema of the tree. */
@@ -268,6 +273,7 @@ export async function planTree(options: PlanTreeOptions): Promise<GitopsPlan> {
       if (!head || isTombstone(head)) continue;
       const tombstone = { config: {}, overrides: {}, rollout: null, metadata: { deleted: true } };
       const needs = prune ? approvalsOf(head, tombstone, envs) : [];
+      const openRequest = prune ? findOpen(open, key, undefined, source.commit) : undefined;
       refs.push({
         ref: key,
         file: undefined,
@@ -278,7 +284,8 @@ export async function planTree(options: PlanTreeOptions): Promise<GitopsPlan> {
         document: undefined,
         approvals: needs,
         schema: prune ? undefined : verdict(key, head.ref.id, false),
-        openRequest: prune ? findOpen(open, key, undefined, source.commit) : undefined,
+        openRequest,
+        superseded: supersededOf(open, key, openRequest),
       });
       continue;
     }
@@ -288,6 +295,8 @@ export async function planTree(options: PlanTreeOptions): Promise<GitopsPlan> {
     const unchanged = live !== undefined && sameContent(live, entry.document);
     const action: RefAction = unchanged ? 'unchanged' : live ? 'update' : 'create';
     const needs = unchanged ? [] : approvalsOf(live, target, envs);
+    const openRequest =
+      unchanged || needs.length === 0 ? undefined : findOpen(open, key, entry.document, source.commit);
     refs.push({
       ref: key,
       file: entry.file,
@@ -298,7 +307,8 @@ export async function planTree(options: PlanTreeOptions): Promise<GitopsPlan> {
       document: entry.document,
       approvals: needs,
       schema: verdict(key, entry.ref.id, !unchanged),
-      openRequest: unchanged || needs.length === 0 ? undefined : findOpen(open, key, entry.document, source.commit),
+      openRequest,
+      superseded: supersededOf(open, key, openRequest),
     });
   }
 
@@ -383,4 +393,9 @@ function findOpen(
   );
   const found = same.find((r) => commit !== undefined && r.message.includes(commit)) ?? same[0];
   return found ? { id: found.id, status: found.status } : undefined;
+}
+
+/** Open gitops requests of `key` other than `kept`. */
+function supersededOf(open: ReadonlyMap<string, ChangeRequest[]>, key: string, kept: RefPlan['openRequest']): string[] {
+  return (open.get(key) ?? []).filter((r) => r.message.startsWith('gitops ') && r.id !== kept?.id).map((r) => r.id);
 }
