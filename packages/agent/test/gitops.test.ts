@@ -242,6 +242,17 @@ describe('gitops plan and apply', () => {
     const again = (await h.run(['gitops', 'plan', dir, '--json'])).json().refs[0];
     expect(again).toMatchObject({ openRequest: { id: r2, status: 'pending' }, superseded: [r1] });
     expect((await openRequests(h)).map((r) => r.id).sort()).toEqual([r1, r2].sort());
+
+    // The old one is approved and applied anyway: the newer one, made against v0, is stale now.
+    expect((await h.run(['approve', r1], { actor: 'bob' })).code).toBe(0);
+    expect((await h.run(['apply', r1])).code).toBe(0);
+    const stale = (await h.run(['gitops', 'plan', dir, '--json'])).json().refs[0];
+    expect(stale).toMatchObject({ action: 'update', baseVersion: 1, superseded: [r2] });
+    expect(stale.openRequest).toBeUndefined();
+    const third = (await h.run(['gitops', 'apply', dir, '--json'])).json();
+    const r3 = third.results.find((r: { name: string }) => r.name === 'global/svc');
+    expect(r3).toMatchObject({ outcome: 'proposed' });
+    expect(r3.requestId).not.toBe(r2);
   });
 
   it('refuses a document that fails its schema: plan exits 2 with the issues, apply writes nothing', async () => {

@@ -77,11 +77,15 @@ export interface RefPlan {
   approvals: ApprovalNeed[];
   /** Undefined when the id has no schema (or the ref is deleted or unchanged). */
   schema: SchemaVerdict | undefined;
-  /** An open change request with this content (one from this commit first): apply does not propose it again. */
+  /**
+   * An open change request with this content made against the current head (one from this commit
+   * first): apply does not propose it again (and applies it once approved).
+   */
   openRequest: { id: string; status: ChangeRequest['status'] } | undefined;
   /**
-   * Other open change requests of this ref proposed by gitops (their message starts with `gitops `)
-   * for content the tree no longer holds: left alone, listed so a reviewer does not approve them.
+   * Other open change requests of this ref proposed by gitops (their message starts with `gitops `):
+   * for content the tree no longer holds, or against an older head. Left alone, listed so a reviewer
+   * does not approve them.
    */
   superseded: string[];
 }
@@ -273,7 +277,7 @@ export async function planTree(options: PlanTreeOptions): Promise<GitopsPlan> {
       if (!head || isTombstone(head)) continue;
       const tombstone = { config: {}, overrides: {}, rollout: null, metadata: { deleted: true } };
       const needs = prune ? approvalsOf(head, tombstone, envs) : [];
-      const openRequest = prune ? findOpen(open, key, undefined, source.commit) : undefined;
+      const openRequest = prune ? findOpen(open, key, baseVersion, undefined, source.commit) : undefined;
       refs.push({
         ref: key,
         file: undefined,
@@ -296,7 +300,7 @@ export async function planTree(options: PlanTreeOptions): Promise<GitopsPlan> {
     const action: RefAction = unchanged ? 'unchanged' : live ? 'update' : 'create';
     const needs = unchanged ? [] : approvalsOf(live, target, envs);
     const openRequest =
-      unchanged || needs.length === 0 ? undefined : findOpen(open, key, entry.document, source.commit);
+      unchanged || needs.length === 0 ? undefined : findOpen(open, key, baseVersion, entry.document, source.commit);
     refs.push({
       ref: key,
       file: entry.file,
@@ -379,17 +383,21 @@ async function openRequests(service: ConfigService, actor: Actor): Promise<Map<s
 }
 
 /**
- * An open request of `key` with the tree's content (for a delete: of kind delete), preferring one
+ * An open request of `key` made against the current head (`baseVersion`: one made against an older
+ * head can only conflict) with the tree's content (for a delete: of kind delete), preferring one
  * proposed from this commit: the same content from a later commit is not proposed a second time.
  */
 function findOpen(
   open: ReadonlyMap<string, ChangeRequest[]>,
   key: string,
+  baseVersion: number,
   doc: TreeDocument | undefined,
   commit: string | undefined,
 ): RefPlan['openRequest'] {
-  const same = (open.get(key) ?? []).filter((r) =>
-    doc === undefined ? r.kind === 'delete' : r.kind === 'set' && sameContent(r.proposed, doc),
+  const same = (open.get(key) ?? []).filter(
+    (r) =>
+      r.baseVersion === baseVersion &&
+      (doc === undefined ? r.kind === 'delete' : r.kind === 'set' && sameContent(r.proposed, doc)),
   );
   const found = same.find((r) => commit !== undefined && r.message.includes(commit)) ?? same[0];
   return found ? { id: found.id, status: found.status } : undefined;
