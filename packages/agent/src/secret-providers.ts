@@ -44,13 +44,16 @@ export interface SecretProviders {
    */
   readonly resolver: SecretResolver;
   /**
-   * The provider named `name`. Throws `NOT_FOUND` naming the configured ones when there is none
-   * (for `local`: saying to set `SUMMIT_MASTER_KEY`).
+   * The provider named `name`. Throws `NOT_FOUND` naming the configured ones when there is none;
+   * for `local`, `MISSING_REQUIRED` saying to set `SUMMIT_MASTER_KEY` (what the CLI always said).
    */
   get(name: string): SecretProvider;
   /** Closes the resolver and every provider (never the borrowed SQL). Idempotent. */
   close(): Promise<void>;
 }
+
+const NO_MASTER_KEY =
+  'no master key for the local secret provider: set SUMMIT_MASTER_KEY (or SUMMIT_MASTER_KEY_FILE, a file of mode 0600); `summit-config secret keygen` prints a new key';
 
 /** `MISSING_REQUIRED`: something the configuration asks for is not there (a variable, a key, a module). */
 const missing = (message: string, cause?: unknown) =>
@@ -157,9 +160,7 @@ async function localProvider(
         ? { key: fromEnv(env, c.masterKeyEnv, `${c.name}.masterKeyEnv`) }
         : undefined;
   if (!keyOption && !env.SUMMIT_MASTER_KEY && !env.SUMMIT_MASTER_KEY_FILE) {
-    throw missing(
-      'no master key for the local secret provider: set SUMMIT_MASTER_KEY (or SUMMIT_MASTER_KEY_FILE, a file of mode 0600); `summit-config secret keygen` prints a new key',
-    );
+    throw missing(NO_MASTER_KEY);
   }
   const s = await import('@summit-config/secrets');
   const storage = s.createSqlSecretStorage({ sql: sql.sql, kind: sql.kind, schema: sql.schema });
@@ -232,9 +233,10 @@ export async function createSecretProviders(options: SecretProvidersOptions): Pr
     get(name) {
       const found = providers.get(name);
       if (found) return found;
+      if (name === 'local') throw missing(NO_MASTER_KEY);
       const known = [...providers.keys()];
       throw errors.notFound(
-        `no secret provider "${name}" is configured (${known.length > 0 ? `configured: ${known.join(', ')}` : 'none is'}; see secrets.providers in the agent config${name === 'local' ? ', or set SUMMIT_MASTER_KEY' : ''})`,
+        `no secret provider "${name}" is configured (${known.length > 0 ? `configured: ${known.join(', ')}` : 'none is'}; see secrets.providers in the agent config)`,
       );
     },
     close() {

@@ -226,6 +226,9 @@ describe('createSecretProviders', () => {
     expect([...built.providers.keys()]).toEqual(['aws', 'gcp']);
     expect(built.get('gcp').kind).toBe('gcp');
     expect(() => built.get('azure')).toThrow(/no secret provider "azure" is configured \(configured: aws, gcp/);
+    // No local provider: the master key is what is missing, as the CLI always said.
+    expect(failure(() => built.get('local'))).toMatchObject({ code: 'MISSING_REQUIRED' });
+    expect(failure(() => built.get('local')).message).toMatch(/SUMMIT_MASTER_KEY.*secret keygen/);
     await built.close();
     await built.close(); // idempotent
 
