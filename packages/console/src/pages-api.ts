@@ -146,6 +146,29 @@ export interface StoreStatus {
   /** Why the leader could not be read (an error code). */
   leaderError?: string;
   drift?: { startedAt: string; examined: number; findings: number; remediated: number } | null;
+  /** The GitOps sync loop (absent when the server has none; null when it reports none). */
+  gitops?: GitopsStatus | null;
+  /** Why the sync loop's status could not be read (an error code). */
+  gitopsError?: string;
+}
+
+/** The GitOps sync loop's status (docs/gitops.md "Sync loop"). */
+export interface GitopsStatus {
+  repo: string;
+  branch: string;
+  path: string;
+  state: 'starting' | 'synced' | 'applying' | 'blocked' | 'error' | string;
+  appliedCommit: string | null;
+  appliedAt: string | null;
+  head: string | null;
+  headSeenAt: string | null;
+  blocked: { head: string; applied: string; reason: string } | null;
+  drift: string[];
+  conflicts: string[];
+  requests: string[];
+  lastRunAt: string | null;
+  lastError: string | null;
+  leading: boolean;
 }
 
 export const getStatus = () => api<StoreStatus>('GET', '/api/v1/status');

@@ -1,11 +1,12 @@
 /**
  * The store's status (`/ui/status`): which tier serves, each tier's breaker, divergent and unsynced
- * refs, and the latest drift report. Refreshed live: at every change on the watch stream
+ * refs, the GitOps sync loop, and the latest drift report. Refreshed live: at every change on the watch stream
  * (`GET /api/v1/watch?snapshot=false`, Server-Sent Events with the session cookie) and every 5 s,
  * with the time of the last refresh on the page.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from './api';
+import { GitopsSection } from './gitops-status';
 import { type DriftReport, getDrift, getStatus, messageOf, type StoreStatus } from './pages-api';
 
 const INTERVAL_MS = 5000;
@@ -97,6 +98,9 @@ export function StatusPage({ onError }: { onError: (e: unknown) => void }) {
         </p>
       )}
       {status !== undefined && <Tiers status={status} />}
+      {status !== undefined && (status.gitops !== undefined || status.gitopsError !== undefined) && (
+        <GitopsSection gitops={status.gitops ?? null} error={status.gitopsError} />
+      )}
       <section aria-labelledby="instances-title">
         <h2 id="instances-title">Instances lagging or rejecting versions</h2>
         {drift === undefined ? (
