@@ -145,6 +145,15 @@ describe('gitops plan and apply', () => {
     // Planning wrote nothing.
     expect(await head(h, 'global/db')).toBeUndefined();
 
+    // A reader (config-reader) may plan, e.g. in CI, and sees the same plan; it cannot apply.
+    const asReader = await h.run(['gitops', 'plan', dir, '--json'], { actor: 'rita' });
+    expect(asReader.code, asReader.stderr).toBe(0);
+    expect(asReader.json().summary).toEqual(p.summary);
+    const denied = await h.run(['gitops', 'apply', dir, '--json'], { actor: 'rita' });
+    expect(denied.code).toBe(3);
+    expect(denied.error().code).toBe('ACCESS_DENIED');
+    expect(await head(h, 'global/db')).toBeUndefined();
+
     const applied = await h.run(['gitops', 'apply', dir, '--json']);
     expect(applied.code, applied.stderr).toBe(0);
     const report = applied.json();

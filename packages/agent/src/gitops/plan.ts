@@ -372,7 +372,7 @@ function schemaVerdict(
   return { id, from: fromTree ? 'tree' : 'registered', valid: issues.length === 0, issues };
 }
 
-/** Pending and approved change requests, by ref. */
+/** Pending and approved change requests (the ones the actor may read: `config:read`), by ref. */
 async function openRequests(service: ConfigService, actor: Actor): Promise<Map<string, ChangeRequest[]>> {
   const out = new Map<string, ChangeRequest[]>();
   for (const r of await service.listRequests(actor, { status: ['pending', 'approved'] })) {
