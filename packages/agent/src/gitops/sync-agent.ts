@@ -4,9 +4,9 @@
  * every `gitops.intervalMs`) and `gitops-sync-requests` (every second: a round at once when a sync was
  * requested, e.g. by the push webhook on any replica). The sync writes through a change service of its
  * own whose RBAC is `gitops.rbacFile` (default `server.rbacFile`, else env `SUMMIT_RBAC_FILE`): the
- * file must bind `gitops.actor` to roles granting `config:read`, `config:write`, `schema:read`,
- * `schema:write`, `env:read`, `env:write`, `approval:read` and `approval:propose` (`config-admin`
- * has them). The cache repository is `<snapshotDir>/gitops-cache`.
+ * file must bind `gitops.actor` to roles granting `config:read`, `config:list`, `config:write`
+ * (`config:delete` with `prune`), `schema:read`, `schema:write`, `env:read`, `env:write`,
+ * `approval:request` and `approval:apply` (`config-admin` has them). The cache repository is `<snapshotDir>/gitops-cache`.
  */
 import { join } from 'node:path';
 import { loadRbacFile } from '@summit-config/core';
