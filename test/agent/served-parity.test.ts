@@ -457,11 +457,17 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
         `${name}: the rejected acknowledgements`,
         30_000,
       );
-      const line = await agents[name].waitForLog(
-        (l) => l.msg === 'version rejected: the last good value stays' && l.secret === 'no-such-key',
-        `${name}: the rejection logged`,
-      );
-      expect(line).toMatchObject({ app: 'demo', provider: 'aws' });
+      // The log line (and before it the metric) follows each environment's acknowledgement.
+      for (const e of ENVIRONMENTS) {
+        const line = await agents[name].waitForLog(
+          (l) =>
+            l.msg === 'version rejected: the last good value stays' &&
+            l.secret === 'no-such-key' &&
+            l.environment === e,
+          `${name}: the rejection logged in ${e}`,
+        );
+        expect(line).toMatchObject({ app: 'demo', provider: 'aws' });
+      }
     }
     const rejected = await get({ port: agents.token.port }, '/metrics', auth);
     for (const e of ENVIRONMENTS) {
@@ -622,7 +628,11 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
     }
     expect(corpora.logs).toContain('version rejected');
     // And the secret was really served where it should be (the resolving app's file and answers).
-    expect(await readFile(rendered.token, 'utf8')).toContain(password2);
+    await until(
+      async () => (await readFile(rendered.token, 'utf8')).includes(password2),
+      'the resolving agent rendered the new value',
+      30_000,
+    );
 
     const found: string[] = [];
     for (const [where, text] of Object.entries(corpora)) {
