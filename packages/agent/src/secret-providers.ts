@@ -210,16 +210,28 @@ function build(c: SecretProviderConfig, env: NodeJS.ProcessEnv, sql: SecretProvi
  * Builds every provider of the `secrets` section, and a `$secret` resolver over them. Providers
  * create their SDK clients lazily: building one reaches no cloud. Credentials come from each SDK's
  * standard chain unless the section names an environment variable; a named variable that is unset
- * is `MISSING_REQUIRED` naming the field and the variable, as is a missing master key or a missing
- * `@azure/identity`. Any failure closes the providers built so far and rejects with the
- * `ConfigError` (the provider's option errors are `SECRET_PROVIDER`, reason `invalid`). No value is
- * ever logged or put in an error.
+ * is `MISSING_REQUIRED` naming the field and the variable, as is a missing master key, a cloud SDK
+ * that is not installed or a missing `@azure/identity`. Any failure closes the providers built so
+ * far and rejects with the `ConfigError` (the provider's option errors are `SECRET_PROVIDER`,
+ * reason `invalid`). No value is ever logged or put in an error.
  */
 export async function createSecretProviders(options: SecretProvidersOptions): Promise<SecretProviders> {
   const env = options.env ?? process.env;
   const providers = new Map<string, SecretProvider>();
   try {
-    for (const c of options.config.providers) providers.set(c.name, await build(c, env, options.sql));
+    for (const c of options.config.providers) {
+      const provider = await build(c, env, options.sql).catch((error: unknown) => {
+        // An optional peer dependency (the cloud SDK of this kind) that is not installed.
+        if ((error as { code?: string })?.code === 'ERR_MODULE_NOT_FOUND' && !isConfigError(error)) {
+          throw missing(
+            `secrets.providers.${c.name}: the ${c.kind} provider's SDK is not installed (${(error as Error).message.split('\n')[0]})`,
+            error,
+          );
+        }
+        throw error;
+      });
+      providers.set(c.name, provider);
+    }
   } catch (error) {
     for (const p of providers.values()) await p.close().catch(() => {});
     throw isConfigError(error) ? error : errors.constraint(String(error), { cause: error });
