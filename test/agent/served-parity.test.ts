@@ -480,14 +480,17 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
     }
     // References served as they are stored: the refs agent and client take the version.
     await until(
-      async () =>
-        (await get({ port: agents.refs.port }, configPath('app:demo/api', 'staging', undefined))).headers[
-          'x-summit-version'
-        ] === String(missing.version),
-      'the refs agent serves the new version',
+      async () => {
+        for (const e of ENVIRONMENTS) {
+          const answer = await get({ port: agents.refs.port }, configPath('app:demo/api', e, undefined));
+          if (answer.headers['x-summit-version'] !== String(missing.version)) return false;
+          if (sdk.refs.get(e)?.resolve('api').versions.app !== missing.version) return false;
+        }
+        return true;
+      },
+      'the refs agent and clients take the new version',
       30_000,
     );
-    await until(() => sdk.refs.get('staging')?.resolve('api').versions.app === missing.version, 'the refs client');
     const kept = JSON.parse((await get({ socketPath }, configPath('app:demo/api', 'staging', undefined))).text);
     expect(kept).toEqual({ url: 'https://api.internal', key: apiKey });
     await compareAll();
