@@ -7,6 +7,8 @@
  * - a direct edit landing between the loop's plan and its apply (the applier wrapped to make the
  *   edit first): the write is refused (`VERSION_CONFLICT`), reported, the commit not recorded as
  *   applied, the edit kept as its own version; the next round plans afresh from the edited head;
+ * - a malformed commit (an error naming file and line, nothing written, the next good commit applied)
+ *   and an unreachable remote (an error naming it);
  * - the `gitops` section's validation, naming the bad field.
  */
 import { execFileSync } from 'node:child_process';
@@ -219,6 +221,59 @@ describe('gitops sync loop (in process, real PostgreSQL and Consul)', () => {
     const after = await cli(h, ['gitops', 'state']);
     expect(after.accepted.commit).toBe(c1);
     expect(after.accepted.generation).toBe(1);
+  });
+
+  it('a malformed commit is an error naming the file and line, with nothing written; the next good commit is applied', async () => {
+    const h = await realHarness('gsync_bad');
+    harnesses.push(h);
+    const repo = await remoteRepo('bad');
+    const c1 = await repo.commit({ 'configs/global/db.yaml': { config: { port: 1 } } }, 'c1');
+    const { stores, cursors, config } = await agentSide(h, { repo: repo.remote });
+    const opened = await openAgentGitopsSync({ config, stores, cursors, env: {} });
+    const sync = opened?.sync as NonNullable<typeof opened>['sync'];
+    const signal = new AbortController().signal;
+    await sync.round(signal);
+    expect(sync.status().appliedCommit).toBe(c1);
+    const audited = ((await cli(h, ['audit', '--limit', '10000'])) as unknown[]).length;
+
+    // c2 changes one file and breaks another: nothing of it is written.
+    const c2 = await repo.commit(
+      { 'configs/global/db.yaml': { config: { port: 2 } }, 'configs/global/cache.yaml': 'config:\n  ttl: [1,\n' },
+      'c2',
+    );
+    await expect(sync.round(signal)).rejects.toMatchObject({ code: 'CONSTRAINT_VIOLATION' });
+    const status = sync.status();
+    expect(status).toMatchObject({ state: 'error', appliedCommit: c1, head: c2 });
+    expect(status.lastError).toMatch(/^CONSTRAINT_VIOLATION: configs\/global\/cache\.yaml:\d+:\d+: invalid YAML/);
+    expect((await cli(h, ['get', 'global/db', '--raw'])).config).toEqual({ port: 1 });
+    expect(((await cli(h, ['audit', '--limit', '10000'])) as unknown[]).length).toBe(audited);
+    expect((await createSyncState(cursors).applied())?.commit).toBe(c1);
+
+    // An unreachable remote: an error naming it, the applied commit kept.
+    const gone = createGitopsSync({
+      config: { ...(config.gitops as NonNullable<typeof config.gitops>), repo: join(root, 'missing.git') },
+      service: (stores.service as NonNullable<typeof stores.service>)(
+        (await import('@summit-config/core')).createRbac({ roles: {} }),
+        { source: 'agent' },
+      ),
+      actor: { id: 'gitops' },
+      repository: openSyncRepository({
+        remote: join(root, 'missing.git'),
+        branch: 'main',
+        path: '',
+        dir: join(h.dir, 'gone'),
+      }),
+      state: createSyncState(cursors),
+    });
+    await expect(gone.round(signal)).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
+    expect(gone.status().lastError).toContain('missing.git');
+
+    // Fixed in c3: applied.
+    const c3 = await repo.commit({ 'configs/global/cache.yaml': { config: { ttl: 1 } } }, 'c3');
+    await sync.round(signal);
+    expect(sync.status()).toMatchObject({ state: 'synced', appliedCommit: c3, lastError: undefined });
+    expect((await cli(h, ['get', 'global/db', '--raw'])).config).toEqual({ port: 2 });
+    expect((await cli(h, ['get', 'global/cache', '--raw'])).metadata.gitops.commit).toBe(c3);
   });
 
   it('validates the gitops section eagerly, naming the bad field', () => {

@@ -4,9 +4,10 @@
  * configured `gitops.actor`. Each round fetches the branch into a cache repository (sync-git.ts) and
  * compares its head with the last applied commit, kept in the shared state (sync-state.ts):
  *
- * - the same commit: drift is checked (refs, schemas and environments whose content differs from the
- *   tree, not counting change requests the sync opened for that commit) and, with `revert`, the tree
- *   is applied again over it;
+ * - the same commit: change requests the sync opened for it and someone approved since are applied;
+ *   drift is checked (refs, schemas and environments whose content differs from the tree, not
+ *   counting change requests the sync opened for that commit) and, with `revert`, the tree is applied
+ *   again over it;
  * - a descendant (or the first commit ever followed): plan + apply; the commit is recorded as applied
  *   only when every write landed or became a change request. A write refused because its head moved
  *   (a racing direct edit: `VERSION_CONFLICT`) is reported and retried next round on a fresh plan,
