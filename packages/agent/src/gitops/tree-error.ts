@@ -12,7 +12,10 @@ export interface TreePosition {
   column?: number;
 }
 
-/** A file of the tree that cannot be used; `message` starts with `file:line:column`. */
+/**
+ * A file of the tree that cannot be used; `message` starts with `file:line:column` and, when there
+ * is a line, ends with it in words: `(line 3, column 1)`.
+ */
 export class GitopsTreeError extends ConfigError<'CONSTRAINT_VIOLATION'> {
   /** The file, relative to the tree's root (`configs/global/db.yaml`). */
   readonly file: string;
@@ -22,7 +25,7 @@ export class GitopsTreeError extends ConfigError<'CONSTRAINT_VIOLATION'> {
   readonly column: number | undefined;
 
   constructor(position: TreePosition, problem: string, options: { ref?: string; cause?: unknown } = {}) {
-    super('CONSTRAINT_VIOLATION', `${where(position)}: ${problem}`, options);
+    super('CONSTRAINT_VIOLATION', `${where(position)}: ${problem}${inWords(position)}`, options);
     this.name = 'GitopsTreeError';
     this.file = position.file;
     this.line = position.line;
@@ -44,6 +47,12 @@ export function where(position: TreePosition): string {
   if (position.line !== undefined) text += `:${position.line}`;
   if (position.line !== undefined && position.column !== undefined) text += `:${position.column}`;
   return text;
+}
+
+/** ` (line L, column C)` when the position has a line, else nothing. */
+function inWords(position: TreePosition): string {
+  if (position.line === undefined) return '';
+  return ` (line ${position.line}${position.column === undefined ? '' : `, column ${position.column}`})`;
 }
 
 /** The 1-based line and column of a 0-based character offset in `text`. */
