@@ -103,8 +103,9 @@ function failure(error: unknown): { code: string; message: string } {
 }
 
 /**
- * Applies `plan`. Refuses (`SCHEMA_VALIDATION`, nothing written) a plan whose documents fail their
- * schema. An environment or schema that cannot be written stops the run (`failed`, later refs not
+ * Applies `plan`. Refuses (`CONSTRAINT_VIOLATION` naming the options or the files, nothing written) bad
+ * options and a plan whose documents fail their schema (the CLI reports those as `SCHEMA_VALIDATION`
+ * before calling this). An environment or schema that cannot be written stops the run (`failed`, later refs not
  * attempted: they may depend on it); a ref that cannot be written is reported (`conflict` for
  * `VERSION_CONFLICT` / `CONFLICTING_CHANGE`, else `failed`) and the others are still applied.
  * Resolves with the report; never throws for a single item's failure.
@@ -161,7 +162,7 @@ export async function applyTree(options: ApplyTreeOptions): Promise<ApplyReport>
       push({
         kind: 'schema',
         name: schema.id,
-        outcome: published.changed ? 'created' : 'unchanged',
+        outcome: !published.changed ? 'unchanged' : schema.currentVersion === undefined ? 'created' : 'updated',
         version: published.version,
       });
     } catch (error) {
