@@ -19,8 +19,9 @@ import { createGitopsSync, type GitopsSync, type GitopsSyncEvent } from './sync.
 import { openSyncRepository } from './sync-git.js';
 import { createSyncState, type SyncCursors } from './sync-state.js';
 
-/** The leader jobs' names. */
+/** The leader job running a round every `gitops.intervalMs`. */
 export const GITOPS_SYNC_JOB = 'gitops-sync';
+/** The leader job checking the shared sync requests every second (a round at once when one came). */
 export const GITOPS_REQUESTS_JOB = 'gitops-sync-requests';
 
 /** Options of {@link openAgentGitopsSync}. */
