@@ -180,6 +180,23 @@ describe('secret commands on every provider (real processes, fakes, PostgreSQL)'
   );
 
   it(
+    'a bad rotation schedule is refused before the secret is created (exit 2)',
+    async () => {
+      const name = `badcron-${randomBytes(3).toString('hex')}`;
+      const r = await cli(['secret', 'create', name, '--provider', 'aws', '--cron', '61 * * * *', '--json'], {
+        stdin: 'never-stored',
+      });
+      expect(r.code).toBe(2);
+      expect(errorOf(r)).toMatchObject({ code: 'CONSTRAINT_VIOLATION' });
+      expect(errorOf(r).message).toMatch(/cron "61 \* \* \* \*"/);
+      const look = fakes.inspect('aws');
+      await expect(look.listVersions(name)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      await look.close();
+    },
+    PROCESS_TEST_MS,
+  );
+
+  it(
     'an unconfigured provider is NOT_FOUND naming the configured ones; nothing is created',
     async () => {
       const r = await cli(['secret', 'create', 'x-nowhere', '--provider', 'vaultx', '--json'], { stdin: 'v' });

@@ -7,6 +7,7 @@
 import { ConfigError, ERROR_CODES, type ErrorCode } from '@summit-config/core';
 import { errors } from '@summit-config/core/internal';
 import {
+  checkPolicyInput,
   generateMasterKey,
   generatePassword,
   type RotationPolicy,
@@ -175,6 +176,8 @@ export function registerSecretCommands(program: Command, state: CliState): void 
       }
       const providerName = providerOf(opts);
       const policy = policyInput(providerName, name, opts);
+      // A bad schedule is refused before the secret exists, so nothing is left half-made.
+      if (policy) checkPolicyInput(policy);
       const s = await run.session();
       s.rbac.check(s.actor, 'secrets:write');
       const { provider, rotation } = await s.secrets(opts.provider);
