@@ -7,6 +7,7 @@
  * - a direct edit landing between the loop's plan and its apply (the applier wrapped to make the
  *   edit first): the write is refused (`VERSION_CONFLICT`), reported, the commit not recorded as
  *   applied, the edit kept as its own version; the next round plans afresh from the edited head;
+ * - a new commit writes only what it changed: an out-of-git edit it does not touch stays, as drift;
  * - a malformed commit (an error naming file and line, nothing written, the next good commit applied)
  *   and an unreachable remote (an error naming it);
  * - the `gitops` section's validation, naming the bad field.
@@ -274,6 +275,46 @@ describe('gitops sync loop (in process, real PostgreSQL and Consul)', () => {
     expect(sync.status()).toMatchObject({ state: 'synced', appliedCommit: c3, lastError: undefined });
     expect((await cli(h, ['get', 'global/db', '--raw'])).config).toEqual({ port: 2 });
     expect((await cli(h, ['get', 'global/cache', '--raw'])).metadata.gitops.commit).toBe(c3);
+  });
+
+  it('a new commit writes what it changed: a change made outside git that it does not touch stays, as drift', async () => {
+    const h = await realHarness('gsync_keep');
+    harnesses.push(h);
+    const repo = await remoteRepo('keep');
+    const c1 = await repo.commit(
+      {
+        'environments.yaml': [{ name: 'dev', production: false }],
+        'configs/app:shop/a.yaml': { config: { n: 1 } },
+        'configs/app:shop/b.yaml': { config: { n: 1 } },
+      },
+      'c1',
+    );
+    const { stores, cursors, config } = await agentSide(h, { repo: repo.remote });
+    const events: GitopsSyncEvent[] = [];
+    const opened = await openAgentGitopsSync({ config, stores, cursors, env: {}, onEvent: (e) => events.push(e) });
+    const sync = opened?.sync as NonNullable<typeof opened>['sync'];
+    const signal = new AbortController().signal;
+    await sync.round(signal);
+    expect(sync.status().appliedCommit).toBe(c1);
+
+    // Outside git: a is edited and a ref nobody committed appears.
+    const edit = await cli(h, ['set', 'app:shop/a', '--json-value', '{"n":99}']);
+    await cli(h, ['set', 'app:shop/extra', '--json-value', '{"x":1}']);
+    const c2 = await repo.commit({ 'configs/app:shop/b.yaml': { config: { n: 2 } } }, 'c2');
+    await sync.round(signal);
+    expect(sync.status()).toMatchObject({ state: 'synced', appliedCommit: c2, drift: ['app:shop/a'] });
+    expect(await cli(h, ['get', 'app:shop/a', '--raw'])).toMatchObject({ version: edit.version, config: { n: 99 } });
+    expect((await cli(h, ['get', 'app:shop/b', '--raw'])).metadata.gitops.commit).toBe(c2);
+    expect((await cli(h, ['get', 'app:shop/extra', '--raw'])).config).toEqual({ x: 1 }); // no prune
+    expect(events.filter((e) => e.kind === 'drift').map((e) => e.refs)).toEqual([['app:shop/a']]);
+
+    // A commit that changes a: git's change is written over the edit (kept in the history).
+    const c3 = await repo.commit({ 'configs/app:shop/a.yaml': { config: { n: 3 } } }, 'c3');
+    await sync.round(signal);
+    expect(sync.status()).toMatchObject({ state: 'synced', appliedCommit: c3, drift: [] });
+    const a = await cli(h, ['get', 'app:shop/a', '--raw']);
+    expect(a).toMatchObject({ version: edit.version + 1, config: { n: 3 }, createdBy: 'gitops' });
+    expect((await cli(h, ['get', 'app:shop/a', '--version', String(edit.version), '--raw'])).config).toEqual({ n: 99 });
   });
 
   it('validates the gitops section eagerly, naming the bad field', () => {

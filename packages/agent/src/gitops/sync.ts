@@ -8,8 +8,10 @@
  *   drift is checked (refs, schemas and environments whose content differs from the tree, not
  *   counting change requests the sync opened for that commit) and, with `revert`, the tree is applied
  *   again over it;
- * - a descendant (or the first commit ever followed): plan + apply; the commit is recorded as applied
- *   only when every write landed or became a change request. A write refused because its head moved
+ * - a descendant (or the first commit ever followed): plan + apply of what the new commit changed
+ *   (without `revert`, a change made outside git that the commit does not touch is drift, left as it
+ *   is: sync-drift.ts); the commit is recorded as applied only when every write landed or became a
+ *   change request. A write refused because its head moved
  *   (a racing direct edit: `VERSION_CONFLICT`) is reported and retried next round on a fresh plan,
  *   never forced;
  * - not a descendant (a force push, a rewritten history, another branch): the state is `blocked`,
@@ -27,6 +29,7 @@ import { toConfigError } from '../util.js';
 import { type ApplyReport, applyTree } from './apply.js';
 import { type GitopsPlan, planTree } from './plan.js';
 import type { GitopsConfig } from './sync-config.js';
+import { driftOf, withoutDrift } from './sync-drift.js';
 import type { SyncRepository } from './sync-git.js';
 import type { SyncState } from './sync-state.js';
 
@@ -194,27 +197,29 @@ export function createGitopsSync(options: GitopsSyncOptions): GitopsSync {
     return { done: conflicts.length === 0, report };
   }
 
-  /** Refs, schemas and environments of `plan` whose content is not the tree's (open requests of the sync excluded). */
-  function driftOf(plan: GitopsPlan): string[] {
-    const out: string[] = [];
-    for (const e of plan.environments) if (e.action === 'create' || e.action === 'update') out.push(`env:${e.name}`);
-    for (const s of plan.schemas) if (s.action === 'register') out.push(`schema:${s.id}`);
-    for (const r of plan.refs) {
-      if ((r.action === 'create' || r.action === 'update' || r.action === 'delete') && !r.openRequest) out.push(r.ref);
-    }
-    return out;
-  }
-
-  async function applyCommit(head: string, acceptedGeneration: number, signal: AbortSignal): Promise<void> {
+  /**
+   * Applies the tree at `head`. With `base` (the applied commit it descends from) and without
+   * `revert`, differences `head` did not bring are drift, left as they are (sync-drift.ts).
+   */
+  async function applyCommit(
+    head: string,
+    base: string | undefined,
+    acceptedGeneration: number,
+    signal: AbortSignal,
+  ): Promise<void> {
     status.state = 'applying';
-    const plan = await planAt(head, signal);
+    let plan = await planAt(head, signal);
+    let drift: string[] = [];
+    if (base !== undefined && !config.revert) {
+      ({ plan, drift } = withoutDrift(plan, (await repository.read(base, signal)).tree));
+    }
     const { done, report } = await applyPlan(plan, signal);
     if (!done) return;
     await state.markApplied(head, acceptedGeneration);
     status.appliedCommit = head;
     status.appliedAt = new Date().toISOString();
     status.blocked = undefined;
-    status.drift = [];
+    status.drift = drift;
     status.state = 'synced';
     reportedBlocked = undefined;
     emit({
@@ -224,6 +229,15 @@ export function createGitopsSync(options: GitopsSyncOptions): GitopsSync {
       refs: report.results.filter((r) => r.outcome !== 'unchanged').map((r) => r.name),
       message: `gitops: commit ${short(head)} of ${config.branch} applied (${report.written} write(s), ${status.requests.length} change request(s) open)`,
     });
+    if (drift.length > 0) {
+      emit({
+        kind: 'drift',
+        commit: head,
+        applied: head,
+        refs: drift,
+        message: `gitops: ${drift.length} item(s) changed outside git differ from commit ${short(head)}, which does not change them (${drift.join(', ')}): left as they are`,
+      });
+    }
   }
 
   async function checkDrift(head: string, signal: AbortSignal): Promise<void> {
@@ -287,14 +301,14 @@ export function createGitopsSync(options: GitopsSyncOptions): GitopsSync {
       status.appliedAt = applied?.at;
       const acceptedGeneration = accepted?.generation ?? 0;
       if (!applied) {
-        await applyCommit(head, acceptedGeneration, signal);
+        await applyCommit(head, undefined, acceptedGeneration, signal);
       } else {
         const ancestry = await repository.ancestry(applied.commit, head, signal);
         if (ancestry === 'same') {
           status.blocked = undefined;
           await checkDrift(head, signal);
         } else if (ancestry === 'descends') {
-          await applyCommit(head, acceptedGeneration, signal);
+          await applyCommit(head, applied.commit, acceptedGeneration, signal);
         } else {
           // Not a descendant: only an accepted commit (accepted after the last apply) lets it through.
           const open = accepted && accepted.generation > applied.acceptedGeneration ? accepted : undefined;
@@ -303,7 +317,7 @@ export function createGitopsSync(options: GitopsSyncOptions): GitopsSync {
             (open.commit === head || (await repository.ancestry(open.commit, head, signal)) === 'descends');
           if (through) {
             logger?.info?.({ head, accepted: open.commit }, `gitops: applying ${short(head)}, accepted by an operator`);
-            await applyCommit(head, acceptedGeneration, signal);
+            await applyCommit(head, undefined, acceptedGeneration, signal);
           } else {
             const reason =
               ancestry === 'unknown'
