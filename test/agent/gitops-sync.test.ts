@@ -379,6 +379,13 @@ describe('gitops sync loop (real agents, Consul, PostgreSQL, git)', () => {
       const doc = await t.cli(['get', 'app:shop/limits', '--version', String(a.version), '--raw']);
       expect(doc).toMatchObject({ config: { rps: a.rps }, createdBy: 'alice' });
     }
+    // Every write the loop lost to an edit was reported as a conflict of this ref at one of the commits.
+    const conflicts = agent.logs.filter((l) => (l.gitops as { kind?: string } | undefined)?.kind === 'conflict');
+    for (const l of conflicts) {
+      const event = l.gitops as { commit: string; refs: string[] };
+      expect(event.refs).toEqual(['app:shop/limits']);
+      expect(commits).toContain(event.commit);
+    }
     // The last commit is applied: it was written over the head it read, or the head is a later edit.
     const final = await t.head('app:shop/limits');
     const lastWrite = await t.cli([
