@@ -249,6 +249,9 @@ describe('gitops sync loop (real agents, Consul, PostgreSQL, git)', () => {
     await leader.waitForLog((l) => l.msg === 'gitops: sync requested' && l.generation === 5, 'the fifth request');
     expect((await gitopsOf(leader)).state).toBe('blocked');
     expect(await t.auditCount()).toBe(audited);
+    // Reported once as a metric, not once per round.
+    expect(await metric(leader, 'summit_agent_gitops_blocked')).toBe(1);
+    expect(await metric(leader, 'summit_agent_gitops_events_total{kind="blocked"}')).toBe(1);
     expect((await t.head('app:shop/cache')).version).toBe(edit.version);
 
     // Accepted: applied.
@@ -258,6 +261,7 @@ describe('gitops sync loop (real agents, Consul, PostgreSQL, git)', () => {
     const cache3 = await t.head('app:shop/cache');
     expect(cache3.overrides).toEqual({ dev: { ttl: 6 } });
     expect(cache3.metadata.gitops.commit).toBe(c2b);
+    expect(await metric(leader, 'summit_agent_gitops_blocked')).toBe(0);
 
     // The leader dies: the other agent resumes from the shared state, in sync, writing nothing.
     const settled = await t.auditCount();
@@ -400,6 +404,13 @@ describe('gitops sync loop (real agents, Consul, PostgreSQL, git)', () => {
     else expect(acknowledged.at(-1)).toEqual({ version: final.version, rps: final.config.rps });
   }, 300_000);
 });
+
+/** One sample of the agent's `/metrics` (`name` with its labels as printed), or undefined. */
+async function metric(agent: AgentProcess, sample: string): Promise<number | undefined> {
+  const text = await (await fetch(`${agent.base}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+  return line === undefined ? undefined : Number(line.slice(sample.length + 1));
+}
 
 /** The config server beside an agent: its URL (from its log line) and the admin token (from the token file). */
 async function serverToken(agent: AgentProcess): Promise<{ url: string; token: string }> {

@@ -278,7 +278,12 @@ export class Agent implements AsyncDisposable {
         config,
         stores,
         cursors: this.#feed?.store,
-        onEvent: (event) => events.emit('gitops', event),
+        onEvent: (event) => {
+          this.metrics.gitopsEvents.inc({ kind: event.kind });
+          if (event.kind === 'blocked' || event.kind === 'applied')
+            this.metrics.gitopsBlocked.set(event.kind === 'blocked' ? 1 : 0);
+          events.emit('gitops', event);
+        },
         ...(logger ? { logger } : {}),
       });
     } catch (error) {

@@ -162,6 +162,17 @@ export function createAgentMetrics(options: AgentMetricsOptions = {}) {
     leaderTransitions: counter('leader_transitions_total', 'Leadership changes of this agent', ['to']),
     /** `summit_agent_leader_job_runs_total{job,result}`. */
     jobRuns: counter('leader_job_runs_total', 'Leader job runs, by job and result', ['job', 'result']),
+    /** `summit_agent_gitops_events_total{kind}`: what the gitops sync loop reported (`applied`, `blocked`, `conflict`, `drift`, `reverted`, `error`). */
+    gitopsEvents: counter(
+      'gitops_events_total',
+      'Reports of the gitops sync loop (a commit applied, a force push blocked, a conflict, drift, a revert, an error), by kind',
+      ['kind'],
+    ),
+    /** `summit_agent_gitops_blocked`: 1 while the gitops sync loop waits for an accepted commit after a force push. */
+    gitopsBlocked: gauge(
+      'gitops_blocked',
+      '1 while the gitops sync loop is blocked by a force push (until a commit is accepted)',
+    ),
     /** `summit_agent_render_writes_total{result}`: rendered files written (`ok`) or failed. */
     renderWrites: counter('render_writes_total', 'Rendered files written, by result', ['result']),
     /** `summit_agent_reload_runs_total{result}`: reload commands (`ok`, `failed`, `timeout`). */
