@@ -245,7 +245,8 @@ export function adminMethods(ctx: ServiceContext, steps: ChangeSteps): Pick<Conf
       // An actor's own console session (sign-in, sign-out) is recorded whatever its roles.
       const ownSession = typeof input.action === 'string' && input.action.startsWith(`${SESSION_NAMESPACE}.`);
       if (!ownSession) {
-        if (!isPermission(input.permission)) throw errors.constraint('recordEvent permission must be a known permission');
+        if (!isPermission(input.permission))
+          throw errors.constraint('recordEvent permission must be a known permission');
         authorize(actor, input.permission);
       }
       const source = callSource(opts, 'recordEvent');
