@@ -1,40 +1,12 @@
-/**
- * The gitops sync loop in real agent processes against the real Consul and PostgreSQL, following a
- * bare remote on the local file system that the test pushes to with the git CLI; changes made outside
- * git go through the CLI on the same stores:
- *
- * - two agents: the leader applies the first commit and each new one (a guarded environment gets a
- *   change request carrying the SHA, applied by the loop once approved); `/v1/status` of both and
- *   the config server's `/api/v1/status` show the loop; a direct edit is reported as drift and left;
- *   a force-pushed branch is reported (state `blocked`, a log line) with nothing written, then applied
- *   once accepted; the leader killed, the other agent resumes from the shared state without writing;
- * - `revert: true`: an out-of-git change is set back to the tree;
- * - the push webhook (signed as GitHub does) makes the leader sync at once;
- * - direct edits made again and again while the loop applies new commits: every acknowledged edit
- *   stays in the history as written, every version is either an edit or a write of the loop naming a
- *   commit, and the loop ends on the last commit.
- */
-import { execFileSync } from 'node:child_process';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { git, remoteRepo } from '@summit-config/test-support/git';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RBAC_YAML, runIn } from '../../packages/agent/test/cli-harness.js';
 import { type AgentProcess, killAllAgents, startAgentProcess, until } from './agent-process.js';
 import { type Cluster, createCluster } from './cluster-fixture.js';
-
-const GIT_ENV = {
-  ...process.env,
-  GIT_AUTHOR_NAME: 'gitops test',
-  GIT_AUTHOR_EMAIL: 'gitops@example.test',
-  GIT_COMMITTER_NAME: 'gitops test',
-  GIT_COMMITTER_EMAIL: 'gitops@example.test',
-  GIT_CONFIG_NOSYSTEM: '1',
-  HOME: tmpdir(),
-};
-const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', args, { cwd, env: GIT_ENV, encoding: 'utf8' }).trim();
 
 const clusters: Cluster[] = [];
 const dirs: string[] = [];
@@ -43,35 +15,6 @@ afterAll(async () => {
   await Promise.all(clusters.map((c) => c.close()));
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 });
-
-/** A work repository and its bare remote; `commit` writes files (objects as JSON, which is YAML; null removes), commits and pushes. */
-async function remoteRepo(root: string, name: string) {
-  const remote = join(root, `${name}.git`);
-  const work = join(root, name);
-  await mkdir(work, { recursive: true });
-  git(root, 'init', '--quiet', '--bare', '--initial-branch=main', remote);
-  git(work, 'init', '--quiet', '--initial-branch=main');
-  git(work, 'remote', 'add', 'origin', remote);
-  return {
-    remote,
-    work,
-    async commit(files: Record<string, unknown>, message: string): Promise<string> {
-      for (const [path, content] of Object.entries(files)) {
-        const full = join(work, path);
-        if (content === null) {
-          await rm(full, { force: true });
-          continue;
-        }
-        await mkdir(dirname(full), { recursive: true });
-        await writeFile(full, typeof content === 'string' ? content : JSON.stringify(content, null, 2));
-      }
-      git(work, 'add', '-A');
-      git(work, 'commit', '--quiet', '--allow-empty', '-m', message);
-      git(work, 'push', '--quiet', '--force', 'origin', 'main');
-      return git(work, 'rev-parse', 'HEAD');
-    },
-  };
-}
 
 interface GitopsStatus {
   state: string;

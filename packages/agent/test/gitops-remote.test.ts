@@ -1,32 +1,13 @@
-/**
- * `summit-config gitops` through a config server (`SUMMIT_SERVER` + an API token, no store
- * credentials): the commands use only the change service's interface, which the server's API
- * implements, so plan, apply (with its guarded change requests) and export work there too. Real
- * Consul and PostgreSQL under the server; the tree is a git repository made by the test.
- */
-import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { commitFiles, initRepo } from '@summit-config/test-support/git';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import { loadAgentConfig } from '../src/config.js';
 import { serverSection } from '../src/config-server.js';
 import { openRuntime, type Runtime } from '../src/runtime.js';
 import { type ServingServer, serveConfigServer } from '../src/serve.js';
 import { type Harness, realHarness, runIn } from './cli-harness.js';
-
-const GIT_ENV = {
-  ...process.env,
-  GIT_AUTHOR_NAME: 'gitops test',
-  GIT_AUTHOR_EMAIL: 'gitops@example.test',
-  GIT_COMMITTER_NAME: 'gitops test',
-  GIT_COMMITTER_EMAIL: 'gitops@example.test',
-  GIT_CONFIG_NOSYSTEM: '1',
-  HOME: tmpdir(),
-};
-const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', args, { cwd, env: GIT_ENV, encoding: 'utf8' }).trim();
 
 let h: Harness;
 let runtime: Runtime;
@@ -69,22 +50,12 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-async function write(dir: string, files: Record<string, unknown>): Promise<string> {
-  for (const [path, content] of Object.entries(files)) {
-    const full = join(dir, path);
-    await mkdir(dirname(full), { recursive: true });
-    await writeFile(full, path.endsWith('.json') ? JSON.stringify(content) : stringify(content));
-  }
-  git(dir, 'add', '-A');
-  git(dir, 'commit', '--quiet', '-m', 'change');
-  return git(dir, 'rev-parse', 'HEAD');
-}
+const write = (dir: string, files: Record<string, unknown>) => commitFiles(dir, files, 'change');
 
 describe('gitops through a config server', () => {
   it('plans, applies with change requests, is idempotent, and exports a tree that plans as no change', async () => {
     const dir = join(root, 'repo');
-    await mkdir(dir);
-    git(dir, 'init', '--quiet', '--initial-branch=main');
+    await initRepo(dir);
     const sha = await write(dir, {
       'environments.yaml': [
         { name: 'dev', production: false },

@@ -1,23 +1,8 @@
-/**
- * The gitops sync loop in this process, on the real PostgreSQL + Consul of the CLI harness and git
- * repositories made with the git CLI (a bare remote on the local file system):
- *
- * - the shared state's cursors (applied, accepted, sync requests) and the `gitops accept|sync|state`
- *   commands writing them; a bad SHA refused before anything is written;
- * - a direct edit landing between the loop's plan and its apply (the applier wrapped to make the
- *   edit first): the write is refused (`VERSION_CONFLICT`), reported, the commit not recorded as
- *   applied, the edit kept as its own version; the next round plans afresh from the edited head;
- * - a new commit writes only what it changed: an out-of-git edit it does not touch stays, as drift;
- * - a malformed commit (an error naming file and line, nothing written, the next good commit applied)
- *   and an unreachable remote (an error naming it);
- * - the `gitops` section's validation, naming the bad field.
- */
-import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { remoteRepo as createRemoteRepo } from '@summit-config/test-support/git';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import { resolveAgentConfig } from '../src/config.js';
 import { applyTree } from '../src/gitops/apply.js';
 import { createGitopsSync, type GitopsSyncEvent } from '../src/gitops/sync.js';
@@ -27,18 +12,6 @@ import { createSyncState } from '../src/gitops/sync-state.js';
 import { createNotificationStore } from '../src/notifications/sql.js';
 import { openRuntime } from '../src/runtime.js';
 import { type Harness, realHarness } from './cli-harness.js';
-
-const GIT_ENV = {
-  ...process.env,
-  GIT_AUTHOR_NAME: 'gitops test',
-  GIT_AUTHOR_EMAIL: 'gitops@example.test',
-  GIT_COMMITTER_NAME: 'gitops test',
-  GIT_COMMITTER_EMAIL: 'gitops@example.test',
-  GIT_CONFIG_NOSYSTEM: '1',
-  HOME: tmpdir(),
-};
-const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', args, { cwd, env: GIT_ENV, encoding: 'utf8' }).trim();
 
 let root: string;
 const harnesses: Harness[] = [];
@@ -52,34 +25,8 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-/** A work repository and its bare remote; `commit` writes files (objects as YAML), commits and pushes. */
-async function remoteRepo(name: string) {
-  const remote = join(root, `${name}.git`);
-  const work = join(root, name);
-  await mkdir(work, { recursive: true });
-  git(root, 'init', '--quiet', '--bare', '--initial-branch=main', remote);
-  git(work, 'init', '--quiet', '--initial-branch=main');
-  git(work, 'remote', 'add', 'origin', remote);
-  return {
-    remote,
-    work,
-    async commit(files: Record<string, unknown>, message: string): Promise<string> {
-      for (const [path, content] of Object.entries(files)) {
-        const full = join(work, path);
-        if (content === null) {
-          await rm(full, { force: true });
-          continue;
-        }
-        await mkdir(dirname(full), { recursive: true });
-        await writeFile(full, typeof content === 'string' ? content : stringify(content));
-      }
-      git(work, 'add', '-A');
-      git(work, 'commit', '--quiet', '--allow-empty', '-m', message);
-      git(work, 'push', '--quiet', '--force', 'origin', 'main');
-      return git(work, 'rev-parse', 'HEAD');
-    },
-  };
-}
+/** A work repository and its bare remote under the test's folder. */
+const remoteRepo = (name: string) => createRemoteRepo(root, name);
 
 /** The harness's stores opened as the agent opens them, with the `gitops` section given. */
 async function agentSide(h: Harness, gitops: Record<string, unknown>) {

@@ -1,31 +1,9 @@
-/**
- * `summit-config gitops plan|apply|export` against real PostgreSQL + Consul (the CLI harness), on git
- * repositories the tests make with the git CLI (and bare remotes on the local file system): approvals
- * across environments, idempotence, --prune, malformed files (typed error naming file and line,
- * nothing written), --rev of an older commit, the export round trip, and a direct edit between plan
- * and apply (a conflict, not overwritten).
- */
-import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { commitFiles, git, initRepo } from '@summit-config/test-support/git';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import { type Harness, realHarness } from './cli-harness.js';
-
-const GIT_ENV = {
-  ...process.env,
-  GIT_AUTHOR_NAME: 'gitops test',
-  GIT_AUTHOR_EMAIL: 'gitops@example.test',
-  GIT_COMMITTER_NAME: 'gitops test',
-  GIT_COMMITTER_EMAIL: 'gitops@example.test',
-  GIT_CONFIG_NOSYSTEM: '1',
-  HOME: tmpdir(),
-};
-
-function git(cwd: string, ...args: string[]): string {
-  return execFileSync('git', args, { cwd, env: GIT_ENV, encoding: 'utf8' }).trim();
-}
 
 let root: string;
 let counter = 0;
@@ -33,33 +11,12 @@ let counter = 0;
 /** A new repository with `files` committed; returns its path and the commit. */
 async function repoWith(files: Record<string, unknown>): Promise<{ dir: string; sha: string }> {
   const dir = join(root, `repo-${++counter}`);
-  await mkdir(dir, { recursive: true });
-  git(dir, 'init', '--quiet', '--initial-branch=main');
-  const sha = await commit(dir, files, 'initial');
-  return { dir, sha };
+  await initRepo(dir);
+  return { dir, sha: await commitFiles(dir, files, 'initial') };
 }
 
-/** Writes `files` (objects as YAML or JSON by extension, strings as they are; null removes) and commits. */
-async function commit(dir: string, files: Record<string, unknown>, message: string): Promise<string> {
-  for (const [path, content] of Object.entries(files)) {
-    const full = join(dir, path);
-    if (content === null) {
-      await rm(full, { force: true });
-      continue;
-    }
-    await mkdir(dirname(full), { recursive: true });
-    const text =
-      typeof content === 'string'
-        ? content
-        : path.endsWith('.json')
-          ? JSON.stringify(content, null, 2)
-          : stringify(content);
-    await writeFile(full, text);
-  }
-  git(dir, 'add', '-A');
-  git(dir, 'commit', '--quiet', '--allow-empty', '-m', message);
-  return git(dir, 'rev-parse', 'HEAD');
-}
+/** Writes `files` (objects as JSON, which is YAML; null removes) and commits. */
+const commit = commitFiles;
 
 const ENVS = [
   { name: 'dev', production: false },
