@@ -1,3 +1,19 @@
+/**
+ * The gitops sync loop in real agent processes against the real Consul and PostgreSQL, following a
+ * bare remote on the local file system that the test pushes to with the git CLI; changes made outside
+ * git go through the CLI on the same stores:
+ *
+ * - two agents: the leader applies the first commit and each new one (a guarded environment gets a
+ *   change request carrying the SHA, applied by the loop once approved); `/v1/status` of both and
+ *   the config server's `/api/v1/status` show the loop; a direct edit is reported as drift and left;
+ *   a force-pushed branch is reported (state `blocked`, a log line) with nothing written, then applied
+ *   once accepted; the leader killed, the other agent resumes from the shared state without writing;
+ * - `revert: true`: an out-of-git change is set back to the tree;
+ * - the push webhook (signed as GitHub does) makes the leader sync at once;
+ * - direct edits made again and again while the loop applies new commits: every acknowledged edit
+ *   stays in the history as written, every version is either an edit or a write of the loop naming a
+ *   commit, and the loop ends on the last commit.
+ */
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

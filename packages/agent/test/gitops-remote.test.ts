@@ -1,3 +1,9 @@
+/**
+ * `summit-config gitops` through a config server (`SUMMIT_SERVER` + an API token, no store
+ * credentials): the commands use only the change service's interface, which the server's API
+ * implements, so plan, apply (with its guarded change requests) and export work there too. Real
+ * Consul and PostgreSQL under the server; the tree is a git repository made by the test.
+ */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,3 +1,17 @@
+/**
+ * The gitops sync loop in this process, on the real PostgreSQL + Consul of the CLI harness and git
+ * repositories made with the git CLI (a bare remote on the local file system):
+ *
+ * - the shared state's cursors (applied, accepted, sync requests) and the `gitops accept|sync|state`
+ *   commands writing them; a bad SHA refused before anything is written;
+ * - a direct edit landing between the loop's plan and its apply (the applier wrapped to make the
+ *   edit first): the write is refused (`VERSION_CONFLICT`), reported, the commit not recorded as
+ *   applied, the edit kept as its own version; the next round plans afresh from the edited head;
+ * - a new commit writes only what it changed: an out-of-git edit it does not touch stays, as drift;
+ * - a malformed commit (an error naming file and line, nothing written, the next good commit applied)
+ *   and an unreachable remote (an error naming it);
+ * - the `gitops` section's validation, naming the bad field.
+ */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,3 +1,10 @@
+/**
+ * `summit-config gitops plan|apply|export` against real PostgreSQL + Consul (the CLI harness), on git
+ * repositories the tests make with the git CLI (and bare remotes on the local file system): approvals
+ * across environments, idempotence, --prune, malformed files (typed error naming file and line,
+ * nothing written), --rev of an older commit, the export round trip, and a direct edit between plan
+ * and apply (a conflict, not overwritten).
+ */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

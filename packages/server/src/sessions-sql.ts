@@ -13,8 +13,7 @@
  * which opens a session without the cookie. Expired rows are never returned, and deleted when a
  * session is created.
  */
-import { isConfigError } from '@summit-config/core';
-import { errors, SQL_SCHEMA_LOCK, type SqlDatabase } from '@summit-config/core/internal';
+import { errors, preparedSqlRunner, SQL_SCHEMA_LOCK, type SqlDatabase } from '@summit-config/core/internal';
 import type { SessionRecord, SessionStore } from './sessions.js';
 import { quoteIdent } from './tokens/sql-migrations.js';
 
@@ -84,22 +83,8 @@ export function createSqlSessionStore(options: SqlSessionStoreOptions): SessionS
   const clock = options.clock ?? Date.now;
   if (typeof clock !== 'function') throw errors.constraint('sql session store option clock must be a function');
   const table = `${quoteIdent(schema)}.${SESSIONS_TABLE}`;
-  let ready: Promise<void> | undefined;
-
   /** Runs `fn` once the table exists; a driver failure is `BACKEND_UNAVAILABLE`. */
-  async function run<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      ready ??= migrate(sql, schema).catch((error: unknown) => {
-        ready = undefined;
-        throw error;
-      });
-      await ready;
-      return await fn();
-    } catch (error) {
-      if (isConfigError(error)) throw error;
-      throw errors.unavailable('session store', error);
-    }
-  }
+  const run = preparedSqlRunner(() => migrate(sql, schema), 'session store');
 
   return {
     put: (record: SessionRecord) =>

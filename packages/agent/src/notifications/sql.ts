@@ -12,8 +12,7 @@
  *     body sent (built from ids and summaries: never a secret value)
  */
 import { randomBytes } from 'node:crypto';
-import { isConfigError } from '@summit-config/core';
-import { errors, SQL_SCHEMA_LOCK, type SqlDatabase } from '@summit-config/core/internal';
+import { errors, preparedSqlRunner, SQL_SCHEMA_LOCK, type SqlDatabase } from '@summit-config/core/internal';
 
 /** The cursors' table (in the store's schema). */
 export const CURSORS_TABLE = 'agent_audit_cursors';
@@ -153,21 +152,7 @@ export function createNotificationStore(options: { sql: SqlDatabase; schema?: st
   const cursors = `${quote(schema)}.${CURSORS_TABLE}`;
   const table = `${quote(schema)}.${NOTIFICATIONS_TABLE}`;
   const columns = 'id, channel, event_id, seq, action, ref, status, attempts, last_error, body, created_at, updated_at';
-  let ready: Promise<void> | undefined;
-
-  async function run<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      ready ??= migrate(sql, schema).catch((error: unknown) => {
-        ready = undefined;
-        throw error;
-      });
-      await ready;
-      return await fn();
-    } catch (error) {
-      if (isConfigError(error)) throw error;
-      throw errors.unavailable('notification store', error);
-    }
-  }
+  const run = preparedSqlRunner(() => migrate(sql, schema), 'notification store');
 
   return {
     getCursor: (name) =>

@@ -10,6 +10,7 @@
  * - {@link SqlClient}: that, plus LISTEN/NOTIFY and the connections' life: what the PostgreSQL
  *   store, governance storage and migration history run on.
  */
+import { errors, isConfigError } from '../errors/config-error.js';
 
 /** Rows of one statement, as objects keyed by column name. */
 export interface SqlResult<R> {
@@ -102,3 +103,26 @@ export interface SqlClient extends SqlDatabase {
  * stores' migrations, the secrets' tables) never race each other's DDL.
  */
 export const SQL_SCHEMA_LOCK = 0x53554d4d;
+
+/**
+ * The calls of a SQL-backed store, each run once `prepare` (creating or checking its tables) has
+ * succeeded: one attempt shared by concurrent calls, a failed one retried by the next call. A
+ * `ConfigError` passes through; any other failure (the driver's) becomes `BACKEND_UNAVAILABLE`
+ * naming `what`.
+ */
+export function preparedSqlRunner(prepare: () => Promise<void>, what: string): <T>(fn: () => Promise<T>) => Promise<T> {
+  let ready: Promise<void> | undefined;
+  return async (fn) => {
+    try {
+      ready ??= prepare().catch((error: unknown) => {
+        ready = undefined;
+        throw error;
+      });
+      await ready;
+      return await fn();
+    } catch (error) {
+      if (isConfigError(error)) throw error;
+      throw errors.unavailable(what, error);
+    }
+  };
+}

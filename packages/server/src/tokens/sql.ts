@@ -8,8 +8,8 @@
  * `lastUsedAt` is written by a conditional UPDATE at most once a minute per token (whichever process
  * gets there first), so verification is one indexed read almost always.
  */
-import { ConfigError, isConfigError } from '@summit-config/core';
-import { errors, type SqlDatabase, type SqlQueryable } from '@summit-config/core/internal';
+import { ConfigError } from '@summit-config/core';
+import { errors, preparedSqlRunner, type SqlDatabase, type SqlQueryable } from '@summit-config/core/internal';
 import { hashToken, newToken, newTokenId, parseToken, tokenMatches } from './format.js';
 import { checkCreate, checkIdArgument, checkListFilter, checkRevoker, isLive, iso, lastUseDue } from './inputs.js';
 import { migrateTokenTable, quoteIdent, TOKENS_TABLE } from './sql-migrations.js';
@@ -92,28 +92,14 @@ export function createSqlTokenStore(options: SqlTokenStoreOptions): TokenStore {
   const now = options.now ?? Date.now;
   if (typeof now !== 'function') throw errors.constraint('sql token store option now must be a function');
   const table = `${quoteIdent(schema)}.${TOKENS_TABLE}`;
-  let ready: Promise<void> | undefined;
   let closed = false;
+  /** Creates the table once (a failed attempt is retried by the next call); a driver failure is `BACKEND_UNAVAILABLE`. */
+  const prepared = preparedSqlRunner(() => migrateTokenTable(sql, schema), kind);
 
-  /** Creates the table once; a failed attempt is retried by the next call. */
-  async function ensureReady(): Promise<void> {
-    ready ??= migrateTokenTable(sql, schema).catch((error: unknown) => {
-      ready = undefined;
-      throw error;
-    });
-    await ready;
-  }
-
-  /** Runs `fn` once the store is open and its table exists; a driver failure is `BACKEND_UNAVAILABLE`. */
+  /** Runs `fn` once the store is open and its table exists. */
   async function run<T>(fn: () => Promise<T>): Promise<T> {
     if (closed) throw errors.closed(`the ${kind} token store`);
-    try {
-      await ensureReady();
-      return await fn();
-    } catch (error) {
-      if (isConfigError(error)) throw error;
-      throw errors.unavailable(kind, error);
-    }
+    return prepared(fn);
   }
 
   async function select(db: SqlQueryable, id: string): Promise<TokenRow | undefined> {
