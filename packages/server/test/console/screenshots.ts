@@ -65,6 +65,43 @@ const app = createConfigServer({
   authenticators: [createTokenAuthenticator(tokens)],
   console: { assetsDir },
   secrets: { provider, rotation, listNames: async () => names },
+  // What the agents beside a real server would report: who leads, their last drift run, the sync loop.
+  leader: () => ({ holder: 'agent-a@web-1:4242', fencingToken: 12 }),
+  drift: () => ({
+    startedAt: new Date(Date.now() - 40_000).toISOString(),
+    durationMs: 180,
+    examined: 6,
+    remediated: 0,
+    findings: [
+      {
+        kind: 'lagging-instance',
+        ref: 'global/db',
+        message: 'global/db: instance checkout-7 (production) applied v1, 1 behind the head v2',
+        source: 'scan',
+        instance: 'checkout-7',
+        environment: 'production',
+        ackVersion: 1,
+        headVersion: 2,
+      },
+    ],
+  }),
+  gitops: () => ({
+    repo: 'git@git.example.com:platform/config.git',
+    branch: 'main',
+    path: '',
+    state: 'synced',
+    appliedCommit: '3f9c2d1e8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e',
+    appliedAt: new Date(Date.now() - 300_000).toISOString(),
+    head: '3f9c2d1e8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e',
+    headSeenAt: new Date(Date.now() - 20_000).toISOString(),
+    blocked: undefined,
+    drift: [],
+    conflicts: [],
+    requests: [],
+    lastRunAt: new Date(Date.now() - 20_000).toISOString(),
+    lastError: undefined,
+    leading: true,
+  }),
 });
 
 // ---- The seed ----
