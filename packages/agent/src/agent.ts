@@ -13,15 +13,15 @@ import { hostname } from 'node:os';
 import type { FailoverEvent, FailoverStore } from '@summit-config/backends';
 import type { ConfigClient, ConfigError, WriteFence } from '@summit-config/core';
 import { errors, Lifecycle } from '@summit-config/core/internal';
-import { type AgentFeed, createAgentFeed } from './agent-feed.js';
+import type { AgentFeed } from './agent-feed.js';
 import type { AgentConfig } from './config.js';
 import { DRIFT_KINDS, type DriftFinding, type DriftReport, detectDrift } from './drift.js';
 import { AgentEvents } from './events.js';
 import type { GitopsSyncStatus } from './gitops/sync.js';
-import { type AgentGitopsSync, gitopsServerOptions, openAgentGitopsSync } from './gitops/sync-agent.js';
-import { createGovernance, type Governance } from './governance.js';
+import { type AgentGitopsSync, gitopsServerOptions } from './gitops/sync-agent.js';
+import type { Governance } from './governance.js';
 import { AgentHttpServer } from './http.js';
-import { createDriftAuditor, type DriftAuditor } from './job-audit.js';
+import type { DriftAuditor } from './job-audit.js';
 import {
   createConsulLeadership,
   createLocalLeadership,
@@ -31,13 +31,14 @@ import {
   type LeaderJobStatus,
   type Leadership,
 } from './leader.js';
+import { openLeaderServices } from './leader-services.js';
 import { type AgentMetrics, createAgentMetrics } from './metrics.js';
 import { osPrincipal } from './os-user.js';
-import { FileRenderer } from './render.js';
+import type { FileRenderer } from './render.js';
 import { type AgentStores, openRuntime } from './runtime.js';
 import { type ServingServer, serveConfigServer } from './serve.js';
-import { ServedClient } from './served.js';
-import { openServedSetup, type ServedSetup } from './served-setup.js';
+import type { ServedClient } from './served.js';
+import { openServedSetup, type ServedSetup, startServedClients } from './served-setup.js';
 import { observeStoreEvent } from './store-events.js';
 import { type AgentLogger, settleWithin, toConfigError } from './util.js';
 
@@ -173,40 +174,9 @@ export class Agent implements AsyncDisposable {
     // Served clients (one per app and environment), loading in the background.
     this.#servedSetup = await openServedSetup({ config, stores, events: this.events, env: process.env, logger });
     const setup = this.#servedSetup;
-    for (const app of config.apps) {
-      for (const environment of app.environments) {
-        const served = new ServedClient({
-          app: app.app,
-          environment,
-          environments: app.definitions,
-          store: stores.store,
-          instance: config.instance,
-          snapshotDir: config.snapshotDir,
-          events: this.events,
-          metrics: this.metrics,
-          logger,
-          ...(stores.keys?.trust ? { trust: stores.keys.trust } : {}),
-          ...setup.forApp(app),
-        });
-        this.#served.set(served.key, served);
-      }
-    }
-    for (const served of this.#served.values()) served.start();
-
-    // Rendered files follow their client.
-    for (const r of config.render) {
-      const renderer = new FileRenderer(r, { events: this.events, metrics: this.metrics, logger });
-      this.#renderers.push(renderer);
-      const served = this.#served.get(`${r.app}/${r.environment}`) as ServedClient;
-      served.onReady((client) => {
-        const render = () => {
-          const value = client.get(r.id);
-          if (value !== undefined) void renderer.update(value);
-        };
-        client.watch(r.id, render);
-        render();
-      });
-    }
+    const started = startServedClients({ config, stores, setup, events: this.events, metrics: this.metrics, logger });
+    for (const [key, served] of started.served) this.#served.set(key, served);
+    this.#renderers.push(...started.renderers);
 
     // HTTP.
     this.#http = new AgentHttpServer({
@@ -252,43 +222,18 @@ export class Agent implements AsyncDisposable {
       this.#feed?.leadership(state.leading);
       this.#gitops?.sync.leadership(state.leading);
     });
-    try {
-      this.#governance = await createGovernance({ config, stores: this.#stores, metrics: this.metrics, logger });
-    } catch (error) {
-      this.#report('governance', toConfigError(error), 'warn');
-    }
-    if (this.#governance) {
-      const { service, actor } = this.#governance;
-      this.#driftAudit = createDriftAuditor({ service, actor, logger });
-      try {
-        this.#feed = await createAgentFeed({
-          config,
-          stores,
-          governance: this.#governance,
-          metrics: this.metrics,
-          logger,
-        });
-      } catch (error) {
-        this.#report('audit feed', toConfigError(error), 'warn');
-      }
-    }
-    try {
-      const events = this.events;
-      this.#gitops = await openAgentGitopsSync({
-        config,
-        stores,
-        cursors: this.#feed?.store,
-        onEvent: (event) => {
-          this.metrics.gitopsEvents.inc({ kind: event.kind });
-          if (event.kind === 'blocked' || event.kind === 'applied')
-            this.metrics.gitopsBlocked.set(event.kind === 'blocked' ? 1 : 0);
-          events.emit('gitops', event);
-        },
-        ...(logger ? { logger } : {}),
-      });
-    } catch (error) {
-      this.#report('gitops', toConfigError(error), 'warn');
-    }
+    const services = await openLeaderServices({
+      config,
+      stores,
+      metrics: this.metrics,
+      events: this.events,
+      logger,
+      report: (where, error) => this.#report(where, error, 'warn'),
+    });
+    this.#governance = services.governance;
+    this.#driftAudit = services.driftAudit;
+    this.#feed = services.feed;
+    this.#gitops = services.gitops;
     this.#registerBuiltinJobs();
     for (const job of this.#pendingJobs.splice(0)) {
       if (!job.cancelled) job.remove = this.#runner.register(job.name, job.schedule, job.fn, job.options);
