@@ -4,22 +4,11 @@
  * digest (nothing to test guesses against), and an explain answer that shows the references the
  * values came from, never the values.
  */
-import { createHmac, randomBytes } from 'node:crypto';
-import type { Explain, JsonObject, JsonValue, ResolveDetails } from '@summit-config/core';
-import { canonicalJson } from '@summit-config/core/internal';
+import { randomBytes } from 'node:crypto';
+import type { Explain, JsonObject, JsonValue } from '@summit-config/core';
 
-/** This process's key for the entity tags of resolved values (never leaves memory). */
-const TAG_KEY = randomBytes(32);
-
-/**
- * `details` with its value replaced by a keyed digest of it: an entity tag made from this changes
- * whenever the value does, and reveals nothing of it. Undefined values stay undefined.
- */
-export function maskedDetails(details: ResolveDetails): ResolveDetails {
-  if (details.value === undefined) return details;
-  const digest = createHmac('sha256', TAG_KEY).update(canonicalJson(details.value)).digest('base64url');
-  return { ...details, value: { digest } };
-}
+/** This process's key for the entity tags of resolved values (never leaves memory; `etagOf`'s `key`). */
+export const SECRET_TAG_KEY = randomBytes(32);
 
 /** Unescapes one JSON pointer segment (`~1` is `/`, `~0` is `~`). */
 function unescapeSegment(segment: string): string {

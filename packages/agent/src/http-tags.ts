@@ -1,4 +1,5 @@
 /** Long-poll waits and entity tags of the agent's HTTP API. */
+import { createHmac } from 'node:crypto';
 import type { ResolveDetails } from '@summit-config/core';
 import { canonicalJson, errors, sha256Hex } from '@summit-config/core/internal';
 
@@ -18,6 +19,11 @@ export function parseWait(text: string): number {
 export function etagOf(
   details: ResolveDetails,
   shape: { kind: 'value' | 'explain'; app: string; environment: string; ref: string },
+  /**
+   * Digest under this key (HMAC-SHA256) instead of plain SHA-256: for values that must not be
+   * guessable from their tag (resolved secrets). The tag is then this process's own.
+   */
+  key?: Buffer,
 ): string {
   const parts = [
     shape.kind,
@@ -29,7 +35,9 @@ export function etagOf(
     details.variant ?? '',
     details.value === undefined ? '' : canonicalJson(details.value),
   ];
-  return `"${sha256Hex(parts.join('\u0000')).slice(0, 40)}"`;
+  const text = parts.join('\u0000');
+  const digest = key ? createHmac('sha256', key).update(text).digest('hex') : sha256Hex(text);
+  return `"${digest.slice(0, 40)}"`;
 }
 
 export function normaliseTag(tag: string): string {

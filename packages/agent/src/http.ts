@@ -35,7 +35,7 @@ import {
 import { errors, parseEnvironmentName, parseId, parseScope } from '@summit-config/core/internal';
 import type { AppConfig, HttpConfig } from './config.js';
 import { HostGuard, listenGuarded, removeSocket } from './http-guard.js';
-import { layeredValue, maskedDetails } from './http-secrets.js';
+import { layeredValue, SECRET_TAG_KEY } from './http-secrets.js';
 import { etagOf, normaliseTag, parseWait, tagMatches } from './http-tags.js';
 import type { AgentMetrics } from './metrics.js';
 import type { ServedClient } from './served.js';
@@ -376,12 +376,8 @@ export class AgentHttpServer {
   #lookup(request: ConfigRequest, details: ResolveDetails, kind: 'value' | 'explain' = 'value'): Lookup {
     const version = request.scope === 'global' ? details.versions.global : details.versions.app;
     const { app, environment } = request.served;
-    const etag = etagOf(request.secret ? maskedDetails(details) : details, {
-      kind,
-      app,
-      environment,
-      ref: `${request.scope}/${request.id}`,
-    });
+    const shape = { kind, app, environment, ref: `${request.scope}/${request.id}` };
+    const etag = etagOf(details, shape, request.secret ? SECRET_TAG_KEY : undefined);
     if (details.value === undefined || version === undefined) {
       return {
         details,
