@@ -2,7 +2,7 @@
  * Config documents: list, get (raw, `?version=N`), set (`If-Match` -> `expectedVersion`), delete,
  * versions, diff (RFC 6902) and rollback. A ref is `{scope}/{id}` in the path; the id may contain `/`.
  */
-import { type JsonObject, refKey } from '@summit-config/core';
+import { type ConfigService, type JsonObject, refKey } from '@summit-config/core';
 import { errors, parseScope } from '@summit-config/core/internal';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { actorOf, etagOf, expectedVersionOf, writeCallOptions } from '../request-context.js';
@@ -63,6 +63,22 @@ interface SetBody {
   emergency?: boolean;
 }
 
+/** `?scope=&prefix=` of a list of heads (`GET /configs`, `GET /rollouts`). */
+export const listQuery = {
+  type: 'object',
+  properties: { scope: { type: 'string' }, prefix: { type: 'string' } },
+  additionalProperties: false,
+} as const;
+
+/** The heads the request's actor may list, filtered by the service with `?scope=` and `?prefix=`. */
+export function listHeads(service: ConfigService, request: FastifyRequest) {
+  const q = request.query as { scope?: string; prefix?: string };
+  return service.list(actorOf(request), {
+    ...(q.scope !== undefined ? { scope: parseScope(q.scope) } : {}),
+    ...(q.prefix !== undefined ? { prefix: q.prefix } : {}),
+  });
+}
+
 export function configRoutes(app: FastifyInstance, { service }: ServerContext): void {
   app.get(
     '/api/v1/configs',
@@ -71,11 +87,7 @@ export function configRoutes(app: FastifyInstance, { service }: ServerContext): 
         tags: ['configs'],
         summary: 'List configs (their heads)',
         security,
-        querystring: {
-          type: 'object',
-          properties: { scope: { type: 'string' }, prefix: { type: 'string' } },
-          additionalProperties: false,
-        },
+        querystring: listQuery,
         response: {
           200: { type: 'object', properties: { items: { type: 'array', items: headSchema } }, required: ['items'] },
           ...errorResponses(),
@@ -83,11 +95,7 @@ export function configRoutes(app: FastifyInstance, { service }: ServerContext): 
       },
     },
     async (request) => {
-      const q = request.query as { scope?: string; prefix?: string };
-      const heads = await service.list(actorOf(request), {
-        ...(q.scope !== undefined ? { scope: parseScope(q.scope) } : {}),
-        ...(q.prefix !== undefined ? { prefix: q.prefix } : {}),
-      });
+      const heads = await listHeads(service, request);
       return { items: heads.map((h) => ({ ...h, ref: refKey(h.ref) })) };
     },
   );

@@ -21,7 +21,7 @@ import {
   resumeRollout,
   validateRollout,
 } from '@summit-config/core';
-import { currentShare, errors, isTombstone, mapConcurrently, parseScope } from '@summit-config/core/internal';
+import { currentShare, errors, isTombstone, mapConcurrently } from '@summit-config/core/internal';
 import type { FastifyInstance } from 'fastify';
 import { actorOf, callOptions, etagOf, expectedVersionOf, writeCallOptions } from '../request-context.js';
 import {
@@ -33,7 +33,7 @@ import {
   security,
   versionSchema,
 } from '../schemas.js';
-import { refOf } from './configs.js';
+import { listHeads, listQuery, refOf } from './configs.js';
 import type { ServerContext } from './context.js';
 
 /** Each move by hand: core's transform and the verb of its default message. */
@@ -147,11 +147,7 @@ export function rolloutRoutes(app: FastifyInstance, { service }: ServerContext):
         tags: ['rollouts'],
         summary: 'The configs whose head has rollout rules, with the state of each progressive rule',
         security,
-        querystring: {
-          type: 'object',
-          properties: { scope: { type: 'string' }, prefix: { type: 'string' } },
-          additionalProperties: false,
-        },
+        querystring: listQuery,
         response: {
           200: { type: 'object', properties: { items: { type: 'array', items: rolloutSchema } }, required: ['items'] },
           ...errorResponses(),
@@ -160,12 +156,7 @@ export function rolloutRoutes(app: FastifyInstance, { service }: ServerContext):
     },
     async (request) => {
       const actor = actorOf(request);
-      const q = request.query as { scope?: string; prefix?: string };
-      // The service filters by scope and prefix, as for GET /configs.
-      const heads = await service.list(actor, {
-        ...(q.scope !== undefined ? { scope: parseScope(q.scope) } : {}),
-        ...(q.prefix !== undefined ? { prefix: q.prefix } : {}),
-      });
+      const heads = await listHeads(service, request);
       // The heads' documents and histories read a few at a time (not one after another), in list order.
       const views = await mapConcurrently(heads, READ_CONCURRENCY, async (head) => {
         const doc = await service.get(actor, head.ref);
