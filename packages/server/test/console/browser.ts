@@ -12,6 +12,12 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { expect } from 'vitest';
+import {
+  type Authenticator,
+  createMemoryTokenStore,
+  createTokenAuthenticator,
+  type TokenStore,
+} from '../../src/index.js';
 
 export const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 
@@ -105,11 +111,17 @@ export async function listen(app: FastifyInstance, scheme: 'http' | 'https' = 'h
   return `${scheme}://127.0.0.1:${address.port}`;
 }
 
-/** What a console test file runs on: Debian's Chromium and a fresh build of the console. */
+/** What a console test file runs on: Debian's Chromium, a fresh build of the console, API tokens. */
 export interface ConsoleRig {
   readonly browser: Browser;
   /** The build, for the server's `console.assetsDir`. */
   readonly assetsDir: string;
+  /** API tokens in memory, holding `rootToken`; more can be made. */
+  readonly tokens: TokenStore;
+  /** A token of `root` with the role `superuser`. */
+  readonly rootToken: string;
+  /** A server's options for that: the tokens' authenticator and the console on the build. */
+  readonly serverOptions: { authenticators: Authenticator[]; console: { assetsDir: string } };
   /** Closes the browser and removes the build. */
   close(): Promise<void>;
 }
@@ -121,9 +133,14 @@ export async function consoleRig(): Promise<ConsoleRig> {
   const remove = () => rmSync(assetsDir, { recursive: true, force: true });
   try {
     const browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
+    const tokens = createMemoryTokenStore();
+    const rootToken = (await tokens.create({ name: 'console', owner: 'root', roles: ['superuser'] })).token;
     return {
       browser,
       assetsDir,
+      tokens,
+      rootToken,
+      serverOptions: { authenticators: [createTokenAuthenticator(tokens)], console: { assetsDir } },
       close: async () => {
         await browser.close();
         remove();

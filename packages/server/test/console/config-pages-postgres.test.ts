@@ -8,7 +8,6 @@
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createMemoryTokenStore, createTokenAuthenticator } from '../../src/index.js';
 import { GUARDED_ENVIRONMENTS, type ServerHarness, serverHarness } from '../support.js';
 import { axeViolations, type ConsoleRig, consoleRig, editDocument, listen, openPage, signIn } from './browser.js';
 
@@ -23,19 +22,13 @@ let s: ServerHarness;
 let browser: Browser;
 let base: string;
 let token: string;
-let assetsDir: string;
 let rig: ConsoleRig | undefined;
 
 beforeAll(async () => {
   rig = await consoleRig();
-  ({ assetsDir, browser } = rig);
-  const tokens = createMemoryTokenStore();
-  token = (await tokens.create({ name: 'console', owner: 'root', roles: ['superuser'] })).token;
-  s = await serverHarness(
-    'postgres',
-    { authenticators: [createTokenAuthenticator(tokens)], console: { assetsDir } },
-    GUARDED_ENVIRONMENTS,
-  );
+  ({ browser } = rig);
+  token = rig.rootToken;
+  s = await serverHarness('postgres', rig.serverOptions, GUARDED_ENVIRONMENTS);
   // Seeded as emergency changes (the guarded environments would otherwise need approvals).
   const emergency = { emergency: true };
   await s.h.service.set(

@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createMemoryTokenStore, createTokenAuthenticator } from '../../src/index.js';
 import { GUARDED_ENVIRONMENTS, type ServerHarness, serverHarness } from '../support.js';
 import { axeViolations, type ConsoleRig, consoleRig, listen, openPage, signIn } from './browser.js';
 
@@ -40,9 +39,8 @@ let rig: ConsoleRig | undefined;
 beforeAll(async () => {
   rig = await consoleRig();
   ({ assetsDir, browser } = rig);
-  const tokens = createMemoryTokenStore();
-  token = (await tokens.create({ name: 'console', owner: 'root', roles: ['superuser'] })).token;
-  const options = { authenticators: [createTokenAuthenticator(tokens)], console: { assetsDir } };
+  token = rig.rootToken;
+  const options = rig.serverOptions;
   open = await serverHarness('memory', options);
   guarded = await serverHarness('memory', options, GUARDED_ENVIRONMENTS);
   const set = (s: ServerHarness, input: Record<string, unknown>, emergency = false) =>

@@ -13,7 +13,6 @@ import { gzipSync } from 'node:zlib';
 import { selfSignedCertificate } from '@summit-config/test-support/fakes/tls';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createMemoryTokenStore, createTokenAuthenticator } from '../../src/index.js';
 import { CONSOLE_CSP } from '../../src/routes/ui.js';
 import { type ServerHarness, serverHarness } from '../support.js';
 import { axeViolations, type ConsoleRig, consoleRig, listen, openPage, signIn } from './browser.js';
@@ -29,18 +28,13 @@ let s: ServerHarness;
 let browser: Browser;
 let base: string;
 let token: string;
-let assetsDir: string;
 let rig: ConsoleRig | undefined;
 
 beforeAll(async () => {
   rig = await consoleRig();
-  ({ assetsDir, browser } = rig);
-  const tokens = createMemoryTokenStore();
-  token = (await tokens.create({ name: 'console', owner: 'root', roles: ['superuser'] })).token;
-  s = await serverHarness('memory', {
-    authenticators: [createTokenAuthenticator(tokens)],
-    console: { assetsDir },
-  });
+  ({ browser } = rig);
+  token = rig.rootToken;
+  s = await serverHarness('memory', rig.serverOptions);
   const root = { id: 'root', roles: ['superuser'] };
   await s.h.service.set(root, { ref: 'global/db', config: { host: 'db.internal', pool: 5 }, message: 'first' });
   await s.h.service.set(root, { ref: 'global/db', config: { host: 'db.internal', pool: 20 }, message: 'bigger pool' });
@@ -206,12 +200,11 @@ describe('the web console in Chromium', () => {
   });
 
   it('over TLS: the cookie is Secure with the __Host- prefix, and the console works over HTTPS', async () => {
-    const tokens = createMemoryTokenStore();
-    const secret = (await tokens.create({ name: 'tls', owner: 'root', roles: ['superuser'] })).token;
+    const secret = (await (rig as ConsoleRig).tokens.create({ name: 'tls', owner: 'root', roles: ['superuser'] }))
+      .token;
     const tls = await serverHarness('memory', {
+      ...(rig as ConsoleRig).serverOptions,
       tls: await selfSignedCertificate(),
-      authenticators: [createTokenAuthenticator(tokens)],
-      console: { assetsDir },
     });
     const { context, page, problems } = await openPage(browser, { ignoreHTTPSErrors: true });
     try {
