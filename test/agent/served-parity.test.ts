@@ -22,6 +22,7 @@ import {
   type Actor,
   appendNext,
   type ConfigClient,
+  type ConfigRef,
   type ConfigService,
   createConfigClient,
   createConfigService,
@@ -105,6 +106,22 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
   /** Everything the agents answered that the scan reads. */
   const answered: string[] = [];
   const refs: string[] = [];
+
+  /** Waits until agent `name` has acknowledged `version` of `ref` as rejected in every environment. */
+  const rejectedEverywhere = (ref: ConfigRef, version: number, name: keyof typeof agents) =>
+    until(
+      async () => {
+        const acks = (await cluster.chain.listAcks?.(ref)) ?? [];
+        return ENVIRONMENTS.every((e) =>
+          acks.some(
+            (a) =>
+              a.instance === instances[name] && a.environment === e && a.version === version && a.status === 'rejected',
+          ),
+        );
+      },
+      `${name}: the rejected acknowledgements`,
+      30_000,
+    );
 
   const agentConfig = (name: keyof typeof agents, extra: Record<string, unknown>) => {
     const base = cluster.agentConfig({
@@ -356,22 +373,7 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
     });
     expect(bad.version).toBe(head + 1);
     for (const name of ['refs', 'token', 'socket'] as const) {
-      await until(
-        async () => {
-          const acks = (await cluster.chain.listAcks?.(ref)) ?? [];
-          return ENVIRONMENTS.every((e) =>
-            acks.some(
-              (a) =>
-                a.instance === instances[name] &&
-                a.environment === e &&
-                a.version === bad.version &&
-                a.status === 'rejected',
-            ),
-          );
-        },
-        `${name}: the rejected acknowledgements`,
-        30_000,
-      );
+      await rejectedEverywhere(ref, bad.version, name);
       // The log line follows the acknowledgement (and the metric comes before the line).
       for (const e of ENVIRONMENTS) {
         const line = await agents[name].waitForLog(
@@ -441,22 +443,7 @@ describe('the agent serves what the SDK client resolves (real Consul and Postgre
       createdBy: 'test',
     });
     for (const name of ['token', 'socket'] as const) {
-      await until(
-        async () => {
-          const acks = (await cluster.chain.listAcks?.(ref)) ?? [];
-          return ENVIRONMENTS.every((e) =>
-            acks.some(
-              (a) =>
-                a.instance === instances[name] &&
-                a.environment === e &&
-                a.version === missing.version &&
-                a.status === 'rejected',
-            ),
-          );
-        },
-        `${name}: the rejected acknowledgements`,
-        30_000,
-      );
+      await rejectedEverywhere(ref, missing.version, name);
       // The log line (and before it the metric) follows each environment's acknowledgement.
       for (const e of ENVIRONMENTS) {
         const line = await agents[name].waitForLog(
